@@ -1,0 +1,43 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "plaid",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "PlaidCore", targets: ["PlaidCore"]),
+        .library(name: "PlaidIndex", targets: ["PlaidIndex"]),
+        .library(name: "PlaidEncoder", targets: ["PlaidEncoder"]),
+        .library(name: "PlaidEvaluation", targets: ["PlaidEvaluation"]),
+        .executable(name: "plaid", targets: ["plaid"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries: a module map and a shim header each, no Swift API.
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        // The few hot loops, in C so that `target_clones` can pick AVX2/AVX-512 at load time
+        // while the package itself builds for generic x86-64 without unsafe flags.
+        .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
+        .target(name: "PlaidCore", dependencies: ["CBLAS", "PlaidKernels"]),
+        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CZstd"]),
+        .target(name: "PlaidEncoder", dependencies: ["PlaidCore"]),
+        .target(name: "PlaidEvaluation", dependencies: ["PlaidCore"]),
+        .executableTarget(name: "plaid", dependencies: [
+            "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"]),
+        .testTarget(name: "PlaidIndexTests", dependencies: ["PlaidIndex", "PlaidCore"]),
+        .testTarget(name: "PlaidEncoderTests", dependencies: ["PlaidEncoder", "PlaidCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "PlaidEvaluationTests", dependencies: ["PlaidEvaluation"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "PlaidCLITests", dependencies: ["PlaidCore", "PlaidIndex"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,164 @@
+import Foundation
+
+/// File names of the token-embeddings layout that `plaid encode` writes and `plaid build
+/// --embeddings` reads (shared with other ColBERT tools).
+public enum EmbeddingsLayout {
+    public static let documentEmbeddings = "doc_embeddings.npy"
+    public static let documentLengths = "doclens.npy"
+    public static let documentIDs = "doc_ids.json"
+    public static let queryEmbeddings = "query_embeddings.npy"
+    public static let queryIDs = "query_ids.json"
+
+    /// Reads a JSON list of string ids and checks that no id repeats.
+    public static func readIDs(path: String) throws -> [String] {
+        let name = (path as NSString).lastPathComponent
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PlaidError.missingFile(path: path, hint: "The embeddings directory must hold \(name).")
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        guard let ids = try? JSONDecoder().decode([String].self, from: data) else {
+            throw PlaidError.invalidInput(file: name, detail: "expected a JSON list of strings")
+        }
+        var seen = [String: Int]()
+        for (i, id) in ids.enumerated() {
+            if let first = seen[id] {
+                throw PlaidError.invalidInput(file: name, detail: "duplicate id '\(id)' at positions \(first) and \(i)")
+            }
+            seen[id] = i
+        }
+        return ids
+    }
+
+    public static func writeIDs(_ ids: [String], path: String) throws {
+        let data = try JSONEncoder().encode(ids)
+        try data.write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// Document token embeddings on disk: `doc_embeddings.npy` [total_tokens, dim] (float32 or
+/// float16), `doclens.npy` [n_docs] (int32 or int64) and `doc_ids.json`. The embeddings stay
+/// memory-mapped; rows are converted to Float only when asked for.
+public final class DocumentEmbeddings: @unchecked Sendable {
+    public let directory: String
+    public let embeddings: NPYArray
+    public let lengths: [Int]
+    public let ids: [String]
+    /// offsets[d] is the first token of document d; offsets[n] is the total.
+    public let offsets: [Int]
+    public var dim: Int { embeddings.shape[1] }
+    public var tokenCount: Int { embeddings.shape[0] }
+    public var documentCount: Int { lengths.count }
+
+    public init(directory: String) throws {
+        self.directory = directory
+        let embPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.documentEmbeddings)
+        let lenPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.documentLengths)
+        let idPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.documentIDs)
+        for p in [embPath, lenPath, idPath] where !FileManager.default.fileExists(atPath: p) {
+            throw PlaidError.missingFile(path: p, hint: "An embeddings directory holds \(EmbeddingsLayout.documentEmbeddings), \(EmbeddingsLayout.documentLengths) and \(EmbeddingsLayout.documentIDs) (`plaid encode --mode document` writes them).")
+        }
+        embeddings = try NPYArray(path: embPath)
+        guard embeddings.elementType == .float32 || embeddings.elementType == .float16 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentEmbeddings, detail: "dtype \(embeddings.elementType.rawValue) found; expected float32 or float16")
+        }
+        guard embeddings.shape.count == 2 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentEmbeddings, detail: "shape \(embeddings.shape) found; expected 2 dimensions [total_doc_tokens, dim]")
+        }
+        try EmbeddingsLayout.checkDimension(embeddings.shape[1], file: EmbeddingsLayout.documentEmbeddings)
+        let lens = try NPYArray(path: lenPath)
+        guard lens.shape.count == 1 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths, detail: "shape \(lens.shape) found; expected 1 dimension [n_docs]")
+        }
+        lengths = try lens.integers()
+        var offsets = [0]
+        offsets.reserveCapacity(lengths.count + 1)
+        for (i, n) in lengths.enumerated() {
+            guard n > 0 else {
+                throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths, detail: "document \(i) has length \(n); every document needs at least one token")
+            }
+            offsets.append(offsets[i] + n)
+        }
+        self.offsets = offsets
+        guard offsets.last! == embeddings.shape[0] else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentEmbeddings, detail: "has \(embeddings.shape[0]) rows but the lengths in \(EmbeddingsLayout.documentLengths) add up to \(offsets.last!)")
+        }
+        ids = try EmbeddingsLayout.readIDs(path: idPath)
+        guard ids.count == lengths.count else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentIDs, detail: "has \(ids.count) ids but \(EmbeddingsLayout.documentLengths) has \(lengths.count) documents")
+        }
+    }
+
+    /// Copies tokens [start, start+count) as Float into `out` ([count, dim]) and checks them:
+    /// NaN/infinite values and zero vectors are errors naming the row.
+    public func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws {
+        embeddings.copyFloats(start: start * dim, count: count * dim, into: out)
+        try EmbeddingsLayout.checkRows(out, rows: count, dim: dim, firstRow: start, file: EmbeddingsLayout.documentEmbeddings)
+    }
+}
+
+/// Query token embeddings: `query_embeddings.npy` [n_queries, query_len, dim] and `query_ids.json`.
+public final class QueryEmbeddings: @unchecked Sendable {
+    public let ids: [String]
+    public let tokensPerQuery: Int
+    public let dim: Int
+    /// [n_queries * query_len * dim] as Float.
+    public let values: [Float]
+
+    public init(directory: String) throws {
+        let embPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.queryEmbeddings)
+        let idPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.queryIDs)
+        for p in [embPath, idPath] where !FileManager.default.fileExists(atPath: p) {
+            throw PlaidError.missingFile(path: p, hint: "A query embeddings directory holds \(EmbeddingsLayout.queryEmbeddings) and \(EmbeddingsLayout.queryIDs) (`plaid encode --mode query` writes them).")
+        }
+        let array = try NPYArray(path: embPath)
+        guard array.elementType == .float32 || array.elementType == .float16 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.queryEmbeddings, detail: "dtype \(array.elementType.rawValue) found; expected float32 or float16")
+        }
+        guard array.shape.count == 3 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.queryEmbeddings, detail: "shape \(array.shape) found; expected 3 dimensions [n_queries, query_len, dim]")
+        }
+        try EmbeddingsLayout.checkDimension(array.shape[2], file: EmbeddingsLayout.queryEmbeddings)
+        tokensPerQuery = array.shape[1]
+        dim = array.shape[2]
+        var v = [Float](repeating: 0, count: array.elementCount)
+        v.withUnsafeMutableBufferPointer { array.copyFloats(start: 0, count: array.elementCount, into: $0.baseAddress!) }
+        try v.withUnsafeBufferPointer {
+            try EmbeddingsLayout.checkRows($0.baseAddress!, rows: array.shape[0] * array.shape[1], dim: array.shape[2], firstRow: 0, file: EmbeddingsLayout.queryEmbeddings, allowZero: true)
+        }
+        values = v
+        ids = try EmbeddingsLayout.readIDs(path: idPath)
+        guard ids.count == array.shape[0] else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.queryIDs, detail: "has \(ids.count) ids but \(EmbeddingsLayout.queryEmbeddings) has \(array.shape[0]) queries")
+        }
+    }
+
+    public init(ids: [String], tokensPerQuery: Int, dim: Int, values: [Float]) {
+        precondition(values.count == ids.count * tokensPerQuery * dim)
+        self.ids = ids; self.tokensPerQuery = tokensPerQuery; self.dim = dim; self.values = values
+    }
+
+    public var count: Int { ids.count }
+}
+
+extension EmbeddingsLayout {
+    public static func checkDimension(_ dim: Int, file: String) throws {
+        guard dim > 0, dim % 8 == 0 else {
+            throw PlaidError.invalidInput(file: file, detail: "embedding dimension \(dim) is not a positive multiple of 8")
+        }
+    }
+
+    /// Rejects NaN or infinite values and (unless allowed) all-zero rows, naming the first bad row.
+    public static func checkRows(_ p: UnsafePointer<Float>, rows: Int, dim: Int, firstRow: Int, file: String, allowZero: Bool = false) throws {
+        for r in 0..<rows {
+            let row = p + r * dim
+            var sum: Float = 0
+            for j in 0..<dim { sum += row[j] * row[j] }
+            if !sum.isFinite {
+                throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) holds NaN or infinite values")
+            }
+            if sum == 0 && !allowZero {
+                throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) is a zero vector; ColBERT token vectors are normalised and never zero")
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+// Hot loops of the PLAID index and search, written in C so that each is compiled for
+// AVX-512, AVX2+FMA and generic x86-64 (`target_clones`) and picked at load time.
+// A default `swift build -c release` targets generic x86-64 only; these kernels do not.
+#ifndef PLAID_KERNELS_H
+#define PLAID_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Dot product of two float vectors of length n.
+float plaid_dot(const float *a, const float *b, size_t n);
+
+/// Squared L2 norm of a float vector.
+float plaid_squared_norm(const float *a, size_t n);
+
+/// maxes[i] = max(maxes[i], row[i]) for i < n.
+void plaid_rowmax_accumulate(const float *row, float *maxes, size_t n);
+
+/// 64-bit checksum of a byte range (4-lane multiply-rotate hash; not cryptographic).
+uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed);
+
+/// Sum over query tokens of the max over document tokens of the scores in `scores`,
+/// a row-major [docTokens, queryTokens] matrix. This is MaxSim once the dot products are known.
+float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens);
+
+/// Centroid-interaction score of one document (PLAID stages 2 and 3).
+/// `centroidScores` is row-major [numCentroids, queryTokens]: the score of each centroid
+/// against each query token. `codes` holds the document's centroid ids in `codeWidth`
+/// bytes each (1, 2 or 4). If `keep` is non-null, a code whose bit is 0 is skipped
+/// (centroid pruning), and a query token with no kept code contributes 0.
+/// `scratch` must hold `queryTokens` floats.
+float plaid_centroid_interaction(const float *centroidScores, size_t queryTokens,
+                                 const void *codes, int codeWidth, size_t docTokens,
+                                 const uint64_t *keep, float *scratch);
+
+/// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
+/// `packed` holds `dim * nbits / 8` bytes per vector; bits are read most significant first.
+/// `byteLookup` is [256, 8 / nbits]: the bucket weights of the dimensions packed in one byte.
+void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, size_t count,
+                      const float *centroids, size_t dim, int nbits,
+                      const float *byteLookup, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

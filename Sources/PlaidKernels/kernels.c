@@ -1,0 +1,128 @@
+#include "PlaidKernels.h"
+#include <string.h>
+#include <math.h>
+
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+// Float reductions only vectorise when reassociation is allowed; each kernel allows it
+// locally rather than compiling the whole target with -ffast-math.
+
+CLONES float plaid_dot(const float *a, const float *b, size_t n) {
+#pragma clang fp reassociate(on) contract(fast)
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+CLONES float plaid_squared_norm(const float *a, size_t n) {
+#pragma clang fp reassociate(on) contract(fast)
+    float s = 0.0f;
+    for (size_t i = 0; i < n; i++) s += a[i] * a[i];
+    return s;
+}
+
+CLONES void plaid_rowmax_accumulate(const float *row, float *maxes, size_t n) {
+    for (size_t i = 0; i < n; i++) maxes[i] = row[i] > maxes[i] ? row[i] : maxes[i];
+}
+
+CLONES float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens) {
+    float maxes[queryTokens];
+    for (size_t q = 0; q < queryTokens; q++) maxes[q] = -INFINITY;
+    for (size_t d = 0; d < docTokens; d++) {
+        const float *row = scores + d * queryTokens;
+        for (size_t q = 0; q < queryTokens; q++) maxes[q] = row[q] > maxes[q] ? row[q] : maxes[q];
+    }
+    float total = 0.0f;
+    for (size_t q = 0; q < queryTokens; q++) total += maxes[q];
+    return docTokens == 0 ? 0.0f : total;
+}
+
+static inline uint32_t code_at(const void *codes, int width, size_t i) {
+    switch (width) {
+    case 1: return ((const uint8_t *)codes)[i];
+    case 2: return ((const uint16_t *)codes)[i];
+    default: return ((const uint32_t *)codes)[i];
+    }
+}
+
+CLONES float plaid_centroid_interaction(const float *centroidScores, size_t queryTokens,
+                                        const void *codes, int codeWidth, size_t docTokens,
+                                        const uint64_t *keep, float *scratch) {
+    if (keep) {
+        for (size_t q = 0; q < queryTokens; q++) scratch[q] = 0.0f;
+        int any = 0;
+        for (size_t t = 0; t < docTokens; t++) {
+            uint32_t c = code_at(codes, codeWidth, t);
+            if (!((keep[c >> 6] >> (c & 63)) & 1)) continue;
+            const float *row = centroidScores + (size_t)c * queryTokens;
+            if (!any) {
+                for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q];
+                any = 1;
+            } else {
+                for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q] > scratch[q] ? row[q] : scratch[q];
+            }
+        }
+    } else {
+        for (size_t q = 0; q < queryTokens; q++) scratch[q] = -INFINITY;
+        for (size_t t = 0; t < docTokens; t++) {
+            const float *row = centroidScores + (size_t)code_at(codes, codeWidth, t) * queryTokens;
+            for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q] > scratch[q] ? row[q] : scratch[q];
+        }
+        if (docTokens == 0) return 0.0f;
+    }
+    float total = 0.0f;
+    for (size_t q = 0; q < queryTokens; q++) total += scratch[q];
+    return total;
+}
+
+CLONES void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, size_t count,
+                             const float *centroids, size_t dim, int nbits,
+                             const float *byteLookup, float *out) {
+    const size_t perByte = 8 / (size_t)nbits;
+    const size_t bytesPerVector = dim * (size_t)nbits / 8;
+    for (size_t t = 0; t < count; t++) {
+        const float *centroid = centroids + (size_t)code_at(codes, codeWidth, t) * dim;
+        const uint8_t *bytes = packed + t * bytesPerVector;
+        float *o = out + t * dim;
+        for (size_t b = 0; b < bytesPerVector; b++) {
+            const float *weights = byteLookup + (size_t)bytes[b] * perByte;
+            float *ob = o + b * perByte;
+            const float *cb = centroid + b * perByte;
+            for (size_t k = 0; k < perByte; k++) ob[k] = cb[k] + weights[k];
+        }
+    }
+}
+
+// A 4-lane multiply-rotate hash over 32-byte blocks, finished with a 64-bit avalanche.
+// Fast enough (several GB/s) that verifying a whole index on open costs little.
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL;
+static inline uint64_t mix_lane(uint64_t acc, uint64_t v) { acc += v * P2; acc = rotl64(acc, 31); return acc * P1; }
+static inline uint64_t read64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed) {
+    const uint8_t *p = (const uint8_t *)data;
+    const uint8_t *end = p + length;
+    uint64_t h;
+    if (length >= 32) {
+        uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1;
+        const uint8_t *limit = end - 32;
+        do {
+            a = mix_lane(a, read64(p)); b = mix_lane(b, read64(p + 8));
+            c = mix_lane(c, read64(p + 16)); d = mix_lane(d, read64(p + 24));
+            p += 32;
+        } while (p <= limit);
+        h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18);
+        h = (h ^ mix_lane(0, a)) * P1 + P3;
+        h = (h ^ mix_lane(0, b)) * P1 + P3;
+        h = (h ^ mix_lane(0, c)) * P1 + P3;
+        h = (h ^ mix_lane(0, d)) * P1 + P3;
+    } else {
+        h = seed + P3;
+    }
+    h += (uint64_t)length;
+    while (p + 8 <= end) { h ^= mix_lane(0, read64(p)); h = rotl64(h, 27) * P1 + P3; p += 8; }
+    while (p < end) { h ^= (uint64_t)(*p) * P3; h = rotl64(h, 11) * P1; p++; }
+    h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
+    return h;
+}
