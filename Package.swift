@@ -23,7 +23,7 @@ let package = Package(
         // The few hot loops, in C so that `target_clones` can pick AVX2/AVX-512 at load time
         // while the package itself builds for generic x86-64 without unsafe flags.
         .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
-        .target(name: "PlaidCore", dependencies: ["CBLAS", "PlaidKernels"]),
+        .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd", "PlaidKernels"]),
         .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CZstd"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore"]),

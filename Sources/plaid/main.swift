@@ -1,1 +1,12 @@
-print("plaid")
+import ArgumentParser
+
+/// `plaid`: build, search and evaluate PLAID indexes of ColBERT token embeddings.
+struct Plaid: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plaid",
+        abstract: "A PLAID compressed index for ColBERT late-interaction retrieval, on the CPU.",
+        subcommands: [Build.self, Query.self, Info.self, Encode.self]
+    )
+}
+
+Plaid.main()
