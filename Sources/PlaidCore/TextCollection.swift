@@ -1,0 +1,527 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One document or query: its id and the text the encoder sees.
+public struct TextRecord: Equatable, Hashable, Sendable {
+    public let id: String
+    public let text: String
+
+    public init(id: String, text: String) {
+        self.id = id
+        self.text = text
+    }
+}
+
+/// The line formats a text collection can have. A `.zst` suffix is allowed after either extension.
+public enum TextCollectionFormat: Sendable {
+    /// One JSON object a line: BEIR `corpus.jsonl` (`_id`, `title`, `text`), BEIR `queries.jsonl`
+    /// (`_id`, `text`) or plain JSONL (`id`, `text`). Other fields (`metadata`) are checked for syntax and ignored.
+    case jsonl
+    /// `id<TAB>text`, one record a line, exactly one tab. The first line is a header, and skipped, only when its
+    /// second field is `text` and its first one of `id`, `_id`, `docid`, `doc_id`, `pid`, `qid`, `query_id`,
+    /// `query-id` (any case): a real record cannot be told from a header otherwise, so nothing else is guessed.
+    case tsv
+
+    /// The format named by the file's extension (`.jsonl`, `.json`, `.tsv`, each optionally followed by `.zst`).
+    public init(path: String) throws {
+        var name = path.lowercased()
+        if name.hasSuffix(".zst") { name.removeLast(4) }
+        if name.hasSuffix(".jsonl") || name.hasSuffix(".json") {
+            self = .jsonl
+        } else if name.hasSuffix(".tsv") {
+            self = .tsv
+        } else {
+            throw PlaidError.invalidArgument(
+                "\(path): cannot tell the format of a text collection from its name; expected a name ending in "
+                    + ".jsonl, .tsv, .jsonl.zst or .tsv.zst")
+        }
+    }
+}
+
+/// Reads a collection of texts (documents or queries) record by record, with memory bounded by the longest
+/// line: the file, possibly zstd-compressed, is read in chunks and never held whole.
+///
+/// Document text follows BEIR and PyLate: when a record has a `title`, the text is `(title + " " + text).strip()`,
+/// otherwise `text.strip()`, with Python's `str.strip` whitespace. PyLate's `evaluation/beir.py` (`load_beir`)
+/// builds it as `f"{document['title']} {document['text']}".strip() if "title" in document else
+/// document["text"].strip()`, and BEIR's `models/sentence_bert.py` as `(doc["title"] + " " + doc["text"]).strip()`.
+/// A `null` title counts as absent (BEIR's loader would turn it into the word "None"). Queries go through the same
+/// rule; stripping changes nothing a tokenizer sees.
+///
+/// Each malformed line (bad JSON, missing or non-string id/text, a TSV line without exactly one tab, an id seen
+/// before) throws `PlaidError.invalidInput` naming the file and the 1-based line. Blank lines are skipped.
+public final class TextCollectionReader {
+    public let path: String
+    public let format: TextCollectionFormat
+    private let lines: LineReader
+    /// Where each id was first seen, to name both lines when one repeats.
+    private var seen: [String: Int] = [:]
+
+    public init(path: String, format: TextCollectionFormat? = nil) throws {
+        self.path = path
+        self.format = try format ?? TextCollectionFormat(path: path)
+        lines = LineReader(stream: try openByteStream(path: path))
+    }
+
+    /// The next record, or nil at the end of the file.
+    public func next() throws -> TextRecord? {
+        while let line = try lines.nextLine() {
+            let number = lines.lineNumber
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+            let record: TextRecord
+            do {
+                switch format {
+                case .jsonl: record = try Self.parseJSONLine(line)
+                case .tsv:
+                    guard let r = try Self.parseTSVLine(line, isFirst: number == 1) else { continue }
+                    record = r
+                }
+            } catch let problem as LineProblem {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): \(problem.message)")
+            }
+            if let first = seen.updateValue(number, forKey: record.id) {
+                seen[record.id] = first
+                throw PlaidError.invalidInput(
+                    file: path,
+                    detail: "line \(number): id \"\(record.id)\" was already used on line \(first); expected unique ids")
+            }
+            return record
+        }
+        return nil
+    }
+
+    /// Calls `body` with each record in file order.
+    public func forEach(_ body: (TextRecord) throws -> Void) throws {
+        while let record = try next() { try body(record) }
+    }
+
+    /// All records of the file at `path`, in file order.
+    public static func read(path: String, format: TextCollectionFormat? = nil) throws -> [TextRecord] {
+        let reader = try TextCollectionReader(path: path, format: format)
+        var records: [TextRecord] = []
+        try reader.forEach { records.append($0) }
+        return records
+    }
+
+    // MARK: - Line formats
+
+    private static func parseTSVLine(_ line: UnsafeBufferPointer<UInt8>, isFirst: Bool) throws -> TextRecord? {
+        guard let tab = line.firstIndex(of: 0x09) else {
+            throw LineProblem("expected id<TAB>text, found no tab")
+        }
+        let rest = UnsafeBufferPointer(rebasing: line[(tab + 1)...])
+        if let second = rest.firstIndex(of: 0x09) {
+            throw LineProblem("expected id<TAB>text with exactly one tab, found another tab at column \(tab + 1 + second + 1)")
+        }
+        let id = try decodeUTF8(UnsafeBufferPointer(rebasing: line[..<tab]), what: "the id")
+        let text = try decodeUTF8(rest, what: "the text")
+        if isFirst && text.lowercased() == "text"
+            && ["id", "_id", "docid", "doc_id", "pid", "qid", "query_id", "query-id"].contains(id.lowercased()) {
+            return nil
+        }
+        guard !id.isEmpty else { throw LineProblem("expected an id before the tab, found an empty id") }
+        return TextRecord(id: id, text: pythonStrip(text))
+    }
+
+    private static func parseJSONLine(_ line: UnsafeBufferPointer<UInt8>) throws -> TextRecord {
+        var scanner = JSONScanner(bytes: line)
+        var fields = try scanner.topLevelObject(keeping: ["_id", "id", "title", "text"])
+        // BEIR names the field `_id`; plain JSONL often `id`. When both appear, BEIR's wins.
+        guard let idValue = fields["_id"] ?? fields["id"] else {
+            throw LineProblem("expected a JSON object with \"_id\" (or \"id\") and \"text\", found no id field")
+        }
+        let id: String
+        switch idValue {
+        case .string(let s): id = s
+        case .integer(let literal): id = literal
+        case .null, .other: throw LineProblem("expected the id to be a string, found \(idValue.kindName)")
+        }
+        guard !id.isEmpty else { throw LineProblem("expected a non-empty id, found \"\"") }
+        guard let textValue = fields.removeValue(forKey: "text") else {
+            throw LineProblem("expected a \"text\" field in the record with id \"\(id)\", found none")
+        }
+        guard case .string(let text) = textValue else {
+            throw LineProblem("expected \"text\" to be a string in the record with id \"\(id)\", found \(textValue.kindName)")
+        }
+        switch fields["title"] {
+        case .string(let title)?: return TextRecord(id: id, text: pythonStrip(title + " " + text))
+        case nil, .null?: return TextRecord(id: id, text: pythonStrip(text))
+        case let other?:
+            throw LineProblem("expected \"title\" to be a string in the record with id \"\(id)\", found \(other.kindName)")
+        }
+    }
+}
+
+// MARK: - Lines
+
+/// Splits a byte stream into lines without their `\n` (and a `\r` before it), reading 1 MiB at a time.
+/// A line longer than the buffer grows it; memory is bounded by the longest line.
+public final class LineReader {
+    /// The file the lines come from, for error messages.
+    public var path: String { stream.path }
+    private let stream: ByteStream
+    private var buffer: UnsafeMutableRawBufferPointer
+    private var start = 0
+    private var end = 0
+    private var finished = false
+    /// 1-based number of the line last returned.
+    public private(set) var lineNumber = 0
+
+    public init(stream: ByteStream, chunk: Int = 1 << 20) {
+        self.stream = stream
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+    }
+
+    /// Reads the file at `path`, decompressing it on the fly when its name ends in `.zst`.
+    public convenience init(path: String) throws {
+        self.init(stream: try openByteStream(path: path))
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// The next line, valid until the next call; nil at the end.
+    public func nextLine() throws -> UnsafeBufferPointer<UInt8>? {
+        var searchFrom = start
+        while true {
+            let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            if let hit = memchr(base + searchFrom, 0x0A, end - searchFrom) {
+                let newline = UnsafeMutableRawPointer(hit).assumingMemoryBound(to: UInt8.self) - base
+                let line = trimCR(base, from: start, to: newline)
+                start = newline + 1
+                lineNumber += 1
+                return line
+            }
+            if finished {
+                guard start < end else { return nil }
+                let line = trimCR(base, from: start, to: end)
+                start = end
+                lineNumber += 1
+                return line
+            }
+            searchFrom = end - start
+            try refill()
+        }
+    }
+
+    private func trimCR(_ base: UnsafeMutablePointer<UInt8>, from: Int, to: Int) -> UnsafeBufferPointer<UInt8> {
+        var to = to
+        if to > from && base[to - 1] == 0x0D { to -= 1 }
+        return UnsafeBufferPointer(start: base + from, count: to - from)
+    }
+
+    /// Moves the unread tail to the front (growing the buffer when it is all one line) and reads more after it.
+    private func refill() throws {
+        let pending = end - start
+        if pending == buffer.count {
+            let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: buffer.count * 2, alignment: 64)
+            bigger.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[start..<end]))
+            buffer.deallocate()
+            buffer = bigger
+        } else if start > 0 {
+            memmove(buffer.baseAddress!, buffer.baseAddress! + start, pending)
+        }
+        start = 0
+        end = pending
+        let n = try stream.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+        if n == 0 { finished = true }
+        end += n
+    }
+}
+
+// MARK: - Text helpers
+
+/// What is wrong with one line; the reader adds the file and line number.
+public struct LineProblem: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// `bytes` as a String, or a `LineProblem` naming `what` when they are not valid UTF-8.
+public func decodeUTF8(_ bytes: UnsafeBufferPointer<UInt8>, what: String) throws -> String {
+    guard let s = String(validating: bytes, as: UTF8.self) else {
+        throw LineProblem("expected UTF-8 text in \(what), found invalid UTF-8 bytes")
+    }
+    return s
+}
+
+/// Python's `str.strip()` with no argument: removes the characters for which `str.isspace()` is true
+/// (Unicode White_Space plus U+001C…U+001F), which differs from Foundation's `whitespacesAndNewlines`.
+public func pythonStrip(_ s: String) -> String {
+    let scalars = s.unicodeScalars
+    guard let first = scalars.firstIndex(where: { !isPythonSpace($0) }) else { return "" }
+    let last = scalars.lastIndex(where: { !isPythonSpace($0) })!
+    if first == scalars.startIndex && last == scalars.index(before: scalars.endIndex) { return s }
+    return String(scalars[first...last])
+}
+
+@inline(__always)
+func isPythonSpace(_ c: Unicode.Scalar) -> Bool {
+    switch c.value {
+    case 0x09...0x0D, 0x1C...0x20, 0x85, 0xA0, 0x1680, 0x2000...0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000:
+        return true
+    default:
+        return false
+    }
+}
+
+// MARK: - JSON
+
+/// A top-level field value the reader cares about; anything else is checked for syntax and summarized.
+enum JSONField {
+    case string(String)
+    /// An integer literal, kept as written (ids are sometimes numbers).
+    case integer(String)
+    case null
+    case other(String)
+
+    var kindName: String {
+        switch self {
+        case .string: return "a string"
+        case .integer: return "a number"
+        case .null: return "null"
+        case .other(let kind): return kind
+        }
+    }
+}
+
+/// A strict JSON (RFC 8259) scanner for one line holding one object. Only the requested top-level fields are
+/// decoded; nested values are validated and skipped, so `metadata` costs little.
+struct JSONScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var i = 0
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    mutating func topLevelObject(keeping wanted: Set<String>) throws -> [String: JSONField] {
+        skipSpace()
+        guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else {
+            throw problem("expected a JSON object starting with '{'")
+        }
+        i += 1
+        var fields: [String: JSONField] = [:]
+        skipSpace()
+        if peek() == UInt8(ascii: "}") {
+            i += 1
+        } else {
+            while true {
+                skipSpace()
+                guard peek() == UInt8(ascii: "\"") else { throw problem("expected a field name in quotes") }
+                let key = try string()
+                skipSpace()
+                guard peek() == UInt8(ascii: ":") else { throw problem("expected ':' after field name \"\(key)\"") }
+                i += 1
+                skipSpace()
+                if wanted.contains(key) {
+                    fields[key] = try field()
+                } else {
+                    try skipValue(depth: 1)
+                }
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                if peek() == UInt8(ascii: "}") { i += 1; break }
+                throw problem("expected ',' or '}' in the object")
+            }
+        }
+        skipSpace()
+        guard i == bytes.count else { throw problem("expected the end of the line after the JSON object") }
+        return fields
+    }
+
+    private mutating func field() throws -> JSONField {
+        switch peek() ?? 0 {
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            let from = i
+            let isInteger = try number()
+            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[from..<i]), as: UTF8.self)
+            return isInteger ? .integer(text) : .other("a non-integer number")
+        case UInt8(ascii: "{"): try skipValue(depth: 1); return .other("an object")
+        case UInt8(ascii: "["): try skipValue(depth: 1); return .other("an array")
+        case UInt8(ascii: "t"): try literal("true"); return .other("true")
+        case UInt8(ascii: "f"): try literal("false"); return .other("false")
+        default: throw problem("expected a JSON value")
+        }
+    }
+
+    private mutating func skipValue(depth: Int) throws {
+        guard depth < 512 else { throw problem("expected JSON nested less than 512 levels deep") }
+        switch peek() ?? 0 {
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "{"):
+            i += 1
+            skipSpace()
+            if peek() == UInt8(ascii: "}") { i += 1; return }
+            while true {
+                skipSpace()
+                guard peek() == UInt8(ascii: "\"") else { throw problem("expected a field name in quotes") }
+                try skipString()
+                skipSpace()
+                guard peek() == UInt8(ascii: ":") else { throw problem("expected ':' after a field name") }
+                i += 1
+                skipSpace()
+                try skipValue(depth: depth + 1)
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                if peek() == UInt8(ascii: "}") { i += 1; return }
+                throw problem("expected ',' or '}' in an object")
+            }
+        case UInt8(ascii: "["):
+            i += 1
+            skipSpace()
+            if peek() == UInt8(ascii: "]") { i += 1; return }
+            while true {
+                skipSpace()
+                try skipValue(depth: depth + 1)
+                skipSpace()
+                if peek() == UInt8(ascii: ",") { i += 1; continue }
+                if peek() == UInt8(ascii: "]") { i += 1; return }
+                throw problem("expected ',' or ']' in an array")
+            }
+        case UInt8(ascii: "n"): try literal("null")
+        case UInt8(ascii: "t"): try literal("true")
+        case UInt8(ascii: "f"): try literal("false")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
+        default: throw problem("expected a JSON value")
+        }
+    }
+
+    /// Scans a number; returns whether it was an integer (no fraction, no exponent).
+    private mutating func number() throws -> Bool {
+        if peek() == UInt8(ascii: "-") { i += 1 }
+        guard let d = peek(), isDigit(d) else { throw problem("expected a digit") }
+        if d == UInt8(ascii: "0") { i += 1 } else { while let c = peek(), isDigit(c) { i += 1 } }
+        var integer = true
+        if peek() == UInt8(ascii: ".") {
+            integer = false
+            i += 1
+            guard let c = peek(), isDigit(c) else { throw problem("expected a digit after '.'") }
+            while let c = peek(), isDigit(c) { i += 1 }
+        }
+        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
+            integer = false
+            i += 1
+            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { i += 1 }
+            guard let c = peek(), isDigit(c) else { throw problem("expected a digit in the exponent") }
+            while let c = peek(), isDigit(c) { i += 1 }
+        }
+        return integer
+    }
+
+    private mutating func literal(_ word: StaticString) throws {
+        let n = word.utf8CodeUnitCount
+        guard i + n <= bytes.count,
+              memcmp(bytes.baseAddress! + i, word.utf8Start, n) == 0 else {
+            throw problem("expected \(word)")
+        }
+        i += n
+    }
+
+    private mutating func skipString() throws {
+        i += 1
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") { i += 1; return }
+            if c == UInt8(ascii: "\\") { i += 2; continue }
+            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
+            i += 1
+        }
+        throw problem("expected a closing '\"', found the end of the line")
+    }
+
+    /// Decodes a string starting at its opening quote.
+    private mutating func string() throws -> String {
+        i += 1
+        let from = i
+        // Fast path: no escapes, so the bytes between the quotes are the string.
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                let s = try decodeUTF8(UnsafeBufferPointer(rebasing: bytes[from..<i]), what: "a string")
+                i += 1
+                return s
+            }
+            if c == UInt8(ascii: "\\") { break }
+            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
+            i += 1
+        }
+        var out: [UInt8] = Array(bytes[from..<i])
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\"") {
+                i += 1
+                return try out.withUnsafeBufferPointer { try decodeUTF8($0, what: "a string") }
+            }
+            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
+            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
+            guard i + 1 < bytes.count else { break }
+            let e = bytes[i + 1]
+            i += 2
+            switch e {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
+            case UInt8(ascii: "u"):
+                var value = try hex4()
+                if (0xD800...0xDBFF).contains(value), i + 1 < bytes.count,
+                   bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
+                    let save = i
+                    i += 2
+                    let low = try hex4()
+                    if (0xDC00...0xDFFF).contains(low) {
+                        value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        i = save
+                    }
+                }
+                // A lone surrogate cannot be a Swift string; Python keeps it, we write U+FFFD.
+                let scalar = Unicode.Scalar(value) ?? "\u{FFFD}"
+                out.append(contentsOf: String(Character(scalar)).utf8)
+            default:
+                i -= 1
+                throw problem("expected a JSON escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
+            }
+        }
+        throw problem("expected a closing '\"', found the end of the line")
+    }
+
+    private mutating func hex4() throws -> UInt32 {
+        guard i + 4 <= bytes.count else { throw problem("expected four hex digits after \\u") }
+        var v: UInt32 = 0
+        for _ in 0..<4 {
+            let c = bytes[i]
+            let digit: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
+            default: throw problem("expected four hex digits after \\u")
+            }
+            v = v << 4 | UInt32(digit)
+            i += 1
+        }
+        return v
+    }
+
+    @inline(__always) private func peek() -> UInt8? { i < bytes.count ? bytes[i] : nil }
+    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
+
+    private mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
+    }
+
+    /// A problem at the current column (1-based), quoting what was found there.
+    private func problem(_ expected: String) -> LineProblem {
+        guard i < bytes.count else { return LineProblem("invalid JSON at column \(i + 1): \(expected), found the end of the line") }
+        let end = min(bytes.count, i + 20)
+        let found = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self)
+        return LineProblem("invalid JSON at column \(i + 1): \(expected), found \"\(found)\(end < bytes.count ? "…" : "")\"")
+    }
+}

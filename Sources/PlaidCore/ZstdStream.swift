@@ -1,0 +1,107 @@
+import CZstd
+import Foundation
+#if canImport(Glibc)
+import Glibc
+private let systemRead = Glibc.read
+#elseif canImport(Darwin)
+import Darwin
+private let systemRead = Darwin.read
+#endif
+
+/// A source of bytes read front to back in chunks: a plain file or a zstd-compressed one.
+/// `read` fills the start of `buffer` and returns how many bytes it wrote; 0 means the end.
+public protocol ByteStream: AnyObject {
+    /// The file the bytes come from, for error messages.
+    var path: String { get }
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+}
+
+/// A file read with `read(2)` in the caller's chunk size, so memory stays bounded whatever its size.
+public final class FileByteStream: ByteStream {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw PlaidError.missingFile(path: path, hint: "Check the path.") }
+            throw PlaidError.io(path: path, detail: "cannot open: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        while true {
+            let n = systemRead(fd, base, buffer.count)
+            if n >= 0 { return n }
+            if errno == EINTR { continue }
+            throw PlaidError.io(path: path, detail: "cannot read: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+}
+
+/// Streaming zstd decompression of another byte stream (`ZSTD_decompressStream`).
+/// Concatenated frames decompress as one stream, as the `zstd` tool does. Memory: one input
+/// chunk plus zstd's window (at most 128 MiB for frames made with `--long`, usually 8 MiB or less).
+public final class ZstdDecompressingStream: ByteStream {
+    public var path: String { source.path }
+    private let source: ByteStream
+    private let context: OpaquePointer
+    private var input: UnsafeMutableRawBufferPointer
+    private var inputStart = 0
+    private var inputEnd = 0
+    private var sourceFinished = false
+    /// `ZSTD_decompressStream`'s last return value: 0 exactly when a frame has just been completed.
+    private var frameOpen = false
+
+    public init(source: ByteStream) throws {
+        guard let dctx = ZSTD_createDCtx() else {
+            throw PlaidError.io(path: source.path, detail: "zstd: cannot allocate a decompression context")
+        }
+        self.source = source
+        context = dctx
+        input = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_DStreamInSize(), alignment: 16)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        guard let outBase = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var output = ZSTD_outBuffer(dst: outBase, size: buffer.count, pos: 0)
+        // Loop until some output appears: a call may consume input without producing any. After the
+        // source ends, zstd is still called with empty input, to flush what it holds of the last block.
+        while output.pos == 0 {
+            if inputStart == inputEnd && !sourceFinished {
+                inputStart = 0
+                inputEnd = try source.read(into: input)
+                sourceFinished = inputEnd == 0
+            }
+            var inBuffer = ZSTD_inBuffer(src: input.baseAddress! + inputStart, size: inputEnd - inputStart, pos: 0)
+            let hint = ZSTD_decompressStream(context, &output, &inBuffer)
+            if ZSTD_isError(hint) != 0 {
+                throw PlaidError.invalidInput(
+                    file: path, detail: "zstd data cannot be decompressed: \(String(cString: ZSTD_getErrorName(hint)))")
+            }
+            inputStart += inBuffer.pos
+            frameOpen = hint != 0
+            if sourceFinished && output.pos == 0 { break }
+        }
+        if output.pos == 0 && frameOpen {
+            throw PlaidError.invalidInput(
+                file: path, detail: "zstd data ends in the middle of a frame (the file is truncated); expected a complete frame")
+        }
+        return output.pos
+    }
+
+    deinit {
+        ZSTD_freeDCtx(context)
+        input.deallocate()
+    }
+}
+
+/// Opens `path` for streaming reads, decompressing on the fly when the name ends in `.zst`.
+public func openByteStream(path: String) throws -> ByteStream {
+    let file = try FileByteStream(path: path)
+    return path.hasSuffix(".zst") ? try ZstdDecompressingStream(source: file) : file
+}
