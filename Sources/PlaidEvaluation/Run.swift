@@ -1,0 +1,131 @@
+import Foundation
+import PlaidCore
+
+/// One document of a ranking, with the score that ranks it.
+public struct ScoredDocument: Sendable, Equatable {
+    public let id: String
+    public let score: Double
+
+    public init(id: String, score: Double) {
+        self.id = id
+        self.score = score
+    }
+}
+
+/// Retrieval results: for each query id, the retrieved document ids and their scores.
+/// Like pytrec_eval's run dict, a document appears at most once per query; order is given by the scores alone.
+public struct Run: Sendable, Equatable {
+    /// `[queryID: [docID: score]]`, the shape pytrec_eval and BEIR take.
+    public var scores: [String: [String: Double]]
+
+    public init(_ scores: [String: [String: Double]] = [:]) {
+        self.scores = scores
+    }
+
+    /// Sets the results of `query` from a ranking (later duplicates of an id replace earlier ones).
+    public mutating func setResults(query: String, _ documents: [ScoredDocument]) {
+        var byID: [String: Double] = [:]
+        byID.reserveCapacity(documents.count)
+        for d in documents { byID[d.id] = d.score }
+        scores[query] = byID
+    }
+
+    /// The documents of `query` in trec_eval's order: score descending, ties broken by document id in DEcreasing
+    /// byte order (trec_eval's `form_res_rels` sorts with `strcmp(docno2, docno1)` after the score; checked
+    /// against pytrec_eval, where among tied docs "c" ranks before "b" before "a").
+    public func ranking(query: String) -> [ScoredDocument] {
+        guard let docs = scores[query] else { return [] }
+        return Run.trecOrder(docs.map { ScoredDocument(id: $0.key, score: $0.value) })
+    }
+
+    static func trecOrder(_ docs: [ScoredDocument]) -> [ScoredDocument] {
+        docs.sorted { a, b in
+            if a.score != b.score { return a.score > b.score }
+            return b.id.utf8.lexicographicallyPrecedes(a.id.utf8)
+        }
+    }
+
+    // MARK: - TREC run files
+
+    /// Reads a TREC run file (optionally `.zst`): `qid Q0 docid rank score tag`, whitespace-separated.
+    /// As in trec_eval, the rank column is ignored and the score decides the order.
+    /// A document listed twice for one query is an error (trec_eval refuses it too).
+    public static func readTREC(path: String) throws -> Run {
+        let lines = try LineReader(path: path)
+        var scores: [String: [String: Double]] = [:]
+        var firstLine: [String: [String: Int]] = [:]
+        while let line = try lines.nextLine() {
+            let number = lines.lineNumber
+            let text: String
+            do { text = try decodeUTF8(line, what: "the line") } catch let p as LineProblem {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): \(p.message)")
+            }
+            let fields = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            if fields.isEmpty { continue }
+            guard fields.count == 6 else {
+                throw PlaidError.invalidInput(
+                    file: path,
+                    detail: "line \(number): expected 6 fields \"qid Q0 docid rank score tag\", found \(fields.count) in \"\(text)\"")
+            }
+            guard let score = Double(fields[4]), score.isFinite else {
+                throw PlaidError.invalidInput(
+                    file: path, detail: "line \(number): expected a finite number as the score (field 5), found \"\(fields[4])\"")
+            }
+            let query = String(fields[0]), doc = String(fields[2])
+            if let first = firstLine[query]?[doc] {
+                throw PlaidError.invalidInput(
+                    file: path,
+                    detail: "line \(number): document \"\(doc)\" is listed again for query \"\(query)\" (first on line \(first)); "
+                        + "expected each document once per query")
+            }
+            firstLine[query, default: [:]][doc] = number
+            scores[query, default: [:]][doc] = score
+        }
+        return Run(scores)
+    }
+
+    /// Writes the run as a TREC run file, queries in sorted id order, each ranked in trec_eval's order with ranks
+    /// from 1, so that the rank column agrees with how trec_eval will read the scores. Scores are written in the
+    /// shortest form that reads back to the same Double. The file appears atomically (temporary file, rename).
+    public func writeTREC(path: String, tag: String = "plaid") throws {
+        for id in [tag] + scores.keys where id.isEmpty || id.contains(where: { $0.isWhitespace }) {
+            throw PlaidError.invalidArgument(
+                "cannot write \(path): the id or tag \"\(id)\" is empty or contains whitespace, which a TREC run file cannot hold")
+        }
+        var out = ""
+        for query in scores.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            for (index, doc) in ranking(query: query).enumerated() {
+                if doc.id.isEmpty || doc.id.contains(where: { $0.isWhitespace }) {
+                    throw PlaidError.invalidArgument(
+                        "cannot write \(path): document id \"\(doc.id)\" of query \"\(query)\" is empty or contains whitespace")
+                }
+                out += "\(query) Q0 \(doc.id) \(index + 1) \(doc.score) \(tag)\n"
+            }
+        }
+        try writeAtomically(Data(out.utf8), to: path)
+    }
+}
+
+/// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it over `path`,
+/// so a reader never sees half a file.
+func writeAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let temporary = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
+        throw PlaidError.io(path: temporary.path, detail: "cannot create the temporary file")
+    }
+    do {
+        let handle = try FileHandle(forWritingTo: temporary)
+        try handle.write(contentsOf: data)
+        try handle.synchronize()
+        try handle.close()
+        if rename(temporary.path, path) != 0 {
+            throw PlaidError.io(path: path, detail: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: temporary)
+        if let e = error as? PlaidError { throw e }
+        throw PlaidError.io(path: path, detail: "cannot write: \(error.localizedDescription)")
+    }
+}
