@@ -1,0 +1,56 @@
+import Foundation
+
+/// Progress of long work on stderr: one line rewritten in place on a terminal, a line every few
+/// seconds otherwise (so logs stay readable), with rate and ETA.
+public final class ProgressReporter: @unchecked Sendable {
+    private let label: String
+    private let total: Int
+    private let unit: String
+    private let start = Date()
+    private var lastPrint = Date.distantPast
+    private let interactive = isatty(2) != 0
+    private let lock = NSLock()
+    public var enabled = true
+
+    public init(label: String, total: Int, unit: String) {
+        self.label = label; self.total = total; self.unit = unit
+    }
+
+    /// Reports that `done` of `total` units are finished.
+    public func update(_ done: Int, extra: String = "") {
+        lock.lock(); defer { lock.unlock() }
+        guard enabled else { return }
+        let now = Date()
+        let interval = interactive ? 0.2 : 5.0
+        guard now.timeIntervalSince(lastPrint) >= interval || done >= total else { return }
+        lastPrint = now
+        let elapsed = now.timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let percent = total > 0 ? 100 * Double(done) / Double(total) : 100
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        var line = String(format: "%@: %d/%d %@ (%.0f%%), %.0f %@/s, ETA %@", label, done, total, unit, percent, rate, unit, ProgressReporter.duration(eta))
+        if !extra.isEmpty { line += ", " + extra }
+        FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).data(using: .utf8)!)
+    }
+
+    /// Ends the line with the total time.
+    public func finish(extra: String = "") {
+        lock.lock(); defer { lock.unlock() }
+        guard enabled else { return }
+        let elapsed = Date().timeIntervalSince(start)
+        let rate = elapsed > 0 ? Double(total) / elapsed : 0
+        var line = String(format: "%@: %d %@ in %@ (%.0f %@/s)", label, total, unit, ProgressReporter.duration(elapsed), rate, unit)
+        if !extra.isEmpty { line += ", " + extra }
+        FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + "\n").data(using: .utf8)!)
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : String(format: "%.1fs", seconds)
+    }
+}
+
+/// Writes one line to stderr.
+public func printError(_ message: String) {
+    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
+}

@@ -1,0 +1,58 @@
+import Foundation
+import PlaidCore
+
+/// The coarse quantizer: the normalised centroids and the assignment of a vector to its
+/// nearest one (faiss: `Level1Quantizer`). For unit vectors and unit centroids the nearest
+/// centroid in L2 is the one of largest inner product.
+public struct CoarseQuantizer: Sendable {
+    /// [count, dim], row-major, each row of unit norm.
+    public let centroids: [Float]
+    public let dim: Int
+    public var count: Int { centroids.count / dim }
+
+    public init(centroids: [Float], dim: Int) {
+        precondition(centroids.count % dim == 0)
+        self.centroids = centroids
+        self.dim = dim
+    }
+
+    /// Nearest centroid of each of `count` vectors ([count, dim]).
+    public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
+        centroids.withUnsafeBufferPointer { cen in
+            CoarseQuantizer.nearest(points: vectors, count: n, dim: dim, centroids: cen.baseAddress!,
+                                    k: count, bias: nil, into: codes)
+        }
+    }
+
+    /// Rows of points per BLAS product: large enough for sgemm to run near peak, small enough
+    /// that the [block, k] score matrix stays a few MB.
+    static let blockRows = 256
+
+    /// argmax over c of (x·c − bias[c]) for each point, in blocks, on all cores.
+    /// Each block is one sgemm with OpenBLAS on a single thread, so results do not depend on the thread count.
+    static func nearest(points: UnsafePointer<Float>, count n: Int, dim: Int, centroids: UnsafePointer<Float>,
+                        k: Int, bias: [Float]?, into out: UnsafeMutablePointer<Int32>) {
+        let blocks = (n + blockRows - 1) / blockRows
+        let previousThreads = BLAS.threadCount
+        BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(previousThreads) }
+        Parallel.forEach(blocks) { b in
+            let start = b * blockRows
+            let rows = min(blockRows, n - start)
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * k)
+            defer { scores.deallocate() }
+            BLAS.matmulTransposedB(points + start * dim, centroids, scores, m: rows, n: k, k: dim)
+            for r in 0..<rows {
+                let row = scores + r * k
+                var best = 0
+                var bestScore = -Float.infinity
+                if let bias {
+                    for c in 0..<k { let s = row[c] - bias[c]; if s > bestScore { bestScore = s; best = c } }
+                } else {
+                    for c in 0..<k where row[c] > bestScore { bestScore = row[c]; best = c }
+                }
+                out[start + r] = Int32(best)
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// Exact MaxSim of every query against every document of the uncompressed embeddings: the
+/// reference the staged search is measured against. Cost: 2·queryTokens·corpusTokens·dim flops per query.
+public struct ExhaustiveSearcher: Sendable {
+    public let documents: DocumentEmbeddings
+
+    public init(documents: DocumentEmbeddings) { self.documents = documents }
+
+    /// Queries are scored in blocks against the corpus streamed in chunks of whole documents,
+    /// one block per thread, so each product is a large sgemm.
+    public func search(queries: QueryEmbeddings, k: Int, threads: Int = Parallel.defaultThreadCount,
+                       queriesPerBlock: Int = 32, chunkTokens: Int = 4096) throws -> [[SearchResult]] {
+        precondition(queries.dim == documents.dim, "query dimension \(queries.dim) differs from the documents' \(documents.dim)")
+        let dim = documents.dim, nq = queries.tokensPerQuery
+        let blocks = (queries.count + queriesPerBlock - 1) / queriesPerBlock
+        var tops = [TopK](repeating: TopK(k: k), count: queries.count)
+        let previousThreads = BLAS.threadCount
+        BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(previousThreads) }
+        // Chunks of whole documents, converted once and shared by all threads.
+        var chunks: [(first: Int, end: Int)] = []
+        var d = 0
+        while d < documents.documentCount {
+            var end = d + 1
+            while end < documents.documentCount && documents.offsets[end + 1] - documents.offsets[d] <= chunkTokens { end += 1 }
+            chunks.append((d, end)); d = end
+        }
+        try tops.withUnsafeMutableBufferPointer { tops in
+        for chunk in chunks {
+            let start = documents.offsets[chunk.first]
+            let count = documents.offsets[chunk.end] - start
+            var vectors = [Float](repeating: 0, count: count * dim)
+            try vectors.withUnsafeMutableBufferPointer { try documents.copyTokens(start: start, count: count, into: $0.baseAddress!) }
+            vectors.withUnsafeBufferPointer { v in
+                queries.values.withUnsafeBufferPointer { qv in
+                    Parallel.forEach(blocks, threads: threads) { b in
+                        let firstQuery = b * queriesPerBlock
+                        let blockQueries = min(queriesPerBlock, queries.count - firstQuery)
+                        let rows = blockQueries * nq
+                        // scores: [tokens of chunk, query tokens of block]
+                        let scores = UnsafeMutablePointer<Float>.allocate(capacity: count * rows)
+                        defer { scores.deallocate() }
+                        BLAS.matmulTransposedB(v.baseAddress!, qv.baseAddress! + firstQuery * nq * dim, scores, m: count, n: rows, k: dim)
+                        var maxes = [Float](repeating: 0, count: rows)
+                        for doc in chunk.first..<chunk.end {
+                            let t0 = documents.offsets[doc] - start, t1 = documents.offsets[doc + 1] - start
+                            maxes.withUnsafeMutableBufferPointer { m in
+                                for j in 0..<rows { m[j] = -Float.infinity }
+                                for t in t0..<t1 { plaid_rowmax_accumulate(scores + t * rows, m.baseAddress!, rows) }
+                            }
+                            for q in 0..<blockQueries {
+                                var s: Float = 0
+                                for j in 0..<nq { s += maxes[q * nq + j] }
+                                tops[firstQuery + q].insert(score: s, document: doc)
+                            }
+                        }
+                    }
+                }
+            }
+            documents.embeddings.file.dropPages(offset: documents.embeddings.dataOffset + start * dim * documents.embeddings.elementType.byteCount,
+                                                length: count * dim * documents.embeddings.elementType.byteCount)
+        }
+        }
+        return tops.map { top in
+            top.sorted().map { SearchResult(document: $0.document, id: documents.ids[$0.document], score: $0.score) }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+/// Parameters of PLAID's staged search, passed per call. `SearchParameters(k:)` gives PLAID's
+/// defaults for that k:
+///
+/// | k | ncells | centroidScoreThreshold | ndocs |
+/// |---|---|---|---|
+/// | ≤ 10 | 1 | 0.5 | 256 |
+/// | ≤ 100 | 2 | 0.45 | 1024 |
+/// | larger | 4 | 0.4 | max(4k, 4096) |
+public struct SearchParameters: Sendable, Equatable {
+    /// Results returned per query.
+    public var k: Int
+    /// Centroids probed per query token in candidate generation (PLAID: `ncells`, nprobe).
+    public var ncells: Int
+    /// Centroids whose best score over the query tokens is below this are pruned from the
+    /// approximate scoring stage (PLAID: t_cs).
+    public var centroidScoreThreshold: Float
+    /// Candidates kept after centroid pruning; a quarter of them survive centroid interaction
+    /// into the exact rerank (PLAID: ndocs).
+    public var ndocs: Int
+
+    public init(k: Int = 10) {
+        self.k = k
+        switch k {
+        case ...10: ncells = 1; centroidScoreThreshold = 0.5; ndocs = 256
+        case ...100: ncells = 2; centroidScoreThreshold = 0.45; ndocs = 1024
+        default: ncells = 4; centroidScoreThreshold = 0.4; ndocs = max(4 * k, 4096)
+        }
+    }
+
+    public init(k: Int, ncells: Int, centroidScoreThreshold: Float, ndocs: Int) {
+        self.k = k; self.ncells = ncells; self.centroidScoreThreshold = centroidScoreThreshold; self.ndocs = ndocs
+    }
+}
+
+/// One ranked result: a document's position in the index, its id and its score.
+public struct SearchResult: Sendable, Equatable {
+    public var document: Int
+    public var id: String
+    public var score: Float
+}

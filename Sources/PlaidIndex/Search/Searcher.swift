@@ -1,0 +1,132 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// PLAID's staged search over a `CompressedIndex`:
+/// 1. candidate generation — score query tokens against all centroids with one product, take
+///    each token's top `ncells` centroids and union their inverted lists;
+/// 2. centroid pruning — approximate scores from the codes of centroids scoring ≥ t_cs only,
+///    keep the best `ndocs`;
+/// 3. centroid interaction — approximate scores from all codes, keep the best `ndocs/4`;
+/// 4. exact rerank — decompress those documents' residuals and compute MaxSim, return the top k.
+public struct Searcher: Sendable {
+    public let index: CompressedIndex
+
+    public init(index: CompressedIndex) { self.index = index }
+
+    /// Searches a batch of queries on `threads` threads; each query's result does not depend
+    /// on the thread count. `queries` is [count, tokensPerQuery, dim].
+    public func search(queries: QueryEmbeddings, parameters: SearchParameters,
+                       threads: Int = Parallel.defaultThreadCount,
+                       onQueryDone: ((Int, Double) -> Void)? = nil) -> [[SearchResult]] {
+        precondition(queries.dim == index.dim, "query dimension \(queries.dim) differs from the index's \(index.dim)")
+        var results = [[SearchResult]](repeating: [], count: queries.count)
+        let previousThreads = BLAS.threadCount
+        BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(previousThreads) }
+        let perQuery = queries.tokensPerQuery * queries.dim
+        let lock = NSLock()
+        queries.values.withUnsafeBufferPointer { all in
+            Parallel.forEach(queries.count, threads: threads) { q in
+                let started = DispatchTime.now().uptimeNanoseconds
+                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters)
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+                lock.lock()
+                results[q] = r
+                onQueryDone?(q, seconds)
+                lock.unlock()
+            }
+        }
+        return results
+    }
+
+    /// Searches one query ([tokens, dim]).
+    public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters) -> [SearchResult] {
+        let index = self.index
+        let k = index.quantizer.count
+        let dim = index.dim
+        // Stage 1: centroid scores, laid out [centroid, query token] so one centroid's scores
+        // against all query tokens are contiguous for the interaction kernel.
+        var centroidScores = [Float](repeating: 0, count: k * nq)
+        index.quantizer.centroids.withUnsafeBufferPointer { cen in
+            centroidScores.withUnsafeMutableBufferPointer { s in
+                BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: dim)
+            }
+        }
+        var probed = Set<Int>()
+        let ncells = min(max(1, p.ncells), k)
+        for t in 0..<nq {
+            var best = TopK(k: ncells)
+            for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
+            for item in best.items { probed.insert(item.document) }
+        }
+        var seen = [Bool](repeating: false, count: index.documentCount)
+        var candidates: [Int] = []
+        for c in probed.sorted() {
+            index.invertedLists.forEachDocument(inList: c) { d in
+                if !seen[d] { seen[d] = true; candidates.append(d) }
+            }
+        }
+        candidates.sort()
+        if candidates.isEmpty { return [] }
+
+        // Stage 2: centroid pruning.
+        var keep = [UInt64](repeating: 0, count: (k + 63) / 64)
+        for c in 0..<k {
+            var best = -Float.infinity
+            for t in 0..<nq { best = max(best, centroidScores[c * nq + t]) }
+            if best >= p.centroidScoreThreshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
+        }
+        let width = Int32(index.metadata.codeWidth)
+        var scratch = [Float](repeating: 0, count: nq)
+        func interaction(_ d: Int, pruned: Bool) -> Float {
+            centroidScores.withUnsafeBufferPointer { s in
+                scratch.withUnsafeMutableBufferPointer { sc in
+                    if pruned {
+                        return keep.withUnsafeBufferPointer { kp in
+                            plaid_centroid_interaction(s.baseAddress!, nq, index.codes(ofDocument: d), width,
+                                                       index.documentLengths[d], kp.baseAddress!, sc.baseAddress!)
+                        }
+                    }
+                    return plaid_centroid_interaction(s.baseAddress!, nq, index.codes(ofDocument: d), width,
+                                                      index.documentLengths[d], nil, sc.baseAddress!)
+                }
+            }
+        }
+        let ndocs = max(p.ndocs, p.k)
+        var stage2 = candidates
+        if candidates.count > ndocs {
+            var top = TopK(k: ndocs)
+            for d in candidates { top.insert(score: interaction(d, pruned: true), document: d) }
+            stage2 = top.items.map(\.document)
+        }
+
+        // Stage 3: centroid interaction with every code.
+        let rerankCount = max(ndocs / 4, p.k)
+        var stage3 = stage2
+        if stage2.count > rerankCount {
+            var top = TopK(k: rerankCount)
+            for d in stage2 { top.insert(score: interaction(d, pruned: false), document: d) }
+            stage3 = top.items.map(\.document)
+        }
+
+        // Stage 4: exact MaxSim on the decompressed residuals.
+        var final = TopK(k: p.k)
+        var decoded = [Float](repeating: 0, count: 256 * dim)
+        var scores = [Float](repeating: 0, count: 256 * nq)
+        for d in stage3 {
+            let n = index.documentLengths[d]
+            if n * dim > decoded.count { decoded = [Float](repeating: 0, count: n * dim); scores = [Float](repeating: 0, count: n * nq) }
+            let score: Float = decoded.withUnsafeMutableBufferPointer { dec in
+                index.decoder.decode(packed: index.residuals(ofDocument: d), codes: index.codes(ofDocument: d),
+                                     codeWidth: Int(width), count: n, into: dec.baseAddress!)
+                return scores.withUnsafeMutableBufferPointer { s in
+                    BLAS.matmulTransposedB(dec.baseAddress!, query, s.baseAddress!, m: n, n: nq, k: dim)
+                    return plaid_maxsim_from_scores(s.baseAddress!, n, nq)
+                }
+            }
+            final.insert(score: score, document: d)
+        }
+        return final.sorted().map { SearchResult(document: $0.document, id: index.documentIDs[$0.document], score: $0.score) }
+    }
+}

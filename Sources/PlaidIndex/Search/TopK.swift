@@ -1,0 +1,55 @@
+/// Keeps the `k` best (score, document) pairs. Ties go to the lower document number, so the
+/// ranking is a pure function of the scores.
+struct TopK {
+    let k: Int
+    private(set) var items: [(score: Float, document: Int)] = []
+
+    init(k: Int) { self.k = k; items.reserveCapacity(k + 1) }
+
+    @inline(__always)
+    static func better(_ a: (score: Float, document: Int), _ b: (score: Float, document: Int)) -> Bool {
+        a.score > b.score || (a.score == b.score && a.document < b.document)
+    }
+
+    /// The worst kept item, once k are kept.
+    var threshold: (score: Float, document: Int)? { items.count == k ? items[0] : nil }
+
+    mutating func insert(score: Float, document: Int) {
+        guard k > 0 else { return }
+        let item = (score: score, document: document)
+        if items.count < k {
+            items.append(item)
+            siftUp(items.count - 1)
+        } else if TopK.better(item, items[0]) {
+            items[0] = item
+            siftDown(0)
+        }
+    }
+
+    /// Min-heap on "better": the root is the worst kept item.
+    private mutating func siftUp(_ i: Int) {
+        var child = i
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard TopK.better(items[parent], items[child]) else { break }
+            items.swapAt(parent, child)
+            child = parent
+        }
+    }
+
+    private mutating func siftDown(_ i: Int) {
+        var parent = i
+        while true {
+            let l = 2 * parent + 1, r = l + 1
+            var worst = parent
+            if l < items.count && TopK.better(items[worst], items[l]) { worst = l }
+            if r < items.count && TopK.better(items[worst], items[r]) { worst = r }
+            if worst == parent { return }
+            items.swapAt(parent, worst)
+            parent = worst
+        }
+    }
+
+    /// The kept items, best first.
+    func sorted() -> [(score: Float, document: Int)] { items.sorted(by: TopK.better) }
+}

@@ -1,0 +1,221 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// The files of an index directory, one per component. Every file is a 64-byte header
+/// followed by its payload; see docs/FORMAT.md.
+public enum IndexComponent: UInt32, CaseIterable, Sendable {
+    case metadata = 1
+    case centroids = 2
+    case documentLengths = 3
+    case documentIDs = 4
+    case codes = 5
+    case residuals = 6
+    case invertedLists = 7
+
+    public var fileName: String {
+        switch self {
+        case .metadata: return "metadata.plaid"
+        case .centroids: return "centroids.plaid"
+        case .documentLengths: return "doclens.plaid"
+        case .documentIDs: return "docids.plaid"
+        case .codes: return "codes.plaid"
+        case .residuals: return "residuals.plaid"
+        case .invertedLists: return "ivf.plaid"
+        }
+    }
+}
+
+/// How a payload is stored.
+public enum PayloadEncoding: UInt32, Sendable {
+    /// The bytes as they are: the file can be used in place through a memory map.
+    case raw = 0
+    /// One zstd frame, decompressed into memory on open.
+    case zstd = 1
+}
+
+/// The fixed header of every index file.
+///
+/// | offset | size | field |
+/// |---|---|---|
+/// | 0 | 8 | magic `PLAIDIDX` |
+/// | 8 | 4 | format version |
+/// | 12 | 4 | component id |
+/// | 16 | 4 | payload encoding |
+/// | 20 | 4 | reserved, 0 |
+/// | 24 | 8 | payload length once decoded |
+/// | 32 | 8 | stored payload length |
+/// | 40 | 8 | checksum of the stored payload |
+/// | 48 | 8 | checksum of bytes 0..<48 |
+/// | 56 | 8 | reserved, 0 |
+struct ComponentHeader: Equatable {
+    static let size = 64
+    static let magic: [UInt8] = Array("PLAIDIDX".utf8)
+    static let formatVersion: UInt32 = 1
+
+    var version: UInt32 = ComponentHeader.formatVersion
+    var component: IndexComponent
+    var encoding: PayloadEncoding
+    var decodedLength: UInt64
+    var storedLength: UInt64
+    var payloadChecksum: UInt64
+
+    func serialized() -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: ComponentHeader.size)
+        bytes.replaceSubrange(0..<8, with: ComponentHeader.magic)
+        func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
+            withUnsafeBytes(of: v.littleEndian) { bytes.replaceSubrange(offset..<offset + MemoryLayout<T>.size, with: $0) }
+        }
+        put(version, at: 8); put(component.rawValue, at: 12); put(encoding.rawValue, at: 16)
+        put(decodedLength, at: 24); put(storedLength, at: 32); put(payloadChecksum, at: 40)
+        put(bytes.withUnsafeBytes { plaid_checksum64($0.baseAddress, 48, 0) }, at: 48)
+        return bytes
+    }
+
+    /// Parses and checks a header; `file` names the file in errors.
+    static func parse(_ p: UnsafeRawPointer, fileSize: Int, file: String, expected: IndexComponent) throws -> ComponentHeader {
+        guard fileSize >= size else {
+            throw PlaidError.corruptIndex(file: file, detail: "the file is truncated (\(fileSize) bytes, shorter than its 64-byte header)")
+        }
+        guard (0..<8).allSatisfy({ p.load(fromByteOffset: $0, as: UInt8.self) == magic[$0] }) else {
+            throw PlaidError.corruptIndex(file: file, detail: "the magic number PLAIDIDX is missing: this is not a plaid index file")
+        }
+        func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        let version = get(8, UInt32.self)
+        guard version == formatVersion else {
+            throw PlaidError.corruptIndex(file: file, detail: "format version \(version) found; this plaid reads version \(formatVersion). Rebuild the index with this version of plaid")
+        }
+        guard get(48, UInt64.self) == plaid_checksum64(p, 48, 0) else {
+            throw PlaidError.corruptIndex(file: file, detail: "the header checksum does not match: the header is damaged")
+        }
+        guard let component = IndexComponent(rawValue: get(12, UInt32.self)), component == expected else {
+            throw PlaidError.corruptIndex(file: file, detail: "holds component \(get(12, UInt32.self)), expected \(expected.rawValue) (\(expected.fileName))")
+        }
+        guard let encoding = PayloadEncoding(rawValue: get(16, UInt32.self)) else {
+            throw PlaidError.corruptIndex(file: file, detail: "unknown payload encoding \(get(16, UInt32.self))")
+        }
+        let header = ComponentHeader(version: version, component: component, encoding: encoding,
+                                     decodedLength: get(24, UInt64.self), storedLength: get(32, UInt64.self),
+                                     payloadChecksum: get(40, UInt64.self))
+        guard UInt64(fileSize - size) == header.storedLength else {
+            throw PlaidError.corruptIndex(file: file, detail: "the file is truncated or has trailing bytes: its header announces \(header.storedLength) payload bytes, the file holds \(fileSize - size)")
+        }
+        return header
+    }
+}
+
+/// A component file opened for reading: raw payloads are used in place through the memory map,
+/// zstd payloads are decompressed into memory.
+public final class ComponentReader: @unchecked Sendable {
+    public let component: IndexComponent
+    let file: MappedFile
+    private let decoded: UnsafeMutableRawBufferPointer?
+    public let payload: UnsafeRawBufferPointer
+    public let storedBytes: Int
+
+    init(directory: String, component: IndexComponent, verifyChecksum: Bool) throws {
+        self.component = component
+        let path = (directory as NSString).appendingPathComponent(component.fileName)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw PlaidError.corruptIndex(file: path, detail: "the file is missing from the index directory")
+        }
+        file = try MappedFile(path: path)
+        storedBytes = file.count
+        let header = try ComponentHeader.parse(file.bytes, fileSize: file.count, file: path, expected: component)
+        let stored = UnsafeRawBufferPointer(start: file.bytes + ComponentHeader.size, count: Int(header.storedLength))
+        if verifyChecksum {
+            let sum = plaid_checksum64(stored.baseAddress, stored.count, UInt64(component.rawValue))
+            guard sum == header.payloadChecksum else {
+                throw PlaidError.corruptIndex(file: path, detail: "the payload checksum does not match: the file is damaged. Rebuild the index")
+            }
+        }
+        switch header.encoding {
+        case .raw:
+            decoded = nil
+            payload = stored
+        case .zstd:
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, Int(header.decodedLength)), alignment: 64)
+            do {
+                try Zstd.decompress(stored, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<Int(header.decodedLength)]), file: path)
+            } catch {
+                buffer.deallocate()
+                throw error
+            }
+            decoded = buffer
+            payload = UnsafeRawBufferPointer(rebasing: buffer[0..<Int(header.decodedLength)])
+        }
+    }
+
+    deinit { decoded?.deallocate() }
+}
+
+/// Writes one component file: payload first (streamed, or all at once), then the header with
+/// the checksum. The file is flushed to disk before `finish` returns.
+final class ComponentWriter {
+    let path: String
+    let component: IndexComponent
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var written = 0
+    private static let flushThreshold = 1 << 20
+
+    init(directory: String, component: IndexComponent) throws {
+        self.component = component
+        path = (directory as NSString).appendingPathComponent(component.fileName)
+        guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
+            throw PlaidError.io(path: path, detail: "cannot create the file")
+        }
+        handle = h
+        try handle.write(contentsOf: [UInt8](repeating: 0, count: ComponentHeader.size))
+        buffer.reserveCapacity(ComponentWriter.flushThreshold)
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) throws {
+        buffer.append(contentsOf: bytes)
+        written += bytes.count
+        if buffer.count >= ComponentWriter.flushThreshold { try flush() }
+    }
+
+    func append<T>(contentsOf values: [T]) throws {
+        try values.withUnsafeBytes { try append($0) }
+    }
+
+    private func flush() throws {
+        if !buffer.isEmpty { try handle.write(contentsOf: buffer) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Completes a raw component: hashes the payload through a read-only map (bounded memory).
+    func finishRaw() throws -> Int {
+        try flush()
+        try handle.synchronize()
+        let mapped = try MappedFile(path: path)
+        let sum = plaid_checksum64(mapped.bytes + ComponentHeader.size, written, UInt64(component.rawValue))
+        let header = ComponentHeader(component: component, encoding: .raw, decodedLength: UInt64(written),
+                                     storedLength: UInt64(written), payloadChecksum: sum)
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: header.serialized())
+        try handle.synchronize()
+        try handle.close()
+        return ComponentHeader.size + written
+    }
+
+    /// Writes a whole in-memory payload, zstd-compressed if `compress` is set.
+    static func write(directory: String, component: IndexComponent, payload: [UInt8], compress: Bool) throws -> Int {
+        let writer = try ComponentWriter(directory: directory, component: component)
+        guard compress else {
+            try writer.append(contentsOf: payload)
+            return try writer.finishRaw()
+        }
+        let stored = try payload.withUnsafeBytes { try Zstd.compress($0, level: 9) }
+        let sum = stored.withUnsafeBytes { plaid_checksum64($0.baseAddress, $0.count, UInt64(component.rawValue)) }
+        let header = ComponentHeader(component: component, encoding: .zstd, decodedLength: UInt64(payload.count),
+                                     storedLength: UInt64(stored.count), payloadChecksum: sum)
+        try writer.handle.seek(toOffset: 0)
+        try writer.handle.write(contentsOf: header.serialized())
+        try writer.handle.write(contentsOf: stored)
+        try writer.handle.synchronize()
+        try writer.handle.close()
+        return ComponentHeader.size + stored.count
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// Parameters of the k-means that trains the coarse quantizer (faiss: `ClusteringParameters`).
+public struct KMeansParameters: Sendable, Equatable {
+    /// Number of centroids. `nil` uses PLAID's rule, 2^floor(log2(16·√embeddings)).
+    public var centroids: Int?
+    /// Lloyd iterations after initialisation (ColBERT's `kmeans_niters` defaults to 4).
+    public var iterations: Int
+    /// Seed of the sample, the initial centroids and empty-cluster repairs.
+    public var seed: UInt64
+    /// Embeddings sampled for training. `nil`: 48 per centroid, at most all of them.
+    public var sampleSize: Int?
+
+    public init(centroids: Int? = nil, iterations: Int = 4, seed: UInt64 = 42, sampleSize: Int? = nil) {
+        self.centroids = centroids
+        self.iterations = iterations
+        self.seed = seed
+        self.sampleSize = sampleSize
+    }
+
+    /// PLAID's default number of centroids for a collection of `embeddings` token vectors.
+    public static func defaultCentroidCount(embeddings: Int) -> Int {
+        let target = 16.0 * Double(max(1, embeddings)).squareRoot()
+        return 1 << Int(log2(target).rounded(.down))
+    }
+
+    public func centroidCount(embeddings: Int) -> Int {
+        min(centroids ?? KMeansParameters.defaultCentroidCount(embeddings: embeddings), max(1, embeddings))
+    }
+
+    public func sampleCount(embeddings: Int, centroids k: Int) -> Int {
+        min(embeddings, sampleSize ?? 48 * k)
+    }
+}
+
+/// Lloyd's k-means with L2 assignment done as one BLAS product per block:
+/// argmin‖x − c‖² = argmax(x·c − ½‖c‖²). Deterministic under a seed: the sums are taken in
+/// point order on one thread, and the BLAS products do not depend on how work is split.
+public enum KMeans {
+    /// Trains `k` centroids on `points` ([n, dim], row-major). Returns [k, dim], each row L2-normalised.
+    public static func train(points: [Float], dim: Int, k: Int, iterations: Int, seed: UInt64,
+                             progress: ((Int) -> Void)? = nil) -> [Float] {
+        let n = points.count / dim
+        precondition(n >= 1 && k >= 1 && k <= n, "k-means needs 1 ≤ k ≤ number of points")
+        var rng = SeededRandom(seed: seed)
+        var centroids = [Float](repeating: 0, count: k * dim)
+        // Initialise from k distinct points, chosen by the seed.
+        let initial = rng.sample(k, from: n)
+        for (c, p) in initial.enumerated() {
+            for j in 0..<dim { centroids[c * dim + j] = points[p * dim + j] }
+        }
+        var assignment = [Int32](repeating: 0, count: n)
+        for iteration in 0..<iterations {
+            assign(points: points, dim: dim, centroids: centroids, k: k, into: &assignment)
+            var sums = [Double](repeating: 0, count: k * dim)
+            var counts = [Int](repeating: 0, count: k)
+            for i in 0..<n {
+                let c = Int(assignment[i])
+                counts[c] += 1
+                for j in 0..<dim { sums[c * dim + j] += Double(points[i * dim + j]) }
+            }
+            for c in 0..<k {
+                if counts[c] == 0 {
+                    // An empty cluster restarts at a random point, as faiss does (split instead
+                    // would need the largest cluster's members; a random point is simpler and seeded).
+                    let p = Int(rng.next() % UInt64(n))
+                    for j in 0..<dim { centroids[c * dim + j] = points[p * dim + j] }
+                } else {
+                    let inv = 1.0 / Double(counts[c])
+                    for j in 0..<dim { centroids[c * dim + j] = Float(sums[c * dim + j] * inv) }
+                }
+            }
+            progress?(iteration + 1)
+        }
+        normalizeRows(&centroids, dim: dim)
+        return centroids
+    }
+
+    /// Index of the nearest centroid (L2) of every point. Runs on all cores in blocks of points.
+    public static func assign(points: [Float], dim: Int, centroids: [Float], k: Int, into assignment: inout [Int32]) {
+        let n = points.count / dim
+        let halfNorms = (0..<k).map { c in
+            centroids.withUnsafeBufferPointer { 0.5 * plaid_squared_norm($0.baseAddress! + c * dim, dim) }
+        }
+        points.withUnsafeBufferPointer { pts in
+            centroids.withUnsafeBufferPointer { cen in
+                assignment.withUnsafeMutableBufferPointer { out in
+                    CoarseQuantizer.nearest(points: pts.baseAddress!, count: n, dim: dim,
+                                            centroids: cen.baseAddress!, k: k, bias: halfNorms,
+                                            into: out.baseAddress!)
+                }
+            }
+        }
+    }
+
+    static func normalizeRows(_ m: inout [Float], dim: Int) {
+        let rows = m.count / dim
+        m.withUnsafeMutableBufferPointer { p in
+            for r in 0..<rows {
+                let row = p.baseAddress! + r * dim
+                let norm = plaid_squared_norm(row, dim).squareRoot()
+                if norm > 0 { for j in 0..<dim { row[j] /= norm } }
+            }
+        }
+    }
+}
