@@ -45,7 +45,8 @@ public final class FileByteStream: ByteStream {
 
 /// Streaming zstd decompression of another byte stream (`ZSTD_decompressStream`).
 /// Concatenated frames decompress as one stream, as the `zstd` tool does. Memory: one input
-/// chunk plus zstd's window (at most 128 MiB for frames made with `--long`, usually 8 MiB or less).
+/// chunk plus the window the frame asks for (8 MiB or less at the usual levels; frames made with `--long=N`
+/// need 2^N bytes, accepted up to N = 31 where libzstd's default limit would refuse N > 27).
 public final class ZstdDecompressingStream: ByteStream {
     public var path: String { source.path }
     private let source: ByteStream
@@ -54,12 +55,18 @@ public final class ZstdDecompressingStream: ByteStream {
     private var inputStart = 0
     private var inputEnd = 0
     private var sourceFinished = false
-    /// `ZSTD_decompressStream`'s last return value: 0 exactly when a frame has just been completed.
+    /// Whether the last frame is unfinished: `ZSTD_decompressStream` returns 0 exactly when a frame is complete.
     private var frameOpen = false
 
     public init(source: ByteStream) throws {
         guard let dctx = ZSTD_createDCtx() else {
             throw PlaidError.io(path: source.path, detail: "zstd: cannot allocate a decompression context")
+        }
+        // Accept `zstd --long=28…31` files, whose window is over libzstd's default decoding limit of 2^27.
+        let set = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 31)
+        if ZSTD_isError(set) != 0 {
+            ZSTD_freeDCtx(dctx)
+            throw PlaidError.io(path: source.path, detail: "zstd: cannot set the window limit: \(String(cString: ZSTD_getErrorName(set)))")
         }
         self.source = source
         context = dctx
@@ -84,7 +91,9 @@ public final class ZstdDecompressingStream: ByteStream {
                     file: path, detail: "zstd data cannot be decompressed: \(String(cString: ZSTD_getErrorName(hint)))")
             }
             inputStart += inBuffer.pos
-            frameOpen = hint != 0
+            // A call that neither reads nor writes (the end-of-input probe) returns the next frame's header size
+            // hint, not the state of the frame just read, so only calls that did something update the state.
+            if inBuffer.pos > 0 || output.pos > 0 { frameOpen = hint != 0 }
             if sourceFinished && output.pos == 0 { break }
         }
         if output.pos == 0 && frameOpen {
