@@ -58,12 +58,16 @@ public final class TextCollectionReader {
     public let path: String
     public let format: TextCollectionFormat
     private let lines: LineReader
+    private let checksDuplicates: Bool
     /// Where each id was first seen, to name both lines when one repeats.
     private var seen: [String: Int] = [:]
 
-    public init(path: String, format: TextCollectionFormat? = nil) throws {
+    /// Opens `path`; `format` defaults to the one its name gives. `checkDuplicateIDs` keeps every id in a hash
+    /// table (about 100 bytes an id): turn it off for collections with too many records for that.
+    public init(path: String, format: TextCollectionFormat? = nil, checkDuplicateIDs: Bool = true) throws {
         self.path = path
         self.format = try format ?? TextCollectionFormat(path: path)
+        checksDuplicates = checkDuplicateIDs
         lines = LineReader(stream: try openByteStream(path: path))
     }
 
@@ -83,7 +87,7 @@ public final class TextCollectionReader {
             } catch let problem as LineProblem {
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): \(problem.message)")
             }
-            if let first = seen.updateValue(number, forKey: record.id) {
+            if checksDuplicates, let first = seen.updateValue(number, forKey: record.id) {
                 seen[record.id] = first
                 throw PlaidError.invalidInput(
                     file: path,
