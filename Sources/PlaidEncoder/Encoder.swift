@@ -1,1 +1,108 @@
-// placeholder
+import Foundation
+import PlaidCore
+
+/// A PyLate ColBERT model run natively: text in, L2-normalised token vectors out, following
+/// PyLate 1.6's query and document rules (see `ColBERTTokenization`).
+///
+/// The model is a sentence-transformers folder (config.json, model.safetensors, tokenizer.json,
+/// modules.json, config_sentence_transformers.json, Dense modules) or a Hugging Face repo id in
+/// the local hub cache (`ModelLocator`). BERT and ModernBERT backbones are supported.
+/// One call at a time: each call already uses all cores.
+public final class ColBERTEncoder: @unchecked Sendable {
+    public let model: ColBERTModel
+    public let settings: ColBERTSettings
+    let tokenization: ColBERTTokenization
+
+    /// The folder the model was loaded from.
+    public var modelDirectory: String { model.directory }
+    /// Dimension of each token vector.
+    public var dimension: Int { model.dimension }
+    /// Vectors per query (PyLate `query_length`).
+    public var queryLength: Int { settings.queryLength }
+
+    /// - Parameter modelPath: a model folder, or a repo id found in the local Hugging Face hub cache.
+    public init(modelPath: String) throws {
+        let directory = try ModelLocator.resolve(modelPath)
+        let folder = directory as NSString
+        let settingsPath = folder.appendingPathComponent("config_sentence_transformers.json")
+        settings = FileManager.default.fileExists(atPath: settingsPath)
+            ? try decodeJSON(ColBERTSettings.self, path: settingsPath) : ColBERTSettings()
+        guard settings.queryLength >= 2, settings.documentLength >= 3 else {
+            throw PlaidError.invalidInput(file: settingsPath, detail: "query_length \(settings.queryLength) and document_length \(settings.documentLength) are too small")
+        }
+        model = try ColBERTModel(directory: directory)
+        if let limit = model.maximumSequenceLength, max(settings.queryLength, settings.documentLength) > limit {
+            throw PlaidError.invalidInput(file: settingsPath, detail: "query_length \(settings.queryLength) or document_length \(settings.documentLength) exceeds the \(limit) positions of the model")
+        }
+        let tokenizer = try Tokenizer(path: folder.appendingPathComponent("tokenizer.json"))
+        guard tokenizer.vocabularySize <= model.vocabularySize else {
+            throw PlaidError.invalidInput(file: folder.appendingPathComponent("tokenizer.json"), detail: "has \(tokenizer.vocabularySize) tokens but the model's embeddings have \(model.vocabularySize) rows")
+        }
+        let moduleSettingsPath = folder.appendingPathComponent("sentence_bert_config.json")
+        let moduleSettings = FileManager.default.fileExists(atPath: moduleSettingsPath)
+            ? try decodeJSON(TransformerModuleSettings.self, path: moduleSettingsPath) : TransformerModuleSettings()
+        let tokenizerConfigPath = folder.appendingPathComponent("tokenizer_config.json")
+        let specialTokens = FileManager.default.fileExists(atPath: tokenizerConfigPath)
+            ? try decodeJSON(SpecialTokenNames.self, path: tokenizerConfigPath) : SpecialTokenNames()
+        tokenization = try ColBERTTokenization(tokenizer: tokenizer, settings: settings, lowercase: moduleSettings.doLowerCase,
+                                               specialTokens: specialTokens, folder: directory)
+    }
+
+    /// The ids PyLate feeds the model for a query (prefix and expansion included).
+    public func queryTokenIDs(_ text: String) -> [Int] { tokenization.query(text).ids }
+
+    /// The ids PyLate feeds the model for a document (before skiplist vectors are dropped).
+    public func documentTokenIDs(_ text: String) -> [Int] { tokenization.document(text) }
+
+    /// Query vectors: each [queryLength · dimension] (all expansion vectors kept), or, for a model
+    /// without query expansion, [tokens · dimension].
+    public func encodeQueries(_ texts: [String], batchSize: Int = 32) throws -> [[Float]] {
+        let tokenized = tokenizeInParallel(texts) { tokenization.query($0) }
+        var results = [[Float]](repeating: [], count: texts.count)
+        for first in stride(from: 0, to: texts.count, by: max(batchSize, 1)) {
+            let range = first..<min(first + max(batchSize, 1), texts.count)
+            var batch = PackedSequences()
+            for i in range {
+                try model.validate(tokenized[i].ids, what: "query \(i)")
+                batch.append(tokenized[i].ids, attendable: tokenized[i].attendable)
+            }
+            for (offset, vectors) in model.embed(batch).enumerated() { results[range.lowerBound + offset] = vectors }
+        }
+        return results
+    }
+
+    /// Document vectors: each [tokens · dimension], without the skiplist tokens. Documents are
+    /// grouped by length into batches of `batchSize` (results come back in input order);
+    /// `progress` receives the number of documents done after each batch.
+    public func encodeDocuments(_ texts: [String], batchSize: Int = 32, progress: ((Int) -> Void)? = nil) throws -> [[Float]] {
+        let tokenized = tokenizeInParallel(texts) { tokenization.document($0) }
+        for (i, ids) in tokenized.enumerated() { try model.validate(ids, what: "document \(i)") }
+        // Longest first, as PyLate orders them; ties keep input order so that runs are reproducible.
+        let order = tokenized.indices.sorted { (tokenized[$0].count, -$0) > (tokenized[$1].count, -$1) }
+        let skiplist = tokenization.skiplist
+        var results = [[Float]](repeating: [], count: texts.count)
+        var done = 0
+        for first in stride(from: 0, to: order.count, by: max(batchSize, 1)) {
+            let members = Array(order[first..<min(first + max(batchSize, 1), order.count)])
+            var batch = PackedSequences()
+            for i in members { batch.append(tokenized[i], attendable: [Bool](repeating: true, count: tokenized[i].count)) }
+            let vectors = model.embed(batch) { s, p in !skiplist.contains(tokenized[members[s]][p]) }
+            for (s, i) in members.enumerated() { results[i] = vectors[s] }
+            done += members.count
+            progress?(done)
+        }
+        return results
+    }
+
+    /// Number of vectors `encodeDocuments` returns for each text (tokens not in the skiplist).
+    public func documentVectorCount(_ ids: [Int]) -> Int { ids.filter { !tokenization.skiplist.contains($0) }.count }
+
+    private func tokenizeInParallel<T>(_ texts: [String], _ body: (String) -> T) -> [T] {
+        var results = [T?](repeating: nil, count: texts.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            Parallel.forEach(texts.count) { i in (base + i).pointee = body(texts[i]) }
+        }
+        return results.map { $0! }
+    }
+}

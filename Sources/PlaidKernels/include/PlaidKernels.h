@@ -20,6 +20,10 @@ float plaid_squared_norm(const float *a, size_t n);
 /// maxes[i] = max(maxes[i], row[i]) for i < n.
 void plaid_rowmax_accumulate(const float *row, float *maxes, size_t n);
 
+/// For each of `rows` rows of `scores` ([rows, cols]), the first column maximising
+/// scores[r][c] − bias[c] (bias may be null). Used to assign vectors to their nearest centroid.
+void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, const float *bias, int32_t *out);
+
 /// 64-bit checksum of a byte range (4-lane multiply-rotate hash; not cryptographic).
 uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed);
 
@@ -47,4 +51,5 @@ void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, s
 #ifdef __cplusplus
 }
 #endif
+#include "PlaidEncoderKernels.h"
 #endif

@@ -1,0 +1,99 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// The numeric part of a PyLate ColBERT model: the transformer backbone, then the Dense
+/// modules in `modules.json` order, then L2 normalisation of every token vector.
+/// Text handling lives in `ColBERTTokenization`; this type takes token ids.
+public final class ColBERTModel: @unchecked Sendable {
+    let backbone: TransformerBackbone
+    let projections: [DenseProjection]
+    public let directory: String
+
+    /// Output dimension of the token vectors.
+    public var dimension: Int { projections.last?.outFeatures ?? backbone.hiddenSize }
+    public var vocabularySize: Int { backbone.vocabularySize }
+    public var maximumSequenceLength: Int? { backbone.maximumSequenceLength }
+
+    /// Loads the backbone (the module chain's Transformer, at the folder's root) and each Dense module.
+    public init(directory: String) throws {
+        self.directory = directory
+        let modulesPath = (directory as NSString).appendingPathComponent("modules.json")
+        var modules: [ModuleEntry] = []
+        if FileManager.default.fileExists(atPath: modulesPath) {
+            modules = try decodeJSON([ModuleEntry].self, path: modulesPath)
+        }
+        guard modules.isEmpty || modules.first?.isTransformer == true else {
+            throw PlaidError.invalidInput(file: modulesPath, detail: "the first module is \(modules.first!.type); expected sentence_transformers.models.Transformer")
+        }
+        let backboneDirectory = (directory as NSString).appendingPathComponent(modules.first?.path ?? "")
+        backbone = try loadBackbone(directory: backboneDirectory)
+        var projections: [DenseProjection] = []
+        var width = backbone.hiddenSize
+        for module in modules.dropFirst() {
+            if module.isDense {
+                let dense = try DenseProjection(folder: (directory as NSString).appendingPathComponent(module.path))
+                guard dense.inFeatures == width else {
+                    throw PlaidError.invalidInput(file: (directory as NSString).appendingPathComponent("\(module.path)/config.json"), detail: "in_features is \(dense.inFeatures) but the module before it outputs \(width)")
+                }
+                width = dense.outFeatures
+                projections.append(dense)
+            } else if module.isTransformer {
+                throw PlaidError.invalidInput(file: modulesPath, detail: "lists a second Transformer module (\(module.path)); expected one backbone followed by Dense modules")
+            }
+            // PyLate keeps only the Transformer and Dense modules of the chain (Normalize and the like
+            // are dropped; it normalises the output itself), so the others are skipped here too.
+        }
+        self.projections = projections
+    }
+
+    /// Normalised token vectors of each sequence, [length · dimension] each.
+    /// - Parameters:
+    ///   - batch: the packed sequences; `attendable` is the attention mask.
+    ///   - keep: when given, keep(sequence, position) selects the vectors returned.
+    func embed(_ batch: PackedSequences, keep: ((Int, Int) -> Bool)? = nil) -> [[Float]] {
+        var states = backbone.forward(batch)
+        var width = backbone.hiddenSize
+        for projection in projections {
+            states = projection.apply(states.pointer, rows: batch.tokenCount)
+            width = projection.outFeatures
+        }
+        let dimension = width
+        let vectors = states.pointer
+        RowParallel.run(rows: batch.tokenCount) { start, count in
+            plaid_enc_l2_normalize(vectors + start * dimension, count, dimension)
+        }
+        return (0..<batch.sequenceCount).map { s in
+            let start = batch.offsets[s], length = batch.length(of: s)
+            guard let keep else {
+                return Array(UnsafeBufferPointer(start: vectors + start * dimension, count: length * dimension))
+            }
+            var out: [Float] = []
+            out.reserveCapacity(length * dimension)
+            for p in 0..<length where keep(s, p) {
+                out.append(contentsOf: UnsafeBufferPointer(start: vectors + (start + p) * dimension, count: dimension))
+            }
+            return out
+        }
+    }
+
+    /// Checks ids against the model before they index its embedding table.
+    func validate(_ ids: [Int], what: String) throws {
+        if let bad = ids.first(where: { $0 < 0 || $0 >= vocabularySize }) {
+            throw PlaidError.invalidInput(file: directory, detail: "\(what) has token id \(bad) but the model's vocabulary has \(vocabularySize) entries; tokenizer.json does not match the model")
+        }
+        if let limit = maximumSequenceLength, ids.count > limit {
+            throw PlaidError.invalidInput(file: directory, detail: "\(what) has \(ids.count) tokens; the model takes at most \(limit)")
+        }
+    }
+
+    /// Normalised vectors of every token of each sequence (no ColBERT rules): [length · dimension] each.
+    public func embed(tokenIDs: [[Int]], attendable: [[Bool]]? = nil) throws -> [[Float]] {
+        var batch = PackedSequences()
+        for (i, ids) in tokenIDs.enumerated() {
+            try validate(ids, what: "sequence \(i)")
+            batch.append(ids, attendable: attendable?[i] ?? [Bool](repeating: true, count: ids.count))
+        }
+        return embed(batch)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// One Dense module of the chain (PyLate's or sentence-transformers' `Dense`):
+/// y = activation(x·Wᵀ + b), plus x (or x·Rᵀ when the sizes differ) if `use_residual`.
+/// Weights come from `<folder>/model.safetensors` with the names `linear.weight`, `linear.bias`
+/// and `residual.weight`.
+struct DenseProjection: @unchecked Sendable {
+    enum Activation: String {
+        case identity, tanh, relu, sigmoid, gelu
+    }
+
+    struct Settings: Decodable {
+        let inFeatures: Int
+        let outFeatures: Int
+        let bias: Bool
+        let activationFunction: String
+        let useResidual: Bool
+        enum CodingKeys: String, CodingKey {
+            case inFeatures = "in_features", outFeatures = "out_features", bias
+            case activationFunction = "activation_function", useResidual = "use_residual"
+        }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            inFeatures = try c.decode(Int.self, forKey: .inFeatures)
+            outFeatures = try c.decode(Int.self, forKey: .outFeatures)
+            bias = try c.decodeIfPresent(Bool.self, forKey: .bias) ?? true
+            // sentence-transformers' Dense defaults to Tanh; PyLate's writes the class explicitly.
+            activationFunction = try c.decodeIfPresent(String.self, forKey: .activationFunction) ?? "torch.nn.modules.activation.Tanh"
+            useResidual = try c.decodeIfPresent(Bool.self, forKey: .useResidual) ?? false
+        }
+    }
+
+    let linear: Linear
+    let residual: Linear?
+    let useResidual: Bool
+    let activation: Activation
+    var inFeatures: Int { linear.inFeatures }
+    var outFeatures: Int { linear.outFeatures }
+
+    init(folder: String) throws {
+        let configPath = (folder as NSString).appendingPathComponent("config.json")
+        let settings = try decodeJSON(Settings.self, path: configPath)
+        switch settings.activationFunction.split(separator: ".").last.map(String.init) ?? "" {
+        case "Identity": activation = .identity
+        case "Tanh": activation = .tanh
+        case "ReLU": activation = .relu
+        case "Sigmoid": activation = .sigmoid
+        case "GELU": activation = .gelu
+        default:
+            throw PlaidError.invalidInput(file: configPath, detail: "activation_function '\(settings.activationFunction)' is not supported (expected Identity, Tanh, ReLU, Sigmoid or GELU from torch.nn)")
+        }
+        let checkpoint = try Checkpoint(directory: folder)
+        linear = try checkpoint.linear("linear", in: settings.inFeatures, out: settings.outFeatures, bias: settings.bias)
+        useResidual = settings.useResidual
+        if settings.useResidual && settings.inFeatures != settings.outFeatures {
+            residual = try checkpoint.linear("residual", in: settings.inFeatures, out: settings.outFeatures, bias: false)
+        } else {
+            residual = nil
+        }
+        try checkpoint.checkAllUsed(ignoring: { _ in false })
+    }
+
+    /// [rows, outFeatures] projections of `x` [rows, inFeatures].
+    func apply(_ x: UnsafePointer<Float>, rows: Int) -> FloatBuffer {
+        let out = FloatBuffer(count: rows * outFeatures)
+        linear.apply(x, rows: rows, into: out.pointer)
+        let n = rows * outFeatures
+        let y = out.pointer
+        switch activation {
+        case .identity: break
+        case .tanh: for i in 0..<n { y[i] = tanhf(y[i]) }
+        case .relu: for i in 0..<n { y[i] = max(y[i], 0) }
+        case .sigmoid: for i in 0..<n { y[i] = 1 / (1 + expf(-y[i])) }
+        case .gelu: plaid_enc_bias_gelu(y, nil, rows, outFeatures, 0)
+        }
+        if useResidual {
+            if let residual {
+                let projected = FloatBuffer(count: n)
+                residual.multiply(x, rows: rows, into: projected.pointer)
+                for i in 0..<n { y[i] += projected.pointer[i] }
+            } else {
+                for i in 0..<n { y[i] += x[i] }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// Token sequences packed one after another with no padding, so that the dense layers only
+/// ever multiply real tokens. Attention, the one step that mixes tokens, runs per sequence.
+public struct PackedSequences: Sendable {
+    /// [tokenCount] token ids, sequence after sequence.
+    public var tokenIDs: [Int32] = []
+    /// [sequenceCount + 1]: sequence s holds tokens offsets[s]..<offsets[s+1].
+    public var offsets: [Int] = [0]
+    /// [tokenCount]: 1 where other tokens may attend to this one (the attention mask), else 0.
+    public var attendable: [UInt8] = []
+
+    public init() {}
+
+    public var tokenCount: Int { tokenIDs.count }
+    public var sequenceCount: Int { offsets.count - 1 }
+    public func length(of sequence: Int) -> Int { offsets[sequence + 1] - offsets[sequence] }
+    public var longestSequence: Int { (0..<sequenceCount).map(length(of:)).max() ?? 0 }
+
+    public mutating func append(_ ids: [Int], attendable mask: [Bool]) {
+        precondition(ids.count == mask.count)
+        tokenIDs.append(contentsOf: ids.map { Int32($0) })
+        attendable.append(contentsOf: mask.map { $0 ? 1 : 0 })
+        offsets.append(tokenIDs.count)
+    }
+}
+
+/// A transformer that maps packed token ids to contextual token vectors.
+protocol TransformerBackbone: AnyObject, Sendable {
+    var hiddenSize: Int { get }
+    var vocabularySize: Int { get }
+    /// The longest sequence the model can take (position embeddings), if limited.
+    var maximumSequenceLength: Int? { get }
+    /// [tokenCount, hiddenSize] contextual vectors of the tokens of `batch`.
+    func forward(_ batch: PackedSequences) -> FloatBuffer
+}
+
+/// Scratch memory of the forward pass: allocated once per batch, not per token.
+public final class FloatBuffer: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+    public init(count: Int) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+    }
+    deinit { pointer.deallocate() }
+}
+
+/// y = x·Wᵀ + b (torch.nn.Linear). Weight is [outFeatures, inFeatures].
+struct Linear: @unchecked Sendable {
+    let weight: FloatStorage
+    let bias: FloatStorage?
+    let inFeatures: Int
+    let outFeatures: Int
+
+    /// out[rows, outFeatures] = x[rows, inFeatures]·Wᵀ, without the bias (callers fuse it into
+    /// the next element-wise step). One OpenBLAS sgemm on all cores.
+    func multiply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        BLAS.matmulTransposedB(x, weight.pointer, out, m: rows, n: outFeatures, k: inFeatures)
+    }
+
+    /// out = x·Wᵀ + b.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        multiply(x, rows: rows, into: out)
+        if let bias {
+            RowParallel.run(rows: rows) { start, count in
+                plaid_enc_add_bias(out + start * outFeatures, bias.pointer, count, outFeatures)
+            }
+        }
+    }
+}
+
+/// torch.nn.LayerNorm over the last dimension; `bias` is nil where the config says none.
+struct LayerNorm: @unchecked Sendable {
+    let weight: FloatStorage
+    let bias: FloatStorage?
+    let eps: Float
+    var size: Int { weight.count }
+
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        let size = self.size
+        RowParallel.run(rows: rows) { start, count in
+            plaid_enc_layer_norm(x + start * size, out + start * size, count, size,
+                                 weight.pointer, bias?.pointer, eps)
+        }
+    }
+}
+
+/// Element-wise work split into row ranges over the cores.
+enum RowParallel {
+    /// Runs body(firstRow, rowCount) over chunks of about `chunk` rows; in the calling thread
+    /// when there is only one chunk.
+    static func run(rows: Int, chunk: Int = 128, _ body: (Int, Int) -> Void) {
+        let chunks = (rows + chunk - 1) / chunk
+        if chunks <= 1 {
+            if rows > 0 { body(0, rows) }
+            return
+        }
+        Parallel.forEach(chunks) { c in
+            let start = c * chunk
+            body(start, min(chunk, rows - start))
+        }
+    }
+}
+
+/// Rotary position tables for one θ: cos and sin of position·θ^(−2i/headDim), [positions, headDim/2].
+struct RotaryTable: @unchecked Sendable {
+    let cosines: FloatStorage
+    let sines: FloatStorage
+    let positions: Int
+    let half: Int
+
+    init(theta: Double, headDim: Int, positions: Int) {
+        let half = headDim / 2
+        // Computed in Float as transformers does, so that the angles round the same way.
+        let inverseFrequencies: [Float] = (0..<half).map { i in
+            1 / Float(pow(Float(theta), Float(2 * i) / Float(headDim)))
+        }
+        cosines = FloatStorage(count: positions * half) { out in
+            for p in 0..<positions { for i in 0..<half { out[p * half + i] = Float(cos(Double(Float(p) * inverseFrequencies[i]))) } }
+        }
+        sines = FloatStorage(count: positions * half) { out in
+            for p in 0..<positions { for i in 0..<half { out[p * half + i] = Float(sin(Double(Float(p) * inverseFrequencies[i]))) } }
+        }
+        self.positions = positions
+        self.half = half
+    }
+}
+
+/// Multi-head self-attention over packed sequences, from a fused [tokens, 3·hidden] Q|K|V
+/// projection (head h of Q at columns h·headDim, K at hidden + h·headDim, V at 2·hidden + …).
+enum PackedAttention {
+    /// Writes the per-head outputs, concatenated, to `context` [tokens, hidden]. Work items are
+    /// (sequence, head) pairs spread over the cores. `window` >= 0 limits each query to keys
+    /// within that distance; `rotary` (if given) is applied to Q and K first, in place.
+    static func run(qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
+                    batch: PackedSequences, heads: Int, headDim: Int,
+                    window: Int = -1, rotary: RotaryTable? = nil) {
+        let hidden = heads * headDim
+        let stride = 3 * hidden
+        let scale = 1 / Float(headDim).squareRoot()
+        // A fully attendable batch skips the mask test in the kernel.
+        let needsMask = batch.attendable.contains(0)
+        batch.attendable.withUnsafeBufferPointer { mask in
+            Parallel.forEach(batch.sequenceCount * heads) { item in
+                let sequence = item / heads, head = item % heads
+                let start = batch.offsets[sequence]
+                let length = batch.offsets[sequence + 1] - start
+                let q = qkv + start * stride + head * headDim
+                let k = q + hidden
+                let v = k + hidden
+                if let rotary {
+                    plaid_enc_rotary(q, length, stride, 1, headDim, rotary.cosines.pointer, rotary.sines.pointer)
+                    plaid_enc_rotary(k, length, stride, 1, headDim, rotary.cosines.pointer, rotary.sines.pointer)
+                }
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: length * (headDim + 4))
+                defer { scratch.deallocate() }
+                plaid_enc_attention(q, k, v, stride, context + start * hidden + head * headDim, hidden,
+                                    length, headDim, needsMask ? mask.baseAddress! + start : nil,
+                                    window, scale, scratch)
+            }
+        }
+    }
+}

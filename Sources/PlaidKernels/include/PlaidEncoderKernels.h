@@ -1,0 +1,65 @@
+// Element-wise and attention loops of the transformer encoder (BERT, ModernBERT), compiled
+// for AVX-512, AVX2+FMA and generic x86-64 (`target_clones`). The matrix products stay in
+// OpenBLAS sgemm; these are the steps between them. Matrices are row-major.
+#ifndef PLAID_ENCODER_KERNELS_H
+#define PLAID_ENCODER_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// out[r] = LayerNorm(in[r]) · gamma + beta for each of `rows` rows of `cols` values.
+/// `beta` may be NULL (no bias). `in` and `out` may be the same buffer.
+void plaid_enc_layer_norm(const float *in, float *out, size_t rows, size_t cols,
+                          const float *gamma, const float *beta, float eps);
+
+/// residual[r] = LayerNorm(x[r] + bias + residual[r]): BERT's post-norm sub-layer output.
+/// `bias` may be NULL; `beta` may be NULL.
+void plaid_enc_residual_layer_norm(const float *x, const float *bias, float *residual,
+                                   size_t rows, size_t cols,
+                                   const float *gamma, const float *beta, float eps);
+
+/// residual[r] += x[r] + bias (ModernBERT's pre-norm residual). `bias` may be NULL.
+void plaid_enc_add_residual(float *residual, const float *x, const float *bias, size_t rows, size_t cols);
+
+/// x[r] += bias for each row.
+void plaid_enc_add_bias(float *x, const float *bias, size_t rows, size_t cols);
+
+/// x = GELU(x + bias) in place. `tanhApproximation` 0: exact 0.5·x·(1 + erf(x/√2));
+/// 1: the tanh form (gelu_new, gelu_pytorch_tanh). `bias` may be NULL.
+void plaid_enc_bias_gelu(float *x, const float *bias, size_t rows, size_t cols, int tanhApproximation);
+
+/// GeGLU: out[r][c] = GELU(in[r][c] + bias[c]) · (in[r][cols + c] + bias[cols + c]).
+/// `in` is [rows, 2·cols]; `out` is [rows, cols]; `bias` may be NULL.
+void plaid_enc_geglu(const float *in, const float *bias, float *out, size_t rows, size_t cols,
+                     int tanhApproximation);
+
+/// Rotary position embedding (the rotate-half form) of `rows` consecutive positions, in place.
+/// Row r starts at x + r·rowStride and holds `heads` heads of `headDim` values. `cosTable` and
+/// `sinTable` are [rows, headDim/2]: the angles of those rows' positions.
+void plaid_enc_rotary(float *x, size_t rows, size_t rowStride, size_t heads, size_t headDim,
+                      const float *cosTable, const float *sinTable);
+
+/// Scaled dot-product attention of one head over one sequence of `length` tokens:
+/// out[i] = Σ_j softmax_j(scale · q[i]·k[j]) · v[j], over the keys j with keyMask[j] != 0
+/// (keyMask NULL: all) and, when window >= 0, |i − j| <= window.
+/// q, k, v rows are `inputStride` floats apart, out rows `outputStride` apart.
+/// `scratch` holds at least length·(headDim + 4) floats. A query with no allowed key gets zeros.
+void plaid_enc_attention(const float *q, const float *k, const float *v, size_t inputStride,
+                         float *out, size_t outputStride, size_t length, size_t headDim,
+                         const uint8_t *keyMask, long window, float scale, float *scratch);
+
+/// x[r] /= max(‖x[r]‖₂, 1e-12), as torch.nn.functional.normalize.
+void plaid_enc_l2_normalize(float *x, size_t rows, size_t cols);
+
+/// Vectorisable approximations used above, exposed for tests: erf (|error| < 1e-6) and exp.
+void plaid_enc_erf(const float *in, float *out, size_t n);
+void plaid_enc_exp(const float *in, float *out, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
