@@ -37,6 +37,32 @@ CLONES float plaid_maxsim_from_scores(const float *scores, size_t docTokens, siz
     return docTokens == 0 ? 0.0f : total;
 }
 
+// Two passes per row: a vectorised max over 16 lanes, then the first column reaching it.
+CLONES void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, const float *bias, int32_t *out) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *row = scores + r * cols;
+        float lanes[16];
+        for (int l = 0; l < 16; l++) lanes[l] = -INFINITY;
+        size_t c = 0;
+        if (bias) {
+            for (; c + 16 <= cols; c += 16)
+                for (int l = 0; l < 16; l++) { float v = row[c + l] - bias[c + l]; lanes[l] = v > lanes[l] ? v : lanes[l]; }
+        } else {
+            for (; c + 16 <= cols; c += 16)
+                for (int l = 0; l < 16; l++) { float v = row[c + l]; lanes[l] = v > lanes[l] ? v : lanes[l]; }
+        }
+        float best = -INFINITY;
+        for (int l = 0; l < 16; l++) best = lanes[l] > best ? lanes[l] : best;
+        for (; c < cols; c++) { float v = row[c] - (bias ? bias[c] : 0.0f); best = v > best ? v : best; }
+        int32_t index = 0;
+        for (size_t j = 0; j < cols; j++) {
+            float v = row[j] - (bias ? bias[j] : 0.0f);
+            if (v == best) { index = (int32_t)j; break; }
+        }
+        out[r] = index;
+    }
+}
+
 static inline uint32_t code_at(const void *codes, int width, size_t i) {
     switch (width) {
     case 1: return ((const uint8_t *)codes)[i];

@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// The coarse quantizer: the normalised centroids and the assignment of a vector to its
 /// nearest one (faiss: `Level1Quantizer`). For unit vectors and unit centroids the nearest
@@ -42,16 +43,10 @@ public struct CoarseQuantizer: Sendable {
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: rows * k)
             defer { scores.deallocate() }
             BLAS.matmulTransposedB(points + start * dim, centroids, scores, m: rows, n: k, k: dim)
-            for r in 0..<rows {
-                let row = scores + r * k
-                var best = 0
-                var bestScore = -Float.infinity
-                if let bias {
-                    for c in 0..<k { let s = row[c] - bias[c]; if s > bestScore { bestScore = s; best = c } }
-                } else {
-                    for c in 0..<k where row[c] > bestScore { bestScore = row[c]; best = c }
-                }
-                out[start + r] = Int32(best)
+            if let bias {
+                bias.withUnsafeBufferPointer { plaid_argmax_rows(scores, rows, k, $0.baseAddress!, out + start) }
+            } else {
+                plaid_argmax_rows(scores, rows, k, nil, out + start)
             }
         }
     }

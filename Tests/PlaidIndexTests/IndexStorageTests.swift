@@ -1,0 +1,159 @@
+import XCTest
+import PlaidCore
+@testable import PlaidIndex
+
+final class IndexStorageTests: XCTestCase {
+    private var directory = ""
+    private var embeddings: DocumentEmbeddings!
+
+    override func setUpWithError() throws {
+        directory = temporaryDirectory()
+        (_, embeddings) = try smallCorpus(in: directory)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func build(_ name: String, seed: UInt64 = 42, nbits: Int = 2, overwrite: Bool = false) throws -> String {
+        let path = (directory as NSString).appendingPathComponent(name)
+        _ = try IndexBuilder.build(from: embeddings, at: path,
+                                   parameters: BuildParameters(nbits: nbits, kmeans: KMeansParameters(seed: seed), chunkTokens: 500),
+                                   overwrite: overwrite)
+        return path
+    }
+
+    private func fileBytes(_ path: String) -> [String: Data] {
+        var out: [String: Data] = [:]
+        for c in IndexComponent.allCases { out[c.fileName] = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(c.fileName)) }
+        return out
+    }
+
+    func testSameInputAndSeedGiveByteIdenticalFiles() throws {
+        let a = try build("a"), b = try build("b"), c = try build("c", seed: 43)
+        XCTAssertEqual(fileBytes(a), fileBytes(b))
+        XCTAssertNotEqual(fileBytes(a)["centroids.plaid"], fileBytes(c)["centroids.plaid"])
+    }
+
+    func testOpenedIndexDescribesTheCorpus() throws {
+        let index = try CompressedIndex(path: try build("i"))
+        XCTAssertEqual(index.documentCount, embeddings.documentCount)
+        XCTAssertEqual(index.metadata.tokenCount, embeddings.tokenCount)
+        XCTAssertEqual(index.documentIDs, embeddings.ids)
+        XCTAssertEqual(index.documentLengths, embeddings.lengths)
+        // Every document is in the list of each centroid one of its tokens went to, and lists are sorted and unique.
+        var postings = 0
+        for c in 0..<index.invertedLists.listCount {
+            let docs = index.invertedLists.documents(inList: c)
+            XCTAssertEqual(docs, Array(Set(docs)).sorted())
+            postings += docs.count
+        }
+        XCTAssertEqual(postings, index.invertedLists.totalPostings)
+        for d in [0, 17, embeddings.documentCount - 1] {
+            let width = index.metadata.codeWidth
+            let codes = index.codes(ofDocument: d)
+            for t in 0..<index.documentLengths[d] {
+                let code = width == 1 ? Int(codes.load(fromByteOffset: t, as: UInt8.self)) : Int(codes.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))
+                XCTAssertTrue(index.invertedLists.documents(inList: code).contains(d))
+            }
+        }
+    }
+
+    func testReconstructionIsCloseToTheOriginal() throws {
+        for nbits in [1, 2, 4] {
+            let index = try CompressedIndex(path: try build("n\(nbits)", nbits: nbits))
+            let d = 5
+            let n = embeddings.lengths[d]
+            var original = [Float](repeating: 0, count: n * embeddings.dim)
+            try original.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: embeddings.offsets[d], count: n, into: $0.baseAddress!) }
+            let decoded = index.reconstruct(document: d)
+            var cosine: Float = 0
+            for t in 0..<n {
+                var dot: Float = 0, norm: Float = 0
+                for j in 0..<embeddings.dim { dot += original[t * embeddings.dim + j] * decoded[t * embeddings.dim + j]; norm += decoded[t * embeddings.dim + j] * decoded[t * embeddings.dim + j] }
+                cosine += dot / norm.squareRoot()
+            }
+            XCTAssertGreaterThan(cosine / Float(n), nbits == 1 ? 0.8 : 0.9, "nbits \(nbits)")
+        }
+    }
+
+    private func assertOpenFails(_ path: String, naming file: String, _ message: String, line: UInt = #line) {
+        XCTAssertThrowsError(try CompressedIndex(path: path), message, line: line) { error in
+            XCTAssertTrue("\(error)".contains(file), "error should name \(file): \(error)", line: line)
+        }
+    }
+
+    private func mutate(_ path: String, _ file: String, _ change: (inout Data) -> Void) throws {
+        let url = URL(fileURLWithPath: (path as NSString).appendingPathComponent(file))
+        var data = try Data(contentsOf: url)
+        change(&data)
+        try data.write(to: url)
+    }
+
+    func testFlippedByteIsDetected() throws {
+        for component in IndexComponent.allCases {
+            let path = try build("flip-\(component.rawValue)")
+            try mutate(path, component.fileName) { data in data[data.count - 1] ^= 0x01 }
+            assertOpenFails(path, naming: component.fileName, "a flipped payload byte in \(component.fileName)")
+        }
+        let path = try build("flip-header")
+        try mutate(path, "codes.plaid") { $0[30] ^= 0x10 }
+        assertOpenFails(path, naming: "codes.plaid", "a flipped header byte")
+    }
+
+    func testTruncatedFileIsDetected() throws {
+        let path = try build("truncated")
+        try mutate(path, "residuals.plaid") { $0.removeLast(7) }
+        assertOpenFails(path, naming: "residuals.plaid", "a truncated file")
+        let short = try build("short")
+        try mutate(short, "ivf.plaid") { $0 = $0.prefix(20) }
+        assertOpenFails(short, naming: "ivf.plaid", "a file shorter than its header")
+    }
+
+    func testWrongVersionIsDetected() throws {
+        let path = try build("version")
+        try mutate(path, "metadata.plaid") { $0[8] = 99 }
+        XCTAssertThrowsError(try CompressedIndex(path: path)) { error in
+            XCTAssertTrue("\(error)".contains("metadata.plaid") && "\(error)".contains("version 99"), "\(error)")
+        }
+    }
+
+    func testForeignFileIsDetected() throws {
+        let path = try build("foreign")
+        try Data("this is not an index".utf8).write(to: URL(fileURLWithPath: (path as NSString).appendingPathComponent("doclens.plaid")))
+        assertOpenFails(path, naming: "doclens.plaid", "a foreign file")
+    }
+
+    func testExistingIndexIsRefusedWithoutOverwriteAndKeptIntact() throws {
+        let path = try build("existing")
+        let before = fileBytes(path)
+        XCTAssertThrowsError(try build("existing")) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
+        XCTAssertEqual(fileBytes(path), before)
+        _ = try build("existing", seed: 7, overwrite: true)
+        XCTAssertNotEqual(fileBytes(path), before)
+        XCTAssertNoThrow(try CompressedIndex(path: path))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    func testFailedBuildLeavesNothingAndKeepsTheOldIndex() throws {
+        let path = try build("kept")
+        let before = fileBytes(path)
+        // nbits 3 is refused only inside the build, after the target was checked.
+        XCTAssertThrowsError(try build("kept", nbits: 3, overwrite: true))
+        // Bad input discovered mid-stream: a NaN in the last document.
+        let bad = (directory as NSString).appendingPathComponent("bad")
+        try FileManager.default.createDirectory(atPath: bad, withIntermediateDirectories: true)
+        var values = [Float](repeating: 0, count: embeddings.tokenCount * embeddings.dim)
+        try values.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: 0, count: embeddings.tokenCount, into: $0.baseAddress!) }
+        values[values.count - 3] = .nan
+        try NPYWriter.write(path: (bad as NSString).appendingPathComponent("doc_embeddings.npy"), elementType: .float32, shape: [embeddings.tokenCount, embeddings.dim], floats: values)
+        try NPYWriter.write(path: (bad as NSString).appendingPathComponent("doclens.npy"), elementType: .int64, shape: [embeddings.documentCount], floats: embeddings.lengths.map(Float.init))
+        try EmbeddingsLayout.writeIDs(embeddings.ids, path: (bad as NSString).appendingPathComponent("doc_ids.json"))
+        let badEmbeddings = try DocumentEmbeddings(directory: bad)
+        XCTAssertThrowsError(try IndexBuilder.build(from: badEmbeddings, at: path, parameters: BuildParameters(kmeans: KMeansParameters(sampleSize: 100)), overwrite: true)) { error in
+            XCTAssertTrue("\(error)".contains("doc_embeddings.npy") && "\(error)".contains("NaN"), "\(error)")
+        }
+        XCTAssertEqual(fileBytes(path), before)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
+        XCTAssertEqual(leftovers, [])
+    }
+}

@@ -1,0 +1,80 @@
+import XCTest
+import PlaidCore
+@testable import PlaidIndex
+
+final class SearchTests: XCTestCase {
+    private var directory = ""
+    override func setUp() { directory = temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    func testDefaultsFollowPLAIDByK() {
+        XCTAssertEqual(SearchParameters(k: 10), SearchParameters(k: 10, ncells: 1, centroidScoreThreshold: 0.5, ndocs: 256))
+        XCTAssertEqual(SearchParameters(k: 100), SearchParameters(k: 100, ncells: 2, centroidScoreThreshold: 0.45, ndocs: 1024))
+        XCTAssertEqual(SearchParameters(k: 1000), SearchParameters(k: 1000, ncells: 4, centroidScoreThreshold: 0.4, ndocs: 4096))
+        XCTAssertEqual(SearchParameters(k: 2000).ndocs, 8000)
+    }
+
+    func testStagedSearchRecoversTheExhaustiveTopTen() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 1500, tokens: 30...60, dim: 64, seed: 12, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        _ = try IndexBuilder.build(from: embeddings, at: path, parameters: BuildParameters(nbits: 2))
+        let index = try CompressedIndex(path: path)
+        let queries = corpus.queries(count: 60)
+        let exact = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 10)
+        let staged = Searcher(index: index).search(queries: queries, parameters: SearchParameters(k: 10))
+        var found = 0
+        for q in 0..<queries.count {
+            found += Set(exact[q].map(\.document)).intersection(staged[q].map(\.document)).count
+            XCTAssertEqual(staged[q].count, 10)
+            XCTAssertEqual(staged[q].map(\.score), staged[q].map(\.score).sorted(by: >))
+        }
+        let recall = Double(found) / Double(10 * queries.count)
+        print("staged search recall of the exhaustive top-10: \(recall)")
+        XCTAssertGreaterThanOrEqual(recall, 0.95)
+    }
+
+    func testResultsDoNotDependOnTheThreadCount() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 400, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        _ = try IndexBuilder.build(from: embeddings, at: path)
+        let searcher = Searcher(index: try CompressedIndex(path: path))
+        let queries = corpus.queries(count: 24, tokens: 16)
+        let one = searcher.search(queries: queries, parameters: SearchParameters(k: 5), threads: 1)
+        let many = searcher.search(queries: queries, parameters: SearchParameters(k: 5), threads: 4)
+        XCTAssertEqual(one, many)
+        let exactOne = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 5, threads: 1)
+        let exactMany = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 5, threads: 3)
+        XCTAssertEqual(exactOne, exactMany)
+    }
+
+    func testExhaustiveSearchIsExactMaxSim() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 50, in: directory)
+        let queries = corpus.queries(count: 3, tokens: 8)
+        let results = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 50)
+        let dim = embeddings.dim
+        for q in 0..<3 {
+            for result in results[q].prefix(5) {
+                let d = result.document
+                var vectors = [Float](repeating: 0, count: embeddings.lengths[d] * dim)
+                try vectors.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: embeddings.offsets[d], count: embeddings.lengths[d], into: $0.baseAddress!) }
+                var expected: Float = 0
+                for t in 0..<8 {
+                    var best = -Float.infinity
+                    for u in 0..<embeddings.lengths[d] {
+                        var dot: Float = 0
+                        for j in 0..<dim { dot += queries.values[(q * 8 + t) * dim + j] * vectors[u * dim + j] }
+                        best = max(best, dot)
+                    }
+                    expected += best
+                }
+                XCTAssertEqual(result.score, expected, accuracy: 1e-3)
+            }
+        }
+    }
+
+    func testTopKBreaksTiesByDocumentNumber() {
+        var top = TopK(k: 3)
+        for (s, d) in [(1.0, 5), (2.0, 9), (1.0, 2), (1.0, 7), (0.5, 1)] { top.insert(score: Float(s), document: d) }
+        XCTAssertEqual(top.sorted().map(\.document), [9, 2, 5])
+    }
+}
