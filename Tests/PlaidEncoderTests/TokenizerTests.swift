@@ -1,0 +1,186 @@
+import Foundation
+import PlaidCore
+import XCTest
+@testable import PlaidEncoder
+
+/// Parity of `Tokenizer` with HF `tokenizers` on the fixtures that
+/// `scripts/fixtures/make_tokenizer_fixtures.py` writes: every text's ids must match exactly.
+final class TokenizerTests: XCTestCase {
+    private struct ReferenceIDs: Decodable {
+        let ids: [[Int]]
+        /// [text index, ids] pairs encoded without special tokens.
+        let withoutSpecialTokens: [[JSONNumberOrList]]
+        /// [text index, max length, ids] triples.
+        let truncated: [[JSONNumberOrList]]
+
+        enum CodingKeys: String, CodingKey {
+            case ids
+            case withoutSpecialTokens = "without_special_tokens"
+            case truncated
+        }
+    }
+
+    /// The fixture rows mix integers and id lists.
+    private enum JSONNumberOrList: Decodable {
+        case number(Int)
+        case list([Int])
+
+        init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let number = try? container.decode(Int.self) {
+                self = .number(number)
+            } else {
+                self = .list(try container.decode([Int].self))
+            }
+        }
+
+        var number: Int {
+            if case let .number(value) = self { return value }
+            fatalError("fixture row: expected a number")
+        }
+
+        var list: [Int] {
+            if case let .list(value) = self { return value }
+            fatalError("fixture row: expected an id list")
+        }
+    }
+
+    private static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+    /// The default model folder sits in the repository, three levels above this file.
+    private static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    private static let miniLMPath = repositoryRoot.appendingPathComponent("models/minilm-colbert/tokenizer.json").path
+    private static let toyBPEPath = fixtures.appendingPathComponent("toy-bpe/tokenizer.json").path
+
+    private func loadTexts() throws -> [String] {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("tokenizer/texts.json"))
+        return try JSONDecoder().decode([String].self, from: data)
+    }
+
+    private func loadReference(_ name: String) throws -> ReferenceIDs {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("tokenizer/\(name).json"))
+        return try JSONDecoder().decode(ReferenceIDs.self, from: data)
+    }
+
+    /// Compares every fixture case; reports the first few mismatches in full and the totals.
+    private func assertParity(tokenizerPath: String, reference name: String, file: StaticString = #filePath,
+                              line: UInt = #line) throws {
+        let tokenizer = try Tokenizer(path: tokenizerPath)
+        let texts = try loadTexts()
+        let reference = try loadReference(name)
+        XCTAssertEqual(reference.ids.count, texts.count, "fixture \(name) does not cover texts.json", file: file, line: line)
+
+        var mismatches = 0
+        func check(_ label: String, _ text: String, expected: [Int], got: [Int]) {
+            guard expected != got else { return }
+            mismatches += 1
+            if mismatches <= 5 {
+                XCTFail("\(name) \(label): text \(text.debugDescription)\n expected \(expected)\n got      \(got)",
+                        file: file, line: line)
+            }
+        }
+        for (index, text) in texts.enumerated() {
+            check("#\(index)", text, expected: reference.ids[index], got: tokenizer.encode(text))
+        }
+        for row in reference.withoutSpecialTokens {
+            let index = row[0].number
+            check("#\(index) without special tokens", texts[index], expected: row[1].list,
+                  got: tokenizer.encode(texts[index], addSpecialTokens: false))
+        }
+        for row in reference.truncated {
+            let index = row[0].number
+            let maxLength = row[1].number
+            check("#\(index) max length \(maxLength)", texts[index], expected: row[2].list,
+                  got: tokenizer.encode(texts[index], maxLength: maxLength))
+        }
+        let total = texts.count + reference.withoutSpecialTokens.count + reference.truncated.count
+        print("\(name): \(total - mismatches)/\(total) cases match HF tokenizers")
+        XCTAssertEqual(mismatches, 0, "\(name): \(mismatches) of \(total) cases differ from HF tokenizers",
+                       file: file, line: line)
+    }
+
+    func testMiniLMWordPieceMatchesHuggingFace() throws {
+        try assertParity(tokenizerPath: Self.miniLMPath, reference: "minilm-wordpiece")
+    }
+
+    func testToyByteLevelBPEMatchesHuggingFace() throws {
+        try assertParity(tokenizerPath: Self.toyBPEPath, reference: "toy-bpe")
+    }
+
+    /// The worked example of `models/minilm-colbert/README.md`, before the ColBERT rules.
+    func testMiniLMReadmeExample() throws {
+        let tokenizer = try Tokenizer(path: Self.miniLMPath)
+        XCTAssertEqual(tokenizer.encode("what is the role of p53 in cancer?"),
+                       [101, 2054, 2003, 1996, 2535, 1997, 1052, 22275, 1999, 4456, 1029, 102])
+        XCTAssertEqual(tokenizer.encode("P53, a tumor-suppressor: it (often) mutates.", addSpecialTokens: false),
+                       [1052, 22275, 1010, 1037, 13656, 1011, 16081, 2953, 1024, 2009, 1006, 2411, 1007, 14163, 12259,
+                        2015, 1012])
+        XCTAssertEqual(tokenizer.tokenID("[Q] "), 30522)
+        XCTAssertEqual(tokenizer.tokenID("[D] "), 30523)
+        XCTAssertEqual(tokenizer.tokenID("[MASK]"), 103)
+        XCTAssertEqual(tokenizer.token(forID: 30522), "[Q] ")
+        XCTAssertEqual(tokenizer.token(forID: 2054), "what")
+        XCTAssertEqual(tokenizer.vocabularySize, 30524)
+        XCTAssertEqual(tokenizer.encode("[Q] what", addSpecialTokens: false), [30522, 2054])
+    }
+
+    func testToyBPEVocabulary() throws {
+        let tokenizer = try Tokenizer(path: Self.toyBPEPath)
+        XCTAssertEqual(tokenizer.vocabularySize, 3002)
+        XCTAssertEqual(tokenizer.tokenID("[Q] "), 3000)
+        XCTAssertEqual(tokenizer.tokenID("[D] "), 3001)
+        XCTAssertEqual(tokenizer.tokenID("[CLS]"), 1)
+        XCTAssertNil(tokenizer.tokenID("no such token"))
+        XCTAssertNil(tokenizer.token(forID: 99_999))
+    }
+
+    func testMaxLengthKeepsSpecialTokens() throws {
+        let tokenizer = try Tokenizer(path: Self.miniLMPath)
+        let text = "one two three four five six seven eight nine ten"
+        XCTAssertEqual(tokenizer.encode(text, maxLength: 5), [101, 2028, 2048, 2093, 102])
+        XCTAssertEqual(tokenizer.encode(text, maxLength: 2), [101, 102])
+        XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: false, maxLength: 2), [2028, 2048])
+    }
+
+    func testErrorsNameFileAndField() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaid-tokenizer-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("tokenizer.json").path
+        let json = """
+            {"normalizer": {"type": "Precompiled"}, "pre_tokenizer": null,
+             "model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}}
+            """
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try Tokenizer(path: path)) { error in
+            let message = String(describing: error)
+            XCTAssertTrue(message.contains(path), message)
+            XCTAssertTrue(message.contains("normalizer.type"), message)
+            XCTAssertTrue(message.contains("Precompiled"), message)
+        }
+        XCTAssertThrowsError(try Tokenizer(path: directory.appendingPathComponent("missing.json").path)) { error in
+            guard case PlaidError.missingFile = error else { return XCTFail("unexpected error \(error)") }
+        }
+    }
+
+    /// Tokens per second over SciFact (skipped when the data set is not on this machine).
+    func testThroughputOnSciFact() throws {
+        let corpus = URL(fileURLWithPath: "/work/shared/datasets/scifact/corpus.jsonl")
+        guard let data = try? Data(contentsOf: corpus) else { throw XCTSkip("SciFact corpus not available") }
+        struct Document: Decodable { let title: String; let text: String }
+        let documents = try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
+            try JSONDecoder().decode(Document.self, from: Data($0.utf8))
+        }.map { $0.title + " " + $0.text }
+        for (name, path) in [("minilm-wordpiece", Self.miniLMPath), ("toy-bpe", Self.toyBPEPath)] {
+            let tokenizer = try Tokenizer(path: path)
+            for pass in ["cold", "warm"] {
+                let start = Date()
+                var tokens = 0
+                for document in documents { tokens += tokenizer.encode(document).count }
+                let seconds = Date().timeIntervalSince(start)
+                print("\(name) \(pass): \(documents.count) documents, \(tokens) tokens in "
+                    + String(format: "%.3f s, %.0f tokens/s", seconds, Double(tokens) / seconds))
+            }
+        }
+    }
+}
