@@ -43,8 +43,16 @@ struct AddedTokenMatcher: Sendable {
 
     private var nodes = [Node()]
     private var tokens: [AddedToken] = []
-    /// Scalars that start some token: most positions are rejected without touching the trie.
-    private var firstScalars = Set<UInt32>()
+    /// Scalars that start some token: most positions are rejected without touching the trie, and
+    /// ASCII ones without hashing.
+    private var asciiFirstScalars = [Bool](repeating: false, count: 128)
+    private var otherFirstScalars = Set<UInt32>()
+
+    @inline(__always)
+    private func mayStartToken(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        return value < 0x80 ? asciiFirstScalars[Int(value)] : otherFirstScalars.contains(value)
+    }
 
     var isEmpty: Bool { tokens.isEmpty }
 
@@ -52,7 +60,11 @@ struct AddedTokenMatcher: Sendable {
     /// normalized text). On duplicate patterns the first token wins.
     mutating func add(_ token: AddedToken, pattern: [Unicode.Scalar]) {
         guard let first = pattern.first else { return }
-        firstScalars.insert(first.value)
+        if first.value < 0x80 {
+            asciiFirstScalars[Int(first.value)] = true
+        } else {
+            otherFirstScalars.insert(first.value)
+        }
         var node = 0
         for scalar in pattern {
             if let child = nodes[node].children[scalar.value] {
@@ -93,7 +105,7 @@ struct AddedTokenMatcher: Sendable {
         var matches: [(token: Int, start: Int, end: Int)] = []
         var position = text.startIndex
         while position < text.endIndex {
-            if firstScalars.contains(text[position].value), let (token, end) = longestMatch(in: text, at: position) {
+            if mayStartToken(text[position]), let (token, end) = longestMatch(in: text, at: position) {
                 matches.append((token, position, end))
                 position = end
             } else {
