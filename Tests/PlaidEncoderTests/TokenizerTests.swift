@@ -52,9 +52,27 @@ final class TokenizerTests: XCTestCase {
     private static let miniLMPath = repositoryRoot.appendingPathComponent("models/minilm-colbert/tokenizer.json").path
     private static let toyBPEPath = fixtures.appendingPathComponent("toy-bpe/tokenizer.json").path
 
-    private func loadTexts() throws -> [String] {
-        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("tokenizer/texts.json"))
+    private func loadTexts(_ name: String = "texts") throws -> [String] {
+        let data = try Data(contentsOf: Self.fixtures.appendingPathComponent("tokenizer/\(name).json"))
         return try JSONDecoder().decode([String].self, from: data)
+    }
+
+    /// Writes `base` with the top-level fields of `tokenizer/<name>-overrides.json` replaced into a
+    /// temporary file (the variants share their base's vocabulary) and returns its path.
+    private func variantTokenizerFile(base: String, overrides name: String) throws -> String {
+        let baseJSON = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base)))
+        let overridesURL = Self.fixtures.appendingPathComponent("tokenizer/\(name)-overrides.json")
+        let overrides = try JSONSerialization.jsonObject(with: Data(contentsOf: overridesURL))
+        guard var merged = baseJSON as? [String: Any], let replacements = overrides as? [String: Any] else {
+            throw XCTSkip("malformed tokenizer fixture \(name)")
+        }
+        merged.merge(replacements) { _, replacement in replacement }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaid-\(name)-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("tokenizer.json")
+        try JSONSerialization.data(withJSONObject: merged).write(to: path)
+        return path.path
     }
 
     private func loadReference(_ name: String) throws -> ReferenceIDs {
@@ -63,10 +81,10 @@ final class TokenizerTests: XCTestCase {
     }
 
     /// Compares every fixture case; reports the first few mismatches in full and the totals.
-    private func assertParity(tokenizerPath: String, reference name: String, file: StaticString = #filePath,
-                              line: UInt = #line) throws {
+    private func assertParity(tokenizerPath: String, reference name: String, texts textsName: String = "texts",
+                              file: StaticString = #filePath, line: UInt = #line) throws {
         let tokenizer = try Tokenizer(path: tokenizerPath)
-        let texts = try loadTexts()
+        let texts = try loadTexts(textsName)
         let reference = try loadReference(name)
         XCTAssertEqual(reference.ids.count, texts.count, "fixture \(name) does not cover texts.json", file: file, line: line)
 
@@ -105,6 +123,20 @@ final class TokenizerTests: XCTestCase {
 
     func testToyByteLevelBPEMatchesHuggingFace() throws {
         try assertParity(tokenizerPath: Self.toyBPEPath, reference: "toy-bpe")
+    }
+
+    /// Cased BERT normalization, a pre-tokenizer sequence, BertProcessing and added tokens with
+    /// single_word / lstrip / rstrip / normalized matching.
+    func testWordPieceVariantMatchesHuggingFace() throws {
+        let path = try variantTokenizerFile(base: Self.miniLMPath, overrides: "wordpiece-variant")
+        try assertParity(tokenizerPath: path, reference: "wordpiece-variant", texts: "variant-texts")
+    }
+
+    /// A normalizer sequence (NFKD, StripAccents, Lowercase, Replace, Strip), ByteLevel with a
+    /// prefix space inside a sequence, RobertaProcessing and the same added tokens.
+    func testBPEVariantMatchesHuggingFace() throws {
+        let path = try variantTokenizerFile(base: Self.toyBPEPath, overrides: "bpe-variant")
+        try assertParity(tokenizerPath: path, reference: "bpe-variant", texts: "variant-texts")
     }
 
     /// The worked example of `models/minilm-colbert/README.md`, before the ColBERT rules.
