@@ -174,6 +174,32 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: false, maxLength: 2), [2028, 2048])
     }
 
+    /// Encoders on many threads share the word cache; each must still get the serial answer.
+    func testConcurrentEncodingMatchesSerial() throws {
+        let texts = try loadTexts()
+        for path in [Self.miniLMPath, Self.toyBPEPath] {
+            let serial = try Tokenizer(path: path)
+            let expected = texts.map { serial.encode($0) }
+            let shared = try Tokenizer(path: path)
+            let results = ResultSlots(count: texts.count)
+            DispatchQueue.concurrentPerform(iterations: texts.count) { index in
+                results.set(index, shared.encode(texts[index]))
+            }
+            XCTAssertEqual(results.values, expected, path)
+        }
+    }
+
+    /// A word of 20,000 letters must not take quadratic time in BPE.
+    func testLongWordIsFast() throws {
+        let tokenizer = try Tokenizer(path: Self.toyBPEPath)
+        var generator = SystemRandomNumberGenerator()
+        let letters = Array("abcdefghijklmnopqrstuvwxyz")
+        let word = String((0..<20_000).map { _ in letters.randomElement(using: &generator)! })
+        let start = Date()
+        XCTAssertGreaterThan(tokenizer.encode(word).count, 1000)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.5)
+    }
+
     func testErrorsNameFileAndField() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("plaid-tokenizer-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -214,5 +240,19 @@ final class TokenizerTests: XCTestCase {
                     + String(format: "%.3f s, %.0f tokens/s", seconds, Double(tokens) / seconds))
             }
         }
+    }
+}
+
+/// Per-index result storage written from `concurrentPerform`.
+private final class ResultSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [[Int]]
+
+    init(count: Int) { values = Array(repeating: [], count: count) }
+
+    func set(_ index: Int, _ ids: [Int]) {
+        lock.lock()
+        values[index] = ids
+        lock.unlock()
     }
 }

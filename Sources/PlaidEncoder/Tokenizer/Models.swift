@@ -244,10 +244,23 @@ struct BPEModel: TokenizationModel {
         return symbols
     }
 
+    /// Below this many symbols the quadratic scan beats a heap; above it a long unbroken run
+    /// (a sequence, a hash, a URL) would cost seconds.
+    private static let quadraticMergeLimit = 96
+
+    @inline(__always)
+    private func merge(_ left: Int, _ right: Int) -> (rank: Int32, merged: Int32)? {
+        merges[UInt64(left) << 32 | UInt64(right)]
+    }
+
     private func mergedSymbols(_ word: ScalarSlice) -> [Int] {
-        var symbols = initialSymbols(word)
-        // Quadratic in the word length, which beats a heap for the short words that dominate;
-        // the cache makes every distinct word pay once.
+        let symbols = initialSymbols(word)
+        return symbols.count > Self.quadraticMergeLimit ? heapMerged(symbols) : scanMerged(symbols)
+    }
+
+    /// O(n²): rescans all pairs after each merge. The cache makes every distinct word pay once.
+    private func scanMerged(_ initial: [Int]) -> [Int] {
+        var symbols = initial
         while symbols.count > 1 {
             var bestRank = Int32.max
             var bestPosition = -1
@@ -265,6 +278,85 @@ struct BPEModel: TokenizationModel {
             symbols.remove(at: bestPosition + 1)
         }
         return symbols
+    }
+
+    /// O(n log n): symbols in a linked list, candidate pairs in a min-heap by (rank, position).
+    /// A popped candidate whose symbols changed since it was pushed is stale and skipped, so the
+    /// merge order is exactly the scan's: lowest rank first, leftmost among equals.
+    private func heapMerged(_ initial: [Int]) -> [Int] {
+        var symbols = initial
+        var next = Array(1...symbols.count)  // symbols.count marks the end
+        var previous = Array(-1..<(symbols.count - 1))
+        var alive = [Bool](repeating: true, count: symbols.count)
+        var candidates = MinHeap()
+        for position in 0..<(symbols.count - 1) {
+            if let merge = merge(symbols[position], symbols[position + 1]) {
+                candidates.push(rank: merge.rank, position: position, left: symbols[position], right: symbols[position + 1])
+            }
+        }
+        while let candidate = candidates.pop() {
+            let position = candidate.position
+            let right = next[position]
+            guard alive[position], right < symbols.count, symbols[position] == candidate.left,
+                  symbols[right] == candidate.right, let merge = merge(candidate.left, candidate.right) else { continue }
+            symbols[position] = Int(merge.merged)
+            alive[right] = false
+            next[position] = next[right]
+            if next[right] < symbols.count { previous[next[right]] = position }
+            if previous[position] >= 0, let left = self.merge(symbols[previous[position]], symbols[position]) {
+                candidates.push(rank: left.rank, position: previous[position], left: symbols[previous[position]],
+                                right: symbols[position])
+            }
+            if next[position] < symbols.count, let after = self.merge(symbols[position], symbols[next[position]]) {
+                candidates.push(rank: after.rank, position: position, left: symbols[position], right: symbols[next[position]])
+            }
+        }
+        return symbols.indices.filter { alive[$0] }.map { symbols[$0] }
+    }
+}
+
+/// A binary min-heap of merge candidates ordered by (rank, position).
+private struct MinHeap {
+    struct Candidate {
+        let rank: Int32
+        let position: Int
+        let left: Int
+        let right: Int
+
+        func precedes(_ other: Candidate) -> Bool {
+            rank != other.rank ? rank < other.rank : position < other.position
+        }
+    }
+
+    private var storage: [Candidate] = []
+
+    mutating func push(rank: Int32, position: Int, left: Int, right: Int) {
+        storage.append(Candidate(rank: rank, position: position, left: left, right: right))
+        var child = storage.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard storage[child].precedes(storage[parent]) else { break }
+            storage.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> Candidate? {
+        guard !storage.isEmpty else { return nil }
+        storage.swapAt(0, storage.count - 1)
+        let top = storage.removeLast()
+        var parent = 0
+        while true {
+            let left = 2 * parent + 1
+            let right = left + 1
+            var smallest = parent
+            if left < storage.count && storage[left].precedes(storage[smallest]) { smallest = left }
+            if right < storage.count && storage[right].precedes(storage[smallest]) { smallest = right }
+            if smallest == parent { break }
+            storage.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
     }
 }
 

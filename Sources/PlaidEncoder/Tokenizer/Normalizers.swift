@@ -157,10 +157,9 @@ struct StripNormalizer: TextNormalizer {
         if right {
             while let last = text.last, UnicodeClasses.isWhitespace(last) { text.removeLast() }
         }
-        if left, let start = text.firstIndex(where: { !UnicodeClasses.isWhitespace($0) }) {
+        if left {
+            let start = text.firstIndex(where: { !UnicodeClasses.isWhitespace($0) }) ?? text.endIndex
             text.removeFirst(start)
-        } else if left {
-            text.removeAll()
         }
     }
 }

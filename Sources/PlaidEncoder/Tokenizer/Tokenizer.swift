@@ -24,6 +24,8 @@ public final class Tokenizer: Sendable {
     private let template: SingleSequenceTemplate
     private let addedTokenIDs: [String: Int]
     private let tokensByID: [Int: String]
+    /// The number of ids: the vocabulary plus added tokens beyond it (the embedding table's rows).
+    public let vocabularySize: Int
 
     /// Reads `tokenizer.json` at `path`.
     ///
@@ -71,6 +73,7 @@ public final class Tokenizer: Sendable {
         for (token, id) in model.vocabulary { tokensByID[id] = token }
         for (token, id) in addedTokenIDs { tokensByID[id] = token }
         self.tokensByID = tokensByID
+        vocabularySize = (tokensByID.keys.max() ?? -1) + 1
 
         let vocabulary = model.vocabulary
         template = try SingleSequenceTemplate(
@@ -102,11 +105,6 @@ public final class Tokenizer: Sendable {
     /// The token string of `id`, or nil for an id outside the vocabulary.
     public func token(forID id: Int) -> String? {
         tokensByID[id]
-    }
-
-    /// The number of ids: the vocabulary plus added tokens beyond it (the embedding table's rows).
-    public var vocabularySize: Int {
-        (tokensByID.keys.max() ?? -1) + 1
     }
 
     private func textTokenIDs(_ text: String) -> [Int] {
