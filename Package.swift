@@ -37,7 +37,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidEvaluationTests", dependencies: ["PlaidEvaluation"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PlaidCLITests", dependencies: ["PlaidCore", "PlaidIndex"]),
+        .testTarget(name: "PlaidCLITests", dependencies: ["plaid", "PlaidCore", "PlaidIndex"]),
     ],
     swiftLanguageModes: [.v5]
 )

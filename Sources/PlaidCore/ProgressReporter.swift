@@ -28,7 +28,7 @@ public final class ProgressReporter: @unchecked Sendable {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let percent = total > 0 ? 100 * Double(done) / Double(total) : 100
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        var line = String(format: "%@: %d/%d %@ (%.0f%%), %.0f %@/s, ETA %@", label, done, total, unit, percent, rate, unit, ProgressReporter.duration(eta))
+        var line = String(format: "%@: %d/%d %@ (%.0f%%), %.3g %@/s, ETA %@", label, done, total, unit, percent, rate, unit, ProgressReporter.duration(eta))
         if !extra.isEmpty { line += ", " + extra }
         FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).data(using: .utf8)!)
     }
@@ -39,7 +39,7 @@ public final class ProgressReporter: @unchecked Sendable {
         guard enabled else { return }
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(total) / elapsed : 0
-        var line = String(format: "%@: %d %@ in %@ (%.0f %@/s)", label, total, unit, ProgressReporter.duration(elapsed), rate, unit)
+        var line = String(format: "%@: %d %@ in %@ (%.3g %@/s)", label, total, unit, ProgressReporter.duration(elapsed), rate, unit)
         if !extra.isEmpty { line += ", " + extra }
         FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + "\n").data(using: .utf8)!)
     }

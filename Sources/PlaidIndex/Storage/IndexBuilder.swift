@@ -70,6 +70,8 @@ public enum IndexBuilder {
             if heldoutPositions.contains(position) { heldout += row } else { training += row }
         }
         if heldout.isEmpty { heldout = training }
+        // Sampling touched pages all over the input; release them before the streaming pass.
+        embeddings.embeddings.file.dropPages(offset: 0, length: embeddings.embeddings.file.count)
 
         // 2. Coarse quantizer.
         let trainingCount = training.count / dim

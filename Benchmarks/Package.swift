@@ -1,0 +1,35 @@
+// swift-tools-version:6.1
+// Benchmarks of plaid, in a package of their own so that the library does not depend on
+// package-benchmark. Run from this folder: `swift package benchmark` (see README.md).
+import PackageDescription
+
+let package = Package(
+    name: "PlaidBenchmarks",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(name: "plaid", path: ".."),
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "IndexBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PlaidIndex", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+            ],
+            path: "Benchmarks/IndexBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "EncoderBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "PlaidEncoder", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+            ],
+            path: "Benchmarks/EncoderBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+    ]
+)

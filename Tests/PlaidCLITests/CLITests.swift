@@ -1,0 +1,139 @@
+import XCTest
+import Foundation
+
+/// End-to-end tests that run the real `plaid` executable on small data.
+final class CLITests: XCTestCase {
+    private var directory = ""
+
+    override func setUp() {
+        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// The `plaid` binary beside this test bundle.
+    private var executable: URL {
+        // On Linux the bundle URL is the products directory; on macOS it is the .xctest bundle in it.
+        var products = Bundle(for: CLITests.self).bundleURL
+        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
+        return products.appendingPathComponent("plaid")
+    }
+
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    /// Runs plaid to completion; stdout and stderr go to files so that no pipe can fill up.
+    @discardableResult
+    private func plaid(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Output {
+        let (process, out, err) = try launch(arguments)
+        process.waitUntilExit()
+        let result = Output(status: process.terminationStatus,
+                            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
+        return result
+    }
+
+    private func launch(_ arguments: [String]) throws -> (Process, String, String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let id = UUID().uuidString
+        let out = path("stdout-\(id)"), err = path("stderr-\(id)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        return (process, out, err)
+    }
+
+    private func synthesize(_ name: String, documents: Int, queries: Int = 0, dim: Int = 32) throws -> String {
+        try plaid(["synthesize", "--documents", "\(documents)", "--dim", "\(dim)", "--min-tokens", "10", "--max-tokens", "30",
+                   "--queries", "\(queries)", "--output", path(name)])
+        return path(name)
+    }
+
+    func testBuildInfoQueryAndExhaustiveEndToEnd() throws {
+        let embeddings = try synthesize("emb", documents: 200, queries: 12)
+        let index = path("index")
+        try plaid(["build", "--embeddings", embeddings, "--index", index, "--nbits", "4", "--centroids", "64", "--seed", "3"])
+        let info = try plaid(["info", "--index", index]).stdout
+        XCTAssertTrue(info.contains("documents:       200"), info)
+        XCTAssertTrue(info.contains("centroids:       64"), info)
+        XCTAssertTrue(info.contains("nbits:           4"), info)
+        XCTAssertTrue(info.contains("bytes per token:"), info)
+
+        let query = try plaid(["query", "--index", index, "--queries", embeddings + "/queries", "--k", "5", "--output", path("run.tsv")])
+        XCTAssertTrue(query.stderr.contains("queries/s") && query.stderr.contains("p95"), query.stderr)
+        let lines = try String(contentsOfFile: path("run.tsv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 12 * 5)
+        let fields = lines[0].split(separator: " ")
+        XCTAssertEqual(fields.count, 6)
+        XCTAssertEqual(fields[0], "q0"); XCTAssertEqual(fields[1], "Q0"); XCTAssertEqual(fields[3], "1"); XCTAssertEqual(fields[5], "plaid")
+
+        try plaid(["query", "--index", index, "--queries", embeddings + "/queries", "--k", "5", "--output", path("exact.tsv"),
+                   "--exhaustive", "--embeddings", embeddings])
+        let exact = try String(contentsOfFile: path("exact.tsv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(exact.count, 12 * 5)
+        // At 4 bits the staged search and the exhaustive search agree on most top-1 documents.
+        let top1 = { (l: [Substring]) in l.filter { $0.split(separator: " ")[3] == "1" }.map { $0.split(separator: " ")[2] } }
+        let agree = zip(top1(lines), top1(exact)).filter { $0 == $1 }.count
+        XCTAssertGreaterThanOrEqual(agree, 10)
+    }
+
+    func testUserMistakesGiveOneClearSentence() throws {
+        let embeddings = try synthesize("emb", documents: 40)
+        let index = path("index")
+        try plaid(["build", "--embeddings", embeddings, "--index", index])
+        let again = try plaid(["build", "--embeddings", embeddings, "--index", index], expect: nil)
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("--overwrite"), again.stderr)
+        let missing = try plaid(["build", "--embeddings", path("nothing"), "--index", path("x")], expect: nil)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("doc_embeddings.npy"), missing.stderr)
+        let badBits = try plaid(["build", "--embeddings", embeddings, "--index", path("y"), "--nbits", "3"], expect: nil)
+        XCTAssertNotEqual(badBits.status, 0)
+        XCTAssertTrue(badBits.stderr.contains("--nbits must be 1, 2 or 4"), badBits.stderr)
+        let notIndex = try plaid(["info", "--index", embeddings], expect: nil)
+        XCTAssertNotEqual(notIndex.status, 0)
+        XCTAssertTrue(notIndex.stderr.contains("metadata.plaid"), notIndex.stderr)
+        for output in [again, missing, badBits, notIndex] {
+            XCTAssertFalse(output.stderr.contains("Fatal error") || output.stderr.contains("Stack dump"), output.stderr)
+            XCTAssertLessThanOrEqual(output.stderr.split(separator: "\n").filter { !$0.hasPrefix("Usage") && !$0.hasPrefix("  See") && !$0.isEmpty }.count, 2, output.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("y")))
+    }
+
+    /// Kills `plaid build` once its streaming pass has started and checks that nothing is left at
+    /// the index path, or that the index already there is untouched.
+    func testKilledBuildLeavesNoIndexAndKeepsAnExistingOne() throws {
+        let embeddings = try synthesize("emb", documents: 3000, dim: 64)
+        let index = path("index")
+        for overwrite in [false, true] {
+            if overwrite { try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "32"]) }
+            let before = overwrite ? try FileManager.default.contentsOfDirectory(atPath: index).sorted().map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) } : []
+            let (process, _, _) = try launch(["build", "--embeddings", embeddings, "--index", index, "--chunk-tokens", "64",
+                                      "--centroids", "512"] + (overwrite ? ["--overwrite"] : []))
+            let temporary = path(".index.building-\(process.processIdentifier)")
+            let deadline = Date().addingTimeInterval(60)
+            while !FileManager.default.fileExists(atPath: temporary + "/codes.plaid") && process.isRunning && Date() < deadline { usleep(2_000) }
+            XCTAssertTrue(process.isRunning, "the build finished before it could be killed; make the corpus larger")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if overwrite {
+                let after = try FileManager.default.contentsOfDirectory(atPath: index).sorted().map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) }
+                XCTAssertEqual(after, before, "the existing index changed")
+                try plaid(["info", "--index", index])
+            } else {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: index), "a killed build left an index")
+            }
+        }
+        // The next build removes the killed builds' temporary directories.
+        try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "32", "--overwrite"])
+        let hidden = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
+        XCTAssertEqual(hidden, [])
+    }
+}
+
