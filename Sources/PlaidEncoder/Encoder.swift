@@ -19,6 +19,8 @@ public final class ColBERTEncoder: @unchecked Sendable {
     public var dimension: Int { model.dimension }
     /// Vectors per query (PyLate `query_length`).
     public var queryLength: Int { settings.queryLength }
+    /// Model input tokens run so far by this encoder (real tokens; nothing is padded), for throughput reports.
+    public private(set) var tokensProcessed = 0
 
     /// - Parameter modelPath: a model folder, or a repo id found in the local Hugging Face hub cache.
     public init(modelPath: String) throws {
@@ -67,6 +69,7 @@ public final class ColBERTEncoder: @unchecked Sendable {
                 batch.append(tokenized[i].ids, attendable: tokenized[i].attendable)
             }
             for (offset, vectors) in model.embed(batch).enumerated() { results[range.lowerBound + offset] = vectors }
+            tokensProcessed += batch.tokenCount
         }
         return results
     }
@@ -88,6 +91,7 @@ public final class ColBERTEncoder: @unchecked Sendable {
             for i in members { batch.append(tokenized[i], attendable: [Bool](repeating: true, count: tokenized[i].count)) }
             let vectors = model.embed(batch) { s, p in !skiplist.contains(tokenized[members[s]][p]) }
             for (s, i) in members.enumerated() { results[i] = vectors[s] }
+            tokensProcessed += batch.tokenCount
             done += members.count
             progress?(done)
         }

@@ -7,10 +7,15 @@
 #include <string.h>
 
 #define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+// Helpers are forced inline so that each clone compiles them for its own instruction set
+// (a helper left out of line would be built for generic x86-64 only).
+#define INLINE static inline __attribute__((always_inline))
+// The 8-float vector helpers below are always inlined, so their (non-AVX) out-of-line ABI never applies.
+#pragma clang diagnostic ignored "-Wpsabi"
 
 // exp(x) by range reduction x = n·ln2 + r, |r| <= ln2/2, and a degree-6 polynomial for e^r
 // (Cephes expf coefficients); relative error about 2e-7. Inputs below -87 give ~1e-38, not 0.
-static inline float fast_exp(float x) {
+INLINE float fast_exp(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
     // Round to nearest by adding and removing 1.5·2^23 (no SSE4.1 rounding instruction needed).
     const float shifter = 12582912.0f;
@@ -32,7 +37,7 @@ static inline float fast_exp(float x) {
 
 // erf(x) as x·P(x²)/Q(x²) on x clamped to [-4, 4] (beyond which erf is ±1 in float32);
 // the odd/even minimax rational form used by XLA and Eigen, error a few ulp.
-static inline float fast_erf(float x) {
+INLINE float fast_erf(float x) {
     x = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
     const float x2 = x * x;
     float p = -2.72614225801306e-10f;
@@ -51,12 +56,12 @@ static inline float fast_erf(float x) {
     return p / q;
 }
 
-static inline float fast_tanh(float x) {
+INLINE float fast_tanh(float x) {
     // tanh(x) = 1 - 2 / (e^{2x} + 1); saturates correctly because fast_exp clamps.
     return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f);
 }
 
-static inline float gelu(float x, int tanhApproximation) {
+INLINE float gelu(float x, int tanhApproximation) {
     if (tanhApproximation) {
         const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);
         return 0.5f * x * (1.0f + fast_tanh(inner));
@@ -73,7 +78,7 @@ CLONES void plaid_enc_exp(const float *in, float *out, size_t n) {
 }
 
 // Normalises one row; the two sums may be reassociated so that they vectorise.
-static inline void layer_norm_row(const float *in, float *out, size_t cols,
+INLINE void layer_norm_row(const float *in, float *out, size_t cols,
                                   const float *gamma, const float *beta, float eps) {
 #pragma clang fp reassociate(on) contract(fast)
     float sum = 0.0f;
@@ -175,82 +180,149 @@ CLONES void plaid_enc_rotary(float *x, size_t rows, size_t rowStride, size_t hea
     }
 }
 
-// Queries are handled four at a time so that each key and value row read from cache
-// serves four rows of scores and outputs.
-enum { QUERY_BLOCK = 4 };
+// Attention works on tiles held in registers: 4 queries × 16 keys for the scores (8 vector
+// accumulators) and 4 queries × 16 dimensions for the weighted sum of values. GCC/Clang vector
+// types keep this portable: 8-float vectors become AVX registers in the v3/v4 clones and pairs
+// of SSE registers in the generic one.
+typedef float v8 __attribute__((vector_size(32)));
+
+INLINE v8 load8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+INLINE void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+INLINE v8 splat8(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+
+enum { QUERY_BLOCK = 4, KEY_TILE = 16 };
+
+INLINE float sum_floats(const float *x, size_t n) {
+#pragma clang fp reassociate(on)
+    float sum = 0.0f;
+    for (size_t i = 0; i < n; i++) sum += x[i];
+    return sum;
+}
+
+/// Scores of a block of 4 queries against keys [lo, hi), rounded out to whole tiles
+/// (keysTransposed rows have room and zeros past the last key).
+INLINE void block_scores(const float *scaledQueries /* [4][headDim] */, const float *keysTransposed,
+                                size_t keyStride, size_t headDim, size_t lo, size_t hi, float *scores /* [4][keyStride] */) {
+    for (size_t j = lo; j < hi; j += KEY_TILE) {
+        v8 a00 = splat8(0), a01 = splat8(0), a10 = splat8(0), a11 = splat8(0);
+        v8 a20 = splat8(0), a21 = splat8(0), a30 = splat8(0), a31 = splat8(0);
+        for (size_t d = 0; d < headDim; d++) {
+            const float *row = keysTransposed + d * keyStride + j;
+            const v8 k0 = load8(row), k1 = load8(row + 8);
+            const v8 q0 = splat8(scaledQueries[d]), q1 = splat8(scaledQueries[headDim + d]);
+            const v8 q2 = splat8(scaledQueries[2 * headDim + d]), q3 = splat8(scaledQueries[3 * headDim + d]);
+            a00 += q0 * k0; a01 += q0 * k1;
+            a10 += q1 * k0; a11 += q1 * k1;
+            a20 += q2 * k0; a21 += q2 * k1;
+            a30 += q3 * k0; a31 += q3 * k1;
+        }
+        store8(scores + j, a00); store8(scores + j + 8, a01);
+        store8(scores + keyStride + j, a10); store8(scores + keyStride + j + 8, a11);
+        store8(scores + 2 * keyStride + j, a20); store8(scores + 2 * keyStride + j + 8, a21);
+        store8(scores + 3 * keyStride + j, a30); store8(scores + 3 * keyStride + j + 8, a31);
+    }
+}
+
+/// out[b] = Σ_{j in [lo, hi)} p[b][j] · v[j] for the 4 rows of a block; dimensions in tiles of 16, then one by one.
+INLINE void block_weighted_values(const float *probabilities /* [4][keyStride] */, size_t keyStride,
+                                         const float *v, size_t inputStride, size_t headDim, size_t lo, size_t hi,
+                                         float *outputs /* [4][headDim] */) {
+    size_t c = 0;
+    for (; c + 16 <= headDim; c += 16) {
+        v8 a00 = splat8(0), a01 = splat8(0), a10 = splat8(0), a11 = splat8(0);
+        v8 a20 = splat8(0), a21 = splat8(0), a30 = splat8(0), a31 = splat8(0);
+        for (size_t j = lo; j < hi; j++) {
+            const float *row = v + j * inputStride + c;
+            const v8 v0 = load8(row), v1 = load8(row + 8);
+            const v8 p0 = splat8(probabilities[j]), p1 = splat8(probabilities[keyStride + j]);
+            const v8 p2 = splat8(probabilities[2 * keyStride + j]), p3 = splat8(probabilities[3 * keyStride + j]);
+            a00 += p0 * v0; a01 += p0 * v1;
+            a10 += p1 * v0; a11 += p1 * v1;
+            a20 += p2 * v0; a21 += p2 * v1;
+            a30 += p3 * v0; a31 += p3 * v1;
+        }
+        store8(outputs + c, a00); store8(outputs + c + 8, a01);
+        store8(outputs + headDim + c, a10); store8(outputs + headDim + c + 8, a11);
+        store8(outputs + 2 * headDim + c, a20); store8(outputs + 2 * headDim + c + 8, a21);
+        store8(outputs + 3 * headDim + c, a30); store8(outputs + 3 * headDim + c + 8, a31);
+    }
+    for (; c < headDim; c++) {
+        for (size_t b = 0; b < QUERY_BLOCK; b++) {
+            float sum = 0.0f;
+            for (size_t j = lo; j < hi; j++) sum += probabilities[b * keyStride + j] * v[j * inputStride + c];
+            outputs[b * headDim + c] = sum;
+        }
+    }
+}
+
+size_t plaid_enc_attention_scratch(size_t length, size_t headDim) {
+    const size_t keyStride = (length + KEY_TILE - 1) / KEY_TILE * KEY_TILE + KEY_TILE;
+    return (headDim + QUERY_BLOCK) * keyStride + 2 * QUERY_BLOCK * headDim;
+}
 
 CLONES void plaid_enc_attention(const float *q, const float *k, const float *v, size_t inputStride,
                                 float *out, size_t outputStride, size_t length, size_t headDim,
                                 const uint8_t *keyMask, long window, float scale, float *scratch) {
-    float *keysTransposed = scratch;                      // [headDim, length]
-    float *scores = scratch + headDim * length;           // [QUERY_BLOCK, length]
-    for (size_t j = 0; j < length; j++)
-        for (size_t d = 0; d < headDim; d++) keysTransposed[d * length + j] = k[j * inputStride + d];
+    // Rows of the transposed keys and of the scores have room for one whole tile past the end.
+    const size_t keyStride = (length + KEY_TILE - 1) / KEY_TILE * KEY_TILE + KEY_TILE;
+    float *keysTransposed = scratch;                                   // [headDim, keyStride]
+    float *scores = keysTransposed + headDim * keyStride;              // [4, keyStride]
+    float *queries = scores + QUERY_BLOCK * keyStride;                 // [4, headDim]
+    float *outputs = queries + QUERY_BLOCK * headDim;                  // [4, headDim]
+    for (size_t d = 0; d < headDim; d++) {
+        float *row = keysTransposed + d * keyStride;
+        for (size_t j = 0; j < length; j++) row[j] = k[j * inputStride + d];
+        for (size_t j = length; j < keyStride; j++) row[j] = 0.0f;
+    }
 
     for (size_t first = 0; first < length; first += QUERY_BLOCK) {
         const size_t count = length - first < QUERY_BLOCK ? length - first : QUERY_BLOCK;
+        // Keys any query of the block may see.
         size_t lo = 0, hi = length;
         if (window >= 0) {
             lo = first > (size_t)window ? first - (size_t)window : 0;
-            const size_t end = first + count - 1 + (size_t)window + 1;
+            const size_t end = first + count + (size_t)window;
             hi = end < length ? end : length;
         }
-        for (size_t b = 0; b < count; b++)
-            for (size_t j = lo; j < hi; j++) scores[b * length + j] = 0.0f;
-        for (size_t d = 0; d < headDim; d++) {
-            const float *keyRow = keysTransposed + d * length;
-            for (size_t b = 0; b < count; b++) {
-                const float qd = q[(first + b) * inputStride + d] * scale;
-                float *s = scores + b * length;
-                for (size_t j = lo; j < hi; j++) s[j] += qd * keyRow[j];
-            }
-        }
-        float normaliser[QUERY_BLOCK];
+        for (size_t b = 0; b < QUERY_BLOCK; b++)
+            for (size_t d = 0; d < headDim; d++)
+                queries[b * headDim + d] = b < count ? q[(first + b) * inputStride + d] * scale : 0.0f;
+        block_scores(queries, keysTransposed, keyStride, headDim, lo, hi, scores);
+
+        float normaliser[QUERY_BLOCK] = {0};
         for (size_t b = 0; b < count; b++) {
             const size_t i = first + b;
-            float *s = scores + b * length;
+            float *s = scores + b * keyStride;
             size_t jlo = lo, jhi = hi;
             if (window >= 0) {
                 jlo = i > (size_t)window ? i - (size_t)window : 0;
                 jhi = i + (size_t)window + 1 < length ? i + (size_t)window + 1 : length;
             }
-            // Keys outside this query's window get probability 0 (they may be inside the block's range).
+            float maximum = -INFINITY;
+            if (keyMask) {
+                for (size_t j = jlo; j < jhi; j++) if (keyMask[j] && s[j] > maximum) maximum = s[j];
+            } else {
+                for (size_t j = jlo; j < jhi; j++) maximum = s[j] > maximum ? s[j] : maximum;
+            }
+            // Keys outside this query's window or mask get probability 0.
             for (size_t j = lo; j < jlo; j++) s[j] = 0.0f;
             for (size_t j = jhi; j < hi; j++) s[j] = 0.0f;
-            float maximum = -INFINITY;
-            for (size_t j = jlo; j < jhi; j++) {
-                const int allowed = keyMask ? keyMask[j] != 0 : 1;
-                if (allowed && s[j] > maximum) maximum = s[j];
+            if (maximum == -INFINITY) maximum = 0.0f;  // no allowed key: all probabilities end up 0
+            // Separate passes so that each vectorises: exp, mask, then the sum.
+            for (size_t j = jlo; j < jhi; j++) s[j] = fast_exp(s[j] - maximum);
+            if (keyMask) {
+                for (size_t j = jlo; j < jhi; j++) s[j] = keyMask[j] ? s[j] : 0.0f;
             }
-            float sum = 0.0f;
-            if (maximum == -INFINITY) {
-                for (size_t j = jlo; j < jhi; j++) s[j] = 0.0f;
-            } else if (keyMask) {
-                for (size_t j = jlo; j < jhi; j++) {
-                    const float e = fast_exp(s[j] - maximum);
-                    s[j] = keyMask[j] ? e : 0.0f;
-                    sum += s[j];
-                }
-            } else {
-                for (size_t j = jlo; j < jhi; j++) {
-                    s[j] = fast_exp(s[j] - maximum);
-                    sum += s[j];
-                }
-            }
+            const float sum = sum_floats(s + jlo, jhi - jlo);
             normaliser[b] = sum > 0.0f ? 1.0f / sum : 0.0f;
-            memset(out + i * outputStride, 0, headDim * sizeof(float));
         }
-        for (size_t j = lo; j < hi; j++) {
-            const float *valueRow = v + j * inputStride;
-            for (size_t b = 0; b < count; b++) {
-                const float p = scores[b * length + j];
-                float *o = out + (first + b) * outputStride;
-                for (size_t d = 0; d < headDim; d++) o[d] += p * valueRow[d];
-            }
-        }
+        for (size_t b = count; b < QUERY_BLOCK; b++)
+            for (size_t j = lo; j < hi; j++) scores[b * keyStride + j] = 0.0f;
+
+        block_weighted_values(scores, keyStride, v, inputStride, headDim, lo, hi, outputs);
         for (size_t b = 0; b < count; b++) {
             float *o = out + (first + b) * outputStride;
-            for (size_t d = 0; d < headDim; d++) o[d] *= normaliser[b];
+            for (size_t d = 0; d < headDim; d++) o[d] = outputs[b * headDim + d] * normaliser[b];
         }
     }
 }

@@ -1,6 +1,169 @@
 import ArgumentParser
+import Foundation
+import PlaidCore
+import PlaidEncoder
 
+/// `plaid encode`: texts → ColBERT token embeddings on disk, with the native encoder.
 struct Encode: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "encode", abstract: "(being written)")
-    func run() throws { throw ValidationError("plaid encode is not written yet") }
+    static let configuration = CommandConfiguration(
+        abstract: "Encode documents or queries into ColBERT token embeddings.",
+        discussion: """
+        Reads JSONL (`_id` or `id`, `text`, optional `title`, as BEIR corpus.jsonl and queries.jsonl) or \
+        TSV (`id<TAB>text`), optionally .zst-compressed. Document mode writes doc_embeddings.npy \
+        [total_tokens, dim], doclens.npy (int32) and doc_ids.json; query mode writes \
+        query_embeddings.npy [n, query_length, dim] and query_ids.json. Files appear only when complete.
+        The model is a PyLate folder or a Hugging Face repo id already in the local hub cache; nothing \
+        is downloaded (scripts/setup-default-model.sh assembles the default, models/minilm-colbert).
+        """)
+
+    enum Mode: String, ExpressibleByArgument, CaseIterable {
+        case document, query
+    }
+
+    @Option(help: "Model folder or Hugging Face repo id in the local hub cache.")
+    var model: String
+
+    @Option(help: "Texts: .jsonl or .tsv (optionally .zst).")
+    var input: String
+
+    @Option(help: "document or query.")
+    var mode: Mode
+
+    @Option(help: "Output directory (created if missing).")
+    var output: String
+
+    @Flag(help: "Store the embeddings as float16 instead of float32.")
+    var float16 = false
+
+    @Option(help: "Texts per forward pass.")
+    var batchSize: Int = 32
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, not \(batchSize).") }
+        guard FileManager.default.fileExists(atPath: input) else {
+            throw ValidationError("--input \(input) does not exist.")
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            // Reading the whole file once up front finds malformed lines before any encoding.
+            var count = 0
+            try TextCollectionReader(path: input).forEach { _ in count += 1 }
+            guard count > 0 else { throw PlaidError.invalidInput(file: input, detail: "holds no texts") }
+            let encoder = try ColBERTEncoder(modelPath: model)
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            let writer = try EmbeddingsWriter(directory: output, mode: mode, dimension: encoder.dimension,
+                                              queryLength: encoder.queryLength, float16: float16)
+            let progress = ProgressReporter(label: mode == .document ? "encode documents" : "encode queries", total: count, unit: "texts")
+            let start = Date()
+            var done = 0
+            // Texts are encoded in chunks, so memory stays bounded for any collection size;
+            // each chunk is sorted by length inside the encoder.
+            let chunkSize = 16 * batchSize
+            var chunk: [TextRecord] = []
+            func flush() throws {
+                guard !chunk.isEmpty else { return }
+                let texts = chunk.map(\.text)
+                let base = done
+                let vectors: [[Float]]
+                switch mode {
+                case .query:
+                    vectors = try encoder.encodeQueries(texts, batchSize: batchSize)
+                case .document:
+                    vectors = try encoder.encodeDocuments(texts, batchSize: batchSize) { finished in
+                        progress.update(base + finished, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
+                    }
+                }
+                for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v) }
+                done += chunk.count
+                progress.update(done, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
+                chunk.removeAll(keepingCapacity: true)
+            }
+            try TextCollectionReader(path: input).forEach { record in
+                chunk.append(record)
+                if chunk.count == chunkSize { try flush() }
+            }
+            try flush()
+            try writer.finish()
+            progress.finish(extra: Encode.tokenRate(encoder.tokensProcessed, since: start)
+                            + ", \(writer.vectorCount) vectors of dimension \(encoder.dimension) written to \(output)")
+        }
+    }
+
+    static func tokenRate(_ tokens: Int, since start: Date) -> String {
+        let elapsed = Date().timeIntervalSince(start)
+        return String(format: "%.0f tokens/s", elapsed > 0 ? Double(tokens) / elapsed : 0)
+    }
+}
+
+/// Writes the embeddings layout (`EmbeddingsLayout`) under temporary names and renames the files
+/// into place only when everything is written, so a reader never sees a partial set.
+final class EmbeddingsWriter {
+    let directory: String
+    let mode: Encode.Mode
+    let dimension: Int
+    let queryLength: Int
+    private let embeddings: NPYWriter
+    private let lengths: NPYWriter?
+    private var ids: [String] = []
+    private(set) var vectorCount = 0
+    private let pending: [(temporary: String, final: String)]
+
+    init(directory: String, mode: Encode.Mode, dimension: Int, queryLength: Int, float16: Bool) throws {
+        self.directory = directory
+        self.mode = mode
+        self.dimension = dimension
+        self.queryLength = queryLength
+        let type: NPYElementType = float16 ? .float16 : .float32
+        var pending: [(temporary: String, final: String)] = []
+        func path(_ name: String) -> String {
+            let final = (directory as NSString).appendingPathComponent(name)
+            let temporary = (directory as NSString).appendingPathComponent(".\(name).partial")
+            pending.append((temporary, final))
+            return temporary
+        }
+        switch mode {
+        case .document:
+            embeddings = try NPYWriter(path: path(EmbeddingsLayout.documentEmbeddings), elementType: type, rowShape: [dimension])
+            lengths = try NPYWriter(path: path(EmbeddingsLayout.documentLengths), elementType: .int32, rowShape: [])
+        case .query:
+            embeddings = try NPYWriter(path: path(EmbeddingsLayout.queryEmbeddings), elementType: type, rowShape: [queryLength, dimension])
+            lengths = nil
+        }
+        self.pending = pending
+    }
+
+    func append(id: String, vectors: [Float]) throws {
+        ids.append(id)
+        let count = vectors.count / dimension
+        switch mode {
+        case .document:
+            guard count > 0 else {
+                throw PlaidError.invalidInput(file: id, detail: "the document has no token vectors")
+            }
+            try vectors.withUnsafeBufferPointer { try embeddings.append($0) }
+            try lengths!.append(integers: [count])
+        case .query:
+            // A model without query expansion gives fewer vectors; zero rows pad them (readers allow zero query rows).
+            var padded = Array(vectors.prefix(queryLength * dimension))
+            padded += [Float](repeating: 0, count: queryLength * dimension - padded.count)
+            try padded.withUnsafeBufferPointer { try embeddings.append($0) }
+        }
+        vectorCount += count
+    }
+
+    func finish() throws {
+        try embeddings.finish()
+        try lengths?.finish()
+        let idsName = mode == .document ? EmbeddingsLayout.documentIDs : EmbeddingsLayout.queryIDs
+        let idsFinal = (directory as NSString).appendingPathComponent(idsName)
+        let idsTemporary = (directory as NSString).appendingPathComponent(".\(idsName).partial")
+        try EmbeddingsLayout.writeIDs(ids, path: idsTemporary)
+        for (temporary, final) in pending + [(idsTemporary, idsFinal)] {
+            guard rename(temporary, final) == 0 else {
+                throw PlaidError.io(path: final, detail: "cannot move the finished file into place: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
 }

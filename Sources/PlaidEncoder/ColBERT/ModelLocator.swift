@@ -26,18 +26,26 @@ public enum ModelLocator {
             return expanded
         }
         let cache = hubCacheDirectory(environment: environment)
-        let parts = model.split(separator: "/", omittingEmptySubsequences: false)
-        if parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !model.hasPrefix("."),
-           let snapshot = snapshot(repo: "models--\(parts[0])--\(parts[1])", cache: cache) {
-            return snapshot
+        let howToGetOne = "plaid never downloads models: run scripts/setup-default-model.sh for the default model "
+            + "(models/minilm-colbert), or put a PyLate model folder on disk and pass its path"
+        guard isRepoID(model) else {
+            throw PlaidError.missingFile(path: model, hint: "No such model folder. \(howToGetOne).")
         }
+        let repo = "models--" + model.replacingOccurrences(of: "/", with: "--")
+        if let snapshot = snapshot(repo: repo, cache: cache) { return snapshot }
         throw PlaidError.missingFile(path: model, hint: """
-            No such model folder, and no snapshot of a Hugging Face repo '\(model)' in the local hub cache \
-            \((cache as NSString).appendingPathComponent("models--\(model.replacingOccurrences(of: "/", with: "--"))")) \
-            (set by HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub). plaid never downloads models: \
-            run scripts/setup-default-model.sh for the default model (models/minilm-colbert), put a PyLate model \
-            folder on disk and pass its path, or fetch the repo into the cache with `huggingface-cli download \(model)`.
+            No such model folder, and no snapshot of the Hugging Face repo '\(model)' in the local hub cache \
+            (looked in \((cache as NSString).appendingPathComponent(repo))/snapshots; the cache is HF_HUB_CACHE, \
+            else HF_HOME/hub, else ~/.cache/huggingface/hub). \(howToGetOne), or fetch the repo into the cache \
+            yourself (`huggingface-cli download \(model)`).
             """)
+    }
+
+    /// `ORG/NAME`: one slash, neither part empty nor a path component like `.` or `..`.
+    static func isRepoID(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && parts.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+            && !text.hasPrefix("~")
     }
 
     static func snapshot(repo: String, cache: String) -> String? {

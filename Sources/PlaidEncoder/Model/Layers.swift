@@ -155,7 +155,7 @@ enum PackedAttention {
                     plaid_enc_rotary(q, length, stride, 1, headDim, rotary.cosines.pointer, rotary.sines.pointer)
                     plaid_enc_rotary(k, length, stride, 1, headDim, rotary.cosines.pointer, rotary.sines.pointer)
                 }
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: length * (headDim + 4))
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: plaid_enc_attention_scratch(length, headDim))
                 defer { scratch.deallocate() }
                 plaid_enc_attention(q, k, v, stride, context + start * hidden + head * headDim, hidden,
                                     length, headDim, needsMask ? mask.baseAddress! + start : nil,

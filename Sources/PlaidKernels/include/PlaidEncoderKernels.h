@@ -47,10 +47,13 @@ void plaid_enc_rotary(float *x, size_t rows, size_t rowStride, size_t heads, siz
 /// out[i] = Σ_j softmax_j(scale · q[i]·k[j]) · v[j], over the keys j with keyMask[j] != 0
 /// (keyMask NULL: all) and, when window >= 0, |i − j| <= window.
 /// q, k, v rows are `inputStride` floats apart, out rows `outputStride` apart.
-/// `scratch` holds at least length·(headDim + 4) floats. A query with no allowed key gets zeros.
+/// `scratch` holds at least plaid_enc_attention_scratch(length, headDim) floats. A query with no allowed key gets zeros.
 void plaid_enc_attention(const float *q, const float *k, const float *v, size_t inputStride,
                          float *out, size_t outputStride, size_t length, size_t headDim,
                          const uint8_t *keyMask, long window, float scale, float *scratch);
+
+/// Floats of scratch memory `plaid_enc_attention` needs.
+size_t plaid_enc_attention_scratch(size_t length, size_t headDim);
 
 /// x[r] /= max(‖x[r]‖₂, 1e-12), as torch.nn.functional.normalize.
 void plaid_enc_l2_normalize(float *x, size_t rows, size_t cols);
