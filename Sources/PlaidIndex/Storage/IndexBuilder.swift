@@ -65,13 +65,22 @@ public enum IndexBuilder {
         var heldout: [Float] = []
         training.reserveCapacity((picked.count - heldoutPositions.count) * dim)
         var row = [Float](repeating: 0, count: dim)
+        // The sample is read in file order; pages behind the reader are released as it goes, so
+        // resident memory holds the sample, not the pages it was read from.
+        let input = embeddings.embeddings
+        let rowBytes = dim * input.elementType.byteCount
+        var released = 0
         for (position, token) in picked.enumerated() {
             try row.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: token, count: 1, into: $0.baseAddress!) }
             if heldoutPositions.contains(position) { heldout += row } else { training += row }
+            let behind = input.dataOffset + token * rowBytes
+            if behind - released >= 1 << 24 {
+                input.file.dropPages(offset: released, length: behind - released)
+                released = behind
+            }
         }
+        input.file.dropPages(offset: 0, length: input.file.count)
         if heldout.isEmpty { heldout = training }
-        // Sampling touched pages all over the input; release them before the streaming pass.
-        embeddings.embeddings.file.dropPages(offset: 0, length: embeddings.embeddings.file.count)
 
         // 2. Coarse quantizer.
         let trainingCount = training.count / dim
@@ -105,7 +114,7 @@ public enum IndexBuilder {
         var vectors = [Float](repeating: 0, count: chunkTokens * dim)
         var codes = [Int32](repeating: 0, count: chunkTokens)
         var packed = [UInt8](repeating: 0, count: chunkTokens * codec.bytesPerVector)
-        embeddings.embeddings.file.adviseSequential()
+        input.file.adviseSequential()
         var document = 0
         while document < embeddings.documentCount {
             // A chunk holds whole documents; a document longer than the chunk is a chunk of its own.
@@ -140,8 +149,7 @@ public enum IndexBuilder {
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.
-            embeddings.embeddings.file.dropPages(offset: embeddings.embeddings.dataOffset + start * dim * embeddings.embeddings.elementType.byteCount,
-                                                 length: count * dim * embeddings.embeddings.elementType.byteCount)
+            input.file.dropPages(offset: input.dataOffset + start * rowBytes, length: count * rowBytes)
             document = end
             progress?.update(embeddings.offsets[end])
         }
