@@ -5,28 +5,69 @@ import PlaidIndex
 
 struct Build: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Build a compressed PLAID index from document token embeddings.",
+        abstract: "Build a compressed PLAID index from a text collection or from token embeddings.",
         discussion: """
-        Reads doc_embeddings.npy, doclens.npy and doc_ids.json from --embeddings, trains k-means \
-        centroids on a sample, encodes every token's residual in --nbits bits per dimension, and \
-        writes the index directory atomically.
+        With --collection, encodes the texts (BEIR corpus.jsonl, JSONL with id and text, or TSV \
+        id<TAB>text; .zst-compressed too) with --model in document mode first. With --embeddings, reads \
+        doc_embeddings.npy, doclens.npy and doc_ids.json. Then trains k-means centroids on a sample, \
+        encodes every token's residual in --nbits bits per dimension, and writes the index directory \
+        atomically.
         """)
 
     @Option(help: "Directory holding doc_embeddings.npy, doclens.npy and doc_ids.json.")
-    var embeddings: String
+    var embeddings: String?
+
+    @Option(help: "Text collection to encode and index: .jsonl or .tsv, optionally .zst.")
+    var collection: String?
+
+    @Option(help: "With --collection: keep the document embeddings in this directory (the layout --embeddings reads).")
+    var saveEmbeddings: String?
+
+    @Flag(help: "With --collection: store the kept embeddings as float16.")
+    var float16 = false
 
     @OptionGroup var index: IndexOptions
     @OptionGroup var build: BuildOptions
+    @OptionGroup var encoder: ModelOptions
 
-    func validate() throws { try build.validate() }
+    func validate() throws {
+        try build.validate()
+        guard (embeddings == nil) != (collection == nil) else {
+            throw ValidationError("Give exactly one of --embeddings DIR (token embeddings) and --collection FILE (texts to encode).")
+        }
+        if saveEmbeddings != nil && collection == nil { throw ValidationError("--save-embeddings goes with --collection.") }
+        if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
+    }
 
     func run() throws {
         try runReportingErrors {
-            let documents = try DocumentEmbeddings(directory: embeddings)
-            let summary = try build.build(from: documents, at: index.index)
+            if let embeddings {
+                let summary = try build.build(from: try DocumentEmbeddings(directory: embeddings), at: index.index)
+                printBuildSummary(summary, path: index.index)
+                return
+            }
+            if FileManager.default.fileExists(atPath: index.index) && !build.overwrite {
+                throw PlaidError.refused("an index already exists at \(index.index); pass --overwrite to replace it")
+            }
+            let encoderModel = try encoder.loadEncoder()
+            // Without --save-embeddings the embeddings live in a hidden directory beside the index
+            // for the length of the build.
+            let directory = saveEmbeddings ?? temporarySibling(of: index.index, suffix: "embeddings")
+            defer { if saveEmbeddings == nil { try? FileManager.default.removeItem(atPath: directory) } }
+            let encoding = try encodeCollection(collection!, with: encoderModel, mode: .document, output: directory,
+                                                float16: float16, batchSize: encoder.batchSize)
+            let summary = try build.build(from: try DocumentEmbeddings(directory: directory), at: index.index)
+            printError(String(format: "encoded %d documents, %d tokens in %.1f s (%.0f tokens/s)",
+                              encoding.texts, encoding.tokens, encoding.seconds, encoding.tokensPerSecond))
             printBuildSummary(summary, path: index.index)
         }
     }
+}
+
+/// A hidden path beside `path`, unique to this process: `.NAME.SUFFIX-PID`.
+func temporarySibling(of path: String, suffix: String) -> String {
+    let url = URL(fileURLWithPath: path).standardizedFileURL
+    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(suffix)-\(getpid())").path
 }
 
 /// The index directory option shared by several commands.

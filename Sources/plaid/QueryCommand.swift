@@ -1,16 +1,25 @@
 import ArgumentParser
 import Foundation
 import PlaidCore
+import PlaidEncoder
+import PlaidEvaluation
 import PlaidIndex
 
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Search an index with query token embeddings and write a TREC run file.")
+        abstract: "Search an index and write a TREC run file.",
+        discussion: """
+        --queries is either a directory of query embeddings (query_embeddings.npy, query_ids.json) or \
+        a file of query texts (BEIR queries.jsonl, JSONL with id and text, or TSV), which is encoded \
+        with --model in query mode first.
+        """)
 
     @OptionGroup var index: IndexOptions
 
-    @Option(help: "Directory holding query_embeddings.npy and query_ids.json.")
+    @Option(help: "Query embeddings directory, or a query text file (.jsonl/.tsv, optionally .zst) to encode.")
     var queries: String
+
+    @OptionGroup var encoder: ModelOptions
 
     @OptionGroup var search: SearchOptions
 
@@ -30,7 +39,7 @@ struct Query: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let queryEmbeddings = try QueryEmbeddings(directory: queries)
+            let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder)
             let started = Date()
             var latencies = [Double]()
             let results: [[SearchResult]]
@@ -44,7 +53,7 @@ struct Query: ParsableCommand {
                 (results, latencies) = search.run(Searcher(index: opened), queries: queryEmbeddings)
             }
             let seconds = Date().timeIntervalSince(started)
-            try writeRunFile(results, queryIDs: queryEmbeddings.ids, path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
+            try makeRun(results, queryIDs: queryEmbeddings.ids).writeTREC(path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
         }
     }
@@ -117,17 +126,40 @@ func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
     printError(line)
 }
 
-/// Writes results in TREC run format.
-func writeRunFile(_ results: [[SearchResult]], queryIDs: [String], path: String, tag: String) throws {
-    var text = ""
+/// Results as a run: query id → document id → score.
+func makeRun(_ results: [[SearchResult]], queryIDs: [String]) -> Run {
+    var run = Run()
     for (q, ranked) in results.enumerated() {
-        for (rank, r) in ranked.enumerated() {
-            text += "\(queryIDs[q]) Q0 \(r.id) \(rank + 1) \(String(format: "%.6f", r.score)) \(tag)\n"
-        }
+        run.setResults(query: queryIDs[q], ranked.map { ScoredDocument(id: $0.id, score: Double($0.score)) })
     }
-    do {
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-    } catch {
-        throw PlaidError.io(path: path, detail: "cannot write the run file: \(error.localizedDescription)")
+    return run
+}
+
+/// Query embeddings from a directory, or encoded from a text file with the model (printing the encode time).
+func loadOrEncodeQueries(_ path: String, encoder options: ModelOptions) throws -> QueryEmbeddings {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw PlaidError.missingFile(path: path, hint: "--queries takes a query embeddings directory or a query text file.")
     }
+    if isDirectory.boolValue { return try QueryEmbeddings(directory: path) }
+    let records = try TextCollectionReader.read(path: path)
+    guard !records.isEmpty else { throw PlaidError.invalidInput(file: path, detail: "holds no queries") }
+    return try encodeQueries(records, with: try options.loadEncoder(), batchSize: options.batchSize).queries
+}
+
+/// Encodes query texts in memory; returns them with the seconds it took.
+func encodeQueries(_ records: [TextRecord], with encoder: ColBERTEncoder, batchSize: Int) throws -> (queries: QueryEmbeddings, seconds: Double) {
+    let started = Date()
+    let vectors = try encoder.encodeQueries(records.map(\.text), batchSize: batchSize)
+    let perQuery = encoder.queryLength * encoder.dimension
+    var values = [Float]()
+    values.reserveCapacity(records.count * perQuery)
+    for v in vectors {
+        // A model without query expansion gives shorter queries; zero rows pad them and add nothing to MaxSim.
+        values += v.prefix(perQuery)
+        values += [Float](repeating: 0, count: perQuery - min(v.count, perQuery))
+    }
+    let seconds = Date().timeIntervalSince(started)
+    printError(String(format: "encode: %d queries in %.2f s, %.1f queries/s", records.count, seconds, Double(records.count) / max(seconds, 1e-9)))
+    return (QueryEmbeddings(ids: records.map(\.id), tokensPerQuery: encoder.queryLength, dim: encoder.dimension, values: values), seconds)
 }
