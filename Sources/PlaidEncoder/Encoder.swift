@@ -60,40 +60,47 @@ public final class ColBERTEncoder: @unchecked Sendable {
     /// without query expansion, [tokens · dimension].
     public func encodeQueries(_ texts: [String], batchSize: Int = 32) throws -> [[Float]] {
         let tokenized = tokenizeInParallel(texts) { tokenization.query($0) }
-        var results = [[Float]](repeating: [], count: texts.count)
-        for first in stride(from: 0, to: texts.count, by: max(batchSize, 1)) {
-            let range = first..<min(first + max(batchSize, 1), texts.count)
+        for (i, query) in tokenized.enumerated() { try model.validate(query.ids, what: "query \(i)") }
+        let groups = stride(from: 0, to: texts.count, by: max(batchSize, 1)).map { $0..<min($0 + max(batchSize, 1), texts.count) }
+        let batches = groups.map { range -> PackedSequences in
             var batch = PackedSequences()
-            for i in range {
-                try model.validate(tokenized[i].ids, what: "query \(i)")
-                batch.append(tokenized[i].ids, attendable: tokenized[i].attendable)
-            }
-            for (offset, vectors) in model.embed(batch).enumerated() { results[range.lowerBound + offset] = vectors }
-            tokensProcessed += batch.tokenCount
+            for i in range { batch.append(tokenized[i].ids, attendable: tokenized[i].attendable) }
+            return batch
         }
-        return results
+        let vectors = model.embed(batches: batches)
+        tokensProcessed += batches.reduce(0) { $0 + $1.tokenCount }
+        return Array(vectors.joined())
     }
 
     /// Document vectors: each [tokens · dimension], without the skiplist tokens. Documents are
     /// grouped by length into batches of `batchSize` (results come back in input order);
-    /// `progress` receives the number of documents done after each batch.
+    /// `progress` receives the number of documents done after each batch (possibly on a worker
+    /// thread, never two calls at once).
     public func encodeDocuments(_ texts: [String], batchSize: Int = 32, progress: ((Int) -> Void)? = nil) throws -> [[Float]] {
         let tokenized = tokenizeInParallel(texts) { tokenization.document($0) }
         for (i, ids) in tokenized.enumerated() { try model.validate(ids, what: "document \(i)") }
         // Longest first, as PyLate orders them; ties keep input order so that runs are reproducible.
+        // (Sequences are packed without padding, so sorting only evens out the batches' work.)
         let order = tokenized.indices.sorted { (tokenized[$0].count, -$0) > (tokenized[$1].count, -$1) }
-        let skiplist = tokenization.skiplist
-        var results = [[Float]](repeating: [], count: texts.count)
-        var done = 0
-        for first in stride(from: 0, to: order.count, by: max(batchSize, 1)) {
-            let members = Array(order[first..<min(first + max(batchSize, 1), order.count)])
+        let groups = stride(from: 0, to: order.count, by: max(batchSize, 1)).map {
+            Array(order[$0..<min($0 + max(batchSize, 1), order.count)])
+        }
+        let batches = groups.map { members -> PackedSequences in
             var batch = PackedSequences()
             for i in members { batch.append(tokenized[i], attendable: [Bool](repeating: true, count: tokenized[i].count)) }
-            let vectors = model.embed(batch) { s, p in !skiplist.contains(tokenized[members[s]][p]) }
-            for (s, i) in members.enumerated() { results[i] = vectors[s] }
-            tokensProcessed += batch.tokenCount
-            done += members.count
-            progress?(done)
+            return batch
+        }
+        let skiplist = tokenization.skiplist
+        var done = 0
+        let vectors = model.embed(batches: batches, keep: { b, s, p in !skiplist.contains(tokenized[groups[b][s]][p]) },
+                                  finished: { b in
+                                      done += groups[b].count
+                                      self.tokensProcessed += batches[b].tokenCount
+                                      progress?(done)
+                                  })
+        var results = [[Float]](repeating: [], count: texts.count)
+        for (b, members) in groups.enumerated() {
+            for (s, i) in members.enumerated() { results[i] = vectors[b][s] }
         }
         return results
     }

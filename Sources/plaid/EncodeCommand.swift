@@ -60,7 +60,7 @@ struct Encode: ParsableCommand {
             var done = 0
             // Texts are encoded in chunks, so memory stays bounded for any collection size;
             // each chunk is sorted by length inside the encoder.
-            let chunkSize = 16 * batchSize
+            let chunkSize = 8 * batchSize
             var chunk: [TextRecord] = []
             func flush() throws {
                 guard !chunk.isEmpty else { return }

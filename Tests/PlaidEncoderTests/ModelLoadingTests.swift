@@ -103,7 +103,7 @@ final class ModelLoadingTests: XCTestCase {
         let backbone = try loadBackbone(directory: folder)
         var batch = PackedSequences()
         for ids in Self.sampleIDs { batch.append(ids, attendable: ids.map { _ in true }) }
-        let out = backbone.forward(batch)
+        let out = backbone.forward(batch, threads: 2)
         let hidden = backbone.hiddenSize
         return (0..<batch.sequenceCount).map { s in
             Array(UnsafeBufferPointer(start: out.pointer + batch.offsets[s] * hidden, count: batch.length(of: s) * hidden))

@@ -50,17 +50,18 @@ public final class ColBERTModel: @unchecked Sendable {
     /// Normalised token vectors of each sequence, [length · dimension] each.
     /// - Parameters:
     ///   - batch: the packed sequences; `attendable` is the attention mask.
+    ///   - threads: threads for the element-wise steps and attention.
     ///   - keep: when given, keep(sequence, position) selects the vectors returned.
-    func embed(_ batch: PackedSequences, keep: ((Int, Int) -> Bool)? = nil) -> [[Float]] {
-        var states = backbone.forward(batch)
+    func embed(_ batch: PackedSequences, threads: Int, keep: ((Int, Int) -> Bool)? = nil) -> [[Float]] {
+        var states = backbone.forward(batch, threads: threads)
         var width = backbone.hiddenSize
         for projection in projections {
-            states = projection.apply(states.pointer, rows: batch.tokenCount)
+            states = projection.apply(states.pointer, rows: batch.tokenCount, threads: threads)
             width = projection.outFeatures
         }
         let dimension = width
         let vectors = states.pointer
-        RowParallel.run(rows: batch.tokenCount) { start, count in
+        RowParallel.run(rows: batch.tokenCount, threads: threads) { start, count in
             plaid_enc_l2_normalize(vectors + start * dimension, count, dimension)
         }
         return (0..<batch.sequenceCount).map { s in
@@ -75,6 +76,42 @@ public final class ColBERTModel: @unchecked Sendable {
             }
             return out
         }
+    }
+
+    /// Runs several batches. With more than one batch and more than one core, whole batches run
+    /// side by side, one per core, each single-threaded (OpenBLAS set to 1 thread meanwhile, then
+    /// restored): two single-threaded sgemms outrun one two-threaded sgemm by ~13% here
+    /// (154 vs 136 GFLOP/s on 2 cores), and no step waits for the others.
+    /// - Parameters:
+    ///   - keep: keep(batch, sequence, position) selects the vectors returned, if given.
+    ///   - finished: called after each batch with its index, serially.
+    /// - Returns: per batch, per sequence, [kept · dimension] vectors.
+    func embed(batches: [PackedSequences], keep: ((Int, Int, Int) -> Bool)? = nil,
+               finished: ((Int) -> Void)? = nil) -> [[[Float]]] {
+        let cores = Parallel.defaultThreadCount
+        var results = [[[Float]]](repeating: [], count: batches.count)
+        if batches.count == 1 || cores == 1 {
+            for (b, batch) in batches.enumerated() {
+                results[b] = embed(batch, threads: cores, keep: keep.map { k in { k(b, $0, $1) } })
+                finished?(b)
+            }
+            return results
+        }
+        let previousBLASThreads = BLAS.threadCount
+        BLAS.setThreadCount(1)
+        defer { BLAS.setThreadCount(previousBLASThreads) }
+        let lock = NSLock()
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            Parallel.forEach(batches.count, threads: min(cores, batches.count)) { b in
+                let vectors = embed(batches[b], threads: 1, keep: keep.map { k in { k(b, $0, $1) } })
+                (base + b).pointee = vectors
+                lock.lock()
+                finished?(b)
+                lock.unlock()
+            }
+        }
+        return results
     }
 
     /// Checks ids against the model before they index its embedding table.
@@ -94,6 +131,6 @@ public final class ColBERTModel: @unchecked Sendable {
             try validate(ids, what: "sequence \(i)")
             batch.append(ids, attendable: attendable?[i] ?? [Bool](repeating: true, count: ids.count))
         }
-        return embed(batch)
+        return embed(batch, threads: Parallel.defaultThreadCount)
     }
 }

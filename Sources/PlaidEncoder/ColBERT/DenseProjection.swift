@@ -63,9 +63,9 @@ struct DenseProjection: @unchecked Sendable {
     }
 
     /// [rows, outFeatures] projections of `x` [rows, inFeatures].
-    func apply(_ x: UnsafePointer<Float>, rows: Int) -> FloatBuffer {
+    func apply(_ x: UnsafePointer<Float>, rows: Int, threads: Int) -> FloatBuffer {
         let out = FloatBuffer(count: rows * outFeatures)
-        linear.apply(x, rows: rows, into: out.pointer)
+        linear.apply(x, rows: rows, into: out.pointer, threads: threads)
         let n = rows * outFeatures
         let y = out.pointer
         switch activation {

@@ -39,7 +39,7 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
     var vocabularySize: Int { configuration.vocabularySize }
     var maximumSequenceLength: Int? { configuration.maxPositionEmbeddings }
 
-    func forward(_ batch: PackedSequences) -> FloatBuffer {
+    func forward(_ batch: PackedSequences, threads: Int) -> FloatBuffer {
         let tokens = batch.tokenCount
         let hidden = configuration.hiddenSize
         let intermediate = configuration.intermediateSize
@@ -47,44 +47,44 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
         let qkv = FloatBuffer(count: tokens * 3 * hidden)
         let context = FloatBuffer(count: tokens * hidden)
         let wide = FloatBuffer(count: tokens * intermediate)
-        embed(batch, into: hiddenStates.pointer)
+        embed(batch, into: hiddenStates.pointer, threads: threads)
         let x = hiddenStates.pointer
         let tanh: Int32 = activation == .geluTanh ? 1 : 0
         for layer in layers {
-            layer.queryKeyValue.apply(x, rows: tokens, into: qkv.pointer)
+            layer.queryKeyValue.apply(x, rows: tokens, into: qkv.pointer, threads: threads)
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
-                                heads: configuration.headCount, headDim: configuration.headDim)
+                                heads: configuration.headCount, headDim: configuration.headDim, threads: threads)
             // x = LayerNorm(context·Woᵀ + b + x); the product reuses the qkv buffer.
             layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer)
-            residualNorm(qkv.pointer, bias: layer.attentionOutput.bias, into: x, norm: layer.attentionNorm, rows: tokens)
+            residualNorm(qkv.pointer, bias: layer.attentionOutput.bias, into: x, norm: layer.attentionNorm, rows: tokens, threads: threads)
             layer.intermediate.multiply(x, rows: tokens, into: wide.pointer)
             let bias = layer.intermediate.bias
-            RowParallel.run(rows: tokens) { start, count in
+            RowParallel.run(rows: tokens, threads: threads) { start, count in
                 plaid_enc_bias_gelu(wide.pointer + start * intermediate, bias?.pointer, count, intermediate, tanh)
             }
             layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer)
-            residualNorm(qkv.pointer, bias: layer.output.bias, into: x, norm: layer.outputNorm, rows: tokens)
+            residualNorm(qkv.pointer, bias: layer.output.bias, into: x, norm: layer.outputNorm, rows: tokens, threads: threads)
         }
         return hiddenStates
     }
 
     /// residual = LayerNorm(x + bias + residual), row-parallel.
     private func residualNorm(_ x: UnsafePointer<Float>, bias: FloatStorage?, into residual: UnsafeMutablePointer<Float>,
-                              norm: LayerNorm, rows: Int) {
+                              norm: LayerNorm, rows: Int, threads: Int) {
         let size = norm.size
-        RowParallel.run(rows: rows) { start, count in
+        RowParallel.run(rows: rows, threads: threads) { start, count in
             plaid_enc_residual_layer_norm(x + start * size, bias?.pointer, residual + start * size, count, size,
                                           norm.weight.pointer, norm.bias?.pointer, norm.eps)
         }
     }
 
     /// hidden[t] = LayerNorm(word[id_t] + position[p_t] + tokenType[0]), p_t counted from each sequence's start.
-    private func embed(_ batch: PackedSequences, into out: UnsafeMutablePointer<Float>) {
+    private func embed(_ batch: PackedSequences, into out: UnsafeMutablePointer<Float>, threads: Int) {
         let hidden = configuration.hiddenSize
         let words = embeddings.words.pointer, positions = embeddings.positions.pointer
         let tokenType = embeddings.tokenTypes.pointer
         batch.tokenIDs.withUnsafeBufferPointer { ids in
-            Parallel.forEach(batch.sequenceCount) { s in
+            Parallel.forEach(batch.sequenceCount, threads: threads) { s in
                 let start = batch.offsets[s]
                 for p in 0..<(batch.offsets[s + 1] - start) {
                     let row = out + (start + p) * hidden
@@ -94,6 +94,6 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
                 }
             }
         }
-        embeddings.norm.apply(out, rows: batch.tokenCount, into: out)
+        embeddings.norm.apply(out, rows: batch.tokenCount, into: out, threads: threads)
     }
 }

@@ -33,8 +33,9 @@ protocol TransformerBackbone: AnyObject, Sendable {
     var vocabularySize: Int { get }
     /// The longest sequence the model can take (position embeddings), if limited.
     var maximumSequenceLength: Int? { get }
-    /// [tokenCount, hiddenSize] contextual vectors of the tokens of `batch`.
-    func forward(_ batch: PackedSequences) -> FloatBuffer
+    /// [tokenCount, hiddenSize] contextual vectors of the tokens of `batch`, computed on up to
+    /// `threads` threads (the element-wise steps and attention; sgemm uses OpenBLAS's own threads).
+    func forward(_ batch: PackedSequences, threads: Int) -> FloatBuffer
 }
 
 /// Scratch memory of the forward pass: allocated once per batch, not per token.
@@ -62,10 +63,10 @@ struct Linear: @unchecked Sendable {
     }
 
     /// out = x·Wᵀ + b.
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
         multiply(x, rows: rows, into: out)
         if let bias {
-            RowParallel.run(rows: rows) { start, count in
+            RowParallel.run(rows: rows, threads: threads) { start, count in
                 plaid_enc_add_bias(out + start * outFeatures, bias.pointer, count, outFeatures)
             }
         }
@@ -79,9 +80,9 @@ struct LayerNorm: @unchecked Sendable {
     let eps: Float
     var size: Int { weight.count }
 
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
         let size = self.size
-        RowParallel.run(rows: rows) { start, count in
+        RowParallel.run(rows: rows, threads: threads) { start, count in
             plaid_enc_layer_norm(x + start * size, out + start * size, count, size,
                                  weight.pointer, bias?.pointer, eps)
         }
@@ -92,13 +93,13 @@ struct LayerNorm: @unchecked Sendable {
 enum RowParallel {
     /// Runs body(firstRow, rowCount) over chunks of about `chunk` rows; in the calling thread
     /// when there is only one chunk.
-    static func run(rows: Int, chunk: Int = 128, _ body: (Int, Int) -> Void) {
+    static func run(rows: Int, chunk: Int = 128, threads: Int, _ body: (Int, Int) -> Void) {
         let chunks = (rows + chunk - 1) / chunk
-        if chunks <= 1 {
+        if chunks <= 1 || threads <= 1 {
             if rows > 0 { body(0, rows) }
             return
         }
-        Parallel.forEach(chunks) { c in
+        Parallel.forEach(chunks, threads: threads) { c in
             let start = c * chunk
             body(start, min(chunk, rows - start))
         }
@@ -137,14 +138,14 @@ enum PackedAttention {
     /// within that distance; `rotary` (if given) is applied to Q and K first, in place.
     static func run(qkv: UnsafeMutablePointer<Float>, context: UnsafeMutablePointer<Float>,
                     batch: PackedSequences, heads: Int, headDim: Int,
-                    window: Int = -1, rotary: RotaryTable? = nil) {
+                    window: Int = -1, rotary: RotaryTable? = nil, threads: Int) {
         let hidden = heads * headDim
         let stride = 3 * hidden
         let scale = 1 / Float(headDim).squareRoot()
         // A fully attendable batch skips the mask test in the kernel.
         let needsMask = batch.attendable.contains(0)
         batch.attendable.withUnsafeBufferPointer { mask in
-            Parallel.forEach(batch.sequenceCount * heads) { item in
+            Parallel.forEach(batch.sequenceCount * heads, threads: threads) { item in
                 let sequence = item / heads, head = item % heads
                 let start = batch.offsets[sequence]
                 let length = batch.offsets[sequence + 1] - start

@@ -49,7 +49,7 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
     var vocabularySize: Int { configuration.vocabularySize }
     var maximumSequenceLength: Int? { min(configuration.maxPositionEmbeddings, ModernBertModel.rotaryPositions) }
 
-    func forward(_ batch: PackedSequences) -> FloatBuffer {
+    func forward(_ batch: PackedSequences, threads: Int) -> FloatBuffer {
         let tokens = batch.tokenCount
         let hidden = configuration.hiddenSize
         let intermediate = configuration.intermediateSize
@@ -65,42 +65,42 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
         batch.tokenIDs.withUnsafeBufferPointer { ids in
             for t in 0..<tokens { (x + t * hidden).update(from: words + Int(ids[t]) * hidden, count: hidden) }
         }
-        embeddingNorm.apply(x, rows: tokens, into: x)
+        embeddingNorm.apply(x, rows: tokens, into: x, threads: threads)
 
         for layer in layers {
             var attentionInput = UnsafePointer(x)
             if let norm = layer.attentionNorm {
-                norm.apply(x, rows: tokens, into: normed.pointer)
+                norm.apply(x, rows: tokens, into: normed.pointer, threads: threads)
                 attentionInput = UnsafePointer(normed.pointer)
             }
-            layer.queryKeyValue.apply(attentionInput, rows: tokens, into: qkv.pointer)
+            layer.queryKeyValue.apply(attentionInput, rows: tokens, into: qkv.pointer, threads: threads)
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
                                 heads: configuration.headCount, headDim: configuration.headDim,
                                 window: layer.isGlobal ? -1 : configuration.localAttention / 2,
-                                rotary: layer.isGlobal ? globalRotary : localRotary)
+                                rotary: layer.isGlobal ? globalRotary : localRotary, threads: threads)
             layer.attentionOutput.multiply(context.pointer, rows: tokens, into: normed.pointer)
-            addResidual(normed.pointer, bias: layer.attentionOutput.bias, into: x, rows: tokens)
+            addResidual(normed.pointer, bias: layer.attentionOutput.bias, into: x, rows: tokens, threads: threads)
 
-            layer.mlpNorm.apply(x, rows: tokens, into: normed.pointer)
+            layer.mlpNorm.apply(x, rows: tokens, into: normed.pointer, threads: threads)
             layer.mlpInput.multiply(normed.pointer, rows: tokens, into: wide.pointer)
             let bias = layer.mlpInput.bias
             // The GeGLU product is written over the start of `qkv`, large enough for [tokens, intermediate]
             // whenever intermediate <= 3·hidden; otherwise into its own buffer.
             let gated = intermediate <= 3 * hidden ? qkv : FloatBuffer(count: tokens * intermediate)
-            RowParallel.run(rows: tokens) { start, count in
+            RowParallel.run(rows: tokens, threads: threads) { start, count in
                 plaid_enc_geglu(wide.pointer + start * 2 * intermediate, bias?.pointer,
                                 gated.pointer + start * intermediate, count, intermediate, tanh)
             }
             layer.mlpOutput.multiply(gated.pointer, rows: tokens, into: normed.pointer)
-            addResidual(normed.pointer, bias: layer.mlpOutput.bias, into: x, rows: tokens)
+            addResidual(normed.pointer, bias: layer.mlpOutput.bias, into: x, rows: tokens, threads: threads)
         }
-        finalNorm.apply(x, rows: tokens, into: x)
+        finalNorm.apply(x, rows: tokens, into: x, threads: threads)
         return hiddenStates
     }
 
-    private func addResidual(_ y: UnsafePointer<Float>, bias: FloatStorage?, into x: UnsafeMutablePointer<Float>, rows: Int) {
+    private func addResidual(_ y: UnsafePointer<Float>, bias: FloatStorage?, into x: UnsafeMutablePointer<Float>, rows: Int, threads: Int) {
         let hidden = configuration.hiddenSize
-        RowParallel.run(rows: rows) { start, count in
+        RowParallel.run(rows: rows, threads: threads) { start, count in
             plaid_enc_add_residual(x + start * hidden, y + start * hidden, bias?.pointer, count, hidden)
         }
     }
