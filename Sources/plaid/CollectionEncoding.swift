@@ -81,7 +81,7 @@ func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: Encod
                 progress.update(base + finished, extra: rate())
             }
         }
-        for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v) }
+        for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v, source: input) }
         done += chunk.count
         progress.update(done, extra: rate())
         chunk.removeAll(keepingCapacity: true)

@@ -1,0 +1,102 @@
+import XCTest
+import Foundation
+import PlaidCore
+
+/// End-to-end runs of the text commands (`build --collection`, `query` on texts, `eval`) with the
+/// default model on a small slice of SciFact.
+final class TextPipelineTests: XCTestCase {
+    private var directory = ""
+    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    private var model: String { (Self.root as NSString).appendingPathComponent("models/minilm-colbert") }
+
+    override func setUpWithError() throws {
+        guard FileManager.default.fileExists(atPath: model + "/model.safetensors") else {
+            if ProcessInfo.processInfo.environment["CI"] != nil {
+                XCTFail("models/minilm-colbert/model.safetensors is missing: CI must run scripts/setup.sh first")
+            }
+            throw XCTSkip("the default model is not assembled (run scripts/setup.sh)")
+        }
+        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-text-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+    override func tearDown() { if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) } }
+
+    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    private func plaid(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        var products = Bundle(for: TextPipelineTests.self).bundleURL
+        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
+        let process = Process()
+        process.executableURL = products.appendingPathComponent("plaid")
+        process.arguments = arguments
+        let out = path("out-\(UUID().uuidString)"), err = path("err-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        process.waitUntilExit()
+        return (process.terminationStatus, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
+    }
+
+    /// A BEIR folder with the first 60 SciFact documents and the test queries judged on them.
+    private func miniSciFact() throws -> String {
+        let source = (Self.root as NSString).appendingPathComponent("datasets/scifact")
+        let target = path("mini")
+        try FileManager.default.createDirectory(atPath: target + "/qrels", withIntermediateDirectories: true)
+        let corpus = try String(contentsOfFile: source + "/corpus.jsonl", encoding: .utf8).split(separator: "\n").prefix(60)
+        try (corpus.joined(separator: "\n") + "\n").write(toFile: target + "/corpus.jsonl", atomically: true, encoding: .utf8)
+        struct Identified: Decodable { let _id: String }
+        let ids = Set(try corpus.map { try JSONDecoder().decode(Identified.self, from: Data($0.utf8))._id })
+        let qrels = try String(contentsOfFile: source + "/qrels/test.tsv", encoding: .utf8).split(whereSeparator: \.isNewline)
+        let kept = qrels.dropFirst().filter { ids.contains(String($0.split(separator: "\t")[1])) }
+        XCTAssertGreaterThan(kept.count, 0)
+        try (["query-id\tcorpus-id\tscore"] + kept.map(String.init)).joined(separator: "\n").write(toFile: target + "/qrels/test.tsv", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: source + "/queries.jsonl", toPath: target + "/queries.jsonl")
+        return target
+    }
+
+    func testEvalPrintsPLAIDAndExhaustiveScores() throws {
+        let dataset = try miniSciFact()
+        let result = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--json", "--centroids", "64"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let plaidScores = report["plaid"] as! [String: Double], exact = report["exhaustive"] as! [String: Double]
+        for key in ["ndcg_at10", "recall_at100", "mrr_at10", "map_at100"] {
+            XCTAssertTrue((0...1).contains(plaidScores[key]!), "\(key): \(plaidScores)")
+            XCTAssertTrue((0...1).contains(exact[key]!), "\(key): \(exact)")
+        }
+        // Every judged document is among the 60 indexed, so the exhaustive search finds most of them.
+        XCTAssertGreaterThan(exact["recall_at100"]!, 0.9)
+        XCTAssertGreaterThan(report["bytes_per_token"] as! Double, 0)
+        XCTAssertNotNil(report["encode_tokens_per_second"])
+        // A second run reuses the embeddings and the index.
+        let again = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work")])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertTrue(again.stderr.contains("reusing the index"), again.stderr)
+        XCTAssertTrue(again.stdout.contains("| PLAID"), again.stdout)
+        let missingSplit = try plaid(["eval", "--dataset", dataset, "--model", model, "--split", "dev"])
+        XCTAssertNotEqual(missingSplit.status, 0)
+        XCTAssertTrue(missingSplit.stderr.contains("dev") && missingSplit.stderr.contains("test"), missingSplit.stderr)
+    }
+
+    func testBuildFromCompressedTextAndQueryWithTexts() throws {
+        let dataset = try miniSciFact()
+        let corpus = try Data(contentsOf: URL(fileURLWithPath: dataset + "/corpus.jsonl"))
+        let compressed = try corpus.withUnsafeBytes { try Zstd.compress($0) }
+        try Data(compressed).write(to: URL(fileURLWithPath: path("corpus.jsonl.zst")))
+        let build = try plaid(["build", "--model", model, "--collection", path("corpus.jsonl.zst"), "--index", path("index"),
+                               "--centroids", "32", "--save-embeddings", path("emb")])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        XCTAssertTrue(build.stderr.contains("documents/s"), build.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("emb/doc_embeddings.npy")))
+        try "q1\tWhat mutations cause cancer?\nq2\tmicrostructural development of white matter\n".write(toFile: path("q.tsv"), atomically: true, encoding: .utf8)
+        let query = try plaid(["query", "--model", model, "--index", path("index"), "--queries", path("q.tsv"), "--k", "3", "--output", path("run.tsv")])
+        XCTAssertEqual(query.status, 0, query.stderr)
+        XCTAssertTrue(query.stderr.contains("encode:") && query.stderr.contains("search:"), query.stderr)
+        let lines = try String(contentsOfFile: path("run.tsv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 6)
+        // The white-matter query finds SciFact document 4983, whose title it paraphrases.
+        XCTAssertTrue(lines.contains { $0.hasPrefix("q2 Q0 4983 1 ") }, lines.joined(separator: "\n"))
+    }
+}
