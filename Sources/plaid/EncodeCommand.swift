@@ -75,7 +75,7 @@ struct Encode: ParsableCommand {
                         progress.update(base + finished, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
                     }
                 }
-                for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v) }
+                for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v, source: input) }
                 done += chunk.count
                 progress.update(done, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
                 chunk.removeAll(keepingCapacity: true)
@@ -134,13 +134,14 @@ final class EmbeddingsWriter {
         self.pending = pending
     }
 
-    func append(id: String, vectors: [Float]) throws {
+    /// Appends one text's vectors; `source` names the input file in errors.
+    func append(id: String, vectors: [Float], source: String) throws {
         ids.append(id)
         let count = vectors.count / dimension
         switch mode {
         case .document:
             guard count > 0 else {
-                throw PlaidError.invalidInput(file: id, detail: "the document has no token vectors")
+                throw PlaidError.invalidInput(file: source, detail: "document '\(id)' has no token vectors left after the skiplist")
             }
             try vectors.withUnsafeBufferPointer { try embeddings.append($0) }
             try lengths!.append(integers: [count])
