@@ -32,7 +32,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"]),
-        .testTarget(name: "PlaidIndexTests", dependencies: ["PlaidIndex", "PlaidCore"]),
+        .testTarget(name: "PlaidIndexTests", dependencies: ["PlaidIndex", "PlaidCore", "PlaidKernels"]),
         .testTarget(name: "PlaidEncoderTests", dependencies: ["PlaidEncoder", "PlaidCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidEvaluationTests", dependencies: ["PlaidEvaluation"],

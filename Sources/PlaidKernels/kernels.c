@@ -126,29 +126,58 @@ static const uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3
 static inline uint64_t mix_lane(uint64_t acc, uint64_t v) { acc += v * P2; acc = rotl64(acc, 31); return acc * P1; }
 static inline uint64_t read64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
-uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed) {
+void plaid_checksum_init(plaid_checksum_state *st, uint64_t seed) {
+    st->lanes[0] = seed + P1 + P2; st->lanes[1] = seed + P2; st->lanes[2] = seed; st->lanes[3] = seed - P1;
+    st->seed = seed; st->length = 0; st->pendingCount = 0;
+}
+
+static inline void mix_block(uint64_t *lanes, const uint8_t *p) {
+    lanes[0] = mix_lane(lanes[0], read64(p)); lanes[1] = mix_lane(lanes[1], read64(p + 8));
+    lanes[2] = mix_lane(lanes[2], read64(p + 16)); lanes[3] = mix_lane(lanes[3], read64(p + 24));
+}
+
+void plaid_checksum_update(plaid_checksum_state *st, const void *data, size_t length) {
     const uint8_t *p = (const uint8_t *)data;
-    const uint8_t *end = p + length;
+    st->length += length;
+    if (st->pendingCount + length < 32) {
+        memcpy(st->pending + st->pendingCount, p, length);
+        st->pendingCount += length;
+        return;
+    }
+    if (st->pendingCount > 0) {
+        size_t fill = 32 - st->pendingCount;
+        memcpy(st->pending + st->pendingCount, p, fill);
+        mix_block(st->lanes, st->pending);
+        p += fill; length -= fill; st->pendingCount = 0;
+    }
+    while (length >= 32) { mix_block(st->lanes, p); p += 32; length -= 32; }
+    memcpy(st->pending, p, length);
+    st->pendingCount = length;
+}
+
+uint64_t plaid_checksum_final(const plaid_checksum_state *st) {
     uint64_t h;
-    if (length >= 32) {
-        uint64_t a = seed + P1 + P2, b = seed + P2, c = seed, d = seed - P1;
-        const uint8_t *limit = end - 32;
-        do {
-            a = mix_lane(a, read64(p)); b = mix_lane(b, read64(p + 8));
-            c = mix_lane(c, read64(p + 16)); d = mix_lane(d, read64(p + 24));
-            p += 32;
-        } while (p <= limit);
+    if (st->length >= 32) {
+        const uint64_t a = st->lanes[0], b = st->lanes[1], c = st->lanes[2], d = st->lanes[3];
         h = rotl64(a, 1) + rotl64(b, 7) + rotl64(c, 12) + rotl64(d, 18);
         h = (h ^ mix_lane(0, a)) * P1 + P3;
         h = (h ^ mix_lane(0, b)) * P1 + P3;
         h = (h ^ mix_lane(0, c)) * P1 + P3;
         h = (h ^ mix_lane(0, d)) * P1 + P3;
     } else {
-        h = seed + P3;
+        h = st->seed + P3;
     }
-    h += (uint64_t)length;
+    h += st->length;
+    const uint8_t *p = st->pending, *end = st->pending + st->pendingCount;
     while (p + 8 <= end) { h ^= mix_lane(0, read64(p)); h = rotl64(h, 27) * P1 + P3; p += 8; }
     while (p < end) { h ^= (uint64_t)(*p) * P3; h = rotl64(h, 11) * P1; p++; }
     h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
     return h;
+}
+
+uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed) {
+    plaid_checksum_state st;
+    plaid_checksum_init(&st, seed);
+    plaid_checksum_update(&st, data, length);
+    return plaid_checksum_final(&st);
 }

@@ -157,6 +157,8 @@ final class ComponentWriter {
     private let handle: FileHandle
     private var buffer: [UInt8] = []
     private var written = 0
+    /// The payload checksum, computed as bytes are appended so the file is never read back.
+    private var checksum = plaid_checksum_state()
     private static let flushThreshold = 1 << 20
 
     init(directory: String, component: IndexComponent) throws {
@@ -168,10 +170,12 @@ final class ComponentWriter {
         handle = h
         try handle.write(contentsOf: [UInt8](repeating: 0, count: ComponentHeader.size))
         buffer.reserveCapacity(ComponentWriter.flushThreshold)
+        plaid_checksum_init(&checksum, UInt64(component.rawValue))
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) throws {
         buffer.append(contentsOf: bytes)
+        plaid_checksum_update(&checksum, bytes.baseAddress, bytes.count)
         written += bytes.count
         if buffer.count >= ComponentWriter.flushThreshold { try flush() }
     }
@@ -185,12 +189,10 @@ final class ComponentWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// Completes a raw component: hashes the payload through a read-only map (bounded memory).
+    /// Completes a raw component: writes the header with the payload checksum and flushes the file.
     func finishRaw() throws -> Int {
         try flush()
-        try handle.synchronize()
-        let mapped = try MappedFile(path: path)
-        let sum = plaid_checksum64(mapped.bytes + ComponentHeader.size, written, UInt64(component.rawValue))
+        let sum = plaid_checksum_final(&checksum)
         let header = ComponentHeader(component: component, encoding: .raw, decodedLength: UInt64(written),
                                      storedLength: UInt64(written), payloadChecksum: sum)
         try handle.seek(toOffset: 0)

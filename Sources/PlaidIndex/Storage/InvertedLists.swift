@@ -127,6 +127,8 @@ final class InvertedListsBuilder {
                 let c = Int(postings.bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt32.self))
                 slots[cursor[c]] = postings.bytes.loadUnaligned(fromByteOffset: 8 * i + 4, as: UInt32.self)
                 cursor[c] += 1
+                // Release the spill file's pages behind the reader.
+                if i & ((1 << 22) - 1) == (1 << 22) - 1 { postings.dropPages(offset: 0, length: 8 * (i + 1)) }
             }
             try? FileManager.default.removeItem(atPath: spillPath)
             // Varint-code each list, first measuring every list's byte length for the offsets table.

@@ -27,6 +27,20 @@ void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, const floa
 /// 64-bit checksum of a byte range (4-lane multiply-rotate hash; not cryptographic).
 uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed);
 
+/// Streaming form of `plaid_checksum64`: feeding the same bytes in any number of pieces gives
+/// the same value as one call over all of them.
+typedef struct {
+    uint64_t lanes[4];
+    uint64_t seed;
+    uint64_t length;
+    uint8_t pending[32];
+    size_t pendingCount;
+} plaid_checksum_state;
+
+void plaid_checksum_init(plaid_checksum_state *state, uint64_t seed);
+void plaid_checksum_update(plaid_checksum_state *state, const void *data, size_t length);
+uint64_t plaid_checksum_final(const plaid_checksum_state *state);
+
 /// Sum over query tokens of the max over document tokens of the scores in `scores`,
 /// a row-major [docTokens, queryTokens] matrix. This is MaxSim once the dot products are known.
 float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens);
