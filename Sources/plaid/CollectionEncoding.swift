@@ -47,7 +47,8 @@ struct EncodingSummary {
 
 /// Encodes a text collection (JSONL or TSV, optionally .zst) into the embeddings layout in
 /// `output`, a chunk of texts at a time so memory stays bounded; the encoder sorts each chunk by
-/// length into batches. Progress (texts/s, tokens/s, ETA) goes to stderr.
+/// length into batches and runs the batches of a chunk side by side on the cores. Progress
+/// (texts/s, tokens/s, ETA) goes to stderr.
 func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: Encode.Mode, output: String,
                       float16: Bool, batchSize: Int) throws -> EncodingSummary {
     // Reading the whole file once up front finds malformed lines before any encoding.
@@ -66,7 +67,7 @@ func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: Encod
         return String(format: "%.0f tokens/s", elapsed > 0 ? Double(encoder.tokensProcessed - tokensBefore) / elapsed : 0)
     }
     var done = 0
-    let chunkSize = 16 * batchSize
+    let chunkSize = 8 * batchSize
     var chunk: [TextRecord] = []
     func flush() throws {
         guard !chunk.isEmpty else { return }

@@ -47,53 +47,9 @@ struct Encode: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            // Reading the whole file once up front finds malformed lines before any encoding.
-            var count = 0
-            try TextCollectionReader(path: input).forEach { _ in count += 1 }
-            guard count > 0 else { throw PlaidError.invalidInput(file: input, detail: "holds no texts") }
-            let encoder = try ColBERTEncoder(modelPath: model)
-            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            let writer = try EmbeddingsWriter(directory: output, mode: mode, dimension: encoder.dimension,
-                                              queryLength: encoder.queryLength, float16: float16)
-            let progress = ProgressReporter(label: mode == .document ? "encode documents" : "encode queries", total: count, unit: "texts")
-            let start = Date()
-            var done = 0
-            // Texts are encoded in chunks, so memory stays bounded for any collection size;
-            // each chunk is sorted by length inside the encoder.
-            let chunkSize = 8 * batchSize
-            var chunk: [TextRecord] = []
-            func flush() throws {
-                guard !chunk.isEmpty else { return }
-                let texts = chunk.map(\.text)
-                let base = done
-                let vectors: [[Float]]
-                switch mode {
-                case .query:
-                    vectors = try encoder.encodeQueries(texts, batchSize: batchSize)
-                case .document:
-                    vectors = try encoder.encodeDocuments(texts, batchSize: batchSize) { finished in
-                        progress.update(base + finished, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
-                    }
-                }
-                for (record, v) in zip(chunk, vectors) { try writer.append(id: record.id, vectors: v, source: input) }
-                done += chunk.count
-                progress.update(done, extra: Encode.tokenRate(encoder.tokensProcessed, since: start))
-                chunk.removeAll(keepingCapacity: true)
-            }
-            try TextCollectionReader(path: input).forEach { record in
-                chunk.append(record)
-                if chunk.count == chunkSize { try flush() }
-            }
-            try flush()
-            try writer.finish()
-            progress.finish(extra: Encode.tokenRate(encoder.tokensProcessed, since: start)
-                            + ", \(writer.vectorCount) vectors of dimension \(encoder.dimension) written to \(output)")
+            _ = try encodeCollection(input, with: try ColBERTEncoder(modelPath: model), mode: mode, output: output,
+                                     float16: float16, batchSize: batchSize)
         }
-    }
-
-    static func tokenRate(_ tokens: Int, since start: Date) -> String {
-        let elapsed = Date().timeIntervalSince(start)
-        return String(format: "%.0f tokens/s", elapsed > 0 ? Double(tokens) / elapsed : 0)
     }
 }
 
