@@ -9,7 +9,7 @@ import PlaidCore
 /// token a term direction plus Gaussian noise, normalised. A query takes most of its tokens from
 /// one document's terms and the rest from that document's topics, so its exhaustive top results
 /// are documents sharing its specific terms, as with real queries.
-public struct SyntheticCorpus {
+public struct SyntheticCorpus: Sendable {
     public var documents: Int
     public var tokensPerDocument: ClosedRange<Int>
     public var dim: Int
