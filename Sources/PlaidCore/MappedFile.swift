@@ -34,11 +34,6 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawPointer(base)
     }
 
-    /// Asks the kernel to read the whole file ahead (`madvise(MADV_WILLNEED)`).
-    public func willNeed() {
-        if count > 0 { madvise(UnsafeMutableRawPointer(mutating: bytes), count, MADV_WILLNEED) }
-    }
-
     /// Hints a sequential scan (`madvise(MADV_SEQUENTIAL)`): pages behind the reader may be dropped.
     public func adviseSequential() {
         if count > 0 { madvise(UnsafeMutableRawPointer(mutating: bytes), count, MADV_SEQUENTIAL) }

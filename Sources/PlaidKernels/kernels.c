@@ -7,13 +7,6 @@
 // Float reductions only vectorise when reassociation is allowed; each kernel allows it
 // locally rather than compiling the whole target with -ffast-math.
 
-CLONES float plaid_dot(const float *a, const float *b, size_t n) {
-#pragma clang fp reassociate(on) contract(fast)
-    float s = 0.0f;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
 CLONES float plaid_squared_norm(const float *a, size_t n) {
 #pragma clang fp reassociate(on) contract(fast)
     float s = 0.0f;

@@ -11,9 +11,6 @@
 extern "C" {
 #endif
 
-/// Dot product of two float vectors of length n.
-float plaid_dot(const float *a, const float *b, size_t n);
-
 /// Squared L2 norm of a float vector.
 float plaid_squared_norm(const float *a, size_t n);
 
