@@ -4,27 +4,29 @@
 #
 #   Benchmarks/compare_encoder.sh [CORPUS.jsonl] [BATCH_SIZE]
 #
-# Defaults: /work/shared/datasets/scifact/corpus.jsonl, batch 64. Environment: PYTHON (a Python
-# with torch, transformers 5.3.0 and pylate 1.6.0; default /work/venv-ref/bin/python), MODEL
+# Defaults: datasets/scifact/corpus.jsonl, batch 64. Environment: PYTHON (a Python with torch,
+# transformers 5.3.0 and pylate 1.6.0, e.g. a venv made as in the project's Python reference
+# recipe; default .venv-ref/bin/python), MODEL
 # (default models/minilm-colbert), THREADS (default: all cores, for both). Takes a few minutes
 # on 2 cores; run it on a quiet machine, once.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CORPUS="${1:-/work/shared/datasets/scifact/corpus.jsonl}"
+CORPUS="${1:-$ROOT/datasets/scifact/corpus.jsonl}"
 BATCH="${2:-64}"
-PYTHON="${PYTHON:-/work/venv-ref/bin/python}"
+PYTHON="${PYTHON:-$ROOT/.venv-ref/bin/python}"
 MODEL="${MODEL:-$ROOT/models/minilm-colbert}"
 THREADS="${THREADS:-$(nproc)}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 [ -f "$MODEL/model.safetensors" ] || { echo "missing $MODEL/model.safetensors: run scripts/setup-default-model.sh" >&2; exit 1; }
+[ -x "$PYTHON" ] || { echo "no Python with torch and pylate at $PYTHON: make a venv (.venv-ref) with torch, transformers 5.3.0 and pylate 1.6.0, or set PYTHON" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is needed for peak memory (apt-get install time)" >&2; exit 1; }
 
 echo "building plaid (release) ..." >&2
-(cd "$ROOT" && swift build -c release --scratch-path .build-model >/dev/null)
-PLAID="$ROOT/.build-model/release/plaid"
+(cd "$ROOT" && swift build -c release --product plaid >/dev/null)
+PLAID="$ROOT/.build/release/plaid"
 
 cat > "$WORK/pylate_encode.py" <<'PY'
 import json, os, sys, time
