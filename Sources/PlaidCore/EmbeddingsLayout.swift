@@ -151,8 +151,9 @@ extension EmbeddingsLayout {
     public static func checkRows(_ p: UnsafePointer<Float>, rows: Int, dim: Int, firstRow: Int, file: String, allowZero: Bool = false) throws {
         for r in 0..<rows {
             let row = p + r * dim
-            var sum: Float = 0
-            for j in 0..<dim { sum += row[j] * row[j] }
+            // Summed in Double so that large finite values are not reported as infinite.
+            var sum: Double = 0
+            for j in 0..<dim { sum += Double(row[j]) * Double(row[j]) }
             if !sum.isFinite {
                 throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) holds NaN or infinite values")
             }

@@ -46,9 +46,8 @@ struct Build: ParsableCommand {
                 printBuildSummary(summary, path: index.index)
                 return
             }
-            if FileManager.default.fileExists(atPath: index.index) && !build.overwrite {
-                throw PlaidError.refused("an index already exists at \(index.index); pass --overwrite to replace it")
-            }
+            // Refuse before encoding, which is the long part.
+            try AtomicDirectory.checkReplaceable(index.index, overwrite: build.overwrite)
             let encoderModel = try encoder.loadEncoder()
             // Without --save-embeddings the embeddings live in a hidden directory beside the index
             // for the length of the build.

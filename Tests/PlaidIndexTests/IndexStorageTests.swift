@@ -1,5 +1,6 @@
 import XCTest
 import PlaidCore
+import PlaidKernels
 @testable import PlaidIndex
 
 final class IndexStorageTests: XCTestCase {
@@ -132,6 +133,29 @@ final class IndexStorageTests: XCTestCase {
         XCTAssertNoThrow(try CompressedIndex(path: path))
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
         XCTAssertEqual(leftovers, [])
+    }
+
+    func testOverwriteNeverReplacesAFolderThatIsNotAnIndex() throws {
+        let folder = (directory as NSString).appendingPathComponent("precious")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: folder + "/notes.txt"))
+        XCTAssertThrowsError(try build("precious", overwrite: true)) { XCTAssertTrue("\($0)".contains("not a plaid index"), "\($0)") }
+        XCTAssertEqual(FileManager.default.contents(atPath: folder + "/notes.txt"), Data("keep me".utf8))
+    }
+
+    func testOutOfRangeCodeIsDetected() throws {
+        let path = try build("code")
+        // Rewrite one code to an id past the last centroid, with a valid checksum, so only the range check can catch it.
+        let url = URL(fileURLWithPath: (path as NSString).appendingPathComponent("codes.plaid"))
+        var data = try Data(contentsOf: url)
+        let index = try CompressedIndex(path: path)
+        XCTAssertEqual(index.metadata.codeWidth, 2)
+        data[64] = 0xFF; data[65] = 0xFF
+        let payload = data.subdata(in: 64..<data.count)
+        let header = ComponentHeader(component: .codes, encoding: .raw, decodedLength: UInt64(payload.count), storedLength: UInt64(payload.count),
+                                     payloadChecksum: payload.withUnsafeBytes { plaid_checksum64($0.baseAddress, $0.count, UInt64(IndexComponent.codes.rawValue)) })
+        try (Data(header.serialized()) + payload).write(to: url)
+        XCTAssertThrowsError(try CompressedIndex(path: path)) { XCTAssertTrue("\($0)".contains("codes.plaid") && "\($0)".contains("65535"), "\($0)") }
     }
 
     func testFailedBuildLeavesNothingAndKeepsTheOldIndex() throws {

@@ -34,6 +34,9 @@ public struct CoarseQuantizer: Sendable {
     /// Each block is one sgemm with OpenBLAS on a single thread, so results do not depend on the thread count.
     static func nearest(points: UnsafePointer<Float>, count n: Int, dim: Int, centroids: UnsafePointer<Float>,
                         k: Int, bias: [Float]?, into out: UnsafeMutablePointer<Int32>) {
+        // Fewer rows per block when there are many centroids, so each thread's score block stays
+        // near 32 MB whatever the corpus size.
+        let blockRows = min(CoarseQuantizer.blockRows, max(16, (32 << 20) / (4 * k)))
         let blocks = (n + blockRows - 1) / blockRows
         let previousThreads = BLAS.threadCount
         BLAS.setThreadCount(1)

@@ -53,9 +53,11 @@ public struct Searcher: Sendable {
                 BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: dim)
             }
         }
+        // Zero rows pad short queries; they match nothing, so they probe nothing and prune nothing.
+        let activeTokens = (0..<nq).filter { t in plaid_squared_norm(query + t * dim, dim) > 0 }
         var probed = Set<Int>()
         let ncells = min(max(1, p.ncells), k)
-        for t in 0..<nq {
+        for t in activeTokens {
             var best = TopK(k: ncells)
             for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
             for item in best.items { probed.insert(item.document) }
@@ -74,7 +76,7 @@ public struct Searcher: Sendable {
         var keep = [UInt64](repeating: 0, count: (k + 63) / 64)
         for c in 0..<k {
             var best = -Float.infinity
-            for t in 0..<nq { best = max(best, centroidScores[c * nq + t]) }
+            for t in activeTokens { best = max(best, centroidScores[c * nq + t]) }
             if best >= p.centroidScoreThreshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
         }
         let width = Int32(index.metadata.codeWidth)

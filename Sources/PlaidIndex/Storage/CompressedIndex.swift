@@ -39,6 +39,13 @@ public final class CompressedIndex: @unchecked Sendable {
         guard let metadata = try? JSONDecoder().decode(IndexMetadata.self, from: Data(meta.payload)) else {
             throw PlaidError.corruptIndex(file: metaFile, detail: "the metadata is not valid JSON of this format version")
         }
+        let buckets = 1 << max(0, min(metadata.nbits, 8))
+        guard metadata.dim > 0, metadata.dim % 8 == 0, ResidualCodec.supportedBits.contains(metadata.nbits),
+              metadata.centroidCount > 0, metadata.documentCount >= 0, metadata.tokenCount >= 0,
+              metadata.codeWidth == IndexMetadata.codeWidth(forCentroids: metadata.centroidCount),
+              metadata.bucketCutoffs.count == buckets - 1, metadata.bucketWeights.count == buckets else {
+            throw PlaidError.corruptIndex(file: metaFile, detail: "the metadata fields are inconsistent (dim \(metadata.dim), nbits \(metadata.nbits), \(metadata.centroidCount) centroids, code width \(metadata.codeWidth))")
+        }
         self.metadata = metadata
         let dim = metadata.dim, k = metadata.centroidCount, n = metadata.documentCount
         func file(_ c: IndexComponent) -> String { (path as NSString).appendingPathComponent(c.fileName) }
@@ -69,10 +76,25 @@ public final class CompressedIndex: @unchecked Sendable {
         residuals = try open(.residuals)
         try expect(residuals, bytes: metadata.tokenCount * codec.bytesPerVector)
         lists = try open(.invertedLists)
-        invertedLists = try InvertedLists(payload: lists.payload, listCount: k, file: file(.invertedLists))
+        invertedLists = try InvertedLists(payload: lists.payload, listCount: k, documentCount: n, file: file(.invertedLists))
+        // A code naming a centroid that does not exist would make search read out of bounds.
+        let maxCode = CompressedIndex.largestCode(codes.payload, width: metadata.codeWidth)
+        guard maxCode < k else {
+            throw PlaidError.corruptIndex(file: file(.codes), detail: "holds centroid id \(maxCode) but the index has \(k) centroids")
+        }
         bytesOnDisk = IndexComponent.allCases.reduce(0) { total, c in
             total + ((try? FileManager.default.attributesOfItem(atPath: file(c))[.size] as? Int) ?? 0)
         }
+    }
+
+    static func largestCode(_ payload: UnsafeRawBufferPointer, width: Int) -> Int {
+        var largest = 0
+        switch width {
+        case 1: for b in payload { largest = max(largest, Int(b)) }
+        case 2: for i in 0..<payload.count / 2 { largest = max(largest, Int(payload.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+        default: for i in 0..<payload.count / 4 { largest = max(largest, Int(payload.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+        }
+        return largest
     }
 
     /// Pointer to document d's centroid codes (`metadata.codeWidth` bytes each).

@@ -35,6 +35,9 @@ public enum IndexBuilder {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
         }
+        guard embeddings.tokenCount > 0 else {
+            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths, detail: "holds no documents; there is nothing to index")
+        }
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
             let metadata = try writeComponents(embeddings: embeddings, directory: directory,

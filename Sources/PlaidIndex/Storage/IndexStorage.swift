@@ -70,10 +70,7 @@ public enum AtomicDirectory {
         let target = (path as NSString).standardizingPath
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: target, isDirectory: &isDirectory) && !overwrite {
-            throw PlaidError.refused("an index already exists at \(path); pass --overwrite to replace it")
-        }
+        try checkReplaceable(path, overwrite: overwrite)
         if !parent.isEmpty && !fm.fileExists(atPath: parent) {
             try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
@@ -108,14 +105,40 @@ public enum AtomicDirectory {
         }
     }
 
-    /// Removes `.NAME.building-PID` directories whose process no longer runs.
+    /// Refuses a target that exists unless `overwrite` is set, and refuses to replace anything
+    /// but a plaid index or an empty directory even then.
+    public static func checkReplaceable(_ path: String, overwrite: Bool) throws {
+        let fm = FileManager.default
+        let target = (path as NSString).standardizingPath
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
+            guard overwrite else {
+                throw PlaidError.refused("an index already exists at \(path); pass --overwrite to replace it")
+            }
+            // --overwrite replaces an index (or an empty directory), never a folder of other data.
+            let contents = (try? fm.contentsOfDirectory(atPath: target)) ?? []
+            let isIndex = contents.contains(IndexComponent.metadata.fileName)
+            guard isDirectory.boolValue && (isIndex || contents.isEmpty) else {
+                throw PlaidError.refused("\(path) exists and is not a plaid index; --overwrite only replaces an index. Choose another --index path")
+            }
+        }
+    }
+
+    /// Hidden directories a build of NAME makes beside it, each ending in the builder's pid.
+    static let temporarySuffixes = ["building", "replaced", "embeddings"]
+
+    /// Removes `.NAME.building-PID`, `.NAME.replaced-PID` and `.NAME.embeddings-PID` directories
+    /// whose process no longer exists.
     static func removeStaleTemporaries(parent: String, name: String) {
-        let prefix = ".\(name).building-"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
-        for entry in entries where entry.hasPrefix(prefix) {
-            guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
-            if pid == getpid() || kill(pid, 0) != 0 {
-                try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
+        for suffix in temporarySuffixes {
+            let prefix = ".\(name).\(suffix)-"
+            for entry in entries where entry.hasPrefix(prefix) {
+                guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
+                // Only ESRCH means the process is gone; EPERM is a live process of another user.
+                if pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH) {
+                    try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
+                }
             }
         }
     }

@@ -13,7 +13,9 @@ public struct InvertedLists: @unchecked Sendable {
     private let data: UnsafePointer<UInt8>
     public let totalPostings: Int
 
-    init(payload: UnsafeRawBufferPointer, listCount k: Int, file: String) throws {
+    /// Checks every list as it opens: varints inside their list, ids strictly increasing and
+    /// below `documentCount`, and each list's length as recorded. O(postings).
+    init(payload: UnsafeRawBufferPointer, listCount k: Int, documentCount: Int, file: String) throws {
         listCount = k
         let header = 8 * (k + 1) + 4 * k
         guard payload.count >= header else {
@@ -30,7 +32,28 @@ public struct InvertedLists: @unchecked Sendable {
             guard start <= end, end <= UInt64(dataBytes) else {
                 throw PlaidError.corruptIndex(file: file, detail: "list \(c) has byte range \(start)..<\(end) outside its \(dataBytes) data bytes")
             }
-            total += Int(lengths.loadUnaligned(fromByteOffset: 4 * c, as: UInt32.self))
+            let recorded = Int(lengths.loadUnaligned(fromByteOffset: 4 * c, as: UInt32.self))
+            var p = Int(start), decoded = 0, doc = -1
+            while p < Int(end) {
+                var gap = 0, shift = 0, byte: UInt8 = 0x80
+                while byte >= 0x80 {
+                    guard p < Int(end), shift < 63 else {
+                        throw PlaidError.corruptIndex(file: file, detail: "list \(c) ends inside a number")
+                    }
+                    byte = data[p]; p += 1
+                    gap |= Int(byte & 0x7F) << shift
+                    shift += 7
+                }
+                doc = decoded == 0 ? gap : doc + gap
+                guard (decoded == 0 || gap > 0), doc < documentCount else {
+                    throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds document \(doc), out of order or beyond the \(documentCount) documents")
+                }
+                decoded += 1
+            }
+            guard decoded == recorded else {
+                throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds \(decoded) documents, its header says \(recorded)")
+            }
+            total += recorded
         }
         totalPostings = total
     }
