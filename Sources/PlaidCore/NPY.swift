@@ -70,7 +70,13 @@ public final class NPYArray: @unchecked Sendable {
         elementType = type
         shape = fields.shape
         dataOffset = headerStart + headerLength
-        let expected = dataOffset + shape.reduce(1, *) * type.byteCount
+        var elements = 1
+        for n in shape + [type.byteCount] {
+            let (product, overflow) = elements.multipliedReportingOverflow(by: n)
+            guard !overflow else { throw PlaidError.invalidInput(file: name, detail: "shape \(shape) is too large") }
+            elements = product
+        }
+        let expected = dataOffset + elements
         guard file.count >= expected else {
             throw PlaidError.invalidInput(file: name, detail: "file is truncated: shape \(shape) needs \(expected) bytes, the file has \(file.count)")
         }

@@ -83,7 +83,7 @@ struct BuildOptions: ParsableArguments {
     @Option(help: "Number of k-means centroids (default: 2^floor(log2(16·√tokens))).")
     var centroids: Int?
 
-    @Option(help: "Seed of sampling and k-means; the same input and seed give identical index files.")
+    @Option(help: "Seed of sampling and k-means; the same input and seed give identical index files on the same machine.")
     var seed: UInt64 = 42
 
     @Option(help: "k-means iterations.")

@@ -143,6 +143,17 @@ final class IndexStorageTests: XCTestCase {
         XCTAssertEqual(FileManager.default.contents(atPath: folder + "/notes.txt"), Data("keep me".utf8))
     }
 
+    func testIndexMovedAsideByAKilledBuildIsRestored() throws {
+        let path = try build("moved")
+        let before = fileBytes(path)
+        // What a build killed between its two renames leaves: no index, the old one hidden beside it.
+        let aside = (directory as NSString).appendingPathComponent(".moved.replaced-4194300")
+        XCTAssertEqual(rename(path, aside), 0)
+        XCTAssertThrowsError(try build("moved")) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
+        XCTAssertEqual(fileBytes(path), before)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: aside))
+    }
+
     func testOutOfRangeCodeIsDetected() throws {
         let path = try build("code")
         // Rewrite one code to an id past the last centroid, with a valid checksum, so only the range check can catch it.

@@ -108,6 +108,8 @@ struct ComponentHeader: Equatable {
 /// zstd payloads are decompressed into memory.
 public final class ComponentReader: @unchecked Sendable {
     public let component: IndexComponent
+    /// The file's path, for error messages.
+    public let path: String
     let file: MappedFile
     private let decoded: UnsafeMutableRawBufferPointer?
     public let payload: UnsafeRawBufferPointer
@@ -116,6 +118,7 @@ public final class ComponentReader: @unchecked Sendable {
     init(directory: String, component: IndexComponent, verifyChecksum: Bool) throws {
         self.component = component
         let path = (directory as NSString).appendingPathComponent(component.fileName)
+        self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
             throw PlaidError.corruptIndex(file: path, detail: "the file is missing from the index directory")
         }
@@ -128,6 +131,12 @@ public final class ComponentReader: @unchecked Sendable {
             guard sum == header.payloadChecksum else {
                 throw PlaidError.corruptIndex(file: path, detail: "the payload checksum does not match: the file is damaged. Rebuild the index")
             }
+        }
+        // zstd gains at most a few hundred times on these payloads; a larger claim is damage, and
+        // must not become a huge allocation.
+        let decodedLimit = header.encoding == .raw ? header.storedLength : min(UInt64(1) << 40, header.storedLength * 4096 + 4096)
+        guard header.decodedLength <= decodedLimit else {
+            throw PlaidError.corruptIndex(file: path, detail: "the header claims \(header.decodedLength) decoded bytes from \(header.storedLength) stored")
         }
         switch header.encoding {
         case .raw:

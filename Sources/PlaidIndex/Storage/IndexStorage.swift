@@ -40,7 +40,7 @@ enum IndexStorage {
 
     static func readDocumentIDs(_ reader: ComponentReader, expected: Int) throws -> [String] {
         let p = reader.payload
-        let file = reader.component.fileName
+        let file = reader.path
         guard p.count >= 4 else { throw PlaidError.corruptIndex(file: file, detail: "too short") }
         let n = Int(p.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         guard n == expected else { throw PlaidError.corruptIndex(file: file, detail: "holds \(n) ids, metadata says \(expected) documents") }
@@ -70,6 +70,7 @@ public enum AtomicDirectory {
         let target = (path as NSString).standardizingPath
         let parent = (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
+        restoreInterruptedReplacement(parent: parent.isEmpty ? "." : parent, name: name)
         try checkReplaceable(path, overwrite: overwrite)
         if !parent.isEmpty && !fm.fileExists(atPath: parent) {
             try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
@@ -121,6 +122,19 @@ public enum AtomicDirectory {
             guard isDirectory.boolValue && (isIndex || contents.isEmpty) else {
                 throw PlaidError.refused("\(path) exists and is not a plaid index; --overwrite only replaces an index. Choose another --index path")
             }
+        }
+    }
+
+    /// A build killed between moving the old index aside and moving the new one in leaves no
+    /// index at the target and the old one in `.NAME.replaced-PID`: put it back.
+    static func restoreInterruptedReplacement(parent: String, name: String) {
+        let target = (parent as NSString).appendingPathComponent(name)
+        guard !FileManager.default.fileExists(atPath: target),
+              let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        let prefix = ".\(name).replaced-"
+        for entry in entries.sorted() where entry.hasPrefix(prefix) {
+            guard let pid = Int32(entry.dropFirst(prefix.count)), kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            if rename((parent as NSString).appendingPathComponent(entry), target) == 0 { return }
         }
     }
 
