@@ -88,9 +88,9 @@ struct Eval: ParsableCommand {
             let encoded = try encodeQueries(queries, with: colbert, batchSize: encoder.batchSize)
             report.queryEncodeSeconds = encoded.seconds
 
-            let searchOptions = try SearchOptions.parse(["--k", "\(k)", "--threads", "\(threads)"])
             let started = Date()
-            let (plaidResults, latencies) = searchOptions.run(Searcher(index: opened), queries: encoded.queries)
+            let (plaidResults, latencies) = searchWithProgress(Searcher(index: opened), queries: encoded.queries,
+                                                               parameters: SearchParameters(k: k), threads: threads)
             let searchSeconds = Date().timeIntervalSince(started)
             printSearchTimes(queries: queries.count, seconds: searchSeconds, latencies: latencies)
             report.searchQueriesPerSecond = Double(queries.count) / searchSeconds

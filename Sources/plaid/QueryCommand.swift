@@ -50,7 +50,8 @@ struct Query: ParsableCommand {
             } else {
                 let opened = try CompressedIndex(path: index.index)
                 try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index")
-                (results, latencies) = search.run(Searcher(index: opened), queries: queryEmbeddings)
+                (results, latencies) = searchWithProgress(Searcher(index: opened), queries: queryEmbeddings,
+                                                          parameters: search.parameters, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
             try makeRun(results, queryIDs: queryEmbeddings.ids).writeTREC(path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
@@ -96,19 +97,20 @@ struct SearchOptions: ParsableArguments {
         if let ndocs { p.ndocs = ndocs }
         return p
     }
+}
 
-    /// Searches with progress on stderr; returns the results and each query's latency in seconds.
-    func run(_ searcher: Searcher, queries: QueryEmbeddings) -> ([[SearchResult]], [Double]) {
-        var latencies = [Double](repeating: 0, count: queries.count)
-        let progress = ProgressReporter(label: "searching", total: queries.count, unit: "queries")
-        var done = 0
-        let results = searcher.search(queries: queries, parameters: parameters, threads: threads) { q, seconds in
-            latencies[q] = seconds
-            done += 1
-            progress.update(done)
-        }
-        return (results, latencies)
+/// Searches with progress on stderr; returns the results and each query's latency in seconds.
+func searchWithProgress(_ searcher: Searcher, queries: QueryEmbeddings, parameters: SearchParameters,
+                        threads: Int) -> ([[SearchResult]], [Double]) {
+    var latencies = [Double](repeating: 0, count: queries.count)
+    let progress = ProgressReporter(label: "searching", total: queries.count, unit: "queries")
+    var done = 0
+    let results = searcher.search(queries: queries, parameters: parameters, threads: threads) { q, seconds in
+        latencies[q] = seconds
+        done += 1
+        progress.update(done)
     }
+    return (results, latencies)
 }
 
 /// Prints queries/s and latency percentiles to stderr.
