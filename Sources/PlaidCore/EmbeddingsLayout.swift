@@ -88,6 +88,27 @@ public final class DocumentEmbeddings: @unchecked Sendable {
         }
     }
 
+    /// Consecutive ranges of whole documents holding at most `maxTokens` tokens each; a document
+    /// longer than that is a range of its own. This is how the corpus is streamed.
+    public func documentChunks(maxTokens: Int) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var first = 0
+        while first < documentCount {
+            var end = first + 1
+            while end < documentCount && offsets[end + 1] - offsets[first] <= maxTokens { end += 1 }
+            chunks.append(first..<end)
+            first = end
+        }
+        return chunks
+    }
+
+    /// Lets the kernel drop the mapped pages of tokens [start, start+count) once they have been
+    /// read, so resident memory does not grow with the part of the corpus already streamed.
+    public func releasePages(tokens start: Int, count: Int) {
+        let rowBytes = dim * embeddings.elementType.byteCount
+        embeddings.file.dropPages(offset: embeddings.dataOffset + start * rowBytes, length: count * rowBytes)
+    }
+
     /// Copies tokens [start, start+count) as Float into `out` ([count, dim]) and checks them:
     /// NaN/infinite values and zero vectors are errors naming the row.
     public func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws {

@@ -13,40 +13,18 @@ final class CLITests: XCTestCase {
 
     private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    /// The `plaid` binary beside this test bundle.
-    private var executable: URL {
-        // On Linux the bundle URL is the products directory; on macOS it is the .xctest bundle in it.
-        var products = Bundle(for: CLITests.self).bundleURL
-        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
-        return products.appendingPathComponent("plaid")
-    }
+    typealias Output = PlaidProcess.Output
 
-    struct Output { var status: Int32; var stdout: String; var stderr: String }
-
-    /// Runs plaid to completion; stdout and stderr go to files so that no pipe can fill up.
+    /// Runs plaid to completion and checks its exit status (unless `status` is nil).
     @discardableResult
     private func plaid(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Output {
-        let (process, out, err) = try launch(arguments)
-        process.waitUntilExit()
-        let result = Output(status: process.terminationStatus,
-                            stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                            stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        let result = try PlaidProcess(directory: directory).run(arguments)
         if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
         return result
     }
 
-    private func launch(_ arguments: [String]) throws -> (Process, String, String) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let id = UUID().uuidString
-        let out = path("stdout-\(id)"), err = path("stderr-\(id)")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: err)
-        try process.run()
-        return (process, out, err)
+    private func launch(_ arguments: [String]) throws -> (process: Process, stdout: String, stderr: String) {
+        try PlaidProcess(directory: directory).launch(arguments)
     }
 
     private func synthesize(_ name: String, documents: Int, queries: Int = 0, dim: Int = 32) throws -> String {

@@ -23,20 +23,8 @@ final class TextPipelineTests: XCTestCase {
 
     private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
 
-    private func plaid(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        var products = Bundle(for: TextPipelineTests.self).bundleURL
-        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
-        let process = Process()
-        process.executableURL = products.appendingPathComponent("plaid")
-        process.arguments = arguments
-        let out = path("out-\(UUID().uuidString)"), err = path("err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: out)
-        process.standardError = FileHandle(forWritingAtPath: err)
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, try String(contentsOfFile: out, encoding: .utf8), try String(contentsOfFile: err, encoding: .utf8))
+    private func plaid(_ arguments: [String]) throws -> PlaidProcess.Output {
+        try PlaidProcess(directory: directory).run(arguments)
     }
 
     /// A BEIR folder with the first 60 SciFact documents and the test queries judged on them.

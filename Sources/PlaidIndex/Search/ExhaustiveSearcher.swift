@@ -21,17 +21,11 @@ public struct ExhaustiveSearcher: Sendable {
         BLAS.setThreadCount(1)
         defer { BLAS.setThreadCount(previousThreads) }
         // Chunks of whole documents, converted once and shared by all threads.
-        var chunks: [(first: Int, end: Int)] = []
-        var d = 0
-        while d < documents.documentCount {
-            var end = d + 1
-            while end < documents.documentCount && documents.offsets[end + 1] - documents.offsets[d] <= chunkTokens { end += 1 }
-            chunks.append((d, end)); d = end
-        }
+        let chunks = documents.documentChunks(maxTokens: chunkTokens)
         try tops.withUnsafeMutableBufferPointer { tops in
         for chunk in chunks {
-            let start = documents.offsets[chunk.first]
-            let count = documents.offsets[chunk.end] - start
+            let start = documents.offsets[chunk.lowerBound]
+            let count = documents.offsets[chunk.upperBound] - start
             var vectors = [Float](repeating: 0, count: count * dim)
             try vectors.withUnsafeMutableBufferPointer { try documents.copyTokens(start: start, count: count, into: $0.baseAddress!) }
             vectors.withUnsafeBufferPointer { v in
@@ -45,7 +39,7 @@ public struct ExhaustiveSearcher: Sendable {
                         defer { scores.deallocate() }
                         BLAS.matmulTransposedB(v.baseAddress!, qv.baseAddress! + firstQuery * nq * dim, scores, m: count, n: rows, k: dim)
                         var maxes = [Float](repeating: 0, count: rows)
-                        for doc in chunk.first..<chunk.end {
+                        for doc in chunk.lowerBound..<chunk.upperBound {
                             let t0 = documents.offsets[doc] - start, t1 = documents.offsets[doc + 1] - start
                             maxes.withUnsafeMutableBufferPointer { m in
                                 for j in 0..<rows { m[j] = -Float.infinity }
@@ -60,8 +54,7 @@ public struct ExhaustiveSearcher: Sendable {
                     }
                 }
             }
-            documents.embeddings.file.dropPages(offset: documents.embeddings.dataOffset + start * dim * documents.embeddings.elementType.byteCount,
-                                                length: count * dim * documents.embeddings.elementType.byteCount)
+            documents.releasePages(tokens: start, count: count)
         }
         }
         return tops.map { top in

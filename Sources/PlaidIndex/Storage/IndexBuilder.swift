@@ -70,19 +70,16 @@ public enum IndexBuilder {
         var row = [Float](repeating: 0, count: dim)
         // The sample is read in file order; pages behind the reader are released as it goes, so
         // resident memory holds the sample, not the pages it was read from.
-        let input = embeddings.embeddings
-        let rowBytes = dim * input.elementType.byteCount
         var released = 0
         for (position, token) in picked.enumerated() {
             try row.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: token, count: 1, into: $0.baseAddress!) }
             if heldoutPositions.contains(position) { heldout += row } else { training += row }
-            let behind = input.dataOffset + token * rowBytes
-            if behind - released >= 1 << 24 {
-                input.file.dropPages(offset: released, length: behind - released)
-                released = behind
+            if token - released >= 1 << 15 {
+                embeddings.releasePages(tokens: released, count: token - released)
+                released = token
             }
         }
-        input.file.dropPages(offset: 0, length: input.file.count)
+        embeddings.releasePages(tokens: 0, count: total)
         if heldout.isEmpty { heldout = training }
 
         // 2. Coarse quantizer.
@@ -117,15 +114,10 @@ public enum IndexBuilder {
         var vectors = [Float](repeating: 0, count: chunkTokens * dim)
         var codes = [Int32](repeating: 0, count: chunkTokens)
         var packed = [UInt8](repeating: 0, count: chunkTokens * codec.bytesPerVector)
-        input.file.adviseSequential()
-        var document = 0
-        while document < embeddings.documentCount {
-            // A chunk holds whole documents; a document longer than the chunk is a chunk of its own.
-            let first = document
-            var end = document + 1
-            while end < embeddings.documentCount && embeddings.offsets[end + 1] - embeddings.offsets[first] <= chunkTokens { end += 1 }
-            let start = embeddings.offsets[first]
-            let count = embeddings.offsets[end] - start
+        embeddings.embeddings.file.adviseSequential()
+        for chunk in embeddings.documentChunks(maxTokens: chunkTokens) {
+            let start = embeddings.offsets[chunk.lowerBound]
+            let count = embeddings.offsets[chunk.upperBound] - start
             if count > codes.count {
                 vectors = [Float](repeating: 0, count: count * dim)
                 codes = [Int32](repeating: 0, count: count)
@@ -146,15 +138,14 @@ public enum IndexBuilder {
             try packed.withUnsafeBytes { try residualWriter.append(UnsafeRawBufferPointer(rebasing: $0[0..<count * codec.bytesPerVector])) }
             try appendCodes(codes, count: count, width: width, to: codesWriter)
             try codes.withUnsafeBufferPointer { c in
-                for d in first..<end {
+                for d in chunk {
                     let range = (embeddings.offsets[d] - start)..<(embeddings.offsets[d + 1] - start)
                     try lists.add(document: d, codes: UnsafeBufferPointer(rebasing: c[range]))
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.
-            input.file.dropPages(offset: input.dataOffset + start * rowBytes, length: count * rowBytes)
-            document = end
-            progress?.update(embeddings.offsets[end])
+            embeddings.releasePages(tokens: start, count: count)
+            progress?.update(embeddings.offsets[chunk.upperBound])
         }
         progress?.finish()
         _ = try codesWriter.finishRaw()

@@ -1,0 +1,42 @@
+import Foundation
+
+/// Runs the real `plaid` executable built beside the test bundle. stdout and stderr go to files
+/// in `directory`, so a chatty child can never block on a full pipe.
+struct PlaidProcess {
+    struct Output { var status: Int32; var stdout: String; var stderr: String }
+
+    let directory: String
+
+    /// On Linux the test bundle URL is the products directory; on macOS it is the .xctest bundle in it.
+    static var executable: URL {
+        final class Marker {}
+        var products = Bundle(for: Marker.self).bundleURL
+        if products.pathExtension == "xctest" { products.deleteLastPathComponent() }
+        return products.appendingPathComponent("plaid")
+    }
+
+    /// Starts plaid; returns the process and the paths its stdout and stderr are written to.
+    func launch(_ arguments: [String]) throws -> (process: Process, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = PlaidProcess.executable
+        process.arguments = arguments
+        let id = UUID().uuidString
+        let out = (directory as NSString).appendingPathComponent("stdout-\(id)")
+        let err = (directory as NSString).appendingPathComponent("stderr-\(id)")
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: out)
+        process.standardError = FileHandle(forWritingAtPath: err)
+        try process.run()
+        return (process, out, err)
+    }
+
+    /// Runs plaid to completion.
+    func run(_ arguments: [String]) throws -> Output {
+        let (process, out, err) = try launch(arguments)
+        process.waitUntilExit()
+        return Output(status: process.terminationStatus,
+                      stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                      stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+}
