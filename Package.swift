@@ -33,7 +33,7 @@ let package = Package(
         ]),
         .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"]),
         .testTarget(name: "PlaidIndexTests", dependencies: ["PlaidIndex", "PlaidCore", "PlaidKernels"]),
-        .testTarget(name: "PlaidEncoderTests", dependencies: ["PlaidEncoder", "PlaidCore"],
+        .testTarget(name: "PlaidEncoderTests", dependencies: ["PlaidEncoder", "PlaidCore", "PlaidKernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidEvaluationTests", dependencies: ["PlaidEvaluation"],
                     resources: [.copy("Fixtures")]),

@@ -22,8 +22,10 @@ public final class ColBERTEncoder: @unchecked Sendable {
     /// Model input tokens run so far by this encoder (real tokens; nothing is padded), for throughput reports.
     public private(set) var tokensProcessed = 0
 
-    /// - Parameter modelPath: a model folder, or a repo id found in the local Hugging Face hub cache.
-    public init(modelPath: String) throws {
+    /// - Parameters:
+    ///   - modelPath: a model folder, or a repo id found in the local Hugging Face hub cache.
+    ///   - precision: how the dense layers multiply (see `MatrixPrecision`).
+    public init(modelPath: String, precision: MatrixPrecision = .int16) throws {
         let directory = try ModelLocator.resolve(modelPath)
         let folder = directory as NSString
         let settingsPath = folder.appendingPathComponent("config_sentence_transformers.json")
@@ -32,7 +34,7 @@ public final class ColBERTEncoder: @unchecked Sendable {
         guard settings.queryLength >= 2, settings.documentLength >= 3 else {
             throw PlaidError.invalidInput(file: settingsPath, detail: "query_length \(settings.queryLength) and document_length \(settings.documentLength) are too small")
         }
-        model = try ColBERTModel(directory: directory)
+        model = try ColBERTModel(directory: directory, precision: precision)
         if let limit = model.maximumSequenceLength, max(settings.queryLength, settings.documentLength) > limit {
             throw PlaidError.invalidInput(file: settingsPath, detail: "query_length \(settings.queryLength) or document_length \(settings.documentLength) exceeds the \(limit) positions of the model")
         }

@@ -13,6 +13,9 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Texts per forward pass of the encoder.")
     var batchSize: Int = 32
 
+    @Option(help: ArgumentHelp(MatrixPrecision.help, valueName: "int16|float32"))
+    var precision: MatrixPrecision = .int16
+
     static let defaultModelFolder = "models/minilm-colbert"
 
     func validate() throws {
@@ -33,7 +36,11 @@ struct ModelOptions: ParsableArguments {
                                      hint: "The default model is not assembled: run scripts/setup.sh (or scripts/setup-default-model.sh) from the repository, or pass --model with a model folder. plaid never downloads models.")
     }
 
-    func loadEncoder() throws -> ColBERTEncoder { try ColBERTEncoder(modelPath: try resolvedModel()) }
+    func loadEncoder() throws -> ColBERTEncoder { try ColBERTEncoder(modelPath: try resolvedModel(), precision: precision) }
+}
+
+extension MatrixPrecision: ExpressibleByArgument {
+    static let help = "How the encoder's dense layers multiply: int16 (16-bit integers with exact sums; faster, cosine within 1e-6 of float32) or float32 (OpenBLAS sgemm)."
 }
 
 /// What encoding a collection produced.

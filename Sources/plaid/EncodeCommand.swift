@@ -38,6 +38,9 @@ struct Encode: ParsableCommand {
     @Option(help: "Texts per forward pass.")
     var batchSize: Int = 32
 
+    @Option(help: ArgumentHelp(MatrixPrecision.help, valueName: "int16|float32"))
+    var precision: MatrixPrecision = .int16
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, not \(batchSize).") }
         guard FileManager.default.fileExists(atPath: input) else {
@@ -47,7 +50,7 @@ struct Encode: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            _ = try encodeCollection(input, with: try ColBERTEncoder(modelPath: model), mode: mode, output: output,
+            _ = try encodeCollection(input, with: try ColBERTEncoder(modelPath: model, precision: precision), mode: mode, output: output,
                                      float16: float16, batchSize: batchSize)
         }
     }

@@ -59,7 +59,7 @@ struct Eval: ParsableCommand {
             let embeddingsDirectory = (workDirectory as NSString).appendingPathComponent("embeddings")
             let indexPath = index ?? (workDirectory as NSString).appendingPathComponent("index-\(build.nbits)bit")
             var report = EvalReport(dataset: datasetName, split: split, model: modelPath, queries: queries.count, nbits: build.nbits, k: k)
-            let colbert = try ColBERTEncoder(modelPath: modelPath)
+            let colbert = try ColBERTEncoder(modelPath: modelPath, precision: encoder.precision)
 
             if !FileManager.default.fileExists(atPath: (embeddingsDirectory as NSString).appendingPathComponent(EmbeddingsLayout.documentIDs)) {
                 let encoding = try encodeCollection(data.corpusPath, with: colbert, mode: .document, output: embeddingsDirectory,

@@ -100,7 +100,7 @@ final class ModelLoadingTests: XCTestCase {
     static let sampleIDs: [[Int]] = [[1, 5, 9, 22, 3, 2], [1, 39, 2]]
 
     func embed(_ folder: String) throws -> [[Float]] {
-        let backbone = try loadBackbone(directory: folder)
+        let backbone = try loadBackbone(directory: folder, precision: .float32)
         var batch = PackedSequences()
         for ids in Self.sampleIDs { batch.append(ids, attendable: ids.map { _ in true }) }
         let out = backbone.forward(batch, threads: 2)

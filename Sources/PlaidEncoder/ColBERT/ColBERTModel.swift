@@ -16,7 +16,8 @@ public final class ColBERTModel: @unchecked Sendable {
     public var maximumSequenceLength: Int? { backbone.maximumSequenceLength }
 
     /// Loads the backbone (the module chain's Transformer, at the folder's root) and each Dense module.
-    public init(directory: String) throws {
+    /// - Parameter precision: how the dense layers multiply (see `MatrixPrecision`).
+    public init(directory: String, precision: MatrixPrecision = .int16) throws {
         self.directory = directory
         let modulesPath = (directory as NSString).appendingPathComponent("modules.json")
         var modules: [ModuleEntry] = []
@@ -27,12 +28,12 @@ public final class ColBERTModel: @unchecked Sendable {
             throw PlaidError.invalidInput(file: modulesPath, detail: "the first module is \(modules.first!.type); expected sentence_transformers.models.Transformer")
         }
         let backboneDirectory = (directory as NSString).appendingPathComponent(modules.first?.path ?? "")
-        backbone = try loadBackbone(directory: backboneDirectory)
+        backbone = try loadBackbone(directory: backboneDirectory, precision: precision)
         var projections: [DenseProjection] = []
         var width = backbone.hiddenSize
         for module in modules.dropFirst() {
             if module.isDense {
-                let dense = try DenseProjection(folder: (directory as NSString).appendingPathComponent(module.path))
+                let dense = try DenseProjection(folder: (directory as NSString).appendingPathComponent(module.path), precision: precision)
                 guard dense.inFeatures == width else {
                     throw PlaidError.invalidInput(file: (directory as NSString).appendingPathComponent("\(module.path)/config.json"), detail: "in_features is \(dense.inFeatures) but the module before it outputs \(width)")
                 }

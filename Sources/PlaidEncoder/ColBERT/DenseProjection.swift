@@ -36,10 +36,13 @@ struct DenseProjection: @unchecked Sendable {
     let residual: Linear?
     let useResidual: Bool
     let activation: Activation
+    /// The weight is the identity matrix and there is no bias (the default model's Dense layer):
+    /// the product is then a copy, done as one, exactly.
+    let isIdentity: Bool
     var inFeatures: Int { linear.inFeatures }
     var outFeatures: Int { linear.outFeatures }
 
-    init(folder: String) throws {
+    init(folder: String, precision: MatrixPrecision) throws {
         let configPath = (folder as NSString).appendingPathComponent("config.json")
         let settings = try decodeJSON(Settings.self, path: configPath)
         switch settings.activationFunction.split(separator: ".").last.map(String.init) ?? "" {
@@ -52,10 +55,12 @@ struct DenseProjection: @unchecked Sendable {
             throw PlaidError.invalidInput(file: configPath, detail: "activation_function '\(settings.activationFunction)' is not supported (expected Identity, Tanh, ReLU, Sigmoid or GELU from torch.nn)")
         }
         let checkpoint = try Checkpoint(directory: folder)
-        linear = try checkpoint.linear("linear", in: settings.inFeatures, out: settings.outFeatures, bias: settings.bias)
+        let linear = try checkpoint.linear("linear", in: settings.inFeatures, out: settings.outFeatures, bias: settings.bias)
+        isIdentity = Self.isIdentity(linear)
+        self.linear = isIdentity ? linear : linear.using(precision)
         useResidual = settings.useResidual
         if settings.useResidual && settings.inFeatures != settings.outFeatures {
-            residual = try checkpoint.linear("residual", in: settings.inFeatures, out: settings.outFeatures, bias: false)
+            residual = try checkpoint.linear("residual", in: settings.inFeatures, out: settings.outFeatures, bias: false).using(precision)
         } else {
             residual = nil
         }
@@ -65,7 +70,11 @@ struct DenseProjection: @unchecked Sendable {
     /// [rows, outFeatures] projections of `x` [rows, inFeatures].
     func apply(_ x: UnsafePointer<Float>, rows: Int, threads: Int) -> FloatBuffer {
         let out = FloatBuffer(count: rows * outFeatures)
-        linear.apply(x, rows: rows, into: out.pointer, threads: threads)
+        if isIdentity {
+            out.pointer.update(from: x, count: rows * outFeatures)
+        } else {
+            linear.apply(x, rows: rows, into: out.pointer, threads: threads)
+        }
         let n = rows * outFeatures
         let y = out.pointer
         switch activation {
@@ -78,12 +87,22 @@ struct DenseProjection: @unchecked Sendable {
         if useResidual {
             if let residual {
                 let projected = FloatBuffer(count: n)
-                residual.multiply(x, rows: rows, into: projected.pointer)
+                residual.multiply(x, rows: rows, into: projected.pointer, threads: threads)
                 for i in 0..<n { y[i] += projected.pointer[i] }
             } else {
                 for i in 0..<n { y[i] += x[i] }
             }
         }
         return out
+    }
+
+    private static func isIdentity(_ linear: Linear) -> Bool {
+        guard linear.inFeatures == linear.outFeatures else { return false }
+        if let bias = linear.bias, (0..<bias.count).contains(where: { bias.pointer[$0] != 0 }) { return false }
+        let n = linear.inFeatures, w = linear.weight.pointer
+        for row in 0..<n {
+            for column in 0..<n where w[row * n + column] != (row == column ? 1 : 0) { return false }
+        }
+        return true
     }
 }

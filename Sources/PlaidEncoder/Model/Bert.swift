@@ -55,14 +55,14 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
                                 heads: configuration.headCount, headDim: configuration.headDim, threads: threads)
             // x = LayerNorm(context·Woᵀ + b + x); the product reuses the qkv buffer.
-            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer)
+            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer, threads: threads)
             residualNorm(qkv.pointer, bias: layer.attentionOutput.bias, into: x, norm: layer.attentionNorm, rows: tokens, threads: threads)
-            layer.intermediate.multiply(x, rows: tokens, into: wide.pointer)
+            layer.intermediate.multiply(x, rows: tokens, into: wide.pointer, threads: threads)
             let bias = layer.intermediate.bias
             RowParallel.run(rows: tokens, threads: threads) { start, count in
                 plaid_enc_bias_gelu(wide.pointer + start * intermediate, bias?.pointer, count, intermediate, tanh)
             }
-            layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer)
+            layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer, threads: threads)
             residualNorm(qkv.pointer, bias: layer.output.bias, into: x, norm: layer.outputNorm, rows: tokens, threads: threads)
         }
         return hiddenStates

@@ -78,11 +78,11 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
                                 heads: configuration.headCount, headDim: configuration.headDim,
                                 window: layer.isGlobal ? -1 : configuration.localAttention / 2,
                                 rotary: layer.isGlobal ? globalRotary : localRotary, threads: threads)
-            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: normed.pointer)
+            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: normed.pointer, threads: threads)
             addResidual(normed.pointer, bias: layer.attentionOutput.bias, into: x, rows: tokens, threads: threads)
 
             layer.mlpNorm.apply(x, rows: tokens, into: normed.pointer, threads: threads)
-            layer.mlpInput.multiply(normed.pointer, rows: tokens, into: wide.pointer)
+            layer.mlpInput.multiply(normed.pointer, rows: tokens, into: wide.pointer, threads: threads)
             let bias = layer.mlpInput.bias
             // The GeGLU product is written over the start of `qkv`, large enough for [tokens, intermediate]
             // whenever intermediate <= 3·hidden; otherwise into its own buffer.
@@ -91,7 +91,7 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
                 plaid_enc_geglu(wide.pointer + start * 2 * intermediate, bias?.pointer,
                                 gated.pointer + start * intermediate, count, intermediate, tanh)
             }
-            layer.mlpOutput.multiply(gated.pointer, rows: tokens, into: normed.pointer)
+            layer.mlpOutput.multiply(gated.pointer, rows: tokens, into: normed.pointer, threads: threads)
             addResidual(normed.pointer, bias: layer.mlpOutput.bias, into: x, rows: tokens, threads: threads)
         }
         finalNorm.apply(x, rows: tokens, into: x, threads: threads)

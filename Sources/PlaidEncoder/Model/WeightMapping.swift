@@ -56,7 +56,8 @@ func stackedLinear(_ parts: [Linear]) -> Linear {
 
 extension BertModel {
     /// Builds the model from `checkpoint`, strictly (see `Checkpoint`).
-    static func load(configuration c: BertConfiguration, checkpoint: Checkpoint, configPath: String) throws -> BertModel {
+    static func load(configuration c: BertConfiguration, checkpoint: Checkpoint, configPath: String,
+                     precision: MatrixPrecision) throws -> BertModel {
         guard c.positionEmbeddingType == "absolute" else {
             throw PlaidError.invalidInput(file: configPath, detail: "position_embedding_type '\(c.positionEmbeddingType)' is not supported (only 'absolute')")
         }
@@ -77,11 +78,11 @@ extension BertModel {
             let key = try checkpoint.linear("\(p).attention.self.key", in: h, out: h, bias: true)
             let value = try checkpoint.linear("\(p).attention.self.value", in: h, out: h, bias: true)
             layers.append(BertModel.Layer(
-                queryKeyValue: stackedLinear([query, key, value]),
-                attentionOutput: try checkpoint.linear("\(p).attention.output.dense", in: h, out: h, bias: true),
+                queryKeyValue: stackedLinear([query, key, value]).using(precision),
+                attentionOutput: try checkpoint.linear("\(p).attention.output.dense", in: h, out: h, bias: true).using(precision),
                 attentionNorm: try checkpoint.layerNorm("\(p).attention.output.LayerNorm", size: h, bias: true, eps: c.layerNormEps),
-                intermediate: try checkpoint.linear("\(p).intermediate.dense", in: h, out: c.intermediateSize, bias: true),
-                output: try checkpoint.linear("\(p).output.dense", in: c.intermediateSize, out: h, bias: true),
+                intermediate: try checkpoint.linear("\(p).intermediate.dense", in: h, out: c.intermediateSize, bias: true).using(precision),
+                output: try checkpoint.linear("\(p).output.dense", in: c.intermediateSize, out: h, bias: true).using(precision),
                 outputNorm: try checkpoint.layerNorm("\(p).output.LayerNorm", size: h, bias: true, eps: c.layerNormEps)))
         }
         // BertModel's pooler is a parameter but plays no part in token embeddings: shape-checked, unused.
@@ -95,7 +96,8 @@ extension BertModel {
 
 extension ModernBertModel {
     /// Builds the model from `checkpoint`, strictly (see `Checkpoint`).
-    static func load(configuration c: ModernBertConfiguration, checkpoint: Checkpoint, configPath: String) throws -> ModernBertModel {
+    static func load(configuration c: ModernBertConfiguration, checkpoint: Checkpoint, configPath: String,
+                     precision: MatrixPrecision) throws -> ModernBertModel {
         guard c.hiddenSize % c.headCount == 0, c.headDim % 2 == 0 else {
             throw PlaidError.invalidInput(file: configPath, detail: "hidden_size \(c.hiddenSize) must split into num_attention_heads \(c.headCount) heads of even size")
         }
@@ -111,11 +113,11 @@ extension ModernBertModel {
             let p = "layers.\(l)"
             layers.append(ModernBertModel.Layer(
                 attentionNorm: l == 0 ? nil : try checkpoint.layerNorm("\(p).attn_norm", size: h, bias: c.normBias, eps: c.normEps),
-                queryKeyValue: try checkpoint.linear("\(p).attn.Wqkv", in: h, out: 3 * h, bias: c.attentionBias),
-                attentionOutput: try checkpoint.linear("\(p).attn.Wo", in: h, out: h, bias: c.attentionBias),
+                queryKeyValue: try checkpoint.linear("\(p).attn.Wqkv", in: h, out: 3 * h, bias: c.attentionBias).using(precision),
+                attentionOutput: try checkpoint.linear("\(p).attn.Wo", in: h, out: h, bias: c.attentionBias).using(precision),
                 mlpNorm: try checkpoint.layerNorm("\(p).mlp_norm", size: h, bias: c.normBias, eps: c.normEps),
-                mlpInput: try checkpoint.linear("\(p).mlp.Wi", in: h, out: 2 * i, bias: c.mlpBias),
-                mlpOutput: try checkpoint.linear("\(p).mlp.Wo", in: i, out: h, bias: c.mlpBias),
+                mlpInput: try checkpoint.linear("\(p).mlp.Wi", in: h, out: 2 * i, bias: c.mlpBias).using(precision),
+                mlpOutput: try checkpoint.linear("\(p).mlp.Wo", in: i, out: h, bias: c.mlpBias).using(precision),
                 isGlobal: c.globalLayers[l]))
         }
         let finalNorm = try checkpoint.layerNorm("final_norm", size: h, bias: c.normBias, eps: c.normEps)
@@ -126,16 +128,18 @@ extension ModernBertModel {
 }
 
 /// Reads `config.json` in `directory` and loads the backbone it describes from the checkpoint there.
-func loadBackbone(directory: String) throws -> TransformerBackbone {
+func loadBackbone(directory: String, precision: MatrixPrecision) throws -> TransformerBackbone {
     let configPath = (directory as NSString).appendingPathComponent("config.json")
     let probe = try decodeJSON(ModelTypeProbe.self, path: configPath)
     switch probe.modelType {
     case "bert":
         let configuration = try decodeJSON(BertConfiguration.self, path: configPath)
-        return try BertModel.load(configuration: configuration, checkpoint: try Checkpoint(directory: directory), configPath: configPath)
+        return try BertModel.load(configuration: configuration, checkpoint: try Checkpoint(directory: directory), configPath: configPath,
+                                     precision: precision)
     case "modernbert":
         let configuration = try decodeJSON(ModernBertConfiguration.self, path: configPath)
-        return try ModernBertModel.load(configuration: configuration, checkpoint: try Checkpoint(directory: directory), configPath: configPath)
+        return try ModernBertModel.load(configuration: configuration, checkpoint: try Checkpoint(directory: directory), configPath: configPath,
+                                     precision: precision)
     default:
         throw PlaidError.invalidInput(file: configPath, detail: "model_type '\(probe.modelType)' is not supported (expected 'bert' or 'modernbert')")
     }

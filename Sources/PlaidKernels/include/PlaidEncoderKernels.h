@@ -58,6 +58,27 @@ size_t plaid_enc_attention_scratch(size_t length, size_t headDim);
 /// x[r] /= max(‖x[r]‖₂, 1e-12), as torch.nn.functional.normalize.
 void plaid_enc_l2_normalize(float *x, size_t rows, size_t cols);
 
+/// Matrix products in 16-bit integers (int16_gemm.c): out[m, n] ≈ x[m, k] · Wᵀ for a weight W
+/// [n, k] packed once by plaid_enc_int16_pack_weights. Weights are scaled per output column and
+/// activations per row to 16-bit integers; sums are exact in int32, so the only error is the
+/// rounding of the two operands (relative error about 3e-4 of a typical output).
+/// `packed` holds plaid_enc_int16_weights_count(n, k) values (32-byte aligned), `scales`
+/// plaid_enc_int16_scales_count(n).
+size_t plaid_enc_int16_weights_count(size_t n, size_t k);
+size_t plaid_enc_int16_scales_count(size_t n);
+void plaid_enc_int16_pack_weights(const float *w, size_t n, size_t k, int16_t *packed, float *scales);
+
+/// Bytes of scratch memory plaid_enc_int16_gemm needs for m rows of k inputs.
+size_t plaid_enc_int16_gemm_scratch_bytes(size_t m, size_t k);
+
+/// out = x · Wᵀ on the calling thread, with AVX2 where the CPU has it.
+void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *packed, const float *scales,
+                          size_t n, float *out, void *scratch);
+
+/// The same in plain C, bit for bit (for tests, and what CPUs without AVX2 run).
+void plaid_enc_int16_gemm_portable(const float *x, size_t m, size_t k, const int16_t *packed,
+                                   const float *scales, size_t n, float *out, void *scratch);
+
 /// Vectorisable approximations used above, exposed for tests: erf (|error| < 1e-6) and exp.
 void plaid_enc_erf(const float *in, float *out, size_t n);
 void plaid_enc_exp(const float *in, float *out, size_t n);

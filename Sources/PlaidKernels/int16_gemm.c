@@ -1,0 +1,251 @@
+// The encoder's matrix products in 16-bit integers (contract in PlaidEncoderKernels.h).
+//
+// Why: float32 FMA gives 16 multiply-adds per cycle per core. On AVX2 machines without a fast
+// low-precision float dot product (AMD Zen 3 here), vpmaddwd + vpaddd on int16 pairs sustains
+// about 24 (measured: 1.5 pairs of them per cycle), so a product of the encoder's shapes runs
+// about 1.35× faster than OpenBLAS sgemm, with output vectors still within 1e-6 of the float
+// ones in cosine (see the parity tests).
+//
+// How: each weight column (a row of the torch [out, in] matrix) has its own scale, each
+// activation row its own, so C = (A_q · W_qᵀ) · rowScale · columnScale. The integer sums are
+// exact: they run in int32 over blocks of 64 inputs, then are converted to float. Each column's
+// scale keeps Σ|w_q| over any block within 65,536 − 64, so with |a_q| <= 32,767 no block sum can
+// reach 2^31, whatever the activations: nothing wraps or saturates.
+#include "PlaidEncoderKernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#pragma clang diagnostic ignored "-Wpsabi"
+
+enum {
+    TILE_ROWS = 6,        // activation rows per micro-tile (12 int32 accumulators with 2 vectors)
+    TILE_COLUMNS = 16,    // weight columns per packed panel: two 8-lane vectors
+    BLOCK_PAIRS = 32,     // input pairs summed exactly in int32 before conversion to float
+    ROW_BLOCK = 96,       // activation rows kept in L2 while every panel streams past them
+};
+static const float activationLimit = 32767.0f;
+static const float blockWeightBudget = 65536.0f - 2.0f * BLOCK_PAIRS;  // minus the rounding slack
+
+static size_t pairs_of(size_t k) { return (k + 1) / 2; }
+static size_t panels_of(size_t n) { return (n + TILE_COLUMNS - 1) / TILE_COLUMNS; }
+static size_t padded_rows(size_t m) { return (m + TILE_ROWS - 1) / TILE_ROWS * TILE_ROWS; }
+
+size_t plaid_enc_int16_weights_count(size_t n, size_t k) {
+    return panels_of(n) * pairs_of(k) * TILE_COLUMNS * 2;
+}
+
+size_t plaid_enc_int16_scales_count(size_t n) { return panels_of(n) * TILE_COLUMNS; }
+
+void plaid_enc_int16_pack_weights(const float *w, size_t n, size_t k, int16_t *packed, float *scales) {
+    const size_t pairs = pairs_of(k);
+    memset(packed, 0, plaid_enc_int16_weights_count(n, k) * sizeof(int16_t));
+    memset(scales, 0, plaid_enc_int16_scales_count(n) * sizeof(float));
+    for (size_t j = 0; j < n; j++) {
+        const float *row = w + j * k;
+        float largest = 0, largestBlock = 0;
+        for (size_t start = 0; start < k; start += 2 * BLOCK_PAIRS) {
+            const size_t end = start + 2 * BLOCK_PAIRS < k ? start + 2 * BLOCK_PAIRS : k;
+            float block = 0;
+            for (size_t i = start; i < end; i++) {
+                const float a = fabsf(row[i]);
+                block += a;
+                largest = a > largest ? a : largest;
+            }
+            largestBlock = block > largestBlock ? block : largestBlock;
+        }
+        float scale = largest / activationLimit;
+        if (largestBlock / blockWeightBudget > scale) scale = largestBlock / blockWeightBudget;
+        scales[j] = scale;
+        const float inverse = scale > 0 ? 1 / scale : 0;
+        // Panel layout: [panel][pair][column][2]: one 32-bit lane holds a column's two inputs.
+        int16_t *panel = packed + (j / TILE_COLUMNS) * pairs * TILE_COLUMNS * 2;
+        const size_t lane = j % TILE_COLUMNS;
+        for (size_t i = 0; i < k; i++) {
+            panel[(i / 2) * TILE_COLUMNS * 2 + lane * 2 + (i % 2)] = (int16_t)lrintf(row[i] * inverse);
+        }
+    }
+}
+
+size_t plaid_enc_int16_gemm_scratch_bytes(size_t m, size_t k) {
+    const size_t rows = padded_rows(m);
+    return rows * pairs_of(k) * 2 * sizeof(int16_t) + rows * sizeof(float) + 64;
+}
+
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+
+// Rows [0, m) of x to int16, one scale per row; the rows up to the next whole tile and the odd
+// trailing input of each row are zero. Rounds half to even by adding and removing 1.5·2^23
+// (|value| <= 32,767 < 2^22), which vectorises where lrintf would not.
+CLONES static void quantize_rows(const float *x, size_t m, size_t k, int16_t *q, float *rowScales) {
+    const size_t stride = pairs_of(k) * 2;
+    for (size_t r = 0; r < m; r++) {
+        const float *row = x + r * k;
+        float largest = 0;
+        for (size_t i = 0; i < k; i++) {
+            const float a = fabsf(row[i]);
+            largest = a > largest ? a : largest;
+        }
+        rowScales[r] = largest / activationLimit;
+        const float inverse = largest > 0 ? activationLimit / largest : 0;
+        int16_t *out = q + r * stride;
+        for (size_t i = 0; i < k; i++) out[i] = (int16_t)(int32_t)((row[i] * inverse + 12582912.0f) - 12582912.0f);
+        if (stride > k) out[k] = 0;
+    }
+    const size_t rows = padded_rows(m);
+    if (rows > m) memset(q + m * stride, 0, (rows - m) * stride * sizeof(int16_t));
+    for (size_t r = m; r < rows; r++) rowScales[r] = 0;
+}
+
+// One tile: out[r][c] = (Σ_i a[r][i] · w[c][i]) · (rowScales[r] · columnScales[c]) for the first
+// `height` rows and `width` columns (the rest of the tile is padding).
+typedef void (*TileFunction)(const int16_t *a, size_t aStride, const int16_t *panel, size_t pairs,
+                             const float *rowScales, const float *columnScales,
+                             float *out, size_t outStride, size_t height, size_t width);
+
+static void store_scaled(float sums[TILE_ROWS][TILE_COLUMNS], const float *rowScales, const float *columnScales,
+                         float *out, size_t outStride, size_t height, size_t width) {
+    for (size_t r = 0; r < height; r++)
+        for (size_t c = 0; c < width; c++) out[r * outStride + c] = sums[r][c] * (rowScales[r] * columnScales[c]);
+}
+
+// The tile in plain C: the reference the vector tile must equal bit for bit (same int32 blocks,
+// same float additions in the same order, same scaling).
+static void tile_portable(const int16_t *a, size_t aStride, const int16_t *panel, size_t pairs,
+                          const float *rowScales, const float *columnScales,
+                          float *out, size_t outStride, size_t height, size_t width) {
+    float sums[TILE_ROWS][TILE_COLUMNS];
+    for (int r = 0; r < TILE_ROWS; r++) {
+        const int16_t *row = a + r * aStride;
+        for (int c = 0; c < TILE_COLUMNS; c++) {
+            float total = 0;
+            for (size_t start = 0; start < pairs; start += BLOCK_PAIRS) {
+                const size_t end = start + BLOCK_PAIRS < pairs ? start + BLOCK_PAIRS : pairs;
+                int32_t block = 0;
+                for (size_t p = start; p < end; p++) {
+                    const int16_t *w = panel + p * TILE_COLUMNS * 2 + c * 2;
+                    block += (int32_t)row[2 * p] * w[0] + (int32_t)row[2 * p + 1] * w[1];
+                }
+                total += (float)block;
+            }
+            sums[r][c] = total;
+        }
+    }
+    store_scaled(sums, rowScales, columnScales, out, outStride, height, width);
+}
+
+#if defined(__x86_64__)
+// The same tile with AVX2: per input pair, 2 weight vectors, 6 broadcast activation pairs,
+// 12 vpmaddwd and 12 vpaddd into 12 accumulators (all 16 ymm registers in use).
+__attribute__((target("avx2,fma")))
+static void tile_avx2(const int16_t *a, size_t aStride, const int16_t *panel, size_t pairs,
+                      const float *rowScales, const float *columnScales,
+                      float *out, size_t outStride, size_t height, size_t width) {
+    __m256 f[TILE_ROWS][2];
+    for (int r = 0; r < TILE_ROWS; r++) f[r][0] = f[r][1] = _mm256_setzero_ps();
+    const int32_t *a0 = (const int32_t *)a, *a1 = (const int32_t *)(a + aStride),
+                  *a2 = (const int32_t *)(a + 2 * aStride), *a3 = (const int32_t *)(a + 3 * aStride),
+                  *a4 = (const int32_t *)(a + 4 * aStride), *a5 = (const int32_t *)(a + 5 * aStride);
+    for (size_t start = 0; start < pairs; start += BLOCK_PAIRS) {
+        const size_t end = start + BLOCK_PAIRS < pairs ? start + BLOCK_PAIRS : pairs;
+        __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
+                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        for (size_t p = start; p < end; p++) {
+            const __m256i b0 = _mm256_load_si256((const __m256i *)(panel + p * 32));
+            const __m256i b1 = _mm256_load_si256((const __m256i *)(panel + p * 32 + 16));
+            __m256i x = _mm256_set1_epi32(a0[p]);
+            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0));
+            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1));
+            x = _mm256_set1_epi32(a1[p]);
+            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0));
+            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1));
+            x = _mm256_set1_epi32(a2[p]);
+            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0));
+            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1));
+            x = _mm256_set1_epi32(a3[p]);
+            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0));
+            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1));
+            x = _mm256_set1_epi32(a4[p]);
+            c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, b0));
+            c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, b1));
+            x = _mm256_set1_epi32(a5[p]);
+            c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, b0));
+            c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, b1));
+        }
+        f[0][0] = _mm256_add_ps(f[0][0], _mm256_cvtepi32_ps(c00));
+        f[0][1] = _mm256_add_ps(f[0][1], _mm256_cvtepi32_ps(c01));
+        f[1][0] = _mm256_add_ps(f[1][0], _mm256_cvtepi32_ps(c10));
+        f[1][1] = _mm256_add_ps(f[1][1], _mm256_cvtepi32_ps(c11));
+        f[2][0] = _mm256_add_ps(f[2][0], _mm256_cvtepi32_ps(c20));
+        f[2][1] = _mm256_add_ps(f[2][1], _mm256_cvtepi32_ps(c21));
+        f[3][0] = _mm256_add_ps(f[3][0], _mm256_cvtepi32_ps(c30));
+        f[3][1] = _mm256_add_ps(f[3][1], _mm256_cvtepi32_ps(c31));
+        f[4][0] = _mm256_add_ps(f[4][0], _mm256_cvtepi32_ps(c40));
+        f[4][1] = _mm256_add_ps(f[4][1], _mm256_cvtepi32_ps(c41));
+        f[5][0] = _mm256_add_ps(f[5][0], _mm256_cvtepi32_ps(c50));
+        f[5][1] = _mm256_add_ps(f[5][1], _mm256_cvtepi32_ps(c51));
+    }
+    if (width == TILE_COLUMNS) {
+        const __m256 s0 = _mm256_loadu_ps(columnScales), s1 = _mm256_loadu_ps(columnScales + 8);
+        for (size_t r = 0; r < height; r++) {
+            const __m256 rowScale = _mm256_set1_ps(rowScales[r]);
+            _mm256_storeu_ps(out + r * outStride, _mm256_mul_ps(f[r][0], _mm256_mul_ps(rowScale, s0)));
+            _mm256_storeu_ps(out + r * outStride + 8, _mm256_mul_ps(f[r][1], _mm256_mul_ps(rowScale, s1)));
+        }
+    } else {
+        float sums[TILE_ROWS][TILE_COLUMNS];
+        for (int r = 0; r < TILE_ROWS; r++) {
+            _mm256_storeu_ps(sums[r], f[r][0]);
+            _mm256_storeu_ps(sums[r] + 8, f[r][1]);
+        }
+        store_scaled(sums, rowScales, columnScales, out, outStride, height, width);
+    }
+}
+#endif
+
+static void gemm(TileFunction tile, const float *x, size_t m, size_t k, const int16_t *packed,
+                 const float *scales, size_t n, float *out, void *scratch) {
+    const size_t pairs = pairs_of(k), stride = pairs * 2, rows = padded_rows(m);
+    int16_t *q = (int16_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    float *rowScales = (float *)(q + rows * stride);
+    quantize_rows(x, m, k, q, rowScales);
+    for (size_t block = 0; block < rows; block += ROW_BLOCK) {
+        const size_t blockEnd = block + ROW_BLOCK < rows ? block + ROW_BLOCK : rows;
+        for (size_t panel = 0; panel < panels_of(n); panel++) {
+            const int16_t *w = packed + panel * pairs * TILE_COLUMNS * 2;
+            const size_t c0 = panel * TILE_COLUMNS;
+            const size_t width = n - c0 < TILE_COLUMNS ? n - c0 : TILE_COLUMNS;
+            for (size_t r0 = block; r0 < blockEnd; r0 += TILE_ROWS) {
+                const size_t height = m - r0 < TILE_ROWS ? m - r0 : TILE_ROWS;
+                tile(q + r0 * stride, stride, w, pairs, rowScales + r0, scales + c0, out + r0 * n + c0, n, height, width);
+            }
+        }
+    }
+}
+
+static TileFunction best_tile(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return tile_avx2;
+#endif
+    return tile_portable;
+}
+
+void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *packed, const float *scales,
+                          size_t n, float *out, void *scratch) {
+    static TileFunction chosen = NULL;
+    TileFunction tile = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
+    if (!tile) {  // threads that race here all compute the same pointer
+        tile = best_tile();
+        __atomic_store_n(&chosen, tile, __ATOMIC_RELAXED);
+    }
+    gemm(tile, x, m, k, packed, scales, n, out, scratch);
+}
+
+void plaid_enc_int16_gemm_portable(const float *x, size_t m, size_t k, const int16_t *packed,
+                                   const float *scales, size_t n, float *out, void *scratch) {
+    gemm(tile_portable, x, m, k, packed, scales, n, out, scratch);
+}
