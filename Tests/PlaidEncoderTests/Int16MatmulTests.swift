@@ -21,17 +21,19 @@ final class Int16MatmulTests: XCTestCase {
         func free() { UnsafeMutableRawPointer(values).deallocate() }
     }
 
-    /// out = x·Wᵀ through the kernel; `portable` selects the plain C path.
-    static func multiply(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int, portable: Bool = false) -> [Float] {
+    /// out = epilogue(x·Wᵀ) through the kernel; `portable` selects the plain C path.
+    static func multiply(_ x: [Float], _ w: [Float], m: Int, n: Int, k: Int, portable: Bool = false,
+                         bias: [Float]? = nil, epilogue: Int = PLAID_ENC_EPILOGUE_NONE) -> [Float] {
         let packed = Packed(w, n: n, k: k)
         defer { packed.free() }
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: plaid_enc_int16_gemm_scratch_bytes(m, k), alignment: 64)
         defer { scratch.deallocate() }
         var out = [Float](repeating: .nan, count: m * n)
-        if portable {
-            plaid_enc_int16_gemm_portable(x, m, k, packed.values, packed.scales, n, &out, scratch)
+        let gemm = portable ? plaid_enc_int16_gemm_portable : plaid_enc_int16_gemm
+        if let bias {
+            gemm(x, m, k, packed.values, packed.scales, n, &out, scratch, bias, Int32(epilogue))
         } else {
-            plaid_enc_int16_gemm(x, m, k, packed.values, packed.scales, n, &out, scratch)
+            gemm(x, m, k, packed.values, packed.scales, n, &out, scratch, nil, Int32(epilogue))
         }
         return out
     }
@@ -140,6 +142,29 @@ final class Int16MatmulTests: XCTestCase {
             let fast = Self.multiply(x, w, m: m, n: n, k: k)
             let portable = Self.multiply(x, w, m: m, n: n, k: k, portable: true)
             XCTAssertEqual(fast.map(\.bitPattern), portable.map(\.bitPattern), "\(m)×\(n)×\(k)")
+        }
+    }
+
+    /// The fused epilogues equal the separate passes over the plain product, bit for bit, on more
+    /// rows than one row block (96) so that several blocks are finished in turn.
+    func testFusedEpiloguesEqualSeparatePasses() {
+        let m = 200, n = 40, k = 64
+        let x = Self.randomMatrix(rows: m, columns: k, seed: 21, outliers: true)
+        let w = Self.randomMatrix(rows: n, columns: k, seed: 22, outliers: false)
+        let bias = Self.randomMatrix(rows: 1, columns: n, seed: 23, outliers: false)
+        for portable in [false, true] {
+            let plain = Self.multiply(x, w, m: m, n: n, k: k, portable: portable)
+            var withBias = plain
+            plaid_enc_add_bias(&withBias, bias, m, n)
+            XCTAssertEqual(Self.multiply(x, w, m: m, n: n, k: k, portable: portable, bias: bias).map(\.bitPattern),
+                           withBias.map(\.bitPattern))
+            for (epilogue, tanh) in [(PLAID_ENC_EPILOGUE_BIAS_GELU, Int32(0)), (PLAID_ENC_EPILOGUE_BIAS_GELU_TANH, 1)] {
+                var separate = plain
+                plaid_enc_bias_gelu(&separate, bias, m, n, tanh)
+                let fused = Self.multiply(x, w, m: m, n: n, k: k, portable: portable, bias: bias, epilogue: epilogue)
+                XCTAssertEqual(fused.map(\.bitPattern), separate.map(\.bitPattern), "epilogue \(epilogue)")
+                XCTAssertNotEqual(fused, plain)
+            }
         }
     }
 

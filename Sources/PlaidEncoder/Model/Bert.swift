@@ -49,7 +49,6 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
         let wide = FloatBuffer(count: tokens * intermediate)
         embed(batch, into: hiddenStates.pointer, threads: threads)
         let x = hiddenStates.pointer
-        let tanh: Int32 = activation == .geluTanh ? 1 : 0
         for layer in layers {
             layer.queryKeyValue.apply(x, rows: tokens, into: qkv.pointer, threads: threads)
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
@@ -57,11 +56,7 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
             // x = LayerNorm(context·Woᵀ + b + x); the product reuses the qkv buffer.
             layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer, threads: threads)
             residualNorm(qkv.pointer, bias: layer.attentionOutput.bias, into: x, norm: layer.attentionNorm, rows: tokens, threads: threads)
-            layer.intermediate.multiply(x, rows: tokens, into: wide.pointer, threads: threads)
-            let bias = layer.intermediate.bias
-            RowParallel.run(rows: tokens, threads: threads) { start, count in
-                plaid_enc_bias_gelu(wide.pointer + start * intermediate, bias?.pointer, count, intermediate, tanh)
-            }
+            layer.intermediate.applyGELU(x, rows: tokens, into: wide.pointer, threads: threads, tanh: activation == .geluTanh)
             layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer, threads: threads)
             residualNorm(qkv.pointer, bias: layer.output.bias, into: x, norm: layer.outputNorm, rows: tokens, threads: threads)
         }

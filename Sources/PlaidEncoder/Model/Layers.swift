@@ -104,11 +104,37 @@ struct Linear: @unchecked Sendable {
     }
 
     /// out[rows, outFeatures] = x[rows, inFeatures]·Wᵀ, without the bias (callers fuse it into
-    /// the next element-wise step). In float32, one OpenBLAS sgemm (on OpenBLAS's threads); in
-    /// int16, the rows split over up to `threads` threads.
+    /// the next element-wise step).
     func multiply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        product(x, rows: rows, into: out, threads: threads, bias: nil, epilogue: PLAID_ENC_EPILOGUE_NONE)
+    }
+
+    /// out = x·Wᵀ + b.
+    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
+        product(x, rows: rows, into: out, threads: threads, bias: bias, epilogue: PLAID_ENC_EPILOGUE_NONE)
+    }
+
+    /// out = GELU(x·Wᵀ + b), in the erf form or, with `tanh`, the tanh one.
+    func applyGELU(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int, tanh: Bool) {
+        product(x, rows: rows, into: out, threads: threads, bias: bias,
+                epilogue: tanh ? PLAID_ENC_EPILOGUE_BIAS_GELU_TANH : PLAID_ENC_EPILOGUE_BIAS_GELU)
+    }
+
+    /// In float32: one OpenBLAS sgemm (on OpenBLAS's threads), then the epilogue as a row-parallel
+    /// pass. In int16: the rows split over up to `threads` threads, the epilogue fused.
+    private func product(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int,
+                         bias: FloatStorage?, epilogue: Int) {
+        let n = outFeatures, k = inFeatures
         guard let int16 else {
-            BLAS.matmulTransposedB(x, weight.pointer, out, m: rows, n: outFeatures, k: inFeatures)
+            BLAS.matmulTransposedB(x, weight.pointer, out, m: rows, n: n, k: k)
+            guard bias != nil || epilogue != PLAID_ENC_EPILOGUE_NONE else { return }
+            RowParallel.run(rows: rows, threads: threads) { start, count in
+                if epilogue == PLAID_ENC_EPILOGUE_NONE {
+                    plaid_enc_add_bias(out + start * n, bias!.pointer, count, n)
+                } else {
+                    plaid_enc_bias_gelu(out + start * n, bias?.pointer, count, n, epilogue == PLAID_ENC_EPILOGUE_BIAS_GELU_TANH ? 1 : 0)
+                }
+            }
             return
         }
         // Parts of at least 96 rows (the kernel's row block), one per thread.
@@ -118,21 +144,10 @@ struct Linear: @unchecked Sendable {
             let start = part * partRows
             let count = min(partRows, rows - start)
             guard count > 0 else { return }
-            let scratch = UnsafeMutableRawPointer.allocate(
-                byteCount: plaid_enc_int16_gemm_scratch_bytes(count, inFeatures), alignment: 64)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: plaid_enc_int16_gemm_scratch_bytes(count, k), alignment: 64)
             defer { scratch.deallocate() }
-            plaid_enc_int16_gemm(x + start * inFeatures, count, inFeatures, int16.values, int16.scales,
-                                 outFeatures, out + start * outFeatures, scratch)
-        }
-    }
-
-    /// out = x·Wᵀ + b.
-    func apply(_ x: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, threads: Int) {
-        multiply(x, rows: rows, into: out, threads: threads)
-        if let bias {
-            RowParallel.run(rows: rows, threads: threads) { start, count in
-                plaid_enc_add_bias(out + start * outFeatures, bias.pointer, count, outFeatures)
-            }
+            plaid_enc_int16_gemm(x + start * k, count, k, int16.values, int16.scales, n, out + start * n, scratch,
+                                 bias?.pointer, Int32(epilogue))
         }
     }
 }

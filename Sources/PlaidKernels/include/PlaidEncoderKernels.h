@@ -71,13 +71,22 @@ void plaid_enc_int16_pack_weights(const float *w, size_t n, size_t k, int16_t *p
 /// Bytes of scratch memory plaid_enc_int16_gemm needs for m rows of k inputs.
 size_t plaid_enc_int16_gemm_scratch_bytes(size_t m, size_t k);
 
-/// out = x · Wᵀ on the calling thread, with AVX2 where the CPU has it.
+/// What plaid_enc_int16_gemm applies to its output rows, fused: + bias (when `bias` is not NULL),
+/// or GELU(· + bias) in the erf or the tanh form (as plaid_enc_bias_gelu; `bias` may be NULL).
+enum {
+    PLAID_ENC_EPILOGUE_NONE = 0,
+    PLAID_ENC_EPILOGUE_BIAS_GELU = 1,
+    PLAID_ENC_EPILOGUE_BIAS_GELU_TANH = 2,
+};
+
+/// out = epilogue(x · Wᵀ) on the calling thread, with AVX2 where the CPU has it.
 void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *packed, const float *scales,
-                          size_t n, float *out, void *scratch);
+                          size_t n, float *out, void *scratch, const float *bias, int epilogue);
 
 /// The same in plain C, bit for bit (for tests, and what CPUs without AVX2 run).
 void plaid_enc_int16_gemm_portable(const float *x, size_t m, size_t k, const int16_t *packed,
-                                   const float *scales, size_t n, float *out, void *scratch);
+                                   const float *scales, size_t n, float *out, void *scratch,
+                                   const float *bias, int epilogue);
 
 /// Vectorisable approximations used above, exposed for tests: erf (|error| < 1e-6) and exp.
 void plaid_enc_erf(const float *in, float *out, size_t n);
