@@ -284,7 +284,7 @@ INLINE float max_floats(const float *x, size_t n) {
 
 size_t plaid_enc_attention_scratch(size_t length, size_t headDim) {
     const size_t keyStride = (length + KEY_TILE - 1) / KEY_TILE * KEY_TILE + KEY_TILE;
-    return (headDim + QUERY_BLOCK) * keyStride + 2 * QUERY_BLOCK * headDim;
+    return (headDim + QUERY_BLOCK) * keyStride + length * headDim + 2 * QUERY_BLOCK * headDim;
 }
 
 CLONES void plaid_enc_attention(const float *q, const float *k, const float *v, size_t inputStride,
@@ -293,13 +293,19 @@ CLONES void plaid_enc_attention(const float *q, const float *k, const float *v, 
     // Rows of the transposed keys and of the scores have room for one whole tile past the end.
     const size_t keyStride = (length + KEY_TILE - 1) / KEY_TILE * KEY_TILE + KEY_TILE;
     float *keysTransposed = scratch;                                   // [headDim, keyStride]
-    float *scores = keysTransposed + headDim * keyStride;              // [4, keyStride]
-    float *queries = scores + QUERY_BLOCK * keyStride;                 // [4, headDim]
-    float *outputs = queries + QUERY_BLOCK * headDim;                  // [4, headDim]
-    for (size_t d = 0; d < headDim; d++) {
-        float *row = keysTransposed + d * keyStride;
-        for (size_t j = 0; j < length; j++) row[j] = k[j * inputStride + d];
-        for (size_t j = length; j < keyStride; j++) row[j] = 0.0f;
+    float *scores = keysTransposed + headDim * keyStride;              // [QUERY_BLOCK, keyStride]
+    float *values = scores + QUERY_BLOCK * keyStride;                  // [length, headDim]
+    float *queries = values + length * headDim;                        // [QUERY_BLOCK, headDim]
+    float *outputs = queries + QUERY_BLOCK * headDim;                  // [QUERY_BLOCK, headDim]
+    // The keys and values of this head are copied out once: in the fused QKV rows they sit a whole
+    // row (3·hidden floats) apart, a stride that maps them onto a few L1 sets, so every pass over
+    // them would miss L1. Each key row is read once, in order, and scattered into the transpose.
+    for (size_t d = 0; d < headDim; d++)
+        for (size_t j = length; j < keyStride; j++) keysTransposed[d * keyStride + j] = 0.0f;
+    for (size_t j = 0; j < length; j++) {
+        const float *key = k + j * inputStride;
+        for (size_t d = 0; d < headDim; d++) keysTransposed[d * keyStride + j] = key[d];
+        memcpy(values + j * headDim, v + j * inputStride, headDim * sizeof(float));
     }
 
     for (size_t first = 0; first < length; first += QUERY_BLOCK) {
@@ -346,7 +352,7 @@ CLONES void plaid_enc_attention(const float *q, const float *k, const float *v, 
         for (size_t b = count; b < QUERY_BLOCK; b++)
             for (size_t j = lo; j < hi; j++) scores[b * keyStride + j] = 0.0f;
 
-        block_weighted_values(scores, keyStride, v, inputStride, headDim, lo, hi, outputs);
+        block_weighted_values(scores, keyStride, values, headDim, headDim, lo, hi, outputs);
         for (size_t b = 0; b < count; b++) {
             float *o = out + (first + b) * outputStride;
             for (size_t d = 0; d < headDim; d++) o[d] = outputs[b * headDim + d] * normaliser[b];
