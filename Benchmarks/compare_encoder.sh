@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Encodes a BEIR corpus with PyLate/PyTorch and with `plaid encode`, and prints the throughput
-# (model input tokens per second, padding excluded) and peak memory (/usr/bin/time -v) of each.
+# Encodes a BEIR corpus with PyLate/PyTorch and with `plaid encode` (int16 and float32 products),
+# and prints the throughput (model input tokens per second, padding excluded) and peak memory
+# (/usr/bin/time -v) of each run, then the median of each engine and the ratios of the medians.
 #
 #   Benchmarks/compare_encoder.sh [CORPUS.jsonl] [BATCH_SIZE]
 #
-# Defaults: datasets/scifact/corpus.jsonl, batch 64. Environment: PYTHON (a Python with torch,
-# transformers 5.3.0 and pylate 1.6.0, e.g. a venv made as in the project's Python reference
-# recipe; default .venv-ref/bin/python), MODEL
-# (default models/minilm-colbert), THREADS (default: all cores, for both). Takes a few minutes
-# on 2 cores; run it on a quiet machine, once.
+# Defaults: datasets/scifact/corpus.jsonl, PyTorch batch 64 (plaid uses its own default batch:
+# it packs sequences without padding, so its batch size only sizes the working set).
+# Environment: PYTHON (a Python with torch, transformers 5.3.0 and pylate 1.6.0, e.g. a venv made
+# as in the project's Python reference recipe; default .venv-ref/bin/python), MODEL (default
+# models/minilm-colbert), THREADS (default: all cores, for both), ROUNDS (default 1: rounds of
+# the three runs, interleaved so that a slow spell of a shared machine hits all engines).
+# One round takes about 8 minutes on 2 cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,6 +20,7 @@ BATCH="${2:-64}"
 PYTHON="${PYTHON:-$ROOT/.venv-ref/bin/python}"
 MODEL="${MODEL:-$ROOT/models/minilm-colbert}"
 THREADS="${THREADS:-$(nproc)}"
+ROUNDS="${ROUNDS:-1}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -48,27 +52,44 @@ tokens = sum(len(model.tokenize([t], is_query=False)["input_ids"][0]) for t in d
 start = time.perf_counter()
 out = model.encode(docs, is_query=False, batch_size=batch, show_progress_bar=False)
 elapsed = time.perf_counter() - start
-print(f"RESULT pytorch {len(docs)} {tokens} {elapsed:.3f} {sum(len(o) for o in out)}")
+print(f"RESULT {tokens / elapsed:.0f} {len(docs)} {tokens} {sum(len(o) for o in out)}")
 PY
 
-echo "PyLate/PyTorch (torch threads: $THREADS, batch $BATCH) ..." >&2
-/usr/bin/time -v "$PYTHON" "$WORK/pylate_encode.py" "$CORPUS" "$MODEL" "$BATCH" "$THREADS" \
-    > "$WORK/pytorch.out" 2> "$WORK/pytorch.time" || { cat "$WORK/pytorch.time" >&2; exit 1; }
+peak() { awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$1"; }
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
+: > "$WORK/results"
 
-echo "plaid encode (batch $BATCH) ..." >&2
-/usr/bin/time -v env OPENBLAS_NUM_THREADS="$THREADS" "$PLAID" encode --model "$MODEL" --input "$CORPUS" \
-    --mode document --output "$WORK/plaid-out" --batch-size "$BATCH" 2> "$WORK/plaid.time" || { cat "$WORK/plaid.time" >&2; exit 1; }
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS: PyLate/PyTorch (torch threads: $THREADS, batch $BATCH) ..." >&2
+    /usr/bin/time -v "$PYTHON" "$WORK/pylate_encode.py" "$CORPUS" "$MODEL" "$BATCH" "$THREADS" \
+        > "$WORK/pytorch.out" 2> "$WORK/pytorch.time" || { cat "$WORK/pytorch.time" >&2; exit 1; }
+    read -r _ rate docs tokens vectors < <(grep '^RESULT' "$WORK/pytorch.out")
+    echo "pytorch $rate $(peak "$WORK/pytorch.time")" >> "$WORK/results"
+    echo "corpus: $docs documents, $tokens model tokens, $vectors vectors kept by PyLate" > "$WORK/corpus"
 
-peak() { awk -F': ' '/Maximum resident set size/ {printf "%.0f MiB", $2 / 1024}' "$1"; }
-read -r _ _ docs tokens seconds vectors < <(grep '^RESULT' "$WORK/pytorch.out")
-pytorch_rate=$(awk -v t="$tokens" -v s="$seconds" 'BEGIN {printf "%.0f", t / s}')
-plaid_line=$(grep 'texts in' "$WORK/plaid.time" | tail -n 1)
-plaid_rate=$(sed -E 's/.* ([0-9]+) tokens\/s.*/\1/' <<< "$plaid_line")
-plaid_seconds=$(grep 'Elapsed (wall clock)' "$WORK/plaid.time" | awk '{print $NF}')
+    for precision in int16 float32; do
+        echo "round $round/$ROUNDS: plaid encode --precision $precision ..." >&2
+        rm -rf "$WORK/plaid-out"
+        /usr/bin/time -v env OPENBLAS_NUM_THREADS="$THREADS" "$PLAID" encode --model "$MODEL" --input "$CORPUS" \
+            --mode document --output "$WORK/plaid-out" --precision "$precision" 2> "$WORK/plaid.time" \
+            || { cat "$WORK/plaid.time" >&2; exit 1; }
+        # The last progress line: "encode documents: N documents in Ts (..), R tokens/s, ...".
+        rate=$(grep 'documents in' "$WORK/plaid.time" | tail -n 1 | sed -E 's/.* ([0-9]+) tokens\/s.*/\1/')
+        echo "plaid-$precision $rate $(peak "$WORK/plaid.time")" >> "$WORK/results"
+    done
+done
 
 echo
-echo "corpus: $CORPUS ($docs documents, $tokens model tokens, $vectors vectors kept by PyLate)"
-printf "%-22s %14s %12s\n" "" "tokens/s" "peak RSS"
-printf "%-22s %14s %12s\n" "PyLate 1.6 / PyTorch" "$pytorch_rate" "$(peak "$WORK/pytorch.time")"
-printf "%-22s %14s %12s\n" "plaid encode" "$plaid_rate" "$(peak "$WORK/plaid.time")"
-echo "(PyTorch: encode() only, model load excluded; plaid: $plaid_line; whole process $plaid_seconds)"
+echo "$CORPUS"
+cat "$WORK/corpus"
+printf "%-22s %-28s %10s %14s\n" "" "tokens/s, each run" "median" "peak RSS MiB"
+for engine in pytorch plaid-int16 plaid-float32; do
+    runs=$(awk -v e="$engine" '$1 == e {printf "%s ", $2}' "$WORK/results")
+    med=$(awk -v e="$engine" '$1 == e {print $2}' "$WORK/results" | median)
+    mem=$(awk -v e="$engine" '$1 == e {print $3}' "$WORK/results" | sort -n | tail -n 1)
+    printf "%-22s %-28s %10s %14s\n" "$engine" "$runs" "$med" "$mem"
+    eval "median_${engine//-/_}=$med"
+done
+awk -v p="$median_pytorch" -v i="$median_plaid_int16" -v f="$median_plaid_float32" \
+    'BEGIN {printf "ratios of medians: plaid int16 / PyTorch %.2f, plaid float32 / PyTorch %.2f, int16 / float32 %.2f\n", i / p, f / p, i / f}'
+echo "(PyTorch: encode() only, model load excluded; plaid: its encode timer, from the first text read to the last vector written, model load excluded)"

@@ -13,19 +13,21 @@ private let modelPath = (root as NSString).appendingPathComponent("models/minilm
 private let corpusPath = (root as NSString).appendingPathComponent("datasets/scifact/corpus.jsonl")
 
 let benchmarks: @Sendable () -> Void = {
-    Benchmark("Encode 512 SciFact documents (default model)",
-              configuration: .init(metrics: [.wallClock, .peakMemoryResident, .custom("tokens per second", polarity: .prefersLarger)],
-                                   timeUnits: .seconds, maxDuration: .seconds(300), maxIterations: 3)) { benchmark in
-        let encoder = try ColBERTEncoder(modelPath: modelPath)
-        let texts = try TextCollectionReader.read(path: corpusPath).prefix(512).map(\.text)
-        let started = DispatchTime.now().uptimeNanoseconds
-        benchmark.startMeasurement()
-        let vectors = try encoder.encodeDocuments(Array(texts), batchSize: 32)
-        benchmark.stopMeasurement()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        // Model input tokens (real tokens, nothing is padded), the figure compare_encoder.sh reports for both.
-        let tokens = encoder.tokensProcessed
-        benchmark.measurement(.custom("tokens per second", polarity: .prefersLarger), Int(Double(tokens) / seconds))
-        blackHole(vectors)
+    for precision in MatrixPrecision.allCases {
+        Benchmark("Encode 512 SciFact documents (default model, \(precision) products)",
+                  configuration: .init(metrics: [.wallClock, .peakMemoryResident, .custom("tokens per second", polarity: .prefersLarger)],
+                                       timeUnits: .seconds, maxDuration: .seconds(300), maxIterations: 3)) { benchmark in
+            let encoder = try ColBERTEncoder(modelPath: modelPath, precision: precision)
+            let texts = try TextCollectionReader.read(path: corpusPath).prefix(512).map(\.text)
+            let started = DispatchTime.now().uptimeNanoseconds
+            benchmark.startMeasurement()
+            let vectors = try encoder.encodeDocuments(Array(texts))
+            benchmark.stopMeasurement()
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            // Model input tokens (real tokens, nothing is padded), the figure compare_encoder.sh reports for both.
+            let tokens = encoder.tokensProcessed
+            benchmark.measurement(.custom("tokens per second", polarity: .prefersLarger), Int(Double(tokens) / seconds))
+            blackHole(vectors)
+        }
     }
 }
