@@ -175,12 +175,12 @@ final class Int16MatmulTests: XCTestCase {
         let weight = FloatStorage(Self.randomMatrix(rows: n, columns: k, seed: 12, outliers: false))
         let linear = Linear(weight: weight, bias: nil, inFeatures: k, outFeatures: n).using(.int16)
         var one = [Float](repeating: 0, count: m * n), four = one
-        linear.multiply(x, rows: m, into: &one, threads: 1)
-        linear.multiply(x, rows: m, into: &four, threads: 4)
+        linear.multiply(x, rows: m, into: &one, threads: 1, scratch: MatmulScratch())
+        linear.multiply(x, rows: m, into: &four, threads: 4, scratch: MatmulScratch())
         XCTAssertEqual(one.map(\.bitPattern), four.map(\.bitPattern))
         let float32 = Linear(weight: weight, bias: nil, inFeatures: k, outFeatures: n)
         var reference = [Float](repeating: 0, count: m * n)
-        float32.multiply(x, rows: m, into: &reference, threads: 1)
+        float32.multiply(x, rows: m, into: &reference, threads: 1, scratch: MatmulScratch())
         XCTAssertNotEqual(one, reference, "the int16 layer must not silently fall back to sgemm")
         for i in 0..<(m * n) { XCTAssertEqual(one[i], reference[i], accuracy: 0.05) }
     }

@@ -73,7 +73,7 @@ struct DenseProjection: @unchecked Sendable {
         if isIdentity {
             out.pointer.update(from: x, count: rows * outFeatures)
         } else {
-            linear.apply(x, rows: rows, into: out.pointer, threads: threads)
+            linear.apply(x, rows: rows, into: out.pointer, threads: threads, scratch: MatmulScratch())
         }
         let n = rows * outFeatures
         let y = out.pointer
@@ -87,7 +87,7 @@ struct DenseProjection: @unchecked Sendable {
         if useResidual {
             if let residual {
                 let projected = FloatBuffer(count: n)
-                residual.multiply(x, rows: rows, into: projected.pointer, threads: threads)
+                residual.multiply(x, rows: rows, into: projected.pointer, threads: threads, scratch: MatmulScratch())
                 for i in 0..<n { y[i] += projected.pointer[i] }
             } else {
                 for i in 0..<n { y[i] += x[i] }

@@ -46,18 +46,19 @@ final class BertModel: TransformerBackbone, @unchecked Sendable {
         let hiddenStates = FloatBuffer(count: tokens * hidden)
         let qkv = FloatBuffer(count: tokens * 3 * hidden)
         let context = FloatBuffer(count: tokens * hidden)
+        let scratch = MatmulScratch()
         let wide = FloatBuffer(count: tokens * intermediate)
         embed(batch, into: hiddenStates.pointer, threads: threads)
         let x = hiddenStates.pointer
         for layer in layers {
-            layer.queryKeyValue.apply(x, rows: tokens, into: qkv.pointer, threads: threads)
+            layer.queryKeyValue.apply(x, rows: tokens, into: qkv.pointer, threads: threads, scratch: scratch)
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
                                 heads: configuration.headCount, headDim: configuration.headDim, threads: threads)
             // x = LayerNorm(context·Woᵀ + b + x); the product reuses the qkv buffer.
-            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer, threads: threads)
+            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: qkv.pointer, threads: threads, scratch: scratch)
             residualNorm(qkv.pointer, bias: layer.attentionOutput.bias, into: x, norm: layer.attentionNorm, rows: tokens, threads: threads)
-            layer.intermediate.applyGELU(x, rows: tokens, into: wide.pointer, threads: threads, tanh: activation == .geluTanh)
-            layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer, threads: threads)
+            layer.intermediate.applyGELU(x, rows: tokens, into: wide.pointer, threads: threads, scratch: scratch, tanh: activation == .geluTanh)
+            layer.output.multiply(wide.pointer, rows: tokens, into: qkv.pointer, threads: threads, scratch: scratch)
             residualNorm(qkv.pointer, bias: layer.output.bias, into: x, norm: layer.outputNorm, rows: tokens, threads: threads)
         }
         return hiddenStates

@@ -57,6 +57,7 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
         let normed = FloatBuffer(count: tokens * hidden)
         let qkv = FloatBuffer(count: tokens * 3 * hidden)
         let context = FloatBuffer(count: tokens * hidden)
+        let scratch = MatmulScratch()
         let wide = FloatBuffer(count: tokens * 2 * intermediate)
         let x = hiddenStates.pointer
         let tanh: Int32 = activation == .geluTanh ? 1 : 0
@@ -73,16 +74,16 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
                 norm.apply(x, rows: tokens, into: normed.pointer, threads: threads)
                 attentionInput = UnsafePointer(normed.pointer)
             }
-            layer.queryKeyValue.apply(attentionInput, rows: tokens, into: qkv.pointer, threads: threads)
+            layer.queryKeyValue.apply(attentionInput, rows: tokens, into: qkv.pointer, threads: threads, scratch: scratch)
             PackedAttention.run(qkv: qkv.pointer, context: context.pointer, batch: batch,
                                 heads: configuration.headCount, headDim: configuration.headDim,
                                 window: layer.isGlobal ? -1 : configuration.localAttention / 2,
                                 rotary: layer.isGlobal ? globalRotary : localRotary, threads: threads)
-            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: normed.pointer, threads: threads)
+            layer.attentionOutput.multiply(context.pointer, rows: tokens, into: normed.pointer, threads: threads, scratch: scratch)
             addResidual(normed.pointer, bias: layer.attentionOutput.bias, into: x, rows: tokens, threads: threads)
 
             layer.mlpNorm.apply(x, rows: tokens, into: normed.pointer, threads: threads)
-            layer.mlpInput.multiply(normed.pointer, rows: tokens, into: wide.pointer, threads: threads)
+            layer.mlpInput.multiply(normed.pointer, rows: tokens, into: wide.pointer, threads: threads, scratch: scratch)
             let bias = layer.mlpInput.bias
             // The GeGLU product is written over the start of `qkv`, large enough for [tokens, intermediate]
             // whenever intermediate <= 3·hidden; otherwise into its own buffer.
@@ -91,7 +92,7 @@ final class ModernBertModel: TransformerBackbone, @unchecked Sendable {
                 plaid_enc_geglu(wide.pointer + start * 2 * intermediate, bias?.pointer,
                                 gated.pointer + start * intermediate, count, intermediate, tanh)
             }
-            layer.mlpOutput.multiply(gated.pointer, rows: tokens, into: normed.pointer, threads: threads)
+            layer.mlpOutput.multiply(gated.pointer, rows: tokens, into: normed.pointer, threads: threads, scratch: scratch)
             addResidual(normed.pointer, bias: layer.mlpOutput.bias, into: x, rows: tokens, threads: threads)
         }
         finalNorm.apply(x, rows: tokens, into: x, threads: threads)
