@@ -87,4 +87,35 @@ final class TextPipelineTests: XCTestCase {
         // The white-matter query finds SciFact document 4983, whose title it paraphrases.
         XCTAssertTrue(lines.contains { $0.hasPrefix("q2 Q0 4983 1 ") }, lines.joined(separator: "\n"))
     }
+
+    /// `encode --precision`: both products give the same layout and nearly the same vectors;
+    /// an unknown precision is refused with the choices named.
+    func testEncodePrecisionsAgree() throws {
+        let dataset = try miniSciFact()
+        var vectors: [String: [Float]] = [:]
+        for precision in ["int16", "float32"] {
+            let result = try plaid(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
+                                    "--output", path("emb-\(precision)"), "--precision", precision])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let array = try NPYArray(path: path("emb-\(precision)/doc_embeddings.npy"))
+            var values = [Float](repeating: 0, count: array.elementCount)
+            values.withUnsafeMutableBufferPointer { array.copyFloats(start: 0, count: array.elementCount, into: $0.baseAddress!) }
+            vectors[precision] = values
+        }
+        let a = vectors["int16"]!, b = vectors["float32"]!
+        XCTAssertEqual(a.count, b.count)
+        XCTAssertNotEqual(a, b, "the two precisions must not run the same code")
+        let dimension = 384
+        var lowest: Float = 1
+        for row in 0..<(a.count / dimension) {
+            var dot: Float = 0
+            for c in 0..<dimension { dot += a[row * dimension + c] * b[row * dimension + c] }
+            lowest = min(lowest, dot)  // both are unit vectors
+        }
+        XCTAssertGreaterThan(lowest, 0.9999)
+        let bad = try plaid(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
+                             "--output", path("emb-bad"), "--precision", "int8"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("int8") && bad.stderr.contains("float32"), bad.stderr)
+    }
 }
