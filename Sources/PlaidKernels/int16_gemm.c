@@ -157,49 +157,29 @@ static void tile_avx2(const int16_t *a, size_t aStride, const int16_t *panel, si
         __builtin_prefetch(out + r * outStride, 1, 3);
         __builtin_prefetch(out + r * outStride + TILE_COLUMNS - 1, 1, 3);
     }
+    const int32_t *rowPairs[TILE_ROWS];  // each row as 32-bit lanes holding two int16 inputs
+    for (int r = 0; r < TILE_ROWS; r++) rowPairs[r] = (const int32_t *)(a + r * aStride);
     __m256 f[TILE_ROWS][2];
     for (int r = 0; r < TILE_ROWS; r++) f[r][0] = f[r][1] = _mm256_setzero_ps();
-    const int32_t *a0 = (const int32_t *)a, *a1 = (const int32_t *)(a + aStride),
-                  *a2 = (const int32_t *)(a + 2 * aStride), *a3 = (const int32_t *)(a + 3 * aStride),
-                  *a4 = (const int32_t *)(a + 4 * aStride), *a5 = (const int32_t *)(a + 5 * aStride);
     for (size_t start = 0; start < pairs; start += BLOCK_PAIRS) {
         const size_t end = start + BLOCK_PAIRS < pairs ? start + BLOCK_PAIRS : pairs;
-        __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
-                c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+        __m256i c[TILE_ROWS][2];
+        for (int r = 0; r < TILE_ROWS; r++) c[r][0] = c[r][1] = _mm256_setzero_si256();
         for (size_t p = start; p < end; p++) {
             const __m256i b0 = _mm256_load_si256((const __m256i *)(panel + p * 32));
             const __m256i b1 = _mm256_load_si256((const __m256i *)(panel + p * 32 + 16));
-            __m256i x = _mm256_set1_epi32(a0[p]);
-            c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(x, b0));
-            c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(x, b1));
-            x = _mm256_set1_epi32(a1[p]);
-            c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(x, b0));
-            c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(x, b1));
-            x = _mm256_set1_epi32(a2[p]);
-            c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(x, b0));
-            c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(x, b1));
-            x = _mm256_set1_epi32(a3[p]);
-            c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(x, b0));
-            c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(x, b1));
-            x = _mm256_set1_epi32(a4[p]);
-            c40 = _mm256_add_epi32(c40, _mm256_madd_epi16(x, b0));
-            c41 = _mm256_add_epi32(c41, _mm256_madd_epi16(x, b1));
-            x = _mm256_set1_epi32(a5[p]);
-            c50 = _mm256_add_epi32(c50, _mm256_madd_epi16(x, b0));
-            c51 = _mm256_add_epi32(c51, _mm256_madd_epi16(x, b1));
+            // Fully unrolled, so that the 12 accumulators stay in registers.
+#pragma clang loop unroll(full)
+            for (int r = 0; r < TILE_ROWS; r++) {
+                const __m256i x = _mm256_set1_epi32(rowPairs[r][p]);
+                c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x, b0));
+                c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x, b1));
+            }
         }
-        f[0][0] = _mm256_add_ps(f[0][0], _mm256_cvtepi32_ps(c00));
-        f[0][1] = _mm256_add_ps(f[0][1], _mm256_cvtepi32_ps(c01));
-        f[1][0] = _mm256_add_ps(f[1][0], _mm256_cvtepi32_ps(c10));
-        f[1][1] = _mm256_add_ps(f[1][1], _mm256_cvtepi32_ps(c11));
-        f[2][0] = _mm256_add_ps(f[2][0], _mm256_cvtepi32_ps(c20));
-        f[2][1] = _mm256_add_ps(f[2][1], _mm256_cvtepi32_ps(c21));
-        f[3][0] = _mm256_add_ps(f[3][0], _mm256_cvtepi32_ps(c30));
-        f[3][1] = _mm256_add_ps(f[3][1], _mm256_cvtepi32_ps(c31));
-        f[4][0] = _mm256_add_ps(f[4][0], _mm256_cvtepi32_ps(c40));
-        f[4][1] = _mm256_add_ps(f[4][1], _mm256_cvtepi32_ps(c41));
-        f[5][0] = _mm256_add_ps(f[5][0], _mm256_cvtepi32_ps(c50));
-        f[5][1] = _mm256_add_ps(f[5][1], _mm256_cvtepi32_ps(c51));
+        for (int r = 0; r < TILE_ROWS; r++) {
+            f[r][0] = _mm256_add_ps(f[r][0], _mm256_cvtepi32_ps(c[r][0]));
+            f[r][1] = _mm256_add_ps(f[r][1], _mm256_cvtepi32_ps(c[r][1]));
+        }
     }
     if (width == TILE_COLUMNS) {
         const __m256 s0 = _mm256_loadu_ps(columnScales), s1 = _mm256_loadu_ps(columnScales + 8);
