@@ -60,7 +60,8 @@ void plaid_enc_int16_pack_weights(const float *w, size_t n, size_t k, int16_t *p
         float scale = largest / activationLimit;
         if (largestBlock / blockWeightBudget > scale) scale = largestBlock / blockWeightBudget;
         scales[j] = scale;
-        const float inverse = scale > 0 ? 1 / scale : 0;
+        // Columns (and below, rows) of magnitude under 1e-30 are taken as zero: 1/scale would overflow.
+        const float inverse = scale > 1e-30f ? 1 / scale : 0;
         // Panel layout: [panel][pair][column][2]: one 32-bit lane holds a column's two inputs.
         int16_t *panel = packed + (j / TILE_COLUMNS) * pairs * TILE_COLUMNS * 2;
         const size_t lane = j % TILE_COLUMNS;
@@ -97,7 +98,7 @@ CLONES static void quantize_rows(const float *x, size_t m, size_t k, int16_t *q,
         for (int l = 0; l < 8; l++) largest = lanes[l] > largest ? lanes[l] : largest;
         for (; i < k; i++) largest = fabsf(row[i]) > largest ? fabsf(row[i]) : largest;
         rowScales[r] = largest / activationLimit;
-        const float inverse = largest > 0 ? activationLimit / largest : 0;
+        const float inverse = largest > 1e-30f ? activationLimit / largest : 0;
         int16_t *out = q + r * stride;
         for (size_t i = 0; i < k; i++) out[i] = (int16_t)(int32_t)((row[i] * inverse + 12582912.0f) - 12582912.0f);
         if (stride > k) out[k] = 0;
