@@ -20,6 +20,9 @@
 #endif
 
 #pragma clang diagnostic ignored "-Wpsabi"
+// No a·b + c fused into one FMA: the clones of quantize_rows for AVX2 and for generic x86-64 must
+// round every activation to the same integer, whatever the CPU.
+#pragma clang fp contract(off)
 
 enum {
     TILE_ROWS = 6,        // activation rows per micro-tile (12 int32 accumulators with 2 vectors)
@@ -158,8 +161,6 @@ static void tile_avx2(const int16_t *a, size_t aStride, const int16_t *panel, si
         __builtin_prefetch(out + r * outStride, 1, 3);
         __builtin_prefetch(out + r * outStride + TILE_COLUMNS - 1, 1, 3);
     }
-    const int32_t *rowPairs[TILE_ROWS];  // each row as 32-bit lanes holding two int16 inputs
-    for (int r = 0; r < TILE_ROWS; r++) rowPairs[r] = (const int32_t *)(a + r * aStride);
     __m256 f[TILE_ROWS][2];
     for (int r = 0; r < TILE_ROWS; r++) f[r][0] = f[r][1] = _mm256_setzero_ps();
     for (size_t start = 0; start < pairs; start += BLOCK_PAIRS) {
@@ -172,7 +173,9 @@ static void tile_avx2(const int16_t *a, size_t aStride, const int16_t *panel, si
             // Fully unrolled, so that the 12 accumulators stay in registers.
 #pragma clang loop unroll(full)
             for (int r = 0; r < TILE_ROWS; r++) {
-                const __m256i x = _mm256_set1_epi32(rowPairs[r][p]);
+                int32_t pair;  // row r's inputs 2p and 2p + 1, as one 32-bit lane
+                memcpy(&pair, a + r * aStride + 2 * p, sizeof pair);
+                const __m256i x = _mm256_set1_epi32(pair);
                 c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x, b0));
                 c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x, b1));
             }
@@ -231,7 +234,7 @@ static void gemm(TileFunction tile, const float *x, size_t m, size_t k, const in
 static TileFunction best_tile(void) {
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) return tile_avx2;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return tile_avx2;
 #endif
     return tile_portable;
 }
@@ -245,6 +248,10 @@ void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *pac
         __atomic_store_n(&chosen, tile, __ATOMIC_RELAXED);
     }
     gemm(tile, x, m, k, packed, scales, n, out, scratch, bias, epilogue);
+}
+
+const char *plaid_enc_int16_gemm_tile(void) {
+    return best_tile() == tile_portable ? "portable" : "avx2";
 }
 
 void plaid_enc_int16_gemm_portable(const float *x, size_t m, size_t k, const int16_t *packed,

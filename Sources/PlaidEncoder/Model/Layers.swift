@@ -41,27 +41,32 @@ protocol TransformerBackbone: AnyObject, Sendable {
     func forward(_ batch: PackedSequences, threads: Int) -> FloatBuffer
 }
 
-/// Working memory of the forward pass, a few to tens of MB per batch, allocated per batch.
+/// A block of the forward pass's working memory (a few to tens of MB per batch), freed on deinit.
 /// Blocks of 1 MiB or more are mapped from the kernel directly and unmapped when freed: through
 /// malloc, freeing them raises glibc's dynamic mmap threshold, after which such blocks come from
 /// the per-thread arenas and stay resident (encoding SciFact peaked at 1.6 GB instead of 0.4 GB).
-struct WorkingMemory {
+final class WorkingMemory: @unchecked Sendable {
     static let mappedFrom = 1 << 20
 
-    static func allocate(bytes: Int) -> UnsafeMutableRawPointer {
-        let bytes = max(bytes, 1)
-        if bytes >= mappedFrom, let base = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
-           base != MAP_FAILED {
-            return base
+    let pointer: UnsafeMutableRawPointer
+    let bytes: Int
+    private let mapped: Bool
+
+    init(bytes: Int) {
+        self.bytes = max(bytes, 1)
+        if self.bytes >= Self.mappedFrom,
+           let base = mmap(nil, self.bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED {
+            pointer = base
+            mapped = true
+        } else {
+            // Small blocks, and the unlikely failure of mmap (malloc then fails in turn or succeeds).
+            pointer = .allocate(byteCount: self.bytes, alignment: 64)
+            mapped = false
         }
-        // Small blocks, and the unlikely failure of mmap (malloc then fails in turn or succeeds).
-        return .allocate(byteCount: bytes, alignment: 64)
     }
 
-    static func free(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
-        let bytes = max(bytes, 1)
-        if bytes >= mappedFrom, munmap(pointer, bytes) == 0 { return }
-        pointer.deallocate()
+    deinit {
+        if mapped { munmap(pointer, bytes) } else { pointer.deallocate() }
     }
 }
 
@@ -69,11 +74,12 @@ struct WorkingMemory {
 public final class FloatBuffer: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    private let memory: WorkingMemory
     public init(count: Int) {
         self.count = count
-        pointer = WorkingMemory.allocate(bytes: count * MemoryLayout<Float>.stride).bindMemory(to: Float.self, capacity: max(count, 1))
+        memory = WorkingMemory(bytes: count * MemoryLayout<Float>.stride)
+        pointer = memory.pointer.bindMemory(to: Float.self, capacity: max(count, 1))
     }
-    deinit { WorkingMemory.free(UnsafeMutableRawPointer(pointer), bytes: count * MemoryLayout<Float>.stride) }
 }
 
 /// How the dense layers multiply.
@@ -110,22 +116,17 @@ final class Int16Weights: @unchecked Sendable {
 /// Scratch memory for the int16 products of one forward pass (the rows rounded to 16 bits),
 /// reused by each product rather than allocated per product.
 final class MatmulScratch: @unchecked Sendable {
-    private var memory: UnsafeMutableRawPointer?
-    private var size = 0
+    private var memory: WorkingMemory?
 
     init() {}
 
     /// At least `bytes` bytes, valid until the next call (one product at a time uses it).
     func memory(bytes: Int) -> UnsafeMutableRawPointer {
-        if let memory, bytes <= size { return memory }
-        if let memory { WorkingMemory.free(memory, bytes: size) }
-        let fresh = WorkingMemory.allocate(bytes: bytes)
+        if let memory, bytes <= memory.bytes { return memory.pointer }
+        let fresh = WorkingMemory(bytes: bytes)
         memory = fresh
-        size = bytes
-        return fresh
+        return fresh.pointer
     }
-
-    deinit { if let memory { WorkingMemory.free(memory, bytes: size) } }
 }
 
 /// y = x·Wᵀ + b (torch.nn.Linear). Weight is [outFeatures, inFeatures].

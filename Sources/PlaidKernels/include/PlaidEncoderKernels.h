@@ -83,7 +83,12 @@ enum {
 void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *packed, const float *scales,
                           size_t n, float *out, void *scratch, const float *bias, int epilogue);
 
-/// The same in plain C, bit for bit (for tests, and what CPUs without AVX2 run).
+/// The tile plaid_enc_int16_gemm uses on this CPU: "avx2" or "portable".
+const char *plaid_enc_int16_gemm_tile(void);
+
+/// The same with the plain C tile, which CPUs without AVX2 run: on one machine, bit for bit equal
+/// to plaid_enc_int16_gemm (the GELU epilogue is compiled per CPU level, so across machines its
+/// last bit may differ; the integer part does not).
 void plaid_enc_int16_gemm_portable(const float *x, size_t m, size_t k, const int16_t *packed,
                                    const float *scales, size_t n, float *out, void *scratch,
                                    const float *bias, int epilogue);
