@@ -217,27 +217,33 @@ INLINE float sum_floats(const float *x, size_t n) {
     return sum;
 }
 
+/// The register tile both attention products use: out[b][0..<16] = Σ_t s[b][t] · row_t[0..<16] for
+/// the QUERY_BLOCK rows b, where s[b][t] = scalars[b·scalarStride + t] and row_t = rows + t·rowStride.
+INLINE void block_tile(const float *scalars, size_t scalarStride, const float *rows, size_t rowStride,
+                       size_t count, float *out, size_t outStride) {
+    v8 a[QUERY_BLOCK][2];
+    for (int b = 0; b < QUERY_BLOCK; b++) a[b][0] = a[b][1] = splat8(0);
+    for (size_t t = 0; t < count; t++) {
+        const float *row = rows + t * rowStride;
+        const v8 r0 = load8(row), r1 = load8(row + 8);
+        for (int b = 0; b < QUERY_BLOCK; b++) {
+            const v8 s = splat8(scalars[b * scalarStride + t]);
+            a[b][0] += s * r0;
+            a[b][1] += s * r1;
+        }
+    }
+    for (int b = 0; b < QUERY_BLOCK; b++) {
+        store8(out + b * outStride, a[b][0]);
+        store8(out + b * outStride + 8, a[b][1]);
+    }
+}
+
 /// Scores of a block of QUERY_BLOCK queries against keys [lo, hi), rounded out to whole tiles
 /// (keysTransposed rows have room and zeros past the last key).
 INLINE void block_scores(const float *scaledQueries /* [QUERY_BLOCK][headDim] */, const float *keysTransposed,
                                 size_t keyStride, size_t headDim, size_t lo, size_t hi, float *scores /* [QUERY_BLOCK][keyStride] */) {
-    for (size_t j = lo; j < hi; j += KEY_TILE) {
-        v8 a[QUERY_BLOCK][2];
-        for (int b = 0; b < QUERY_BLOCK; b++) a[b][0] = a[b][1] = splat8(0);
-        for (size_t d = 0; d < headDim; d++) {
-            const float *row = keysTransposed + d * keyStride + j;
-            const v8 k0 = load8(row), k1 = load8(row + 8);
-            for (int b = 0; b < QUERY_BLOCK; b++) {
-                const v8 q = splat8(scaledQueries[b * headDim + d]);
-                a[b][0] += q * k0;
-                a[b][1] += q * k1;
-            }
-        }
-        for (int b = 0; b < QUERY_BLOCK; b++) {
-            store8(scores + b * keyStride + j, a[b][0]);
-            store8(scores + b * keyStride + j + 8, a[b][1]);
-        }
-    }
+    for (size_t j = lo; j < hi; j += KEY_TILE)
+        block_tile(scaledQueries, headDim, keysTransposed + j, keyStride, headDim, scores + j, keyStride);
 }
 
 /// out[b] = Σ_{j in [lo, hi)} p[b][j] · v[j] for the rows of a block; dimensions in tiles of 16, then one by one.
@@ -245,23 +251,8 @@ INLINE void block_weighted_values(const float *probabilities /* [QUERY_BLOCK][ke
                                          const float *v, size_t inputStride, size_t headDim, size_t lo, size_t hi,
                                          float *outputs /* [QUERY_BLOCK][headDim] */) {
     size_t c = 0;
-    for (; c + 16 <= headDim; c += 16) {
-        v8 a[QUERY_BLOCK][2];
-        for (int b = 0; b < QUERY_BLOCK; b++) a[b][0] = a[b][1] = splat8(0);
-        for (size_t j = lo; j < hi; j++) {
-            const float *row = v + j * inputStride + c;
-            const v8 v0 = load8(row), v1 = load8(row + 8);
-            for (int b = 0; b < QUERY_BLOCK; b++) {
-                const v8 p = splat8(probabilities[b * keyStride + j]);
-                a[b][0] += p * v0;
-                a[b][1] += p * v1;
-            }
-        }
-        for (int b = 0; b < QUERY_BLOCK; b++) {
-            store8(outputs + b * headDim + c, a[b][0]);
-            store8(outputs + b * headDim + c + 8, a[b][1]);
-        }
-    }
+    for (; c + 16 <= headDim; c += 16)
+        block_tile(probabilities + lo, keyStride, v + lo * inputStride + c, inputStride, hi - lo, outputs + c, headDim);
     for (; c < headDim; c++) {
         for (size_t b = 0; b < QUERY_BLOCK; b++) {
             float sum = 0.0f;

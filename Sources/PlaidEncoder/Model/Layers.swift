@@ -41,7 +41,8 @@ protocol TransformerBackbone: AnyObject, Sendable {
     func forward(_ batch: PackedSequences, threads: Int) -> FloatBuffer
 }
 
-/// A block of the forward pass's working memory (a few to tens of MB per batch), freed on deinit.
+/// A block of working memory (the forward pass's, a few to tens of MB per batch, and the packed
+/// int16 weights), 64-byte aligned at least, freed on deinit.
 /// Blocks of 1 MiB or more are mapped from the kernel directly and unmapped when freed: through
 /// malloc, freeing them raises glibc's dynamic mmap threshold, after which such blocks come from
 /// the per-thread arenas and stay resident (encoding SciFact peaked at 1.6 GB instead of 0.4 GB).
@@ -97,19 +98,18 @@ public enum MatrixPrecision: String, Sendable, CaseIterable {
 final class Int16Weights: @unchecked Sendable {
     let values: UnsafeMutablePointer<Int16>
     let scales: UnsafeMutablePointer<Float>
+    // Both 64-byte aligned at least: the kernel loads the panels with aligned 32-byte loads.
+    private let valueMemory: WorkingMemory
+    private let scaleMemory: WorkingMemory
 
     init(_ weight: FloatStorage, outFeatures: Int, inFeatures: Int) {
         let count = plaid_enc_int16_weights_count(outFeatures, inFeatures)
-        // The kernel loads the panels with aligned 32-byte vector loads.
-        values = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Int16>.stride, alignment: 64)
-            .bindMemory(to: Int16.self, capacity: max(count, 1))
-        scales = .allocate(capacity: max(plaid_enc_int16_scales_count(outFeatures), 1))
+        let scaleCount = plaid_enc_int16_scales_count(outFeatures)
+        valueMemory = WorkingMemory(bytes: count * MemoryLayout<Int16>.stride)
+        scaleMemory = WorkingMemory(bytes: scaleCount * MemoryLayout<Float>.stride)
+        values = valueMemory.pointer.bindMemory(to: Int16.self, capacity: max(count, 1))
+        scales = scaleMemory.pointer.bindMemory(to: Float.self, capacity: max(scaleCount, 1))
         plaid_enc_int16_pack_weights(weight.pointer, outFeatures, inFeatures, values, scales)
-    }
-
-    deinit {
-        UnsafeMutableRawPointer(values).deallocate()
-        scales.deallocate()
     }
 }
 
