@@ -23,9 +23,11 @@ let package = Package(
         // The few hot loops, in C so that `target_clones` can pick AVX2/AVX-512 at load time
         // while the package itself builds for generic x86-64 without unsafe flags.
         .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
-        .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd", "PlaidKernels"]),
-        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CZstd"]),
-        .target(name: "PlaidEncoder", dependencies: ["PlaidCore"]),
+        // System calls Swift's Glibc module does not expose (renameat2), no Swift API.
+        .target(name: "CSystemCalls", path: "Sources/CSystemCalls"),
+        .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd"]),
+        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls"]),
+        .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore"]),
         .executableTarget(name: "plaid", dependencies: [
             "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation",

@@ -17,16 +17,22 @@ public enum EmbeddingsLayout {
         }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         guard let ids = try? JSONDecoder().decode([String].self, from: data) else {
-            throw PlaidError.invalidInput(file: name, detail: "expected a JSON list of strings")
+            throw PlaidError.invalidInput(file: path, detail: "expected a JSON list of strings")
         }
+        try checkUnique(ids, file: path)
+        return ids
+    }
+
+    /// Refuses an id that repeats, naming both positions, and an empty id.
+    public static func checkUnique(_ ids: [String], file: String) throws {
         var seen = [String: Int]()
         for (i, id) in ids.enumerated() {
+            guard !id.isEmpty else { throw PlaidError.invalidInput(file: file, detail: "id at position \(i) is empty") }
             if let first = seen[id] {
-                throw PlaidError.invalidInput(file: name, detail: "duplicate id '\(id)' at positions \(first) and \(i)")
+                throw PlaidError.invalidInput(file: file, detail: "duplicate id '\(id)' at positions \(first) and \(i); ids must be unique within a batch")
             }
             seen[id] = i
         }
-        return ids
     }
 
     public static func writeIDs(_ ids: [String], path: String) throws {
@@ -35,10 +41,91 @@ public enum EmbeddingsLayout {
     }
 }
 
+/// Token embeddings of a batch of documents in document order: what `plaid build` indexes and
+/// `plaid add` appends. Shapes: `[tokenCount, dim]` vectors, `lengths[d]` tokens for document d,
+/// whose first token is `offsets[d]` (`offsets` has documentCount + 1 entries).
+public protocol DocumentEmbeddingSource: AnyObject {
+    var dim: Int { get }
+    var ids: [String] { get }
+    var lengths: [Int] { get }
+    var offsets: [Int] { get }
+    /// Names the source in errors: a file, or a description of an in-memory batch.
+    var sourceName: String { get }
+    /// Copies tokens [start, start+count) as Float into `out` ([count, dim]) and checks them:
+    /// NaN/infinite values and zero vectors are errors naming the row.
+    func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws
+    /// Says that tokens [start, start+count) were read and need not stay in memory.
+    func releasePages(tokens start: Int, count: Int)
+    /// Says that the tokens are about to be read once, in order.
+    func prepareSequentialRead()
+}
+
+extension DocumentEmbeddingSource {
+    public var tokenCount: Int { offsets.last ?? 0 }
+    public var documentCount: Int { lengths.count }
+
+    /// Consecutive ranges of whole documents holding at most `maxTokens` tokens each; a document
+    /// longer than that is a range of its own. This is how a batch is streamed.
+    public func documentChunks(maxTokens: Int) -> [Range<Int>] {
+        var chunks: [Range<Int>] = []
+        var first = 0
+        while first < documentCount {
+            var end = first + 1
+            while end < documentCount && offsets[end + 1] - offsets[first] <= maxTokens { end += 1 }
+            chunks.append(first..<end)
+            first = end
+        }
+        return chunks
+    }
+}
+
+/// Document token embeddings held in memory, for a library caller (or a server) that has the
+/// vectors at hand. Checked on creation: ids unique and non-empty, every document at least one
+/// token, every vector of dimension `dim`, finite and not zero.
+public final class DocumentBatch: DocumentEmbeddingSource, @unchecked Sendable {
+    public let dim: Int
+    public let ids: [String]
+    public let lengths: [Int]
+    public let offsets: [Int]
+    public let sourceName: String
+    /// [tokenCount * dim]
+    public let values: [Float]
+
+    /// `documents[i]` is document i's vectors, flattened `[tokens, dim]`.
+    public init(ids: [String], documents: [[Float]], dim: Int, sourceName: String = "the batch") throws {
+        try EmbeddingsLayout.checkDimension(dim, file: sourceName)
+        guard ids.count == documents.count else {
+            throw PlaidError.invalidInput(file: sourceName, detail: "has \(ids.count) ids for \(documents.count) documents")
+        }
+        try EmbeddingsLayout.checkUnique(ids, file: sourceName)
+        var offsets = [0], values: [Float] = []
+        values.reserveCapacity(documents.reduce(0) { $0 + $1.count })
+        for (i, vectors) in documents.enumerated() {
+            guard !vectors.isEmpty, vectors.count % dim == 0 else {
+                throw PlaidError.invalidInput(file: sourceName, detail: "document '\(ids[i])' has \(vectors.count) values, expected a positive multiple of the dimension \(dim)")
+            }
+            try vectors.withUnsafeBufferPointer {
+                try EmbeddingsLayout.checkRows($0.baseAddress!, rows: vectors.count / dim, dim: dim, firstRow: 0, file: "\(sourceName), document '\(ids[i])'")
+            }
+            values += vectors
+            offsets.append(offsets.last! + vectors.count / dim)
+        }
+        self.dim = dim; self.ids = ids; self.offsets = offsets; self.values = values; self.sourceName = sourceName
+        lengths = zip(offsets.dropFirst(), offsets).map { $0 - $1 }
+    }
+
+    public func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws {
+        values.withUnsafeBufferPointer { out.update(from: $0.baseAddress! + start * dim, count: count * dim) }
+    }
+
+    public func releasePages(tokens start: Int, count: Int) {}
+    public func prepareSequentialRead() {}
+}
+
 /// Document token embeddings on disk: `doc_embeddings.npy` [total_tokens, dim] (float32 or
 /// float16), `doclens.npy` [n_docs] (int32 or int64) and `doc_ids.json`. The embeddings stay
 /// memory-mapped; rows are converted to Float only when asked for.
-public final class DocumentEmbeddings: @unchecked Sendable {
+public final class DocumentEmbeddings: DocumentEmbeddingSource, @unchecked Sendable {
     public let directory: String
     public let embeddings: NPYArray
     public let lengths: [Int]
@@ -46,8 +133,7 @@ public final class DocumentEmbeddings: @unchecked Sendable {
     /// offsets[d] is the first token of document d; offsets[n] is the total.
     public let offsets: [Int]
     public var dim: Int { embeddings.shape[1] }
-    public var tokenCount: Int { embeddings.shape[0] }
-    public var documentCount: Int { lengths.count }
+    public var sourceName: String { (directory as NSString).appendingPathComponent(EmbeddingsLayout.documentEmbeddings) }
 
     public init(directory: String) throws {
         self.directory = directory
@@ -88,26 +174,14 @@ public final class DocumentEmbeddings: @unchecked Sendable {
         }
     }
 
-    /// Consecutive ranges of whole documents holding at most `maxTokens` tokens each; a document
-    /// longer than that is a range of its own. This is how the corpus is streamed.
-    public func documentChunks(maxTokens: Int) -> [Range<Int>] {
-        var chunks: [Range<Int>] = []
-        var first = 0
-        while first < documentCount {
-            var end = first + 1
-            while end < documentCount && offsets[end + 1] - offsets[first] <= maxTokens { end += 1 }
-            chunks.append(first..<end)
-            first = end
-        }
-        return chunks
-    }
-
     /// Lets the kernel drop the mapped pages of tokens [start, start+count) once they have been
     /// read, so resident memory does not grow with the part of the corpus already streamed.
     public func releasePages(tokens start: Int, count: Int) {
         let rowBytes = dim * embeddings.elementType.byteCount
         embeddings.file.dropPages(offset: embeddings.dataOffset + start * rowBytes, length: count * rowBytes)
     }
+
+    public func prepareSequentialRead() { embeddings.file.adviseSequential() }
 
     /// Copies tokens [start, start+count) as Float into `out` ([count, dim]) and checks them:
     /// NaN/infinite values and zero vectors are errors naming the row.

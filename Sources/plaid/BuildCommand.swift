@@ -51,7 +51,7 @@ struct Build: ParsableCommand {
             let encoderModel = try encoder.loadEncoder()
             // Without --save-embeddings the embeddings live in a hidden directory beside the index
             // for the length of the build.
-            let directory = saveEmbeddings ?? temporarySibling(of: index.index, suffix: "embeddings")
+            let directory = saveEmbeddings ?? AtomicDirectory.temporaryPath(for: index.index, suffix: "embeddings")
             defer { if saveEmbeddings == nil { try? FileManager.default.removeItem(atPath: directory) } }
             let encoding = try encodeCollection(collection!, with: encoderModel, mode: .document, output: directory,
                                                 float16: float16, batchSize: encoder.batchSize)
@@ -61,12 +61,6 @@ struct Build: ParsableCommand {
             printBuildSummary(summary, path: index.index)
         }
     }
-}
-
-/// A hidden path beside `path`, unique to this process: `.NAME.SUFFIX-PID`.
-func temporarySibling(of path: String, suffix: String) -> String {
-    let url = URL(fileURLWithPath: path).standardizedFileURL
-    return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(suffix)-\(getpid())").path
 }
 
 /// The index directory option shared by several commands.
@@ -118,9 +112,9 @@ struct BuildOptions: ParsableArguments {
 }
 
 func printBuildSummary(_ summary: BuildSummary, path: String) {
-    let m = summary.metadata
+    let m = summary.manifest
     printError(String(format: "built %@: %d documents, %d tokens, %d centroids, %d bits, %.1f MB, %.2f bytes/token, %.1f s",
-                      path, m.documentCount, m.tokenCount, m.centroidCount, m.nbits,
+                      path, m.documentCount, m.tokenCount, m.codebook.centroidCount, m.codebook.nbits,
                       Double(summary.bytesOnDisk) / 1e6, summary.bytesPerToken, summary.seconds))
 }
 

@@ -78,11 +78,12 @@ struct Eval: ParsableCommand {
                 printError("reusing the index at \(indexPath) (pass --overwrite to rebuild it)")
             }
             let opened = try CompressedIndex(path: indexPath)
-            guard opened.documentIDs == documents.ids else {
+            guard opened.liveDocumentIDs == documents.ids else {
                 throw PlaidError.refused("the index at \(indexPath) was not built from \(embeddingsDirectory); pass --overwrite to rebuild it")
             }
-            report.bytesPerToken = Double(opened.bytesOnDisk) / Double(opened.metadata.tokenCount)
-            report.tokens = opened.metadata.tokenCount
+            try checkBuildSettings(of: opened, tokens: documents.tokenCount, path: indexPath)
+            report.bytesPerToken = Double(opened.bytesOnDisk) / Double(opened.tokenCount)
+            report.tokens = opened.tokenCount
             report.documents = opened.documentCount
 
             let encoded = try encodeQueries(queries, with: colbert, batchSize: encoder.batchSize)
@@ -104,6 +105,24 @@ struct Eval: ParsableCommand {
             report.plaid = EvalReport.Scores(Metrics.evaluate(run: makeRun(plaidResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
             report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: makeRun(exactResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
             print(json ? try report.json() : report.table())
+        }
+    }
+}
+
+extension Eval {
+    /// A reused index must have been built with the settings this run reports: nbits, seed,
+    /// k-means iterations and centroid count. Otherwise the report would describe another index.
+    func checkBuildSettings(of index: CompressedIndex, tokens: Int, path: String) throws {
+        let book = index.codebook
+        let wanted = build.parameters.kmeans
+        let differences = [
+            book.nbits != build.nbits ? "nbits \(book.nbits) (asked: \(build.nbits))" : nil,
+            book.kmeansSeed != wanted.seed ? "seed \(book.kmeansSeed) (asked: \(wanted.seed))" : nil,
+            book.kmeansIterations != wanted.iterations ? "\(book.kmeansIterations) k-means iterations (asked: \(wanted.iterations))" : nil,
+            book.trainedCentroidCount != wanted.centroidCount(embeddings: tokens) ? "\(book.trainedCentroidCount) centroids (asked: \(wanted.centroidCount(embeddings: tokens)))" : nil,
+        ].compactMap { $0 }
+        guard differences.isEmpty else {
+            throw PlaidError.refused("the index at \(path) was built with \(differences.joined(separator: ", ")); pass --overwrite to rebuild it with the settings asked for, or --index to use another path")
         }
     }
 }

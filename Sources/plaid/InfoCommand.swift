@@ -4,7 +4,7 @@ import PlaidCore
 import PlaidIndex
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Describe an index: sizes and bytes per token.")
+    static let configuration = CommandConfiguration(abstract: "Describe an index: documents, segments, commit generation, sizes and bytes per token.")
 
     @OptionGroup var index: IndexOptions
 
@@ -14,22 +14,28 @@ struct Info: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let opened = try CompressedIndex(path: index.index)
-            let m = opened.metadata
-            let perToken = Double(opened.bytesOnDisk) / Double(max(1, m.tokenCount))
+            let book = opened.codebook
+            let perToken = Double(opened.bytesOnDisk) / Double(max(1, opened.tokenCount))
             if json {
                 let object: [String: Any] = [
-                    "documents": m.documentCount, "tokens": m.tokenCount, "centroids": m.centroidCount,
-                    "dim": m.dim, "nbits": m.nbits, "bytes": opened.bytesOnDisk, "bytes_per_token": perToken,
+                    "documents": opened.documentCount, "deleted": opened.deletedCount, "segments": opened.segments.count,
+                    "generation": opened.generation, "format_version": opened.formatVersion,
+                    "tokens": opened.tokenCount, "centroids": book.centroidCount, "dim": book.dim, "nbits": book.nbits,
+                    "bytes": opened.bytesOnDisk, "bytes_per_token": perToken,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print("index:           \(index.index)")
-                print("documents:       \(m.documentCount)")
-                print("tokens:          \(m.tokenCount)")
-                print("dim:             \(m.dim)")
-                print("centroids:       \(m.centroidCount)")
-                print("nbits:           \(m.nbits)")
+                print("documents:       \(opened.documentCount)")
+                print("deleted:         \(opened.deletedCount) (not yet compacted)")
+                print("segments:        \(opened.segments.count)")
+                print("generation:      \(opened.generation)")
+                print("format version:  \(opened.formatVersion)")
+                print("tokens:          \(opened.tokenCount)")
+                print("dim:             \(book.dim)")
+                print("centroids:       \(book.centroidCount)\(book.centroidCount > book.trainedCentroidCount ? " (\(book.centroidCount - book.trainedCentroidCount) appended by additions)" : "")")
+                print("nbits:           \(book.nbits)")
                 print("bytes on disk:   \(opened.bytesOnDisk)")
                 print(String(format: "bytes per token: %.2f", perToken))
             }

@@ -91,18 +91,20 @@ final class CLITests: XCTestCase {
         let index = path("index")
         for overwrite in [false, true] {
             if overwrite { try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "32"]) }
-            let before = overwrite ? try FileManager.default.contentsOfDirectory(atPath: index).sorted().map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) } : []
+            let before = overwrite ? try indexFileContents(index) : [:]
             let (process, _, _) = try launch(["build", "--embeddings", embeddings, "--index", index, "--chunk-tokens", "64",
                                       "--centroids", "512"] + (overwrite ? ["--overwrite"] : []))
-            let temporary = path(".index.building-\(process.processIdentifier)")
+            func temporary() -> String? {
+                (try? FileManager.default.contentsOfDirectory(atPath: directory))?
+                    .first { $0.hasPrefix(".index.building-") && $0.contains("-\(process.processIdentifier)-") }.map(path)
+            }
             let deadline = Date().addingTimeInterval(60)
-            while !FileManager.default.fileExists(atPath: temporary + "/codes.plaid") && process.isRunning && Date() < deadline { usleep(2_000) }
+            while !(temporary().map { FileManager.default.fileExists(atPath: $0 + "/seg-000000/codes.plaid") } ?? false) && process.isRunning && Date() < deadline { usleep(2_000) }
             XCTAssertTrue(process.isRunning, "the build finished before it could be killed; make the corpus larger")
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             if overwrite {
-                let after = try FileManager.default.contentsOfDirectory(atPath: index).sorted().map { try Data(contentsOf: URL(fileURLWithPath: index + "/" + $0)) }
-                XCTAssertEqual(after, before, "the existing index changed")
+                XCTAssertEqual(try indexFileContents(index), before, "the existing index changed")
                 try plaid(["info", "--index", index])
             } else {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: index), "a killed build left an index")
@@ -113,5 +115,15 @@ final class CLITests: XCTestCase {
         let hidden = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
         XCTAssertEqual(hidden, [])
     }
-}
 
+    /// Every file under an index directory by relative path (the writer lock aside).
+    private func indexFileContents(_ index: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for file in FileManager.default.enumerator(atPath: index)?.allObjects as? [String] ?? [] where file != "writer.lock" {
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: index + "/" + file, isDirectory: &isDirectory)
+            if !isDirectory.boolValue { out[file] = try Data(contentsOf: URL(fileURLWithPath: index + "/" + file)) }
+        }
+        return out
+    }
+}

@@ -22,10 +22,19 @@ final class IndexStorageTests: XCTestCase {
         return path
     }
 
+    /// Every file of the index, by path relative to it (the writer lock aside).
     private func fileBytes(_ path: String) -> [String: Data] {
         var out: [String: Data] = [:]
-        for c in IndexComponent.allCases { out[c.fileName] = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(c.fileName)) }
+        for file in indexFiles(path) { out[file] = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent(file)) }
         return out
+    }
+
+    private func indexFiles(_ path: String) -> [String] {
+        (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? []).filter { file in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(file), isDirectory: &isDirectory)
+            return !isDirectory.boolValue && file != "writer.lock"
+        }.sorted()
     }
 
     func testSameInputAndSeedGiveByteIdenticalFiles() throws {
@@ -35,9 +44,13 @@ final class IndexStorageTests: XCTestCase {
     }
 
     func testOpenedIndexDescribesTheCorpus() throws {
-        let index = try CompressedIndex(path: try build("i"))
-        XCTAssertEqual(index.documentCount, embeddings.documentCount)
-        XCTAssertEqual(index.metadata.tokenCount, embeddings.tokenCount)
+        let opened = try CompressedIndex(path: try build("i"))
+        XCTAssertEqual(opened.documentCount, embeddings.documentCount)
+        XCTAssertEqual(opened.tokenCount, embeddings.tokenCount)
+        XCTAssertEqual(opened.liveDocumentIDs, embeddings.ids)
+        XCTAssertEqual(opened.generation, 1)
+        XCTAssertEqual(opened.segments.count, 1)
+        let index = opened.segments[0]
         XCTAssertEqual(index.documentIDs, embeddings.ids)
         XCTAssertEqual(index.documentLengths, embeddings.lengths)
         // Every document is in the list of each centroid one of its tokens went to, and lists are sorted and unique.
@@ -49,7 +62,7 @@ final class IndexStorageTests: XCTestCase {
         }
         XCTAssertEqual(postings, index.invertedLists.totalPostings)
         for d in [0, 17, embeddings.documentCount - 1] {
-            let width = index.metadata.codeWidth
+            let width = index.info.codeWidth
             let codes = index.codes(ofDocument: d)
             for t in 0..<index.documentLengths[d] {
                 let code = width == 1 ? Int(codes.load(fromByteOffset: t, as: UInt8.self)) : Int(codes.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))
@@ -90,36 +103,38 @@ final class IndexStorageTests: XCTestCase {
     }
 
     func testFlippedByteIsDetected() throws {
-        for component in IndexComponent.allCases {
-            let path = try build("flip-\(component.rawValue)")
-            try mutate(path, component.fileName) { data in data[data.count - 1] ^= 0x01 }
-            assertOpenFails(path, naming: component.fileName, "a flipped payload byte in \(component.fileName)")
+        let files = indexFiles(try build("files"))
+        XCTAssertEqual(files, ["centroids-1.plaid", "manifest.plaid"] + ["codes.plaid", "docids.plaid", "doclens.plaid", "ivf.plaid", "residuals.plaid"].map { "seg-000000/" + $0 })
+        for (n, file) in files.enumerated() {
+            let path = try build("flip-\(n)")
+            try mutate(path, file) { data in data[data.count - 1] ^= 0x01 }
+            assertOpenFails(path, naming: file, "a flipped payload byte in \(file)")
         }
         let path = try build("flip-header")
-        try mutate(path, "codes.plaid") { $0[30] ^= 0x10 }
+        try mutate(path, "seg-000000/codes.plaid") { $0[30] ^= 0x10 }
         assertOpenFails(path, naming: "codes.plaid", "a flipped header byte")
     }
 
     func testTruncatedFileIsDetected() throws {
         let path = try build("truncated")
-        try mutate(path, "residuals.plaid") { $0.removeLast(7) }
+        try mutate(path, "seg-000000/residuals.plaid") { $0.removeLast(7) }
         assertOpenFails(path, naming: "residuals.plaid", "a truncated file")
         let short = try build("short")
-        try mutate(short, "ivf.plaid") { $0 = $0.prefix(20) }
+        try mutate(short, "seg-000000/ivf.plaid") { $0 = $0.prefix(20) }
         assertOpenFails(short, naming: "ivf.plaid", "a file shorter than its header")
     }
 
     func testWrongVersionIsDetected() throws {
         let path = try build("version")
-        try mutate(path, "metadata.plaid") { $0[8] = 99 }
+        try mutate(path, "manifest.plaid") { $0[8] = 99 }
         XCTAssertThrowsError(try CompressedIndex(path: path)) { error in
-            XCTAssertTrue("\(error)".contains("metadata.plaid") && "\(error)".contains("version 99"), "\(error)")
+            XCTAssertTrue("\(error)".contains("manifest.plaid") && "\(error)".contains("version 99"), "\(error)")
         }
     }
 
     func testForeignFileIsDetected() throws {
         let path = try build("foreign")
-        try Data("this is not an index".utf8).write(to: URL(fileURLWithPath: (path as NSString).appendingPathComponent("doclens.plaid")))
+        try Data("this is not an index".utf8).write(to: URL(fileURLWithPath: (path as NSString).appendingPathComponent("seg-000000/doclens.plaid")))
         assertOpenFails(path, naming: "doclens.plaid", "a foreign file")
     }
 
@@ -147,7 +162,8 @@ final class IndexStorageTests: XCTestCase {
         let path = try build("moved")
         let before = fileBytes(path)
         // What a build killed between its two renames leaves: no index, the old one hidden beside it.
-        let aside = (directory as NSString).appendingPathComponent(".moved.replaced-4194300")
+        let gone = ProcessIdentity(host: ProcessIdentity.current.host, pid: 4194300, started: 1)
+        let aside = (directory as NSString).appendingPathComponent(".moved.replaced-\(gone.tag)")
         XCTAssertEqual(rename(path, aside), 0)
         XCTAssertThrowsError(try build("moved")) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
         XCTAssertEqual(fileBytes(path), before)
@@ -157,10 +173,10 @@ final class IndexStorageTests: XCTestCase {
     func testOutOfRangeCodeIsDetected() throws {
         let path = try build("code")
         // Rewrite one code to an id past the last centroid, with a valid checksum, so only the range check can catch it.
-        let url = URL(fileURLWithPath: (path as NSString).appendingPathComponent("codes.plaid"))
+        let url = URL(fileURLWithPath: (path as NSString).appendingPathComponent("seg-000000/codes.plaid"))
         var data = try Data(contentsOf: url)
         let index = try CompressedIndex(path: path)
-        XCTAssertEqual(index.metadata.codeWidth, 2)
+        XCTAssertEqual(index.segments[0].info.codeWidth, 2)
         data[64] = 0xFF; data[65] = 0xFF
         let payload = data.subdata(in: 64..<data.count)
         let header = ComponentHeader(component: .codes, encoding: .raw, decodedLength: UInt64(payload.count), storedLength: UInt64(payload.count),

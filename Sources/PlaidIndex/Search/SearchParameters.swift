@@ -32,7 +32,9 @@ public struct SearchParameters: Sendable, Equatable {
     }
 }
 
-/// One ranked result: a document's position in the index, its id and its score.
+/// One ranked result: a document's id, its score, and its ordinal in the searched snapshot
+/// (segment after segment; for the exhaustive search, its position in the embeddings). Ordinals
+/// change with compaction; ids never do.
 public struct SearchResult: Sendable, Equatable {
     public var document: Int
     public var id: String

@@ -45,6 +45,7 @@ public struct Searcher: Sendable {
         let index = self.index
         let k = index.quantizer.count
         let dim = index.dim
+        if index.documentCount == 0 { return [] }
         // Stage 1: centroid scores, laid out [centroid, query token] so one centroid's scores
         // against all query tokens are contiguous for the interaction kernel.
         var centroidScores = [Float](repeating: 0, count: k * nq)
@@ -62,11 +63,16 @@ public struct Searcher: Sendable {
             for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
             for item in best.items { probed.insert(item.document) }
         }
-        var seen = [Bool](repeating: false, count: index.documentCount)
+        // Candidates are ordinals: segment after segment, so ties rank as in the compacted index.
+        // Deleted documents never become candidates.
+        var seen = [Bool](repeating: false, count: index.ordinalCount)
         var candidates: [Int] = []
         for c in probed.sorted() {
-            index.invertedLists.forEachDocument(inList: c) { d in
-                if !seen[d] { seen[d] = true; candidates.append(d) }
+            for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
+                let base = index.segmentBases[s]
+                segment.invertedLists.forEachDocument(inList: c) { d in
+                    if !seen[base + d] && !segment.isDeleted(d) { seen[base + d] = true; candidates.append(base + d) }
+                }
             }
         }
         candidates.sort()
@@ -79,19 +85,21 @@ public struct Searcher: Sendable {
             for t in activeTokens { best = max(best, centroidScores[c * nq + t]) }
             if best >= p.centroidScoreThreshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
         }
-        let width = Int32(index.metadata.codeWidth)
         var scratch = [Float](repeating: 0, count: nq)
-        func interaction(_ d: Int, pruned: Bool) -> Float {
-            centroidScores.withUnsafeBufferPointer { s in
+        func interaction(_ ordinal: Int, pruned: Bool) -> Float {
+            let (segmentNumber, d) = index.locate(ordinal)
+            let segment = index.segments[segmentNumber]
+            let width = Int32(segment.info.codeWidth)
+            return centroidScores.withUnsafeBufferPointer { s in
                 scratch.withUnsafeMutableBufferPointer { sc in
                     if pruned {
                         return keep.withUnsafeBufferPointer { kp in
-                            plaid_centroid_interaction(s.baseAddress!, nq, index.codes(ofDocument: d), width,
-                                                       index.documentLengths[d], kp.baseAddress!, sc.baseAddress!)
+                            plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
+                                                       segment.documentLengths[d], kp.baseAddress!, sc.baseAddress!)
                         }
                     }
-                    return plaid_centroid_interaction(s.baseAddress!, nq, index.codes(ofDocument: d), width,
-                                                      index.documentLengths[d], nil, sc.baseAddress!)
+                    return plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
+                                                      segment.documentLengths[d], nil, sc.baseAddress!)
                 }
             }
         }
@@ -116,19 +124,21 @@ public struct Searcher: Sendable {
         var final = TopK(k: p.k)
         var decoded = [Float](repeating: 0, count: 256 * dim)
         var scores = [Float](repeating: 0, count: 256 * nq)
-        for d in stage3 {
-            let n = index.documentLengths[d]
+        for ordinal in stage3 {
+            let (segmentNumber, d) = index.locate(ordinal)
+            let segment = index.segments[segmentNumber]
+            let n = segment.documentLengths[d]
             if n * dim > decoded.count { decoded = [Float](repeating: 0, count: n * dim); scores = [Float](repeating: 0, count: n * nq) }
             let score: Float = decoded.withUnsafeMutableBufferPointer { dec in
-                index.decoder.decode(packed: index.residuals(ofDocument: d), codes: index.codes(ofDocument: d),
-                                     codeWidth: Int(width), count: n, into: dec.baseAddress!)
+                index.decoder.decode(packed: segment.residuals(ofDocument: d), codes: segment.codes(ofDocument: d),
+                                     codeWidth: segment.info.codeWidth, count: n, into: dec.baseAddress!)
                 return scores.withUnsafeMutableBufferPointer { s in
                     BLAS.matmulTransposedB(dec.baseAddress!, query, s.baseAddress!, m: n, n: nq, k: dim)
                     return plaid_maxsim_from_scores(s.baseAddress!, n, nq)
                 }
             }
-            final.insert(score: score, document: d)
+            final.insert(score: score, document: ordinal)
         }
-        return final.sorted().map { SearchResult(document: $0.document, id: index.documentIDs[$0.document], score: $0.score) }
+        return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
     }
 }

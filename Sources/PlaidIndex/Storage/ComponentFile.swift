@@ -2,9 +2,11 @@ import Foundation
 import PlaidCore
 import PlaidKernels
 
-/// The files of an index directory, one per component. Every file is a 64-byte header
-/// followed by its payload; see docs/FORMAT.md.
+/// The kinds of file an index holds. Every file is a 64-byte header followed by its payload;
+/// see docs/FORMAT.md. The component id in the header says which kind a file is, so a file
+/// renamed or copied into the wrong place is caught on open.
 public enum IndexComponent: UInt32, CaseIterable, Sendable {
+    /// Version 1 only: the whole index's metadata (version 2 keeps it in the manifest).
     case metadata = 1
     case centroids = 2
     case documentLengths = 3
@@ -12,7 +14,14 @@ public enum IndexComponent: UInt32, CaseIterable, Sendable {
     case codes = 5
     case residuals = 6
     case invertedLists = 7
+    /// Version 2: the commit point naming the codebook, the live segments and their deletions.
+    case manifest = 8
+    /// Version 2: one segment's deleted documents, a bitmap.
+    case deletions = 9
 
+    /// The file's name in a version-1 index directory, and in a version-2 segment directory for
+    /// the segment components. Centroids and deletions carry their generation in version 2
+    /// (`centroids-G.plaid`, `deleted-G.plaid`); see `Manifest`.
     public var fileName: String {
         switch self {
         case .metadata: return "metadata.plaid"
@@ -22,8 +31,15 @@ public enum IndexComponent: UInt32, CaseIterable, Sendable {
         case .codes: return "codes.plaid"
         case .residuals: return "residuals.plaid"
         case .invertedLists: return "ivf.plaid"
+        case .manifest: return "manifest.plaid"
+        case .deletions: return "deleted.plaid"
         }
     }
+
+    /// The five components every segment holds, and a version-1 index holds at its top level.
+    public static let segmentComponents: [IndexComponent] = [.documentLengths, .documentIDs, .codes, .residuals, .invertedLists]
+    /// The seven files of a version-1 index.
+    public static let version1Components: [IndexComponent] = [.metadata, .centroids] + segmentComponents
 }
 
 /// How a payload is stored.
@@ -51,7 +67,10 @@ public enum PayloadEncoding: UInt32, Sendable {
 struct ComponentHeader: Equatable {
     static let size = 64
     static let magic: [UInt8] = Array("PLAIDIDX".utf8)
-    static let formatVersion: UInt32 = 1
+    /// The version written. The header and the segment components are laid out alike in
+    /// versions 1 and 2 (version 2 added the manifest, deletions and segments), so both are read.
+    static let formatVersion: UInt32 = 2
+    static let readableVersions: ClosedRange<UInt32> = 1...2
 
     var version: UInt32 = ComponentHeader.formatVersion
     var component: IndexComponent
@@ -82,8 +101,8 @@ struct ComponentHeader: Equatable {
         }
         func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         let version = get(8, UInt32.self)
-        guard version == formatVersion else {
-            throw PlaidError.corruptIndex(file: file, detail: "format version \(version) found; this plaid reads version \(formatVersion). Rebuild the index with this version of plaid")
+        guard readableVersions.contains(version) else {
+            throw PlaidError.corruptIndex(file: file, detail: "format version \(version) found; this plaid reads versions \(readableVersions.lowerBound) to \(readableVersions.upperBound). Rebuild the index with this version of plaid")
         }
         guard get(48, UInt64.self) == plaid_checksum64(p, 48, 0) else {
             throw PlaidError.corruptIndex(file: file, detail: "the header checksum does not match: the header is damaged")
@@ -115,9 +134,13 @@ public final class ComponentReader: @unchecked Sendable {
     public let payload: UnsafeRawBufferPointer
     public let storedBytes: Int
 
-    init(directory: String, component: IndexComponent, verifyChecksum: Bool) throws {
+    convenience init(directory: String, component: IndexComponent, verifyChecksum: Bool) throws {
+        try self.init(path: (directory as NSString).appendingPathComponent(component.fileName),
+                      component: component, verifyChecksum: verifyChecksum)
+    }
+
+    init(path: String, component: IndexComponent, verifyChecksum: Bool) throws {
         self.component = component
-        let path = (directory as NSString).appendingPathComponent(component.fileName)
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
             throw PlaidError.corruptIndex(file: path, detail: "the file is missing from the index directory")
@@ -170,9 +193,13 @@ final class ComponentWriter {
     private var checksum = plaid_checksum_state()
     private static let flushThreshold = 1 << 20
 
-    init(directory: String, component: IndexComponent) throws {
+    convenience init(directory: String, component: IndexComponent) throws {
+        try self.init(path: (directory as NSString).appendingPathComponent(component.fileName), component: component)
+    }
+
+    init(path: String, component: IndexComponent) throws {
         self.component = component
-        path = (directory as NSString).appendingPathComponent(component.fileName)
+        self.path = path
         guard FileManager.default.createFile(atPath: path, contents: nil), let h = FileHandle(forWritingAtPath: path) else {
             throw PlaidError.io(path: path, detail: "cannot create the file")
         }
@@ -213,7 +240,12 @@ final class ComponentWriter {
 
     /// Writes a whole in-memory payload, zstd-compressed if `compress` is set.
     static func write(directory: String, component: IndexComponent, payload: [UInt8], compress: Bool) throws -> Int {
-        let writer = try ComponentWriter(directory: directory, component: component)
+        try write(path: (directory as NSString).appendingPathComponent(component.fileName), component: component,
+                  payload: payload, compress: compress)
+    }
+
+    static func write(path: String, component: IndexComponent, payload: [UInt8], compress: Bool) throws -> Int {
+        let writer = try ComponentWriter(path: path, component: component)
         guard compress else {
             try writer.append(contentsOf: payload)
             return try writer.finishRaw()

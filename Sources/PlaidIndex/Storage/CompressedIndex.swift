@@ -1,90 +1,121 @@
 import Foundation
 import PlaidCore
 
-/// An index opened for search. The codes, residuals and inverted lists are used in place through
-/// memory maps; only the centroids, document lengths and ids are decoded into memory.
+/// An index opened for search at one commit: a snapshot. It holds the codebook (centroids,
+/// residual codec) and the live segments with their deletions as the manifest named them when
+/// the index was opened. Later commits do not change it: its files stay mapped even after a
+/// compaction removes them from the directory. Open a new `CompressedIndex` to see later commits.
+///
+/// Documents are numbered by *ordinal* within a snapshot: segment after segment in manifest
+/// order, deleted documents included, so ordinals keep the order a compaction would give them.
+/// Ordinals are internal and change with compaction; ids are the user's and never change.
 public final class CompressedIndex: @unchecked Sendable {
     public let path: String
-    public let metadata: IndexMetadata
+    public let manifest: Manifest
+    /// 1 for an index written by a version-1 plaid (read as one segment, upgraded by the first
+    /// write), 2 otherwise.
+    public let formatVersion: Int
     public let quantizer: CoarseQuantizer
     public let codec: ResidualCodec
     public let decoder: ResidualDecoder
-    public let invertedLists: InvertedLists
-    public let documentIDs: [String]
-    public let documentLengths: [Int]
-    /// offsets[d] is document d's first token; offsets[documentCount] is the token count.
-    public let documentOffsets: [Int]
-    /// Bytes of every file of the index.
+    public let segments: [Segment]
+    /// segmentBases[s] is segment s's first ordinal; the last entry is the ordinal count.
+    public let segmentBases: [Int]
+    /// Bytes of every file of the snapshot.
     public let bytesOnDisk: Int
-    let codes: ComponentReader
-    let residuals: ComponentReader
-    private let lists: ComponentReader
 
-    public var documentCount: Int { metadata.documentCount }
-    public var dim: Int { metadata.dim }
+    public var codebook: Codebook { manifest.codebook }
+    public var dim: Int { codebook.dim }
+    public var generation: Int { manifest.generation }
+    /// Live documents.
+    public var documentCount: Int { manifest.documentCount }
+    public var deletedCount: Int { manifest.deletedCount }
+    /// Live tokens.
+    public var tokenCount: Int { manifest.tokenCount }
+    /// Ordinals in the snapshot, deleted documents included.
+    public var ordinalCount: Int { segmentBases.last! }
 
-    /// Opens the index at `path`, checking every file's magic, version, size and (by default)
-    /// checksum; a damaged or foreign file is reported by name.
+    /// Opens the current commit of the index at `path`, checking every file's magic, version,
+    /// size and (by default) checksum; a damaged or foreign file is reported by name. A commit
+    /// that lands while the files are being opened (and removes files of the old one) makes the
+    /// open start again on the new manifest: a reader never waits for a writer.
     public init(path: String, verifyChecksums: Bool = true) throws {
         self.path = path
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw PlaidError.missingFile(path: path, hint: "Build an index there first with `plaid build`.")
         }
-        func open(_ c: IndexComponent) throws -> ComponentReader {
-            try ComponentReader(directory: path, component: c, verifyChecksum: verifyChecksums)
+        guard isDirectory.boolValue else {
+            throw PlaidError.invalidArgument("\(path) is a file, not an index directory; pass the directory `plaid build` wrote")
         }
-        let meta = try open(.metadata)
-        let metaFile = (path as NSString).appendingPathComponent(IndexComponent.metadata.fileName)
-        guard let metadata = try? JSONDecoder().decode(IndexMetadata.self, from: Data(meta.payload)) else {
-            throw PlaidError.corruptIndex(file: metaFile, detail: "the metadata is not valid JSON of this format version")
-        }
-        let buckets = 1 << max(0, min(metadata.nbits, 8))
-        guard metadata.dim > 0, metadata.dim % 8 == 0, ResidualCodec.supportedBits.contains(metadata.nbits),
-              metadata.centroidCount > 0, metadata.documentCount >= 0, metadata.tokenCount >= 0,
-              metadata.codeWidth == IndexMetadata.codeWidth(forCentroids: metadata.centroidCount),
-              metadata.bucketCutoffs.count == buckets - 1, metadata.bucketWeights.count == buckets else {
-            throw PlaidError.corruptIndex(file: metaFile, detail: "the metadata fields are inconsistent (dim \(metadata.dim), nbits \(metadata.nbits), \(metadata.centroidCount) centroids, code width \(metadata.codeWidth))")
-        }
-        self.metadata = metadata
-        let dim = metadata.dim, k = metadata.centroidCount, n = metadata.documentCount
-        func file(_ c: IndexComponent) -> String { (path as NSString).appendingPathComponent(c.fileName) }
-        func expect(_ r: ComponentReader, bytes: Int) throws {
-            guard r.payload.count == bytes else {
-                throw PlaidError.corruptIndex(file: file(r.component), detail: "holds \(r.payload.count) payload bytes, the metadata implies \(bytes)")
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (manifest, version) = try CompressedIndex.readCommit(path: path, verifyChecksums: verifyChecksums)
+            do {
+                let opened = try CompressedIndex.openFiles(path: path, manifest: manifest, version: version, verifyChecksums: verifyChecksums)
+                self.manifest = manifest
+                formatVersion = version
+                (quantizer, codec, segments, bytesOnDisk) = opened
+                decoder = ResidualDecoder(codec: codec, quantizer: quantizer)
+                var bases = [0]
+                for s in segments { bases.append(bases.last! + s.documentCount) }
+                segmentBases = bases
+                return
+            } catch {
+                // A writer may have committed and collected the old commit's files meanwhile.
+                let current = try? CompressedIndex.readCommit(path: path, verifyChecksums: verifyChecksums)
+                guard attempt < 10, let current, current.0.generation != manifest.generation else { throw error }
             }
         }
-        let centroidReader = try open(.centroids)
-        try expect(centroidReader, bytes: k * dim * 2)
-        let centroids = (0..<k * dim).map { Float(Float16(bitPattern: centroidReader.payload.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-        quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
-        codec = ResidualCodec(dim: dim, nbits: metadata.nbits, cutoffs: metadata.bucketCutoffs, weights: metadata.bucketWeights)
-        decoder = ResidualDecoder(codec: codec, quantizer: quantizer)
-        let lengthReader = try open(.documentLengths)
-        try expect(lengthReader, bytes: n * 4)
-        documentLengths = (0..<n).map { Int(lengthReader.payload.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
-        var offsets = [0]
-        offsets.reserveCapacity(n + 1)
-        for length in documentLengths { offsets.append(offsets.last! + length) }
-        documentOffsets = offsets
-        guard offsets.last! == metadata.tokenCount else {
-            throw PlaidError.corruptIndex(file: file(.documentLengths), detail: "the lengths add up to \(offsets.last!) tokens, the metadata says \(metadata.tokenCount)")
+    }
+
+    /// The manifest of the current commit, or one made from a version-1 index's metadata.
+    static func readCommit(path: String, verifyChecksums: Bool) throws -> (Manifest, Int) {
+        let manifestPath = (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+        if FileManager.default.fileExists(atPath: manifestPath) {
+            return (try Manifest.read(path: manifestPath, verifyChecksum: verifyChecksums), 2)
         }
-        documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs), expected: n)
-        codes = try open(.codes)
-        try expect(codes, bytes: metadata.tokenCount * metadata.codeWidth)
-        residuals = try open(.residuals)
-        try expect(residuals, bytes: metadata.tokenCount * codec.bytesPerVector)
-        lists = try open(.invertedLists)
-        invertedLists = try InvertedLists(payload: lists.payload, listCount: k, documentCount: n, file: file(.invertedLists))
-        // A code naming a centroid that does not exist would make search read out of bounds.
-        let maxCode = CompressedIndex.largestCode(codes.payload, width: metadata.codeWidth)
-        guard maxCode < k else {
-            throw PlaidError.corruptIndex(file: file(.codes), detail: "holds centroid id \(maxCode) but the index has \(k) centroids")
+        let metadataPath = (path as NSString).appendingPathComponent(IndexComponent.metadata.fileName)
+        guard FileManager.default.fileExists(atPath: metadataPath) else {
+            throw PlaidError.invalidArgument("\(path) is not a plaid index: it holds neither \(IndexComponent.manifest.fileName) nor a version-1 \(IndexComponent.metadata.fileName). Pass the directory `plaid build` wrote")
         }
-        bytesOnDisk = IndexComponent.allCases.reduce(0) { total, c in
-            total + ((try? FileManager.default.attributesOfItem(atPath: file(c))[.size] as? Int) ?? 0)
+        let reader = try ComponentReader(path: metadataPath, component: .metadata, verifyChecksum: verifyChecksums)
+        guard let m = try? JSONDecoder().decode(IndexMetadata.self, from: Data(reader.payload)) else {
+            throw PlaidError.corruptIndex(file: metadataPath, detail: "the metadata is not valid JSON of format version 1")
         }
+        guard m.centroidCount > 0, m.documentCount >= 0, m.tokenCount >= 0 else {
+            throw PlaidError.corruptIndex(file: metadataPath, detail: "the metadata fields are inconsistent (\(m.centroidCount) centroids, \(m.documentCount) documents)")
+        }
+        let segment = SegmentInfo(name: "", documentCount: m.documentCount, tokenCount: m.tokenCount, listCount: m.centroidCount,
+                                  codeWidth: m.codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0)
+        let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 0, codebook: Codebook(version1: m),
+                                segments: [segment], nextSegmentNumber: 0, writtenBy: m.createdBy)
+        return (manifest, 1)
+    }
+
+    private static func openFiles(path: String, manifest: Manifest, version: Int, verifyChecksums: Bool) throws
+        -> (CoarseQuantizer, ResidualCodec, [Segment], Int) {
+        let book = manifest.codebook
+        let buckets = 1 << max(0, min(book.nbits, 8))
+        let manifestFile = (path as NSString).appendingPathComponent(version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName)
+        guard book.dim > 0, book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), book.centroidCount > 0,
+              book.bucketCutoffs.count == buckets - 1, book.bucketWeights.count == buckets,
+              manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
+            throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
+        }
+        let centroidsPath = (path as NSString).appendingPathComponent(book.centroidsFile)
+        let centroids = try IndexStorage.readCentroids(path: centroidsPath, count: book.centroidCount, dim: book.dim, verifyChecksum: verifyChecksums)
+        let codec = ResidualCodec(dim: book.dim, nbits: book.nbits, cutoffs: book.bucketCutoffs, weights: book.bucketWeights)
+        let segments = try manifest.segments.map { info in
+            try Segment(directory: (path as NSString).appendingPathComponent(info.name), info: info,
+                        bytesPerVector: codec.bytesPerVector, verifyChecksums: verifyChecksums)
+        }
+        var bytes = segments.reduce(0) { $0 + $1.bytesOnDisk }
+        for file in [book.centroidsFile, version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName] {
+            bytes += (try? FileManager.default.attributesOfItem(atPath: (path as NSString).appendingPathComponent(file))[.size] as? Int) ?? 0
+        }
+        return (CoarseQuantizer(centroids: centroids, dim: book.dim), codec, segments, bytes)
     }
 
     static func largestCode(_ payload: UnsafeRawBufferPointer, width: Int) -> Int {
@@ -97,24 +128,47 @@ public final class CompressedIndex: @unchecked Sendable {
         return largest
     }
 
-    /// Pointer to document d's centroid codes (`metadata.codeWidth` bytes each).
+    /// The segment holding `ordinal` and the document's number within it.
     @inline(__always)
-    func codes(ofDocument d: Int) -> UnsafeRawPointer {
-        codes.payload.baseAddress! + documentOffsets[d] * metadata.codeWidth
+    public func locate(_ ordinal: Int) -> (segment: Int, local: Int) {
+        var lo = 0, hi = segments.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if segmentBases[mid] <= ordinal { lo = mid } else { hi = mid - 1 }
+        }
+        return (lo, ordinal - segmentBases[lo])
     }
 
-    /// Pointer to document d's packed residuals.
-    @inline(__always)
-    func residuals(ofDocument d: Int) -> UnsafePointer<UInt8> {
-        (residuals.payload.baseAddress! + documentOffsets[d] * codec.bytesPerVector).assumingMemoryBound(to: UInt8.self)
+    /// The id of the document at `ordinal`.
+    public func documentID(_ ordinal: Int) -> String {
+        let (s, d) = locate(ordinal)
+        return segments[s].documentIDs[d]
     }
 
-    /// Decodes document d's token vectors ([length, dim]).
-    public func reconstruct(document d: Int) -> [Float] {
-        let n = documentLengths[d]
+    public func isDeleted(_ ordinal: Int) -> Bool {
+        let (s, d) = locate(ordinal)
+        return segments[s].isDeleted(d)
+    }
+
+    /// Ids of the live documents, in ordinal order.
+    public var liveDocumentIDs: [String] {
+        var ids: [String] = []
+        ids.reserveCapacity(documentCount)
+        for segment in segments {
+            for d in 0..<segment.documentCount where !segment.isDeleted(d) { ids.append(segment.documentIDs[d]) }
+        }
+        return ids
+    }
+
+    /// Decodes the token vectors ([length, dim]) of the document at `ordinal`.
+    public func reconstruct(document ordinal: Int) -> [Float] {
+        let (s, d) = locate(ordinal)
+        let segment = segments[s]
+        let n = segment.documentLengths[d]
         var out = [Float](repeating: 0, count: n * dim)
         out.withUnsafeMutableBufferPointer {
-            decoder.decode(packed: residuals(ofDocument: d), codes: codes(ofDocument: d), codeWidth: metadata.codeWidth, count: n, into: $0.baseAddress!)
+            decoder.decode(packed: segment.residuals(ofDocument: d), codes: segment.codes(ofDocument: d),
+                           codeWidth: segment.info.codeWidth, count: n, into: $0.baseAddress!)
         }
         return out
     }

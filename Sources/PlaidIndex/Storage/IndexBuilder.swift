@@ -20,38 +20,53 @@ public struct BuildParameters: Sendable {
 
 /// Sizes of what a build wrote.
 public struct BuildSummary: Sendable {
-    public var metadata: IndexMetadata
+    public var manifest: Manifest
     public var bytesOnDisk: Int
     public var seconds: Double
-    public var bytesPerToken: Double { Double(bytesOnDisk) / Double(max(1, metadata.tokenCount)) }
+    public var bytesPerToken: Double { Double(bytesOnDisk) / Double(max(1, manifest.tokenCount)) }
 }
 
-/// Builds an index from token embeddings on disk, streaming them in chunks, into a temporary
-/// directory beside the target that is renamed into place only once complete.
+/// Builds a fresh index from token embeddings, streaming them in chunks, into a temporary
+/// directory beside the target that is moved into place only once complete. The result is a
+/// version-2 index of one segment at generation 1, the same format `IndexWriter` commits.
 public enum IndexBuilder {
-    public static func build(from embeddings: DocumentEmbeddings, at indexPath: String,
+    public static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String,
                              parameters: BuildParameters = BuildParameters(), overwrite: Bool = false,
                              showProgress: Bool = false) throws -> BuildSummary {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
         }
         guard embeddings.tokenCount > 0 else {
-            throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths, detail: "holds no documents; there is nothing to index")
+            throw PlaidError.invalidInput(file: embeddings.sourceName, detail: "holds no documents; there is nothing to index")
         }
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
-            let metadata = try writeComponents(embeddings: embeddings, directory: directory,
-                                               parameters: parameters, showProgress: showProgress)
-            let bytes = IndexComponent.allCases.reduce(0) { total, component in
-                let path = (directory as NSString).appendingPathComponent(component.fileName)
-                return total + ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
-            }
-            return BuildSummary(metadata: metadata, bytesOnDisk: bytes, seconds: Date().timeIntervalSince(started))
+            let manifest = try writeIndex(embeddings: embeddings, directory: directory,
+                                          parameters: parameters, showProgress: showProgress)
+            let opened = try CompressedIndex(path: directory, verifyChecksums: false)
+            return BuildSummary(manifest: manifest, bytesOnDisk: opened.bytesOnDisk, seconds: Date().timeIntervalSince(started))
         }
     }
 
-    static func writeComponents(embeddings: DocumentEmbeddings, directory: String,
-                                parameters: BuildParameters, showProgress: Bool) throws -> IndexMetadata {
+    static func writeIndex(embeddings: DocumentEmbeddingSource, directory: String,
+                           parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
+        let (codebook, centroids) = try trainCodebook(embeddings: embeddings, parameters: parameters, showProgress: showProgress)
+        try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
+        let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
+        let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
+        let name = Manifest.segmentName(0)
+        let segment = try writeSegment(embeddings, directory: (directory as NSString).appendingPathComponent(name), name: name,
+                                       quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress)
+        let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
+                                segments: [segment], nextSegmentNumber: 1, writtenBy: "plaid \(PlaidVersion.string)")
+        try manifest.commit(to: directory)
+        return manifest
+    }
+
+    /// Samples vectors, trains the centroids by k-means and fits the residual codec on held-out
+    /// vectors. Returns the codebook (naming `centroids-1.plaid`) and the centroids `[k, dim]`.
+    static func trainCodebook(embeddings: DocumentEmbeddingSource, parameters: BuildParameters,
+                              showProgress: Bool) throws -> (Codebook, [Float]) {
         let dim = embeddings.dim
         let total = embeddings.tokenCount
         let k = parameters.kmeans.centroidCount(embeddings: total)
@@ -92,87 +107,63 @@ public enum IndexBuilder {
         training = []
         let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
 
-        // 3. Residual codec from the held-out vectors' residuals.
+        // 3. Residual codec from the held-out vectors' residuals; their distances to the nearest
+        //    centroid set the outlier threshold of later additions.
         let heldoutRows = heldout.count / dim
         var heldoutCodes = [Int32](repeating: 0, count: heldoutRows)
         heldout.withUnsafeBufferPointer { h in heldoutCodes.withUnsafeMutableBufferPointer { quantizer.assign(h.baseAddress!, count: heldoutRows, into: $0.baseAddress!) } }
+        var distances = [Float](repeating: 0, count: heldoutRows)
         for r in 0..<heldoutRows {
             let c = Int(heldoutCodes[r])
-            for j in 0..<dim { heldout[r * dim + j] -= centroids[c * dim + j] }
+            for j in 0..<dim {
+                heldout[r * dim + j] -= centroids[c * dim + j]
+                distances[r] += heldout[r * dim + j] * heldout[r * dim + j]
+            }
         }
         let codec = ResidualCodec.train(residuals: heldout, dim: dim, nbits: parameters.nbits)
         let averageResidual = heldout.reduce(Float(0)) { $0 + abs($1) } / Float(max(1, heldout.count))
-        heldout = []
+        distances.sort()
+        let outlierDistance = distances[min(distances.count - 1, Int(Double(distances.count) * Codebook.outlierQuantile))]
+        let codebook = Codebook(dim: dim, nbits: parameters.nbits, centroidCount: quantizer.count,
+                                centroidsFile: Codebook.centroidsFileName(generation: 1),
+                                bucketCutoffs: codec.cutoffs, bucketWeights: codec.weights,
+                                kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
+                                kmeansSampleSize: trainingCount, averageResidual: averageResidual,
+                                outlierDistance: outlierDistance,
+                                tokensPerCentroid: Double(total) / Double(quantizer.count),
+                                trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)")
+        return (codebook, centroids)
+    }
 
-        // 4. Stream every document: assign, encode residuals, record postings.
-        let width = IndexMetadata.codeWidth(forCentroids: quantizer.count)
-        let codesWriter = try ComponentWriter(directory: directory, component: .codes)
-        let residualWriter = try ComponentWriter(directory: directory, component: .residuals)
-        let lists = try InvertedListsBuilder(listCount: quantizer.count, scratchDirectory: directory)
-        let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: total, unit: "tokens") : nil
-        let chunkTokens = max(parameters.chunkTokens, 1)
-        var vectors = [Float](repeating: 0, count: chunkTokens * dim)
-        var codes = [Int32](repeating: 0, count: chunkTokens)
-        var packed = [UInt8](repeating: 0, count: chunkTokens * codec.bytesPerVector)
-        embeddings.embeddings.file.adviseSequential()
-        for chunk in embeddings.documentChunks(maxTokens: chunkTokens) {
-            let start = embeddings.offsets[chunk.lowerBound]
-            let count = embeddings.offsets[chunk.upperBound] - start
-            if count > codes.count {
-                vectors = [Float](repeating: 0, count: count * dim)
-                codes = [Int32](repeating: 0, count: count)
-                packed = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
-            }
-            try vectors.withUnsafeMutableBufferPointer { v in
-                try embeddings.copyTokens(start: start, count: count, into: v.baseAddress!)
-                codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
-                centroids.withUnsafeBufferPointer { cen in
-                    for t in 0..<count {
-                        let c = Int(codes[t])
-                        let row = v.baseAddress! + t * dim
-                        for j in 0..<dim { row[j] -= cen[c * dim + j] }
-                    }
-                }
-                packed.withUnsafeMutableBufferPointer { codec.encode(residuals: v.baseAddress!, count: count, into: $0.baseAddress!) }
-            }
-            try packed.withUnsafeBytes { try residualWriter.append(UnsafeRawBufferPointer(rebasing: $0[0..<count * codec.bytesPerVector])) }
-            try appendCodes(codes, count: count, width: width, to: codesWriter)
-            try codes.withUnsafeBufferPointer { c in
-                for d in chunk {
-                    let range = (embeddings.offsets[d] - start)..<(embeddings.offsets[d + 1] - start)
-                    try lists.add(document: d, codes: UnsafeBufferPointer(rebasing: c[range]))
+    /// Streams every document of `source` through the quantizer and codec into a new segment
+    /// directory. Memory is bounded by `chunkTokens`, not by the batch.
+    static func writeSegment(_ source: DocumentEmbeddingSource, directory: String, name: String,
+                             quantizer: CoarseQuantizer, codec: ResidualCodec, chunkTokens: Int,
+                             showProgress: Bool) throws -> SegmentInfo {
+        let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector)
+        let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
+        var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
+        source.prepareSequentialRead()
+        for chunk in source.documentChunks(maxTokens: max(chunkTokens, 1)) {
+            let start = source.offsets[chunk.lowerBound]
+            let count = try encoder.encode(source, documents: chunk)
+            try encoder.codes.withUnsafeBufferPointer { codes in
+                try encoder.packed.withUnsafeBytes { packed in
+                    try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed)
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.
-            embeddings.releasePages(tokens: start, count: count)
-            progress?.update(embeddings.offsets[chunk.upperBound])
+            source.releasePages(tokens: start, count: count)
+            progress?.update(source.offsets[chunk.upperBound])
         }
         progress?.finish()
-        _ = try codesWriter.finishRaw()
-        _ = try residualWriter.finishRaw()
-        let listWriter = try ComponentWriter(directory: directory, component: .invertedLists)
-        try lists.finish(into: listWriter)
-        _ = try listWriter.finishRaw()
-
-        // 5. The small components.
-        let metadata = IndexMetadata(
-            dim: dim, nbits: parameters.nbits, centroidCount: quantizer.count,
-            documentCount: embeddings.documentCount, tokenCount: total, codeWidth: width,
-            bucketCutoffs: codec.cutoffs, bucketWeights: codec.weights,
-            kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
-            kmeansSampleSize: trainingCount, averageResidual: averageResidual, createdBy: "plaid \(PlaidVersion.string)")
-        try IndexStorage.writeSmallComponents(directory: directory, metadata: metadata, centroids: centroids,
-                                              documentLengths: embeddings.lengths, documentIDs: embeddings.ids)
-        return metadata
+        return try writer.finish(name: name)
     }
+}
 
-    static func appendCodes(_ codes: [Int32], count: Int, width: Int, to writer: ComponentWriter) throws {
-        switch width {
-        case 1: try writer.append(contentsOf: codes[0..<count].map { UInt8($0) })
-        case 2: try writer.append(contentsOf: codes[0..<count].map { UInt16($0).littleEndian })
-        default: try writer.append(contentsOf: codes[0..<count].map { UInt32($0).littleEndian })
-        }
-    }
+extension Codebook {
+    /// The share of the build's held-out vectors that lie within `outlierDistance` of their centroid.
+    static let outlierQuantile = 0.99
 }
 
 public enum PlaidVersion {

@@ -1,27 +1,37 @@
 import Foundation
+import CSystemCalls
 import PlaidCore
 
-/// Reading and writing the small components (metadata, centroids, document lengths and ids).
+/// Reading and writing the small components (centroids, document lengths and ids).
 enum IndexStorage {
     /// zstd is kept only where it saves at least this fraction of a component's bytes.
     static let minimumZstdSaving = 0.10
 
-    static func writeSmallComponents(directory: String, metadata: IndexMetadata, centroids: [Float],
-                                     documentLengths: [Int], documentIDs: [String]) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        _ = try ComponentWriter.write(directory: directory, component: .metadata,
-                                      payload: Array(try encoder.encode(metadata)), compress: false)
-        // Centroids are unit vectors: float16 keeps 11 significant bits, far finer than a
-        // 1–4-bit residual, and halves the largest fixed cost of a small index.
+    /// Writes `[count, dim]` centroids as float16. Centroids are unit vectors: float16 keeps 11
+    /// significant bits, far finer than a 1–4-bit residual, and halves the largest fixed cost of
+    /// a small index.
+    static func writeCentroids(_ centroids: [Float], path: String) throws {
         var halves = [UInt8]()
         halves.reserveCapacity(centroids.count * 2)
         for v in centroids { let b = Float16(v).bitPattern; halves.append(UInt8(b & 0xFF)); halves.append(UInt8(b >> 8)) }
-        try writeCompressingIfItPays(directory: directory, component: .centroids, payload: halves)
+        try writeCompressingIfItPays(path: path, component: .centroids, payload: halves)
+    }
+
+    static func readCentroids(path: String, count k: Int, dim: Int, verifyChecksum: Bool) throws -> [Float] {
+        let reader = try ComponentReader(path: path, component: .centroids, verifyChecksum: verifyChecksum)
+        guard reader.payload.count == k * dim * 2 else {
+            throw PlaidError.corruptIndex(file: path, detail: "holds \(reader.payload.count) payload bytes, \(k) centroids of dimension \(dim) need \(k * dim * 2)")
+        }
+        return (0..<k * dim).map { Float(Float16(bitPattern: reader.payload.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+    }
+
+    /// Writes a segment's document lengths and ids into its directory.
+    static func writeDocuments(directory: String, lengths documentLengths: [Int], ids documentIDs: [String]) throws {
         var lengths = [UInt8]()
         lengths.reserveCapacity(documentLengths.count * 4)
         for n in documentLengths { withUnsafeBytes(of: UInt32(n).littleEndian) { lengths.append(contentsOf: $0) } }
-        try writeCompressingIfItPays(directory: directory, component: .documentLengths, payload: lengths)
+        try writeCompressingIfItPays(path: (directory as NSString).appendingPathComponent(IndexComponent.documentLengths.fileName),
+                                     component: .documentLengths, payload: lengths)
         var ids = [UInt8]()
         withUnsafeBytes(of: UInt32(documentIDs.count).littleEndian) { ids.append(contentsOf: $0) }
         for id in documentIDs {
@@ -29,13 +39,14 @@ enum IndexStorage {
             withUnsafeBytes(of: UInt32(utf8.count).littleEndian) { ids.append(contentsOf: $0) }
             ids.append(contentsOf: utf8)
         }
-        try writeCompressingIfItPays(directory: directory, component: .documentIDs, payload: ids)
+        try writeCompressingIfItPays(path: (directory as NSString).appendingPathComponent(IndexComponent.documentIDs.fileName),
+                                     component: .documentIDs, payload: ids)
     }
 
-    static func writeCompressingIfItPays(directory: String, component: IndexComponent, payload: [UInt8]) throws {
+    static func writeCompressingIfItPays(path: String, component: IndexComponent, payload: [UInt8]) throws {
         let compressed = try payload.withUnsafeBytes { try Zstd.compress($0, level: 9) }
         let pays = Double(compressed.count) <= Double(payload.count) * (1 - minimumZstdSaving)
-        _ = try ComponentWriter.write(directory: directory, component: component, payload: payload, compress: pays)
+        _ = try ComponentWriter.write(path: path, component: component, payload: payload, compress: pays)
     }
 
     static func readDocumentIDs(_ reader: ComponentReader, expected: Int) throws -> [String] {
@@ -60,50 +71,77 @@ enum IndexStorage {
 }
 
 /// Creates a directory atomically: the contents are written into a hidden temporary directory
-/// beside the target, flushed, and renamed into place. A build that fails removes its temporary
-/// directory; one that is killed leaves only a hidden `.NAME.building-PID` directory, which the
-/// next build at that path removes. The target is never seen half-written, and an existing
-/// target is replaced (with `overwrite`) only after the new one is complete.
+/// beside the target, flushed, and moved into place only once complete. A new target is one
+/// rename; an existing one (with `overwrite`) is swapped with the new directory in one
+/// `renameat2(RENAME_EXCHANGE)`, so there is never a moment with no index at the path, and the
+/// old index's writer lock is held across the swap. A build that fails removes its temporary
+/// directory; one that is killed leaves a hidden `.NAME.building-TAG` directory (TAG names the
+/// host, pid and start time), which the next build at that path removes once that process is gone.
 public enum AtomicDirectory {
     public static func create<R>(at path: String, overwrite: Bool, _ body: (String) throws -> R) throws -> R {
         let fm = FileManager.default
         let target = (path as NSString).standardizingPath
-        let parent = (target as NSString).deletingLastPathComponent
+        let parent = (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent
         let name = (target as NSString).lastPathComponent
-        restoreInterruptedReplacement(parent: parent.isEmpty ? "." : parent, name: name)
+        restoreInterruptedReplacement(parent: parent, name: name)
         try checkReplaceable(path, overwrite: overwrite)
-        if !parent.isEmpty && !fm.fileExists(atPath: parent) {
+        if !fm.fileExists(atPath: parent) {
             try fm.createDirectory(atPath: parent, withIntermediateDirectories: true)
         }
-        removeStaleTemporaries(parent: parent.isEmpty ? "." : parent, name: name)
-        let temporary = ((parent.isEmpty ? "." : parent) as NSString).appendingPathComponent(".\(name).building-\(getpid())")
+        removeStaleTemporaries(parent: parent, name: name)
+        let temporary = temporaryPath(for: target, suffix: "building")
         try? fm.removeItem(atPath: temporary)
         try fm.createDirectory(atPath: temporary, withIntermediateDirectories: false)
         do {
             let result = try body(temporary)
             syncDirectory(temporary)
             if fm.fileExists(atPath: target) {
-                // Move the old index aside first so that the rename of the new one cannot fail on
-                // a non-empty directory; it is deleted only once the new one is in place.
-                let old = ((parent.isEmpty ? "." : parent) as NSString).appendingPathComponent(".\(name).replaced-\(getpid())")
-                try? fm.removeItem(atPath: old)
-                guard rename(target, old) == 0 else { throw PlaidError.io(path: target, detail: "cannot move the existing index aside: \(String(cString: strerror(errno)))") }
-                guard rename(temporary, target) == 0 else {
-                    _ = rename(old, target)
-                    throw PlaidError.io(path: target, detail: "cannot move the new index into place: \(String(cString: strerror(errno)))")
+                // A writer of the old index must not be half-way through a commit when it goes.
+                let lock = fm.fileExists(atPath: (target as NSString).appendingPathComponent(IndexComponent.manifest.fileName))
+                    ? try IndexLock(indexDirectory: target) : nil
+                defer { lock?.release() }
+                if plaid_rename_exchange(temporary, target) == 0 {
+                    try? fm.removeItem(atPath: temporary)   // now the old index
+                } else {
+                    try replaceWithTwoRenames(target: target, temporary: temporary, parent: parent, name: name)
                 }
-                try? fm.removeItem(atPath: old)
             } else {
                 guard rename(temporary, target) == 0 else {
                     throw PlaidError.io(path: target, detail: "cannot move the new index into place: \(String(cString: strerror(errno)))")
                 }
             }
-            syncDirectory(parent.isEmpty ? "." : parent)
+            syncDirectory(parent)
             return result
         } catch {
             try? fm.removeItem(atPath: temporary)
             throw error
         }
+    }
+
+    /// Where the file system cannot exchange two paths: the old index moves aside to
+    /// `.NAME.replaced-TAG` first, and is put back by `restoreInterruptedReplacement` if the
+    /// process dies before the new one is in place.
+    private static func replaceWithTwoRenames(target: String, temporary: String, parent: String, name: String) throws {
+        let old = temporaryPath(for: target, suffix: "replaced")
+        try? FileManager.default.removeItem(atPath: old)
+        guard rename(target, old) == 0 else { throw PlaidError.io(path: target, detail: "cannot move the existing index aside: \(String(cString: strerror(errno)))") }
+        guard rename(temporary, target) == 0 else {
+            _ = rename(old, target)
+            throw PlaidError.io(path: target, detail: "cannot move the new index into place: \(String(cString: strerror(errno)))")
+        }
+        try? FileManager.default.removeItem(atPath: old)
+    }
+
+    /// A hidden path beside `path` that belongs to this process: `.NAME.SUFFIX-HOST-PID-START`.
+    public static func temporaryPath(for path: String, suffix: String) -> String {
+        let target = (path as NSString).standardizingPath
+        let parent = (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent
+        return (parent as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).\(suffix)-\(ProcessIdentity.current.tag)")
+    }
+
+    /// Whether `path` is a plaid index directory: a version-2 manifest or version-1 metadata.
+    public static func isIndex(_ path: String) -> Bool {
+        [IndexComponent.manifest, .metadata].contains { FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent($0.fileName)) }
     }
 
     /// Refuses a target that exists unless `overwrite` is set, and refuses to replace anything
@@ -118,41 +156,42 @@ public enum AtomicDirectory {
             }
             // --overwrite replaces an index (or an empty directory), never a folder of other data.
             let contents = (try? fm.contentsOfDirectory(atPath: target)) ?? []
-            let isIndex = contents.contains(IndexComponent.metadata.fileName)
-            guard isDirectory.boolValue && (isIndex || contents.isEmpty) else {
+            guard isDirectory.boolValue && (isIndex(target) || contents.isEmpty) else {
                 throw PlaidError.refused("\(path) exists and is not a plaid index; --overwrite only replaces an index. Choose another --index path")
             }
         }
     }
 
-    /// A build killed between moving the old index aside and moving the new one in leaves no
-    /// index at the target and the old one in `.NAME.replaced-PID`: put it back.
+    /// A build killed between moving the old index aside and moving the new one in (only where
+    /// paths cannot be exchanged) leaves no index at the target and the old one in
+    /// `.NAME.replaced-TAG`: put it back.
     static func restoreInterruptedReplacement(parent: String, name: String) {
         let target = (parent as NSString).appendingPathComponent(name)
-        guard !FileManager.default.fileExists(atPath: target),
-              let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
-        let prefix = ".\(name).replaced-"
-        for entry in entries.sorted() where entry.hasPrefix(prefix) {
-            guard let pid = Int32(entry.dropFirst(prefix.count)), kill(pid, 0) != 0 && errno == ESRCH else { continue }
-            if rename((parent as NSString).appendingPathComponent(entry), target) == 0 { return }
+        guard !FileManager.default.fileExists(atPath: target) else { return }
+        for temporary in temporaries(parent: parent, name: name, suffix: "replaced") where temporary.owner.isCertainlyGone {
+            if rename((parent as NSString).appendingPathComponent(temporary.entry), target) == 0 { return }
         }
     }
 
-    /// Hidden directories a build of NAME makes beside it, each ending in the builder's pid.
+    /// Hidden directories a build of NAME makes beside it, each tagged with its process.
     static let temporarySuffixes = ["building", "replaced", "embeddings"]
 
-    /// Removes `.NAME.building-PID`, `.NAME.replaced-PID` and `.NAME.embeddings-PID` directories
-    /// whose process no longer exists.
+    private static func temporaries(parent: String, name: String, suffix: String) -> [(entry: String, owner: ProcessIdentity)] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return [] }
+        let prefix = ".\(name).\(suffix)-"
+        return entries.sorted().compactMap { entry in
+            guard entry.hasPrefix(prefix), let owner = ProcessIdentity(tag: entry.dropFirst(prefix.count)) else { return nil }
+            return (entry, owner)
+        }
+    }
+
+    /// Removes `.NAME.building-TAG`, `.NAME.replaced-TAG` and `.NAME.embeddings-TAG` directories
+    /// whose process is certainly gone: of this host, and no process with that pid and start time
+    /// runs. This process's own directories, and those of other hosts sharing the storage, stay.
     static func removeStaleTemporaries(parent: String, name: String) {
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
         for suffix in temporarySuffixes {
-            let prefix = ".\(name).\(suffix)-"
-            for entry in entries where entry.hasPrefix(prefix) {
-                guard let pid = Int32(entry.dropFirst(prefix.count)) else { continue }
-                // Only ESRCH means the process is gone; EPERM is a live process of another user.
-                if pid == getpid() || (kill(pid, 0) != 0 && errno == ESRCH) {
-                    try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(entry))
-                }
+            for temporary in temporaries(parent: parent, name: name, suffix: suffix) where temporary.owner.isCertainlyGone {
+                try? FileManager.default.removeItem(atPath: (parent as NSString).appendingPathComponent(temporary.entry))
             }
         }
     }

@@ -1,0 +1,419 @@
+import Foundation
+import PlaidCore
+
+/// What `IndexWriter.add` did.
+public struct AddSummary: Sendable {
+    public var documents: Int
+    public var tokens: Int
+    /// Live documents of the same ids that the batch replaced (upsert).
+    public var replaced: Int
+    /// Centroids appended to the codebook for this batch's outliers.
+    public var newCentroids: Int
+    /// Tokens of the batch farther from every centroid than the build's outlier distance.
+    public var outlierTokens: Int
+}
+
+/// What `IndexWriter.delete` did.
+public struct DeleteSummary: Sendable {
+    public var deleted: Int
+    /// Ids that named no live document.
+    public var unknown: [String]
+}
+
+/// What `IndexWriter.commit` did.
+public struct CommitSummary: Sendable {
+    public var generation: Int
+    /// Whether the commit was followed by an automatic compaction (its generation is `generation`).
+    public var compacted: Bool
+}
+
+/// The one writer of an index: adds, deletes and replaces documents, commits, and compacts.
+///
+/// Changes are staged: `add` writes a new immutable segment that no manifest names yet, `delete`
+/// marks documents in memory. `commit` writes the deletion bitmaps and any grown centroids as new
+/// files, then makes all of it visible at once by replacing the manifest with a rename. A process
+/// killed at any point leaves the previous commit or the new one; the files of an unfinished
+/// commit are removed by the next writer. Readers (`CompressedIndex`) are never blocked: they
+/// keep the snapshot they opened. Only one writer may be open per index (`writer.lock`).
+///
+/// Ids are the user's strings and never change; a deleted document is never returned by a
+/// snapshot opened after the commit that deleted it.
+public final class IndexWriter {
+    /// Segments as the next commit will record them, with what the writer must know of each.
+    private struct StagedSegment {
+        var info: SegmentInfo
+        var lengths: [Int]
+        var deleted: [UInt64]
+        var deletionsChanged = false
+        /// Written by this writer and not yet committed.
+        var isNew = false
+    }
+
+    public let path: String
+    /// The last commit, what a reader opening the index now sees.
+    public private(set) var committed: Manifest
+    /// Deleted tokens over stored tokens above which `commit` compacts (xtr-warp-rs's 20%);
+    /// nil never compacts automatically.
+    public var autoCompactionThreshold: Double? = 0.2
+    /// Tokens per step when streaming a batch; memory grows with it, not with the batch.
+    public var chunkTokens = 1 << 16
+
+    private var lock: IndexLock?
+    private var codebook: Codebook
+    private var centroids: [Float]
+    private var centroidsChanged = false
+    private var quantizer: CoarseQuantizer
+    private let codec: ResidualCodec
+    private var staged: [StagedSegment]
+    private var liveIDs: [String: (segment: Int, document: Int)] = [:]
+    private var nextSegmentNumber: Int
+    /// Set when the index is version 1: the first commit links its files into `seg-000000`.
+    private var upgradeFromVersion1: Bool
+
+    /// Opens the index at `path` for writing, taking its lock. Fails with "the index is locked
+    /// by process N" while another writer is open, and writes nothing to a directory that is not
+    /// an index.
+    public init(path: String) throws {
+        self.path = path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PlaidError.missingFile(path: path, hint: "Build an index there first with `plaid build`.")
+        }
+        _ = try CompressedIndex.readCommit(path: path, verifyChecksums: true)   // refuses a non-index before the lock file is made
+        lock = try IndexLock(indexDirectory: path)
+        let snapshot = try CompressedIndex(path: path)
+        committed = snapshot.manifest
+        codebook = snapshot.codebook
+        centroids = snapshot.quantizer.centroids
+        quantizer = snapshot.quantizer
+        codec = snapshot.codec
+        upgradeFromVersion1 = snapshot.formatVersion == 1
+        nextSegmentNumber = upgradeFromVersion1 ? 1 : committed.nextSegmentNumber
+        staged = snapshot.segments.map { StagedSegment(info: $0.info, lengths: $0.documentLengths, deleted: $0.deletionBitmap) }
+        liveIDs.reserveCapacity(snapshot.documentCount)
+        for (s, segment) in snapshot.segments.enumerated() {
+            for d in 0..<segment.documentCount where !segment.isDeleted(d) { liveIDs[segment.documentIDs[d]] = (s, d) }
+        }
+        if upgradeFromVersion1 { staged[0].info.name = Manifest.segmentName(0) }
+        collectGarbage()
+    }
+
+    deinit { close() }
+
+    /// Drops what is staged and not committed, and releases the lock.
+    public func close() {
+        guard lock != nil else { return }
+        for segment in staged where segment.isNew { try? FileManager.default.removeItem(atPath: directory(of: segment.info.name)) }
+        lock?.release()
+        lock = nil
+    }
+
+    public var dim: Int { codebook.dim }
+    /// Live documents, staged changes included.
+    public var documentCount: Int { liveIDs.count }
+    public func contains(id: String) -> Bool { liveIDs[id] != nil }
+    /// Whether anything is staged that `commit` would write.
+    public var hasChanges: Bool {
+        upgradeFromVersion1 || centroidsChanged || staged.contains { $0.isNew || $0.deletionsChanged }
+    }
+
+    private func directory(of segmentName: String) -> String { (path as NSString).appendingPathComponent(segmentName) }
+
+    private func checkOpen() throws {
+        guard lock != nil else { throw PlaidError.refused("the writer of \(path) is closed; open a new IndexWriter") }
+    }
+
+    // MARK: Adding
+
+    /// Stages a batch as a new segment, coded with the index's centroids and residual codec.
+    /// An id that is already live is an error naming it, unless `upsert` replaces it in the same
+    /// commit. With `growCodebook`, batch vectors farther from every centroid than the build's
+    /// outlier distance are clustered into new centroids first (see `Codebook.outlierDistance`).
+    /// Nothing is staged if the batch is refused.
+    @discardableResult
+    public func add(_ batch: DocumentEmbeddingSource, upsert: Bool = false, growCodebook: Bool = true,
+                    showProgress: Bool = false) throws -> AddSummary {
+        try checkOpen()
+        guard batch.documentCount > 0, batch.tokenCount > 0 else {
+            throw PlaidError.invalidInput(file: batch.sourceName, detail: "holds no documents; there is nothing to add")
+        }
+        guard batch.dim == codebook.dim else {
+            throw PlaidError.invalidInput(file: batch.sourceName, detail: "has embeddings of dimension \(batch.dim) but the index at \(path) has dimension \(codebook.dim); encode with the model that built the index")
+        }
+        try EmbeddingsLayout.checkUnique(batch.ids, file: batch.sourceName)
+        let existing = batch.ids.filter { liveIDs[$0] != nil }
+        if !upsert && !existing.isEmpty {
+            let named = existing.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            throw PlaidError.refused("\(existing.count) id\(existing.count == 1 ? " is" : "s are") already in the index (\(named)\(existing.count > 5 ? ", …" : "")); pass --upsert to replace \(existing.count == 1 ? "it" : "them"), or delete \(existing.count == 1 ? "it" : "them") first")
+        }
+        let saved = (codebook, centroids, quantizer, centroidsChanged)
+        let name = Manifest.segmentName(nextSegmentNumber)
+        let info: SegmentInfo
+        let growth: (outliers: Int, centroids: Int)
+        do {
+            growth = growCodebook ? try growForOutliers(of: batch) : (0, 0)
+            info = try IndexBuilder.writeSegment(batch, directory: directory(of: name), name: name, quantizer: quantizer,
+                                                 codec: codec, chunkTokens: chunkTokens, showProgress: showProgress)
+        } catch {
+            (codebook, centroids, quantizer, centroidsChanged) = saved
+            try? FileManager.default.removeItem(atPath: directory(of: name))
+            throw error
+        }
+        nextSegmentNumber += 1
+        if upsert { _ = markDeleted(existing) }
+        let segment = staged.count
+        staged.append(StagedSegment(info: info, lengths: batch.lengths,
+                                    deleted: [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)), isNew: true))
+        for (d, id) in batch.ids.enumerated() { liveIDs[id] = (segment, d) }
+        return AddSummary(documents: info.documentCount, tokens: info.tokenCount, replaced: upsert ? existing.count : 0,
+                          newCentroids: growth.centroids, outlierTokens: growth.outliers)
+    }
+
+    /// Codebook growth (as fast-plaid's and xtr-warp-rs's updates do): a first pass over the batch
+    /// finds the tokens farther from their nearest centroid than the build's own 99th-percentile
+    /// distance; one new centroid per `tokensPerCentroid` outliers (the build's density) is
+    /// trained on them by k-means and appended. Existing codes never change. The outlier sample
+    /// is a seeded reservoir of at most 64 MB, so memory stays bounded.
+    private func growForOutliers(of batch: DocumentEmbeddingSource) throws -> (outliers: Int, centroids: Int) {
+        guard let threshold = codebook.outlierDistance else { return (0, 0) }
+        let dim = codebook.dim
+        let capacity = max(1024, (64 << 20) / (4 * dim))
+        var sample: [Float] = []
+        var outliers = 0
+        var rng = SeededRandom(seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber))
+        var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
+        batch.prepareSequentialRead()
+        for chunk in batch.documentChunks(maxTokens: max(1, chunkTokens)) {
+            let count = try encoder.encode(batch, documents: chunk, measureDistances: true)
+            for t in 0..<count where encoder.distances[t] > threshold {
+                outliers += 1
+                let row = encoder.vectors[(t * dim)..<((t + 1) * dim)]
+                if sample.count < capacity * dim {
+                    sample += row
+                } else {
+                    let slot = Int(rng.next() % UInt64(outliers))
+                    if slot < capacity { sample.replaceSubrange((slot * dim)..<((slot + 1) * dim), with: row) }
+                }
+            }
+            batch.releasePages(tokens: batch.offsets[chunk.lowerBound], count: count)
+        }
+        let newCount = min(Int(Double(outliers) / max(1, codebook.tokensPerCentroid)), sample.count / dim)
+        guard newCount >= 1 else { return (outliers, 0) }
+        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
+        let grown = KMeans.train(points: sample, dim: dim, k: newCount, iterations: codebook.kmeansIterations,
+                                 seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber)).map { Float(Float16($0)) }
+        centroids += grown
+        codebook.centroidCount += newCount
+        quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
+        centroidsChanged = true
+        return (outliers, newCount)
+    }
+
+    // MARK: Deleting
+
+    /// Stages the deletion of the live documents with these ids; ids that name no live document
+    /// are returned, not an error.
+    @discardableResult
+    public func delete(ids: [String]) throws -> DeleteSummary {
+        try checkOpen()
+        var unknown: [String] = []
+        var deleted = 0
+        for id in ids {
+            if liveIDs[id] == nil { unknown.append(id) } else { deleted += markDeleted([id]) }
+        }
+        return DeleteSummary(deleted: deleted, unknown: unknown)
+    }
+
+    private func markDeleted(_ ids: [String]) -> Int {
+        var count = 0
+        for id in ids {
+            guard let (s, d) = liveIDs.removeValue(forKey: id) else { continue }
+            staged[s].deleted[d >> 6] |= 1 << UInt64(d & 63)
+            staged[s].info.deletedDocuments += 1
+            staged[s].info.deletedTokens += staged[s].lengths[d]
+            staged[s].deletionsChanged = true
+            count += 1
+        }
+        return count
+    }
+
+    // MARK: Committing
+
+    /// Makes every staged change visible in one atomic commit, then compacts if deleted tokens
+    /// pass `autoCompactionThreshold`. Nothing is written when nothing is staged.
+    @discardableResult
+    public func commit() throws -> CommitSummary {
+        try checkOpen()
+        guard hasChanges else { return CommitSummary(generation: committed.generation, compacted: false) }
+        let generation = committed.generation + 1
+        if upgradeFromVersion1 { try linkVersion1Segment(generation: generation) }
+        for s in staged.indices where staged[s].deletionsChanged {
+            let file = "deleted-\(generation).plaid"
+            try Segment.writeDeletions(staged[s].deleted, path: (directory(of: staged[s].info.name) as NSString).appendingPathComponent(file))
+            AtomicDirectory.syncDirectory(directory(of: staged[s].info.name))
+            staged[s].info.deletionsFile = file
+        }
+        if centroidsChanged {
+            codebook.centroidsFile = Codebook.centroidsFileName(generation: generation)
+            try IndexStorage.writeCentroids(centroids, path: (path as NSString).appendingPathComponent(codebook.centroidsFile))
+        }
+        // A segment with nothing live left has nothing to search: the manifest drops it, and the
+        // id map's segment numbers move down past it.
+        let kept = staged.indices.filter { staged[$0].info.liveDocuments > 0 }
+        if kept.count < staged.count {
+            var renumbered = [Int](repeating: -1, count: staged.count)
+            for (new, old) in kept.enumerated() { renumbered[old] = new }
+            for (id, location) in liveIDs { liveIDs[id] = (renumbered[location.segment], location.document) }
+            staged = kept.map { staged[$0] }
+        }
+        try publish(Manifest(formatVersion: Manifest.formatVersion, generation: generation, codebook: codebook,
+                             segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber,
+                             writtenBy: "plaid \(PlaidVersion.string)"))
+        if let threshold = autoCompactionThreshold, committed.storedTokenCount > 0,
+           Double(committed.deletedTokenCount) > threshold * Double(committed.storedTokenCount) {
+            try compact()
+            return CommitSummary(generation: committed.generation, compacted: true)
+        }
+        return CommitSummary(generation: generation, compacted: false)
+    }
+
+    /// Commits `manifest` (the rename), marks what is staged as committed, and removes the files
+    /// no manifest names any more.
+    private func publish(_ manifest: Manifest) throws {
+        try manifest.commit(to: path)
+        committed = manifest
+        upgradeFromVersion1 = false
+        centroidsChanged = false
+        for s in staged.indices {
+            staged[s].isNew = false
+            staged[s].deletionsChanged = false
+        }
+        collectGarbage()
+    }
+
+    /// The version-1 upgrade: the top-level segment files are hard-linked (copied where links
+    /// are not possible) into `seg-000000`, and the centroids into `centroids-G.plaid`. The
+    /// version-1 files stay until the manifest that replaces them is committed.
+    private func linkVersion1Segment(generation: Int) throws {
+        let segmentDirectory = directory(of: Manifest.segmentName(0))
+        try? FileManager.default.removeItem(atPath: segmentDirectory)
+        try FileManager.default.createDirectory(atPath: segmentDirectory, withIntermediateDirectories: false)
+        func linkOrCopy(_ from: String, _ to: String) throws {
+            if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
+        }
+        for component in IndexComponent.segmentComponents {
+            try linkOrCopy((path as NSString).appendingPathComponent(component.fileName),
+                           (segmentDirectory as NSString).appendingPathComponent(component.fileName))
+        }
+        AtomicDirectory.syncDirectory(segmentDirectory)
+        if !centroidsChanged {
+            codebook.centroidsFile = Codebook.centroidsFileName(generation: generation)
+            try linkOrCopy((path as NSString).appendingPathComponent(IndexComponent.centroids.fileName),
+                           (path as NSString).appendingPathComponent(codebook.centroidsFile))
+        }
+    }
+
+    // MARK: Compacting
+
+    /// Commits what is staged, then rewrites the index as one segment holding only the live
+    /// documents, in their order, with their codes and residuals copied unchanged — so search
+    /// results are the same before and after. Memory is bounded by `chunkTokens`.
+    public func compact() throws {
+        try checkOpen()
+        if hasChanges {
+            let saved = autoCompactionThreshold
+            autoCompactionThreshold = nil
+            defer { autoCompactionThreshold = saved }
+            try commit()
+        }
+        let name = Manifest.segmentName(nextSegmentNumber)
+        let target = directory(of: name)
+        var merged: [SegmentInfo] = []
+        var ids: [String] = [], lengths: [Int] = []
+        do {
+            let writer = try SegmentWriter(directory: target, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector)
+            for info in committed.segments {
+                let segment = try Segment(directory: directory(of: info.name), info: info,
+                                          bytesPerVector: codec.bytesPerVector, verifyChecksums: false)
+                try copyLiveDocuments(of: segment, into: writer, ids: &ids, lengths: &lengths)
+            }
+            if writer.documentCount > 0 { merged = [try writer.finish(name: name)] } else { try? FileManager.default.removeItem(atPath: target) }
+        } catch {
+            try? FileManager.default.removeItem(atPath: target)
+            throw error
+        }
+        nextSegmentNumber += 1
+        staged = merged.map { StagedSegment(info: $0, lengths: lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.documentCount))) }
+        liveIDs.removeAll(keepingCapacity: true)
+        for (d, id) in ids.enumerated() { liveIDs[id] = (0, d) }
+        try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
+                             segments: merged, nextSegmentNumber: nextSegmentNumber, writtenBy: "plaid \(PlaidVersion.string)"))
+    }
+
+    /// Appends a segment's live documents to `writer` in runs of about `chunkTokens` tokens,
+    /// widening codes to Int32 on the way (the merged segment may use a wider code).
+    /// The ids and lengths copied are appended to `allIDs` and `allLengths`.
+    private func copyLiveDocuments(of segment: Segment, into writer: SegmentWriter,
+                                   ids allIDs: inout [String], lengths allLengths: inout [Int]) throws {
+        let width = segment.info.codeWidth
+        let bytesPerVector = codec.bytesPerVector
+        var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
+        func flush() throws {
+            guard !ids.isEmpty else { return }
+            try codes.withUnsafeBufferPointer { c in
+                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0) }
+            }
+            allIDs += ids
+            allLengths += lengths
+            ids.removeAll(keepingCapacity: true); lengths.removeAll(keepingCapacity: true)
+            codes.removeAll(keepingCapacity: true); residuals.removeAll(keepingCapacity: true)
+        }
+        for d in 0..<segment.documentCount where !segment.isDeleted(d) {
+            let n = segment.documentLengths[d]
+            let source = segment.codes(ofDocument: d)
+            for t in 0..<n {
+                switch width {
+                case 1: codes.append(Int32(source.load(fromByteOffset: t, as: UInt8.self)))
+                case 2: codes.append(Int32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))))
+                default: codes.append(Int32(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))))
+                }
+            }
+            residuals.append(contentsOf: UnsafeBufferPointer(start: segment.residuals(ofDocument: d), count: n * bytesPerVector))
+            ids.append(segment.documentIDs[d])
+            lengths.append(n)
+            if codes.count >= chunkTokens { try flush() }
+        }
+        try flush()
+    }
+
+    // MARK: Garbage collection
+
+    /// Removes what no commit names: segment directories, centroid files and manifest
+    /// temporaries left by killed writers, deletion bitmaps and segments replaced by later commits,
+    /// scratch files, and a version-1 index's files once a manifest has replaced them. Only
+    /// names plaid writes are ever removed. Readers that opened an older commit keep their files
+    /// through their memory maps.
+    private func collectGarbage() {
+        let fm = FileManager.default
+        guard let entries = try? fm.contentsOfDirectory(atPath: path) else { return }
+        let version2 = fm.fileExists(atPath: (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName))
+        let liveSegments = Set(version2 ? committed.segments.map(\.name) : [])
+        let liveCentroids = version2 ? committed.codebook.centroidsFile : ""
+        let version1Files = Set(IndexComponent.version1Components.map(\.fileName))
+        for entry in entries {
+            let full = (path as NSString).appendingPathComponent(entry)
+            let stale = (entry.hasPrefix("seg-") && !liveSegments.contains(entry))
+                || (entry.hasPrefix("centroids-") && entry.hasSuffix(".plaid") && entry != liveCentroids)
+                || (entry.hasPrefix(IndexComponent.manifest.fileName + ".") && entry.hasSuffix(".tmp"))
+                || (version2 && version1Files.contains(entry))
+            if stale { try? fm.removeItem(atPath: full) }
+        }
+        for segment in committed.segments where version2 {
+            let segmentDirectory = directory(of: segment.name)
+            for entry in (try? fm.contentsOfDirectory(atPath: segmentDirectory)) ?? [] {
+                let stale = (entry.hasPrefix("deleted-") && entry != segment.deletionsFile) || entry.hasSuffix(".scratch")
+                if stale { try? fm.removeItem(atPath: (segmentDirectory as NSString).appendingPathComponent(entry)) }
+            }
+        }
+    }
+}

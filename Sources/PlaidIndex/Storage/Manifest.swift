@@ -1,0 +1,118 @@
+import Foundation
+import PlaidCore
+
+/// The codebook every segment of an index is coded against: the coarse quantizer's centroids
+/// (in the file `centroidsFile`), the residual codec, and how they were trained. Existing codes
+/// never change: growing the codebook only appends centroids.
+public struct Codebook: Codable, Equatable, Sendable {
+    public var dim: Int
+    public var nbits: Int
+    public var centroidCount: Int
+    /// The centroids file in the index directory, `[centroidCount, dim]` float16.
+    public var centroidsFile: String
+    public var bucketCutoffs: [Float]
+    public var bucketWeights: [Float]
+    public var kmeansIterations: Int
+    public var kmeansSeed: UInt64
+    public var kmeansSampleSize: Int
+    public var averageResidual: Float
+    /// Squared L2 distance to the nearest centroid below which 99% of the build's held-out
+    /// vectors fell. An added vector farther than this is an outlier, and enough outliers grow
+    /// the codebook. `nil` for an index first built by a version-1 plaid, which did not record
+    /// it: such an index never grows its codebook.
+    public var outlierDistance: Float?
+    /// Tokens per centroid of the first build (`tokens / centroids`): the density at which
+    /// outliers are clustered into new centroids.
+    public var tokensPerCentroid: Double
+    /// Centroids the first build trained; the rest were appended by later additions.
+    public var trainedCentroidCount: Int
+    public var createdBy: String
+}
+
+/// One immutable segment as the manifest records it. Its files live in the directory `name`
+/// (the index directory itself for a version-1 index).
+public struct SegmentInfo: Codable, Equatable, Sendable {
+    public var name: String
+    /// Documents written, deleted ones included.
+    public var documentCount: Int
+    public var tokenCount: Int
+    /// Inverted lists of the segment: the codebook's size when it was written (later centroids
+    /// have no documents in this segment).
+    public var listCount: Int
+    /// Bytes per centroid code: 1, 2 or 4, the smallest that held `listCount − 1`.
+    public var codeWidth: Int
+    /// The deletion bitmap in the segment directory (`deleted-G.plaid`), if any document is deleted.
+    public var deletionsFile: String?
+    public var deletedDocuments: Int
+    public var deletedTokens: Int
+
+    public var liveDocuments: Int { documentCount - deletedDocuments }
+    public var liveTokens: Int { tokenCount - deletedTokens }
+}
+
+/// The commit point of a version-2 index (`manifest.plaid`): which codebook and which segments,
+/// with which deletions, make up the index at commit `generation`. A commit writes new files
+/// only, then replaces this one file by a rename, so a reader sees the old commit or the new one.
+public struct Manifest: Codable, Equatable, Sendable {
+    public static let formatVersion = 2
+
+    public var formatVersion: Int
+    /// Commits made so far: 1 after `plaid build`, one more for every add, delete and compaction.
+    public var generation: Int
+    public var codebook: Codebook
+    /// Live segments, in document order: search ties and compaction follow this order.
+    public var segments: [SegmentInfo]
+    /// The number the next new segment's directory takes (`seg-000042`).
+    public var nextSegmentNumber: Int
+    /// The plaid that made this commit.
+    public var writtenBy: String
+
+    public var documentCount: Int { segments.reduce(0) { $0 + $1.liveDocuments } }
+    public var deletedCount: Int { segments.reduce(0) { $0 + $1.deletedDocuments } }
+    public var tokenCount: Int { segments.reduce(0) { $0 + $1.liveTokens } }
+    public var deletedTokenCount: Int { segments.reduce(0) { $0 + $1.deletedTokens } }
+    /// Tokens stored, deleted ones included.
+    public var storedTokenCount: Int { segments.reduce(0) { $0 + $1.tokenCount } }
+
+    static func segmentName(_ number: Int) -> String { String(format: "seg-%06d", number) }
+
+    /// Reads and checks the manifest file at `path`.
+    static func read(path: String, verifyChecksum: Bool = true) throws -> Manifest {
+        let reader = try ComponentReader(path: path, component: .manifest, verifyChecksum: verifyChecksum)
+        guard let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(reader.payload)),
+              manifest.formatVersion == Manifest.formatVersion else {
+            throw PlaidError.corruptIndex(file: path, detail: "the manifest is not valid JSON of format version \(Manifest.formatVersion)")
+        }
+        return manifest
+    }
+
+    /// Replaces `INDEX/manifest.plaid` atomically: the new manifest is written and flushed under a
+    /// temporary name, renamed over the old one, and the directory is flushed. This rename is the commit.
+    func commit(to indexDirectory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        let final = (indexDirectory as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+        let temporary = final + ".\(generation).tmp"
+        _ = try ComponentWriter.write(path: temporary, component: .manifest, payload: Array(try encoder.encode(self)), compress: false)
+        guard rename(temporary, final) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw PlaidError.io(path: final, detail: "cannot commit the new manifest: \(reason)")
+        }
+        AtomicDirectory.syncDirectory(indexDirectory)
+    }
+}
+
+extension Codebook {
+    /// The codebook of a version-1 index, whose metadata file held the same facts.
+    init(version1 m: IndexMetadata) {
+        self.init(dim: m.dim, nbits: m.nbits, centroidCount: m.centroidCount,
+                  centroidsFile: IndexComponent.centroids.fileName, bucketCutoffs: m.bucketCutoffs,
+                  bucketWeights: m.bucketWeights, kmeansIterations: m.kmeansIterations, kmeansSeed: m.kmeansSeed,
+                  kmeansSampleSize: m.kmeansSampleSize, averageResidual: m.averageResidual, outlierDistance: nil,
+                  tokensPerCentroid: Double(m.tokenCount) / Double(max(1, m.centroidCount)),
+                  trainedCentroidCount: m.centroidCount, createdBy: m.createdBy)
+    }
+
+    static func centroidsFileName(generation: Int) -> String { "centroids-\(generation).plaid" }
+}

@@ -1,0 +1,122 @@
+import Foundation
+import PlaidCore
+
+/// One immutable segment opened for search: its documents' ids and lengths in memory, their
+/// centroid codes, residuals and inverted lists used in place through memory maps, and the
+/// deletion bitmap of the commit it was opened at.
+///
+/// Shapes: codes `[tokenCount]` of `info.codeWidth` bytes; residuals `[tokenCount, dim·nbits/8]`;
+/// `listCount` inverted lists of local document numbers; deletions one bit per document.
+public final class Segment: @unchecked Sendable {
+    public let info: SegmentInfo
+    public let directory: String
+    public let documentIDs: [String]
+    public let documentLengths: [Int]
+    /// offsets[d] is local document d's first token; offsets[documentCount] is the token count.
+    public let documentOffsets: [Int]
+    public let invertedLists: InvertedLists
+    public let bytesOnDisk: Int
+    let codes: ComponentReader
+    let residuals: ComponentReader
+    private let lists: ComponentReader
+    /// Bit d set: local document d is deleted. Empty when nothing is deleted.
+    let deleted: [UInt64]
+    private let bytesPerVector: Int
+
+    public var documentCount: Int { info.documentCount }
+    public var liveDocumentCount: Int { info.liveDocuments }
+
+    /// Opens the segment in `directory` and checks each file against `info` and the codebook:
+    /// sizes, inverted lists, that no code names a centroid beyond `info.listCount`, and that the
+    /// deletion bitmap counts `info.deletedDocuments` documents and `info.deletedTokens` tokens.
+    init(directory: String, info: SegmentInfo, bytesPerVector: Int, verifyChecksums: Bool) throws {
+        self.info = info
+        self.directory = directory
+        self.bytesPerVector = bytesPerVector
+        func path(_ c: IndexComponent) -> String { (directory as NSString).appendingPathComponent(c.fileName) }
+        func open(_ c: IndexComponent) throws -> ComponentReader {
+            try ComponentReader(path: path(c), component: c, verifyChecksum: verifyChecksums)
+        }
+        func expect(_ r: ComponentReader, bytes: Int) throws {
+            guard r.payload.count == bytes else {
+                throw PlaidError.corruptIndex(file: r.path, detail: "holds \(r.payload.count) payload bytes, the manifest implies \(bytes)")
+            }
+        }
+        let n = info.documentCount
+        guard n >= 0, info.tokenCount >= 0, info.listCount > 0,
+              info.codeWidth == IndexMetadata.codeWidth(forCentroids: info.listCount) else {
+            throw PlaidError.corruptIndex(file: directory, detail: "the manifest's record of this segment is inconsistent (\(n) documents, \(info.listCount) lists, code width \(info.codeWidth))")
+        }
+        let lengthReader = try open(.documentLengths)
+        try expect(lengthReader, bytes: n * 4)
+        documentLengths = (0..<n).map { Int(lengthReader.payload.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
+        var offsets = [0]
+        offsets.reserveCapacity(n + 1)
+        for length in documentLengths { offsets.append(offsets.last! + length) }
+        documentOffsets = offsets
+        guard offsets.last! == info.tokenCount else {
+            throw PlaidError.corruptIndex(file: path(.documentLengths), detail: "the lengths add up to \(offsets.last!) tokens, the manifest says \(info.tokenCount)")
+        }
+        documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs), expected: n)
+        codes = try open(.codes)
+        try expect(codes, bytes: info.tokenCount * info.codeWidth)
+        residuals = try open(.residuals)
+        try expect(residuals, bytes: info.tokenCount * bytesPerVector)
+        lists = try open(.invertedLists)
+        invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists))
+        // A code naming a centroid that does not exist would make search read out of bounds.
+        let maxCode = CompressedIndex.largestCode(codes.payload, width: info.codeWidth)
+        guard info.tokenCount == 0 || maxCode < info.listCount else {
+            throw PlaidError.corruptIndex(file: path(.codes), detail: "holds centroid id \(maxCode) but the segment has \(info.listCount) lists")
+        }
+        var bytes = [codes, residuals, lists, lengthReader].reduce(0) { $0 + $1.storedBytes }
+        bytes += (try? FileManager.default.attributesOfItem(atPath: path(.documentIDs))[.size] as? Int) ?? 0
+        if let file = info.deletionsFile {
+            let deletionsPath = (directory as NSString).appendingPathComponent(file)
+            let reader = try ComponentReader(path: deletionsPath, component: .deletions, verifyChecksum: verifyChecksums)
+            try expect(reader, bytes: Segment.bitmapWords(n) * 8)
+            deleted = (0..<Segment.bitmapWords(n)).map { reader.payload.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
+            var documents = 0, tokens = 0
+            for d in 0..<n where deleted[d >> 6] & (1 << UInt64(d & 63)) != 0 { documents += 1; tokens += documentLengths[d] }
+            guard documents == info.deletedDocuments, tokens == info.deletedTokens else {
+                throw PlaidError.corruptIndex(file: deletionsPath, detail: "marks \(documents) documents (\(tokens) tokens) deleted, the manifest says \(info.deletedDocuments) (\(info.deletedTokens))")
+            }
+            bytes += reader.storedBytes
+        } else {
+            guard info.deletedDocuments == 0 else {
+                throw PlaidError.corruptIndex(file: directory, detail: "the manifest counts \(info.deletedDocuments) deleted documents but names no deletion file")
+            }
+            deleted = []
+        }
+        bytesOnDisk = bytes
+    }
+
+    static func bitmapWords(_ documents: Int) -> Int { (documents + 63) / 64 }
+
+    @inline(__always)
+    public func isDeleted(_ d: Int) -> Bool {
+        !deleted.isEmpty && deleted[d >> 6] & (1 << UInt64(d & 63)) != 0
+    }
+
+    /// The deletion bitmap as words, for a writer to extend.
+    var deletionBitmap: [UInt64] { deleted.isEmpty ? [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)) : deleted }
+
+    /// Pointer to local document d's centroid codes (`info.codeWidth` bytes each).
+    @inline(__always)
+    func codes(ofDocument d: Int) -> UnsafeRawPointer {
+        codes.payload.baseAddress! + documentOffsets[d] * info.codeWidth
+    }
+
+    /// Pointer to local document d's packed residuals.
+    @inline(__always)
+    func residuals(ofDocument d: Int) -> UnsafePointer<UInt8> {
+        (residuals.payload.baseAddress! + documentOffsets[d] * bytesPerVector).assumingMemoryBound(to: UInt8.self)
+    }
+
+    /// Writes a deletion bitmap (one bit per document, bit d of word d/64) as a component file.
+    static func writeDeletions(_ bitmap: [UInt64], path: String) throws {
+        let writer = try ComponentWriter(path: path, component: .deletions)
+        try writer.append(contentsOf: bitmap.map(\.littleEndian))
+        _ = try writer.finishRaw()
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import PlaidCore
+
+/// Writes one new segment directory: codes and residuals streamed to disk as documents are
+/// appended, postings spilled to scratch files, and the small components at the end. Nothing in
+/// the directory is part of the index until a manifest names it.
+final class SegmentWriter {
+    let directory: String
+    let listCount: Int
+    let codeWidth: Int
+    private let bytesPerVector: Int
+    private let codesWriter: ComponentWriter
+    private let residualWriter: ComponentWriter
+    private let lists: InvertedListsBuilder
+    private var ids: [String] = []
+    private var lengths: [Int] = []
+    private var tokens = 0
+
+    /// Creates `directory` (removing what a killed writer may have left there) for a segment
+    /// whose codes name `listCount` centroids.
+    init(directory: String, listCount: Int, bytesPerVector: Int) throws {
+        self.directory = directory
+        self.listCount = listCount
+        self.bytesPerVector = bytesPerVector
+        codeWidth = IndexMetadata.codeWidth(forCentroids: listCount)
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        codesWriter = try ComponentWriter(directory: directory, component: .codes)
+        residualWriter = try ComponentWriter(directory: directory, component: .residuals)
+        lists = try InvertedListsBuilder(listCount: listCount, scratchDirectory: directory)
+    }
+
+    var documentCount: Int { ids.count }
+
+    /// Appends documents in order: `lengths[i]` tokens each, whose centroid codes and packed
+    /// residuals (`bytesPerVector` each) lie back to back in `codes` and `residuals`.
+    func append<S: Sequence>(ids newIDs: S, lengths newLengths: [Int], codes: UnsafeBufferPointer<Int32>,
+                             residuals: UnsafeRawBufferPointer) throws where S.Element == String {
+        let count = newLengths.reduce(0, +)
+        precondition(codes.count >= count && residuals.count >= count * bytesPerVector)
+        try residualWriter.append(UnsafeRawBufferPointer(rebasing: residuals[0..<count * bytesPerVector]))
+        try SegmentWriter.appendCodes(UnsafeBufferPointer(rebasing: codes[0..<count]), width: codeWidth, to: codesWriter)
+        var start = 0
+        for length in newLengths {
+            try lists.add(document: lengths.count, codes: UnsafeBufferPointer(rebasing: codes[start..<start + length]))
+            lengths.append(length)
+            start += length
+        }
+        ids.append(contentsOf: newIDs)
+        precondition(ids.count == lengths.count)
+        tokens += count
+    }
+
+    /// Completes every file, flushes them and the directory, and describes the segment.
+    func finish(name: String) throws -> SegmentInfo {
+        _ = try codesWriter.finishRaw()
+        _ = try residualWriter.finishRaw()
+        let listWriter = try ComponentWriter(directory: directory, component: .invertedLists)
+        try lists.finish(into: listWriter)
+        _ = try listWriter.finishRaw()
+        try IndexStorage.writeDocuments(directory: directory, lengths: lengths, ids: ids)
+        AtomicDirectory.syncDirectory(directory)
+        return SegmentInfo(name: name, documentCount: ids.count, tokenCount: tokens, listCount: listCount,
+                           codeWidth: codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0)
+    }
+
+    static func appendCodes(_ codes: UnsafeBufferPointer<Int32>, width: Int, to writer: ComponentWriter) throws {
+        switch width {
+        case 1: try writer.append(contentsOf: codes.map { UInt8($0) })
+        case 2: try writer.append(contentsOf: codes.map { UInt16($0).littleEndian })
+        default: try writer.append(contentsOf: codes.map { UInt32($0).littleEndian })
+        }
+    }
+}
+
+/// Assigns token vectors to their nearest centroid and codes their residuals, a chunk of whole
+/// documents at a time, reusing its buffers: `[chunk tokens, dim]` floats, codes and packed bytes.
+struct ChunkEncoder {
+    let quantizer: CoarseQuantizer
+    let codec: ResidualCodec
+    private(set) var vectors: [Float] = []
+    private(set) var codes: [Int32] = []
+    private(set) var packed: [UInt8] = []
+    /// Squared distance of each token of the last chunk to its centroid, when asked for.
+    private(set) var distances: [Float] = []
+
+    init(quantizer: CoarseQuantizer, codec: ResidualCodec) {
+        self.quantizer = quantizer
+        self.codec = codec
+    }
+
+    /// Reads the documents `chunk` of `source`, assigns and codes them; returns the token count.
+    /// With `measureDistances`, also fills `distances` and keeps the vectors (not residuals) in `vectors`.
+    @discardableResult
+    mutating func encode(_ source: DocumentEmbeddingSource, documents chunk: Range<Int>, measureDistances: Bool = false) throws -> Int {
+        let dim = quantizer.dim
+        let start = source.offsets[chunk.lowerBound]
+        let count = source.offsets[chunk.upperBound] - start
+        if count > codes.count {
+            vectors = [Float](repeating: 0, count: count * dim)
+            codes = [Int32](repeating: 0, count: count)
+            packed = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
+        }
+        if measureDistances && distances.count < count { distances = [Float](repeating: 0, count: count) }
+        try vectors.withUnsafeMutableBufferPointer { v in
+            try source.copyTokens(start: start, count: count, into: v.baseAddress!)
+            codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
+            var residual = [Float](repeating: 0, count: dim)
+            quantizer.centroids.withUnsafeBufferPointer { cen in
+                packed.withUnsafeMutableBufferPointer { out in
+                    for t in 0..<count {
+                        let c = Int(codes[t])
+                        let row = v.baseAddress! + t * dim
+                        var squared: Float = 0
+                        for j in 0..<dim {
+                            residual[j] = row[j] - cen[c * dim + j]
+                            squared += residual[j] * residual[j]
+                        }
+                        if measureDistances { distances[t] = squared }
+                        codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * codec.bytesPerVector)
+                    }
+                }
+            }
+        }
+        return count
+    }
+}

@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import PlaidCore
+import PlaidIndex
+
+/// `plaid add`: append documents to an existing index in one commit.
+struct Add: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Add documents to an index (one atomic commit), from token embeddings or from texts.",
+        discussion: """
+        Takes the inputs of `plaid build`: exactly one of --embeddings DIR and --collection FILE (encoded \
+        with --model in document mode first). New vectors are coded with the index's centroids and \
+        residual codec; existing documents never change. An id already in the index is an error unless \
+        --upsert replaces it in the same commit. When many new vectors lie far from every centroid, new \
+        centroids are trained on them and appended (--no-grow-codebook turns this off). Memory is bounded \
+        by --chunk-tokens, not by the batch.
+        """)
+
+    @OptionGroup var index: IndexOptions
+
+    @Option(help: "Directory holding doc_embeddings.npy, doclens.npy and doc_ids.json.")
+    var embeddings: String?
+
+    @Option(help: "Text collection to encode and add: .jsonl or .tsv, optionally .zst.")
+    var collection: String?
+
+    @Flag(help: "Replace documents whose id is already in the index, in the same commit.")
+    var upsert = false
+
+    @Flag(inversion: .prefixedNo, help: "Append centroids for new vectors far from every centroid.")
+    var growCodebook = true
+
+    @Option(help: "Token vectors processed per step; peak memory grows with it.")
+    var chunkTokens: Int = 1 << 16
+
+    @OptionGroup var encoder: ModelOptions
+
+    func validate() throws {
+        guard (embeddings == nil) != (collection == nil) else {
+            throw ValidationError("Give exactly one of --embeddings DIR (token embeddings) and --collection FILE (texts to encode).")
+        }
+        guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
+        if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            // The lock first: a second writer is told at once, before any encoding.
+            let writer = try IndexWriter(path: index.index)
+            defer { writer.close() }
+            writer.chunkTokens = chunkTokens
+            let batch: DocumentEmbeddings
+            var scratch: String?
+            defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+            if let embeddings {
+                batch = try DocumentEmbeddings(directory: embeddings)
+            } else {
+                let model = try encoder.loadEncoder()
+                guard model.dimension == writer.dim else {
+                    throw PlaidError.invalidArgument("the model \(try encoder.resolvedModel()) gives vectors of dimension \(model.dimension) but the index at \(index.index) has dimension \(writer.dim); add with the model that built the index")
+                }
+                scratch = AtomicDirectory.temporaryPath(for: index.index, suffix: "embeddings")
+                let encoding = try encodeCollection(collection!, with: model, mode: .document, output: scratch!,
+                                                    float16: false, batchSize: encoder.batchSize)
+                printError(String(format: "encoded %d documents, %d tokens in %.1f s (%.0f tokens/s)",
+                                  encoding.texts, encoding.tokens, encoding.seconds, encoding.tokensPerSecond))
+                batch = try DocumentEmbeddings(directory: scratch!)
+            }
+            let started = Date()
+            let added = try writer.add(batch, upsert: upsert, growCodebook: growCodebook, showProgress: true)
+            let commit = try writer.commit()
+            var line = String(format: "added %d documents (%d tokens) to %@ in %.1f s (%.0f tokens/s); generation %d",
+                              added.documents, added.tokens, index.index, Date().timeIntervalSince(started),
+                              Double(added.tokens) / max(Date().timeIntervalSince(started), 1e-9), commit.generation)
+            if upsert { line += "; \(added.replaced) replaced" }
+            if added.newCentroids > 0 { line += "; \(added.newCentroids) centroids appended for \(added.outlierTokens) outlier tokens" }
+            if commit.compacted { line += "; compacted" }
+            printError(line)
+        }
+    }
+}
+
+/// `plaid delete`: delete documents by id in one commit.
+struct Delete: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete documents from an index by id (one atomic commit).",
+        discussion: """
+        Ids come from --ids FILE (one per line) and --id (repeatable). Ids not in the index are reported \
+        and counted; they are an error only with --strict, and then nothing is deleted. Deleted documents \
+        are never returned once the command has returned; their space is reclaimed by compaction \
+        (automatic once deleted tokens pass 20% of the index, or `plaid compact`).
+        """)
+
+    @OptionGroup var index: IndexOptions
+
+    @Option(help: "File of ids to delete, one per line.")
+    var ids: String?
+
+    @Option(help: "An id to delete (repeatable).")
+    var id: [String] = []
+
+    @Flag(help: "Fail, deleting nothing, if any id is not in the index.")
+    var strict = false
+
+    func validate() throws {
+        guard ids != nil || !id.isEmpty else { throw ValidationError("Give the ids to delete with --ids FILE or --id ID.") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            var requested = id
+            if let ids { requested += try readIDList(path: ids) }
+            let writer = try IndexWriter(path: index.index)
+            defer { writer.close() }
+            let summary = try writer.delete(ids: requested)
+            let unknown = summary.unknown.prefix(5).map { "'\($0)'" }.joined(separator: ", ") + (summary.unknown.count > 5 ? ", …" : "")
+            if strict && !summary.unknown.isEmpty {
+                throw PlaidError.refused("\(summary.unknown.count) of the ids are not in the index (\(unknown)); nothing was deleted (--strict)")
+            }
+            let commit = try writer.commit()
+            var line = "deleted \(summary.deleted) documents from \(index.index); generation \(commit.generation)"
+            if !summary.unknown.isEmpty { line += "; \(summary.unknown.count) ids not in the index: \(unknown)" }
+            if commit.compacted { line += "; compacted" }
+            printError(line)
+        }
+    }
+}
+
+/// Ids one per line; blank lines are skipped and a trailing carriage return is dropped.
+func readIDList(path: String) throws -> [String] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw PlaidError.missingFile(path: path, hint: "--ids takes a file of ids, one per line.")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw PlaidError.invalidInput(file: path, detail: "is not UTF-8 text; expected one id per line")
+    }
+    return text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+        line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+    }.filter { !$0.isEmpty }
+}
+
+/// `plaid compact`: rewrite the index without deleted documents, as one segment.
+struct Compact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rewrite an index without its deleted documents, its segments merged into one (one atomic commit).",
+        discussion: "Codes and residuals are copied unchanged, so search results are the same before and after.")
+
+    @OptionGroup var index: IndexOptions
+
+    func run() throws {
+        try runReportingErrors {
+            let started = Date()
+            let writer = try IndexWriter(path: index.index)
+            defer { writer.close() }
+            let before = writer.committed
+            try writer.compact()
+            printError(String(format: "compacted %@: %d segments and %d deleted documents before, 1 segment of %d documents now; generation %d; %.1f s",
+                              index.index, before.segments.count, before.deletedCount, writer.committed.documentCount,
+                              writer.committed.generation, Date().timeIntervalSince(started)))
+        }
+    }
+}
