@@ -58,9 +58,13 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertGreaterThan(exact["recall_at100"]!, 0.9)
         XCTAssertGreaterThan(report["bytes_per_token"] as! Double, 0)
         XCTAssertNotNil(report["encode_tokens_per_second"])
-        // A second run reuses the embeddings and the index.
-        let again = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work")])
+        // A second run with the same settings reuses the embeddings and the index.
+        let again = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--centroids", "64"])
         XCTAssertEqual(again.status, 0, again.stderr)
+        // One with other build settings is refused rather than reported against an index built otherwise.
+        let otherSettings = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--seed", "7"])
+        XCTAssertNotEqual(otherSettings.status, 0)
+        XCTAssertTrue(otherSettings.stderr.contains("seed 42 (asked: 7)") && otherSettings.stderr.contains("64 centroids"), otherSettings.stderr)
         XCTAssertTrue(again.stderr.contains("reusing the index"), again.stderr)
         XCTAssertTrue(again.stdout.contains("| PLAID"), again.stdout)
         let missingSplit = try plaid(["eval", "--dataset", dataset, "--model", model, "--split", "dev"])
