@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd"]),
         .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
-        .target(name: "PlaidEvaluation", dependencies: ["PlaidCore"]),
+        .target(name: "PlaidEvaluation", dependencies: ["PlaidCore", "PlaidIndex"]),
         .executableTarget(name: "plaid", dependencies: [
             "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

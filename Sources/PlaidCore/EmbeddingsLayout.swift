@@ -122,6 +122,34 @@ public final class DocumentBatch: DocumentEmbeddingSource, @unchecked Sendable {
     public func prepareSequentialRead() {}
 }
 
+/// A contiguous run of another source's documents, read through it: for adding a corpus in parts.
+public final class DocumentRange: DocumentEmbeddingSource, @unchecked Sendable {
+    public let base: DocumentEmbeddingSource
+    public let documents: Range<Int>
+    public let ids: [String]
+    public let lengths: [Int]
+    public let offsets: [Int]
+    private let firstToken: Int
+
+    public init(_ base: DocumentEmbeddingSource, documents: Range<Int>) {
+        precondition(documents.lowerBound >= 0 && documents.upperBound <= base.documentCount)
+        self.base = base
+        self.documents = documents
+        ids = Array(base.ids[documents])
+        lengths = Array(base.lengths[documents])
+        firstToken = base.offsets[documents.lowerBound]
+        offsets = base.offsets[documents.lowerBound...documents.upperBound].map { $0 - base.offsets[documents.lowerBound] }
+    }
+
+    public var dim: Int { base.dim }
+    public var sourceName: String { "\(base.sourceName) (documents \(documents.lowerBound)..<\(documents.upperBound))" }
+    public func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws {
+        try base.copyTokens(start: firstToken + start, count: count, into: out)
+    }
+    public func releasePages(tokens start: Int, count: Int) { base.releasePages(tokens: firstToken + start, count: count) }
+    public func prepareSequentialRead() { base.prepareSequentialRead() }
+}
+
 /// Document token embeddings on disk: `doc_embeddings.npy` [total_tokens, dim] (float32 or
 /// float16), `doclens.npy` [n_docs] (int32 or int64) and `doc_ids.json`. The embeddings stay
 /// memory-mapped; rows are converted to Float only when asked for.

@@ -74,6 +74,22 @@ public final class ColBERTEncoder: @unchecked Sendable {
         return Array(vectors.joined())
     }
 
+    /// Queries encoded into one `QueryEmbeddings` ([count, queryLength, dimension]), the form
+    /// search takes. A model without query expansion gives shorter queries; zero rows pad them,
+    /// and add nothing to MaxSim.
+    public func encodeQueryEmbeddings(ids: [String], texts: [String], batchSize: Int = 32) throws -> QueryEmbeddings {
+        precondition(ids.count == texts.count, "one id per query text")
+        let vectors = try encodeQueries(texts, batchSize: batchSize)
+        let perQuery = queryLength * dimension
+        var values = [Float]()
+        values.reserveCapacity(texts.count * perQuery)
+        for v in vectors {
+            values += v.prefix(perQuery)
+            values += [Float](repeating: 0, count: perQuery - min(v.count, perQuery))
+        }
+        return QueryEmbeddings(ids: ids, tokensPerQuery: queryLength, dim: dimension, values: values)
+    }
+
     /// Document vectors: each [tokens · dimension], without the skiplist tokens. Documents are
     /// grouped by length into batches of `batchSize` (results come back in input order);
     /// `progress` receives the number of documents done after each batch (possibly on a worker

@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidIndex
 
 /// One document of a ranking, with the score that ranks it.
 public struct ScoredDocument: Sendable, Equatable {
@@ -20,6 +21,15 @@ public struct Run: Sendable, Equatable {
 
     public init(_ scores: [String: [String: Double]] = [:]) {
         self.scores = scores
+    }
+
+    /// The run of a batch of searches: `results[q]` ranks the documents of query `queryIDs[q]`.
+    public init(results: [[SearchResult]], queryIDs: [String]) {
+        precondition(results.count == queryIDs.count, "one ranking per query id")
+        self.init()
+        for (q, ranked) in results.enumerated() {
+            setResults(query: queryIDs[q], ranked.map { ScoredDocument(id: $0.id, score: Double($0.score)) })
+        }
     }
 
     /// Sets the results of `query` from a ranking (later duplicates of an id replace earlier ones).

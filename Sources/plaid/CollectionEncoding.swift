@@ -56,7 +56,7 @@ struct EncodingSummary {
 /// `output`, a chunk of texts at a time so memory stays bounded; the encoder sorts each chunk by
 /// length into batches and runs the batches of a chunk side by side on the cores. Progress
 /// (texts/s, tokens/s, ETA) goes to stderr.
-func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: Encode.Mode, output: String,
+func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: EmbeddingMode, output: String,
                       float16: Bool, batchSize: Int) throws -> EncodingSummary {
     // Reading the whole file once up front finds malformed lines before any encoding.
     var count = 0

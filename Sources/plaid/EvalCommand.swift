@@ -102,8 +102,8 @@ struct Eval: ParsableCommand {
 
             let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
             let ids = queries.map(\.id)
-            report.plaid = EvalReport.Scores(Metrics.evaluate(run: makeRun(plaidResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
-            report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: makeRun(exactResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
+            report.plaid = EvalReport.Scores(Metrics.evaluate(run: Run(results: plaidResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
+            report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: Run(results: exactResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
             print(json ? try report.json() : report.table())
         }
     }

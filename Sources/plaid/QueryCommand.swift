@@ -54,7 +54,7 @@ struct Query: ParsableCommand {
                                                           parameters: search.parameters, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
-            try makeRun(results, queryIDs: queryEmbeddings.ids).writeTREC(path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
+            try Run(results: results, queryIDs: queryEmbeddings.ids).writeTREC(path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
         }
     }
@@ -128,15 +128,6 @@ func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
     printError(line)
 }
 
-/// Results as a run: query id → document id → score.
-func makeRun(_ results: [[SearchResult]], queryIDs: [String]) -> Run {
-    var run = Run()
-    for (q, ranked) in results.enumerated() {
-        run.setResults(query: queryIDs[q], ranked.map { ScoredDocument(id: $0.id, score: Double($0.score)) })
-    }
-    return run
-}
-
 /// Query embeddings from a directory, or encoded from a text file with the model (printing the encode time).
 func loadOrEncodeQueries(_ path: String, encoder options: ModelOptions) throws -> QueryEmbeddings {
     var isDirectory: ObjCBool = false
@@ -152,16 +143,8 @@ func loadOrEncodeQueries(_ path: String, encoder options: ModelOptions) throws -
 /// Encodes query texts in memory; returns them with the seconds it took.
 func encodeQueries(_ records: [TextRecord], with encoder: ColBERTEncoder, batchSize: Int) throws -> (queries: QueryEmbeddings, seconds: Double) {
     let started = Date()
-    let vectors = try encoder.encodeQueries(records.map(\.text), batchSize: batchSize)
-    let perQuery = encoder.queryLength * encoder.dimension
-    var values = [Float]()
-    values.reserveCapacity(records.count * perQuery)
-    for v in vectors {
-        // A model without query expansion gives shorter queries; zero rows pad them and add nothing to MaxSim.
-        values += v.prefix(perQuery)
-        values += [Float](repeating: 0, count: perQuery - min(v.count, perQuery))
-    }
+    let queries = try encoder.encodeQueryEmbeddings(ids: records.map(\.id), texts: records.map(\.text), batchSize: batchSize)
     let seconds = Date().timeIntervalSince(started)
     printError(String(format: "encode: %d queries in %.2f s, %.1f queries/s", records.count, seconds, Double(records.count) / max(seconds, 1e-9)))
-    return (QueryEmbeddings(ids: records.map(\.id), tokensPerQuery: encoder.queryLength, dim: encoder.dimension, values: values), seconds)
+    return (queries, seconds)
 }

@@ -11,8 +11,10 @@ public struct ExhaustiveSearcher: Sendable {
 
     /// Queries are scored in blocks against the corpus streamed in chunks of whole documents,
     /// one block per thread, so each product is a large sgemm.
+    /// With `include`, only documents (by position) for which it returns true are ranked.
     public func search(queries: QueryEmbeddings, k: Int, threads: Int = Parallel.defaultThreadCount,
-                       queriesPerBlock: Int = 32, chunkTokens: Int = 4096) throws -> [[SearchResult]] {
+                       queriesPerBlock: Int = 32, chunkTokens: Int = 4096,
+                       include: ((Int) -> Bool)? = nil) throws -> [[SearchResult]] {
         precondition(queries.dim == documents.dim, "query dimension \(queries.dim) differs from the documents' \(documents.dim)")
         let dim = documents.dim, nq = queries.tokensPerQuery
         let blocks = (queries.count + queriesPerBlock - 1) / queriesPerBlock
@@ -39,7 +41,7 @@ public struct ExhaustiveSearcher: Sendable {
                         defer { scores.deallocate() }
                         BLAS.matmulTransposedB(v.baseAddress!, qv.baseAddress! + firstQuery * nq * dim, scores, m: count, n: rows, k: dim)
                         var maxes = [Float](repeating: 0, count: rows)
-                        for doc in chunk.lowerBound..<chunk.upperBound {
+                        for doc in chunk.lowerBound..<chunk.upperBound where include?(doc) ?? true {
                             let t0 = documents.offsets[doc] - start, t1 = documents.offsets[doc + 1] - start
                             maxes.withUnsafeMutableBufferPointer { m in
                                 for j in 0..<rows { m[j] = -Float.infinity }

@@ -39,4 +39,8 @@ public struct SearchResult: Sendable, Equatable {
     public var document: Int
     public var id: String
     public var score: Float
+
+    public init(document: Int, id: String, score: Float) {
+        self.document = document; self.id = id; self.score = score
+    }
 }
