@@ -21,6 +21,16 @@ let package = Package(
             path: "Benchmarks/IndexBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
+        // Not a package-benchmark target: one run on a real collection's embeddings (see its header).
+        .executableTarget(
+            name: "living-index",
+            dependencies: [
+                .product(name: "PlaidIndex", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+                .product(name: "PlaidEvaluation", package: "plaid"),
+            ],
+            path: "Benchmarks/LivingIndex"
+        ),
         .executableTarget(
             name: "EncoderBenchmarks",
             dependencies: [

@@ -167,5 +167,5 @@ extension Codebook {
 }
 
 public enum PlaidVersion {
-    public static let string = "0.1.0"
+    public static let string = "0.2.0"
 }
