@@ -276,4 +276,40 @@ final class LivingIndexTests: XCTestCase {
         }
         XCTAssertFalse(after.joined().contains { $0.id == victim })
     }
+
+    /// Build on half, add the other half, delete a seeded 10%: the staged search keeps as much of
+    /// the exhaustive top-10 over the live documents as a one-shot build with the same deletions,
+    /// and never returns a deleted id.
+    func testHalfBuiltHalfAddedWithDeletionsTracksExhaustiveSearchOverTheLiveDocuments() throws {
+        var rng = SeededRandom(seed: 10)
+        let deleted = Set(rng.sample(90, from: 900))
+        let deletedIDs = Set(deleted.map { pool.ids[$0] })
+        let queries = corpus.queries(count: 60, tokens: 12)
+        let exact = try ExhaustiveSearcher(documents: pool).search(queries: queries, k: 10, include: { !deleted.contains($0) })
+        let parameters = BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 128))
+        func keptAfterDeleting(_ index: String) throws -> Double {
+            let writer = try IndexWriter(path: index)
+            writer.autoCompactionThreshold = nil
+            XCTAssertEqual(try writer.delete(ids: Array(deletedIDs)).deleted, 90)
+            try writer.commit()
+            writer.close()
+            let staged = try search(index, queries)
+            XCTAssertFalse(staged.joined().contains { deletedIDs.contains($0.id) })
+            var found = 0
+            for (s, e) in zip(staged, exact) { found += Set(s.map(\.id)).intersection(e.map(\.id)).count }
+            return Double(found) / Double(10 * queries.count)
+        }
+        _ = try IndexBuilder.build(from: pool, at: path("one-shot"), parameters: parameters)
+        let oneShot = try keptAfterDeleting(path("one-shot"))
+        _ = try IndexBuilder.build(from: DocumentRange(pool, documents: 0..<450), at: path("halves"), parameters: parameters)
+        let writer = try IndexWriter(path: path("halves"))
+        try writer.add(DocumentRange(pool, documents: 450..<900))
+        try writer.commit()
+        writer.close()
+        let halves = try keptAfterDeleting(path("halves"))
+        print("exact top-10 over the live documents kept: one-shot \(oneShot), half built and half added \(halves)")
+        // Centroids trained on half the corpus cost a little; a coding error would cost nearly everything.
+        XCTAssertGreaterThanOrEqual(halves, oneShot - 0.05)
+        XCTAssertGreaterThan(oneShot, 0.45)
+    }
 }

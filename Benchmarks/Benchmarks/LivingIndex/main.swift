@@ -16,134 +16,140 @@ import PlaidIndex
 //     the same index compacted to one.
 // Search is at k = 100 with PLAID's defaults for that k, on all cores.
 
-let arguments = CommandLine.arguments
-guard arguments.count >= 4 else {
-    FileHandle.standardError.write(Data("usage: living-index EMB QEMB QRELS [WORK]\n".utf8))
-    exit(2)
-}
-let documents = try DocumentEmbeddings(directory: arguments[1])
-let allQueries = try QueryEmbeddings(directory: arguments[2])
-let qrels = try Qrels.load(path: arguments[3])
-let work = arguments.count > 4 ? arguments[4] : (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-living-\(getpid())")
-try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
-func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-
-// Only judged queries are searched.
-let judged = Set(qrels.queryIDs)
-let kept = allQueries.ids.indices.filter { judged.contains(allQueries.ids[$0]) }
-let perQuery = allQueries.tokensPerQuery * allQueries.dim
-let queries = QueryEmbeddings(ids: kept.map { allQueries.ids[$0] }, tokensPerQuery: allQueries.tokensPerQuery, dim: allQueries.dim,
-                              values: kept.flatMap { allQueries.values[($0 * perQuery)..<(($0 + 1) * perQuery)] })
-let k = 100
-let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
-func ndcg(_ results: [[SearchResult]]) -> Double {
-    Metrics.evaluate(run: Run(results: results, queryIDs: queries.ids), qrels: qrels, cutoffs: [10], options: options).mean(.ndcg, at: 10)
-}
-func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
-    let started = DispatchTime.now().uptimeNanoseconds
-    let value = try body()
-    return (value, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-}
-func search(_ index: String) throws -> (results: [[SearchResult]], queriesPerSecond: Double) {
-    let searcher = Searcher(index: try CompressedIndex(path: index))
-    let (results, seconds) = timed { searcher.search(queries: queries, parameters: SearchParameters(k: k)) }
-    return (results, Double(queries.count) / seconds)
-}
-/// Share of the exhaustive top-10 that a search keeps.
-func overlap(_ a: [[SearchResult]], _ exact: [[SearchResult]]) -> Double {
-    var found = 0, total = 0
-    for (x, y) in zip(a, exact) {
-        let top = Set(y.prefix(10).map(\.id))
-        found += top.intersection(x.prefix(10).map(\.id)).count
-        total += top.count
+// Everything runs in this function, off the main actor: the searches call back on worker threads.
+func main() throws {
+    let arguments = CommandLine.arguments
+    guard arguments.count >= 4 else {
+        FileHandle.standardError.write(Data("usage: living-index EMB QEMB QRELS [WORK]\n".utf8))
+        exit(2)
     }
-    return Double(found) / Double(max(1, total))
-}
+    let documents = try DocumentEmbeddings(directory: arguments[1])
+    let allQueries = try QueryEmbeddings(directory: arguments[2])
+    let qrels = try Qrels.load(path: arguments[3])
+    let work = arguments.count > 4 ? arguments[4] : (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-living-\(getpid())")
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+    func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
-log("\(documents.documentCount) documents, \(documents.tokenCount) tokens of dimension \(documents.dim); \(queries.count) judged queries")
-let half = documents.documentCount / 2
-let parameters = BuildParameters(nbits: 2)
+    // Only judged queries are searched.
+    let judged = Set(qrels.queryIDs)
+    let kept = allQueries.ids.indices.filter { judged.contains(allQueries.ids[$0]) }
+    let perQuery = allQueries.tokensPerQuery * allQueries.dim
+    let queries = QueryEmbeddings(ids: kept.map { allQueries.ids[$0] }, tokensPerQuery: allQueries.tokensPerQuery, dim: allQueries.dim,
+                                  values: kept.flatMap { allQueries.values[($0 * perQuery)..<(($0 + 1) * perQuery)] })
+    let k = 100
+    let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
+    func ndcg(_ results: [[SearchResult]]) -> Double {
+        Metrics.evaluate(run: Run(results: results, queryIDs: queries.ids), qrels: qrels, cutoffs: [10], options: options).mean(.ndcg, at: 10)
+    }
+    func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let value = try body()
+        return (value, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+    }
+    func search(_ index: String) throws -> (results: [[SearchResult]], queriesPerSecond: Double) {
+        let searcher = Searcher(index: try CompressedIndex(path: index))
+        let (results, seconds) = timed { searcher.search(queries: queries, parameters: SearchParameters(k: k)) }
+        return (results, Double(queries.count) / seconds)
+    }
+    /// Share of the exhaustive top-10 that a search keeps.
+    func overlap(_ a: [[SearchResult]], _ exact: [[SearchResult]]) -> Double {
+        var found = 0, total = 0
+        for (x, y) in zip(a, exact) {
+            let top = Set(y.prefix(10).map(\.id))
+            found += top.intersection(x.prefix(10).map(\.id)).count
+            total += top.count
+        }
+        return Double(found) / Double(max(1, total))
+    }
 
-// 1. Quality.
-var table = ["| index | centroids | nDCG@10 PLAID | nDCG@10 exhaustive (live) | exact top-10 kept |", "|---|---|---|---|---|"]
-let (exactAll, _) = try timed { try ExhaustiveSearcher(documents: documents).search(queries: queries, k: k) }
-let exhaustiveAll = ndcg(exactAll)
-let (oneShot, oneShotSeconds) = try timed { try IndexBuilder.build(from: documents, at: path("one-shot"), parameters: parameters, overwrite: true) }
-let oneShotResults = try search(path("one-shot")).results
-table.append(String(format: "| one-shot build (%.0f s) | %d | %.4f | %.4f | %.3f |", oneShotSeconds, oneShot.manifest.codebook.centroidCount,
-                    ndcg(oneShotResults), exhaustiveAll, overlap(oneShotResults, exactAll)))
-for grow in [true, false] {
-    let name = grow ? "half-add-grow" : "half-add-fixed"
-    _ = try IndexBuilder.build(from: DocumentRange(documents, documents: 0..<half), at: path(name), parameters: parameters, overwrite: true)
-    let writer = try IndexWriter(path: path(name))
-    let (added, seconds) = try timed { try writer.add(DocumentRange(documents, documents: half..<documents.documentCount), growCodebook: grow) }
+    log("\(documents.documentCount) documents, \(documents.tokenCount) tokens of dimension \(documents.dim); \(queries.count) judged queries")
+    let half = documents.documentCount / 2
+    let parameters = BuildParameters(nbits: 2)
+
+    // 1. Quality.
+    var table = ["| index | centroids | nDCG@10 PLAID | nDCG@10 exhaustive (live) | exact top-10 kept |", "|---|---|---|---|---|"]
+    let (exactAll, _) = try timed { try ExhaustiveSearcher(documents: documents).search(queries: queries, k: k) }
+    let exhaustiveAll = ndcg(exactAll)
+    let (oneShot, oneShotSeconds) = try timed { try IndexBuilder.build(from: documents, at: path("one-shot"), parameters: parameters, overwrite: true) }
+    let oneShotResults = try search(path("one-shot")).results
+    func row(_ line: String) { table.append(line); print(line); fflush(nil) }
+    print(table.joined(separator: "\n"))
+    row(String(format: "| one-shot build (%.0f s) | %d | %.4f | %.4f | %.3f |", oneShotSeconds, oneShot.manifest.codebook.centroidCount,
+                        ndcg(oneShotResults), exhaustiveAll, overlap(oneShotResults, exactAll)))
+    for grow in [true, false] {
+        let name = grow ? "half-add-grow" : "half-add-fixed"
+        _ = try IndexBuilder.build(from: DocumentRange(documents, documents: 0..<half), at: path(name), parameters: parameters, overwrite: true)
+        let writer = try IndexWriter(path: path(name))
+        let (added, seconds) = try timed { try writer.add(DocumentRange(documents, documents: half..<documents.documentCount), growCodebook: grow) }
+        try writer.commit()
+        writer.close()
+        let results = try search(path(name)).results
+        let opened = try CompressedIndex(path: path(name))
+        row(String(format: "| build on 50%%, add 50%% %@ (add %.1f s, %.0f tokens/s; %d outlier tokens) | %d | %.4f | %.4f | %.3f |",
+                            grow ? "with growth" : "without growth", seconds, Double(added.tokens) / seconds, added.outlierTokens,
+                            opened.codebook.centroidCount, ndcg(results), exhaustiveAll, overlap(results, exactAll)))
+    }
+    // Delete a seeded 10% from the grown index.
+    var rng = SeededRandom(seed: 2026)
+    let deleted = Set(rng.sample(documents.documentCount / 10, from: documents.documentCount))
+    let deletedIDs = Set(deleted.map { documents.ids[$0] })
+    let writer = try IndexWriter(path: path("half-add-grow"))
+    writer.autoCompactionThreshold = nil
+    try writer.delete(ids: Array(deletedIDs))
     try writer.commit()
     writer.close()
-    let results = try search(path(name)).results
-    let opened = try CompressedIndex(path: path(name))
-    table.append(String(format: "| build on 50%%, add 50%% %@ (add %.1f s, %.0f tokens/s; %d outlier tokens) | %d | %.4f | %.4f | %.3f |",
-                        grow ? "with growth" : "without growth", seconds, Double(added.tokens) / seconds, added.outlierTokens,
-                        opened.codebook.centroidCount, ndcg(results), exhaustiveAll, overlap(results, exactAll)))
-}
-// Delete a seeded 10% from the grown index.
-var rng = SeededRandom(seed: 2026)
-let deleted = Set(rng.sample(documents.documentCount / 10, from: documents.documentCount))
-let deletedIDs = Set(deleted.map { documents.ids[$0] })
-let writer = try IndexWriter(path: path("half-add-grow"))
-writer.autoCompactionThreshold = nil
-try writer.delete(ids: Array(deletedIDs))
-try writer.commit()
-writer.close()
-let afterDelete = try search(path("half-add-grow")).results
-let exactLive = try ExhaustiveSearcher(documents: documents).search(queries: queries, k: k, include: { !deleted.contains($0) })
-let returnedDeleted = afterDelete.joined().filter { deletedIDs.contains($0.id) }.count
-table.append(String(format: "| the grown index, %d documents (10%%) deleted | %d | %.4f | %.4f | %.3f |", deleted.count,
-                    try CompressedIndex(path: path("half-add-grow")).codebook.centroidCount, ndcg(afterDelete), ndcg(exactLive), overlap(afterDelete, exactLive)))
-print(table.joined(separator: "\n"))
-print("deleted ids returned by any query: \(returnedDeleted)")
+    let afterDelete = try search(path("half-add-grow")).results
+    let exactLive = try ExhaustiveSearcher(documents: documents).search(queries: queries, k: k, include: { !deleted.contains($0) })
+    let returnedDeleted = afterDelete.joined().filter { deletedIDs.contains($0.id) }.count
+    row(String(format: "| the grown index, %d documents (10%%) deleted | %d | %.4f | %.4f | %.3f |", deleted.count,
+                        try CompressedIndex(path: path("half-add-grow")).codebook.centroidCount, ndcg(afterDelete), ndcg(exactLive), overlap(afterDelete, exactLive)))
+    print("deleted ids returned by any query: \(returnedDeleted)")
 
-// 2. Speed: 20 segments (5% built, 19 × 5% added) against the same index compacted.
-let twentieth = (documents.documentCount + 19) / 20
-_ = try IndexBuilder.build(from: DocumentRange(documents, documents: 0..<twentieth), at: path("segments"), parameters: parameters, overwrite: true)
-let segmentWriter = try IndexWriter(path: path("segments"))
-var addSeconds = 0.0, addTokens = 0
-for part in 1..<20 {
-    let range = (part * twentieth)..<min(documents.documentCount, (part + 1) * twentieth)
-    let (added, seconds) = try timed { () throws -> AddSummary in
-        let summary = try segmentWriter.add(DocumentRange(documents, documents: range), growCodebook: false)
+    // 2. Speed: 20 segments (5% built, 19 × 5% added) against the same index compacted.
+    let twentieth = (documents.documentCount + 19) / 20
+    _ = try IndexBuilder.build(from: DocumentRange(documents, documents: 0..<twentieth), at: path("segments"), parameters: parameters, overwrite: true)
+    let segmentWriter = try IndexWriter(path: path("segments"))
+    var addSeconds = 0.0, addTokens = 0
+    for part in 1..<20 {
+        let range = (part * twentieth)..<min(documents.documentCount, (part + 1) * twentieth)
+        let (added, seconds) = try timed { () throws -> AddSummary in
+            let summary = try segmentWriter.add(DocumentRange(documents, documents: range), growCodebook: false)
+            try segmentWriter.commit()
+            return summary
+        }
+        addSeconds += seconds; addTokens += added.tokens
+    }
+    let segmented = try CompressedIndex(path: path("segments"))
+    var speeds: [(Double, Double)] = []
+    let compactedCopy = path("segments-compacted")
+    try? FileManager.default.removeItem(atPath: compactedCopy)
+    try FileManager.default.copyItem(atPath: path("segments"), toPath: compactedCopy)
+    let compactor = try IndexWriter(path: compactedCopy)
+    let (_, compactSeconds) = try timed { try compactor.compact() }
+    compactor.close()
+    for _ in 0..<5 {   // interleaved rounds; medians below
+        speeds.append((try search(path("segments")).queriesPerSecond, try search(compactedCopy).queriesPerSecond))
+    }
+    let (deleteSummary, deleteSeconds) = try timed { () throws -> DeleteSummary in
+        let summary = try segmentWriter.delete(ids: Array(documents.ids.prefix(1000)))
         try segmentWriter.commit()
         return summary
     }
-    addSeconds += seconds; addTokens += added.tokens
-}
-let segmented = try CompressedIndex(path: path("segments"))
-var speeds: [(Double, Double)] = []
-let compactedCopy = path("segments-compacted")
-try? FileManager.default.removeItem(atPath: compactedCopy)
-try FileManager.default.copyItem(atPath: path("segments"), toPath: compactedCopy)
-let compactor = try IndexWriter(path: compactedCopy)
-let (_, compactSeconds) = try timed { try compactor.compact() }
-compactor.close()
-for _ in 0..<5 {   // interleaved rounds; medians below
-    speeds.append((try search(path("segments")).queriesPerSecond, try search(compactedCopy).queriesPerSecond))
-}
-let (deleteSummary, deleteSeconds) = try timed { () throws -> DeleteSummary in
-    let summary = try segmentWriter.delete(ids: Array(documents.ids.prefix(1000)))
-    try segmentWriter.commit()
-    return summary
-}
-segmentWriter.close()
-func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-let many = median(speeds.map(\.0)), one = median(speeds.map(\.1))
-print("""
+    segmentWriter.close()
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    let many = median(speeds.map(\.0)), one = median(speeds.map(\.1))
+    print("""
 
-| measure | value |
-|---|---|
-| add from embeddings, 19 batches of about \(twentieth) documents | \(String(format: "%.0f", Double(addTokens) / addSeconds)) tokens/s (\(addTokens) tokens in \(String(format: "%.1f", addSeconds)) s, commits included) |
-| delete 1,000 ids and commit | \(String(format: "%.3f", deleteSeconds)) s (\(deleteSummary.deleted) deleted) |
-| compact \(segmented.segments.count) segments, \(segmented.documentCount) documents | \(String(format: "%.2f", compactSeconds)) s |
-| search k=\(k), \(segmented.segments.count) segments (median of 5) | \(String(format: "%.1f", many)) queries/s |
-| search k=\(k), the same index compacted to 1 segment (median of 5) | \(String(format: "%.1f", one)) queries/s |
-| \(segmented.segments.count) segments / 1 segment | \(String(format: "%.2f", many / one)) |
-""")
+    | measure | value |
+    |---|---|
+    | add from embeddings, 19 batches of about \(twentieth) documents | \(String(format: "%.0f", Double(addTokens) / addSeconds)) tokens/s (\(addTokens) tokens in \(String(format: "%.1f", addSeconds)) s, commits included) |
+    | delete 1,000 ids and commit | \(String(format: "%.3f", deleteSeconds)) s (\(deleteSummary.deleted) deleted) |
+    | compact \(segmented.segments.count) segments, \(segmented.documentCount) documents | \(String(format: "%.2f", compactSeconds)) s |
+    | search k=\(k), \(segmented.segments.count) segments (median of 5) | \(String(format: "%.1f", many)) queries/s |
+    | search k=\(k), the same index compacted to 1 segment (median of 5) | \(String(format: "%.1f", one)) queries/s |
+    | \(segmented.segments.count) segments / 1 segment | \(String(format: "%.2f", many / one)) |
+    """)
+}
+
+try main()

@@ -14,7 +14,7 @@ public struct ExhaustiveSearcher: Sendable {
     /// With `include`, only documents (by position) for which it returns true are ranked.
     public func search(queries: QueryEmbeddings, k: Int, threads: Int = Parallel.defaultThreadCount,
                        queriesPerBlock: Int = 32, chunkTokens: Int = 4096,
-                       include: ((Int) -> Bool)? = nil) throws -> [[SearchResult]] {
+                       include: (@Sendable (Int) -> Bool)? = nil) throws -> [[SearchResult]] {
         precondition(queries.dim == documents.dim, "query dimension \(queries.dim) differs from the documents' \(documents.dim)")
         let dim = documents.dim, nq = queries.tokensPerQuery
         let blocks = (queries.count + queriesPerBlock - 1) / queriesPerBlock

@@ -96,6 +96,9 @@ public final class IndexWriter {
         }
         if upgradeFromVersion1 { staged[0].info.name = Manifest.segmentName(0) }
         collectGarbage()
+        let target = (path as NSString).standardizingPath
+        AtomicDirectory.removeStaleTemporaries(parent: (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent,
+                                               name: (target as NSString).lastPathComponent)
     }
 
     deinit { close() }
