@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
         // System calls Swift's Glibc module does not expose (renameat2), no Swift API.
         .target(name: "CSystemCalls", path: "Sources/CSystemCalls"),
-        .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd"]),
+        .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd", "PlaidKernels"]),
         .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore", "PlaidIndex"]),

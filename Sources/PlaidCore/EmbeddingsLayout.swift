@@ -58,9 +58,12 @@ public protocol DocumentEmbeddingSource: AnyObject {
     func releasePages(tokens start: Int, count: Int)
     /// Says that the tokens are about to be read once, in order.
     func prepareSequentialRead()
+    /// The model that made the vectors, where it is known.
+    var model: ModelIdentity? { get }
 }
 
 extension DocumentEmbeddingSource {
+    public var model: ModelIdentity? { nil }
     public var tokenCount: Int { offsets.last ?? 0 }
     public var documentCount: Int { lengths.count }
 
@@ -90,6 +93,8 @@ public final class DocumentBatch: DocumentEmbeddingSource, @unchecked Sendable {
     public let sourceName: String
     /// [tokenCount * dim]
     public let values: [Float]
+    /// The model that made the vectors, if the caller knows it.
+    public var model: ModelIdentity?
 
     /// `documents[i]` is document i's vectors, flattened `[tokens, dim]`.
     public init(ids: [String], documents: [[Float]], dim: Int, sourceName: String = "the batch") throws {
@@ -142,6 +147,7 @@ public final class DocumentRange: DocumentEmbeddingSource, @unchecked Sendable {
     }
 
     public var dim: Int { base.dim }
+    public var model: ModelIdentity? { base.model }
     public var sourceName: String { "\(base.sourceName) (documents \(documents.lowerBound)..<\(documents.upperBound))" }
     public func copyTokens(start: Int, count: Int, into out: UnsafeMutablePointer<Float>) throws {
         try base.copyTokens(start: firstToken + start, count: count, into: out)
@@ -160,6 +166,8 @@ public final class DocumentEmbeddings: DocumentEmbeddingSource, @unchecked Senda
     public let ids: [String]
     /// offsets[d] is the first token of document d; offsets[n] is the total.
     public let offsets: [Int]
+    /// The model `plaid encode` recorded beside the embeddings (`model.json`), if any.
+    public let model: ModelIdentity?
     public var dim: Int { embeddings.shape[1] }
     public var sourceName: String { (directory as NSString).appendingPathComponent(EmbeddingsLayout.documentEmbeddings) }
 
@@ -197,6 +205,7 @@ public final class DocumentEmbeddings: DocumentEmbeddingSource, @unchecked Senda
             throw PlaidError.invalidInput(file: EmbeddingsLayout.documentEmbeddings, detail: "has \(embeddings.shape[0]) rows but the lengths in \(EmbeddingsLayout.documentLengths) add up to \(offsets.last!)")
         }
         ids = try EmbeddingsLayout.readIDs(path: idPath)
+        model = try ModelIdentity.read(embeddingsDirectory: directory)
         guard ids.count == lengths.count else {
             throw PlaidError.invalidInput(file: EmbeddingsLayout.documentIDs, detail: "has \(ids.count) ids but \(EmbeddingsLayout.documentLengths) has \(lengths.count) documents")
         }
@@ -226,6 +235,8 @@ public final class QueryEmbeddings: @unchecked Sendable {
     public let dim: Int
     /// [n_queries * query_len * dim] as Float.
     public let values: [Float]
+    /// The model that encoded the queries, where known (`model.json` beside them, or the encoder).
+    public var model: ModelIdentity?
 
     public init(directory: String) throws {
         let embPath = (directory as NSString).appendingPathComponent(EmbeddingsLayout.queryEmbeddings)
@@ -250,14 +261,15 @@ public final class QueryEmbeddings: @unchecked Sendable {
         }
         values = v
         ids = try EmbeddingsLayout.readIDs(path: idPath)
+        model = try ModelIdentity.read(embeddingsDirectory: directory)
         guard ids.count == array.shape[0] else {
             throw PlaidError.invalidInput(file: EmbeddingsLayout.queryIDs, detail: "has \(ids.count) ids but \(EmbeddingsLayout.queryEmbeddings) has \(array.shape[0]) queries")
         }
     }
 
-    public init(ids: [String], tokensPerQuery: Int, dim: Int, values: [Float]) {
+    public init(ids: [String], tokensPerQuery: Int, dim: Int, values: [Float], model: ModelIdentity? = nil) {
         precondition(values.count == ids.count * tokensPerQuery * dim)
-        self.ids = ids; self.tokensPerQuery = tokensPerQuery; self.dim = dim; self.values = values
+        self.ids = ids; self.tokensPerQuery = tokensPerQuery; self.dim = dim; self.values = values; self.model = model
     }
 
     public var count: Int { ids.count }

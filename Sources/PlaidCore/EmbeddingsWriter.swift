@@ -19,8 +19,13 @@ public final class EmbeddingsWriter {
     public private(set) var vectorCount = 0
     private let pending: [(temporary: String, final: String)]
 
-    public init(directory: String, mode: EmbeddingMode, dimension: Int, queryLength: Int, float16: Bool) throws {
+    /// The model recorded beside the embeddings (`model.json`) when they are finished.
+    public let model: ModelIdentity?
+
+    public init(directory: String, mode: EmbeddingMode, dimension: Int, queryLength: Int, float16: Bool,
+                model: ModelIdentity? = nil) throws {
         self.directory = directory
+        self.model = model
         self.mode = mode
         self.dimension = dimension
         self.queryLength = queryLength
@@ -30,6 +35,7 @@ public final class EmbeddingsWriter {
             let final = (directory as NSString).appendingPathComponent(name)
             let temporary = (directory as NSString).appendingPathComponent(".\(name).partial")
             pending.append((temporary, final))
+            StagingFiles.register(temporary)
             return temporary
         }
         switch mode {
@@ -69,8 +75,11 @@ public final class EmbeddingsWriter {
         let idsName = mode == .document ? EmbeddingsLayout.documentIDs : EmbeddingsLayout.queryIDs
         let idsFinal = (directory as NSString).appendingPathComponent(idsName)
         let idsTemporary = (directory as NSString).appendingPathComponent(".\(idsName).partial")
+        StagingFiles.register(idsTemporary)
         try EmbeddingsLayout.writeIDs(ids, path: idsTemporary)
+        try model?.write(embeddingsDirectory: directory)
         for (temporary, final) in pending + [(idsTemporary, idsFinal)] {
+            StagingFiles.unregister(temporary)
             guard rename(temporary, final) == 0 else {
                 throw PlaidError.io(path: final, detail: "cannot move the finished file into place: \(String(cString: strerror(errno)))")
             }

@@ -11,6 +11,8 @@ public final class ProgressReporter: @unchecked Sendable {
     private let interactive = isatty(2) != 0
     private let lock = NSLock()
     public var enabled = true
+    /// Set by `--quiet`: no reporter prints anything.
+    nonisolated(unsafe) public static var quiet = false
 
     public init(label: String, total: Int, unit: String) {
         self.label = label; self.total = total; self.unit = unit
@@ -19,7 +21,7 @@ public final class ProgressReporter: @unchecked Sendable {
     /// Reports that `done` of `total` units are finished.
     public func update(_ done: Int, extra: String = "") {
         lock.lock(); defer { lock.unlock() }
-        guard enabled else { return }
+        guard enabled && !ProgressReporter.quiet else { return }
         let now = Date()
         let interval = interactive ? 0.2 : 5.0
         guard now.timeIntervalSince(lastPrint) >= interval || done >= total else { return }
@@ -28,7 +30,7 @@ public final class ProgressReporter: @unchecked Sendable {
         let rate = elapsed > 0 ? Double(done) / elapsed : 0
         let percent = total > 0 ? 100 * Double(done) / Double(total) : 100
         let eta = rate > 0 ? Double(total - done) / rate : 0
-        var line = String(format: "%@: %d/%d %@ (%.0f%%), %.3g %@/s, ETA %@", label, done, total, unit, percent, rate, unit, ProgressReporter.duration(eta))
+        var line = String(format: "%@: %d/%d %@ (%.0f%%), %@, ETA %@", label, done, total, unit, percent, formatRate(rate, unit), ProgressReporter.duration(eta))
         if !extra.isEmpty { line += ", " + extra }
         FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + (interactive ? "" : "\n")).data(using: .utf8)!)
     }
@@ -36,10 +38,10 @@ public final class ProgressReporter: @unchecked Sendable {
     /// Ends the line with the total time.
     public func finish(extra: String = "") {
         lock.lock(); defer { lock.unlock() }
-        guard enabled else { return }
+        guard enabled && !ProgressReporter.quiet else { return }
         let elapsed = Date().timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(total) / elapsed : 0
-        var line = String(format: "%@: %d %@ in %@ (%.3g %@/s)", label, total, unit, ProgressReporter.duration(elapsed), rate, unit)
+        var line = String(format: "%@: %d %@ in %@ (%@)", label, total, unit, ProgressReporter.duration(elapsed), formatRate(rate, unit))
         if !extra.isEmpty { line += ", " + extra }
         FileHandle.standardError.write(((interactive ? "\r\u{1B}[K" : "") + line + "\n").data(using: .utf8)!)
     }
@@ -48,6 +50,11 @@ public final class ProgressReporter: @unchecked Sendable {
         let s = Int(seconds.rounded())
         return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : String(format: "%.1fs", seconds)
     }
+}
+
+/// A rate in one format everywhere: no decimals from 100 up, one below ("7570 tokens/s", "54.5 queries/s").
+public func formatRate(_ value: Double, _ unit: String) -> String {
+    String(format: value >= 100 ? "%.0f %@/s" : "%.1f %@/s", value, unit)
 }
 
 /// Writes one line to stderr.

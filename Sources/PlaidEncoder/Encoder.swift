@@ -19,6 +19,30 @@ public final class ColBERTEncoder: @unchecked Sendable {
     public var dimension: Int { model.dimension }
     /// Vectors per query (PyLate `query_length`).
     public var queryLength: Int { settings.queryLength }
+    /// The `modelPath` it was created with.
+    public let modelName: String
+    public let precision: MatrixPrecision
+
+    /// What the index and embeddings record of this model: its name, folder, a checksum of its
+    /// files, dimension, lengths and prefixes. Computed on first use (it reads every file once).
+    public private(set) lazy var identity: ModelIdentity = ModelIdentity(
+        name: modelName, path: URL(fileURLWithPath: modelDirectory).standardizedFileURL.path,
+        hash: ColBERTEncoder.checksum(ofModelFolder: modelDirectory), dim: dimension, queryLength: settings.queryLength,
+        documentLength: settings.documentLength, queryPrefix: settings.queryPrefix, documentPrefix: settings.documentPrefix,
+        precision: precision.rawValue)
+
+    /// plaid_checksum64 over every file of the folder that shapes the vectors (configuration,
+    /// tokenizer, weights; not READMEs), by relative path and content, in sorted order; hex.
+    static func checksum(ofModelFolder folder: String) -> String {
+        let files = (FileManager.default.enumerator(atPath: folder)?.allObjects as? [String] ?? []).filter { file in
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent(file), isDirectory: &isDirectory)
+            let name = (file as NSString).lastPathComponent
+            return !isDirectory.boolValue && !name.hasPrefix(".") && !file.hasPrefix(".") && !name.lowercased().hasPrefix("readme")
+        }.sorted()
+        return FileChecksum.hex(ofFiles: files.map { ($0, (folder as NSString).appendingPathComponent($0)) }, seed: 0x6d6f64656c)
+    }
+
     /// Model input tokens run so far by this encoder (real tokens; nothing is padded), for throughput reports.
     public private(set) var tokensProcessed = 0
 
@@ -27,6 +51,8 @@ public final class ColBERTEncoder: @unchecked Sendable {
     ///   - precision: how the dense layers multiply (see `MatrixPrecision`).
     public init(modelPath: String, precision: MatrixPrecision = .int16) throws {
         let directory = try ModelLocator.resolve(modelPath)
+        modelName = modelPath
+        self.precision = precision
         let folder = directory as NSString
         let settingsPath = folder.appendingPathComponent("config_sentence_transformers.json")
         settings = FileManager.default.fileExists(atPath: settingsPath)
@@ -87,7 +113,7 @@ public final class ColBERTEncoder: @unchecked Sendable {
             values += v.prefix(perQuery)
             values += [Float](repeating: 0, count: perQuery - min(v.count, perQuery))
         }
-        return QueryEmbeddings(ids: ids, tokensPerQuery: queryLength, dim: dimension, values: values)
+        return QueryEmbeddings(ids: ids, tokensPerQuery: queryLength, dim: dimension, values: values, model: identity)
     }
 
     /// Document vectors: each [tokens · dimension], without the skiplist tokens. Documents are

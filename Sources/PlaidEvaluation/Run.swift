@@ -98,44 +98,26 @@ public struct Run: Sendable, Equatable {
     /// from 1, so that the rank column agrees with how trec_eval will read the scores. Scores are written in the
     /// shortest form that reads back to the same Double. The file appears atomically (temporary file, rename).
     public func writeTREC(path: String, tag: String = "plaid") throws {
+        try OutputDestination.prepare(path).write(try trecData(tag: tag))
+    }
+
+    /// The run as TREC text: `qid Q0 docid rank score tag` per line, whitespace-separated,
+    /// queries in byte order and documents in trec_eval's order.
+    public func trecData(tag: String = "plaid") throws -> Data {
         for id in [tag] + scores.keys where id.isEmpty || id.contains(where: { $0.isWhitespace }) {
             throw PlaidError.invalidArgument(
-                "cannot write \(path): the id or tag \"\(id)\" is empty or contains whitespace, which a TREC run file cannot hold")
+                "the id or tag \"\(id)\" is empty or contains whitespace, which a TREC run file cannot hold")
         }
         var out = ""
         for query in scores.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             for (index, doc) in ranking(query: query).enumerated() {
                 if doc.id.isEmpty || doc.id.contains(where: { $0.isWhitespace }) {
                     throw PlaidError.invalidArgument(
-                        "cannot write \(path): document id \"\(doc.id)\" of query \"\(query)\" is empty or contains whitespace")
+                        "document id \"\(doc.id)\" of query \"\(query)\" is empty or contains whitespace, which a TREC run file cannot hold")
                 }
                 out += "\(query) Q0 \(doc.id) \(index + 1) \(doc.score) \(tag)\n"
             }
         }
-        try writeAtomically(Data(out.utf8), to: path)
-    }
-}
-
-/// Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it over `path`,
-/// so a reader never sees half a file.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-    guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
-        throw PlaidError.io(path: temporary.path, detail: "cannot create the temporary file")
-    }
-    do {
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        if rename(temporary.path, path) != 0 {
-            throw PlaidError.io(path: path, detail: "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
-        }
-    } catch {
-        try? FileManager.default.removeItem(at: temporary)
-        if let e = error as? PlaidError { throw e }
-        throw PlaidError.io(path: path, detail: "cannot write: \(error.localizedDescription)")
+        return Data(out.utf8)
     }
 }

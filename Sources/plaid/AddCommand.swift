@@ -34,8 +34,12 @@ struct Add: ParsableCommand {
     var chunkTokens: Int = 1 << 16
 
     @OptionGroup var encoder: ModelOptions
+    @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
+        if embeddings != nil && encoder.isGiven {
+            throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
+        }
         guard (embeddings == nil) != (collection == nil) else {
             throw ValidationError("Give exactly one of --embeddings DIR (token embeddings) and --collection FILE (texts to encode).")
         }
@@ -44,6 +48,7 @@ struct Add: ParsableCommand {
     }
 
     func run() throws {
+        reporting.apply()
         try runReportingErrors {
             // The lock first: a second writer is told at once, before any encoding.
             let writer = try IndexWriter(path: index.index)
@@ -51,7 +56,7 @@ struct Add: ParsableCommand {
             writer.chunkTokens = chunkTokens
             let batch: DocumentEmbeddings
             var scratch: String?
-            defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
+            defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch); StagingFiles.unregister(scratch) } }
             if let embeddings {
                 batch = try DocumentEmbeddings(directory: embeddings)
             } else {
@@ -60,22 +65,21 @@ struct Add: ParsableCommand {
                     throw PlaidError.invalidArgument("the model \(try encoder.resolvedModel()) gives vectors of dimension \(model.dimension) but the index at \(index.index) has dimension \(writer.dim); add with the model that built the index")
                 }
                 scratch = AtomicDirectory.temporaryPath(for: index.index, suffix: "embeddings")
-                let encoding = try encodeCollection(collection!, with: model, mode: .document, output: scratch!,
-                                                    float16: false, batchSize: encoder.batchSize)
-                printError(String(format: "encoded %d documents, %d tokens in %.1f s (%.0f tokens/s)",
-                                  encoding.texts, encoding.tokens, encoding.seconds, encoding.tokensPerSecond))
+                StagingFiles.register(scratch!)
+                _ = try encodeCollection(collection!, with: model, mode: .document, output: scratch!,
+                                         float16: false, batchSize: encoder.batchSize)
                 batch = try DocumentEmbeddings(directory: scratch!)
             }
             let started = Date()
             let added = try writer.add(batch, upsert: upsert, growCodebook: growCodebook, showProgress: true)
             let commit = try writer.commit()
-            var line = String(format: "added %d documents (%d tokens) to %@ in %.1f s (%.0f tokens/s); generation %d",
+            var line = String(format: "added %d documents (%d tokens) to %@ in %.1f s (%@); generation %d",
                               added.documents, added.tokens, index.index, Date().timeIntervalSince(started),
-                              Double(added.tokens) / max(Date().timeIntervalSince(started), 1e-9), commit.generation)
+                              formatRate(Double(added.tokens) / max(Date().timeIntervalSince(started), 1e-9), "tokens"), commit.generation)
             if upsert { line += "; \(added.replaced) replaced" }
             if added.newCentroids > 0 { line += "; \(added.newCentroids) centroids appended for \(added.outlierTokens) outlier tokens" }
             if commit.compacted { line += "; compacted" }
-            printError(line)
+            printStatus(line)
         }
     }
 }
@@ -102,11 +106,14 @@ struct Delete: ParsableCommand {
     @Flag(help: "Fail, deleting nothing, if any id is not in the index.")
     var strict = false
 
+    @OptionGroup var reporting: ReportingOptions
+
     func validate() throws {
         guard ids != nil || !id.isEmpty else { throw ValidationError("Give the ids to delete with --ids FILE or --id ID.") }
     }
 
     func run() throws {
+        reporting.apply()
         try runReportingErrors {
             var requested = id
             if let ids { requested += try readIDList(path: ids) }
@@ -121,7 +128,7 @@ struct Delete: ParsableCommand {
             var line = "deleted \(summary.deleted) documents from \(index.index); generation \(commit.generation)"
             if !summary.unknown.isEmpty { line += "; \(summary.unknown.count) ids not in the index: \(unknown)" }
             if commit.compacted { line += "; compacted" }
-            printError(line)
+            printStatus(line)
         }
     }
 }
@@ -146,15 +153,17 @@ struct Compact: ParsableCommand {
         discussion: "Codes and residuals are copied unchanged, so search results are the same before and after.")
 
     @OptionGroup var index: IndexOptions
+    @OptionGroup var reporting: ReportingOptions
 
     func run() throws {
+        reporting.apply()
         try runReportingErrors {
             let started = Date()
             let writer = try IndexWriter(path: index.index)
             defer { writer.close() }
             let before = writer.committed
             try writer.compact()
-            printError(String(format: "compacted %@: %d segments and %d deleted documents before, 1 segment of %d documents now; generation %d; %.1f s",
+            printStatus(String(format: "compacted %@: %d segments and %d deleted documents before, 1 segment of %d documents now; generation %d; %.1f s",
                               index.index, before.segments.count, before.deletedCount, writer.committed.documentCount,
                               writer.committed.generation, Date().timeIntervalSince(started)))
         }

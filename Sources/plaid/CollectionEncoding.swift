@@ -3,42 +3,6 @@ import Foundation
 import PlaidCore
 import PlaidEncoder
 
-/// The `--model` option shared by the commands that encode text. Without it, the default model
-/// folder `models/minilm-colbert` is used, looked up from the working directory and then from
-/// the directories above the `plaid` executable (so `swift run` and `.build/release/plaid` find it).
-struct ModelOptions: ParsableArguments {
-    @Option(help: "ColBERT model: a PyLate/sentence-transformers folder or a Hugging Face repo id in the local hub cache (default: models/minilm-colbert).")
-    var model: String?
-
-    @Option(help: "Texts per forward pass of the encoder.")
-    var batchSize: Int = 32
-
-    @Option(help: ArgumentHelp(MatrixPrecision.help, valueName: "int16|float32"))
-    var precision: MatrixPrecision = .int16
-
-    static let defaultModelFolder = "models/minilm-colbert"
-
-    func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, not \(batchSize).") }
-    }
-
-    /// The model to load: `--model`, else the default folder if it is assembled.
-    func resolvedModel() throws -> String {
-        if let model { return model }
-        var candidates = [FileManager.default.currentDirectoryPath]
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        for _ in 0..<5 { candidates.append(directory.path); directory.deleteLastPathComponent() }
-        for base in candidates {
-            let folder = (base as NSString).appendingPathComponent(ModelOptions.defaultModelFolder)
-            if FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("model.safetensors")) { return folder }
-        }
-        throw PlaidError.missingFile(path: ModelOptions.defaultModelFolder + "/model.safetensors",
-                                     hint: "The default model is not assembled: run scripts/setup.sh (or scripts/setup-default-model.sh) from the repository, or pass --model with a model folder. plaid never downloads models.")
-    }
-
-    func loadEncoder() throws -> ColBERTEncoder { try ColBERTEncoder(modelPath: try resolvedModel(), precision: precision) }
-}
-
 extension MatrixPrecision: ExpressibleByArgument {
     static let help = "How the encoder's dense layers multiply: int16 (16-bit integers with exact sums; faster, cosine within 1e-6 of float32) or float32 (OpenBLAS sgemm)."
 }
@@ -64,14 +28,14 @@ func encodeCollection(_ input: String, with encoder: ColBERTEncoder, mode: Embed
     guard count > 0 else { throw PlaidError.invalidInput(file: input, detail: "holds no texts") }
     try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
     let writer = try EmbeddingsWriter(directory: output, mode: mode, dimension: encoder.dimension,
-                                      queryLength: encoder.queryLength, float16: float16)
+                                      queryLength: encoder.queryLength, float16: float16, model: encoder.identity)
     let label = mode == .document ? "encode documents" : "encode queries"
     let progress = ProgressReporter(label: label, total: count, unit: mode == .document ? "documents" : "queries")
     let start = Date()
     let tokensBefore = encoder.tokensProcessed
     func rate() -> String {
         let elapsed = Date().timeIntervalSince(start)
-        return String(format: "%.0f tokens/s", elapsed > 0 ? Double(encoder.tokensProcessed - tokensBefore) / elapsed : 0)
+        return formatRate(elapsed > 0 ? Double(encoder.tokensProcessed - tokensBefore) / elapsed : 0, "tokens")
     }
     var done = 0
     let chunkSize = 8 * batchSize

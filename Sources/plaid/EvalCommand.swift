@@ -11,10 +11,12 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate on a BEIR dataset: encode, build (if missing), search, and score PLAID against exhaustive MaxSim.",
         discussion: """
-        Document embeddings and the index are kept under --work (default .plaid-work/DATASET-MODEL) and \
-        reused by later runs; encoding and building happen only when they are missing. Metrics follow \
-        trec_eval and BEIR: nDCG@10, Recall@100, MRR@10 and MAP@100; a retrieved document whose id is the \
-        query id is dropped, and queries without a judged relevant document are skipped.
+        Document embeddings and the index are kept under --work (default: .plaid-work/DATASET-MODEL-KEY in \
+        the current folder, KEY a checksum of the model's files, the precision and the corpus) and reused by \
+        later runs with the same settings; a reused index built with other settings is refused. Metrics follow \
+        trec_eval and BEIR: nDCG@10, MRR@10, and Recall and MAP at min(k, 100); a retrieved document whose id is \
+        the query id is dropped, and queries without a judged relevant document are skipped. With --run FILE, \
+        scores that run file instead (no encoding, no search).
         """)
 
     @Option(help: "BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).")
@@ -26,40 +28,59 @@ struct Eval: ParsableCommand {
     @Option(help: "Index directory (default: WORK/index-NBITSbit).")
     var index: String?
 
-    @Option(help: "Directory for the document embeddings and the default index.")
+    @Option(help: "Directory for the document embeddings and the default index (default: .plaid-work/DATASET-MODEL-KEY).")
     var work: String?
 
-    @Option(help: "Results retrieved per query (at least 100 for Recall@100 and MAP@100).")
-    var k: Int = 100
+    @Option(name: .customLong("run"), help: "Score this TREC run file against the qrels instead of searching.")
+    var runFile: String?
 
-    @Option(help: "Threads searching queries in parallel (default: all cores).")
-    var threads: Int = Parallel.defaultThreadCount
+    @Option(help: "Write the PLAID and exhaustive runs here (plaid.run, exhaustive.run).")
+    var runDir: String?
 
-    @Flag(help: "Print the results as JSON.")
+    @Option(help: "Where the report goes: a file, or - for standard output.")
+    var output: String = "-"
+
+    @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @OptionGroup var search: SearchOptions
     @OptionGroup var encoder: ModelOptions
     @OptionGroup var build: BuildOptions
+    @OptionGroup var reporting: ReportingOptions
+
+    var k: Int { search.k ?? 100 }
 
     func validate() throws {
         try build.validate()
-        guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10.") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
+        try search.validate()
+        guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10, not \(k).") }
+        if runFile != nil && (runDir != nil || index != nil) { throw ValidationError("--run scores an existing run; --run-dir and --index go with a search.") }
     }
 
     func run() throws {
+        reporting.apply()
         try runReportingErrors {
+            let destination = try OutputDestination.prepare(output)
+            if let runDir { try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true) }
             let data = try BEIRDataset(path: dataset, split: split)
             let qrels = try data.loadQrels()
-            let queries = try data.loadQueries(judgedBy: qrels)
-            let modelPath = try encoder.resolvedModel()
-            let modelName = URL(fileURLWithPath: modelPath).standardizedFileURL.lastPathComponent
             let datasetName = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
-            let workDirectory = work ?? ".plaid-work/\(datasetName)-\(modelName)"
+            let cutoffs = [10, min(k, 100)]
+            let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
+            if let runFile {
+                let scores = EvalReport.Scores(Metrics.evaluate(run: try Run.readTREC(path: runFile), qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
+                var report = EvalReport(dataset: datasetName, split: split, queries: qrels.queryIDs.count, k: k, cutoff: cutoffs[1])
+                report.run = scores
+                try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
+                return
+            }
+            let queries = try data.loadQueries(judgedBy: qrels)
+            let colbert = try encoder.loadEncoder()
+            let workDirectory = work ?? ".plaid-work/\(datasetName)-\(URL(fileURLWithPath: colbert.modelDirectory).standardizedFileURL.lastPathComponent)-\(cacheKey(colbert, corpus: data.corpusPath))"
             let embeddingsDirectory = (workDirectory as NSString).appendingPathComponent("embeddings")
             let indexPath = index ?? (workDirectory as NSString).appendingPathComponent("index-\(build.nbits)bit")
-            var report = EvalReport(dataset: datasetName, split: split, model: modelPath, queries: queries.count, nbits: build.nbits, k: k)
-            let colbert = try ColBERTEncoder(modelPath: modelPath, precision: encoder.precision)
+            var report = EvalReport(dataset: datasetName, split: split, queries: queries.count, k: k, cutoff: cutoffs[1])
+            report.model = colbert.identity
 
             if !FileManager.default.fileExists(atPath: (embeddingsDirectory as NSString).appendingPathComponent(EmbeddingsLayout.documentIDs)) {
                 let encoding = try encodeCollection(data.corpusPath, with: colbert, mode: .document, output: embeddingsDirectory,
@@ -67,50 +88,60 @@ struct Eval: ParsableCommand {
                 report.encodeTokensPerSecond = encoding.tokensPerSecond
                 report.encodeSeconds = encoding.seconds
             } else {
-                printError("reusing the document embeddings in \(embeddingsDirectory)")
+                printStatus("reusing the document embeddings in \(embeddingsDirectory)")
             }
             let documents = try DocumentEmbeddings(directory: embeddingsDirectory)
+            if let recorded = documents.model, !recorded.isSameModel(as: colbert.identity) || recorded.precision != colbert.identity.precision {
+                throw PlaidError.refused("the embeddings in \(embeddingsDirectory) were encoded with \(recorded.summary), not \(colbert.identity.summary); remove them or pass another --work")
+            }
             if !FileManager.default.fileExists(atPath: indexPath) || build.overwrite {
-                let summary = try build.build(from: documents, at: indexPath)
-                printBuildSummary(summary, path: indexPath)
-                report.buildSeconds = summary.seconds
+                report.buildSeconds = try build.build(from: documents, at: indexPath).seconds
             } else {
-                printError("reusing the index at \(indexPath) (pass --overwrite to rebuild it)")
+                printStatus("reusing the index at \(indexPath) (pass --overwrite to rebuild it)")
             }
             let opened = try CompressedIndex(path: indexPath)
             guard opened.liveDocumentIDs == documents.ids else {
                 throw PlaidError.refused("the index at \(indexPath) was not built from \(embeddingsDirectory); pass --overwrite to rebuild it")
             }
             try checkBuildSettings(of: opened, tokens: documents.tokenCount, path: indexPath)
-            report.bytesPerToken = Double(opened.bytesOnDisk) / Double(opened.tokenCount)
-            report.tokens = opened.tokenCount
-            report.documents = opened.documentCount
+            report.describe(opened)
 
             let encoded = try encodeQueries(queries, with: colbert, batchSize: encoder.batchSize)
             report.queryEncodeSeconds = encoded.seconds
 
+            let parameters = search.parameters(defaultK: 100)
+            report.parameters = parameters
             let started = Date()
             let (plaidResults, latencies) = searchWithProgress(Searcher(index: opened), queries: encoded.queries,
-                                                               parameters: SearchParameters(k: k), threads: threads)
+                                                               parameters: parameters, threads: search.threads)
             let searchSeconds = Date().timeIntervalSince(started)
             printSearchTimes(queries: queries.count, seconds: searchSeconds, latencies: latencies)
             report.searchQueriesPerSecond = Double(queries.count) / searchSeconds
 
             let exhaustiveStarted = Date()
-            let exactResults = try ExhaustiveSearcher(documents: documents).search(queries: encoded.queries, k: k, threads: threads)
+            let exactResults = try ExhaustiveSearcher(documents: documents).search(queries: encoded.queries, k: k, threads: search.threads)
             report.exhaustiveQueriesPerSecond = Double(queries.count) / Date().timeIntervalSince(exhaustiveStarted)
+            printStatus("exhaustive MaxSim: \(queries.count) queries (\(formatRate(report.exhaustiveQueriesPerSecond!, "queries")))")
 
-            let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
             let ids = queries.map(\.id)
-            report.plaid = EvalReport.Scores(Metrics.evaluate(run: Run(results: plaidResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
-            report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: Run(results: exactResults, queryIDs: ids), qrels: qrels, cutoffs: [10, 100], options: options))
-            print(json ? try report.json() : report.table())
+            let plaidRun = Run(results: plaidResults, queryIDs: ids), exactRun = Run(results: exactResults, queryIDs: ids)
+            if let runDir {
+                try plaidRun.writeTREC(path: (runDir as NSString).appendingPathComponent("plaid.run"), tag: "plaid")
+                try exactRun.writeTREC(path: (runDir as NSString).appendingPathComponent("exhaustive.run"), tag: "plaid-exhaustive")
+            }
+            report.plaid = EvalReport.Scores(Metrics.evaluate(run: plaidRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
+            report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: exactRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
+            try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
         }
     }
-}
 
-extension Eval {
-    /// A reused index must have been built with the settings this run reports: nbits, seed,
+    /// What the cached embeddings depend on: the model's files, the precision, and the corpus bytes.
+    func cacheKey(_ encoder: ColBERTEncoder, corpus: String) -> String {
+        let corpusHash = FileChecksum.hex(ofFiles: [("corpus", corpus)])
+        return String(FileChecksum.hex(ofStrings: [encoder.identity.hash, encoder.identity.precision, corpusHash]).prefix(12))
+    }
+
+    /// A reused index must have been built with the settings this run asks for: nbits, seed,
     /// k-means iterations and centroid count. Otherwise the report would describe another index.
     func checkBuildSettings(of index: CompressedIndex, tokens: Int, path: String) throws {
         let book = index.codebook
@@ -127,18 +158,25 @@ extension Eval {
     }
 }
 
-/// What `plaid eval` prints.
+/// What `plaid eval` prints. The JSON schema is fixed: every key is always present, `null` where
+/// a stage did not run (reused embeddings or index, or `--run`).
 struct EvalReport: Encodable {
     struct Scores: Encodable {
-        var ndcgAt10: Double, recallAt100: Double, mrrAt10: Double, mapAt100: Double
-        init(_ r: EvaluationResult) {
-            ndcgAt10 = r.mean(.ndcg, at: 10); recallAt100 = r.mean(.recall, at: 100)
-            mrrAt10 = r.mean(.mrr, at: 10); mapAt100 = r.mean(.map, at: 100)
+        var ndcgAt10: Double, mrrAt10: Double, recallAtCutoff: Double, mapAtCutoff: Double
+        init(_ r: EvaluationResult, cutoff: Int) {
+            ndcgAt10 = r.mean(.ndcg, at: 10); mrrAt10 = r.mean(.mrr, at: 10)
+            recallAtCutoff = r.mean(.recall, at: cutoff); mapAtCutoff = r.mean(.map, at: cutoff)
         }
     }
-    var dataset: String, split: String, model: String, queries: Int, nbits: Int, k: Int
-    var documents = 0, tokens = 0
-    var plaid: Scores?, exhaustive: Scores?
+    var dataset: String, split: String, queries: Int, k: Int
+    /// Recall and MAP are measured at this depth: min(k, 100), never deeper than the search.
+    var cutoff: Int
+    var model: ModelIdentity?
+    var index: String?
+    var nbits: Int?, centroids: Int?, seed: UInt64?
+    var documents: Int?, tokens: Int?
+    var parameters: SearchParameters?
+    var plaid: Scores?, exhaustive: Scores?, run: Scores?
     var bytesPerToken: Double?
     var buildSeconds: Double?
     var encodeSeconds: Double?
@@ -146,6 +184,42 @@ struct EvalReport: Encodable {
     var queryEncodeSeconds: Double?
     var searchQueriesPerSecond: Double?
     var exhaustiveQueriesPerSecond: Double?
+
+    /// The settings of the index actually searched.
+    mutating func describe(_ opened: CompressedIndex) {
+        index = opened.path
+        nbits = opened.codebook.nbits; centroids = opened.codebook.centroidCount; seed = opened.codebook.kmeansSeed
+        documents = opened.documentCount; tokens = opened.tokenCount
+        bytesPerToken = Double(opened.bytesOnDisk) / Double(max(1, opened.tokenCount))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case dataset, split, queries, k, cutoff, model, index, nbits, centroids, seed, documents, tokens, parameters
+        case plaid, exhaustive, run, bytesPerToken, buildSeconds, encodeSeconds, encodeTokensPerSecond
+        case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dataset, forKey: .dataset); try c.encode(split, forKey: .split)
+        try c.encode(queries, forKey: .queries); try c.encode(k, forKey: .k); try c.encode(cutoff, forKey: .cutoff)
+        // `encode` of an Optional writes null, so the keys are the same whatever ran.
+        try c.encode(model, forKey: .model); try c.encode(index, forKey: .index)
+        try c.encode(nbits, forKey: .nbits); try c.encode(centroids, forKey: .centroids); try c.encode(seed, forKey: .seed)
+        try c.encode(documents, forKey: .documents); try c.encode(tokens, forKey: .tokens)
+        try c.encode(parameters.map(SearchSettings.init), forKey: .parameters)
+        try c.encode(plaid, forKey: .plaid); try c.encode(exhaustive, forKey: .exhaustive); try c.encode(run, forKey: .run)
+        try c.encode(bytesPerToken, forKey: .bytesPerToken); try c.encode(buildSeconds, forKey: .buildSeconds)
+        try c.encode(encodeSeconds, forKey: .encodeSeconds); try c.encode(encodeTokensPerSecond, forKey: .encodeTokensPerSecond)
+        try c.encode(queryEncodeSeconds, forKey: .queryEncodeSeconds)
+        try c.encode(searchQueriesPerSecond, forKey: .searchQueriesPerSecond)
+        try c.encode(exhaustiveQueriesPerSecond, forKey: .exhaustiveQueriesPerSecond)
+    }
+
+    struct SearchSettings: Encodable {
+        var k: Int, ncells: Int, centroidScoreThreshold: Float, ndocs: Int
+        init(_ p: SearchParameters) { k = p.k; ncells = p.ncells; centroidScoreThreshold = p.centroidScoreThreshold; ndocs = p.ndocs }
+    }
 
     func json() throws -> String {
         let encoder = JSONEncoder()
@@ -157,23 +231,26 @@ struct EvalReport: Encodable {
     func table() -> String {
         func f(_ v: Double?) -> String { v.map { String(format: "%.4f", $0) } ?? "-" }
         func optional(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "reused" }
-        var lines = [
-            "\(dataset) (\(split), \(queries) queries), \(documents) documents, \(tokens) tokens; model \(model); nbits \(nbits); k \(k)",
-            "",
-            "| search     | nDCG@10 | Recall@100 | MRR@10 | MAP@100 |",
-            "|------------|---------|------------|--------|---------|",
-        ]
-        for (name, s) in [("PLAID", plaid), ("exhaustive", exhaustive)] {
-            lines.append("| \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) | \(f(s?.ndcgAt10)) | \(f(s?.recallAt100))     | \(f(s?.mrrAt10)) | \(f(s?.mapAt100))  |")
+        var header = "\(dataset) (\(split), \(queries) queries)"
+        if let documents, let tokens { header += ", \(documents) documents, \(tokens) tokens" }
+        if let model { header += "; model \(model.name)" }
+        if let nbits, let centroids { header += "; nbits \(nbits), \(centroids) centroids" }
+        header += "; k \(k)"
+        if let parameters { header += String(format: " (ncells %d, t_cs %.2f, ndocs %d)", parameters.ncells, parameters.centroidScoreThreshold, parameters.ndocs) }
+        let recall = "Recall@\(cutoff)", map = "MAP@\(cutoff)"
+        var lines = [header, "", "| search     | nDCG@10 | \(recall) | MRR@10 | \(map) |", "|------------|---------|\(String(repeating: "-", count: recall.count + 2))|--------|\(String(repeating: "-", count: map.count + 2))|"]
+        for (name, s) in [("PLAID", plaid), ("exhaustive", exhaustive), ("run", run)] where s != nil {
+            lines.append("| \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) | \(f(s?.ndcgAt10))  | \(f(s?.recallAtCutoff).padding(toLength: recall.count, withPad: " ", startingAt: 0)) | \(f(s?.mrrAt10)) | \(f(s?.mapAtCutoff).padding(toLength: map.count, withPad: " ", startingAt: 0)) |")
         }
+        guard run == nil else { return lines.joined(separator: "\n") }
         lines += [
             "",
             "index bytes per token:  \(bytesPerToken.map { String(format: "%.2f", $0) } ?? "-")",
             "index build time:       \(optional(buildSeconds, "%.1f s"))",
-            "encode (documents):     \(optional(encodeTokensPerSecond, "%.0f tokens/s"))\(encodeSeconds.map { String(format: " (%.1f s)", $0) } ?? "")",
+            "encode (documents):     \(encodeTokensPerSecond.map { formatRate($0, "tokens") } ?? "reused")\(encodeSeconds.map { String(format: " (%.1f s)", $0) } ?? "")",
             "encode (queries):       \(optional(queryEncodeSeconds, "%.2f s"))",
-            "search (PLAID):         \(optional(searchQueriesPerSecond, "%.1f queries/s"))",
-            "search (exhaustive):    \(optional(exhaustiveQueriesPerSecond, "%.1f queries/s"))",
+            "search (PLAID):         \(searchQueriesPerSecond.map { formatRate($0, "queries") } ?? "-")",
+            "search (exhaustive):    \(exhaustiveQueriesPerSecond.map { formatRate($0, "queries") } ?? "-")",
         ]
         return lines.joined(separator: "\n")
     }

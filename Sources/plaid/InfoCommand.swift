@@ -22,6 +22,12 @@ struct Info: ParsableCommand {
                     "generation": opened.generation, "format_version": opened.formatVersion,
                     "tokens": opened.tokenCount, "centroids": book.centroidCount, "dim": book.dim, "nbits": book.nbits,
                     "bytes": opened.bytesOnDisk, "bytes_per_token": perToken,
+                    "created_by": book.createdBy, "written_by": opened.manifest.writtenBy,
+                    "model": book.model.map { m -> [String: Any] in
+                        ["name": m.name, "path": m.path, "hash": m.hash, "dim": m.dim, "query_length": m.queryLength,
+                         "document_length": m.documentLength, "query_prefix": m.queryPrefix, "document_prefix": m.documentPrefix,
+                         "precision": m.precision]
+                    } ?? NSNull(),
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 print(String(decoding: data, as: UTF8.self))
@@ -38,6 +44,14 @@ struct Info: ParsableCommand {
                 print("nbits:           \(book.nbits)")
                 print("bytes on disk:   \(opened.bytesOnDisk)")
                 print(String(format: "bytes per token: %.2f", perToken))
+                if let m = book.model {
+                    print("model:           \(m.name) (\(m.path))")
+                    print("model hash:      \(m.hash), dim \(m.dim), \(m.precision)")
+                    print("lengths:         query \(m.queryLength), document \(m.documentLength); prefixes \"\(m.queryPrefix)\", \"\(m.documentPrefix)\"")
+                } else {
+                    print("model:           not recorded (built from embeddings without model.json)")
+                }
+                print("built by:        \(book.createdBy); last commit by \(opened.manifest.writtenBy)")
             }
         }
     }

@@ -11,10 +11,13 @@ struct Query: ParsableCommand {
         discussion: """
         --queries is either a directory of query embeddings (query_embeddings.npy, query_ids.json) or \
         a file of query texts (BEIR queries.jsonl, JSONL with id and text, or TSV), which is encoded \
-        with --model in query mode first.
+        with --model in query mode first. The run is whitespace-separated TREC (qid Q0 docid rank score \
+        tag), as trec_eval reads it. With --exhaustive, the reference: exact MaxSim over --embeddings, \
+        no index needed.
         """)
 
-    @OptionGroup var index: IndexOptions
+    @Option(help: "Index directory (not needed with --exhaustive).")
+    var index: String?
 
     @Option(help: "Query embeddings directory, or a query text file (.jsonl/.tsv, optionally .zst) to encode.")
     var queries: String
@@ -23,8 +26,11 @@ struct Query: ParsableCommand {
 
     @OptionGroup var search: SearchOptions
 
-    @Option(help: "Run file to write (TREC format: qid Q0 docid rank score tag).")
+    @Option(help: "Run file to write, or - for standard output.")
     var output: String
+
+    @Option(help: "The run's last column (default: plaid, or plaid-exhaustive).")
+    var tag: String?
 
     @Flag(help: "Exact MaxSim over the uncompressed embeddings instead of the index (the reference).")
     var exhaustive = false
@@ -32,70 +38,61 @@ struct Query: ParsableCommand {
     @Option(help: "Document embeddings directory, for --exhaustive.")
     var embeddings: String?
 
+    @Flag(help: "Refuse, instead of warning, when the queries were encoded with another model than the index's.")
+    var strict = false
+
+    @OptionGroup var reporting: ReportingOptions
+
     func validate() throws {
         try search.validate()
         if exhaustive && embeddings == nil { throw ValidationError("--exhaustive needs --embeddings DIR with the uncompressed document embeddings.") }
+        if !exhaustive && embeddings != nil { throw ValidationError("--embeddings goes with --exhaustive; a PLAID search reads only the index.") }
+        if !exhaustive && index == nil { throw ValidationError("Give --index DIR (or --exhaustive with --embeddings DIR).") }
+        if let tag, tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word (no spaces): it is a column of the run file.") }
     }
 
     func run() throws {
+        reporting.apply()
         try runReportingErrors {
+            // Every check that can fail comes before the search.
+            let destination = try OutputDestination.prepare(output)
+            if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
+            let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
+            let documents = try embeddings.map { try DocumentEmbeddings(directory: $0) }
             let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder)
+            if let opened {
+                try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index")
+                try checkModel(queries: queryEmbeddings.model, index: opened.codebook.model, strict: strict)
+            }
+            if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }
+            let parameters = search.parameters(defaultK: 10)
             let started = Date()
             var latencies = [Double]()
             let results: [[SearchResult]]
-            if exhaustive {
-                let documents = try DocumentEmbeddings(directory: embeddings!)
-                try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings")
-                results = try ExhaustiveSearcher(documents: documents).search(queries: queryEmbeddings, k: search.k, threads: search.threads)
+            if let documents {
+                results = try ExhaustiveSearcher(documents: documents).search(queries: queryEmbeddings, k: parameters.k, threads: search.threads)
             } else {
-                let opened = try CompressedIndex(path: index.index)
-                try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index")
-                (results, latencies) = searchWithProgress(Searcher(index: opened), queries: queryEmbeddings,
-                                                          parameters: search.parameters, threads: search.threads)
+                (results, latencies) = searchWithProgress(Searcher(index: opened!), queries: queryEmbeddings,
+                                                          parameters: parameters, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
-            try Run(results: results, queryIDs: queryEmbeddings.ids).writeTREC(path: output, tag: exhaustive ? "plaid-exhaustive" : "plaid")
+            try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
         }
     }
 }
 
+/// Queries encoded by another model than the index's: a warning, or with `strict` an error.
+func checkModel(queries: ModelIdentity?, index: ModelIdentity?, strict: Bool) throws {
+    guard let queries, let index, !queries.isSameModel(as: index) else { return }
+    let message = "the queries are encoded with \(queries.summary) but the index was built with \(index.summary)"
+    if strict { throw PlaidError.refused(message + "; encode the queries with the index's model (or drop --strict)") }
+    printWarning(message + "; scores across models mean nothing (--strict refuses this)")
+}
+
 func checkDimensions(query: Int, other: Int, what: String) throws {
     guard query == other else {
         throw PlaidError.invalidArgument("the queries have dimension \(query) but \(what) has \(other); encode both with the same model")
-    }
-}
-
-/// Search options shared by `query` and `eval`.
-struct SearchOptions: ParsableArguments {
-    @Option(help: "Results per query.")
-    var k: Int = 10
-
-    @Option(help: "Centroids probed per query token (default by k: 1, 2 or 4).")
-    var ncells: Int?
-
-    @Option(help: "Centroid score threshold t_cs of the pruning stage (default by k: 0.5, 0.45 or 0.4).")
-    var centroidScoreThreshold: Float?
-
-    @Option(help: "Candidates kept after pruning; ndocs/4 reach the exact rerank (default by k: 256, 1024 or max(4k, 4096)).")
-    var ndocs: Int?
-
-    @Option(help: "Threads searching queries in parallel (default: all cores).")
-    var threads: Int = Parallel.defaultThreadCount
-
-    func validate() throws {
-        guard k >= 1 else { throw ValidationError("--k must be at least 1.") }
-        if let ncells, ncells < 1 { throw ValidationError("--ncells must be at least 1.") }
-        if let ndocs, ndocs < 1 { throw ValidationError("--ndocs must be at least 1.") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1.") }
-    }
-
-    var parameters: SearchParameters {
-        var p = SearchParameters(k: k)
-        if let ncells { p.ncells = ncells }
-        if let centroidScoreThreshold { p.centroidScoreThreshold = centroidScoreThreshold }
-        if let ndocs { p.ndocs = ndocs }
-        return p
     }
 }
 
@@ -108,14 +105,15 @@ func searchWithProgress(_ searcher: Searcher, queries: QueryEmbeddings, paramete
     let results = searcher.search(queries: queries, parameters: parameters, threads: threads) { q, seconds in
         latencies[q] = seconds
         done += 1
-        progress.update(done)
+        // The last line is printSearchTimes's summary.
+        if done < queries.count { progress.update(done) }
     }
     return (results, latencies)
 }
 
 /// Prints queries/s and latency percentiles to stderr.
 func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
-    var line = String(format: "search: %d queries in %.2f s, %.1f queries/s", queries, seconds, Double(queries) / max(seconds, 1e-9))
+    var line = String(format: "search: %d queries in %.2f s (%@)", queries, seconds, formatRate(Double(queries) / max(seconds, 1e-9), "queries"))
     if !latencies.isEmpty {
         let sorted = latencies.sorted()
         // Nearest-rank percentile, in milliseconds.
@@ -125,7 +123,7 @@ func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
         }
         line += String(format: "; latency p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", percentile(50), percentile(95), percentile(99))
     }
-    printError(line)
+    printStatus(line)
 }
 
 /// Query embeddings from a directory, or encoded from a text file with the model (printing the encode time).
@@ -145,6 +143,6 @@ func encodeQueries(_ records: [TextRecord], with encoder: ColBERTEncoder, batchS
     let started = Date()
     let queries = try encoder.encodeQueryEmbeddings(ids: records.map(\.id), texts: records.map(\.text), batchSize: batchSize)
     let seconds = Date().timeIntervalSince(started)
-    printError(String(format: "encode: %d queries in %.2f s, %.1f queries/s", records.count, seconds, Double(records.count) / max(seconds, 1e-9)))
+    printStatus(String(format: "encode queries: %d queries in %.2f s (%@)", records.count, seconds, formatRate(Double(records.count) / max(seconds, 1e-9), "queries")))
     return (queries, seconds)
 }

@@ -51,7 +51,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(fields.count, 6)
         XCTAssertEqual(fields[0], "q0"); XCTAssertEqual(fields[1], "Q0"); XCTAssertEqual(fields[3], "1"); XCTAssertEqual(fields[5], "plaid")
 
-        try plaid(["query", "--index", index, "--queries", embeddings + "/queries", "--k", "5", "--output", path("exact.tsv"),
+        try plaid(["query", "--queries", embeddings + "/queries", "--k", "5", "--output", path("exact.tsv"),
                    "--exhaustive", "--embeddings", embeddings])
         let exact = try String(contentsOfFile: path("exact.tsv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(exact.count, 12 * 5)

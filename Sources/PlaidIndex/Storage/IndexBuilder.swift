@@ -131,7 +131,8 @@ public enum IndexBuilder {
                                 kmeansSampleSize: trainingCount, averageResidual: averageResidual,
                                 outlierDistance: outlierDistance,
                                 tokensPerCentroid: Double(total) / Double(quantizer.count),
-                                trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)")
+                                trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)",
+                                model: embeddings.model)
         return (codebook, centroids)
     }
 
@@ -164,8 +165,4 @@ public enum IndexBuilder {
 extension Codebook {
     /// The share of the build's held-out vectors that lie within `outlierDistance` of their centroid.
     static let outlierQuantile = 0.99
-}
-
-public enum PlaidVersion {
-    public static let string = "0.2.0"
 }

@@ -92,9 +92,13 @@ public enum AtomicDirectory {
         let temporary = temporaryPath(for: target, suffix: "building")
         try? fm.removeItem(atPath: temporary)
         try fm.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        StagingFiles.register(temporary)
+        defer { StagingFiles.unregister(temporary) }
         do {
             let result = try body(temporary)
             syncDirectory(temporary)
+            // From here the directory becomes the index: an interruption must not remove it.
+            StagingFiles.unregister(temporary)
             if fm.fileExists(atPath: target) {
                 // A writer of the old index must not be half-way through a commit when it goes.
                 let lock = fm.fileExists(atPath: (target as NSString).appendingPathComponent(IndexComponent.manifest.fileName))

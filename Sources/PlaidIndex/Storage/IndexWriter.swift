@@ -106,7 +106,10 @@ public final class IndexWriter {
     /// Drops what is staged and not committed, and releases the lock.
     public func close() {
         guard lock != nil else { return }
-        for segment in staged where segment.isNew { try? FileManager.default.removeItem(atPath: directory(of: segment.info.name)) }
+        for segment in staged where segment.isNew {
+            try? FileManager.default.removeItem(atPath: directory(of: segment.info.name))
+            StagingFiles.unregister(directory(of: segment.info.name))
+        }
         lock?.release()
         lock = nil
     }
@@ -143,6 +146,9 @@ public final class IndexWriter {
         guard batch.dim == codebook.dim else {
             throw PlaidError.invalidInput(file: batch.sourceName, detail: "has embeddings of dimension \(batch.dim) but the index at \(path) has dimension \(codebook.dim); encode with the model that built the index")
         }
+        if let theirs = batch.model, let ours = codebook.model, !theirs.isSameModel(as: ours) {
+            throw PlaidError.refused("\(batch.sourceName) was encoded with the model \(theirs.summary) but the index at \(path) was built with \(ours.summary); encode with the model that built the index")
+        }
         try EmbeddingsLayout.checkUnique(batch.ids, file: batch.sourceName)
         let existing = batch.ids.filter { liveIDs[$0] != nil }
         if !upsert && !existing.isEmpty {
@@ -160,6 +166,7 @@ public final class IndexWriter {
         } catch {
             (codebook, centroids, quantizer, centroidsChanged) = saved
             try? FileManager.default.removeItem(atPath: directory(of: name))
+            StagingFiles.unregister(directory(of: name))
             throw error
         }
         nextSegmentNumber += 1
@@ -249,16 +256,20 @@ public final class IndexWriter {
         try checkOpen()
         guard hasChanges else { return CommitSummary(generation: committed.generation, compacted: false) }
         let generation = committed.generation + 1
+        // New files of this commit: removed if the process is interrupted before the manifest names them.
+        var written: [String] = []
+        defer { written.forEach(StagingFiles.unregister) }
+        func staging(_ file: String) -> String { StagingFiles.register(file); written.append(file); return file }
         if upgradeFromVersion1 { try linkVersion1Segment(generation: generation) }
         for s in staged.indices where staged[s].deletionsChanged {
             let file = "deleted-\(generation).plaid"
-            try Segment.writeDeletions(staged[s].deleted, path: (directory(of: staged[s].info.name) as NSString).appendingPathComponent(file))
+            try Segment.writeDeletions(staged[s].deleted, path: staging((directory(of: staged[s].info.name) as NSString).appendingPathComponent(file)))
             AtomicDirectory.syncDirectory(directory(of: staged[s].info.name))
             staged[s].info.deletionsFile = file
         }
         if centroidsChanged {
             codebook.centroidsFile = Codebook.centroidsFileName(generation: generation)
-            try IndexStorage.writeCentroids(centroids, path: (path as NSString).appendingPathComponent(codebook.centroidsFile))
+            try IndexStorage.writeCentroids(centroids, path: staging((path as NSString).appendingPathComponent(codebook.centroidsFile)))
         }
         // A segment with nothing live left has nothing to search: the manifest drops it, and the
         // id map's segment numbers move down past it.
@@ -269,6 +280,7 @@ public final class IndexWriter {
             for (id, location) in liveIDs { liveIDs[id] = (renumbered[location.segment], location.document) }
             staged = kept.map { staged[$0] }
         }
+        written.forEach(StagingFiles.unregister)
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: generation, codebook: codebook,
                              segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber,
                              writtenBy: "plaid \(PlaidVersion.string)"))
@@ -340,9 +352,15 @@ public final class IndexWriter {
                                           bytesPerVector: codec.bytesPerVector, verifyChecksums: false)
                 try copyLiveDocuments(of: segment, into: writer, ids: &ids, lengths: &lengths)
             }
-            if writer.documentCount > 0 { merged = [try writer.finish(name: name)] } else { try? FileManager.default.removeItem(atPath: target) }
+            if writer.documentCount > 0 {
+                merged = [try writer.finish(name: name)]
+            } else {
+                try? FileManager.default.removeItem(atPath: target)
+                StagingFiles.unregister(target)
+            }
         } catch {
             try? FileManager.default.removeItem(atPath: target)
+            StagingFiles.unregister(target)
             throw error
         }
         nextSegmentNumber += 1

@@ -26,7 +26,11 @@ public struct Codebook: Codable, Equatable, Sendable {
     public var tokensPerCentroid: Double
     /// Centroids the first build trained; the rest were appended by later additions.
     public var trainedCentroidCount: Int
+    /// The plaid that built the index.
     public var createdBy: String
+    /// The model whose vectors the index holds, when the build knew it (text collections, and
+    /// embeddings that `plaid encode` wrote).
+    public var model: ModelIdentity?
 }
 
 /// One immutable segment as the manifest records it. Its files live in the directory `name`
@@ -93,7 +97,11 @@ public struct Manifest: Codable, Equatable, Sendable {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         let final = (indexDirectory as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
         let temporary = final + ".\(generation).tmp"
+        StagingFiles.register(temporary)
         _ = try ComponentWriter.write(path: temporary, component: .manifest, payload: Array(try encoder.encode(self)), compress: false)
+        // Every file the manifest names is final from here: an interruption must not remove them.
+        for segment in segments { StagingFiles.unregister((indexDirectory as NSString).appendingPathComponent(segment.name)) }
+        StagingFiles.unregister(temporary)
         guard rename(temporary, final) == 0 else {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)
@@ -111,7 +119,7 @@ extension Codebook {
                   bucketWeights: m.bucketWeights, kmeansIterations: m.kmeansIterations, kmeansSeed: m.kmeansSeed,
                   kmeansSampleSize: m.kmeansSampleSize, averageResidual: m.averageResidual, outlierDistance: nil,
                   tokensPerCentroid: Double(m.tokenCount) / Double(max(1, m.centroidCount)),
-                  trainedCentroidCount: m.centroidCount, createdBy: m.createdBy)
+                  trainedCentroidCount: m.centroidCount, createdBy: m.createdBy, model: nil)
     }
 
     static func centroidsFileName(generation: Int) -> String { "centroids-\(generation).plaid" }

@@ -25,6 +25,7 @@ final class SegmentWriter {
         codeWidth = IndexMetadata.codeWidth(forCentroids: listCount)
         try? FileManager.default.removeItem(atPath: directory)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        StagingFiles.register(directory)   // until a manifest names it (IndexWriter) or the build is in place
         codesWriter = try ComponentWriter(directory: directory, component: .codes)
         residualWriter = try ComponentWriter(directory: directory, component: .residuals)
         lists = try InvertedListsBuilder(listCount: listCount, scratchDirectory: directory)

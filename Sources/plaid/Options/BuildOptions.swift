@@ -1,0 +1,59 @@
+import ArgumentParser
+import PlaidCore
+import PlaidIndex
+
+/// Options of an index build, shared by `build` and `eval`.
+struct BuildOptions: ParsableArguments {
+    @Option(help: "Bits per dimension of the residual codes: 1, 2 or 4.")
+    var nbits: Int = 2
+
+    @Option(help: "Number of k-means centroids (default: 2^floor(log2(16·√tokens)); at most one per sampled vector).")
+    var centroids: Int?
+
+    @Option(help: "Seed of sampling and k-means; the same input and seed give identical index files on the same machine.")
+    var seed: UInt64 = 42
+
+    @Option(help: "k-means iterations.")
+    var kmeansIterations: Int = 4
+
+    @Option(help: "Token vectors sampled for k-means (default: 48 per centroid).")
+    var sampleSize: Int?
+
+    @Option(help: "Token vectors processed per step of the streaming pass; peak memory grows with it.")
+    var chunkTokens: Int = 1 << 16
+
+    @Flag(help: "Replace an existing index at the path (only once the new one is complete).")
+    var overwrite = false
+
+    func validate() throws {
+        guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
+        if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1.") }
+        guard kmeansIterations >= 0 else { throw ValidationError("--kmeans-iterations cannot be negative.") }
+        if let sampleSize, sampleSize < 1 { throw ValidationError("--sample-size must be at least 1.") }
+        guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
+    }
+
+    var parameters: BuildParameters {
+        BuildParameters(nbits: nbits, kmeans: KMeansParameters(centroids: centroids, iterations: kmeansIterations,
+                                                               seed: seed, sampleSize: sampleSize),
+                        chunkTokens: chunkTokens)
+    }
+
+    /// Builds, printing the summary, and warns when the index has fewer centroids than asked for.
+    func build(from documents: DocumentEmbeddingSource, at path: String) throws -> BuildSummary {
+        let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, overwrite: overwrite, showProgress: true)
+        printBuildSummary(summary, path: path)
+        let made = summary.manifest.codebook.centroidCount
+        if let centroids, centroids != made {
+            printWarning("--centroids \(centroids) became \(made): k-means needs a sampled vector per centroid, and the sample holds \(summary.manifest.codebook.kmeansSampleSize) of the \(documents.tokenCount) token vectors (raise --sample-size, up to the token count, for more)")
+        }
+        return summary
+    }
+}
+
+func printBuildSummary(_ summary: BuildSummary, path: String) {
+    let m = summary.manifest
+    printStatus(String(format: "built %@: %d documents, %d tokens, %d centroids, %d bits, %.1f MB, %.2f bytes/token, %.1f s",
+                       path, m.documentCount, m.tokenCount, m.codebook.centroidCount, m.codebook.nbits,
+                       Double(summary.bytesOnDisk) / 1e6, summary.bytesPerToken, summary.seconds))
+}

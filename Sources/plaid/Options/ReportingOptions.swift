@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import PlaidCore
+
+/// `--quiet`, shared by every command that reports progress.
+struct ReportingOptions: ParsableArguments {
+    @Flag(help: "Print no progress or summary lines; errors and warnings still go to standard error.")
+    var quiet = false
+
+    func apply() { ProgressReporter.quiet = quiet }
+}
+
+/// A summary line on standard error, unless --quiet.
+func printStatus(_ message: String) {
+    if !ProgressReporter.quiet { printError(message) }
+}
+
+/// A warning on standard error (even with --quiet).
+func printWarning(_ message: String) {
+    printError("warning: \(message)")
+}
+
+/// Runs a command body, turning any error into one sentence and a non-zero exit: the toolkit's
+/// own errors as they are, Foundation's as "PATH: reason" instead of a raw dump.
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        printError("error: \(describe(error))")
+        throw ExitCode.failure
+    }
+}
