@@ -1,6 +1,6 @@
 import Foundation
 
-/// Where a command writes a run, a report or JSON: standard output (`-`), or a regular file that
+/// Where a command writes a run, a report or JSON: standard output (`-` or `/dev/stdout`), or a regular file that
 /// is replaced atomically (written beside it under a temporary name, flushed, renamed over it).
 ///
 /// `prepare` checks the destination before any expensive work, so a bad path fails at once: a
@@ -14,7 +14,8 @@ public enum OutputDestination: Equatable, Sendable {
     case file(String)
 
     public static func prepare(_ path: String, option: String = "--output") throws -> OutputDestination {
-        if path == "-" { return .standardOutput }
+        // /dev/stdout names this process's standard output, whatever that is (a terminal, a pipe, a file).
+        if path == "-" || path == "/dev/stdout" { return .standardOutput }
         var target = path
         var info = stat()
         if lstat(path, &info) == 0 {

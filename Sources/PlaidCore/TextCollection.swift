@@ -211,9 +211,12 @@ public final class LineReader {
         }
     }
 
+    /// The line without its carriage return, and the first line without a UTF-8 byte-order mark
+    /// (editors on Windows write one; it is not part of the text).
     private func trimCR(_ base: UnsafeMutablePointer<UInt8>, from: Int, to: Int) -> UnsafeBufferPointer<UInt8> {
-        var to = to
+        var to = to, from = from
         if to > from && base[to - 1] == 0x0D { to -= 1 }
+        if lineNumber == 0 && to - from >= 3 && base[from] == 0xEF && base[from + 1] == 0xBB && base[from + 2] == 0xBF { from += 3 }
         return UnsafeBufferPointer(start: base + from, count: to - from)
     }
 
@@ -237,6 +240,21 @@ public final class LineReader {
 }
 
 // MARK: - Text helpers
+
+/// `text` with invisible characters (controls, format characters such as a byte-order mark or a
+/// zero-width space, unassigned code points) written as `\u{XXXX}`, for error messages.
+public func visible(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar.properties.generalCategory {
+        case .control, .format, .unassigned, .privateUse, .surrogate, .lineSeparator, .paragraphSeparator:
+            out += String(format: "\\u{%04X}", scalar.value)
+        default:
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
 
 /// What is wrong with one line; the reader adds the file and line number.
 public struct LineProblem: Error {
@@ -434,7 +452,7 @@ struct JSONScanner {
             if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
             i += 1
         }
-        throw problem("expected a closing '\"', found the end of the line")
+        throw problem("expected a closing '\"'")
     }
 
     /// Decodes a string starting at its opening quote.
@@ -493,7 +511,7 @@ struct JSONScanner {
                 throw problem("expected a JSON escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
             }
         }
-        throw problem("expected a closing '\"', found the end of the line")
+        throw problem("expected a closing '\"'")
     }
 
     private mutating func hex4() throws -> UInt32 {
@@ -525,7 +543,7 @@ struct JSONScanner {
     private func problem(_ expected: String) -> LineProblem {
         guard i < bytes.count else { return LineProblem("invalid JSON at column \(i + 1): \(expected), found the end of the line") }
         let end = min(bytes.count, i + 20)
-        let found = String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self)
+        let found = visible(String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self))
         return LineProblem("invalid JSON at column \(i + 1): \(expected), found \"\(found)\(end < bytes.count ? "…" : "")\"")
     }
 }

@@ -59,11 +59,11 @@ struct Query: ParsableCommand {
             if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
             let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
             let documents = try embeddings.map { try DocumentEmbeddings(directory: $0) }
-            let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder)
-            if let opened {
-                try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index")
-                try checkModel(queries: queryEmbeddings.model, index: opened.codebook.model, strict: strict)
+            // A model mismatch is caught before any query is encoded.
+            let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder) { model in
+                if let opened { try checkModel(queries: model, index: opened.codebook.model, strict: strict) }
             }
+            if let opened { try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index") }
             if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }
             let parameters = search.parameters(defaultK: 10)
             let started = Date()
@@ -126,16 +126,24 @@ func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
     printStatus(line)
 }
 
-/// Query embeddings from a directory, or encoded from a text file with the model (printing the encode time).
-func loadOrEncodeQueries(_ path: String, encoder options: ModelOptions) throws -> QueryEmbeddings {
+/// Query embeddings from a directory, or encoded from a text file with the model (printing the
+/// encode time). `check` sees the queries' model first, before any encoding.
+func loadOrEncodeQueries(_ path: String, encoder options: ModelOptions,
+                         check: (ModelIdentity?) throws -> Void = { _ in }) throws -> QueryEmbeddings {
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw PlaidError.missingFile(path: path, hint: "--queries takes a query embeddings directory or a query text file.")
     }
-    if isDirectory.boolValue { return try QueryEmbeddings(directory: path) }
+    if isDirectory.boolValue {
+        let queries = try QueryEmbeddings(directory: path)
+        try check(queries.model)
+        return queries
+    }
     let records = try TextCollectionReader.read(path: path)
     guard !records.isEmpty else { throw PlaidError.invalidInput(file: path, detail: "holds no queries") }
-    return try encodeQueries(records, with: try options.loadEncoder(), batchSize: options.batchSize).queries
+    let encoder = try options.loadEncoder()
+    try check(encoder.identity)
+    return try encodeQueries(records, with: encoder, batchSize: options.batchSize).queries
 }
 
 /// Encodes query texts in memory; returns them with the seconds it took.

@@ -6,6 +6,12 @@ struct PlaidProcess {
     struct Output { var status: Int32; var stdout: String; var stderr: String }
 
     let directory: String
+    /// The child's working directory (default: the test process's).
+    var workingDirectory: String? = nil
+    /// Variables set (or, with nil, removed) in the child's environment.
+    var environment: [String: String?] = [:]
+    /// The executable to run (default: the `plaid` built beside the tests).
+    var executable: URL = PlaidProcess.executable
 
     /// On Linux the test bundle URL is the products directory; on macOS it is the .xctest bundle in it.
     static var executable: URL {
@@ -18,8 +24,14 @@ struct PlaidProcess {
     /// Starts plaid; returns the process and the paths its stdout and stderr are written to.
     func launch(_ arguments: [String]) throws -> (process: Process, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = PlaidProcess.executable
+        process.executableURL = executable
         process.arguments = arguments
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
+        if !environment.isEmpty {
+            var variables = ProcessInfo.processInfo.environment
+            for (name, value) in environment { variables[name] = value }
+            process.environment = variables
+        }
         let id = UUID().uuidString
         let out = (directory as NSString).appendingPathComponent("stdout-\(id)")
         let err = (directory as NSString).appendingPathComponent("stderr-\(id)")

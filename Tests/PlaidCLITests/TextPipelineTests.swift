@@ -6,16 +6,10 @@ import PlaidCore
 /// default model on a small slice of SciFact.
 final class TextPipelineTests: XCTestCase {
     private var directory = ""
-    private static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-    private var model: String { (Self.root as NSString).appendingPathComponent("models/minilm-colbert") }
+    private var model: String { SciFactSlice.model }
 
     override func setUpWithError() throws {
-        guard FileManager.default.fileExists(atPath: model + "/model.safetensors") else {
-            if ProcessInfo.processInfo.environment["CI"] != nil {
-                XCTFail("models/minilm-colbert/model.safetensors is missing: CI must run scripts/setup.sh first")
-            }
-            throw XCTSkip("the default model is not assembled (run scripts/setup.sh)")
-        }
+        try SciFactSlice.requireModel()
         directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-text-\(UUID().uuidString)")
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     }
@@ -28,21 +22,7 @@ final class TextPipelineTests: XCTestCase {
     }
 
     /// A BEIR folder with the first 60 SciFact documents and the test queries judged on them.
-    private func miniSciFact() throws -> String {
-        let source = (Self.root as NSString).appendingPathComponent("datasets/scifact")
-        let target = path("mini")
-        try FileManager.default.createDirectory(atPath: target + "/qrels", withIntermediateDirectories: true)
-        let corpus = try String(contentsOfFile: source + "/corpus.jsonl", encoding: .utf8).split(separator: "\n").prefix(60)
-        try (corpus.joined(separator: "\n") + "\n").write(toFile: target + "/corpus.jsonl", atomically: true, encoding: .utf8)
-        struct Identified: Decodable { let _id: String }
-        let ids = Set(try corpus.map { try JSONDecoder().decode(Identified.self, from: Data($0.utf8))._id })
-        let qrels = try String(contentsOfFile: source + "/qrels/test.tsv", encoding: .utf8).split(whereSeparator: \.isNewline)
-        let kept = qrels.dropFirst().filter { ids.contains(String($0.split(separator: "\t")[1])) }
-        XCTAssertGreaterThan(kept.count, 0)
-        try (["query-id\tcorpus-id\tscore"] + kept.map(String.init)).joined(separator: "\n").write(toFile: target + "/qrels/test.tsv", atomically: true, encoding: .utf8)
-        try FileManager.default.copyItem(atPath: source + "/queries.jsonl", toPath: target + "/queries.jsonl")
-        return target
-    }
+    private func miniSciFact() throws -> String { try SciFactSlice.make(at: path("mini")) }
 
     func testEvalPrintsPLAIDAndExhaustiveScores() throws {
         let dataset = try miniSciFact()
