@@ -20,13 +20,15 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd",
                        providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite",
+                       providers: [.apt(["libsqlite3-dev"])]),
         // The few hot loops, in C so that `target_clones` can pick AVX2/AVX-512 at load time
         // while the package itself builds for generic x86-64 without unsafe flags.
         .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
         // System calls Swift's Glibc module does not expose (renameat2), no Swift API.
         .target(name: "CSystemCalls", path: "Sources/CSystemCalls"),
         .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd", "PlaidKernels"]),
-        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls"]),
+        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls", "CSQLite"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore", "PlaidIndex"]),
         .executableTarget(name: "plaid", dependencies: [

@@ -23,8 +23,11 @@ public final class ProgressReporter: @unchecked Sendable {
         lock.lock(); defer { lock.unlock() }
         guard enabled && !ProgressReporter.quiet else { return }
         let now = Date()
+        // On a terminal the line is rewritten in place; in a log, a stage shorter than the
+        // interval leaves only its summary line (`finish`), a longer one a line every interval.
         let interval = interactive ? 0.2 : 5.0
-        guard now.timeIntervalSince(lastPrint) >= interval || done >= total else { return }
+        let last = interactive ? lastPrint : max(lastPrint, start)
+        guard now.timeIntervalSince(last) >= interval || (interactive && done >= total) else { return }
         lastPrint = now
         let elapsed = now.timeIntervalSince(start)
         let rate = elapsed > 0 ? Double(done) / elapsed : 0

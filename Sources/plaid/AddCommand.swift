@@ -24,6 +24,9 @@ struct Add: ParsableCommand {
     @Option(help: "Text collection to encode and add: .jsonl or .tsv, optionally .zst.")
     var collection: String?
 
+    @Option(help: "With --embeddings: documents' metadata, a JSONL file of objects with \"id\" and the fields (with --collection, each line's metadata and extra fields are used).")
+    var metadata: String?
+
     @Flag(help: "Replace documents whose id is already in the index, in the same commit.")
     var upsert = false
 
@@ -45,6 +48,7 @@ struct Add: ParsableCommand {
         }
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
+        if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
     }
 
     func run() throws {
@@ -55,11 +59,14 @@ struct Add: ParsableCommand {
             defer { writer.close() }
             writer.chunkTokens = chunkTokens
             let batch: DocumentEmbeddings
+            let fields: BatchMetadata
             var scratch: String?
             defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch); StagingFiles.unregister(scratch) } }
             if let embeddings {
                 batch = try DocumentEmbeddings(directory: embeddings)
+                fields = try batchMetadata(file: metadata, collection: nil) { batch.ids }
             } else {
+                fields = try batchMetadata(file: nil, collection: collection) { [] }
                 let model = try encoder.loadEncoder()
                 guard model.dimension == writer.dim else {
                     throw PlaidError.invalidArgument("the model \(try encoder.resolvedModel()) gives vectors of dimension \(model.dimension) but the index at \(index.index) has dimension \(writer.dim); add with the model that built the index")
@@ -71,7 +78,7 @@ struct Add: ParsableCommand {
                 batch = try DocumentEmbeddings(directory: scratch!)
             }
             let started = Date()
-            let added = try writer.add(batch, upsert: upsert, growCodebook: growCodebook, showProgress: true)
+            let added = try writer.add(batch, metadata: fields, upsert: upsert, growCodebook: growCodebook, showProgress: true)
             let commit = try writer.commit()
             var line = String(format: "added %d documents (%d tokens) to %@ in %.1f s (%@); generation %d",
                               added.documents, added.tokens, index.index, Date().timeIntervalSince(started),

@@ -27,6 +27,9 @@ struct Build: ParsableCommand {
     @Flag(help: "With --save-embeddings: store the kept embeddings as float16.")
     var float16 = false
 
+    @Option(help: "With --embeddings: documents' metadata, a JSONL file of objects with \"id\" and the fields (with --collection, each line's metadata and extra fields are used).")
+    var metadata: String?
+
     @OptionGroup var index: IndexOptions
     @OptionGroup var build: BuildOptions
     @OptionGroup var encoder: ModelOptions
@@ -43,17 +46,21 @@ struct Build: ParsableCommand {
             throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
         }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
+        if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
     }
 
     func run() throws {
         reporting.apply()
         try runReportingErrors {
             if let embeddings {
-                _ = try build.build(from: try DocumentEmbeddings(directory: embeddings), at: index.index)
+                let documents = try DocumentEmbeddings(directory: embeddings)
+                let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
+                _ = try build.build(from: documents, metadata: fields, at: index.index)
                 return
             }
             // Refuse before encoding, which is the long part.
             try AtomicDirectory.checkReplaceable(index.index, overwrite: build.overwrite)
+            let fields = try batchMetadata(file: nil, collection: collection) { [] }
             let encoderModel = try encoder.loadEncoder()
             // Without --save-embeddings the embeddings live in a hidden directory beside the index
             // for the length of the build.
@@ -62,7 +69,7 @@ struct Build: ParsableCommand {
             defer { if saveEmbeddings == nil { try? FileManager.default.removeItem(atPath: directory); StagingFiles.unregister(directory) } }
             _ = try encodeCollection(collection!, with: encoderModel, mode: .document, output: directory,
                                      float16: float16, batchSize: encoder.batchSize)
-            _ = try build.build(from: try DocumentEmbeddings(directory: directory), at: index.index)
+            _ = try build.build(from: try DocumentEmbeddings(directory: directory), metadata: fields, at: index.index)
         }
     }
 }

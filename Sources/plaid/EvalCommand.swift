@@ -44,6 +44,7 @@ struct Eval: ParsableCommand {
     var json = false
 
     @OptionGroup var search: SearchOptions
+    @OptionGroup var filter: FilterOptions
     @OptionGroup var encoder: ModelOptions
     @OptionGroup var build: BuildOptions
     @OptionGroup var reporting: ReportingOptions
@@ -53,6 +54,7 @@ struct Eval: ParsableCommand {
     func validate() throws {
         try build.validate()
         try search.validate()
+        try filter.validate()
         guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10, not \(k).") }
         if runFile != nil && (runDir != nil || index != nil) { throw ValidationError("--run scores an existing run; --run-dir and --index go with a search.") }
     }
@@ -111,15 +113,23 @@ struct Eval: ParsableCommand {
 
             let parameters = search.parameters(defaultK: 100)
             report.parameters = parameters
+            // With --filter, both searches see only the matching documents.
+            let allowed = try filter.documents(of: opened)
+            report.filter = filter.filter
+            report.matchingDocuments = allowed?.count
+            let allowedIDs = allowed.map { Set($0.ordinals.map(opened.documentID)) }
             let started = Date()
             let (plaidResults, latencies) = searchWithProgress(Searcher(index: opened), queries: encoded.queries,
-                                                               parameters: parameters, threads: search.threads)
+                                                               parameters: parameters, filter: allowed, threads: search.threads)
             let searchSeconds = Date().timeIntervalSince(started)
             printSearchTimes(queries: queries.count, seconds: searchSeconds, latencies: latencies)
             report.searchQueriesPerSecond = Double(queries.count) / searchSeconds
 
             let exhaustiveStarted = Date()
-            let exactResults = try ExhaustiveSearcher(documents: documents).search(queries: encoded.queries, k: k, threads: search.threads)
+            let documentIDs = documents.ids
+            let exactResults = try ExhaustiveSearcher(documents: documents).search(
+                queries: encoded.queries, k: k, threads: search.threads,
+                include: allowedIDs.map { ids in { ids.contains(documentIDs[$0]) } })
             report.exhaustiveQueriesPerSecond = Double(queries.count) / Date().timeIntervalSince(exhaustiveStarted)
             printStatus("exhaustive MaxSim: \(queries.count) queries (\(formatRate(report.exhaustiveQueriesPerSecond!, "queries")))")
 
@@ -176,6 +186,8 @@ struct EvalReport: Encodable {
     var nbits: Int?, centroids: Int?, seed: UInt64?
     var documents: Int?, tokens: Int?
     var parameters: SearchParameters?
+    var filter: String?
+    var matchingDocuments: Int?
     var plaid: Scores?, exhaustive: Scores?, run: Scores?
     var bytesPerToken: Double?
     var buildSeconds: Double?
@@ -194,7 +206,7 @@ struct EvalReport: Encodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case dataset, split, queries, k, cutoff, model, index, nbits, centroids, seed, documents, tokens, parameters
+        case dataset, split, queries, k, cutoff, model, index, nbits, centroids, seed, documents, tokens, parameters, filter, matchingDocuments
         case plaid, exhaustive, run, bytesPerToken, buildSeconds, encodeSeconds, encodeTokensPerSecond
         case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond
     }
@@ -208,6 +220,7 @@ struct EvalReport: Encodable {
         try c.encode(nbits, forKey: .nbits); try c.encode(centroids, forKey: .centroids); try c.encode(seed, forKey: .seed)
         try c.encode(documents, forKey: .documents); try c.encode(tokens, forKey: .tokens)
         try c.encode(parameters.map(SearchSettings.init), forKey: .parameters)
+        try c.encode(filter, forKey: .filter); try c.encode(matchingDocuments, forKey: .matchingDocuments)
         try c.encode(plaid, forKey: .plaid); try c.encode(exhaustive, forKey: .exhaustive); try c.encode(run, forKey: .run)
         try c.encode(bytesPerToken, forKey: .bytesPerToken); try c.encode(buildSeconds, forKey: .buildSeconds)
         try c.encode(encodeSeconds, forKey: .encodeSeconds); try c.encode(encodeTokensPerSecond, forKey: .encodeTokensPerSecond)
@@ -236,6 +249,7 @@ struct EvalReport: Encodable {
         if let model { header += "; model \(model.name)" }
         if let nbits, let centroids { header += "; nbits \(nbits), \(centroids) centroids" }
         header += "; k \(k)"
+        if let filter, let matchingDocuments { header += "; filter \"\(filter)\" (\(matchingDocuments) documents)" }
         if let parameters { header += String(format: " (ncells %d, t_cs %.2f, ndocs %d)", parameters.ncells, parameters.centroidScoreThreshold, parameters.ndocs) }
         let recall = "Recall@\(cutoff)", map = "MAP@\(cutoff)"
         var lines = [header, "", "| search     | nDCG@10 | \(recall) | MRR@10 | \(map) |", "|------------|---------|\(String(repeating: "-", count: recall.count + 2))|--------|\(String(repeating: "-", count: map.count + 2))|"]

@@ -41,10 +41,14 @@ struct Query: ParsableCommand {
     @Flag(help: "Refuse, instead of warning, when the queries were encoded with another model than the index's.")
     var strict = false
 
+    @OptionGroup var filter: FilterOptions
+
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
         try search.validate()
+        try filter.validate()
+        if exhaustive && filter.filter != nil { throw ValidationError("--filter searches an index's metadata; --exhaustive reads embeddings, which have none.") }
         if exhaustive && embeddings == nil { throw ValidationError("--exhaustive needs --embeddings DIR with the uncompressed document embeddings.") }
         if !exhaustive && embeddings != nil { throw ValidationError("--embeddings goes with --exhaustive; a PLAID search reads only the index.") }
         if !exhaustive && index == nil { throw ValidationError("Give --index DIR (or --exhaustive with --embeddings DIR).") }
@@ -64,6 +68,7 @@ struct Query: ParsableCommand {
                 if let opened { try checkModel(queries: model, index: opened.codebook.model, strict: strict) }
             }
             if let opened { try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index") }
+            let allowed = try opened.flatMap { try filter.documents(of: $0) }
             if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }
             let parameters = search.parameters(defaultK: 10)
             let started = Date()
@@ -73,7 +78,7 @@ struct Query: ParsableCommand {
                 results = try ExhaustiveSearcher(documents: documents).search(queries: queryEmbeddings, k: parameters.k, threads: search.threads)
             } else {
                 (results, latencies) = searchWithProgress(Searcher(index: opened!), queries: queryEmbeddings,
-                                                          parameters: parameters, threads: search.threads)
+                                                          parameters: parameters, filter: allowed, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
             try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
@@ -98,11 +103,11 @@ func checkDimensions(query: Int, other: Int, what: String) throws {
 
 /// Searches with progress on stderr; returns the results and each query's latency in seconds.
 func searchWithProgress(_ searcher: Searcher, queries: QueryEmbeddings, parameters: SearchParameters,
-                        threads: Int) -> ([[SearchResult]], [Double]) {
+                        filter: DocumentFilter? = nil, threads: Int) -> ([[SearchResult]], [Double]) {
     var latencies = [Double](repeating: 0, count: queries.count)
     let progress = ProgressReporter(label: "searching", total: queries.count, unit: "queries")
     var done = 0
-    let results = searcher.search(queries: queries, parameters: parameters, threads: threads) { q, seconds in
+    let results = searcher.search(queries: queries, parameters: parameters, filter: filter, threads: threads) { q, seconds in
         latencies[q] = seconds
         done += 1
         // The last line is printSearchTimes's summary.

@@ -17,6 +17,11 @@ public struct SearchParameters: Sendable, Equatable {
     /// Candidates kept after centroid pruning; a quarter of them survive centroid interaction
     /// into the exact rerank (PLAID: ndocs).
     public var ndocs: Int
+    /// A filter matching at most this many tokens is searched by scoring every matching document
+    /// exactly, with no probing (see `Searcher`); above it, the staged search runs restricted to
+    /// the matches. The default is the crossover measured on SciFact (README).
+    public var exactScoringTokens: Int = SearchParameters.defaultExactScoringTokens
+    public static let defaultExactScoringTokens = 1 << 16
 
     public init(k: Int = 10) {
         self.k = k

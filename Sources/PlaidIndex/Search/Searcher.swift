@@ -9,6 +9,12 @@ import PlaidKernels
 ///    keep the best `ndocs`;
 /// 3. centroid interaction — approximate scores from all codes, keep the best `ndocs/4`;
 /// 4. exact rerank — decompress those documents' residuals and compute MaxSim, return the top k.
+///
+/// With a `DocumentFilter`, only the documents it allows are ever returned. A filter matching at
+/// most `parameters.exactScoringTokens` tokens skips the stages: every allowed document is scored
+/// exactly (stage 4 alone). A wider one restricts candidate generation to allowed documents and
+/// doubles `ncells` until at least `ndocs` allowed candidates are found (or every centroid is
+/// probed), so that few matches never leave the later stages short of candidates.
 public struct Searcher: Sendable {
     public let index: CompressedIndex
 
@@ -16,7 +22,7 @@ public struct Searcher: Sendable {
 
     /// Searches a batch of queries on `threads` threads; each query's result does not depend
     /// on the thread count. `queries` is [count, tokensPerQuery, dim].
-    public func search(queries: QueryEmbeddings, parameters: SearchParameters,
+    public func search(queries: QueryEmbeddings, parameters: SearchParameters, filter: DocumentFilter? = nil,
                        threads: Int = Parallel.defaultThreadCount,
                        onQueryDone: ((Int, Double) -> Void)? = nil) -> [[SearchResult]] {
         precondition(queries.dim == index.dim, "query dimension \(queries.dim) differs from the index's \(index.dim)")
@@ -29,7 +35,7 @@ public struct Searcher: Sendable {
         queries.values.withUnsafeBufferPointer { all in
             Parallel.forEach(queries.count, threads: threads) { q in
                 let started = DispatchTime.now().uptimeNanoseconds
-                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters)
+                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters, filter: filter)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 lock.lock()
                 results[q] = r
@@ -41,11 +47,15 @@ public struct Searcher: Sendable {
     }
 
     /// Searches one query ([tokens, dim]).
-    public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters) -> [SearchResult] {
+    public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters,
+                       filter: DocumentFilter? = nil) -> [SearchResult] {
         let index = self.index
         let k = index.quantizer.count
         let dim = index.dim
-        if index.documentCount == 0 { return [] }
+        if index.documentCount == 0 || filter?.count == 0 { return [] }
+        if let filter, filter.tokens <= p.exactScoringTokens {
+            return exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.k)
+        }
         // Stage 1: centroid scores, laid out [centroid, query token] so one centroid's scores
         // against all query tokens are contiguous for the interaction kernel.
         var centroidScores = [Float](repeating: 0, count: k * nq)
@@ -56,24 +66,34 @@ public struct Searcher: Sendable {
         }
         // Zero rows pad short queries; they match nothing, so they probe nothing and prune nothing.
         let activeTokens = (0..<nq).filter { t in plaid_squared_norm(query + t * dim, dim) > 0 }
-        var probed = Set<Int>()
-        let ncells = min(max(1, p.ncells), k)
-        for t in activeTokens {
-            var best = TopK(k: ncells)
-            for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
-            for item in best.items { probed.insert(item.document) }
-        }
+        let ndocs = max(p.ndocs, p.k)
         // Candidates are ordinals: segment after segment, so ties rank as in the compacted index.
-        // Deleted documents never become candidates.
+        // Deleted documents, and documents the filter does not allow, never become candidates.
         var seen = [Bool](repeating: false, count: index.ordinalCount)
         var candidates: [Int] = []
-        for c in probed.sorted() {
-            for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
-                let base = index.segmentBases[s]
-                segment.invertedLists.forEachDocument(inList: c) { d in
-                    if !seen[base + d] && !segment.isDeleted(d) { seen[base + d] = true; candidates.append(base + d) }
+        var probed = Set<Int>()
+        var ncells = min(max(1, p.ncells), k)
+        while true {
+            var newlyProbed: [Int] = []
+            for t in activeTokens {
+                var best = TopK(k: ncells)
+                for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
+                for item in best.items where probed.insert(item.document).inserted { newlyProbed.append(item.document) }
+            }
+            for c in newlyProbed.sorted() {
+                for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
+                    let base = index.segmentBases[s]
+                    segment.invertedLists.forEachDocument(inList: c) { d in
+                        let ordinal = base + d
+                        if !seen[ordinal] && !segment.isDeleted(d) && (filter?.allows(ordinal) ?? true) {
+                            seen[ordinal] = true
+                            candidates.append(ordinal)
+                        }
+                    }
                 }
             }
+            guard filter != nil, candidates.count < ndocs, ncells < k, !activeTokens.isEmpty else { break }
+            ncells = min(k, ncells * 2)
         }
         candidates.sort()
         if candidates.isEmpty { return [] }
@@ -103,7 +123,6 @@ public struct Searcher: Sendable {
                 }
             }
         }
-        let ndocs = max(p.ndocs, p.k)
         var stage2 = candidates
         if candidates.count > ndocs {
             var top = TopK(k: ndocs)
@@ -121,10 +140,17 @@ public struct Searcher: Sendable {
         }
 
         // Stage 4: exact MaxSim on the decompressed residuals.
-        var final = TopK(k: p.k)
+        return exactScores(of: stage3, query: query, tokens: nq, k: p.k)
+    }
+
+    /// MaxSim of the query against each document at `ordinals`, decompressed from its residuals;
+    /// the best `k`, best first.
+    func exactScores(of ordinals: [Int], query: UnsafePointer<Float>, tokens nq: Int, k: Int) -> [SearchResult] {
+        let dim = index.dim
+        var final = TopK(k: k)
         var decoded = [Float](repeating: 0, count: 256 * dim)
         var scores = [Float](repeating: 0, count: 256 * nq)
-        for ordinal in stage3 {
+        for ordinal in ordinals {
             let (segmentNumber, d) = index.locate(ordinal)
             let segment = index.segments[segmentNumber]
             let n = segment.documentLengths[d]

@@ -88,9 +88,10 @@ public final class CompressedIndex: @unchecked Sendable {
             throw PlaidError.corruptIndex(file: metadataPath, detail: "the metadata fields are inconsistent (\(m.centroidCount) centroids, \(m.documentCount) documents)")
         }
         let segment = SegmentInfo(name: "", documentCount: m.documentCount, tokenCount: m.tokenCount, listCount: m.centroidCount,
-                                  codeWidth: m.codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0)
+                                  codeWidth: m.codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0,
+                                  metadataFile: nil, metadataChecksum: nil, metadataFields: [])
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 0, codebook: Codebook(version1: m),
-                                segments: [segment], nextSegmentNumber: 0, writtenBy: m.createdBy)
+                                segments: [segment], nextSegmentNumber: 0, metadataFields: [], writtenBy: m.createdBy)
         return (manifest, 1)
     }
 
@@ -158,6 +159,45 @@ public final class CompressedIndex: @unchecked Sendable {
             for d in 0..<segment.documentCount where !segment.isDeleted(d) { ids.append(segment.documentIDs[d]) }
         }
         return ids
+    }
+
+    /// The metadata fields of the index.
+    public var metadataFields: [MetadataField] { manifest.metadataFields }
+
+    /// The live documents whose metadata matches `filter`. Errors (an unknown field, a syntax
+    /// error, anything but reading) are one sentence naming the field or the position.
+    public func documents(matching filter: MetadataFilter) throws -> DocumentFilter {
+        var allowed = [UInt64](repeating: 0, count: (ordinalCount + 63) / 64)
+        var ordinals: [Int] = [], tokens = 0
+        for (s, segment) in segments.enumerated() {
+            let matches: [Int]
+            if let metadata = segment.metadata {
+                matches = try metadata.matching(filter, schema: metadataFields)
+            } else {
+                // A version-1 segment has no metadata: the filter sees its ids only.
+                matches = try SegmentMetadata.matchingIDs(segment.documentIDs, filter, schema: metadataFields)
+            }
+            for d in matches where d < segment.documentCount && !segment.isDeleted(d) {
+                let ordinal = segmentBases[s] + d
+                allowed[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
+                ordinals.append(ordinal)
+                tokens += segment.documentLengths[d]
+            }
+        }
+        ordinals.sort()
+        return DocumentFilter(allowed: allowed, count: ordinals.count, tokens: tokens, ordinals: ordinals)
+    }
+
+    /// The metadata of the documents at `ordinals` (fields that are null are left out).
+    public func metadata(of ordinals: [Int]) throws -> [Int: [String: MetadataValue]] {
+        var bySegment: [Int: [Int]] = [:]
+        for ordinal in ordinals { let (s, d) = locate(ordinal); bySegment[s, default: []].append(d) }
+        var out: [Int: [String: MetadataValue]] = [:]
+        for (s, documents) in bySegment {
+            guard let metadata = segments[s].metadata else { continue }
+            for (d, row) in try metadata.rows(documents) { out[segmentBases[s] + d] = row.fields }
+        }
+        return out
     }
 
     /// Decodes the token vectors ([length, dim]) of the document at `ordinal`.

@@ -30,35 +30,38 @@ public struct BuildSummary: Sendable {
 /// directory beside the target that is moved into place only once complete. The result is a
 /// version-2 index of one segment at generation 1, the same format `IndexWriter` commits.
 public enum IndexBuilder {
+    /// `metadata` gives documents' fields (see `MetadataSchema` for the types a field may take).
     public static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String,
-                             parameters: BuildParameters = BuildParameters(), overwrite: Bool = false,
-                             showProgress: Bool = false) throws -> BuildSummary {
+                             parameters: BuildParameters = BuildParameters(), metadata: BatchMetadata = [:],
+                             overwrite: Bool = false, showProgress: Bool = false) throws -> BuildSummary {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
         }
         guard embeddings.tokenCount > 0 else {
             throw PlaidError.invalidInput(file: embeddings.sourceName, detail: "holds no documents; there is nothing to index")
         }
+        let fields = try MetadataSchema.merge([], with: metadata, order: embeddings.ids, source: embeddings.sourceName)
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
-            let manifest = try writeIndex(embeddings: embeddings, directory: directory,
+            let manifest = try writeIndex(embeddings: embeddings, metadata: metadata, fields: fields, directory: directory,
                                           parameters: parameters, showProgress: showProgress)
             let opened = try CompressedIndex(path: directory, verifyChecksums: false)
             return BuildSummary(manifest: manifest, bytesOnDisk: opened.bytesOnDisk, seconds: Date().timeIntervalSince(started))
         }
     }
 
-    static func writeIndex(embeddings: DocumentEmbeddingSource, directory: String,
-                           parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
+    static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
+                           directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
         let (codebook, centroids) = try trainCodebook(embeddings: embeddings, parameters: parameters, showProgress: showProgress)
         try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
         let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         let name = Manifest.segmentName(0)
-        let segment = try writeSegment(embeddings, directory: (directory as NSString).appendingPathComponent(name), name: name,
+        let segment = try writeSegment(embeddings, metadata: metadata, fields: fields,
+                                       directory: (directory as NSString).appendingPathComponent(name), name: name,
                                        quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress)
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
-                                segments: [segment], nextSegmentNumber: 1, writtenBy: "plaid \(PlaidVersion.string)")
+                                segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)")
         try manifest.commit(to: directory)
         return manifest
     }
@@ -138,10 +141,10 @@ public enum IndexBuilder {
 
     /// Streams every document of `source` through the quantizer and codec into a new segment
     /// directory. Memory is bounded by `chunkTokens`, not by the batch.
-    static func writeSegment(_ source: DocumentEmbeddingSource, directory: String, name: String,
-                             quantizer: CoarseQuantizer, codec: ResidualCodec, chunkTokens: Int,
-                             showProgress: Bool) throws -> SegmentInfo {
-        let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector)
+    static func writeSegment(_ source: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
+                             directory: String, name: String, quantizer: CoarseQuantizer, codec: ResidualCodec,
+                             chunkTokens: Int, showProgress: Bool) throws -> SegmentInfo {
+        let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector, fields: fields)
         let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
         source.prepareSequentialRead()
@@ -150,7 +153,8 @@ public enum IndexBuilder {
             let count = try encoder.encode(source, documents: chunk)
             try encoder.codes.withUnsafeBufferPointer { codes in
                 try encoder.packed.withUnsafeBytes { packed in
-                    try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed)
+                    try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed,
+                                      metadata: { metadata[$0] })
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.

@@ -65,6 +65,8 @@ public final class IndexWriter {
     private var quantizer: CoarseQuantizer
     private let codec: ResidualCodec
     private var staged: [StagedSegment]
+    /// The index's metadata fields, batches staged so far included.
+    private var metadataFields: [MetadataField]
     private var liveIDs: [String: (segment: Int, document: Int)] = [:]
     private var nextSegmentNumber: Int
     /// Set when the index is version 1: the first commit links its files into `seg-000000`.
@@ -88,6 +90,7 @@ public final class IndexWriter {
         quantizer = snapshot.quantizer
         codec = snapshot.codec
         upgradeFromVersion1 = snapshot.formatVersion == 1
+        metadataFields = committed.metadataFields
         nextSegmentNumber = upgradeFromVersion1 ? 1 : committed.nextSegmentNumber
         staged = snapshot.segments.map { StagedSegment(info: $0.info, lengths: $0.documentLengths, deleted: $0.deletionBitmap) }
         liveIDs.reserveCapacity(snapshot.documentCount)
@@ -120,7 +123,8 @@ public final class IndexWriter {
     public func contains(id: String) -> Bool { liveIDs[id] != nil }
     /// Whether anything is staged that `commit` would write.
     public var hasChanges: Bool {
-        upgradeFromVersion1 || centroidsChanged || staged.contains { $0.isNew || $0.deletionsChanged }
+        upgradeFromVersion1 || centroidsChanged || metadataFields != committed.metadataFields
+            || staged.contains { $0.isNew || $0.deletionsChanged }
     }
 
     private func directory(of segmentName: String) -> String { (path as NSString).appendingPathComponent(segmentName) }
@@ -135,9 +139,10 @@ public final class IndexWriter {
     /// An id that is already live is an error naming it, unless `upsert` replaces it in the same
     /// commit. With `growCodebook`, batch vectors farther from every centroid than the build's
     /// outlier distance are clustered into new centroids first (see `Codebook.outlierDistance`).
-    /// Nothing is staged if the batch is refused.
+    /// `metadata` gives documents' fields; they commit with the documents. Nothing is staged if
+    /// the batch is refused.
     @discardableResult
-    public func add(_ batch: DocumentEmbeddingSource, upsert: Bool = false, growCodebook: Bool = true,
+    public func add(_ batch: DocumentEmbeddingSource, metadata: BatchMetadata = [:], upsert: Bool = false, growCodebook: Bool = true,
                     showProgress: Bool = false) throws -> AddSummary {
         try checkOpen()
         guard batch.documentCount > 0, batch.tokenCount > 0 else {
@@ -155,14 +160,15 @@ public final class IndexWriter {
             let named = existing.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
             throw PlaidError.refused("\(existing.count) id\(existing.count == 1 ? " is" : "s are") already in the index (\(named)\(existing.count > 5 ? ", …" : "")); pass --upsert to replace \(existing.count == 1 ? "it" : "them"), or delete \(existing.count == 1 ? "it" : "them") first")
         }
+        let fields = try MetadataSchema.merge(metadataFields, with: metadata, order: batch.ids, source: batch.sourceName)
         let saved = (codebook, centroids, quantizer, centroidsChanged)
         let name = Manifest.segmentName(nextSegmentNumber)
         let info: SegmentInfo
         let growth: (outliers: Int, centroids: Int)
         do {
             growth = growCodebook ? try growForOutliers(of: batch) : (0, 0)
-            info = try IndexBuilder.writeSegment(batch, directory: directory(of: name), name: name, quantizer: quantizer,
-                                                 codec: codec, chunkTokens: chunkTokens, showProgress: showProgress)
+            info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
+                                                 quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress)
         } catch {
             (codebook, centroids, quantizer, centroidsChanged) = saved
             try? FileManager.default.removeItem(atPath: directory(of: name))
@@ -170,6 +176,7 @@ public final class IndexWriter {
             throw error
         }
         nextSegmentNumber += 1
+        metadataFields = fields
         if upsert { _ = markDeleted(existing) }
         let segment = staged.count
         staged.append(StagedSegment(info: info, lengths: batch.lengths,
@@ -283,7 +290,7 @@ public final class IndexWriter {
         written.forEach(StagingFiles.unregister)
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: generation, codebook: codebook,
                              segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber,
-                             writtenBy: "plaid \(PlaidVersion.string)"))
+                             metadataFields: metadataFields, writtenBy: "plaid \(PlaidVersion.string)"))
         if let threshold = autoCompactionThreshold, committed.storedTokenCount > 0,
            Double(committed.deletedTokenCount) > threshold * Double(committed.storedTokenCount) {
             try compact()
@@ -320,6 +327,13 @@ public final class IndexWriter {
             try linkOrCopy((path as NSString).appendingPathComponent(component.fileName),
                            (segmentDirectory as NSString).appendingPathComponent(component.fileName))
         }
+        // A version-1 index had no metadata: the segment's table holds its ids alone.
+        let ids = try IndexStorage.readDocumentIDs(try ComponentReader(directory: segmentDirectory, component: .documentIDs, verifyChecksum: false),
+                                                   expected: staged[0].info.documentCount)
+        let metadata = try MetadataWriter(path: (segmentDirectory as NSString).appendingPathComponent(MetadataStore.fileName), fields: [])
+        for (d, id) in ids.enumerated() { try metadata.append(document: d, id: id, values: nil) }
+        staged[0].info.metadataFile = MetadataStore.fileName
+        staged[0].info.metadataChecksum = try metadata.finish()
         AtomicDirectory.syncDirectory(segmentDirectory)
         if !centroidsChanged {
             codebook.centroidsFile = Codebook.centroidsFileName(generation: generation)
@@ -346,7 +360,8 @@ public final class IndexWriter {
         var merged: [SegmentInfo] = []
         var ids: [String] = [], lengths: [Int] = []
         do {
-            let writer = try SegmentWriter(directory: target, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector)
+            let writer = try SegmentWriter(directory: target, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector,
+                                           fields: metadataFields)
             for info in committed.segments {
                 let segment = try Segment(directory: directory(of: info.name), info: info,
                                           bytesPerVector: codec.bytesPerVector, verifyChecksums: false)
@@ -368,7 +383,8 @@ public final class IndexWriter {
         liveIDs.removeAll(keepingCapacity: true)
         for (d, id) in ids.enumerated() { liveIDs[id] = (0, d) }
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
-                             segments: merged, nextSegmentNumber: nextSegmentNumber, writtenBy: "plaid \(PlaidVersion.string)"))
+                             segments: merged, nextSegmentNumber: nextSegmentNumber, metadataFields: metadataFields,
+                             writtenBy: "plaid \(PlaidVersion.string)"))
     }
 
     /// Appends a segment's live documents to `writer` in runs of about `chunkTokens` tokens,
@@ -379,18 +395,21 @@ public final class IndexWriter {
         let width = segment.info.codeWidth
         let bytesPerVector = codec.bytesPerVector
         var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
+        var metadata: [String: [String: MetadataValue]] = [:]
         func flush() throws {
             guard !ids.isEmpty else { return }
             try codes.withUnsafeBufferPointer { c in
-                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0) }
+                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[$0] }) }
             }
+            metadata.removeAll(keepingCapacity: true)
             allIDs += ids
             allLengths += lengths
             ids.removeAll(keepingCapacity: true); lengths.removeAll(keepingCapacity: true)
             codes.removeAll(keepingCapacity: true); residuals.removeAll(keepingCapacity: true)
         }
-        for d in 0..<segment.documentCount where !segment.isDeleted(d) {
+        func copy(_ d: Int, fields: [String: MetadataValue]?) throws {
             let n = segment.documentLengths[d]
+            if let fields, !fields.isEmpty { metadata[segment.documentIDs[d]] = fields }
             let source = segment.codes(ofDocument: d)
             for t in 0..<n {
                 switch width {
@@ -403,6 +422,12 @@ public final class IndexWriter {
             ids.append(segment.documentIDs[d])
             lengths.append(n)
             if codes.count >= chunkTokens { try flush() }
+        }
+        // Metadata rows come in document order (one per document), so the copy walks them in step.
+        if let rows = segment.metadata {
+            try rows.forEachRow { d, _, fields in if !segment.isDeleted(d) { try copy(d, fields: fields) } }
+        } else {
+            for d in 0..<segment.documentCount where !segment.isDeleted(d) { try copy(d, fields: nil) }
         }
         try flush()
     }

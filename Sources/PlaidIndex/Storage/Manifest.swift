@@ -49,6 +49,11 @@ public struct SegmentInfo: Codable, Equatable, Sendable {
     public var deletionsFile: String?
     public var deletedDocuments: Int
     public var deletedTokens: Int
+    /// The metadata database in the segment directory (`metadata.sqlite`), its checksum, and the
+    /// fields its table has (the index's fields when the segment was written).
+    public var metadataFile: String?
+    public var metadataChecksum: String?
+    public var metadataFields: [MetadataField]
 
     public var liveDocuments: Int { documentCount - deletedDocuments }
     public var liveTokens: Int { tokenCount - deletedTokens }
@@ -68,6 +73,8 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var segments: [SegmentInfo]
     /// The number the next new segment's directory takes (`seg-000042`).
     public var nextSegmentNumber: Int
+    /// The metadata fields of the index, in the order they first appeared.
+    public var metadataFields: [MetadataField]
     /// The plaid that made this commit.
     public var writtenBy: String
 

@@ -16,6 +16,8 @@ public final class Segment: @unchecked Sendable {
     public let documentOffsets: [Int]
     public let invertedLists: InvertedLists
     public let bytesOnDisk: Int
+    /// The segment's metadata database (nil for a version-1 index, which had none).
+    let metadata: SegmentMetadata?
     let codes: ComponentReader
     let residuals: ComponentReader
     private let lists: ComponentReader
@@ -87,6 +89,14 @@ public final class Segment: @unchecked Sendable {
                 throw PlaidError.corruptIndex(file: directory, detail: "the manifest counts \(info.deletedDocuments) deleted documents but names no deletion file")
             }
             deleted = []
+        }
+        if let file = info.metadataFile {
+            let metadataPath = (directory as NSString).appendingPathComponent(file)
+            metadata = try SegmentMetadata(path: metadataPath, fields: info.metadataFields, expectedChecksum: info.metadataChecksum,
+                                           verifyChecksum: verifyChecksums)
+            bytes += (try? FileManager.default.attributesOfItem(atPath: metadataPath)[.size] as? Int) ?? 0
+        } else {
+            metadata = nil
         }
         bytesOnDisk = bytes
     }

@@ -12,13 +12,14 @@ final class SegmentWriter {
     private let codesWriter: ComponentWriter
     private let residualWriter: ComponentWriter
     private let lists: InvertedListsBuilder
+    private let metadata: MetadataWriter
     private var ids: [String] = []
     private var lengths: [Int] = []
     private var tokens = 0
 
     /// Creates `directory` (removing what a killed writer may have left there) for a segment
-    /// whose codes name `listCount` centroids.
-    init(directory: String, listCount: Int, bytesPerVector: Int) throws {
+    /// whose codes name `listCount` centroids and whose metadata table has `fields`.
+    init(directory: String, listCount: Int, bytesPerVector: Int, fields: [MetadataField]) throws {
         self.directory = directory
         self.listCount = listCount
         self.bytesPerVector = bytesPerVector
@@ -29,14 +30,16 @@ final class SegmentWriter {
         codesWriter = try ComponentWriter(directory: directory, component: .codes)
         residualWriter = try ComponentWriter(directory: directory, component: .residuals)
         lists = try InvertedListsBuilder(listCount: listCount, scratchDirectory: directory)
+        metadata = try MetadataWriter(path: (directory as NSString).appendingPathComponent(MetadataStore.fileName), fields: fields)
     }
 
     var documentCount: Int { ids.count }
 
     /// Appends documents in order: `lengths[i]` tokens each, whose centroid codes and packed
-    /// residuals (`bytesPerVector` each) lie back to back in `codes` and `residuals`.
+    /// residuals (`bytesPerVector` each) lie back to back in `codes` and `residuals`; `metadata`
+    /// gives the fields of each id (documents without an entry get nulls).
     func append<S: Sequence>(ids newIDs: S, lengths newLengths: [Int], codes: UnsafeBufferPointer<Int32>,
-                             residuals: UnsafeRawBufferPointer) throws where S.Element == String {
+                             residuals: UnsafeRawBufferPointer, metadata values: (String) -> [String: MetadataValue]?) throws where S.Element == String {
         let count = newLengths.reduce(0, +)
         precondition(codes.count >= count && residuals.count >= count * bytesPerVector)
         try residualWriter.append(UnsafeRawBufferPointer(rebasing: residuals[0..<count * bytesPerVector]))
@@ -47,7 +50,10 @@ final class SegmentWriter {
             lengths.append(length)
             start += length
         }
-        ids.append(contentsOf: newIDs)
+        for id in newIDs {
+            try metadata.append(document: ids.count, id: id, values: values(id))
+            ids.append(id)
+        }
         precondition(ids.count == lengths.count)
         tokens += count
     }
@@ -60,9 +66,11 @@ final class SegmentWriter {
         try lists.finish(into: listWriter)
         _ = try listWriter.finishRaw()
         try IndexStorage.writeDocuments(directory: directory, lengths: lengths, ids: ids)
+        let checksum = try metadata.finish()
         AtomicDirectory.syncDirectory(directory)
         return SegmentInfo(name: name, documentCount: ids.count, tokenCount: tokens, listCount: listCount,
-                           codeWidth: codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0)
+                           codeWidth: codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0,
+                           metadataFile: MetadataStore.fileName, metadataChecksum: checksum, metadataFields: metadata.fields)
     }
 
     static func appendCodes(_ codes: UnsafeBufferPointer<Int32>, width: Int, to writer: ComponentWriter) throws {

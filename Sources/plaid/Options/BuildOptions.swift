@@ -40,8 +40,9 @@ struct BuildOptions: ParsableArguments {
     }
 
     /// Builds, printing the summary, and warns when the index has fewer centroids than asked for.
-    func build(from documents: DocumentEmbeddingSource, at path: String) throws -> BuildSummary {
-        let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, overwrite: overwrite, showProgress: true)
+    func build(from documents: DocumentEmbeddingSource, metadata: BatchMetadata = [:], at path: String) throws -> BuildSummary {
+        let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
+                                             overwrite: overwrite, showProgress: true)
         printBuildSummary(summary, path: path)
         let made = summary.manifest.codebook.centroidCount
         if let centroids, centroids != made {

@@ -1,0 +1,218 @@
+import Foundation
+import PlaidCore
+
+/// One metadata value of a document: what a JSON value becomes in the metadata store.
+/// Nested objects and arrays are kept as JSON text, which SQLite's JSON functions read.
+public enum MetadataValue: Equatable, Sendable, Decodable {
+    case string(String)
+    case integer(Int64)
+    case float(Double)
+    case boolean(Bool)
+    /// An object or array, as compact JSON text.
+    case json(String)
+    case null
+
+    /// The type a field takes from its values; null takes none.
+    public var type: MetadataType? {
+        switch self {
+        case .string: return .string
+        case .integer: return .integer
+        case .float: return .float
+        case .boolean: return .boolean
+        case .json: return .json
+        case .null: return nil
+        }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null; return }
+        if let b = try? container.decode(Bool.self) { self = .boolean(b); return }
+        if let i = try? container.decode(Int64.self) { self = .integer(i); return }
+        if let d = try? container.decode(Double.self) {
+            guard d.isFinite else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "a number that is not finite") }
+            self = .float(d); return
+        }
+        if let s = try? container.decode(String.self) { self = .string(s); return }
+        let nested = try container.decode(NestedJSON.self)
+        self = .json(nested.text)
+    }
+
+    /// The value as JSON (for `plaid metadata --json` and the server).
+    public var jsonObject: Any {
+        switch self {
+        case .string(let s): return s
+        case .integer(let i): return i
+        case .float(let d): return d
+        case .boolean(let b): return b
+        case .json(let text): return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+        case .null: return NSNull()
+        }
+    }
+}
+
+/// The type of a metadata field, and the SQLite column type it is stored as.
+public enum MetadataType: String, Codable, Sendable {
+    case string, integer, float, boolean, json
+
+    var columnType: String {
+        switch self {
+        case .string, .json: return "TEXT"
+        case .integer, .boolean: return "INTEGER"
+        case .float: return "REAL"
+        }
+    }
+
+    /// The type a field keeps when it meets `other`: integers and floats widen to float (both are
+    /// JSON numbers); any other change is a clash.
+    func merged(with other: MetadataType) -> MetadataType? {
+        if self == other { return self }
+        if (self == .integer && other == .float) || (self == .float && other == .integer) { return .float }
+        return nil
+    }
+}
+
+/// A metadata field of an index: its type and the first document that gave it one (named when a
+/// later document clashes).
+public struct MetadataField: Codable, Equatable, Sendable {
+    public var name: String
+    public var type: MetadataType
+    public var firstDocument: String
+}
+
+/// Any JSON value, re-encoded compactly with sorted keys: how nested objects and arrays are stored.
+private struct NestedJSON: Decodable {
+    let text: String
+
+    private indirect enum Node: Decodable, Encodable {
+        case object([String: Node]), array([Node]), string(String), number(Double), integer(Int64), boolean(Bool), null
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { self = .null }
+            else if let b = try? c.decode(Bool.self) { self = .boolean(b) }
+            else if let i = try? c.decode(Int64.self) { self = .integer(i) }
+            else if let d = try? c.decode(Double.self) { self = .number(d) }
+            else if let s = try? c.decode(String.self) { self = .string(s) }
+            else if let a = try? c.decode([Node].self) { self = .array(a) }
+            else { self = .object(try c.decode([String: Node].self)) }
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            switch self {
+            case .object(let o): try c.encode(o)
+            case .array(let a): try c.encode(a)
+            case .string(let s): try c.encode(s)
+            case .number(let d): try c.encode(d)
+            case .integer(let i): try c.encode(i)
+            case .boolean(let b): try c.encode(b)
+            case .null: try c.encodeNil()
+            }
+        }
+    }
+
+    init(from decoder: Decoder) throws {
+        let node = try Node(from: decoder)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        text = String(decoding: try encoder.encode(node), as: UTF8.self)
+    }
+}
+
+/// Documents' metadata for a batch: document id → field → value.
+public typealias BatchMetadata = [String: [String: MetadataValue]]
+
+public enum MetadataReader {
+    /// Reads a JSONL file of objects with an `id` (or `_id`) and fields. Every line must parse and
+    /// name a document of `batchIDs`; ids may not repeat. Errors name the file and line.
+    public static func read(path: String, batchIDs: Set<String>) throws -> BatchMetadata {
+        let lines = try LineReader(path: path)
+        var out: BatchMetadata = [:]
+        while let line = try lines.nextLine() {
+            let number = lines.lineNumber
+            if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            guard var fields = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(line)) else {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): expected one JSON object with \"id\" and the document's fields")
+            }
+            guard case .string(let id)? = fields.removeValue(forKey: "id") ?? fields.removeValue(forKey: "_id") else {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): expected a string \"id\" naming the document")
+            }
+            guard batchIDs.contains(id) else {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): document '\(id)' is not in the batch; every id in the metadata file must be one of the documents added")
+            }
+            guard out[id] == nil else {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): document '\(id)' already has metadata on an earlier line")
+            }
+            out[id] = fields
+        }
+        return out
+    }
+
+    /// The metadata of every line of a JSONL text collection (see `collectionFields`); a TSV
+    /// collection has none.
+    public static func fromCollection(path: String) throws -> BatchMetadata {
+        let stripped = path.hasSuffix(".zst") ? String(path.dropLast(4)) : path
+        guard stripped.hasSuffix(".jsonl") || stripped.hasSuffix(".json") else { return [:] }
+        let lines = try LineReader(path: path)
+        var out: BatchMetadata = [:]
+        while let line = try lines.nextLine() {
+            guard let id = try? JSONDecoder().decode(CollectionID.self, from: Data(line)).id else { continue }
+            let fields = collectionFields(line: line)
+            if !fields.isEmpty { out[id] = fields }
+        }
+        return out
+    }
+
+    private struct CollectionID: Decodable {
+        let id: String
+        enum Keys: String, CodingKey { case id, _id }
+        init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            id = try c.decodeIfPresent(String.self, forKey: ._id) ?? c.decode(String.self, forKey: .id)
+        }
+    }
+
+    /// The metadata of one collection line: its `metadata` object and every top-level field
+    /// besides the id, title and text.
+    public static func collectionFields(line: UnsafeBufferPointer<UInt8>) -> [String: MetadataValue] {
+        guard var fields = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(line)) else { return [:] }
+        for key in ["_id", "id", "title", "text"] { fields.removeValue(forKey: key) }
+        if case .json(let nested)? = fields["metadata"],
+           let inner = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(nested.utf8)) {
+            fields.removeValue(forKey: "metadata")
+            fields.merge(inner) { _, inner in inner }
+        }
+        return fields
+    }
+}
+
+/// The fields of an index and their types, grown batch by batch.
+public enum MetadataSchema {
+    /// `fields` extended by a batch's metadata, documents taken in `order`. A field whose type
+    /// changes between documents is an error naming both documents (integers and floats widen to
+    /// float); a field named `id` or starting with `plaid_` is refused.
+    public static func merge(_ fields: [MetadataField], with metadata: BatchMetadata, order: [String], source: String) throws -> [MetadataField] {
+        var merged = fields
+        var position = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+        for id in order {
+            guard let values = metadata[id] else { continue }
+            for name in values.keys.sorted() {
+                guard let type = values[name]!.type else { continue }
+                guard !MetadataStore.isReserved(name) else {
+                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)' has a field named '\(name)'; 'id' and names starting with 'plaid_' are reserved")
+                }
+                if let p = position[name] {
+                    guard let widened = merged[p].type.merged(with: type) else {
+                        throw PlaidError.invalidInput(file: source, detail: "field '\(name)' is \(merged[p].type.rawValue) in document '\(merged[p].firstDocument)' but \(type.rawValue) in document '\(id)'; a field keeps one type")
+                    }
+                    merged[p].type = widened
+                } else {
+                    position[name] = merged.count
+                    merged.append(MetadataField(name: name, type: type, firstDocument: id))
+                }
+            }
+        }
+        return merged
+    }
+}
