@@ -105,7 +105,7 @@ final class IndexStorageTests: XCTestCase {
 
     func testFlippedByteIsDetected() throws {
         let files = indexFiles(try build("files"))
-        XCTAssertEqual(files, ["centroids-1.plaid", "manifest.plaid"] + ["codes.plaid", "docids.plaid", "doclens.plaid", "ivf.plaid", "residuals.plaid"].map { "seg-000000/" + $0 })
+        XCTAssertEqual(files, ["centroids-1.plaid", "manifest.plaid"] + ["codes.plaid", "docids.plaid", "doclens.plaid", "ivf.plaid", "metadata.sqlite", "residuals.plaid"].map { "seg-000000/" + $0 })
         for (n, file) in files.enumerated() {
             let path = try build("flip-\(n)")
             try mutate(path, file) { data in data[data.count - 1] ^= 0x01 }

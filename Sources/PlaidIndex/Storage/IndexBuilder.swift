@@ -63,6 +63,8 @@ public enum IndexBuilder {
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
                                 segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)")
         try manifest.commit(to: directory)
+        // The writer lock's file exists from the start, so that a refused write leaves the directory as it was.
+        FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
         return manifest
     }
 

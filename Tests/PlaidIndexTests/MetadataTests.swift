@@ -1,0 +1,191 @@
+import XCTest
+import PlaidCore
+@testable import PlaidIndex
+
+/// Document metadata and filtered search.
+final class MetadataTests: XCTestCase {
+    private var directory = ""
+    private var corpus: SyntheticCorpus!
+    private var pool: DocumentEmbeddings!
+
+    override func setUpWithError() throws {
+        directory = temporaryDirectory()
+        (corpus, pool) = try smallCorpus(documents: 600, tokens: 20...40, dim: 32, seed: 8, in: directory)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+
+    /// Seeded fields of every kind for document d.
+    private func fields(_ d: Int) -> [String: MetadataValue] {
+        var rng = SeededRandom(seed: UInt64(d) &* 7919 &+ 1)
+        let sources = ["pubmed", "pmc", "arxiv", "web"]
+        var values: [String: MetadataValue] = [
+            "year": .integer(Int64(1990 + Int(rng.next() % 35))),
+            "source": .string(sources[Int(rng.next() % 4)]),
+            "score": .float(Double(rng.next() % 1000) / 100),
+            "reviewed": .boolean(rng.next() % 2 == 0),
+            "topics": .json("[\"t\(rng.next() % 5)\",\"t\(rng.next() % 5)\"]"),
+        ]
+        if d % 7 == 0 { values["year"] = .null }
+        return values
+    }
+
+    private func buildIndex(_ name: String, documents: Int = 600) throws -> String {
+        let range = DocumentRange(pool, documents: 0..<documents)
+        let metadata = Dictionary(uniqueKeysWithValues: (0..<documents).map { (pool.ids[$0], fields($0)) })
+        _ = try IndexBuilder.build(from: range, at: path(name), parameters: BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 64)),
+                                   metadata: metadata)
+        return path(name)
+    }
+
+    func testEveryValueTypeRoundTrips() throws {
+        let values: [String: MetadataValue] = [
+            "title": .string("Ünïcode — \"quoted\""), "count": .integer(-42), "big": .integer(Int64.max),
+            "ratio": .float(0.125), "ok": .boolean(true), "nope": .boolean(false),
+            "nested": .json(#"{"a":[1,2,{"b":null}],"c":"d"}"#), "list": .json(#"[1,"two",3.5]"#),
+        ]
+        let batch = DocumentRange(pool, documents: 0..<3)
+        _ = try IndexBuilder.build(from: batch, at: path("types"), parameters: BuildParameters(kmeans: KMeansParameters(centroids: 8)),
+                                   metadata: [pool.ids[0]: values, pool.ids[1]: ["title": .null]])
+        let index = try CompressedIndex(path: path("types"))
+        let stored = try index.metadata(of: [0, 1, 2])
+        XCTAssertEqual(stored[0], values)
+        XCTAssertEqual(stored[1], [:], "a null is stored as no value")
+        XCTAssertEqual(stored[2], [:])
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: index.metadataFields.map { ($0.name, $0.type) }),
+                       ["title": .string, "count": .integer, "big": .integer, "ratio": .float, "ok": .boolean, "nope": .boolean,
+                        "nested": .json, "list": .json])
+        // JSON values are queryable with SQLite's JSON functions.
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("json_extract(nested, '$.c') = 'd' AND json_array_length(list) = 3")).ordinals, [0])
+        // Integers and floats widen to float; any other change names both documents.
+        XCTAssertEqual(try MetadataSchema.merge([], with: ["a": ["n": .integer(1)], "b": ["n": .float(1.5)]], order: ["a", "b"], source: "s").first?.type, .float)
+        XCTAssertThrowsError(try MetadataSchema.merge([], with: ["a": ["n": .integer(1)], "b": ["n": .string("x")]], order: ["a", "b"], source: "s")) {
+            XCTAssertTrue("\($0)".contains("'n' is integer in document 'a' but string in document 'b'"), "\($0)")
+        }
+    }
+
+    /// Filters against the same predicates evaluated in Swift over the same values.
+    func testFiltersMatchABruteForceEvaluation() throws {
+        let index = try CompressedIndex(path: try buildIndex("filters"))
+        func year(_ d: Int) -> Int64? { if case .integer(let y)? = fields(d)["year"] { return y }; return nil }
+        func string(_ d: Int, _ k: String) -> String { if case .string(let s)? = fields(d)[k] { return s }; return "" }
+        func float(_ d: Int) -> Double { if case .float(let f)? = fields(d)["score"] { return f }; return .nan }
+        func bool(_ d: Int) -> Bool { if case .boolean(let b)? = fields(d)["reviewed"] { return b }; return false }
+        let cases: [(MetadataFilter, (Int) -> Bool)] = [
+            (MetadataFilter("year >= 2020 AND source IN ('pubmed','pmc')"), { (year($0) ?? 0) >= 2020 && ["pubmed", "pmc"].contains(string($0, "source")) }),
+            (MetadataFilter("year IS NULL"), { year($0) == nil }),
+            (MetadataFilter("score < ? AND reviewed", parameters: ["2.5"]), { float($0) < 2.5 && bool($0) }),
+            (MetadataFilter("source LIKE 'p%' OR id = 'doc7'"), { string($0, "source").hasPrefix("p") || $0 == 7 }),
+            (MetadataFilter("year BETWEEN ? AND ?", parameters: ["2000", "2004"]), { (2000...2004).contains(year($0) ?? 0) }),
+            (MetadataFilter("NOT reviewed"), { !bool($0) }),
+        ]
+        for (filter, predicate) in cases {
+            let expected = (0..<600).filter(predicate)
+            XCTAssertFalse(expected.isEmpty, filter.expression)
+            let matched = try index.documents(matching: filter)
+            XCTAssertEqual(matched.ordinals, expected, filter.expression)
+            XCTAssertEqual(matched.tokens, expected.reduce(0) { $0 + pool.lengths[$1] })
+        }
+    }
+
+    func testFiltersCanOnlyRead() throws {
+        let indexPath = try buildIndex("readonly", documents: 50)
+        let index = try CompressedIndex(path: indexPath)
+        let database = indexPath + "/seg-000000/metadata.sqlite"
+        let before = try Data(contentsOf: URL(fileURLWithPath: database))
+        let refused: [(String, String)] = [
+            ("1; DROP TABLE metadata", "syntax error"),
+            ("1); DROP TABLE metadata; --", "must be one SQL expression"),
+            ("(SELECT count(*) FROM sqlite_master) > 0", "it tried to read sqlite_master"),
+            ("(SELECT count(*) FROM pragma_table_info('metadata')) > 0", "may only read the metadata fields"),
+            ("year > 1; ATTACH DATABASE '/tmp/x.db' AS x", "syntax error"),
+            ("load_extension('/tmp/evil') IS NULL", "could not be evaluated"),
+            ("nosuchfield = 1", "unknown field 'nosuchfield'"),
+            ("year >>> 1", "at character 8"),
+            ("year = ?", "1 ? placeholder but 0 --filter-param values were given"),
+        ]
+        for (expression, message) in refused {
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(expression): \(error)")
+            }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: database)), before)
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("1")).count, 50)
+    }
+
+    /// Filtered search returns only matches, and keeps at least the share of the exact top-10 that
+    /// the unfiltered search keeps, whether few or many documents match.
+    func testFilteredSearchReturnsOnlyMatchesAndKeepsItsRecall() throws {
+        let index = try CompressedIndex(path: try buildIndex("recall"))
+        let searcher = Searcher(index: index)
+        let queries = corpus.queries(count: 40, tokens: 16)
+        let exhaustive = ExhaustiveSearcher(documents: pool)
+        func kept(_ results: [[SearchResult]], _ exact: [[SearchResult]]) -> Double {
+            var found = 0, total = 0
+            for (r, e) in zip(results, exact) { found += Set(r.map(\.id)).intersection(e.map(\.id)).count; total += e.count }
+            return Double(found) / Double(max(1, total))
+        }
+        let unfiltered = kept(searcher.search(queries: queries, parameters: SearchParameters(k: 10)), try exhaustive.search(queries: queries, k: 10))
+        // About 1%, 10% and 50% of the documents (a seeded random draw by id), and one field.
+        for (expression, exact) in [("id IN ('doc3','doc77','doc150','doc444','doc599','doc12')", true),
+                                    ("source = 'arxiv' AND reviewed", false), ("source IN ('pubmed','pmc')", false)] {
+            let filter = try index.documents(matching: MetadataFilter(expression))
+            let allowed = Set(filter.ordinals)
+            for parameters in [SearchParameters(k: 10), { var p = SearchParameters(k: 10); p.exactScoringTokens = 0; return p }()] {
+                let results = searcher.search(queries: queries, parameters: parameters, filter: filter)
+                XCTAssertTrue(results.joined().allSatisfy { allowed.contains($0.document) }, "\(expression): a result outside the filter")
+                let reference = try exhaustive.search(queries: queries, k: 10, include: { allowed.contains($0) })
+                let share = kept(results, reference)
+                print("filter \(expression) (\(filter.count) documents, exact scoring \(parameters.exactScoringTokens > 0 && exact)): kept \(share) of the exact top-10; unfiltered \(unfiltered)")
+                XCTAssertGreaterThanOrEqual(share, unfiltered - 0.005, expression)
+                XCTAssertEqual(results.map(\.count), reference.map(\.count), "as many results as matches allow")
+            }
+        }
+    }
+
+    /// Metadata follows its document through add, upsert, delete and compaction, in the same commit.
+    func testMetadataFollowsDocumentsThroughCommits() throws {
+        let indexPath = try buildIndex("lifecycle", documents: 100)
+        let writer = try IndexWriter(path: indexPath)
+        let added = DocumentRange(pool, documents: 100..<120)
+        try writer.add(added, metadata: Dictionary(uniqueKeysWithValues: (100..<120).map { (pool.ids[$0], ["lang": .string("fr")]) }))
+        // An upsert replaces the document's metadata with the new batch's.
+        try writer.add(try batchOf([5], ids: [pool.ids[5]]), metadata: [pool.ids[5]: ["lang": .string("de")]], upsert: true)
+        try writer.delete(ids: [pool.ids[6]])
+        try writer.commit()
+        let before = try CompressedIndex(path: indexPath)
+        XCTAssertEqual(before.metadataFields.map(\.name), ["reviewed", "score", "source", "topics", "year", "lang"])
+        let french = try before.documents(matching: MetadataFilter("lang = 'fr'")).ordinals.map(before.documentID)
+        XCTAssertEqual(french, (100..<120).map { pool.ids[$0] })
+        XCTAssertEqual(try before.documents(matching: MetadataFilter("lang = 'de'")).ordinals.map(before.documentID), [pool.ids[5]])
+        XCTAssertEqual(try before.documents(matching: MetadataFilter("id = ?", parameters: [pool.ids[6]])).count, 0, "a deleted document matched")
+        try writer.compact()
+        writer.close()
+        let after = try CompressedIndex(path: indexPath)
+        XCTAssertEqual(after.segments.count, 1)
+        for expression in ["lang = 'fr'", "lang = 'de'", "year >= 2010", "source = 'pmc' AND reviewed", "year IS NULL"] {
+            XCTAssertEqual(try after.documents(matching: MetadataFilter(expression)).ordinals.map(after.documentID),
+                           try before.documents(matching: MetadataFilter(expression)).ordinals.map(before.documentID), expression)
+        }
+        let ordinal = try XCTUnwrap(after.liveDocumentIDs.firstIndex(of: pool.ids[9]))
+        XCTAssertEqual(try after.metadata(of: [ordinal])[ordinal], fields(9).filter { $0.value != .null })
+        // A type clash with the index's fields is refused, naming both documents, and nothing is written.
+        let clash = try IndexWriter(path: indexPath)
+        XCTAssertThrowsError(try clash.add(try batchOf([130], ids: ["late"]), metadata: ["late": ["year": .string("recent")]])) {
+            // Document 0 has no year (null); document 1 gave the field its type.
+            XCTAssertTrue("\($0)".contains("'year' is integer in document '\(pool.ids[1])' but string in document 'late'"), "\($0)")
+        }
+        XCTAssertFalse(clash.hasChanges)
+        clash.close()
+    }
+
+    private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {
+        let vectors = try documents.map { d -> [Float] in
+            var v = [Float](repeating: 0, count: pool.lengths[d] * pool.dim)
+            try v.withUnsafeMutableBufferPointer { try pool.copyTokens(start: pool.offsets[d], count: pool.lengths[d], into: $0.baseAddress!) }
+            return v
+        }
+        return try DocumentBatch(ids: ids, documents: vectors, dim: pool.dim)
+    }
+}
