@@ -32,6 +32,14 @@ let package = Package(
             path: "Benchmarks/LivingIndex"
         ),
         .executableTarget(
+            name: "filtered-search",
+            dependencies: [
+                .product(name: "PlaidIndex", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+            ],
+            path: "Benchmarks/FilteredSearch"
+        ),
+        .executableTarget(
             name: "EncoderBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

@@ -29,7 +29,7 @@ struct Synthesize: ParsableCommand {
             let corpus = SyntheticCorpus(documents: documents, tokensPerDocument: minTokens...maxTokens, dim: dim, seed: seed)
             let tokens = try corpus.writeDocuments(to: output, elementType: float16 ? .float16 : .float32, progress: true)
             if queries > 0 { try corpus.writeQueries(count: queries, to: (output as NSString).appendingPathComponent("queries")) }
-            printError("wrote \(documents) documents, \(tokens) tokens of dimension \(dim) to \(output)")
+            printStatus("wrote \(documents) documents, \(tokens) tokens of dimension \(dim) to \(output)")
         }
     }
 }

@@ -2,30 +2,8 @@ import XCTest
 import Foundation
 
 /// End-to-end tests that run the real `plaid` executable on small data.
-final class CLITests: XCTestCase {
-    private var directory = ""
-
-    override func setUp() {
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-cli-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
+final class CLITests: PlaidCLITestCase {
     typealias Output = PlaidProcess.Output
-
-    /// Runs plaid to completion and checks its exit status (unless `status` is nil).
-    @discardableResult
-    private func plaid(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> Output {
-        let result = try PlaidProcess(directory: directory).run(arguments)
-        if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
-        return result
-    }
-
-    private func launch(_ arguments: [String]) throws -> (process: Process, stdout: String, stderr: String) {
-        try PlaidProcess(directory: directory).launch(arguments)
-    }
 
     private func synthesize(_ name: String, documents: Int, queries: Int = 0, dim: Int = 32) throws -> String {
         try plaid(["synthesize", "--documents", "\(documents)", "--dim", "\(dim)", "--min-tokens", "10", "--max-tokens", "30",
@@ -91,7 +69,7 @@ final class CLITests: XCTestCase {
         let index = path("index")
         for overwrite in [false, true] {
             if overwrite { try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "32"]) }
-            let before = overwrite ? try indexFileContents(index) : [:]
+            let before = overwrite ? try indexFiles(index) : [:]
             let (process, _, _) = try launch(["build", "--embeddings", embeddings, "--index", index, "--chunk-tokens", "64",
                                       "--centroids", "512"] + (overwrite ? ["--overwrite"] : []))
             func temporary() -> String? {
@@ -104,7 +82,7 @@ final class CLITests: XCTestCase {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             if overwrite {
-                XCTAssertEqual(try indexFileContents(index), before, "the existing index changed")
+                XCTAssertEqual(try indexFiles(index), before, "the existing index changed")
                 try plaid(["info", "--index", index])
             } else {
                 XCTAssertFalse(FileManager.default.fileExists(atPath: index), "a killed build left an index")
@@ -114,16 +92,5 @@ final class CLITests: XCTestCase {
         try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "32", "--overwrite"])
         let hidden = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
         XCTAssertEqual(hidden, [])
-    }
-
-    /// Every file under an index directory by relative path (the writer lock aside).
-    private func indexFileContents(_ index: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        for file in FileManager.default.enumerator(atPath: index)?.allObjects as? [String] ?? [] where file != "writer.lock" {
-            var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: index + "/" + file, isDirectory: &isDirectory)
-            if !isDirectory.boolValue { out[file] = try Data(contentsOf: URL(fileURLWithPath: index + "/" + file)) }
-        }
-        return out
     }
 }

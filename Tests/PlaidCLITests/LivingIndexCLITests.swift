@@ -5,24 +5,7 @@ import PlaidIndex
 
 /// `plaid add`, `delete` and `compact` as a user runs them: killed at many points, locked,
 /// and given bad input.
-final class LivingIndexCLITests: XCTestCase {
-    private var directory = ""
-
-    override func setUp() {
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-living-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    @discardableResult
-    private func plaid(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> PlaidProcess.Output {
-        let result = try PlaidProcess(directory: directory).run(arguments)
-        if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
-        return result
-    }
-
+final class LivingIndexCLITests: PlaidCLITestCase {
     /// Synthetic embeddings whose ids start with `prefix`.
     private func synthesize(_ name: String, documents: Int, seed: Int, prefix: String = "doc", dim: Int = 32) throws -> String {
         try plaid(["synthesize", "--documents", "\(documents)", "--dim", "\(dim)", "--min-tokens", "10", "--max-tokens", "30",
@@ -44,17 +27,6 @@ final class LivingIndexCLITests: XCTestCase {
         try? FileManager.default.removeItem(atPath: path(name))
         try FileManager.default.copyItem(atPath: from, toPath: path(name))
         return path(name)
-    }
-
-    /// Every file under an index directory by relative path (the writer lock aside).
-    private func files(_ index: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        for file in FileManager.default.enumerator(atPath: index)?.allObjects as? [String] ?? [] where file != "writer.lock" {
-            var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: index + "/" + file, isDirectory: &isDirectory)
-            if !isDirectory.boolValue { out[file] = try Data(contentsOf: URL(fileURLWithPath: index + "/" + file)) }
-        }
-        return out
     }
 
     /// `kill -9` at 20 points spread over each command's run (its duration measured first): afterwards the index opens, passes
@@ -125,7 +97,7 @@ final class LivingIndexCLITests: XCTestCase {
         let embeddings = try synthesize("emb", documents: 60, seed: 1)
         let index = path("index")
         try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "16"])
-        let before = try files(index)
+        let before = try indexFiles(index)
         let holder = try IndexWriter(path: index)
         for arguments in [["delete", "--index", index, "--id", "doc1"], ["compact", "--index", index]] {
             let refused = try plaid(arguments, expect: nil)
@@ -133,7 +105,7 @@ final class LivingIndexCLITests: XCTestCase {
             XCTAssertTrue(refused.stderr.contains("is locked by process \(getpid())"), refused.stderr)
         }
         holder.close()
-        XCTAssertEqual(try files(index), before)
+        XCTAssertEqual(try indexFiles(index), before)
         try plaid(["delete", "--index", index, "--id", "doc1"])
     }
 
@@ -141,7 +113,7 @@ final class LivingIndexCLITests: XCTestCase {
         let embeddings = try synthesize("emb", documents: 60, seed: 1)
         let index = path("index")
         try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "16"])
-        let before = try files(index)
+        let before = try indexFiles(index)
         let wide = try synthesize("wide", documents: 5, seed: 3, prefix: "wide", dim: 64)
         let duplicate = try synthesize("duplicate", documents: 5, seed: 3, prefix: "dup")
         try EmbeddingsLayout.writeIDs(["dup0", "dup1", "dup2", "dup1", "dup4"], path: duplicate + "/doc_ids.json")
@@ -167,7 +139,7 @@ final class LivingIndexCLITests: XCTestCase {
             XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
             XCTAssertTrue(result.stderr.contains(message), "\(arguments.joined(separator: " ")): \(result.stderr)")
             XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
-            XCTAssertEqual(try files(index), before, "\(arguments.joined(separator: " ")) changed the index")
+            XCTAssertEqual(try indexFiles(index), before, "\(arguments.joined(separator: " ")) changed the index")
         }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: embeddings).sorted(), embeddingsBefore)
         // Without --strict, unknown ids are reported and counted, and the known ones deleted.

@@ -3,24 +3,7 @@ import Foundation
 import PlaidCore
 
 /// Metadata and filters through the command line: bad input is one sentence and writes nothing.
-final class MetadataCLITests: XCTestCase {
-    private var directory = ""
-
-    override func setUp() {
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-metadata-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    @discardableResult
-    private func plaid(_ arguments: [String], expect status: Int32? = 0, file: StaticString = #filePath, line: UInt = #line) throws -> PlaidProcess.Output {
-        let result = try PlaidProcess(directory: directory).run(arguments)
-        if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
-        return result
-    }
-
+final class MetadataCLITests: PlaidCLITestCase {
     private func write(_ lines: [String], to name: String) throws -> String {
         try (lines.joined(separator: "\n") + "\n").write(toFile: path(name), atomically: true, encoding: .utf8)
         return path(name)

@@ -3,27 +3,7 @@ import Foundation
 import PlaidCore
 
 /// The hazards and error messages a new user met, each run through the real binary.
-final class NewUserTests: XCTestCase {
-    private var directory = ""
-
-    override func setUp() {
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-user-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
-
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    @discardableResult
-    private func plaid(_ arguments: [String], expect status: Int32? = 0, in workingDirectory: String? = nil,
-                       environment: [String: String?] = [:], executable: URL = PlaidProcess.executable,
-                       file: StaticString = #filePath, line: UInt = #line) throws -> PlaidProcess.Output {
-        let result = try PlaidProcess(directory: directory, workingDirectory: workingDirectory, environment: environment,
-                                      executable: executable).run(arguments)
-        if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
-        return result
-    }
-
+final class NewUserTests: PlaidCLITestCase {
     /// A failure: non-zero exit, one line on stderr holding `message`, no stack dump.
     private func assertRefused(_ arguments: [String], _ message: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let result = try plaid(arguments, expect: nil)

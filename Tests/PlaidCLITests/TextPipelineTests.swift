@@ -4,29 +4,23 @@ import PlaidCore
 
 /// End-to-end runs of the text commands (`build --collection`, `query` on texts, `eval`) with the
 /// default model on a small slice of SciFact.
-final class TextPipelineTests: XCTestCase {
-    private var directory = ""
+final class TextPipelineTests: PlaidCLITestCase {
     private var model: String { SciFactSlice.model }
 
     override func setUpWithError() throws {
         try SciFactSlice.requireModel()
-        directory = (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-text-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try super.setUpWithError()
     }
-    override func tearDown() { if !directory.isEmpty { try? FileManager.default.removeItem(atPath: directory) } }
 
-    private func path(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
-
-    private func plaid(_ arguments: [String]) throws -> PlaidProcess.Output {
-        try PlaidProcess(directory: directory).run(arguments)
-    }
+    /// Runs plaid; the tests check the status themselves.
+    private func run(_ arguments: [String]) throws -> PlaidProcess.Output { try plaid(arguments, expect: nil) }
 
     /// A BEIR folder with the first 60 SciFact documents and the test queries judged on them.
     private func miniSciFact() throws -> String { try SciFactSlice.make(at: path("mini")) }
 
     func testEvalPrintsPLAIDAndExhaustiveScores() throws {
         let dataset = try miniSciFact()
-        let result = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--json", "--centroids", "64"])
+        let result = try run(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--json", "--centroids", "64"])
         XCTAssertEqual(result.status, 0, result.stderr)
         let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
         let plaidScores = report["plaid"] as! [String: Double], exact = report["exhaustive"] as! [String: Double]
@@ -40,15 +34,15 @@ final class TextPipelineTests: XCTestCase {
         XCTAssertGreaterThan(report["bytes_per_token"] as! Double, 0)
         XCTAssertNotNil(report["encode_tokens_per_second"])
         // A second run with the same settings reuses the embeddings and the index.
-        let again = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--centroids", "64"])
+        let again = try run(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--centroids", "64"])
         XCTAssertEqual(again.status, 0, again.stderr)
         // One with other build settings is refused rather than reported against an index built otherwise.
-        let otherSettings = try plaid(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--seed", "7"])
+        let otherSettings = try run(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--seed", "7"])
         XCTAssertNotEqual(otherSettings.status, 0)
         XCTAssertTrue(otherSettings.stderr.contains("seed 42 (asked: 7)") && otherSettings.stderr.contains("64 centroids"), otherSettings.stderr)
         XCTAssertTrue(again.stderr.contains("reusing the index"), again.stderr)
         XCTAssertTrue(again.stdout.contains("| PLAID"), again.stdout)
-        let missingSplit = try plaid(["eval", "--dataset", dataset, "--model", model, "--split", "dev"])
+        let missingSplit = try run(["eval", "--dataset", dataset, "--model", model, "--split", "dev"])
         XCTAssertNotEqual(missingSplit.status, 0)
         XCTAssertTrue(missingSplit.stderr.contains("dev") && missingSplit.stderr.contains("test"), missingSplit.stderr)
     }
@@ -58,13 +52,13 @@ final class TextPipelineTests: XCTestCase {
         let corpus = try Data(contentsOf: URL(fileURLWithPath: dataset + "/corpus.jsonl"))
         let compressed = try corpus.withUnsafeBytes { try Zstd.compress($0) }
         try Data(compressed).write(to: URL(fileURLWithPath: path("corpus.jsonl.zst")))
-        let build = try plaid(["build", "--model", model, "--collection", path("corpus.jsonl.zst"), "--index", path("index"),
+        let build = try run(["build", "--model", model, "--collection", path("corpus.jsonl.zst"), "--index", path("index"),
                                "--centroids", "32", "--save-embeddings", path("emb")])
         XCTAssertEqual(build.status, 0, build.stderr)
         XCTAssertTrue(build.stderr.contains("documents/s"), build.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: path("emb/doc_embeddings.npy")))
         try "q1\tWhat mutations cause cancer?\nq2\tmicrostructural development of white matter\n".write(toFile: path("q.tsv"), atomically: true, encoding: .utf8)
-        let query = try plaid(["query", "--model", model, "--index", path("index"), "--queries", path("q.tsv"), "--k", "3", "--output", path("run.tsv")])
+        let query = try run(["query", "--model", model, "--index", path("index"), "--queries", path("q.tsv"), "--k", "3", "--output", path("run.tsv")])
         XCTAssertEqual(query.status, 0, query.stderr)
         XCTAssertTrue(query.stderr.contains("encode queries:") && query.stderr.contains("search:"), query.stderr)
         let lines = try String(contentsOfFile: path("run.tsv"), encoding: .utf8).split(separator: "\n")
@@ -79,7 +73,7 @@ final class TextPipelineTests: XCTestCase {
         let dataset = try miniSciFact()
         var vectors: [String: [Float]] = [:]
         for precision in ["int16", "float32"] {
-            let result = try plaid(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
+            let result = try run(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
                                     "--output", path("emb-\(precision)"), "--precision", precision])
             XCTAssertEqual(result.status, 0, result.stderr)
             let array = try NPYArray(path: path("emb-\(precision)/doc_embeddings.npy"))
@@ -98,7 +92,7 @@ final class TextPipelineTests: XCTestCase {
             lowest = min(lowest, dot)  // both are unit vectors
         }
         XCTAssertGreaterThan(lowest, 0.9999)
-        let bad = try plaid(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
+        let bad = try run(["encode", "--model", model, "--input", dataset + "/corpus.jsonl", "--mode", "document",
                              "--output", path("emb-bad"), "--precision", "int8"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("int8") && bad.stderr.contains("float32"), bad.stderr)

@@ -12,9 +12,10 @@ import PlaidKernels
 ///
 /// With a `DocumentFilter`, only the documents it allows are ever returned. A filter matching at
 /// most `parameters.exactScoringTokens` tokens skips the stages: every allowed document is scored
-/// exactly (stage 4 alone). A wider one restricts candidate generation to allowed documents and
-/// doubles `ncells` until at least `ndocs` allowed candidates are found (or every centroid is
-/// probed), so that few matches never leave the later stages short of candidates.
+/// exactly (stage 4 alone). A wider one restricts candidate generation to allowed documents,
+/// probes `ncells / share` centroids per query token (share: the fraction of documents allowed),
+/// and doubles that until at least `ndocs` allowed candidates are found (or all of them, or every
+/// centroid is probed), so that few matches never leave the later stages short of candidates.
 public struct Searcher: Sendable {
     public let index: CompressedIndex
 
@@ -73,6 +74,12 @@ public struct Searcher: Sendable {
         var candidates: [Int] = []
         var probed = Set<Int>()
         var ncells = min(max(1, p.ncells), k)
+        if let filter {
+            // A filter keeping a share s of the documents keeps about s of each list: probing
+            // ncells/s centroids finds about as many candidates as the unfiltered search.
+            let share = Double(filter.count) / Double(max(1, index.documentCount))
+            ncells = min(k, max(ncells, Int((Double(ncells) / share).rounded(.up))))
+        }
         while true {
             var newlyProbed: [Int] = []
             for t in activeTokens {
@@ -92,7 +99,7 @@ public struct Searcher: Sendable {
                     }
                 }
             }
-            guard filter != nil, candidates.count < ndocs, ncells < k, !activeTokens.isEmpty else { break }
+            guard let filter, candidates.count < min(ndocs, filter.count), ncells < k, !activeTokens.isEmpty else { break }
             ncells = min(k, ncells * 2)
         }
         candidates.sort()
