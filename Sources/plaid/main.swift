@@ -14,7 +14,7 @@ struct Plaid: ParsableCommand {
         assembled default model everywhere.
         """,
         version: PlaidVersion.string,
-        subcommands: [Build.self, Add.self, Delete.self, Compact.self, Query.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
+        subcommands: [Build.self, Add.self, Delete.self, Compact.self, Query.self, Rerank.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
     )
 }
 

@@ -97,4 +97,35 @@ final class TextPipelineTests: PlaidCLITestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("int8") && bad.stderr.contains("float32"), bad.stderr)
     }
+
+    /// `plaid rerank` reorders a first-stage run by exact MaxSim: on the exhaustive search's own
+    /// documents with their scores scrambled, it gives back the exhaustive order and scores.
+    func testRerankRestoresTheExactOrder() throws {
+        let dataset = try miniSciFact()
+        try "q1\tWhat mutations cause cancer?\nq2\tmicrostructural development of white matter\n".write(toFile: path("q.tsv"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["encode", "--collection", dataset + "/corpus.jsonl", "--output-dir", path("emb")]).status, 0)
+        XCTAssertEqual(try run(["query", "--exhaustive", "--embeddings", path("emb"), "--queries", path("q.tsv"), "--k", "10", "--output", path("exact.run")]).status, 0)
+        let exact = try String(contentsOfFile: path("exact.run"), encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        // The same documents, scored backwards: the worst first.
+        let scrambled = exact.map { f in "\(f[0]) Q0 \(f[2]) \(f[3]) \(-Double(f[4])!) bm25" }
+        try (scrambled.joined(separator: "\n") + "\n").write(toFile: path("first.run"), atomically: true, encoding: .utf8)
+        let reranked = try run(["rerank", "--queries", path("q.tsv"), "--collection", dataset + "/corpus.jsonl", "--run", path("first.run"),
+                                "--output", path("reranked.run"), "--k", "5"])
+        XCTAssertEqual(reranked.status, 0, reranked.stderr)
+        let lines = try String(contentsOfFile: path("reranked.run"), encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ") }
+        XCTAssertEqual(lines.count, 10)
+        for query in ["q1", "q2"] {
+            let want = exact.filter { $0[0] == query }.prefix(5)
+            let got = lines.filter { $0[0] == query }
+            XCTAssertEqual(got.map { $0[2] }, want.map { $0[2] })
+            for (g, w) in zip(got, want) { XCTAssertEqual(Double(g[4])!, Double(w[4])!, accuracy: 1e-3) }
+            XCTAssertTrue(got.allSatisfy { $0[5] == "plaid-rerank" })
+        }
+        // A run naming documents the collection lacks: reported and dropped.
+        try "q1 Q0 not-a-document 1 3.0 bm25\n".appending(scrambled[0] + "\n").write(toFile: path("partial.run"), atomically: true, encoding: .utf8)
+        let partial = try run(["rerank", "--queries", path("q.tsv"), "--collection", dataset + "/corpus.jsonl", "--run", path("partial.run"), "--output", "-"])
+        XCTAssertEqual(partial.status, 0, partial.stderr)
+        XCTAssertTrue(partial.stderr.contains("1 documents of the run are not in") && partial.stderr.contains("not-a-document"), partial.stderr)
+        XCTAssertEqual(partial.stdout.split(separator: "\n").count, 1)
+    }
 }
