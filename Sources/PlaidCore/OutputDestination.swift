@@ -1,7 +1,8 @@
 import Foundation
 
-/// Where a command writes a run, a report or JSON: standard output (`-` or `/dev/stdout`), or a regular file that
-/// is replaced atomically (written beside it under a temporary name, flushed, renamed over it).
+/// Where a command writes a run, a report or JSON: standard output (`-` or `/dev/stdout`), or a
+/// regular file that is replaced atomically (written beside it under a temporary name, flushed,
+/// renamed over it).
 ///
 /// `prepare` checks the destination before any expensive work, so a bad path fails at once: a
 /// path that exists and is not a regular file (a directory, a device, a socket, or a symbolic
@@ -54,7 +55,7 @@ public enum OutputDestination: Equatable, Sendable {
     public func write(_ data: Data) throws {
         switch self {
         case .standardOutput:
-            FileHandle.standardOutput.write(data)
+            try FileHandle.standardOutput.write(contentsOf: data)
         case .file(let path):
             let url = URL(fileURLWithPath: path)
             let temporary = url.deletingLastPathComponent()

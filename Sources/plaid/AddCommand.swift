@@ -132,10 +132,8 @@ struct Delete: ParsableCommand {
                 throw PlaidError.refused("\(summary.unknown.count) of the ids are not in the index (\(unknown)); nothing was deleted (--strict)")
             }
             let commit = try writer.commit()
-            var line = "deleted \(summary.deleted) documents from \(index.index); generation \(commit.generation)"
-            if !summary.unknown.isEmpty { line += "; \(summary.unknown.count) ids not in the index: \(unknown)" }
-            if commit.compacted { line += "; compacted" }
-            printStatus(line)
+            if !summary.unknown.isEmpty { printWarning("\(summary.unknown.count) ids not in the index: \(unknown)") }
+            printStatus("deleted \(summary.deleted) documents from \(index.index); generation \(commit.generation)\(commit.compacted ? "; compacted" : "")")
         }
     }
 }
