@@ -21,10 +21,19 @@ let package = Package(
             path: "Benchmarks/IndexBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
-        // Not a package-benchmark target: one run on a real collection's embeddings (see its header).
+        // Not package-benchmark targets: one run each on a real collection's embeddings (see their headers).
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: [
+                .product(name: "PlaidCore", package: "plaid"),
+                .product(name: "PlaidEvaluation", package: "plaid"),
+            ],
+            path: "Benchmarks/Support"
+        ),
         .executableTarget(
             name: "living-index",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "PlaidIndex", package: "plaid"),
                 .product(name: "PlaidCore", package: "plaid"),
                 .product(name: "PlaidEvaluation", package: "plaid"),
@@ -34,6 +43,7 @@ let package = Package(
         .executableTarget(
             name: "filtered-search",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "PlaidIndex", package: "plaid"),
                 .product(name: "PlaidCore", package: "plaid"),
             ],

@@ -273,6 +273,14 @@ public final class QueryEmbeddings: @unchecked Sendable {
     }
 
     public var count: Int { ids.count }
+
+    /// The queries whose ids are in `keep`, in their order here.
+    public func subset(ids keep: Set<String>) -> QueryEmbeddings {
+        let kept = ids.indices.filter { keep.contains(ids[$0]) }
+        let perQuery = tokensPerQuery * dim
+        return QueryEmbeddings(ids: kept.map { ids[$0] }, tokensPerQuery: tokensPerQuery, dim: dim,
+                               values: kept.flatMap { values[($0 * perQuery)..<(($0 + 1) * perQuery)] }, model: model)
+    }
 }
 
 extension EmbeddingsLayout {

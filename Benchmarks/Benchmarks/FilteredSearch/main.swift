@@ -1,6 +1,7 @@
 import Foundation
 import PlaidCore
 import PlaidIndex
+import BenchmarkSupport
 
 // Filtered search on a real collection's embeddings, in one run:
 //
@@ -13,45 +14,24 @@ import PlaidIndex
 // search) to locate their crossover. Search is at k = 10 with PLAID's defaults for that k.
 
 func main() throws {
-    let arguments = CommandLine.arguments
-    guard arguments.count >= 4 else {
-        FileHandle.standardError.write(Data("usage: filtered-search EMB QEMB QRELS [WORK]\n".utf8))
-        exit(2)
-    }
-    let documents = try DocumentEmbeddings(directory: arguments[1])
-    let allQueries = try QueryEmbeddings(directory: arguments[2])
-    let judged = Set(try String(contentsOfFile: arguments[3], encoding: .utf8).split(whereSeparator: \.isNewline).dropFirst()
-        .compactMap { $0.split(separator: "\t").first.map(String.init) })
-    let work = arguments.count > 4 ? arguments[4] : (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-filtered-\(getpid())")
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    let kept = allQueries.ids.indices.filter { judged.contains(allQueries.ids[$0]) }
-    let perQuery = allQueries.tokensPerQuery * allQueries.dim
-    let queries = QueryEmbeddings(ids: kept.map { allQueries.ids[$0] }, tokensPerQuery: allQueries.tokensPerQuery, dim: allQueries.dim,
-                                  values: kept.flatMap { allQueries.values[($0 * perQuery)..<(($0 + 1) * perQuery)] })
+    let run = try CollectionRun(tool: "filtered-search")
+    let documents = run.documents, queries = run.queries
 
     var rng = SeededRandom(seed: 99)
     let bucket = (0..<documents.documentCount).map { _ in Int64(rng.next() % 1000) }
     let metadata = Dictionary(uniqueKeysWithValues: documents.ids.enumerated().map { ($1, ["bucket": MetadataValue.integer(bucket[$0])]) })
-    let indexPath = (work as NSString).appendingPathComponent("index")
+    let indexPath = run.path("index")
     if !FileManager.default.fileExists(atPath: indexPath) {
         _ = try IndexBuilder.build(from: documents, at: indexPath, parameters: BuildParameters(nbits: 2), metadata: metadata)
     }
     let index = try CompressedIndex(path: indexPath)
     let searcher = Searcher(index: index)
     let exhaustive = ExhaustiveSearcher(documents: documents)
-    FileHandle.standardError.write(Data("\(documents.documentCount) documents, \(documents.tokenCount) tokens; \(queries.count) queries\n".utf8))
-
-    func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
-        let started = DispatchTime.now().uptimeNanoseconds
-        let value = try body()
-        return (value, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
-    }
     func share(_ results: [[SearchResult]], _ exact: [[SearchResult]]) -> Double {
         var found = 0, total = 0
         for (r, e) in zip(results, exact) { found += Set(r.prefix(10).map(\.id)).intersection(e.prefix(10).map(\.id)).count; total += min(10, e.count) }
         return Double(found) / Double(max(1, total))
     }
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     let parameters = SearchParameters(k: 10)
     let exactAll = try exhaustive.search(queries: queries, k: 10)
     var unfilteredRates: [Double] = []
@@ -89,4 +69,9 @@ func main() throws {
     }
 }
 
-try main()
+do {
+    try main()
+} catch {
+    FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+    exit(1)
+}

@@ -2,6 +2,7 @@ import Foundation
 import PlaidCore
 import PlaidEvaluation
 import PlaidIndex
+import BenchmarkSupport
 
 // The living index on a real collection's embeddings, end to end through the library:
 //
@@ -18,34 +19,13 @@ import PlaidIndex
 
 // Everything runs in this function, off the main actor: the searches call back on worker threads.
 func main() throws {
-    let arguments = CommandLine.arguments
-    guard arguments.count >= 4 else {
-        FileHandle.standardError.write(Data("usage: living-index EMB QEMB QRELS [WORK]\n".utf8))
-        exit(2)
-    }
-    let documents = try DocumentEmbeddings(directory: arguments[1])
-    let allQueries = try QueryEmbeddings(directory: arguments[2])
-    let qrels = try Qrels.load(path: arguments[3])
-    let work = arguments.count > 4 ? arguments[4] : (NSTemporaryDirectory() as NSString).appendingPathComponent("plaid-living-\(getpid())")
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
-    func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
-
-    // Only judged queries are searched.
-    let judged = Set(qrels.queryIDs)
-    let kept = allQueries.ids.indices.filter { judged.contains(allQueries.ids[$0]) }
-    let perQuery = allQueries.tokensPerQuery * allQueries.dim
-    let queries = QueryEmbeddings(ids: kept.map { allQueries.ids[$0] }, tokensPerQuery: allQueries.tokensPerQuery, dim: allQueries.dim,
-                                  values: kept.flatMap { allQueries.values[($0 * perQuery)..<(($0 + 1) * perQuery)] })
+    let run = try CollectionRun(tool: "living-index")
+    let documents = run.documents, queries = run.queries, qrels = run.qrels
+    func path(_ name: String) -> String { run.path(name) }
     let k = 100
     let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
     func ndcg(_ results: [[SearchResult]]) -> Double {
         Metrics.evaluate(run: Run(results: results, queryIDs: queries.ids), qrels: qrels, cutoffs: [10], options: options).mean(.ndcg, at: 10)
-    }
-    func timed<T>(_ body: () throws -> T) rethrows -> (T, Double) {
-        let started = DispatchTime.now().uptimeNanoseconds
-        let value = try body()
-        return (value, Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
     }
     func search(_ index: String) throws -> (results: [[SearchResult]], queriesPerSecond: Double) {
         let searcher = Searcher(index: try CompressedIndex(path: index))
@@ -63,7 +43,6 @@ func main() throws {
         return Double(found) / Double(max(1, total))
     }
 
-    log("\(documents.documentCount) documents, \(documents.tokenCount) tokens of dimension \(documents.dim); \(queries.count) judged queries")
     let half = documents.documentCount / 2
     let parameters = BuildParameters(nbits: 2)
 
@@ -137,7 +116,6 @@ func main() throws {
         return summary
     }
     segmentWriter.close()
-    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
     let many = median(speeds.map(\.0)), one = median(speeds.map(\.1))
     print("""
 
@@ -152,4 +130,9 @@ func main() throws {
     """)
 }
 
-try main()
+do {
+    try main()
+} catch {
+    FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+    exit(1)
+}
