@@ -122,7 +122,7 @@ final class SegmentMetadata: @unchecked Sendable {
         var tail: UnsafePointer<CChar>?
         let status = withExtendedLifetime(log) { sqlite3_prepare_v2(connection.handle, sql, -1, &statement, &tail) }
         guard status == SQLITE_OK, let statement else {
-            throw filterError(filter, prefix: prefix, sql: sql, log: log)
+            throw filterError(filter, prefix: prefix, log: log)
         }
         let prepared = SQLiteStatement(statement, connection: connection)
         if let tail, !String(cString: tail).allSatisfy(\.isWhitespace) {
@@ -142,7 +142,7 @@ final class SegmentMetadata: @unchecked Sendable {
         return documents
     }
 
-    private func filterError(_ filter: MetadataFilter, prefix: String, sql: String, log: AuthorizerLog) -> PlaidError {
+    private func filterError(_ filter: MetadataFilter, prefix: String, log: AuthorizerLog) -> PlaidError {
         let message = connection.message
         if let refused = log.refused {
             return .invalidArgument("the filter may only read the metadata fields; it tried to \(refused), which is refused")
@@ -161,38 +161,38 @@ final class SegmentMetadata: @unchecked Sendable {
         return .invalidArgument("the filter is not a valid SQL expression: \(message)")
     }
 
-    /// The metadata of local documents `documents`, as field → value (null fields left out), with ids.
-    func rows(_ documents: [Int]) throws -> [Int: (id: String, fields: [String: MetadataValue])] {
+    /// The metadata of local documents `documents`, as field → value (null fields left out).
+    func rows(_ documents: [Int]) throws -> [Int: [String: MetadataValue]] {
         lock.lock(); defer { lock.unlock() }
-        let columns = ["rowid", "id"] + fields.map { MetadataStore.quoted($0.name) }
-        let statement = try connection.prepare("SELECT \(columns.joined(separator: ", ")) FROM \(MetadataStore.table) WHERE rowid = ?")
-        var out: [Int: (id: String, fields: [String: MetadataValue])] = [:]
+        let statement = try connection.prepare("\(selectFields) WHERE rowid = ?")
+        var out: [Int: [String: MetadataValue]] = [:]
         for document in documents {
             statement.reset()
             statement.bind(integer: Int64(document), at: 1)
-            guard try statement.step() else { continue }
-            var values: [String: MetadataValue] = [:]
-            for (i, field) in fields.enumerated() {
-                let value = statement.value(Int32(i + 2), type: field.type)
-                if value != .null { values[field.name] = value }
-            }
-            out[document] = (statement.text(1), values)
+            if try statement.step() { out[document] = values(of: statement) }
         }
         return out
     }
 
-    /// Every row of the segment in document order, for compaction: (document, id, values).
-    func forEachRow(_ body: (Int, String, [String: MetadataValue]) throws -> Void) throws {
+    /// Every row of the segment in document order, for compaction: (document, values).
+    func forEachRow(_ body: (Int, [String: MetadataValue]) throws -> Void) throws {
         lock.lock(); defer { lock.unlock() }
-        let columns = ["rowid", "id"] + fields.map { MetadataStore.quoted($0.name) }
-        let statement = try connection.prepare("SELECT \(columns.joined(separator: ", ")) FROM \(MetadataStore.table) ORDER BY rowid")
-        while try statement.step() {
-            var values: [String: MetadataValue] = [:]
-            for (i, field) in fields.enumerated() {
-                let value = statement.value(Int32(i + 2), type: field.type)
-                if value != .null { values[field.name] = value }
-            }
-            try body(Int(statement.integer(0)), statement.text(1), values)
+        let statement = try connection.prepare("\(selectFields) ORDER BY rowid")
+        while try statement.step() { try body(Int(statement.integer(0)), values(of: statement)) }
+    }
+
+    /// Selects the rowid, then every field of this segment's table.
+    private var selectFields: String {
+        "SELECT \((["rowid"] + fields.map { MetadataStore.quoted($0.name) }).joined(separator: ", ")) FROM \(MetadataStore.table)"
+    }
+
+    /// The non-null fields of the current row of a `selectFields` statement.
+    private func values(of statement: SQLiteStatement) -> [String: MetadataValue] {
+        var values: [String: MetadataValue] = [:]
+        for (i, field) in fields.enumerated() {
+            let value = statement.value(Int32(i + 1), type: field.type)
+            if value != .null { values[field.name] = value }
         }
+        return values
     }
 }

@@ -137,7 +137,7 @@ final class MetadataWriter {
         insert.bind(text: id, at: 2)
         for (name, value) in values ?? [:] {
             guard let index = column[name] else { continue }
-            if case .boolean(let b) = value { insert.bind(integer: b ? 1 : 0, at: index) } else { insert.bind(value, at: index) }
+            insert.bind(value, at: index)
         }
         _ = try insert.step()
     }

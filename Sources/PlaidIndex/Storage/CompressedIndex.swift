@@ -195,7 +195,7 @@ public final class CompressedIndex: @unchecked Sendable {
         var out: [Int: [String: MetadataValue]] = [:]
         for (s, documents) in bySegment {
             guard let metadata = segments[s].metadata else { continue }
-            for (d, row) in try metadata.rows(documents) { out[segmentBases[s] + d] = row.fields }
+            for (d, fields) in try metadata.rows(documents) { out[segmentBases[s] + d] = fields }
         }
         return out
     }

@@ -78,11 +78,16 @@ enum IndexStorage {
 /// directory; one that is killed leaves a hidden `.NAME.building-TAG` directory (TAG names the
 /// host, pid and start time), which the next build at that path removes once that process is gone.
 public enum AtomicDirectory {
+    /// `path` standardized, the folder it is in ("." for a bare name), and its last component.
+    static func location(of path: String) -> (target: String, parent: String, name: String) {
+        let target = (path as NSString).standardizingPath
+        let parent = (target as NSString).deletingLastPathComponent
+        return (target, parent.isEmpty ? "." : parent, (target as NSString).lastPathComponent)
+    }
+
     public static func create<R>(at path: String, overwrite: Bool, _ body: (String) throws -> R) throws -> R {
         let fm = FileManager.default
-        let target = (path as NSString).standardizingPath
-        let parent = (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent
-        let name = (target as NSString).lastPathComponent
+        let (target, parent, name) = location(of: path)
         restoreInterruptedReplacement(parent: parent, name: name)
         try checkReplaceable(path, overwrite: overwrite)
         if !fm.fileExists(atPath: parent) {
@@ -138,9 +143,8 @@ public enum AtomicDirectory {
 
     /// A hidden path beside `path` that belongs to this process: `.NAME.SUFFIX-HOST-PID-START`.
     public static func temporaryPath(for path: String, suffix: String) -> String {
-        let target = (path as NSString).standardizingPath
-        let parent = (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent
-        return (parent as NSString).appendingPathComponent(".\((target as NSString).lastPathComponent).\(suffix)-\(ProcessIdentity.current.tag)")
+        let (_, parent, name) = location(of: path)
+        return (parent as NSString).appendingPathComponent(".\(name).\(suffix)-\(ProcessIdentity.current.tag)")
     }
 
     /// Whether `path` is a plaid index directory: a version-2 manifest or version-1 metadata.
@@ -192,6 +196,11 @@ public enum AtomicDirectory {
     /// Removes `.NAME.building-TAG`, `.NAME.replaced-TAG` and `.NAME.embeddings-TAG` directories
     /// whose process is certainly gone: of this host, and no process with that pid and start time
     /// runs. This process's own directories, and those of other hosts sharing the storage, stay.
+    static func removeStaleTemporaries(beside path: String) {
+        let (_, parent, name) = location(of: path)
+        removeStaleTemporaries(parent: parent, name: name)
+    }
+
     static func removeStaleTemporaries(parent: String, name: String) {
         for suffix in temporarySuffixes {
             for temporary in temporaries(parent: parent, name: name, suffix: suffix) where temporary.owner.isCertainlyGone {

@@ -99,9 +99,7 @@ public final class IndexWriter {
         }
         if upgradeFromVersion1 { staged[0].info.name = Manifest.segmentName(0) }
         collectGarbage()
-        let target = (path as NSString).standardizingPath
-        AtomicDirectory.removeStaleTemporaries(parent: (target as NSString).deletingLastPathComponent.isEmpty ? "." : (target as NSString).deletingLastPathComponent,
-                                               name: (target as NSString).lastPathComponent)
+        AtomicDirectory.removeStaleTemporaries(beside: path)
     }
 
     deinit { close() }
@@ -201,7 +199,7 @@ public final class IndexWriter {
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
         batch.prepareSequentialRead()
         for chunk in batch.documentChunks(maxTokens: max(1, chunkTokens)) {
-            let count = try encoder.encode(batch, documents: chunk, measureDistances: true)
+            let count = try encoder.encode(batch, documents: chunk, distancesOnly: true)
             for t in 0..<count where encoder.distances[t] > threshold {
                 outliers += 1
                 let row = encoder.vectors[(t * dim)..<((t + 1) * dim)]
@@ -233,12 +231,8 @@ public final class IndexWriter {
     @discardableResult
     public func delete(ids: [String]) throws -> DeleteSummary {
         try checkOpen()
-        var unknown: [String] = []
-        var deleted = 0
-        for id in ids {
-            if liveIDs[id] == nil { unknown.append(id) } else { deleted += markDeleted([id]) }
-        }
-        return DeleteSummary(deleted: deleted, unknown: unknown)
+        let unknown = ids.filter { liveIDs[$0] == nil }
+        return DeleteSummary(deleted: markDeleted(ids), unknown: unknown)
     }
 
     private func markDeleted(_ ids: [String]) -> Int {
@@ -425,7 +419,7 @@ public final class IndexWriter {
         }
         // Metadata rows come in document order (one per document), so the copy walks them in step.
         if let rows = segment.metadata {
-            try rows.forEachRow { d, _, fields in if !segment.isDeleted(d) { try copy(d, fields: fields) } }
+            try rows.forEachRow { d, fields in if !segment.isDeleted(d) { try copy(d, fields: fields) } }
         } else {
             for d in 0..<segment.documentCount where !segment.isDeleted(d) { try copy(d, fields: nil) }
         }

@@ -90,7 +90,7 @@ struct ChunkEncoder {
     private(set) var vectors: [Float] = []
     private(set) var codes: [Int32] = []
     private(set) var packed: [UInt8] = []
-    /// Squared distance of each token of the last chunk to its centroid, when asked for.
+    /// Squared distance of each token of the last chunk to its centroid, in `distancesOnly` mode.
     private(set) var distances: [Float] = []
 
     init(quantizer: CoarseQuantizer, codec: ResidualCodec) {
@@ -98,10 +98,11 @@ struct ChunkEncoder {
         self.codec = codec
     }
 
-    /// Reads the documents `chunk` of `source`, assigns and codes them; returns the token count.
-    /// With `measureDistances`, also fills `distances` and keeps the vectors (not residuals) in `vectors`.
+    /// Reads the documents `chunk` of `source` into `vectors`, assigns them to centroids and codes
+    /// their residuals; returns the token count. With `distancesOnly` (the first pass of codebook
+    /// growth) it fills `distances` instead of the residual codes.
     @discardableResult
-    mutating func encode(_ source: DocumentEmbeddingSource, documents chunk: Range<Int>, measureDistances: Bool = false) throws -> Int {
+    mutating func encode(_ source: DocumentEmbeddingSource, documents chunk: Range<Int>, distancesOnly: Bool = false) throws -> Int {
         let dim = quantizer.dim
         let start = source.offsets[chunk.lowerBound]
         let count = source.offsets[chunk.upperBound] - start
@@ -110,7 +111,7 @@ struct ChunkEncoder {
             codes = [Int32](repeating: 0, count: count)
             packed = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
         }
-        if measureDistances && distances.count < count { distances = [Float](repeating: 0, count: count) }
+        if distancesOnly && distances.count < count { distances = [Float](repeating: 0, count: count) }
         try vectors.withUnsafeMutableBufferPointer { v in
             try source.copyTokens(start: start, count: count, into: v.baseAddress!)
             codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
@@ -125,8 +126,11 @@ struct ChunkEncoder {
                             residual[j] = row[j] - cen[c * dim + j]
                             squared += residual[j] * residual[j]
                         }
-                        if measureDistances { distances[t] = squared }
-                        codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * codec.bytesPerVector)
+                        if distancesOnly {
+                            distances[t] = squared
+                        } else {
+                            codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * codec.bytesPerVector)
+                        }
                     }
                 }
             }
