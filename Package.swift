@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -9,10 +9,13 @@ let package = Package(
         .library(name: "PlaidIndex", targets: ["PlaidIndex"]),
         .library(name: "PlaidEncoder", targets: ["PlaidEncoder"]),
         .library(name: "PlaidEvaluation", targets: ["PlaidEvaluation"]),
+        .library(name: "PlaidServer", targets: ["PlaidServer"]),
         .executable(name: "plaid", targets: ["plaid"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        // No traits: the server needs neither swift-configuration nor the full-Foundation extras.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
     ],
     targets: [
         // C libraries: a module map and a shim header each, no Swift API.
@@ -31,8 +34,13 @@ let package = Package(
         .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls", "CSQLite"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore", "PlaidIndex"]),
+        // The HTTP API (`plaid serve`): routes over the living index, filtered search and the encoder.
+        .target(name: "PlaidServer", dependencies: [
+            "PlaidCore", "PlaidIndex", "PlaidEncoder",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], resources: [.embedInCode("openapi.json")]),
         .executableTarget(name: "plaid", dependencies: [
-            "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation",
+            "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation", "PlaidServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"]),
@@ -42,7 +50,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidEvaluationTests", dependencies: ["PlaidEvaluation"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PlaidCLITests", dependencies: ["plaid", "PlaidCore", "PlaidIndex"]),
+        // The real binary's commands, `plaid serve` among them (its tests also reach PlaidServer's internals).
+        .testTarget(name: "PlaidCLITests", dependencies: ["plaid", "PlaidCore", "PlaidIndex", "PlaidServer"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -17,19 +17,7 @@ struct Info: ParsableCommand {
             let book = opened.codebook
             let perToken = Double(opened.bytesOnDisk) / Double(max(1, opened.tokenCount))
             if json {
-                let object: [String: Any] = [
-                    "documents": opened.documentCount, "deleted": opened.deletedCount, "segments": opened.segments.count,
-                    "generation": opened.generation, "format_version": opened.formatVersion,
-                    "tokens": opened.tokenCount, "centroids": book.centroidCount, "dim": book.dim, "nbits": book.nbits,
-                    "bytes": opened.bytesOnDisk, "bytes_per_token": perToken,
-                    "created_by": book.createdBy, "written_by": opened.manifest.writtenBy,
-                    "model": book.model.map { m -> [String: Any] in
-                        ["name": m.name, "path": m.path, "hash": m.hash, "dim": m.dim, "query_length": m.queryLength,
-                         "document_length": m.documentLength, "query_prefix": m.queryPrefix, "document_prefix": m.documentPrefix,
-                         "precision": m.precision]
-                    } ?? NSNull(),
-                ]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+                let data = try IndexDescription(opened).json()
                 print(String(decoding: data, as: UTF8.self))
             } else {
                 print("index:           \(index.index)")

@@ -3,7 +3,7 @@ import Foundation
 import PlaidCore
 
 /// `plaid`: build, search and evaluate PLAID indexes of ColBERT token embeddings.
-struct Plaid: ParsableCommand {
+struct Plaid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plaid",
         abstract: "A PLAID compressed index for ColBERT late-interaction retrieval, on the CPU.",
@@ -14,7 +14,7 @@ struct Plaid: ParsableCommand {
         assembled default model everywhere.
         """,
         version: PlaidVersion.string,
-        subcommands: [Build.self, Add.self, Delete.self, Compact.self, Query.self, Rerank.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
+        subcommands: [Build.self, Add.self, Delete.self, Compact.self, Query.self, Rerank.self, Serve.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
     )
 }
 
@@ -38,7 +38,8 @@ func joiningNegativeNumbers(_ arguments: [String]) -> [String] {
 }
 
 /// SIGINT and SIGTERM remove this process's staging files (`StagingFiles`) and exit with 130 or
-/// 143, as a shell reports a process ended by those signals.
+/// 143, as a shell reports a process ended by those signals. (`plaid serve` cancels these and
+/// shuts down gracefully instead.)
 let interruptions: [DispatchSourceSignal] = [SIGINT, SIGTERM].map { number in
     signal(number, SIG_IGN)
     let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -51,4 +52,10 @@ let interruptions: [DispatchSourceSignal] = [SIGINT, SIGTERM].map { number in
     return source
 }
 
-Plaid.main(joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+/// The asynchronous entry point (a plain `Plaid.main(...)` call resolves to the synchronous one,
+/// which would run `plaid serve` as a command without a body).
+func runAsynchronously<Command: AsyncParsableCommand>(_ command: Command.Type, _ arguments: [String]) async {
+    await command.main(arguments)
+}
+
+await runAsynchronously(Plaid.self, joiningNegativeNumbers(Array(CommandLine.arguments.dropFirst())))

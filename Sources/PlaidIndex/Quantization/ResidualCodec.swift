@@ -27,6 +27,13 @@ public struct ResidualCodec: Sendable, Equatable {
         self.dim = dim; self.nbits = nbits; self.cutoffs = cutoffs; self.weights = weights
     }
 
+    /// The codec of an index created empty, before its first batch trains one: all buckets
+    /// decode to zero. It codes nothing, since such an index has no segments.
+    static func untrained(dim: Int, nbits: Int) -> ResidualCodec {
+        ResidualCodec(dim: dim, nbits: nbits, cutoffs: [Float](repeating: 0, count: (1 << nbits) - 1),
+                      weights: [Float](repeating: 0, count: 1 << nbits))
+    }
+
     /// Fits cutoffs and weights on held-out residuals ([n, dim] flattened).
     public static func train(residuals: [Float], dim: Int, nbits: Int) -> ResidualCodec {
         precondition(!residuals.isEmpty)

@@ -100,14 +100,16 @@ public final class CompressedIndex: @unchecked Sendable {
         let book = manifest.codebook
         let buckets = 1 << max(0, min(book.nbits, 8))
         let manifestFile = (path as NSString).appendingPathComponent(version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName)
-        guard book.dim > 0, book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), book.centroidCount > 0,
-              book.bucketCutoffs.count == buckets - 1, book.bucketWeights.count == buckets,
+        let trainedOrEmpty = book.isTrained ? book.bucketCutoffs.count == buckets - 1 && book.bucketWeights.count == buckets
+                                            : manifest.segments.isEmpty && book.centroidCount == 0
+        guard book.dim > 0, book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
               manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
             throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
         }
         let centroidsPath = (path as NSString).appendingPathComponent(book.centroidsFile)
         let centroids = try IndexStorage.readCentroids(path: centroidsPath, count: book.centroidCount, dim: book.dim, verifyChecksum: verifyChecksums)
-        let codec = ResidualCodec(dim: book.dim, nbits: book.nbits, cutoffs: book.bucketCutoffs, weights: book.bucketWeights)
+        let codec = book.isTrained ? ResidualCodec(dim: book.dim, nbits: book.nbits, cutoffs: book.bucketCutoffs, weights: book.bucketWeights)
+                                   : ResidualCodec.untrained(dim: book.dim, nbits: book.nbits)
         let segments = try manifest.segments.map { info in
             try Segment(directory: (path as NSString).appendingPathComponent(info.name), info: info,
                         bytesPerVector: codec.bytesPerVector, verifyChecksums: verifyChecksums)

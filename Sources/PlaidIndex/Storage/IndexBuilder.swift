@@ -50,6 +50,37 @@ public enum IndexBuilder {
         }
     }
 
+    /// Creates an index of no documents, to be filled by `IndexWriter.add`: its first batch
+    /// trains the centroids and the residual codec with `parameters` (as `build` would on that
+    /// batch), and later batches are added as to any index. `model`, when known, is recorded so
+    /// that vectors of another model are refused.
+    @discardableResult
+    public static func createEmpty(at indexPath: String, dim: Int, parameters: BuildParameters = BuildParameters(),
+                                   model: ModelIdentity? = nil, overwrite: Bool = false) throws -> Manifest {
+        guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
+            throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
+        }
+        guard dim > 0, dim % 8 == 0 else {
+            throw PlaidError.invalidArgument("the dimension must be a positive multiple of 8 (got \(dim))")
+        }
+        if let model, model.dim != dim {
+            throw PlaidError.invalidArgument("the model \(model.summary) makes vectors of dimension \(model.dim), not \(dim)")
+        }
+        return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
+            let codebook = Codebook(dim: dim, nbits: parameters.nbits, centroidCount: 0,
+                                    centroidsFile: Codebook.centroidsFileName(generation: 1), bucketCutoffs: [], bucketWeights: [],
+                                    kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
+                                    kmeansSampleSize: 0, averageResidual: 0, outlierDistance: nil, tokensPerCentroid: 0,
+                                    trainedCentroidCount: 0, createdBy: "plaid \(PlaidVersion.string)", model: model)
+            try IndexStorage.writeCentroids([], path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
+            let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: [],
+                                    nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)")
+            try manifest.commit(to: directory)
+            FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
+            return manifest
+        }
+    }
+
     static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
                            directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
         let (codebook, centroids) = try trainCodebook(embeddings: embeddings, parameters: parameters, showProgress: showProgress)

@@ -63,7 +63,7 @@ public final class IndexWriter {
     private var centroids: [Float]
     private var centroidsChanged = false
     private var quantizer: CoarseQuantizer
-    private let codec: ResidualCodec
+    private var codec: ResidualCodec
     private var staged: [StagedSegment]
     /// The index's metadata fields, batches staged so far included.
     private var metadataFields: [MetadataField]
@@ -159,16 +159,20 @@ public final class IndexWriter {
             throw PlaidError.refused("\(existing.count) id\(existing.count == 1 ? " is" : "s are") already in the index (\(named)\(existing.count > 5 ? ", …" : "")); pass --upsert to replace \(existing.count == 1 ? "it" : "them"), or delete \(existing.count == 1 ? "it" : "them") first")
         }
         let fields = try MetadataSchema.merge(metadataFields, with: metadata, order: batch.ids, source: batch.sourceName)
-        let saved = (codebook, centroids, quantizer, centroidsChanged)
+        let saved = (codebook, centroids, quantizer, codec, centroidsChanged)
         let name = Manifest.segmentName(nextSegmentNumber)
         let info: SegmentInfo
-        let growth: (outliers: Int, centroids: Int)
+        var growth: (outliers: Int, centroids: Int) = (0, 0)
         do {
-            growth = growCodebook ? try growForOutliers(of: batch) : (0, 0)
+            if !codebook.isTrained {
+                try trainCodebook(on: batch, showProgress: showProgress)
+            } else if growCodebook {
+                growth = try growForOutliers(of: batch)
+            }
             info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
                                                  quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress)
         } catch {
-            (codebook, centroids, quantizer, centroidsChanged) = saved
+            (codebook, centroids, quantizer, codec, centroidsChanged) = saved
             try? FileManager.default.removeItem(atPath: directory(of: name))
             StagingFiles.unregister(directory(of: name))
             throw error
@@ -182,6 +186,22 @@ public final class IndexWriter {
         for (d, id) in batch.ids.enumerated() { liveIDs[id] = (segment, d) }
         return AddSummary(documents: info.documentCount, tokens: info.tokenCount, replaced: upsert ? existing.count : 0,
                           newCentroids: growth.centroids, outlierTokens: growth.outliers)
+    }
+
+    /// The first batch of an index created empty trains its centroids and residual codec, with
+    /// the k-means settings the index was created with, exactly as a build on that batch would.
+    private func trainCodebook(on batch: DocumentEmbeddingSource, showProgress: Bool) throws {
+        let parameters = BuildParameters(nbits: codebook.nbits, kmeans: KMeansParameters(iterations: codebook.kmeansIterations, seed: codebook.kmeansSeed),
+                                         chunkTokens: chunkTokens)
+        var (trained, trainedCentroids) = try IndexBuilder.trainCodebook(embeddings: batch, parameters: parameters, showProgress: showProgress)
+        trained.createdBy = codebook.createdBy
+        trained.model = codebook.model ?? batch.model
+        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
+        centroids = trainedCentroids.map { Float(Float16($0)) }
+        codebook = trained
+        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
+        codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
+        centroidsChanged = true
     }
 
     /// Codebook growth (as fast-plaid's and xtr-warp-rs's updates do): a first pass over the batch

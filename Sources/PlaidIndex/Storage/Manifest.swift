@@ -31,6 +31,10 @@ public struct Codebook: Codable, Equatable, Sendable {
     /// The model whose vectors the index holds, when the build knew it (text collections, and
     /// embeddings that `plaid encode` wrote).
     public var model: ModelIdentity?
+
+    /// Whether centroids and the residual codec exist. An index created empty
+    /// (`IndexBuilder.createEmpty`) has neither until its first batch trains them, as a build would.
+    public var isTrained: Bool { centroidCount > 0 }
 }
 
 /// One immutable segment as the manifest records it. Its files live in the directory `name`

@@ -25,10 +25,23 @@ func printWarning(_ message: String) {
 func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
-    } catch let exit as ExitCode {
-        throw exit
     } catch {
-        printError("error: \(describe(error))")
-        throw ExitCode.failure
+        throw reported(error)
     }
+}
+
+/// `runReportingErrors` for an asynchronous body.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        throw reported(error)
+    }
+}
+
+/// An error printed as one sentence, and the exit code to leave with.
+private func reported(_ error: Error) -> Error {
+    if let exit = error as? ExitCode { return exit }
+    printError("error: \(describe(error))")
+    return ExitCode.failure
 }
