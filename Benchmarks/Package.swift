@@ -50,6 +50,15 @@ let package = Package(
             path: "Benchmarks/FilteredSearch"
         ),
         .executableTarget(
+            name: "serve-load",
+            dependencies: [
+                "BenchmarkSupport",
+                .product(name: "PlaidIndex", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+            ],
+            path: "Benchmarks/ServeLoad"
+        ),
+        .executableTarget(
             name: "EncoderBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

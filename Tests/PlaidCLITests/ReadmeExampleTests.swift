@@ -1,9 +1,9 @@
 import XCTest
 import Foundation
 
-/// The README's command-line block, run as written (bash, `set -eu`) on a 60-document slice of
+/// The README's command-line and server blocks, run as written (bash, `set -eu`) on a slice of
 /// SciFact, with `P` set to the plaid built beside the tests.
-final class ReadmeExampleTests: XCTestCase {
+final class ReadmeExampleTests: PlaidCLITestCase {
     func testTheReadmeCommandLineBlockRunsAsWritten() throws {
         try SciFactSlice.requireModel()
         let readme = try String(contentsOfFile: SciFactSlice.root + "/README.md", encoding: .utf8)
@@ -54,5 +54,29 @@ final class ReadmeExampleTests: XCTestCase {
         XCTAssertEqual(info["deleted"] as? Int, 0)
         XCTAssertEqual(info["segments"] as? Int, 1)
         XCTAssertEqual(info["generation"] as? Int, 4)
+    }
+
+    /// The README's curl block against `plaid serve --model` on a 30-document slice: every
+    /// request but the last (an error shown on purpose) answers 2xx (`curl -f`).
+    func testTheReadmeServerBlockRunsAsWritten() throws {
+        try SciFactSlice.requireModel()
+        let readme = try String(contentsOfFile: SciFactSlice.root + "/README.md", encoding: .utf8)
+        guard let begin = readme.range(of: "<!-- readme-server-example:begin -->"), let end = readme.range(of: "<!-- readme-server-example:end -->") else {
+            return XCTFail("README.md has no readme-server-example block")
+        }
+        let block = readme[begin.upperBound..<end.lowerBound].split(separator: "\n").filter { !$0.hasPrefix("```") }.joined(separator: "\n")
+        let data = try SciFactSlice.make(at: path("scifact"), documents: 30)
+        try plaid(["build", "--collection", data + "/corpus.jsonl", "--index", path("idx"), "--centroids", "32", "--model", SciFactSlice.model])
+        let server = try ServerProcess(self, arguments: ["--index", path("idx"), "--model", SciFactSlice.model])
+        let result = try PlaidProcess(directory: directory, workingDirectory: directory,
+                                      environment: ["URL": "http://127.0.0.1:\(server.port)"], executable: URL(fileURLWithPath: "/bin/bash"))
+            .run(["-eu", "-c", block])
+        XCTAssertEqual(result.status, 0, "the README server block failed:\n\(result.stderr)\n\(result.stdout)")
+        XCTAssertTrue(result.stdout.contains(#"{"status":"ok"}"#), result.stdout)
+        XCTAssertTrue(result.stdout.contains(#""added":1"#), result.stdout)
+        XCTAssertTrue(result.stdout.contains(#"{"results":[[{"id":"note-1","metadata":{"topic":"nutrition","year":2024},"score":"#), result.stdout)
+        XCTAssertTrue(result.stdout.contains(#""deleted":1"#), result.stdout)
+        XCTAssertTrue(result.stdout.hasSuffix(#"{"error":"k must be between 1 and 10000, not 0"}"#), result.stdout)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 }

@@ -231,6 +231,39 @@ final class LivingIndexTests: XCTestCase {
     }
 
     /// Automatic compaction once deleted tokens pass 20% of the stored tokens.
+    /// An index created empty searches (finding nothing), and its first batch trains the codebook
+    /// as a build on that batch would: same centroids count and residual buckets, and the same
+    /// results but for ties moved by the centroids' float16 rounding.
+    func testAnIndexCreatedEmptyIsTrainedByItsFirstBatchAsABuildWould() throws {
+        let queries = corpus.queries(count: 20, tokens: 12)
+        let empty = path("empty")
+        try IndexBuilder.createEmpty(at: empty, dim: pool.dim)
+        let opened = try CompressedIndex(path: empty)
+        XCTAssertEqual(opened.documentCount, 0)
+        XCTAssertFalse(opened.codebook.isTrained)
+        XCTAssertTrue(try search(empty, queries).allSatisfy { $0.isEmpty })
+        XCTAssertThrowsError(try IndexBuilder.createEmpty(at: empty, dim: pool.dim), "an existing index is not replaced")
+
+        let first = try batch(Array(0..<300), ids: (0..<300).map { "doc\($0)" })
+        let writer = try IndexWriter(path: empty)
+        try writer.add(first)
+        try writer.commit()
+        _ = try IndexBuilder.build(from: first, at: path("built"))
+        let trained = try CompressedIndex(path: empty).codebook, built = try CompressedIndex(path: path("built")).codebook
+        XCTAssertEqual(trained.centroidCount, built.centroidCount)
+        XCTAssertEqual(trained.bucketCutoffs, built.bucketCutoffs)
+        XCTAssertEqual(trained.outlierDistance, built.outlierDistance)
+        let a = try search(empty, queries), b = try search(path("built"), queries)
+        let agreement = zip(a, b).map { Double(Set($0.map(\.id)).intersection($1.map(\.id)).count) / 10 }.reduce(0, +) / Double(a.count)
+        XCTAssertGreaterThanOrEqual(agreement, 0.95, "top-10 agreement with a build on the same batch")
+
+        // Later batches are added as to any index.
+        try writer.add(try batch(Array(300..<400), ids: (300..<400).map { "doc\($0)" }))
+        try writer.commit()
+        writer.close()
+        XCTAssertEqual(try CompressedIndex(path: empty).documentCount, 400)
+    }
+
     func testDeletingMoreThanAFifthCompactsAutomatically() throws {
         let index = try buildIndex("auto", documents: 0..<100)
         let writer = try IndexWriter(path: index)
