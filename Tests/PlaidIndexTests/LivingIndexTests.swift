@@ -264,6 +264,38 @@ final class LivingIndexTests: XCTestCase {
         XCTAssertEqual(try CompressedIndex(path: empty).documentCount, 400)
     }
 
+    /// A stream of small commits stays within `maxSegments` segments by merging adjacent small
+    /// ones, and searches as the compacted index does.
+    func testManySmallCommitsAreMergedAndSearchAsTheCompactedIndex() throws {
+        let index = try buildIndex("merging", documents: 0..<200)
+        let queries = corpus.queries(count: 10, tokens: 12)
+        let writer = try IndexWriter(path: index)
+        writer.maxSegments = 4
+        writer.segmentsPerMerge = 3
+        var merged = 0
+        var live = Set((0..<200).map { "doc\($0)" })
+        for step in 0..<15 {
+            let documents = Array((200 + step * 10)..<(210 + step * 10))
+            try writer.add(try batch(documents, ids: documents.map { "doc\($0)" }))
+            live.formUnion(documents.map { "doc\($0)" })
+            if step % 4 == 3 {
+                try writer.delete(ids: ["doc\(step * 3)", "doc\(200 + step * 10)"])
+                live.subtract(["doc\(step * 3)", "doc\(200 + step * 10)"])
+            }
+            merged += try writer.commit().mergedSegments
+            let opened = try CompressedIndex(path: index)
+            XCTAssertLessThanOrEqual(opened.segments.count, 4, "step \(step)")
+            XCTAssertEqual(Set(opened.liveDocumentIDs), live, "step \(step)")
+        }
+        XCTAssertGreaterThan(merged, 0)
+        writer.close()
+        let compacted = try copyOf(index, "merging-compacted")
+        let compactor = try IndexWriter(path: compacted)
+        try compactor.compact()
+        compactor.close()
+        assertSameRanking(try search(index, queries), try search(compacted, queries), "merged segments against the compacted index")
+    }
+
     func testDeletingMoreThanAFifthCompactsAutomatically() throws {
         let index = try buildIndex("auto", documents: 0..<100)
         let writer = try IndexWriter(path: index)

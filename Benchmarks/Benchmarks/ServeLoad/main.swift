@@ -15,9 +15,11 @@ import Foundation
 import PlaidCore
 import PlaidIndex
 
-let run = try CollectionRun(tool: "serve-load")
-let seconds = Double(ProcessInfo.processInfo.environment["SERVE_LOAD_SECONDS"] ?? "") ?? 20
+/// A line on standard output, written at once (also into a file), so each row shows as it is measured.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+let loadSeconds = Double(ProcessInfo.processInfo.environment["SERVE_LOAD_SECONDS"] ?? "") ?? 20
 let plaidBinary = ProcessInfo.processInfo.environment["PLAID_BINARY"] ?? ".build/release/plaid"
+let run = try CollectionRun(tool: "serve-load")
 guard FileManager.default.isExecutableFile(atPath: plaidBinary) else {
     FileHandle.standardError.write(Data("serve-load: no plaid at \(plaidBinary); run `swift build -c release` in the repository first, or set PLAID_BINARY\n".utf8))
     exit(2)
@@ -29,7 +31,7 @@ let dim = run.documents.dim
 let pristine = run.path("index")
 if (try? CompressedIndex(path: pristine)) == nil {
     let (summary, buildSeconds) = try timed { try IndexBuilder.build(from: run.documents, at: pristine, overwrite: true) }
-    print(String(format: "built the index: %d documents, %d tokens, %.0f s", summary.manifest.documentCount, summary.manifest.tokenCount, buildSeconds))
+    say(String(format: "built the index: %d documents, %d tokens, %.0f s", summary.manifest.documentCount, summary.manifest.tokenCount, buildSeconds))
 }
 let batchRates = try (0..<3).map { _ -> Double in
     let searcher = Searcher(index: try CompressedIndex(path: pristine))
@@ -37,7 +39,7 @@ let batchRates = try (0..<3).map { _ -> Double in
     return Double(run.queries.count) / elapsed
 }
 let batch = median(batchRates)
-print(String(format: "plaid query batch search, 2 threads, k=%d: %.1f queries/s (median of 3: %@)", k, batch,
+say(String(format: "plaid query batch search, 2 threads, k=%d: %.1f queries/s (median of 3: %@)", k, batch,
              batchRates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
 
 // 2. Request bodies, serialised once.
@@ -62,41 +64,50 @@ let writerDocuments = try (0..<200).map { d -> String in
 }
 
 // 3. The server on a fresh copy of the index.
-final class Server {
+final class Server: @unchecked Sendable {
     let process = Process()
-    var port = 0
-    init(index: String, log: String) throws {
-        process.executableURL = URL(fileURLWithPath: plaidBinary)
+    let port: Int
+    init(binary: String, index: String, log: String) throws {
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["serve", "--index", index, "--port", "0", "--threads", "2", "--quiet"]
         FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: log)
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(60)
-        while port == 0 && Date() < deadline {
+        var bound = 0
+        while bound == 0 && Date() < deadline {
             let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
             if let range = text.range(of: #"127\.0\.0\.1:\d+"#, options: .regularExpression) {
-                port = Int(text[range].split(separator: ":")[1])!
+                bound = Int(text[range].split(separator: ":")[1])!
             } else { Thread.sleep(forTimeInterval: 0.05) }
         }
-        guard port > 0 else { throw LoadError("plaid serve did not start") }
+        guard bound > 0 else { throw LoadError("plaid serve did not start") }
+        port = bound
     }
     func stop() { process.terminate(); process.waitUntilExit() }
 }
 
-struct Outcome { var queries: Int; var latencies: [Double]; var errors: Int; var writtenDocuments: Int; var writeSeconds: [Double] }
+struct Outcome { var queries = 0; var latencies: [Double] = []; var errors = 0; var writtenDocuments = 0; var writeSeconds: [Double] = [] }
 
-func load(concurrency: Int, writer: Bool) throws -> Outcome {
-    let served = run.path("served")
+/// What the client threads add up, under a lock.
+final class Tally: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcome = Outcome()
+    func add(_ body: (inout Outcome) -> Void) { lock.lock(); body(&outcome); lock.unlock() }
+    var total: Outcome { lock.lock(); defer { lock.unlock() }; return outcome }
+}
+
+func load(concurrency: Int, writer: Bool, seconds: Double, binary: String, pristine: String, served: String, log: String,
+          queryBodies: [[UInt8]], writerDocuments: [String]) throws -> Outcome {
     try? FileManager.default.removeItem(atPath: served)
     try FileManager.default.copyItem(atPath: pristine, toPath: served)
-    let server = try Server(index: served, log: run.path("serve.log"))
+    let server = try Server(binary: binary, index: served, log: log)
     defer { server.stop() }
     let warm = try HTTPConnection(port: server.port)
     for q in 0..<20 { _ = try warm.send("POST", "/search", body: queryBodies[q % queryBodies.count]) }
 
-    let lock = NSLock()
-    var outcome = Outcome(queries: 0, latencies: [], errors: 0, writtenDocuments: 0, writeSeconds: [])
+    let tally = Tally()
     let start = DispatchTime.now().uptimeNanoseconds
     let end = start + UInt64(seconds * 1e9)
     let group = DispatchGroup()
@@ -117,9 +128,7 @@ func load(concurrency: Int, writer: Bool) throws -> Outcome {
                 let sent = DispatchTime.now().uptimeNanoseconds
                 let answer = try? connection.send("POST", "/documents", body: body)
                 let took = Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e9
-                lock.lock()
-                if answer?.status == 201 { outcome.writtenDocuments += 10; outcome.writeSeconds.append(took) } else { outcome.errors += 1 }
-                lock.unlock()
+                tally.add { if answer?.status == 201 { $0.writtenDocuments += 10; $0.writeSeconds.append(took) } else { $0.errors += 1 } }
                 next += 100_000_000
             }
         }
@@ -137,30 +146,62 @@ func load(concurrency: Int, writer: Bool) throws -> Outcome {
                 if answer?.status == 200 { latencies.append(Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e6) } else { errors += 1 }
                 q += 1
             }
-            lock.lock()
-            outcome.latencies += latencies
-            outcome.queries += latencies.count
-            outcome.errors += errors
-            lock.unlock()
+            tally.add { $0.latencies += latencies; $0.queries += latencies.count; $0.errors += errors }
         }
     }
     group.wait()
-    return outcome
+    return tally.total
 }
 
 // 4. The table.
-print("| concurrency | writer | queries/s | vs batch | p50 ms | p99 ms | documents written/s | add p50 ms | errors |")
-print("|---|---|---|---|---|---|---|---|---|")
+say("| concurrency | writer | queries/s | vs batch | p50 ms | p99 ms | documents written/s | add p50 ms | errors |")
+say("|---|---|---|---|---|---|---|---|---|")
 for writer in [false, true] {
     for concurrency in [1, 8, 32] {
-        let outcome = try load(concurrency: concurrency, writer: writer)
+        let outcome = try load(concurrency: concurrency, writer: writer, seconds: loadSeconds, binary: plaidBinary, pristine: pristine, served: run.path("served"),
+                               log: run.path("serve.log"), queryBodies: queryBodies, writerDocuments: writerDocuments)
         let sorted = outcome.latencies.sorted()
-        let rate = Double(outcome.queries) / seconds
+        let rate = Double(outcome.queries) / loadSeconds
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        print(String(format: "| %d | %@ | %.1f | %.2f | %.1f | %.1f | %@ | %@ | %d |", concurrency, writer ? "100 docs/s" : "none", rate, rate / batch,
+        say(String(format: "| %d | %@ | %.1f | %.2f | %.1f | %.1f | %@ | %@ | %d |", concurrency, writer ? "100 docs/s" : "none", rate, rate / batch,
                      percentile(0.5), percentile(0.99),
-                     writer ? String(format: "%.0f", Double(outcome.writtenDocuments) / seconds) : "–",
+                     writer ? String(format: "%.0f", Double(outcome.writtenDocuments) / loadSeconds) : "–",
                      writer && !outcome.writeSeconds.isEmpty ? String(format: "%.0f", median(outcome.writeSeconds) * 1000) : "–",
                      outcome.errors))
     }
+}
+
+// 5. Commit throughput: 8 clients adding one document per request (one commit each), no searches.
+do {
+    let served = run.path("served")
+    try? FileManager.default.removeItem(atPath: served)
+    try FileManager.default.copyItem(atPath: pristine, toPath: served)
+    let server = try Server(binary: plaidBinary, index: served, log: run.path("serve.log"))
+    defer { server.stop() }
+    let tally = Tally()
+    let end = DispatchTime.now().uptimeNanoseconds + UInt64(loadSeconds * 1e9)
+    let group = DispatchGroup()
+    let documents = writerDocuments
+    for client in 0..<8 {
+        group.enter()
+        Thread.detachNewThread {
+            defer { group.leave() }
+            guard let connection = try? HTTPConnection(port: server.port) else { return }
+            var serial = 0
+            while DispatchTime.now().uptimeNanoseconds < end {
+                serial += 1
+                let body = Array("{\"documents\":[{\"id\":\"small-\(client)-\(serial)\",\"embeddings\":\(documents[(client * 25 + serial) % documents.count])}]}".utf8)
+                let sent = DispatchTime.now().uptimeNanoseconds
+                let answer = try? connection.send("POST", "/documents", body: body)
+                let took = Double(DispatchTime.now().uptimeNanoseconds - sent) / 1e9
+                tally.add { if answer?.status == 201 { $0.writtenDocuments += 1; $0.writeSeconds.append(took) } else { $0.errors += 1 } }
+            }
+        }
+    }
+    group.wait()
+    let total = tally.total
+    let segments = try CompressedIndex(path: served).segments.count
+    say(String(format: "one-document adds from 8 clients: %.1f commits/s, p50 %.0f ms, p99 %.0f ms, %d errors, %d segments after",
+                 Double(total.writtenDocuments) / loadSeconds, median(total.writeSeconds) * 1000,
+                 total.writeSeconds.sorted()[min(total.writeSeconds.count - 1, total.writeSeconds.count * 99 / 100)] * 1000, total.errors, segments))
 }

@@ -22,9 +22,12 @@ public struct DeleteSummary: Sendable {
 
 /// What `IndexWriter.commit` did.
 public struct CommitSummary: Sendable {
+    /// The last commit made: the compaction's or the last merge's when there was one.
     public var generation: Int
-    /// Whether the commit was followed by an automatic compaction (its generation is `generation`).
+    /// Whether the commit was followed by an automatic compaction.
     public var compacted: Bool
+    /// Segments merged away after the commit (`IndexWriter.maxSegments`).
+    public var mergedSegments: Int = 0
 }
 
 /// The one writer of an index: adds, deletes and replaces documents, commits, and compacts.
@@ -57,6 +60,15 @@ public final class IndexWriter {
     public var autoCompactionThreshold: Double? = 0.2
     /// Tokens per step when streaming a batch; memory grows with it, not with the batch.
     public var chunkTokens = 1 << 16
+    /// Each add makes a segment and search visits every one, so a stream of small commits (a
+    /// server's) would pile them up. When a commit leaves more than `maxSegments`, the
+    /// `segmentsPerMerge` adjacent segments storing the fewest tokens are merged into one (live
+    /// documents only, codes and residuals copied) in a further commit, until at most
+    /// `maxSegments` remain. Adjacent ones, so that documents keep their order and results stay
+    /// those of the compacted index; the fewest tokens, so that the small recent segments merge
+    /// often and the large old ones rarely (about log(documents) copies of each document). nil never merges.
+    public var maxSegments: Int? = 16
+    public var segmentsPerMerge = 8
 
     private var lock: IndexLock?
     private var codebook: Codebook
@@ -310,7 +322,20 @@ public final class IndexWriter {
             try compact()
             return CommitSummary(generation: committed.generation, compacted: true)
         }
-        return CommitSummary(generation: generation, compacted: false)
+        var merged = 0
+        if let maxSegments {
+            let width = max(2, segmentsPerMerge)
+            while staged.count > max(1, maxSegments) {
+                let windows = 0...(staged.count - min(width, staged.count))
+                let tokens = { (start: Int) in self.staged[start..<min(start + width, self.staged.count)].reduce(0) { $0 + $1.info.tokenCount } }
+                // The fewest tokens; among equals the latest (the newest segments are the small ones).
+                let start = windows.min { (tokens($0), -$0) < (tokens($1), -$1) }!
+                let range = start..<min(start + width, staged.count)
+                try mergeCommitted(range)
+                merged += range.count
+            }
+        }
+        return CommitSummary(generation: committed.generation, compacted: false, mergedSegments: merged)
     }
 
     /// Commits `manifest` (the rename), marks what is staged as committed, and removes the files
@@ -369,6 +394,12 @@ public final class IndexWriter {
             defer { autoCompactionThreshold = saved }
             try commit()
         }
+        try mergeCommitted(0..<staged.count)
+    }
+
+    /// Rewrites the committed segments in `range` (nothing staged) as one segment of their live
+    /// documents in their order, or as none if no document is live, and commits the result.
+    private func mergeCommitted(_ range: Range<Int>) throws {
         let name = Manifest.segmentName(nextSegmentNumber)
         let target = directory(of: name)
         var merged: [SegmentInfo] = []
@@ -376,7 +407,7 @@ public final class IndexWriter {
         do {
             let writer = try SegmentWriter(directory: target, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector,
                                            fields: metadataFields)
-            for info in committed.segments {
+            for info in staged[range].map(\.info) {
                 let segment = try Segment(directory: directory(of: info.name), info: info,
                                           bytesPerVector: codec.bytesPerVector, verifyChecksums: false)
                 try copyLiveDocuments(of: segment, into: writer, ids: &ids, lengths: &lengths)
@@ -393,11 +424,17 @@ public final class IndexWriter {
             throw error
         }
         nextSegmentNumber += 1
-        staged = merged.map { StagedSegment(info: $0, lengths: lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.documentCount))) }
-        liveIDs.removeAll(keepingCapacity: true)
-        for (d, id) in ids.enumerated() { liveIDs[id] = (0, d) }
+        staged.replaceSubrange(range, with: merged.map {
+            StagedSegment(info: $0, lengths: lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.documentCount)))
+        })
+        // Segments after the range move down by the ones merged away.
+        let shift = range.count - merged.count
+        if shift != 0 {
+            for (id, location) in liveIDs where location.segment >= range.upperBound { liveIDs[id] = (location.segment - shift, location.document) }
+        }
+        for (d, id) in ids.enumerated() { liveIDs[id] = (range.lowerBound, d) }
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
-                             segments: merged, nextSegmentNumber: nextSegmentNumber, metadataFields: metadataFields,
+                             segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber, metadataFields: metadataFields,
                              writtenBy: "plaid \(PlaidVersion.string)"))
     }
 

@@ -15,7 +15,6 @@ struct APIError: Error, Sendable {
     /// A library error: the input's fault unless it is an I/O failure or a damaged index.
     static func from(_ error: Error) -> APIError {
         if let error = error as? APIError { return error }
-        if let error = error as? DecodingError { return .badRequest(sentence(for: error)) }
         if let error = error as? PlaidError {
             switch error {
             case .io, .corruptIndex: return APIError(status: .internalServerError, message: describe(error))
@@ -23,42 +22,6 @@ struct APIError: Error, Sendable {
             }
         }
         return APIError(status: .internalServerError, message: describe(error))
-    }
-
-    /// One sentence naming the field (`documents[2].embeddings[0][5]`) and what it should be.
-    static func sentence(for error: DecodingError) -> String {
-        func path(_ codingPath: [CodingKey], _ last: CodingKey? = nil) -> String {
-            var text = ""
-            for key in codingPath + (last.map { [$0] } ?? []) {
-                if let index = key.intValue { text += "[\(index)]" } else { text += text.isEmpty ? key.stringValue : ".\(key.stringValue)" }
-            }
-            return text.isEmpty ? "the body" : "field \(text)"
-        }
-        func name(_ type: Any.Type) -> String {
-            switch type {
-            case is String.Type: return "a string"
-            case is Bool.Type: return "true or false"
-            case is Int.Type, is Int64.Type: return "an integer"
-            case is Float.Type, is Double.Type: return "a finite number"
-            case is [String: Any].Type, is Dictionary<String, Any>.Type: return "an object"
-            default:
-                let text = "\(type)"
-                if text.hasPrefix("Array<") || text.hasPrefix("[") { return "an array" }
-                return "an object"
-            }
-        }
-        switch error {
-        case .typeMismatch(let type, let context):
-            return "\(path(context.codingPath)) must be \(name(type))"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)) must be \(name(type)), not null"
-        case .keyNotFound(let key, let context):
-            return "\(path(context.codingPath, key)) is missing"
-        case .dataCorrupted(let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "the body does not have the expected fields"
-        }
     }
 }
 

@@ -1,156 +1,247 @@
 import Foundation
 import PlaidIndex
 
-// The JSON bodies the API takes (docs/openapi.json), decoded strictly: a key the API does not
-// know is an error naming it, so that a misspelt `filter_parms` is not silently ignored.
+// The JSON bodies the API takes (docs/openapi.json), read from `JSONValue` strictly: a field the
+// API does not know is an error naming it (a misspelt `filter_parms` is not silently ignored),
+// and every type error names the field's path (`documents[2].embeddings[0]`).
 
-/// Any key, to list the keys a body actually has.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
+/// One object of a body, read field by field. A field that is null counts as absent.
+struct Fields {
+    /// The object's path in the body ("" for the body itself).
+    let path: String
+    private let members: [String: JSONValue]
+
+    init(_ value: JSONValue, at path: String = "", what: String, allowed: [String]) throws {
+        guard case .object(let list) = value else {
+            throw APIError.badRequest("\(path.isEmpty ? "the body" : "field \(path)") must be an object, not \(value.kind)")
+        }
+        if let unknown = list.first(where: { !allowed.contains($0.key) }) {
+            throw APIError.badRequest("\(what) has no field \"\(unknown.key)\"; it takes \(allowed.map { "\"\($0)\"" }.joined(separator: ", "))")
+        }
+        self.path = path
+        members = Dictionary(uniqueKeysWithValues: list.map { ($0.key, $0.value) })
+    }
+
+    func name(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func value(_ key: String) -> JSONValue? {
+        guard let value = members[key] else { return nil }
+        if case .null = value { return nil }
+        return value
+    }
+
+    func required<T>(_ value: T?, _ key: String) throws -> T {
+        guard let value else { throw APIError.badRequest("field \(name(key)) is missing") }
+        return value
+    }
+
+    func string(_ key: String) throws -> String? { try value(key).map { try $0.string(at: name(key)) } }
+    func bool(_ key: String) throws -> Bool? { try value(key).map { try $0.bool(at: name(key)) } }
+    func integer(_ key: String) throws -> Int? { try value(key).map { try $0.integer(at: name(key)) } }
+    func number(_ key: String) throws -> Float? { try value(key).map { try $0.number(at: name(key)) } }
+    func array(_ key: String) throws -> [JSONValue]? { try value(key).map { try $0.elements(at: name(key)) } }
+    func strings(_ key: String) throws -> [String]? {
+        try array(key).map { try $0.enumerated().map { i, v in try v.string(at: "\(name(key))[\(i)]") } }
+    }
+    /// `[tokens][dim]` numbers.
+    func vectors(_ key: String) throws -> [[Float]]? { try value(key).map { try $0.vectors(at: name(key)) } }
 }
 
-extension Decoder {
-    /// Throws when the object holds a key not in `known`.
-    func rejectUnknownKeys(_ known: [String], in what: String) throws {
-        let keys = try container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
-        if let unknown = keys.first(where: { !known.contains($0) }) {
-            throw APIError.badRequest("\(what) has no field \"\(unknown)\"; it takes \(known.map { "\"\($0)\"" }.joined(separator: ", "))")
+extension JSONValue {
+    private func mismatch(_ path: String, _ expected: String) -> APIError {
+        .badRequest("field \(path) must be \(expected), not \(kind)")
+    }
+
+    func string(at path: String) throws -> String {
+        guard case .string(let s) = self else { throw mismatch(path, "a string") }
+        return s
+    }
+
+    func bool(at path: String) throws -> Bool {
+        guard case .bool(let b) = self else { throw mismatch(path, "true or false") }
+        return b
+    }
+
+    func integer(at path: String) throws -> Int {
+        guard case .number(_, let integer?) = self, let value = Int(exactly: integer) else { throw mismatch(path, "an integer") }
+        return value
+    }
+
+    func number(at path: String) throws -> Float {
+        guard case .number(let d, _) = self else { throw mismatch(path, "a number") }
+        return Float(d)
+    }
+
+    /// The elements of an array (numbers unpacked).
+    func elements(at path: String) throws -> [JSONValue] {
+        switch self {
+        case .array(let values): return values
+        case .numbers(let numbers): return numbers.map { .number($0, integer: Int64(exactly: $0)) }
+        default: throw mismatch(path, "an array")
         }
     }
-}
 
-/// A JSON scalar given as a filter parameter; bound to the filter's `?` as text.
-enum FilterParameter: Decodable, Sendable {
-    case text(String)
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { self = .text(b ? "1" : "0"); return }
-        if let i = try? c.decode(Int64.self) { self = .text(String(i)); return }
-        if let d = try? c.decode(Double.self) { self = .text(String(d)); return }
-        if let s = try? c.decode(String.self) { self = .text(s); return }
-        throw DecodingError.typeMismatch(String.self, .init(codingPath: decoder.codingPath, debugDescription: "a filter parameter is a string, number or boolean"))
+    /// An array of numbers.
+    func vector(at path: String) throws -> [Float] {
+        switch self {
+        case .numbers(let numbers): return numbers.map { Float($0) }
+        case .array(let values):
+            let i = values.firstIndex { if case .number = $0 { return false } else { return true } }!
+            throw values[i].mismatch("\(path)[\(i)]", "a number")
+        default: throw mismatch(path, "an array of numbers")
+        }
     }
 
-    var text: String { switch self { case .text(let t): return t } }
+    /// An array of arrays of numbers, `[rows][numbers]`.
+    func vectors(at path: String) throws -> [[Float]] {
+        switch self {
+        case .numbers(let numbers) where numbers.isEmpty: return []
+        case .array(let rows): return try rows.enumerated().map { try $1.vector(at: "\(path)[\($0)]") }
+        default: throw mismatch(path, "an array of arrays of numbers")
+        }
+    }
+
+    /// A metadata value: scalars as they are, objects and arrays as compact JSON text.
+    func metadataValue() -> MetadataValue {
+        switch self {
+        case .null: return .null
+        case .bool(let b): return .boolean(b)
+        case .number(let d, let integer): return integer.map { .integer($0) } ?? .float(d)
+        case .string(let s): return .string(s)
+        case .numbers, .array, .object: return .json(compactText)
+        }
+    }
+
+    /// The value written back as compact JSON.
+    var compactText: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d, let integer): return integer.map(String.init) ?? "\(d)"
+        case .string(let s): return JSONValue.quoted(s)
+        case .numbers(let numbers): return "[" + numbers.map { Int64(exactly: $0).map(String.init) ?? "\($0)" }.joined(separator: ",") + "]"
+        case .array(let values): return "[" + values.map(\.compactText).joined(separator: ",") + "]"
+        case .object(let members): return "{" + members.map { JSONValue.quoted($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
+        }
+    }
+
+    private static func quoted(_ s: String) -> String {
+        let data = (try? JSONEncoder().encode(s)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
 }
 
 /// `POST /search`.
-struct SearchRequest: Decodable, Sendable {
+struct SearchRequest: Sendable {
     var queries: [String]?
     /// [queries][tokens][dim]; each query may have its own number of tokens.
     var queryEmbeddings: [[[Float]]]?
     var k: Int?
     var filter: String?
-    var filterParams: [FilterParameter]?
+    /// Bound to the filter's `?` as text: strings as they are, numbers as written, booleans as 1 and 0.
+    var filterParams: [String]?
     var ncells: Int?
     var centroidScoreThreshold: Float?
     var ndocs: Int?
     /// Whether results carry their documents' metadata (default true).
     var includeMetadata: Bool?
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case queries, queryEmbeddings = "query_embeddings", k, filter, filterParams = "filter_params", ncells,
-             centroidScoreThreshold = "centroid_score_threshold", ndocs, includeMetadata = "include_metadata"
-    }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "a search request")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        queries = try c.decodeIfPresent([String].self, forKey: .queries)
-        queryEmbeddings = try c.decodeIfPresent([[[Float]]].self, forKey: .queryEmbeddings)
-        k = try c.decodeIfPresent(Int.self, forKey: .k)
-        filter = try c.decodeIfPresent(String.self, forKey: .filter)
-        filterParams = try c.decodeIfPresent([FilterParameter].self, forKey: .filterParams)
-        ncells = try c.decodeIfPresent(Int.self, forKey: .ncells)
-        centroidScoreThreshold = try c.decodeIfPresent(Float.self, forKey: .centroidScoreThreshold)
-        ndocs = try c.decodeIfPresent(Int.self, forKey: .ndocs)
-        includeMetadata = try c.decodeIfPresent(Bool.self, forKey: .includeMetadata)
+    init(json: JSONValue) throws {
+        let f = try Fields(json, what: "a search request", allowed: ["queries", "query_embeddings", "k", "filter", "filter_params", "ncells",
+                                                                     "centroid_score_threshold", "ndocs", "include_metadata"])
+        queries = try f.strings("queries")
+        queryEmbeddings = try f.array("query_embeddings").map { try $0.enumerated().map { try $1.vectors(at: "query_embeddings[\($0)]") } }
+        k = try f.integer("k")
+        filter = try f.string("filter")
+        filterParams = try f.array("filter_params").map {
+            try $0.enumerated().map { i, value in
+                switch value {
+                case .string(let s): return s
+                case .number(let d, let integer): return integer.map(String.init) ?? String(d)
+                case .bool(let b): return b ? "1" : "0"
+                default: throw APIError.badRequest("field filter_params[\(i)] must be a string, number or boolean, not \(value.kind)")
+                }
+            }
+        }
+        ncells = try f.integer("ncells")
+        centroidScoreThreshold = try f.number("centroid_score_threshold")
+        ndocs = try f.integer("ndocs")
+        includeMetadata = try f.bool("include_metadata")
     }
 }
 
 /// One document of `POST /documents` or `POST /rerank`: text or vectors ([tokens][dim]).
-struct DocumentInput: Decodable, Sendable {
+struct DocumentInput: Sendable {
     var id: String
     var text: String?
     var embeddings: [[Float]]?
     var metadata: [String: MetadataValue]?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case id, text, embeddings, metadata }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "a document")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
-        text = try c.decodeIfPresent(String.self, forKey: .text)
-        embeddings = try c.decodeIfPresent([[Float]].self, forKey: .embeddings)
-        metadata = try c.decodeIfPresent([String: MetadataValue].self, forKey: .metadata)
+    init(json: JSONValue, at path: String) throws {
+        let f = try Fields(json, at: path, what: path, allowed: ["id", "text", "embeddings", "metadata"])
+        id = try f.required(try f.string("id"), "id")
+        text = try f.string("text")
+        embeddings = try f.vectors("embeddings")
+        metadata = try f.value("metadata").map { value in
+            guard case .object(let members) = value else { throw APIError.badRequest("field \(f.name("metadata")) must be an object, not \(value.kind)") }
+            return Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value.metadataValue()) })
+        }
     }
 }
 
+private func readDocuments(_ f: Fields) throws -> [DocumentInput] {
+    try f.required(try f.array("documents"), "documents").enumerated().map { try DocumentInput(json: $1, at: "documents[\($0)]") }
+}
+
 /// `POST /documents`.
-struct AddRequest: Decodable, Sendable {
+struct AddRequest: Sendable {
     var documents: [DocumentInput]
     var upsert: Bool
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case documents, upsert }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "an add request")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        documents = try c.decode([DocumentInput].self, forKey: .documents)
-        upsert = try c.decodeIfPresent(Bool.self, forKey: .upsert) ?? false
+    init(json: JSONValue) throws {
+        let f = try Fields(json, what: "an add request", allowed: ["documents", "upsert"])
+        documents = try readDocuments(f)
+        upsert = try f.bool("upsert") ?? false
     }
 }
 
 /// `DELETE /documents`.
-struct DeleteRequest: Decodable, Sendable {
+struct DeleteRequest: Sendable {
     var ids: [String]
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case ids }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "a delete request")
-        ids = try decoder.container(keyedBy: CodingKeys.self).decode([String].self, forKey: .ids)
+    init(json: JSONValue) throws {
+        let f = try Fields(json, what: "a delete request", allowed: ["ids"])
+        ids = try f.required(try f.strings("ids"), "ids")
     }
 }
 
 /// `POST /rerank`.
-struct RerankRequest: Decodable, Sendable {
+struct RerankRequest: Sendable {
     var query: String?
     /// [tokens][dim]
     var queryEmbeddings: [[Float]]?
     var documents: [DocumentInput]
     var k: Int?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case query, queryEmbeddings = "query_embeddings", documents, k }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "a rerank request")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        query = try c.decodeIfPresent(String.self, forKey: .query)
-        queryEmbeddings = try c.decodeIfPresent([[Float]].self, forKey: .queryEmbeddings)
-        documents = try c.decode([DocumentInput].self, forKey: .documents)
-        k = try c.decodeIfPresent(Int.self, forKey: .k)
+    init(json: JSONValue) throws {
+        let f = try Fields(json, what: "a rerank request", allowed: ["query", "query_embeddings", "documents", "k"])
+        query = try f.string("query")
+        queryEmbeddings = try f.vectors("query_embeddings")
+        documents = try readDocuments(f)
+        k = try f.integer("k")
     }
 }
 
 /// `POST /encode`.
-struct EncodeRequest: Decodable, Sendable {
-    enum Mode: String, Decodable, Sendable { case query, document }
+struct EncodeRequest: Sendable {
+    enum Mode: String, Sendable { case query, document }
     var texts: [String]
     var mode: Mode
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case texts, mode }
-
-    init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.allCases.map(\.rawValue), in: "an encode request")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        texts = try c.decode([String].self, forKey: .texts)
-        let mode = try c.decode(String.self, forKey: .mode)
+    init(json: JSONValue) throws {
+        let f = try Fields(json, what: "an encode request", allowed: ["texts", "mode"])
+        texts = try f.required(try f.strings("texts"), "texts")
+        let mode = try f.required(try f.string("mode"), "mode")
         guard let parsed = Mode(rawValue: mode) else {
             throw APIError.badRequest("field mode must be \"query\" or \"document\", not \"\(mode)\"")
         }

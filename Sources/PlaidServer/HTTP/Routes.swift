@@ -13,26 +13,26 @@ func makeRouter(service: RetrievalService) -> Router<BasicRequestContext> {
     router.get("info") { _, _ in jsonResponse(try IndexDescription(service.snapshot).json()) }
     router.get("openapi.json") { _, _ in jsonResponse(Data(PackageResources.openapi_json)) }
     router.post("search") { request, _ in
-        try encoded(await service.search(try await decoded(SearchRequest.self, from: request, limit: limit)))
+        try encoded(await service.search(try await decoded(SearchRequest.init(json:), from: request, limit: limit)))
     }
     router.post("documents") { request, _ in
-        let answer = try await service.add(try await decoded(AddRequest.self, from: request, limit: limit))
+        let answer = try await service.add(try await decoded(AddRequest.init(json:), from: request, limit: limit))
         return try encoded(answer, status: answer.replaced == 0 ? .created : .ok)
     }
     router.delete("documents") { request, _ in
-        try encoded(await service.delete(try await decoded(DeleteRequest.self, from: request, limit: limit)))
+        try encoded(await service.delete(try await decoded(DeleteRequest.init(json:), from: request, limit: limit)))
     }
     router.post("rerank") { request, _ in
-        try encoded(await service.rerank(try await decoded(RerankRequest.self, from: request, limit: limit)))
+        try encoded(await service.rerank(try await decoded(RerankRequest.init(json:), from: request, limit: limit)))
     }
     router.post("encode") { request, _ in
-        try encoded(await service.encode(try await decoded(EncodeRequest.self, from: request, limit: limit)))
+        try encoded(await service.encode(try await decoded(EncodeRequest.init(json:), from: request, limit: limit)))
     }
     return router
 }
 
-/// The request's JSON body as `T`; larger than `limit` bytes is a 413.
-private func decoded<T: Decodable>(_ type: T.Type, from request: Request, limit: Int) async throws -> T {
+/// The request's JSON body, read by `read`; larger than `limit` bytes is a 413.
+private func decoded<T>(_ read: (JSONValue) throws -> T, from request: Request, limit: Int) async throws -> T {
     if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
         throw APIError.tooLarge("the request body has \(length) bytes; the limit is \(limit) (--max-body-mib)")
     }
@@ -43,24 +43,7 @@ private func decoded<T: Decodable>(_ type: T.Type, from request: Request, limit:
         throw APIError.tooLarge("the request body is over the limit of \(limit) bytes (--max-body-mib)")
     }
     guard body.readableBytes > 0 else { throw APIError.badRequest("the request has no body; send a JSON object") }
-    let data = Data(body.readableBytesView)
-    do {
-        return try JSONDecoder().decode(T.self, from: data)
-    } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
-        throw APIError.badRequest("the body is not valid JSON (\(syntaxProblem(in: data))); send a JSON object")
-    }
-}
-
-/// Where the body stops being JSON ("Invalid value around character 8"): the decoder does not
-/// say, JSONSerialization does. Only run on a body already refused.
-private func syntaxProblem(in data: Data) -> String {
-    do {
-        _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        return "it does not parse"
-    } catch {
-        let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "it does not parse"
-        return detail.hasSuffix(".") ? String(detail.dropLast()) : detail
-    }
+    return try read(try JSONReader.parse(body.readableBytesView))
 }
 
 private func encoded<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -67,7 +67,7 @@ final class RetrievalService: @unchecked Sendable {
         if let ndocs = request.ndocs { parameters.ndocs = try checkPositive(ndocs, "ndocs") }
         if let threshold = request.centroidScoreThreshold { parameters.centroidScoreThreshold = threshold }
         let chosen = parameters
-        let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: (request.filterParams ?? []).map(\.text)) }
+        let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? []) }
         if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
         return try await searchPool.run {
             let index = self.snapshot

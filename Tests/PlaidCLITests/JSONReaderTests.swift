@@ -1,0 +1,59 @@
+import XCTest
+@testable import PlaidServer
+
+/// The server's JSON parser: what RFC 8259 allows is read as `JSONSerialization` reads it, what
+/// it forbids is refused with the place it breaks.
+final class JSONReaderTests: XCTestCase {
+    private func parse(_ text: String) throws -> JSONValue { try JSONReader.parse(Array(text.utf8)) }
+
+    private func refusal(_ text: String) -> String {
+        do { _ = try parse(text); return "accepted" } catch let error as APIError { return error.message } catch { return "\(error)" }
+    }
+
+    func testValidDocumentsReadAsFoundationReadsThem() throws {
+        let documents = [
+            #"{"a": [1, -2.5, 3e2, 0, -0.0, 1E-3], "b": "x\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00", "c": [true, false, null, {"d": []}], "e": {}}"#,
+            #"  [ [0.1, 0.2], [], [[1]] ]  "#,
+            #""plain""#, "42", "-7", "null",
+        ]
+        for text in documents {
+            let ours = try parse(text).compactText
+            let theirs = try JSONSerialization.jsonObject(with: Data(text.utf8), options: .fragmentsAllowed)
+            let reread = try JSONSerialization.jsonObject(with: Data(ours.utf8), options: .fragmentsAllowed)
+            XCTAssertTrue(NSArray(array: [reread]).isEqual(to: [theirs]), "\(text): \(ours)")
+        }
+        guard case .object(let members) = try parse(#"{"v": [1, 2.5], "n": 9007199254740993, "s": "é😀"}"#) else { return XCTFail() }
+        guard case .numbers(let numbers) = members[0].value else { return XCTFail("an array of numbers is packed") }
+        XCTAssertEqual(numbers, [1, 2.5])
+        guard case .number(_, let integer) = members[1].value else { return XCTFail() }
+        XCTAssertEqual(integer, 9_007_199_254_740_993, "integers keep 64 bits")
+        guard case .string(let s) = members[2].value else { return XCTFail() }
+        XCTAssertEqual(s, "é😀")
+    }
+
+    func testInvalidDocumentsAreRefusedWithThePlace() {
+        let cases: [(String, String)] = [
+            ("{bad", "expected a field name in double quotes at line 1, column 2, found 'b'"),
+            ("[1, 2", "expected ',' or ']' at line 1, column 6, found the end of the body"),
+            ("[01]", "expected ',' or ']'"),
+            ("[1.]", "expected a digit after the decimal point"),
+            ("[-]", "expected a digit"),
+            ("[1e]", "expected a digit in the exponent"),
+            ("[NaN]", "expected a value"),
+            ("[Infinity]", "expected a value"),
+            ("[1e999]", "the number 1e999 in the body is out of range"),
+            ("{\"a\": 1} x", "expected the end of the body"),
+            ("{\"a\": 1, \"a\": 2}", "names the field \"a\" twice"),
+            ("\"tab\there\"", "expected an escaped control character"),
+            ("\"\\x\"", "expected an escape"),
+            ("\"\\ud83d\"", "expected the low half of a surrogate pair"),
+            ("{\"a\"\n  1}", "expected ':' after a field name at line 2, column 3"),
+            (String(repeating: "[", count: 70) + String(repeating: "]", count: 70), "at most 64 levels of nesting"),
+            ("", "expected a value"),
+        ]
+        for (text, expected) in cases {
+            let message = refusal(text)
+            XCTAssertTrue(message.contains(expected), "\(text): \(message)")
+        }
+    }
+}
