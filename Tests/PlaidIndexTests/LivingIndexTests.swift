@@ -296,6 +296,54 @@ final class LivingIndexTests: XCTestCase {
         assertSameRanking(try search(index, queries), try search(compacted, queries), "merged segments against the compacted index")
     }
 
+    /// A snapshot opened `reusing` the previous one takes the centroids and unchanged segments
+    /// from it and reopens what the commit changed; it searches as a fresh open does.
+    func testASnapshotReusingThePreviousOneSearchesAsAFreshOne() throws {
+        let index = try buildIndex("reuse", documents: 0..<300)
+        let queries = corpus.queries(count: 8, tokens: 12)
+        let old = try CompressedIndex(path: index)
+        let writer = try IndexWriter(path: index)
+        try writer.add(try batch(Array(300..<400), ids: (300..<400).map { "doc\($0)" }))
+        try writer.commit()
+        let added = try CompressedIndex(path: index, reusing: old)
+        XCTAssertTrue(added.segments[0] === old.segments[0], "the unchanged segment is reused")
+        XCTAssertTrue(added.quantizer.centroids == old.quantizer.centroids)
+        try writer.delete(ids: ["doc7", "doc350"])
+        try writer.commit()
+        writer.close()
+        let deleted = try CompressedIndex(path: index, reusing: added)
+        XCTAssertFalse(deleted.segments[0] === added.segments[0], "a segment with new deletions is reopened")
+        let fresh = try CompressedIndex(path: index)
+        XCTAssertEqual(deleted.bytesOnDisk, fresh.bytesOnDisk)
+        let params = SearchParameters(k: 10)
+        assertSameRanking(Searcher(index: deleted).search(queries: queries, parameters: params, threads: 1),
+                          Searcher(index: fresh).search(queries: queries, parameters: params, threads: 1), "reused against fresh")
+        XCTAssertFalse(Searcher(index: deleted).search(queries: queries, parameters: SearchParameters(k: 400), threads: 1)
+            .joined().contains { $0.id == "doc7" || $0.id == "doc350" })
+    }
+
+    /// The growth pass's codes, reused when it appends no centroid, give the very segment an
+    /// add without growth writes (which assigns the tokens itself).
+    func testCodesOfTheGrowthPassGiveTheSameSegment() throws {
+        let base = try buildIndex("codes", documents: 0..<300)
+        let other = try copyOf(base, "codes-without-growth")
+        let documents = Array(300..<420)
+        for (index, grow) in [(base, true), (other, false)] {
+            let writer = try IndexWriter(path: index)
+            writer.chunkTokens = 500   // several chunks, so the codes are sliced per chunk
+            let summary = try writer.add(try batch(documents, ids: documents.map { "doc\($0)" }), growCodebook: grow)
+            XCTAssertEqual(summary.newCentroids, 0)
+            if grow { XCTAssertGreaterThan(summary.tokens, 500) }
+            try writer.commit()
+            writer.close()
+        }
+        let segment = try CompressedIndex(path: base).segments[1].info.name
+        for file in ["codes.plaid", "residuals.plaid", "ivf.plaid"] {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(base)/\(segment)/\(file)")),
+                           try Data(contentsOf: URL(fileURLWithPath: "\(other)/\(segment)/\(file)")), file)
+        }
+    }
+
     func testDeletingMoreThanAFifthCompactsAutomatically() throws {
         let index = try buildIndex("auto", documents: 0..<100)
         let writer = try IndexWriter(path: index)

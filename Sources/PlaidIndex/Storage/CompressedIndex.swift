@@ -39,7 +39,11 @@ public final class CompressedIndex: @unchecked Sendable {
     /// size and (by default) checksum; a damaged or foreign file is reported by name. A commit
     /// that lands while the files are being opened (and removes files of the old one) makes the
     /// open start again on the new manifest: a reader never waits for a writer.
-    public init(path: String, verifyChecksums: Bool = true) throws {
+    ///
+    /// `reusing`: an earlier snapshot of the same index, whose centroids and segments the new
+    /// commit still names are taken as they are (they are immutable) instead of being read again,
+    /// so that following a writer's commits costs what the commits changed.
+    public init(path: String, verifyChecksums: Bool = true, reusing previous: CompressedIndex? = nil) throws {
         self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
@@ -53,7 +57,8 @@ public final class CompressedIndex: @unchecked Sendable {
             attempt += 1
             let (manifest, version) = try CompressedIndex.readCommit(path: path, verifyChecksums: verifyChecksums)
             do {
-                let opened = try CompressedIndex.openFiles(path: path, manifest: manifest, version: version, verifyChecksums: verifyChecksums)
+                let opened = try CompressedIndex.openFiles(path: path, manifest: manifest, version: version, verifyChecksums: verifyChecksums,
+                                                           reusing: previous?.path == path ? previous : nil)
                 self.manifest = manifest
                 formatVersion = version
                 (quantizer, codec, segments, bytesOnDisk) = opened
@@ -95,7 +100,7 @@ public final class CompressedIndex: @unchecked Sendable {
         return (manifest, 1)
     }
 
-    private static func openFiles(path: String, manifest: Manifest, version: Int, verifyChecksums: Bool) throws
+    private static func openFiles(path: String, manifest: Manifest, version: Int, verifyChecksums: Bool, reusing previous: CompressedIndex?) throws
         -> (CoarseQuantizer, ResidualCodec, [Segment], Int) {
         let book = manifest.codebook
         let buckets = 1 << max(0, min(book.nbits, 8))
@@ -106,19 +111,26 @@ public final class CompressedIndex: @unchecked Sendable {
               manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
             throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
         }
-        let centroidsPath = (path as NSString).appendingPathComponent(book.centroidsFile)
-        let centroids = try IndexStorage.readCentroids(path: centroidsPath, count: book.centroidCount, dim: book.dim, verifyChecksum: verifyChecksums)
+        let quantizer: CoarseQuantizer
+        if let previous, previous.formatVersion == version, previous.codebook == book {
+            quantizer = previous.quantizer
+        } else {
+            let centroidsPath = (path as NSString).appendingPathComponent(book.centroidsFile)
+            quantizer = CoarseQuantizer(centroids: try IndexStorage.readCentroids(path: centroidsPath, count: book.centroidCount, dim: book.dim,
+                                                                                  verifyChecksum: verifyChecksums), dim: book.dim)
+        }
         let codec = book.isTrained ? ResidualCodec(dim: book.dim, nbits: book.nbits, cutoffs: book.bucketCutoffs, weights: book.bucketWeights)
                                    : ResidualCodec.untrained(dim: book.dim, nbits: book.nbits)
+        let reusable = previous?.formatVersion == version ? previous?.segments ?? [] : []
         let segments = try manifest.segments.map { info in
-            try Segment(directory: (path as NSString).appendingPathComponent(info.name), info: info,
-                        bytesPerVector: codec.bytesPerVector, verifyChecksums: verifyChecksums)
+            try reusable.first { $0.info == info } ?? Segment(directory: (path as NSString).appendingPathComponent(info.name), info: info,
+                                                              bytesPerVector: codec.bytesPerVector, verifyChecksums: verifyChecksums)
         }
         var bytes = segments.reduce(0) { $0 + $1.bytesOnDisk }
         for file in [book.centroidsFile, version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName] {
             bytes += (try? FileManager.default.attributesOfItem(atPath: (path as NSString).appendingPathComponent(file))[.size] as? Int) ?? 0
         }
-        return (CoarseQuantizer(centroids: centroids, dim: book.dim), codec, segments, bytes)
+        return (quantizer, codec, segments, bytes)
     }
 
     static func largestCode(_ payload: UnsafeRawBufferPointer, width: Int) -> Int {

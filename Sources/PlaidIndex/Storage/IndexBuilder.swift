@@ -173,17 +173,20 @@ public enum IndexBuilder {
     }
 
     /// Streams every document of `source` through the quantizer and codec into a new segment
-    /// directory. Memory is bounded by `chunkTokens`, not by the batch.
+    /// directory. Memory is bounded by `chunkTokens`, not by the batch. `assignedCodes`, when
+    /// given, are every token's nearest centroid already found by an earlier pass (the growth
+    /// pass of `IndexWriter.add`) with these centroids and the same chunks.
     static func writeSegment(_ source: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
                              directory: String, name: String, quantizer: CoarseQuantizer, codec: ResidualCodec,
-                             chunkTokens: Int, showProgress: Bool) throws -> SegmentInfo {
+                             chunkTokens: Int, showProgress: Bool, assignedCodes: [Int32]? = nil) throws -> SegmentInfo {
         let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector, fields: fields)
         let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
         source.prepareSequentialRead()
         for chunk in source.documentChunks(maxTokens: max(chunkTokens, 1)) {
             let start = source.offsets[chunk.lowerBound]
-            let count = try encoder.encode(source, documents: chunk)
+            let count = try encoder.encode(source, documents: chunk,
+                                           assigned: assignedCodes?[start..<(start + source.offsets[chunk.upperBound] - start)])
             try encoder.codes.withUnsafeBufferPointer { codes in
                 try encoder.packed.withUnsafeBytes { packed in
                     try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed,

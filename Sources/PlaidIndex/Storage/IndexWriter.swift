@@ -9,7 +9,8 @@ public struct AddSummary: Sendable {
     public var replaced: Int
     /// Centroids appended to the codebook for this batch's outliers.
     public var newCentroids: Int
-    /// Tokens of the batch farther from every centroid than the build's outlier distance.
+    /// Tokens of the batch farther from every centroid than the build's outlier distance
+    /// (counted by the growth pass, which a batch of fewer tokens than one new centroid needs skips).
     public var outlierTokens: Int
 }
 
@@ -175,14 +176,17 @@ public final class IndexWriter {
         let name = Manifest.segmentName(nextSegmentNumber)
         let info: SegmentInfo
         var growth: (outliers: Int, centroids: Int) = (0, 0)
+        var assigned: [Int32]?
         do {
             if !codebook.isTrained {
                 try trainCodebook(on: batch, showProgress: showProgress)
             } else if growCodebook {
-                growth = try growForOutliers(of: batch)
+                (growth.outliers, growth.centroids, assigned) = try growForOutliers(of: batch)
             }
+            // Codes found by the growth pass are final unless it appended centroids.
             info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
-                                                 quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress)
+                                                 quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress,
+                                                 assignedCodes: growth.centroids == 0 ? assigned : nil)
         } catch {
             (codebook, centroids, quantizer, codec, centroidsChanged) = saved
             try? FileManager.default.removeItem(atPath: directory(of: name))
@@ -220,9 +224,14 @@ public final class IndexWriter {
     /// finds the tokens farther from their nearest centroid than the build's own 99th-percentile
     /// distance; one new centroid per `tokensPerCentroid` outliers (the build's density) is
     /// trained on them by k-means and appended. Existing codes never change. The outlier sample
-    /// is a seeded reservoir of at most 64 MB, so memory stays bounded.
-    private func growForOutliers(of batch: DocumentEmbeddingSource) throws -> (outliers: Int, centroids: Int) {
-        guard let threshold = codebook.outlierDistance else { return (0, 0) }
+    /// is a seeded reservoir of at most 64 MB, so memory stays bounded. The pass's codes are
+    /// returned for batches of at most `rememberedCodes` tokens, so that the segment need not
+    /// assign them again when no centroid is appended. A batch with fewer tokens than
+    /// `tokensPerCentroid` cannot grow the codebook and makes no pass.
+    private func growForOutliers(of batch: DocumentEmbeddingSource) throws -> (outliers: Int, centroids: Int, codes: [Int32]?) {
+        guard let threshold = codebook.outlierDistance, Double(batch.tokenCount) >= codebook.tokensPerCentroid else { return (0, 0, nil) }
+        let remember = batch.tokenCount <= IndexWriter.rememberedCodes
+        var codes: [Int32] = []
         let dim = codebook.dim
         let capacity = max(1024, (64 << 20) / (4 * dim))
         var sample: [Float] = []
@@ -232,6 +241,7 @@ public final class IndexWriter {
         batch.prepareSequentialRead()
         for chunk in batch.documentChunks(maxTokens: max(1, chunkTokens)) {
             let count = try encoder.encode(batch, documents: chunk, distancesOnly: true)
+            if remember { codes += encoder.codes[0..<count] }
             for t in 0..<count where encoder.distances[t] > threshold {
                 outliers += 1
                 let row = encoder.vectors[(t * dim)..<((t + 1) * dim)]
@@ -245,7 +255,7 @@ public final class IndexWriter {
             batch.releasePages(tokens: batch.offsets[chunk.lowerBound], count: count)
         }
         let newCount = min(Int(Double(outliers) / max(1, codebook.tokensPerCentroid)), sample.count / dim)
-        guard newCount >= 1 else { return (outliers, 0) }
+        guard newCount >= 1 else { return (outliers, 0, remember ? codes : nil) }
         // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
         let grown = KMeans.train(points: sample, dim: dim, k: newCount, iterations: codebook.kmeansIterations,
                                  seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber)).map { Float(Float16($0)) }
@@ -253,8 +263,11 @@ public final class IndexWriter {
         codebook.centroidCount += newCount
         quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
         centroidsChanged = true
-        return (outliers, newCount)
+        return (outliers, newCount, nil)
     }
+
+    /// Tokens of a batch whose growth-pass codes are kept for the segment (16 MB of codes).
+    static let rememberedCodes = 1 << 22
 
     // MARK: Deleting
 

@@ -98,11 +98,13 @@ struct ChunkEncoder {
         self.codec = codec
     }
 
-    /// Reads the documents `chunk` of `source` into `vectors`, assigns them to centroids and codes
-    /// their residuals; returns the token count. With `distancesOnly` (the first pass of codebook
+    /// Reads the documents `chunk` of `source` into `vectors`, assigns them to centroids (or takes
+    /// `assigned`, the chunk's codes from an earlier pass with the same centroids) and codes their
+    /// residuals; returns the token count. With `distancesOnly` (the first pass of codebook
     /// growth) it fills `distances` instead of the residual codes.
     @discardableResult
-    mutating func encode(_ source: DocumentEmbeddingSource, documents chunk: Range<Int>, distancesOnly: Bool = false) throws -> Int {
+    mutating func encode(_ source: DocumentEmbeddingSource, documents chunk: Range<Int>, distancesOnly: Bool = false,
+                         assigned: ArraySlice<Int32>? = nil) throws -> Int {
         let dim = quantizer.dim
         let start = source.offsets[chunk.lowerBound]
         let count = source.offsets[chunk.upperBound] - start
@@ -114,7 +116,12 @@ struct ChunkEncoder {
         if distancesOnly && distances.count < count { distances = [Float](repeating: 0, count: count) }
         try vectors.withUnsafeMutableBufferPointer { v in
             try source.copyTokens(start: start, count: count, into: v.baseAddress!)
-            codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
+            if let assigned {
+                precondition(assigned.count == count, "one code per token of the chunk")
+                codes.replaceSubrange(0..<count, with: assigned)
+            } else {
+                codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
             var residual = [Float](repeating: 0, count: dim)
             quantizer.centroids.withUnsafeBufferPointer { cen in
                 packed.withUnsafeMutableBufferPointer { out in

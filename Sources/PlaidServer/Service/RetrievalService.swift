@@ -176,8 +176,9 @@ final class RetrievalService: @unchecked Sendable {
             self.writer = try? IndexWriter(path: indexPath)
             throw error
         }
-        // Its own commit was just written and flushed: no need to read every checksum again.
-        let fresh = try CompressedIndex(path: indexPath, verifyChecksums: false)
+        // Its own commit was just written and flushed: no need to read every checksum again, nor
+        // the centroids and segments the commit did not change.
+        let fresh = try CompressedIndex(path: indexPath, verifyChecksums: false, reusing: snapshot)
         snapshotLock.lock()
         current = fresh
         snapshotLock.unlock()
