@@ -56,4 +56,20 @@ final class JSONReaderTests: XCTestCase {
             XCTAssertTrue(message.contains(expected), "\(text): \(message)")
         }
     }
+
+    /// Numbers read exactly as `Double(String)` (strtod) reads them, on the fast path and off it.
+    func testNumbersMatchStrtod() throws {
+        var rng = SystemRandomNumberGenerator()
+        var texts = ["0", "-0", "0.0", "1e22", "1e23", "9007199254740993", "123456789012345678901234567890", "0.1e-30",
+                     "4.9e-324", "1.7976931348623157e308", "-2.5E+3", "0.000000000000000000001", "12345.678901234567890"]
+        for _ in 0..<20_000 {
+            let f = Float.random(in: -1...1, using: &rng)
+            let d = Double.random(in: -1e6...1e6, using: &rng)
+            texts += ["\(f)", "\(d)", String(format: "%.17g", d), String(format: "%.6e", d)]
+        }
+        for text in texts {
+            guard case .numbers(let values) = try parse("[\(text)]") else { return XCTFail(text) }
+            XCTAssertEqual(values[0].bitPattern, Double(text)!.bitPattern, text)
+        }
+    }
 }

@@ -144,28 +144,58 @@ struct JSONReader {
 
     private mutating func number() throws -> (value: Double, integer: Int64?) {
         let start = position
-        func digits() -> Int {
+        // The digits are gathered as they are checked: most vector components ("0.0123456")
+        // take Clinger's exact path below instead of strtod.
+        var mantissa: UInt64 = 0, significantDigits = 0, fractionDigits = 0
+        func digits(fraction: Bool) -> Int {
             let first = position
-            while !atEnd, current >= UInt8(ascii: "0"), current <= UInt8(ascii: "9") { position += 1 }
+            while !atEnd, current >= UInt8(ascii: "0"), current <= UInt8(ascii: "9") {
+                if significantDigits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(current - UInt8(ascii: "0"))
+                    if mantissa > 0 { significantDigits += 1 }
+                    if fraction { fractionDigits += 1 }
+                } else if !fraction {
+                    significantDigits += 1   // too many digits: strtod decides
+                }
+                position += 1
+            }
             return position - first
         }
-        if current == UInt8(ascii: "-") { position += 1 }
+        let negative = current == UInt8(ascii: "-")
+        if negative { position += 1 }
         guard !atEnd, current >= UInt8(ascii: "0"), current <= UInt8(ascii: "9") else { throw error("expected a digit") }
-        if current == UInt8(ascii: "0") { position += 1 } else { _ = digits() }
+        if current == UInt8(ascii: "0") { position += 1 } else { _ = digits(fraction: false) }
         var isInteger = true
         if !atEnd, current == UInt8(ascii: ".") {
             position += 1
             isInteger = false
-            guard digits() > 0 else { throw error("expected a digit after the decimal point") }
+            guard digits(fraction: true) > 0 else { throw error("expected a digit after the decimal point") }
         }
+        var exponent = 0, exponentDigits = 0
         if !atEnd, current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
             position += 1
             isInteger = false
-            if !atEnd, current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
-            guard digits() > 0 else { throw error("expected a digit in the exponent") }
+            var exponentNegative = false
+            if !atEnd, current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { exponentNegative = current == UInt8(ascii: "-"); position += 1 }
+            while !atEnd, current >= UInt8(ascii: "0"), current <= UInt8(ascii: "9") {
+                if exponent < 100_000 { exponent = exponent * 10 + Int(current - UInt8(ascii: "0")) }
+                exponentDigits += 1
+                position += 1
+            }
+            guard exponentDigits > 0 else { throw error("expected a digit in the exponent") }
+            if exponentNegative { exponent = -exponent }
         }
-        let value = bytes.withUnsafeBufferPointer { buffer in
-            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { strtod($0 + start, nil) }
+        let value: Double
+        let scale = exponent - fractionDigits
+        if significantDigits <= 15, mantissa < 1 << 53, abs(scale) <= 22 {
+            // Clinger's fast path: the mantissa and 10^|scale| are exact doubles, so one
+            // multiplication or division rounds correctly, as strtod would.
+            let magnitude = scale >= 0 ? Double(mantissa) * JSONReader.powersOfTen[scale] : Double(mantissa) / JSONReader.powersOfTen[-scale]
+            value = negative ? -magnitude : magnitude
+        } else {
+            value = bytes.withUnsafeBufferPointer { buffer in
+                buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { strtod($0 + start, nil) }
+            }
         }
         guard value.isFinite else {
             let literal = String(decoding: bytes[start..<position], as: UTF8.self)
@@ -174,6 +204,9 @@ struct JSONReader {
         let integer = isInteger ? Int64(String(decoding: bytes[start..<position], as: UTF8.self)) : nil
         return (value, integer)
     }
+
+    /// 10^0 … 10^22, each exact in a double.
+    private static let powersOfTen: [Double] = (0...22).map { n in (0..<n).reduce(1.0) { value, _ in value * 10 } }
 
     private mutating func string() throws -> String {
         position += 1
