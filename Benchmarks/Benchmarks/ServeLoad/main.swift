@@ -9,7 +9,9 @@
 // 8 and 32, without and with a writer adding 10 documents every 100 ms (100 a second, as new
 // ids), starts `plaid serve` on a fresh copy of the index, warms it up, and sends the judged
 // queries' embeddings to /search (k = 10) round robin for SECONDS (default 20; env
-// SERVE_LOAD_SECONDS). Prints queries/s, p50/p99 latency, and the writer's achieved rate.
+// SERVE_LOAD_SECONDS). Prints queries/s, p50/p99 latency, and the writer's achieved rate. Each
+// row is compared with batch passes run just before and after it (this machine's speed drifts
+// by a third between minutes). Last, 8 clients add one document per request: commits/s.
 import BenchmarkSupport
 import Foundation
 import PlaidCore
@@ -33,14 +35,16 @@ if (try? CompressedIndex(path: pristine)) == nil {
     let (summary, buildSeconds) = try timed { try IndexBuilder.build(from: run.documents, at: pristine, overwrite: true) }
     say(String(format: "built the index: %d documents, %d tokens, %.0f s", summary.manifest.documentCount, summary.manifest.tokenCount, buildSeconds))
 }
-let batchRates = try (0..<3).map { _ -> Double in
+/// One pass of the batch search over the judged queries: queries/s.
+let judged = run.queries
+let batchPass = { [pristine, k] () throws -> Double in
     let searcher = Searcher(index: try CompressedIndex(path: pristine))
-    let (_, elapsed) = timed { searcher.search(queries: run.queries, parameters: SearchParameters(k: k), threads: 2) }
-    return Double(run.queries.count) / elapsed
+    let (_, elapsed) = timed { searcher.search(queries: judged, parameters: SearchParameters(k: k), threads: 2) }
+    return Double(judged.count) / elapsed
 }
-let batch = median(batchRates)
-say(String(format: "plaid query batch search, 2 threads, k=%d: %.1f queries/s (median of 3: %@)", k, batch,
-             batchRates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
+let batchRates = try (0..<3).map { _ in try batchPass() }
+say(String(format: "plaid query batch search, 2 threads, k=%d: %.1f queries/s (median of 3: %@)", k, median(batchRates),
+           batchRates.map { String(format: "%.1f", $0) }.joined(separator: ", ")))
 
 // 2. Request bodies, serialised once.
 func json(_ rows: ArraySlice<Float>) -> String {
@@ -88,7 +92,12 @@ final class Server: @unchecked Sendable {
     func stop() { process.terminate(); process.waitUntilExit() }
 }
 
-struct Outcome { var queries = 0; var latencies: [Double] = []; var errors = 0; var writtenDocuments = 0; var writeSeconds: [Double] = [] }
+struct Outcome {
+    var queries = 0, latencies: [Double] = [], errors = 0, writtenDocuments = 0, writeSeconds: [Double] = []
+    /// The batch search's queries/s in passes just before and just after the load, while the
+    /// server idles: the machine's speed in this round, which the server is compared with.
+    var batchRates: [Double] = []
+}
 
 /// What the client threads add up, under a lock.
 final class Tally: @unchecked Sendable {
@@ -99,7 +108,7 @@ final class Tally: @unchecked Sendable {
 }
 
 func load(concurrency: Int, writer: Bool, seconds: Double, binary: String, pristine: String, served: String, log: String,
-          queryBodies: [[UInt8]], writerDocuments: [String]) throws -> Outcome {
+          queryBodies: [[UInt8]], writerDocuments: [String], batchPass: () throws -> Double) throws -> Outcome {
     try? FileManager.default.removeItem(atPath: served)
     try FileManager.default.copyItem(atPath: pristine, toPath: served)
     let server = try Server(binary: binary, index: served, log: log)
@@ -107,6 +116,7 @@ func load(concurrency: Int, writer: Bool, seconds: Double, binary: String, prist
     let warm = try HTTPConnection(port: server.port)
     for q in 0..<20 { _ = try warm.send("POST", "/search", body: queryBodies[q % queryBodies.count]) }
 
+    let before = try batchPass()
     let tally = Tally()
     let start = DispatchTime.now().uptimeNanoseconds
     let end = start + UInt64(seconds * 1e9)
@@ -150,20 +160,23 @@ func load(concurrency: Int, writer: Bool, seconds: Double, binary: String, prist
         }
     }
     group.wait()
-    return tally.total
+    var outcome = tally.total
+    outcome.batchRates = [before, try batchPass()]
+    return outcome
 }
 
 // 4. The table.
-say("| concurrency | writer | queries/s | vs batch | p50 ms | p99 ms | documents written/s | add p50 ms | errors |")
-say("|---|---|---|---|---|---|---|---|---|")
+say("| concurrency | writer | queries/s | batch queries/s, same round | server / batch | p50 ms | p99 ms | documents written/s | add p50 ms | errors |")
+say("|---|---|---|---|---|---|---|---|---|---|")
 for writer in [false, true] {
     for concurrency in [1, 8, 32] {
         let outcome = try load(concurrency: concurrency, writer: writer, seconds: loadSeconds, binary: plaidBinary, pristine: pristine, served: run.path("served"),
-                               log: run.path("serve.log"), queryBodies: queryBodies, writerDocuments: writerDocuments)
+                               log: run.path("serve.log"), queryBodies: queryBodies, writerDocuments: writerDocuments, batchPass: batchPass)
         let sorted = outcome.latencies.sorted()
         let rate = Double(outcome.queries) / loadSeconds
         func percentile(_ p: Double) -> Double { sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
-        say(String(format: "| %d | %@ | %.1f | %.2f | %.1f | %.1f | %@ | %@ | %d |", concurrency, writer ? "100 docs/s" : "none", rate, rate / batch,
+        let batch = outcome.batchRates.reduce(0, +) / Double(outcome.batchRates.count)
+        say(String(format: "| %d | %@ | %.1f | %.1f | %.2f | %.1f | %.1f | %@ | %@ | %d |", concurrency, writer ? "100 docs/s" : "none", rate, batch, rate / batch,
                      percentile(0.5), percentile(0.99),
                      writer ? String(format: "%.0f", Double(outcome.writtenDocuments) / loadSeconds) : "–",
                      writer && !outcome.writeSeconds.isEmpty ? String(format: "%.0f", median(outcome.writeSeconds) * 1000) : "–",
