@@ -120,26 +120,14 @@ final class RetrievalService: @unchecked Sendable {
     func add(_ request: AddRequest) async throws -> AddResponse {
         try checkCount(request.documents.count, "documents")
         let index = snapshot
-        let texts = request.documents.enumerated().compactMap { i, d in d.text.map { (i, $0) } }
-        if !texts.isEmpty { _ = try requireEncoder(for: "documents[\(texts[0].0)].text") }
-        let given = try request.documents.enumerated().map { i, document -> [Float] in
-            switch (document.text, document.embeddings) {
-            case (_?, nil): return []
-            case (nil, let rows?): return try flatten(rows, dim: index.dim, field: "documents[\(i)].embeddings")
-            case (nil, nil): throw APIError.badRequest("documents[\(i)] needs \"text\" or \"embeddings\"")
-            default: throw APIError.badRequest("documents[\(i)] has both \"text\" and \"embeddings\"; send one")
-            }
-        }
+        let (given, texts) = try documentVectors(request.documents, dim: index.dim)
         let ids = request.documents.map(\.id)
-        var fields: BatchMetadata = [:]
-        for document in request.documents { if let values = document.metadata { fields[document.id] = values } }
-        let metadata = fields
+        let metadata: BatchMetadata = request.documents.reduce(into: [:]) { all, document in
+            if let fields = document.metadata { all[document.id] = fields }
+        }
         return try await writePool.run {
             var vectors = given
-            if let encoder = self.encoder, !texts.isEmpty {
-                let encoded = try self.withEncoder { try encoder.encodeDocuments(texts.map(\.1)) }
-                for (j, (i, _)) in texts.enumerated() { vectors[i] = encoded[j] }
-            }
+            try self.encode(texts, into: &vectors)
             let batch = try DocumentBatch(ids: ids, documents: vectors, dim: index.dim, sourceName: "the request")
             // Vectors sent as numbers may come from any model; texts are this server's model's.
             if texts.count == ids.count { batch.model = self.encoder?.identity }
@@ -206,20 +194,11 @@ final class RetrievalService: @unchecked Sendable {
             case (nil, nil): throw APIError.badRequest("a rerank request needs \"query\" (text) or \"query_embeddings\"")
             default: throw APIError.badRequest("send \"query\" or \"query_embeddings\", not both")
             }
-            var vectors = try request.documents.enumerated().map { i, document -> [Float] in
-                if document.metadata != nil { throw APIError.badRequest("documents[\(i)] of a rerank request takes no metadata") }
-                switch (document.text, document.embeddings) {
-                case (_?, nil): _ = try self.requireEncoder(for: "documents[\(i)].text"); return []
-                case (nil, let rows?): return try self.flatten(rows, dim: dim, field: "documents[\(i)].embeddings")
-                case (nil, nil): throw APIError.badRequest("documents[\(i)] needs \"text\" or \"embeddings\"")
-                default: throw APIError.badRequest("documents[\(i)] has both \"text\" and \"embeddings\"; send one")
-                }
+            if let i = request.documents.firstIndex(where: { $0.metadata != nil }) {
+                throw APIError.badRequest("documents[\(i)] of a rerank request takes no metadata")
             }
-            let texts = request.documents.enumerated().compactMap { i, d in d.text.map { (i, $0) } }
-            if let encoder = self.encoder, !texts.isEmpty {
-                let encoded = try self.withEncoder { try encoder.encodeDocuments(texts.map(\.1)) }
-                for (j, (i, _)) in texts.enumerated() { vectors[i] = encoded[j] }
-            }
+            var (vectors, texts) = try self.documentVectors(request.documents, dim: dim)
+            try self.encode(texts, into: &vectors)
             let documents = zip(request.documents, vectors).map { Reranker.Document(id: $0.id, vectors: $1) }
             let ranked = Reranker.rerank(query: query, dim: dim, documents: documents, k: request.k)
             return RerankResponse(results: ranked.map { .init(id: $0.id, score: $0.score) }, tookMs: milliseconds(since: started))
@@ -237,6 +216,31 @@ final class RetrievalService: @unchecked Sendable {
             let embeddings = flat.map { v in (0..<(v.count / dim)).map { Array(v[($0 * dim)..<(($0 + 1) * dim)]) } }
             return EncodeResponse(embeddings: embeddings, dim: dim)
         }
+    }
+
+    /// Each document's vectors, `[tokens · dim]`: its embeddings, checked and flattened, or for a
+    /// text nothing yet (`encode(_:into:)` fills them in); and the texts by position. Texts need the model.
+    private func documentVectors(_ documents: [DocumentInput], dim: Int) throws -> (vectors: [[Float]], texts: [(position: Int, text: String)]) {
+        var texts: [(position: Int, text: String)] = []
+        let vectors = try documents.enumerated().map { i, document -> [Float] in
+            switch (document.text, document.embeddings) {
+            case (let text?, nil):
+                _ = try requireEncoder(for: "documents[\(i)].text")
+                texts.append((i, text))
+                return []
+            case (nil, let rows?): return try flatten(rows, dim: dim, field: "documents[\(i)].embeddings")
+            case (nil, nil): throw APIError.badRequest("documents[\(i)] needs \"text\" or \"embeddings\"")
+            default: throw APIError.badRequest("documents[\(i)] has both \"text\" and \"embeddings\"; send one")
+            }
+        }
+        return (vectors, texts)
+    }
+
+    /// Encodes the texts as documents into their places in `vectors`.
+    private func encode(_ texts: [(position: Int, text: String)], into vectors: inout [[Float]]) throws {
+        guard let encoder, !texts.isEmpty else { return }
+        let encoded = try withEncoder { try encoder.encodeDocuments(texts.map(\.text)) }
+        for (j, text) in texts.enumerated() { vectors[text.position] = encoded[j] }
     }
 
     // MARK: Checks
