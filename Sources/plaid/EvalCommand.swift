@@ -119,7 +119,7 @@ struct Eval: ParsableCommand {
             report.matchingDocuments = allowed?.count
             let allowedIDs = allowed.map { Set($0.ordinals.map(opened.documentID)) }
             let started = Date()
-            let (plaidResults, latencies) = searchWithProgress(Searcher(index: opened), queries: encoded.queries,
+            let (plaidResults, latencies, _) = searchWithProgress(Searcher(index: opened), queries: encoded.queries,
                                                                parameters: parameters, filter: allowed, threads: search.threads)
             let searchSeconds = Date().timeIntervalSince(started)
             printSearchTimes(queries: queries.count, seconds: searchSeconds, latencies: latencies)

@@ -41,6 +41,9 @@ struct Query: ParsableCommand {
     @Flag(help: "Refuse, instead of warning, when the queries were encoded with another model than the index's.")
     var strict = false
 
+    @Flag(help: "Print each search stage's time and candidates in and out, per query, to standard error.")
+    var explain = false
+
     @OptionGroup var filter: FilterOptions
 
     @OptionGroup var reporting: ReportingOptions
@@ -52,6 +55,7 @@ struct Query: ParsableCommand {
         if exhaustive && embeddings == nil { throw ValidationError("--exhaustive needs --embeddings DIR with the uncompressed document embeddings.") }
         if !exhaustive && embeddings != nil { throw ValidationError("--embeddings goes with --exhaustive; a PLAID search reads only the index.") }
         if !exhaustive && index == nil { throw ValidationError("Give --index DIR (or --exhaustive with --embeddings DIR).") }
+        if exhaustive && explain { throw ValidationError("--explain shows PLAID's stages; --exhaustive has none.") }
         if let tag, tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word (no spaces): it is a column of the run file.") }
     }
 
@@ -73,16 +77,18 @@ struct Query: ParsableCommand {
             let parameters = search.parameters(defaultK: 10)
             let started = Date()
             var latencies = [Double]()
+            var trace = SearchTrace()
             let results: [[SearchResult]]
             if let documents {
                 results = try ExhaustiveSearcher(documents: documents).search(queries: queryEmbeddings, k: parameters.k, threads: search.threads)
             } else {
-                (results, latencies) = searchWithProgress(Searcher(index: opened!), queries: queryEmbeddings,
-                                                          parameters: parameters, filter: allowed, threads: search.threads)
+                (results, latencies, trace) = searchWithProgress(Searcher(index: opened!), queries: queryEmbeddings,
+                                                                 parameters: parameters, filter: allowed, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
             try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
+            if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
         }
     }
 }
@@ -101,19 +107,37 @@ func checkDimensions(query: Int, other: Int, what: String) throws {
     }
 }
 
-/// Searches with progress on stderr; returns the results and each query's latency in seconds.
+/// Searches with progress on stderr; returns the results, each query's latency in seconds and
+/// the stages' totals over all queries.
 func searchWithProgress(_ searcher: Searcher, queries: QueryEmbeddings, parameters: SearchParameters,
-                        filter: DocumentFilter? = nil, threads: Int) -> ([[SearchResult]], [Double]) {
+                        filter: DocumentFilter? = nil, threads: Int) -> ([[SearchResult]], [Double], SearchTrace) {
     var latencies = [Double](repeating: 0, count: queries.count)
+    var trace = SearchTrace()
     let progress = ProgressReporter(label: "searching", total: queries.count, unit: "queries")
     var done = 0
-    let results = searcher.search(queries: queries, parameters: parameters, filter: filter, threads: threads) { q, seconds in
+    let results = searcher.search(queries: queries, parameters: parameters, filter: filter, threads: threads,
+                                  onTrace: { _, stages in trace.accumulate(stages) }) { q, seconds in
         latencies[q] = seconds
         done += 1
         // The last line is printSearchTimes's summary.
         if done < queries.count { progress.update(done) }
     }
-    return (results, latencies)
+    return (results, latencies, trace)
+}
+
+/// `--explain`: per stage, the mean time and the mean items in and out per query that ran it.
+func explanation(of trace: SearchTrace, queries: Int) -> String {
+    var lines = ["stage                            ms/query    in/query   out/query"]
+    for stage in SearchTrace.Stage.allCases {
+        let totals = trace[stage]
+        guard totals.runs > 0 else { lines.append(stage.name.padding(toLength: 31, withPad: " ", startingAt: 0) + "  (not run)"); continue }
+        let runs = Double(totals.runs)
+        lines.append(String(format: "%@ %9.3f %11.1f %11.1f", stage.name.padding(toLength: 31, withPad: " ", startingAt: 0),
+                            totals.seconds * 1000 / runs, Double(totals.itemsIn) / runs, Double(totals.itemsOut) / runs))
+    }
+    let total = SearchTrace.Stage.allCases.reduce(0.0) { $0 + trace[$1].seconds }
+    lines.append(String(format: "all stages, per query %12.3f ms (%d queries)", total * 1000 / Double(max(1, queries)), queries))
+    return lines.joined(separator: "\n")
 }
 
 /// Prints queries/s and latency percentiles to stderr.

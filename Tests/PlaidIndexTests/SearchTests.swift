@@ -47,6 +47,36 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(exactOne, exactMany)
     }
 
+    /// The trace counts what each stage took in and kept: the centroids, the candidates of the
+    /// probed lists, `ndocs` of them, a quarter of those, then k; and the traced search returns
+    /// what the untraced one does.
+    func testTheTraceCountsEachStagesCandidates() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 1200, tokens: 20...40, dim: 32, seed: 4, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        _ = try IndexBuilder.build(from: embeddings, at: path, parameters: BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 64)))
+        let searcher = Searcher(index: try CompressedIndex(path: path))
+        let queries = corpus.queries(count: 6, tokens: 12)
+        let parameters = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 128)
+        for q in 0..<queries.count {
+            var trace = SearchTrace()
+            let traced = queries.values.withUnsafeBufferPointer {
+                searcher.search(query: $0.baseAddress! + q * 12 * 32, tokens: 12, parameters: parameters, trace: &trace)
+            }
+            let plain = queries.values.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress! + q * 12 * 32, tokens: 12, parameters: parameters) }
+            XCTAssertEqual(traced, plain)
+            XCTAssertEqual(trace[.centroidScores].itemsIn, 64)
+            XCTAssertEqual(trace[.centroidScores].itemsOut, 12)
+            let candidates = trace[.candidates].itemsOut
+            XCTAssertGreaterThan(candidates, 128, "4 probes per token reach more than ndocs documents")
+            XCTAssertEqual(trace[.prunedInteraction].itemsIn, candidates)
+            XCTAssertEqual(trace[.prunedInteraction].itemsOut, 128)
+            XCTAssertEqual(trace[.fullInteraction].itemsOut, 32)
+            XCTAssertEqual(trace[.exact].itemsIn, 32)
+            XCTAssertEqual(trace[.exact].itemsOut, 10)
+            XCTAssertTrue(SearchTrace.Stage.allCases.allSatisfy { trace[$0].runs == 1 && trace[$0].seconds >= 0 })
+        }
+    }
+
     func testExhaustiveSearchIsExactMaxSim() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 50, in: directory)
         let queries = corpus.queries(count: 3, tokens: 8)

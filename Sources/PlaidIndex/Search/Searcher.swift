@@ -23,8 +23,10 @@ public struct Searcher: Sendable {
 
     /// Searches a batch of queries on `threads` threads; each query's result does not depend
     /// on the thread count. `queries` is [count, tokensPerQuery, dim].
+    /// `onQueryDone` receives each query's number and seconds, and `onTrace` its stages; both are
+    /// called under a lock, one query at a time.
     public func search(queries: QueryEmbeddings, parameters: SearchParameters, filter: DocumentFilter? = nil,
-                       threads: Int = Parallel.defaultThreadCount,
+                       threads: Int = Parallel.defaultThreadCount, onTrace: ((Int, SearchTrace) -> Void)? = nil,
                        onQueryDone: ((Int, Double) -> Void)? = nil) -> [[SearchResult]] {
         precondition(queries.dim == index.dim, "query dimension \(queries.dim) differs from the index's \(index.dim)")
         var results = [[SearchResult]](repeating: [], count: queries.count)
@@ -36,10 +38,13 @@ public struct Searcher: Sendable {
         queries.values.withUnsafeBufferPointer { all in
             Parallel.forEach(queries.count, threads: threads) { q in
                 let started = DispatchTime.now().uptimeNanoseconds
-                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters, filter: filter)
+                var queryTrace = SearchTrace()
+                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters,
+                               filter: filter, trace: &queryTrace)
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
                 lock.lock()
                 results[q] = r
+                onTrace?(q, queryTrace)
                 onQueryDone?(q, seconds)
                 lock.unlock()
             }
@@ -50,26 +55,66 @@ public struct Searcher: Sendable {
     /// Searches one query ([tokens, dim]).
     public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters,
                        filter: DocumentFilter? = nil) -> [SearchResult] {
-        let index = self.index
-        let k = index.quantizer.count
-        let dim = index.dim
+        var trace = SearchTrace()
+        return search(query: query, tokens: nq, parameters: p, filter: filter, trace: &trace)
+    }
+
+    /// Searches one query ([tokens, dim]), recording each stage's time and candidates in `trace`.
+    public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters,
+                       filter: DocumentFilter? = nil, trace: inout SearchTrace) -> [SearchResult] {
         if index.documentCount == 0 || filter?.count == 0 { return [] }
         if let filter, filter.tokens <= p.exactScoringTokens {
-            return exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.k)
+            var clock = trace.start()
+            let results = exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.k)
+            trace.record(.exact, since: &clock, in: filter.count, out: results.count)
+            return results
         }
-        // Stage 1: centroid scores, laid out [centroid, query token] so one centroid's scores
-        // against all query tokens are contiguous for the interaction kernel.
-        var centroidScores = [Float](repeating: 0, count: k * nq)
+        var clock = trace.start()
+        let scores = centroidScores(query: query, tokens: nq)
+        trace.record(.centroidScores, since: &clock, in: index.quantizer.count, out: scores.activeTokens.count)
+        let candidates = generateCandidates(scores, parameters: p, filter: filter)
+        trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
+        if candidates.isEmpty { return [] }
+        let ndocs = max(p.ndocs, p.k)
+        var interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
+        let pruned = interaction.best(ndocs, of: candidates, pruned: true)
+        trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: pruned.count)
+        let full = interaction.best(max(ndocs / 4, p.k), of: pruned, pruned: false)
+        trace.record(.fullInteraction, since: &clock, in: pruned.count, out: full.count)
+        let results = exactScores(of: full, query: query, tokens: nq, k: p.k)
+        trace.record(.exact, since: &clock, in: full.count, out: results.count)
+        return results
+    }
+
+    /// Stage 1, first half: every centroid's score against every query token.
+    struct CentroidScores {
+        /// Laid out [centroid, query token], so one centroid's scores against all query tokens
+        /// are contiguous for the interaction kernel.
+        var values: [Float]
+        var tokens: Int
+        /// Query tokens that are not zero rows (zero rows pad short queries; they match nothing,
+        /// so they probe nothing and prune nothing).
+        var activeTokens: [Int]
+    }
+
+    func centroidScores(query: UnsafePointer<Float>, tokens nq: Int) -> CentroidScores {
+        let k = index.quantizer.count
+        var values = [Float](repeating: 0, count: k * nq)
         index.quantizer.centroids.withUnsafeBufferPointer { cen in
-            centroidScores.withUnsafeMutableBufferPointer { s in
-                BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: dim)
+            values.withUnsafeMutableBufferPointer { s in
+                BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: index.dim)
             }
         }
-        // Zero rows pad short queries; they match nothing, so they probe nothing and prune nothing.
-        let activeTokens = (0..<nq).filter { t in plaid_squared_norm(query + t * dim, dim) > 0 }
+        let active = (0..<nq).filter { t in plaid_squared_norm(query + t * index.dim, index.dim) > 0 }
+        return CentroidScores(values: values, tokens: nq, activeTokens: active)
+    }
+
+    /// Stage 1, second half: each active token's top `ncells` centroids, and the union of their
+    /// inverted lists, as sorted ordinals (segment after segment, so ties rank as in the compacted
+    /// index). Deleted documents, and documents the filter does not allow, never become candidates.
+    func generateCandidates(_ scores: CentroidScores, parameters p: SearchParameters, filter: DocumentFilter?) -> [Int] {
+        let k = index.quantizer.count, nq = scores.tokens
         let ndocs = max(p.ndocs, p.k)
-        // Candidates are ordinals: segment after segment, so ties rank as in the compacted index.
-        // Deleted documents, and documents the filter does not allow, never become candidates.
         var seen = [Bool](repeating: false, count: index.ordinalCount)
         var candidates: [Int] = []
         var probed = Set<Int>()
@@ -82,9 +127,9 @@ public struct Searcher: Sendable {
         }
         while true {
             var newlyProbed: [Int] = []
-            for t in activeTokens {
+            for t in scores.activeTokens {
                 var best = TopK(k: ncells)
-                for c in 0..<k { best.insert(score: centroidScores[c * nq + t], document: c) }
+                for c in 0..<k { best.insert(score: scores.values[c * nq + t], document: c) }
                 for item in best.items where probed.insert(item.document).inserted { newlyProbed.append(item.document) }
             }
             for c in newlyProbed.sorted() {
@@ -99,55 +144,58 @@ public struct Searcher: Sendable {
                     }
                 }
             }
-            guard let filter, candidates.count < min(ndocs, filter.count), ncells < k, !activeTokens.isEmpty else { break }
+            guard let filter, candidates.count < min(ndocs, filter.count), ncells < k, !scores.activeTokens.isEmpty else { break }
             ncells = min(k, ncells * 2)
         }
         candidates.sort()
-        if candidates.isEmpty { return [] }
+        return candidates
+    }
 
-        // Stage 2: centroid pruning.
-        var keep = [UInt64](repeating: 0, count: (k + 63) / 64)
-        for c in 0..<k {
-            var best = -Float.infinity
-            for t in activeTokens { best = max(best, centroidScores[c * nq + t]) }
-            if best >= p.centroidScoreThreshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
+    /// Stages 2 and 3: approximate scores from the documents' centroid codes alone.
+    struct CentroidInteraction {
+        let index: CompressedIndex
+        let scores: CentroidScores
+        /// Centroids whose best score over the active tokens reaches the threshold (stage 2's pruning).
+        let keep: [UInt64]
+        var scratch: [Float]
+
+        init(index: CompressedIndex, scores: CentroidScores, threshold: Float) {
+            let k = index.quantizer.count
+            var keep = [UInt64](repeating: 0, count: (k + 63) / 64)
+            for c in 0..<k {
+                var best = -Float.infinity
+                for t in scores.activeTokens { best = max(best, scores.values[c * scores.tokens + t]) }
+                if best >= threshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
+            }
+            self.index = index
+            self.scores = scores
+            self.keep = keep
+            scratch = [Float](repeating: 0, count: scores.tokens)
         }
-        var scratch = [Float](repeating: 0, count: nq)
-        func interaction(_ ordinal: Int, pruned: Bool) -> Float {
+
+        /// The `count` best of `ordinals` by the interaction (codes of pruned centroids ignored
+        /// when `pruned`), in score order; all of them, in their order, when there are no more.
+        mutating func best(_ count: Int, of ordinals: [Int], pruned: Bool) -> [Int] {
+            guard ordinals.count > count else { return ordinals }
+            var top = TopK(k: count)
+            for ordinal in ordinals { top.insert(score: score(ordinal, pruned: pruned), document: ordinal) }
+            return top.items.map(\.document)
+        }
+
+        private mutating func score(_ ordinal: Int, pruned: Bool) -> Float {
             let (segmentNumber, d) = index.locate(ordinal)
             let segment = index.segments[segmentNumber]
             let width = Int32(segment.info.codeWidth)
-            return centroidScores.withUnsafeBufferPointer { s in
+            let nq = scores.tokens
+            return scores.values.withUnsafeBufferPointer { s in
                 scratch.withUnsafeMutableBufferPointer { sc in
-                    if pruned {
-                        return keep.withUnsafeBufferPointer { kp in
-                            plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
-                                                       segment.documentLengths[d], kp.baseAddress!, sc.baseAddress!)
-                        }
+                    keep.withUnsafeBufferPointer { kp in
+                        plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
+                                                   segment.documentLengths[d], pruned ? kp.baseAddress! : nil, sc.baseAddress!)
                     }
-                    return plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
-                                                      segment.documentLengths[d], nil, sc.baseAddress!)
                 }
             }
         }
-        var stage2 = candidates
-        if candidates.count > ndocs {
-            var top = TopK(k: ndocs)
-            for d in candidates { top.insert(score: interaction(d, pruned: true), document: d) }
-            stage2 = top.items.map(\.document)
-        }
-
-        // Stage 3: centroid interaction with every code.
-        let rerankCount = max(ndocs / 4, p.k)
-        var stage3 = stage2
-        if stage2.count > rerankCount {
-            var top = TopK(k: rerankCount)
-            for d in stage2 { top.insert(score: interaction(d, pruned: false), document: d) }
-            stage3 = top.items.map(\.document)
-        }
-
-        // Stage 4: exact MaxSim on the decompressed residuals.
-        return exactScores(of: stage3, query: query, tokens: nq, k: p.k)
     }
 
     /// MaxSim of the query against each document at `ordinals`, decompressed from its residuals;

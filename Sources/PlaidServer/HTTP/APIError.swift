@@ -21,7 +21,8 @@ struct APIError: Error, Sendable {
             default: return .badRequest(describe(error))
             }
         }
-        return APIError(status: .internalServerError, message: describe(error))
+        // Anything else is the server's own failure: the client gets no internals, the log gets them.
+        return APIError(status: .internalServerError, message: "the server failed to answer; its log has the details")
     }
 }
 
@@ -43,7 +44,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             let apiError = APIError.from(error)
             if apiError.status == .internalServerError {
-                context.logger.error("\(request.method) \(request.uri.path) failed: \(apiError.message)")
+                context.logger.error("\(request.method) \(request.uri.path) failed: \(describe(error))")
             }
             return jsonError(apiError)
         }
