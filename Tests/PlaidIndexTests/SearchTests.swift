@@ -1,5 +1,6 @@
 import XCTest
 import PlaidCore
+import PlaidKernels
 @testable import PlaidIndex
 
 final class SearchTests: XCTestCase {
@@ -74,6 +75,46 @@ final class SearchTests: XCTestCase {
             XCTAssertEqual(trace[.exact].itemsIn, 32)
             XCTAssertEqual(trace[.exact].itemsOut, 10)
             XCTAssertTrue(SearchTrace.Stage.allCases.allSatisfy { trace[$0].runs == 1 && trace[$0].seconds >= 0 })
+        }
+    }
+
+    /// Stage 4's MaxSim from codes (q·c from the centroid scores plus q·r from the bucket
+    /// weights) equals MaxSim over the decompressed vectors, at 1, 2 and 4 bits, for 32-token
+    /// queries (the unrolled path) and others.
+    func testMaxSimFromCodesEqualsMaxSimOverDecodedVectors() {
+        var rng = SeededRandom(seed: 9)
+        let dim = 64, centroidCount = 40, docTokens = 23
+        let centroids = (0..<centroidCount * dim).map { _ in rng.nextGaussian() * 0.2 }
+        let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
+        for nbits in [1, 2, 4] {
+            let buckets = 1 << nbits
+            let codec = ResidualCodec(dim: dim, nbits: nbits, cutoffs: (1..<buckets).map { Float($0) / Float(buckets) - 0.5 },
+                                      weights: (0..<buckets).map { (Float($0) + 0.5) / Float(buckets) - 0.5 })
+            let packed = (0..<docTokens * codec.bytesPerVector).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let codes = (0..<docTokens).map { _ in UInt16(rng.next() % UInt64(centroidCount)) }
+            var decoded = [Float](repeating: 0, count: docTokens * dim)
+            packed.withUnsafeBufferPointer { p in
+                codes.withUnsafeBytes { c in
+                    ResidualDecoder(codec: codec, quantizer: quantizer).decode(packed: p.baseAddress!, codes: c.baseAddress!, codeWidth: 2,
+                                                                               count: docTokens, into: &decoded)
+                }
+            }
+            for nq in [32, 5] {
+                let query = (0..<nq * dim).map { _ in rng.nextGaussian() }
+                var expected: Float = 0
+                for t in 0..<nq {
+                    expected += (0..<docTokens).map { d in (0..<dim).reduce(Float(0)) { $0 + query[t * dim + $1] * decoded[d * dim + $1] } }.max()!
+                }
+                var centroidScores = [Float](repeating: 0, count: centroidCount * nq)
+                for c in 0..<centroidCount { for t in 0..<nq { centroidScores[c * nq + t] = (0..<dim).reduce(Float(0)) { $0 + query[t * dim + $1] * centroids[c * dim + $1] } } }
+                var queryT = [Float](repeating: 0, count: dim * nq)
+                for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
+                var scratch = [Float](repeating: 0, count: 5 * nq)
+                let score = codes.withUnsafeBytes { c in
+                    plaid_maxsim_from_codes(centroidScores, queryT, nq, dim, Int32(nbits), codec.weights, c.baseAddress!, 2, packed, docTokens, &scratch)
+                }
+                XCTAssertEqual(score, expected, accuracy: 1e-3 * max(1, abs(expected)), "\(nbits) bits, \(nq) query tokens")
+            }
         }
     }
 

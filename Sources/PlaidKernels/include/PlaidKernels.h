@@ -52,6 +52,15 @@ float plaid_centroid_interaction(const float *centroidScores, size_t queryTokens
                                  const void *codes, int codeWidth, size_t docTokens,
                                  const uint64_t *keep, float *scratch);
 
+/// MaxSim of one document straight from its codes and packed residuals, without decompressing:
+/// a document token's score against query token t is centroidScores[code][t] (the query against
+/// the centroids, [k, queryTokens]) plus the residual's bucket weights (`weights`, 2^nbits)
+/// against the query transposed (`queryT`, [dim, queryTokens]). Equal to MaxSim over the
+/// decompressed vectors up to float rounding. nbits is 1, 2 or 4. `scratch` holds 5 · queryTokens floats.
+float plaid_maxsim_from_codes(const float *centroidScores, const float *queryT, size_t queryTokens,
+                              size_t dim, int nbits, const float *weights, const void *codes, int codeWidth,
+                              const uint8_t *packed, size_t docTokens, float *scratch);
+
 /// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
 /// `packed` holds `dim * nbits / 8` bytes per vector; bits are read most significant first.
 /// `byteLookup` is [256, 8 / nbits]: the bucket weights of the dimensions packed in one byte.
