@@ -3,7 +3,7 @@ import PlaidCore
 
 /// One metadata value of a document: what a JSON value becomes in the metadata store.
 /// Nested objects and arrays are kept as JSON text, which SQLite's JSON functions read.
-public enum MetadataValue: Equatable, Sendable, Decodable {
+public enum MetadataValue: Equatable, Sendable, Codable {
     case string(String)
     case integer(Int64)
     case float(Double)
@@ -38,7 +38,20 @@ public enum MetadataValue: Equatable, Sendable, Decodable {
         self = .json(nested.text)
     }
 
-    /// The value as JSON (for `plaid metadata --json` and the server).
+    /// Encodes the value as the JSON it came from (an object or array as JSON, not as a string).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .integer(let i): try c.encode(i)
+        case .float(let d): try c.encode(d)
+        case .boolean(let b): try c.encode(b)
+        case .json(let text): try c.encode(try NestedJSON.node(of: text))
+        case .null: try c.encodeNil()
+        }
+    }
+
+    /// The value as JSON (for `plaid metadata --json`).
     public var jsonObject: Any {
         switch self {
         case .string(let s): return s
@@ -84,7 +97,7 @@ public struct MetadataField: Codable, Equatable, Sendable {
 private struct NestedJSON: Decodable {
     let text: String
 
-    private indirect enum Node: Decodable, Encodable {
+    fileprivate indirect enum Node: Decodable, Encodable {
         case object([String: Node]), array([Node]), string(String), number(Double), integer(Int64), boolean(Bool), null
 
         init(from decoder: Decoder) throws {
@@ -110,6 +123,11 @@ private struct NestedJSON: Decodable {
             case .null: try c.encodeNil()
             }
         }
+    }
+
+    /// The tree of stored JSON text.
+    fileprivate static func node(of text: String) throws -> Node {
+        try JSONDecoder().decode(Node.self, from: Data(text.utf8))
     }
 
     init(from decoder: Decoder) throws {
