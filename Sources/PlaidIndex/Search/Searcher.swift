@@ -8,8 +8,10 @@ import PlaidKernels
 /// 2. centroid pruning — approximate scores from the codes of centroids scoring ≥ t_cs only,
 ///    keep the best `ndocs`;
 /// 3. centroid interaction — approximate scores from all codes, keep the best `ndocs/4`;
-/// 4. exact rerank — decompress those documents' residuals and compute MaxSim, return the top k.
+/// 4. exact rerank — MaxSim from those documents' codes and residuals (q·c from stage 1 plus q·r
+///    from the residual buckets, nothing decompressed), return the top k.
 ///
+/// Each stage is a function of its own and records its time and candidates in a `SearchTrace`.
 /// With a `DocumentFilter`, only the documents it allows are ever returned. A filter matching at
 /// most `parameters.exactScoringTokens` tokens skips the stages: every allowed document is scored
 /// exactly (stage 4 alone). A wider one restricts candidate generation to allowed documents,
