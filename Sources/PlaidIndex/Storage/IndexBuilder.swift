@@ -186,7 +186,7 @@ public enum IndexBuilder {
         for chunk in source.documentChunks(maxTokens: max(chunkTokens, 1)) {
             let start = source.offsets[chunk.lowerBound]
             let count = try encoder.encode(source, documents: chunk,
-                                           assigned: assignedCodes?[start..<(start + source.offsets[chunk.upperBound] - start)])
+                                           assigned: assignedCodes?[start..<source.offsets[chunk.upperBound]])
             try encoder.codes.withUnsafeBufferPointer { codes in
                 try encoder.packed.withUnsafeBytes { packed in
                     try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed,

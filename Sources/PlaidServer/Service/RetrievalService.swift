@@ -61,12 +61,7 @@ final class RetrievalService: @unchecked Sendable {
 
     func search(_ request: SearchRequest) async throws -> SearchResponse {
         let started = DispatchTime.now()
-        let k = try checkK(request.k ?? 10)
-        var parameters = SearchParameters(k: k)
-        if let ncells = request.ncells { parameters.ncells = try checkPositive(ncells, "ncells") }
-        if let ndocs = request.ndocs { parameters.ndocs = try checkPositive(ndocs, "ndocs") }
-        if let threshold = request.centroidScoreThreshold { parameters.centroidScoreThreshold = threshold }
-        let chosen = parameters
+        let parameters = try searchParameters(of: request)
         let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? []) }
         if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
         return try await searchPool.run {
@@ -75,7 +70,7 @@ final class RetrievalService: @unchecked Sendable {
             let filter = try metadataFilter.map { try index.documents(matching: $0) }
             let searcher = Searcher(index: index)
             let results = queries.map { query in
-                query.vectors.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress!, tokens: query.tokens, parameters: chosen, filter: filter) }
+                query.vectors.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress!, tokens: query.tokens, parameters: parameters, filter: filter) }
             }
             var metadata: [Int: [String: MetadataValue]] = [:]
             if request.includeMetadata ?? true, !index.metadataFields.isEmpty {
@@ -85,6 +80,15 @@ final class RetrievalService: @unchecked Sendable {
                 hits.map { SearchResponse.Hit(id: $0.id, score: $0.score, metadata: metadata[$0.document]) }
             }, tookMs: milliseconds(since: started))
         }
+    }
+
+    /// PLAID's defaults for the request's k (10 if not given), with the parameters it sets.
+    private func searchParameters(of request: SearchRequest) throws -> SearchParameters {
+        var parameters = SearchParameters(k: try checkK(request.k ?? 10))
+        if let ncells = request.ncells { parameters.ncells = try checkPositive(ncells, "ncells") }
+        if let ndocs = request.ndocs { parameters.ndocs = try checkPositive(ndocs, "ndocs") }
+        if let threshold = request.centroidScoreThreshold { parameters.centroidScoreThreshold = threshold }
+        return parameters
     }
 
     /// One query's vectors, flattened `[tokens, dim]`.
