@@ -35,9 +35,9 @@ public struct KMeansParameters: Sendable, Equatable {
     }
 }
 
-/// Lloyd's k-means with L2 assignment done as one BLAS product per block:
-/// argmin‖x − c‖² = argmax(x·c − ½‖c‖²). Deterministic under a seed: the sums are taken in
-/// point order on one thread, and the BLAS products do not depend on how work is split.
+/// Lloyd's k-means with L2 assignment by `NearestCentroidFinder`: argmin‖x − c‖² =
+/// argmax(x·c − ½‖c‖²). Deterministic under a seed: the sums are taken in point order on one
+/// thread, and each point's assignment does not depend on how work is split.
 public enum KMeans {
     /// Trains `k` centroids on `points` ([n, dim], row-major). Returns [k, dim], each row L2-normalised.
     public static func train(points: [Float], dim: Int, k: Int, iterations: Int, seed: UInt64,
@@ -78,19 +78,17 @@ public enum KMeans {
         return centroids
     }
 
-    /// Index of the nearest centroid (L2) of every point. Runs on all cores in blocks of points.
-    public static func assign(points: [Float], dim: Int, centroids: [Float], k: Int, into assignment: inout [Int32]) {
+    /// Index of the nearest centroid (L2) of every point, on all cores.
+    public static func assign(points: [Float], dim: Int, centroids: [Float], k: Int, into assignment: inout [Int32],
+                              method: NearestCentroidFinder.Method = .automatic) {
         let n = points.count / dim
         let halfNorms = (0..<k).map { c in
             centroids.withUnsafeBufferPointer { 0.5 * plaid_squared_norm($0.baseAddress! + c * dim, dim) }
         }
+        let finder = NearestCentroidFinder(centroids: centroids, dim: dim, bias: halfNorms)
         points.withUnsafeBufferPointer { pts in
-            centroids.withUnsafeBufferPointer { cen in
-                assignment.withUnsafeMutableBufferPointer { out in
-                    CoarseQuantizer.nearest(points: pts.baseAddress!, count: n, dim: dim,
-                                            centroids: cen.baseAddress!, k: k, bias: halfNorms,
-                                            into: out.baseAddress!)
-                }
+            assignment.withUnsafeMutableBufferPointer { out in
+                finder.assign(pts.baseAddress!, count: n, into: out.baseAddress!, method: method)
             }
         }
     }
