@@ -30,6 +30,7 @@ struct plaid_int8_centroids {
     int32_t *offsets;   // [tiles·64]: 128·Σ_j ĉ_j, the unsigned-offset correction
     float maxScale;     // max over centroids of sc
     float maxL1;        // max over centroids of ‖c‖₁
+    float *bias;        // [tiles·64]: the caller's bias (0 without), +∞ for padding columns
 };
 
 static float quantize_row(const float *v, size_t dim, int8_t *out, float *l1) {
@@ -48,7 +49,7 @@ static float quantize_row(const float *v, size_t dim, int8_t *out, float *l1) {
     return scale;
 }
 
-plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, size_t k, size_t dim) {
+plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, const float *bias, size_t k, size_t dim) {
     plaid_int8_centroids *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->count = k;
@@ -59,13 +60,15 @@ plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, size_t
     q->codes = aligned_alloc(64, q->tiles * q->steps * COLUMNS_PER_TILE * 4);
     q->scales = calloc(columns, sizeof(float));
     q->offsets = calloc(columns, sizeof(int32_t));
+    q->bias = malloc(columns * sizeof(float));
     int8_t *row = malloc(dim);
-    if (!q->codes || !q->scales || !q->offsets || !row) {
+    if (!q->codes || !q->scales || !q->offsets || !q->bias || !row) {
         free(row);
         plaid_int8_centroids_destroy(q);
         return NULL;
     }
     memset(q->codes, 0, q->tiles * q->steps * COLUMNS_PER_TILE * 4);
+    for (size_t c = k; c < columns; c++) q->bias[c] = INFINITY;
     for (size_t c = 0; c < k; c++) {
         float l1;
         float scale = quantize_row(centroids + c * dim, dim, row, &l1);
@@ -77,6 +80,7 @@ plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, size_t
         }
         q->scales[c] = scale;
         q->offsets[c] = 128 * sum;
+        q->bias[c] = bias ? bias[c] : 0.0f;
         q->maxScale = scale > q->maxScale ? scale : q->maxScale;
         q->maxL1 = l1 > q->maxL1 ? l1 : q->maxL1;
     }
@@ -89,6 +93,7 @@ void plaid_int8_centroids_destroy(plaid_int8_centroids *q) {
     free(q->codes);
     free(q->scales);
     free(q->offsets);
+    free(q->bias);
     free(q);
 }
 
@@ -97,32 +102,69 @@ int plaid_int8_nearest_has_vnni(void) {
            __builtin_cpu_supports("avx512vnni");
 }
 
-// Integer products of 4 vectors (`u`, [4][steps·4] unsigned bytes) with one tile of 64 centroids.
-typedef void (*tile_products)(const uint8_t *u, size_t steps, const int8_t *tile, int32_t out[ROWS_PER_TILE][COLUMNS_PER_TILE]);
+// What the products of one tile leave behind for each of its rows: the best approximate score
+// so far, and every centroid not yet ruled out by it (index and approximate score, in index
+// order). A centroid below best − 2·bound can never win, and best only grows, so one pass over
+// the tiles keeps a superset of the final candidates without storing a score matrix.
+typedef struct {
+    float best;
+    float margin;       // twice the row's error bound, plus rounding slack
+    size_t count;
+    int32_t *indices;   // capacity: the padded centroid count
+    float *scores;
+} candidates;
 
-static void tile_products_portable(const uint8_t *u, size_t steps, const int8_t *tile,
-                                   int32_t out[ROWS_PER_TILE][COLUMNS_PER_TILE]) {
-    for (int r = 0; r < ROWS_PER_TILE; r++) {
-        for (int c = 0; c < COLUMNS_PER_TILE; c++) out[r][c] = 0;
-        const uint8_t *row = u + (size_t)r * steps * 4;
-        for (size_t s = 0; s < steps; s++) {
-            const int8_t *lanes = tile + s * COLUMNS_PER_TILE * 4;
-            for (int c = 0; c < COLUMNS_PER_TILE; c++)
-                for (int t = 0; t < 4; t++) out[r][c] += (int32_t)row[s * 4 + t] * lanes[c * 4 + t];
+static inline void keep_candidate(candidates *row, int32_t c, float score) {
+    row->indices[row->count] = c;
+    row->scores[row->count] = score;
+    row->count++;
+}
+
+// Integer products of 4 vectors (`u`, [4][steps·4] unsigned bytes) with one tile of 64
+// centroids, turned into approximate scores sx·sc·(x̂·ĉ) − bias and absorbed into `rows`.
+typedef void (*tile_kernel)(const plaid_int8_centroids *q, size_t tile, const uint8_t *u, const float *rowScale,
+                            candidates *rows, size_t liveRows);
+
+// The approximate score of one product; both kernels compute it with these same float steps.
+#pragma clang fp contract(off)
+static inline float approximate_score(int32_t product, float rowScale, float columnScale, float bias) {
+    return (float)product * (rowScale * columnScale) - bias;
+}
+#pragma clang fp contract(on)
+
+static void tile_kernel_portable(const plaid_int8_centroids *q, size_t tile, const uint8_t *u, const float *rowScale,
+                                 candidates *rows, size_t liveRows) {
+    const size_t steps = q->steps;
+    const int8_t *codes = q->codes + tile * steps * COLUMNS_PER_TILE * 4;
+    for (size_t r = 0; r < liveRows; r++) {
+        const uint8_t *x = u + r * steps * 4;
+        float scores[COLUMNS_PER_TILE];
+        float best = rows[r].best;
+        for (int l = 0; l < COLUMNS_PER_TILE; l++) {
+            int32_t sum = 0;
+            for (size_t s = 0; s < steps; s++)
+                for (int t = 0; t < 4; t++) sum += (int32_t)x[s * 4 + t] * codes[(s * COLUMNS_PER_TILE + l) * 4 + t];
+            size_t c = tile * COLUMNS_PER_TILE + l;
+            scores[l] = approximate_score(sum - q->offsets[c], rowScale[r], q->scales[c], q->bias[c]);
+            best = scores[l] > best ? scores[l] : best;
         }
+        rows[r].best = best;
+        for (int l = 0; l < COLUMNS_PER_TILE; l++)
+            if (scores[l] >= best - rows[r].margin) keep_candidate(&rows[r], (int32_t)(tile * COLUMNS_PER_TILE + l), scores[l]);
     }
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
-static void tile_products_vnni(const uint8_t *u, size_t steps, const int8_t *tile,
-                               int32_t out[ROWS_PER_TILE][COLUMNS_PER_TILE]) {
+static void tile_kernel_vnni(const plaid_int8_centroids *q, size_t tile, const uint8_t *u, const float *rowScale,
+                             candidates *rows, size_t liveRows) {
+    const size_t steps = q->steps, stride = steps * 4;
+    const int8_t *codes = q->codes + tile * steps * COLUMNS_PER_TILE * 4;
     __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
     __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
     __m512i a20 = a00, a21 = a00, a22 = a00, a23 = a00;
     __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
-    const size_t stride = steps * 4;
     for (size_t s = 0; s < steps; s++) {
-        const int8_t *lanes = tile + s * COLUMNS_PER_TILE * 4;
+        const int8_t *lanes = codes + s * COLUMNS_PER_TILE * 4;
         __m512i b0 = _mm512_load_si512((const void *)lanes);
         __m512i b1 = _mm512_load_si512((const void *)(lanes + 64));
         __m512i b2 = _mm512_load_si512((const void *)(lanes + 128));
@@ -140,13 +182,30 @@ static void tile_products_vnni(const uint8_t *u, size_t steps, const int8_t *til
         ROW(0) ROW(1) ROW(2) ROW(3)
 #undef ROW
     }
-#define STORE(R)                                                                \
-    _mm512_storeu_si512((void *)(out[R] + 0), a##R##0);                         \
-    _mm512_storeu_si512((void *)(out[R] + 16), a##R##1);                        \
-    _mm512_storeu_si512((void *)(out[R] + 32), a##R##2);                        \
-    _mm512_storeu_si512((void *)(out[R] + 48), a##R##3);
-    STORE(0) STORE(1) STORE(2) STORE(3)
-#undef STORE
+    const size_t c0 = tile * COLUMNS_PER_TILE;
+    __m512i sums[ROWS_PER_TILE][4] = {{a00, a01, a02, a03}, {a10, a11, a12, a13}, {a20, a21, a22, a23}, {a30, a31, a32, a33}};
+    for (size_t r = 0; r < liveRows; r++) {
+        __m512 scale = _mm512_set1_ps(rowScale[r]);
+        __m512 scores[4];
+        __m512 best = _mm512_set1_ps(rows[r].best);
+        for (int g = 0; g < 4; g++) {
+            __m512i product = _mm512_sub_epi32(sums[r][g], _mm512_loadu_si512((const void *)(q->offsets + c0 + 16 * g)));
+            __m512 factor = _mm512_mul_ps(scale, _mm512_loadu_ps(q->scales + c0 + 16 * g));
+            scores[g] = _mm512_sub_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(product), factor), _mm512_loadu_ps(q->bias + c0 + 16 * g));
+            best = _mm512_max_ps(best, scores[g]);
+        }
+        float rowBest = _mm512_reduce_max_ps(best);
+        rows[r].best = rowBest;
+        __m512 cutoff = _mm512_set1_ps(rowBest - rows[r].margin);
+        for (int g = 0; g < 4; g++) {
+            __mmask16 kept = _mm512_cmp_ps_mask(scores[g], cutoff, _CMP_GE_OQ);
+            if (!kept) continue;
+            float values[16];
+            _mm512_storeu_ps(values, scores[g]);
+            for (int l = 0; l < 16; l++)
+                if (kept & (1u << l)) keep_candidate(&rows[r], (int32_t)(c0 + 16 * g + l), values[l]);
+        }
+    }
 }
 
 // x·c in float, summed in one fixed order whatever the CPU (no contraction into FMA, no
@@ -162,68 +221,65 @@ static float exact_dot(const float *a, const float *b, size_t n) {
 }
 #pragma clang fp contract(on)
 
-int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, const float *bias,
-                       const float *points, size_t n, int32_t *out, uint64_t *rescored, int kernel) {
-    const size_t k = q->count, dim = q->dim, steps = q->steps, columns = q->tiles * COLUMNS_PER_TILE;
-    tile_products products = tile_products_portable;
+int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, const float *points, size_t n,
+                       int32_t *out, uint64_t *rescored, int kernel) {
+    const size_t dim = q->dim, steps = q->steps, columns = q->tiles * COLUMNS_PER_TILE;
+    tile_kernel absorb = tile_kernel_portable;
     if (kernel == PLAID_INT8_KERNEL_VNNI || (kernel == PLAID_INT8_KERNEL_AUTOMATIC && plaid_int8_nearest_has_vnni())) {
         if (!plaid_int8_nearest_has_vnni()) return -1;
-        products = tile_products_vnni;
+        absorb = tile_kernel_vnni;
     }
     uint8_t *u = aligned_alloc(64, ROWS_PER_BLOCK * steps * 4);
+    int32_t *indices = malloc(sizeof(int32_t) * ROWS_PER_BLOCK * columns);
     float *scores = malloc(sizeof(float) * ROWS_PER_BLOCK * columns);
     int8_t *row = malloc(dim);
-    if (!u || !scores || !row) {
-        free(u); free(scores); free(row);
+    if (!u || !indices || !scores || !row) {
+        free(u); free(indices); free(scores); free(row);
         return -2;
     }
     uint64_t rescoredCount = 0;
-    float rowScale[ROWS_PER_BLOCK], rowL1[ROWS_PER_BLOCK];
-    int32_t tileOut[ROWS_PER_TILE][COLUMNS_PER_TILE];
+    float rowScale[ROWS_PER_BLOCK];
+    candidates rows[ROWS_PER_BLOCK];
     for (size_t start = 0; start < n; start += ROWS_PER_BLOCK) {
-        size_t rows = n - start < ROWS_PER_BLOCK ? n - start : ROWS_PER_BLOCK;
-        size_t paddedRows = (rows + ROWS_PER_TILE - 1) / ROWS_PER_TILE * ROWS_PER_TILE;
+        size_t count = n - start < ROWS_PER_BLOCK ? n - start : ROWS_PER_BLOCK;
+        size_t paddedRows = (count + ROWS_PER_TILE - 1) / ROWS_PER_TILE * ROWS_PER_TILE;
         memset(u, 128, paddedRows * steps * 4);  // 128 is x̂ = 0: padding dimensions and rows
-        for (size_t r = 0; r < rows; r++) {
-            rowScale[r] = quantize_row(points + (start + r) * dim, dim, row, &rowL1[r]);
+        for (size_t r = 0; r < count; r++) {
+            float l1;
+            rowScale[r] = quantize_row(points + (start + r) * dim, dim, row, &l1);
             for (size_t j = 0; j < dim; j++) u[r * steps * 4 + j] = (uint8_t)(row[j] + 128);
+            float bound = 0.5f * q->maxScale * (l1 + (float)dim * 0.5f * rowScale[r]) + 0.5f * rowScale[r] * q->maxL1;
+            rows[r] = (candidates){
+                .best = -INFINITY,
+                // Twice the bound, and slack for the float rounding of the approximate scores.
+                .margin = 2.0f * bound * 1.001f + 1e-5f,
+                .count = 0,
+                .indices = indices + r * columns,
+                .scores = scores + r * columns,
+            };
         }
-        // Approximate scores x·c − bias[c] of the block, [rows, columns].
-        for (size_t tile = 0; tile < q->tiles; tile++) {
-            const int8_t *codes = q->codes + tile * steps * COLUMNS_PER_TILE * 4;
+        for (size_t tile = 0; tile < q->tiles; tile++)
             for (size_t r0 = 0; r0 < paddedRows; r0 += ROWS_PER_TILE) {
-                products(u + r0 * steps * 4, steps, codes, tileOut);
-                for (size_t r = r0; r < r0 + ROWS_PER_TILE && r < rows; r++) {
-                    float *dst = scores + r * columns + tile * COLUMNS_PER_TILE;
-                    for (int l = 0; l < COLUMNS_PER_TILE; l++) {
-                        size_t c = tile * COLUMNS_PER_TILE + l;
-                        float product = (float)(tileOut[r - r0][l] - q->offsets[c]);
-                        dst[l] = c < k ? rowScale[r] * q->scales[c] * product - (bias ? bias[c] : 0.0f) : -INFINITY;
-                    }
-                }
+                size_t live = count - r0 < ROWS_PER_TILE ? count - r0 : ROWS_PER_TILE;
+                absorb(q, tile, u + r0 * steps * 4, rowScale + r0, rows + r0, live);
             }
-        }
         // Exact finish: every centroid that the bound cannot rule out is scored in float.
-        for (size_t r = 0; r < rows; r++) {
-            const float *approx = scores + r * columns;
+        for (size_t r = 0; r < count; r++) {
             const float *x = points + (start + r) * dim;
-            float best = -INFINITY;
-            for (size_t c = 0; c < k; c++) best = approx[c] > best ? approx[c] : best;
-            float bound = 0.5f * q->maxScale * (rowL1[r] + (float)dim * 0.5f * rowScale[r]) + 0.5f * rowScale[r] * q->maxL1;
-            // Slack for the float rounding of the approximate scores themselves.
-            float cutoff = best - 2.0f * bound * 1.001f - 1e-5f * (1.0f + fabsf(best));
+            const float cutoff = rows[r].best - rows[r].margin - 1e-5f * fabsf(rows[r].best);
             float exactBest = -INFINITY;
             int32_t index = 0;
-            for (size_t c = 0; c < k; c++) {
-                if (approx[c] < cutoff) continue;
-                float v = exact_dot(x, centroids + c * dim, dim) - (bias ? bias[c] : 0.0f);
+            for (size_t i = 0; i < rows[r].count; i++) {
+                if (rows[r].scores[i] < cutoff) continue;
+                int32_t c = rows[r].indices[i];
+                float v = exact_dot(x, centroids + (size_t)c * dim, dim) - q->bias[c];
                 rescoredCount++;
-                if (v > exactBest) { exactBest = v; index = (int32_t)c; }
+                if (v > exactBest) { exactBest = v; index = c; }
             }
             out[start + r] = index;
         }
     }
-    free(u); free(scores); free(row);
+    free(u); free(indices); free(scores); free(row);
     if (rescored) *rescored += rescoredCount;
     return 0;
 }

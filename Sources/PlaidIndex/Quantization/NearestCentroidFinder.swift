@@ -76,14 +76,12 @@ public final class NearestCentroidFinder: @unchecked Sendable {
         var rescored = [UInt64](repeating: 0, count: blocks)
         rescored.withUnsafeMutableBufferPointer { rescoredPerBlock in
             centroids.withUnsafeBufferPointer { cen in
-                withOptionalPointer(bias) { biasPointer in
-                    Parallel.forEach(blocks) { b in
-                        let start = b * Self.int8BlockRows
-                        let rows = min(Self.int8BlockRows, n - start)
-                        let status = plaid_int8_nearest(quantized, cen.baseAddress!, biasPointer, points + start * dim, rows,
-                                                        codes + start, rescoredPerBlock.baseAddress! + b, kernel)
-                        precondition(status == 0, status == -1 ? "the VNNI kernel needs AVX-512 VNNI" : "out of memory assigning centroids")
-                    }
+                Parallel.forEach(blocks) { b in
+                    let start = b * Self.int8BlockRows
+                    let rows = min(Self.int8BlockRows, n - start)
+                    let status = plaid_int8_nearest(quantized, cen.baseAddress!, points + start * dim, rows,
+                                                    codes + start, rescoredPerBlock.baseAddress! + b, kernel)
+                    precondition(status == 0, status == -1 ? "the VNNI kernel needs AVX-512 VNNI" : "out of memory assigning centroids")
                 }
             }
         }
@@ -93,7 +91,9 @@ public final class NearestCentroidFinder: @unchecked Sendable {
     private func quantizedCentroids() -> OpaquePointer {
         lock.lock(); defer { lock.unlock() }
         if let quantized { return quantized }
-        let made = centroids.withUnsafeBufferPointer { plaid_int8_centroids_create($0.baseAddress!, count, dim) }
+        let made = centroids.withUnsafeBufferPointer { cen in
+            withOptionalPointer(bias) { plaid_int8_centroids_create(cen.baseAddress!, $0, count, dim) }
+        }
         guard let made else { preconditionFailure("out of memory quantizing \(count) centroids") }
         quantized = made
         return made

@@ -69,9 +69,10 @@ void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, s
                       const float *byteLookup, float *out);
 
 /// Centroids quantized to 8 bits, for finding the nearest centroid of many vectors
-/// (nearest_centroid.c). Opaque; created from [k, dim] float rows, freed by _destroy.
+/// (nearest_centroid.c). Opaque; created from [k, dim] float rows and a bias per centroid
+/// (NULL: none), freed by _destroy. NULL when out of memory.
 typedef struct plaid_int8_centroids plaid_int8_centroids;
-plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, size_t k, size_t dim);
+plaid_int8_centroids *plaid_int8_centroids_create(const float *centroids, const float *bias, size_t k, size_t dim);
 void plaid_int8_centroids_destroy(plaid_int8_centroids *quantized);
 
 /// Whether this CPU runs the AVX-512 VNNI products (Zen 4, Ice Lake and later).
@@ -84,12 +85,12 @@ enum {
 };
 
 /// out[r] = argmax over c of (points[r]·centroids[c] − bias[c]) for r < n, the first c on
-/// ties; `bias` may be NULL. The 8-bit products only prune: each centroid within their proven
+/// ties, with the bias `quantized` was made with. The 8-bit products only prune: each centroid within their proven
 /// error bound of the best is scored in float, so the answer equals plaid_nearest_exact_float
 /// on every kernel. `centroids` are the float rows `quantized` was made from, [k, dim].
 /// Adds the number of centroids scored in float to *rescored (may be NULL).
 /// Returns 0, -1 (kernel not available) or -2 (out of memory).
-int plaid_int8_nearest(const plaid_int8_centroids *quantized, const float *centroids, const float *bias,
+int plaid_int8_nearest(const plaid_int8_centroids *quantized, const float *centroids,
                        const float *points, size_t n, int32_t *out, uint64_t *rescored, int kernel);
 
 /// The same argmax by brute force in float, with the same float sums: the reference for tests.
