@@ -121,3 +121,22 @@ public struct Run: Sendable, Equatable {
         return Data(out.utf8)
     }
 }
+
+extension Run {
+    /// The share of `reference`'s top `depth` documents that this run also ranks in its top
+    /// `depth`, averaged over the reference's queries (a query this run lacks counts 0). With the
+    /// exhaustive MaxSim run as reference, this is how much of the exact top-10 a search keeps.
+    /// Both top lists follow trec_eval's order. nil when the reference has no query.
+    public func topShare(of reference: Run, depth: Int = 10) -> Double? {
+        precondition(depth > 0)
+        let queries = reference.scores.keys.filter { !(reference.scores[$0]?.isEmpty ?? true) }
+        guard !queries.isEmpty else { return nil }
+        var total = 0.0
+        for query in queries {
+            let wanted = reference.ranking(query: query).prefix(depth).map(\.id)
+            let kept = Set(ranking(query: query).prefix(depth).map(\.id))
+            total += Double(wanted.filter(kept.contains).count) / Double(wanted.count)
+        }
+        return total / Double(queries.count)
+    }
+}

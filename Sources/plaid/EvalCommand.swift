@@ -16,7 +16,8 @@ struct Eval: ParsableCommand {
         later runs with the same settings; a reused index built with other settings is refused. Metrics follow \
         trec_eval and BEIR: nDCG@10, MRR@10, and Recall and MAP at min(k, 100); a retrieved document whose id is \
         the query id is dropped, and queries without a judged relevant document are skipped. With --run FILE, \
-        scores that run file instead (no encoding, no search).
+        scores that run file instead (no encoding, no search), and with --reference FILE also reports the \
+        share of that run's top-10 it keeps. The report gives PLAID's share of the exhaustive top-10.
         """)
 
     @Option(help: "BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).")
@@ -33,6 +34,9 @@ struct Eval: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Score this TREC run file against the qrels instead of searching.")
     var runFile: String?
+
+    @Option(help: "With --run: a run (such as exhaustive MaxSim's) whose top-10 the report says how much of --run keeps.")
+    var reference: String?
 
     @Option(help: "Write the PLAID and exhaustive runs here (plaid.run, exhaustive.run).")
     var runDir: String?
@@ -57,6 +61,7 @@ struct Eval: ParsableCommand {
         try filter.validate()
         guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10, not \(k).") }
         if runFile != nil && (runDir != nil || index != nil) { throw ValidationError("--run scores an existing run; --run-dir and --index go with a search.") }
+        if reference != nil && runFile == nil { throw ValidationError("--reference goes with --run; a search is compared with exhaustive MaxSim already.") }
     }
 
     func run() throws {
@@ -70,9 +75,15 @@ struct Eval: ParsableCommand {
             let cutoffs = [10, min(k, 100)]
             let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
             if let runFile {
-                let scores = EvalReport.Scores(Metrics.evaluate(run: try Run.readTREC(path: runFile), qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
+                let scored = try Run.readTREC(path: runFile)
+                let scores = EvalReport.Scores(Metrics.evaluate(run: scored, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
                 var report = EvalReport(dataset: datasetName, split: split, queries: qrels.queryIDs.count, k: k, cutoff: cutoffs[1])
                 report.run = scores
+                if let reference {
+                    let referenceRun = try Run.readTREC(path: reference)
+                    report.top10Share = scored.topShare(of: referenceRun)
+                    report.top10ShareQueries = referenceRun.scores.values.filter { !$0.isEmpty }.count
+                }
                 try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
                 return
             }
@@ -141,6 +152,8 @@ struct Eval: ParsableCommand {
             }
             report.plaid = EvalReport.Scores(Metrics.evaluate(run: plaidRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
             report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: exactRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
+            report.top10Share = plaidRun.topShare(of: exactRun)
+            report.top10ShareQueries = queries.count
             try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
         }
     }
@@ -196,6 +209,10 @@ struct EvalReport: Encodable {
     var queryEncodeSeconds: Double?
     var searchQueriesPerSecond: Double?
     var exhaustiveQueriesPerSecond: Double?
+    /// The share of the exhaustive (or --reference) top-10 that the searched (or --run) top-10
+    /// keeps, over this many queries.
+    var top10Share: Double?
+    var top10ShareQueries: Int?
 
     /// The settings of the index actually searched.
     mutating func describe(_ opened: CompressedIndex) {
@@ -208,7 +225,7 @@ struct EvalReport: Encodable {
     enum CodingKeys: String, CodingKey {
         case dataset, split, queries, k, cutoff, model, index, nbits, centroids, seed, documents, tokens, parameters, filter, matchingDocuments
         case plaid, exhaustive, run, bytesPerToken, buildSeconds, encodeSeconds, encodeTokensPerSecond
-        case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond
+        case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond, top10Share, top10ShareQueries
     }
 
     func encode(to encoder: Encoder) throws {
@@ -227,6 +244,7 @@ struct EvalReport: Encodable {
         try c.encode(queryEncodeSeconds, forKey: .queryEncodeSeconds)
         try c.encode(searchQueriesPerSecond, forKey: .searchQueriesPerSecond)
         try c.encode(exhaustiveQueriesPerSecond, forKey: .exhaustiveQueriesPerSecond)
+        try c.encode(top10Share, forKey: .top10Share); try c.encode(top10ShareQueries, forKey: .top10ShareQueries)
     }
 
     struct SearchSettings: Encodable {
@@ -255,6 +273,10 @@ struct EvalReport: Encodable {
         var lines = [header, "", "| search     | nDCG@10 | \(recall) | MRR@10 | \(map) |", "|------------|---------|\(String(repeating: "-", count: recall.count + 2))|--------|\(String(repeating: "-", count: map.count + 2))|"]
         for (name, s) in [("PLAID", plaid), ("exhaustive", exhaustive), ("run", run)] where s != nil {
             lines.append("| \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) | \(f(s?.ndcgAt10))  | \(f(s?.recallAtCutoff).padding(toLength: recall.count, withPad: " ", startingAt: 0)) | \(f(s?.mrrAt10)) | \(f(s?.mapAtCutoff).padding(toLength: map.count, withPad: " ", startingAt: 0)) |")
+        }
+        if let top10Share, let top10ShareQueries {
+            let source = run == nil ? "exhaustive MaxSim's" : "the reference's"
+            lines += ["", "top-10 kept from \(source) top-10: \(String(format: "%.4f", top10Share)) (\(top10ShareQueries) queries)"]
         }
         guard run == nil else { return lines.joined(separator: "\n") }
         lines += [

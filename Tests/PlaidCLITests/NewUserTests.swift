@@ -210,5 +210,14 @@ final class NewUserTests: PlaidCLITestCase {
         // A run file scored as it is.
         let scored = try plaid(["eval", "--dataset", dataset, "--run", path("runs/plaid.run"), "--k", "10"])
         XCTAssertTrue(scored.stdout.contains("| run ") && scored.stdout.contains("Recall@10"), scored.stdout)
+        // The share of exhaustive MaxSim's top-10 kept: reported by the search, and recomputed
+        // from the two runs it wrote; an exhaustive run keeps all of its own.
+        let share = try XCTUnwrap(report["top10_share"] as? Double)
+        let recomputed = try plaid(["eval", "--dataset", dataset, "--run", path("runs/plaid.run"), "--reference", path("runs/exhaustive.run"), "--k", "10", "--json"])
+        let recomputedReport = try JSONSerialization.jsonObject(with: Data(recomputed.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(try XCTUnwrap(recomputedReport["top10_share"] as? Double), share, accuracy: 1e-12)
+        XCTAssertTrue(share > 0 && share <= 1, "\(share)")
+        let itself = try plaid(["eval", "--dataset", dataset, "--run", path("runs/exhaustive.run"), "--reference", path("runs/exhaustive.run"), "--k", "10"])
+        XCTAssertTrue(itself.stdout.contains("top-10 kept from the reference's top-10: 1.0000"), itself.stdout)
     }
 }

@@ -76,6 +76,18 @@ final class MetricParityTests: XCTestCase {
         XCTAssertEqual(Run(["q": ["D7": 1, "d1": 1]]).ranking(query: "q").map(\.id), ["d1", "D7"])
     }
 
+    func testTopShareCountsTheReferencesTopDocumentsKept() {
+        let reference = Run(["q1": ["a": 3, "b": 2, "c": 1], "q2": ["x": 1], "q3": [:]])
+        // q1 keeps a and b of the reference's top 2 → 1; q2 keeps nothing → 0; q3 has no reference ranking.
+        let run = Run(["q1": ["b": 5, "a": 4, "c": 3], "q2": ["y": 1]])
+        XCTAssertEqual(run.topShare(of: reference, depth: 2), 0.5)
+        // Top 1 of q1: "a" against "b" → 0.
+        XCTAssertEqual(run.topShare(of: reference, depth: 1), 0)
+        // A query missing from the run counts 0; an empty reference gives nil.
+        XCTAssertEqual(Run(["q1": ["a": 1, "b": 1]]).topShare(of: reference, depth: 2), 0.5)
+        XCTAssertNil(run.topShare(of: Run()))
+    }
+
     func testIdenticalIDsAreDroppedUnlessAsked() {
         let run = Run(["q1": ["q1": 9, "d": 1]])
         let qrels = Qrels(["q1": ["q1": 1, "d": 1]])
