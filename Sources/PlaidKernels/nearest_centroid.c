@@ -208,16 +208,20 @@ static void tile_kernel_vnni(const plaid_int8_centroids *q, size_t tile, const u
     }
 }
 
-// x·c in float, summed in one fixed order whatever the CPU (no contraction into FMA, no
-// reassociation), so a machine gives the same answer on every code path.
+// x·c in float, summed in one fixed order whatever the CPU: 16 independent lanes (one AVX-512
+// register, two AVX2, four SSE), no contraction into FMA, no reassociation. So each clone gives
+// the same bits, and a machine gives the same answer on every code path.
+#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #pragma clang fp contract(off)
-static float exact_dot(const float *a, const float *b, size_t n) {
-    float lanes[8] = {0};
+CLONES static float exact_dot(const float *a, const float *b, size_t n) {
+    float lanes[16] = {0};
     size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++) lanes[l] += a[i + l] * b[i + l];
-    for (; i < n; i++) lanes[0] += a[i] * b[i];
-    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lanes[l] += a[i + l] * b[i + l];
+    for (int l = 0; i < n; i++, l++) lanes[l] += a[i] * b[i];
+    for (int width = 8; width > 0; width /= 2)
+        for (int l = 0; l < width; l++) lanes[l] += lanes[l + width];
+    return lanes[0];
 }
 #pragma clang fp contract(on)
 
@@ -263,18 +267,24 @@ int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, co
                 size_t live = count - r0 < ROWS_PER_TILE ? count - r0 : ROWS_PER_TILE;
                 absorb(q, tile, u + r0 * steps * 4, rowScale + r0, rows + r0, live);
             }
-        // Exact finish: every centroid that the bound cannot rule out is scored in float.
+        // Exact finish. The best approximate candidate is scored in float first; then any other
+        // whose approximate score plus the bound stays below the best exact score cannot win
+        // (nor tie), and the rest are scored in index order, the first of equals winning.
         for (size_t r = 0; r < count; r++) {
+            const candidates *row = &rows[r];
             const float *x = points + (start + r) * dim;
-            const float cutoff = rows[r].best - rows[r].margin - 1e-5f * fabsf(rows[r].best);
-            float exactBest = -INFINITY;
-            int32_t index = 0;
-            for (size_t i = 0; i < rows[r].count; i++) {
-                if (rows[r].scores[i] < cutoff) continue;
-                int32_t c = rows[r].indices[i];
+            const float halfMargin = 0.5f * row->margin + 1e-5f * fabsf(row->best);
+            size_t top = 0;
+            for (size_t i = 1; i < row->count; i++) top = row->scores[i] > row->scores[top] ? i : top;
+            int32_t index = row->indices[top];
+            float exactBest = exact_dot(x, centroids + (size_t)index * dim, dim) - q->bias[index];
+            rescoredCount++;
+            for (size_t i = 0; i < row->count; i++) {
+                if (i == top || row->scores[i] + halfMargin < exactBest) continue;
+                int32_t c = row->indices[i];
                 float v = exact_dot(x, centroids + (size_t)c * dim, dim) - q->bias[c];
                 rescoredCount++;
-                if (v > exactBest) { exactBest = v; index = c; }
+                if (v > exactBest || (v == exactBest && c < index)) { exactBest = v; index = c; }
             }
             out[start + r] = index;
         }
