@@ -64,36 +64,6 @@ static inline uint32_t code_at(const void *codes, int width, size_t i) {
     }
 }
 
-CLONES float plaid_centroid_interaction(const float *centroidScores, size_t queryTokens,
-                                        const void *codes, int codeWidth, size_t docTokens,
-                                        const uint64_t *keep, float *scratch) {
-    if (keep) {
-        for (size_t q = 0; q < queryTokens; q++) scratch[q] = 0.0f;
-        int any = 0;
-        for (size_t t = 0; t < docTokens; t++) {
-            uint32_t c = code_at(codes, codeWidth, t);
-            if (!((keep[c >> 6] >> (c & 63)) & 1)) continue;
-            const float *row = centroidScores + (size_t)c * queryTokens;
-            if (!any) {
-                for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q];
-                any = 1;
-            } else {
-                for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q] > scratch[q] ? row[q] : scratch[q];
-            }
-        }
-    } else {
-        for (size_t q = 0; q < queryTokens; q++) scratch[q] = -INFINITY;
-        for (size_t t = 0; t < docTokens; t++) {
-            const float *row = centroidScores + (size_t)code_at(codes, codeWidth, t) * queryTokens;
-            for (size_t q = 0; q < queryTokens; q++) scratch[q] = row[q] > scratch[q] ? row[q] : scratch[q];
-        }
-        if (docTokens == 0) return 0.0f;
-    }
-    float total = 0.0f;
-    for (size_t q = 0; q < queryTokens; q++) total += scratch[q];
-    return total;
-}
-
 CLONES void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, size_t count,
                              const float *centroids, size_t dim, int nbits,
                              const float *byteLookup, float *out) {
@@ -110,66 +80,6 @@ CLONES void plaid_decompress(const uint8_t *packed, const void *codes, int codeW
             for (size_t k = 0; k < perByte; k++) ob[k] = cb[k] + weights[k];
         }
     }
-}
-
-// MaxSim from codes, inlined into each CPU level's clone with `nbits` and `queryTokens` known
-// (1, 2 or 4; 32 for PyLate's default query length, else 0 for any): the residual's bytes are
-// read whole and their fields unrolled, and four accumulators take consecutive dimensions, so the
-// multiply-adds do not wait on each other and each lane loop is whole vectors.
-static inline __attribute__((always_inline))
-float maxsim_from_codes(const float *restrict centroidScores, const float *restrict queryT, size_t queryTokens, size_t dim,
-                        const int nbits, const size_t fixedTokens, const float *restrict weights, const void *codes, int codeWidth,
-                        const uint8_t *restrict packed, size_t docTokens, float *scratch) {
-    const size_t nq = fixedTokens ? fixedTokens : queryTokens;
-    const size_t perByte = 8 / (size_t)nbits;
-    const size_t bytesPerVector = dim * (size_t)nbits / 8;
-    const unsigned mask = (1u << nbits) - 1;
-    // For 32 tokens the accumulators and maxima are locals, so that they can live in registers.
-    float local[5 * 32];
-    float *restrict acc = fixedTokens == 32 ? local : scratch;
-    float *restrict maxes = acc + 4 * nq;
-    for (size_t t = 0; t < nq; t++) maxes[t] = -INFINITY;
-    for (size_t d = 0; d < docTokens; d++) {
-        const float *cs = centroidScores + (size_t)code_at(codes, codeWidth, d) * nq;
-        const uint8_t *bytes = packed + d * bytesPerVector;
-        for (size_t t = 0; t < nq; t++) { acc[t] = cs[t]; acc[nq + t] = 0; acc[2 * nq + t] = 0; acc[3 * nq + t] = 0; }
-        for (size_t b = 0; b < bytesPerVector; b++) {
-            const unsigned byte = bytes[b];
-            for (size_t k = 0; k < perByte; k++) {
-                const float w = weights[(byte >> ((perByte - 1 - k) * (size_t)nbits)) & mask];
-                const float *q = queryT + (b * perByte + k) * nq;
-                float *a = acc + (k & 3) * nq;
-                for (size_t t = 0; t < nq; t++) a[t] += w * q[t];
-            }
-        }
-        for (size_t t = 0; t < nq; t++) {
-            const float score = (acc[t] + acc[nq + t]) + (acc[2 * nq + t] + acc[3 * nq + t]);
-            maxes[t] = score > maxes[t] ? score : maxes[t];
-        }
-    }
-    float total = 0.0f;
-    for (size_t t = 0; t < nq; t++) total += maxes[t];
-    return docTokens == 0 ? 0.0f : total;
-}
-
-CLONES float plaid_maxsim_from_codes(const float *centroidScores, const float *queryT, size_t queryTokens,
-                                     size_t dim, int nbits, const float *weights, const void *codes, int codeWidth,
-                                     const uint8_t *packed, size_t docTokens, float *scratch) {
-#define PLAID_MAXSIM_FROM_CODES(BITS, TOKENS) \
-    maxsim_from_codes(centroidScores, queryT, queryTokens, dim, BITS, TOKENS, weights, codes, codeWidth, packed, docTokens, scratch)
-    if (queryTokens == 32) {
-        switch (nbits) {
-        case 1: return PLAID_MAXSIM_FROM_CODES(1, 32);
-        case 2: return PLAID_MAXSIM_FROM_CODES(2, 32);
-        default: return PLAID_MAXSIM_FROM_CODES(4, 32);
-        }
-    }
-    switch (nbits) {
-    case 1: return PLAID_MAXSIM_FROM_CODES(1, 0);
-    case 2: return PLAID_MAXSIM_FROM_CODES(2, 0);
-    default: return PLAID_MAXSIM_FROM_CODES(4, 0);
-    }
-#undef PLAID_MAXSIM_FROM_CODES
 }
 
 // A 4-lane multiply-rotate hash over 32-byte blocks, finished with a 64-bit avalanche.

@@ -81,7 +81,7 @@ final class SearchTests: XCTestCase {
     /// Stage 4's MaxSim from codes (q·c from the centroid scores plus q·r from the bucket
     /// weights) equals MaxSim over the decompressed vectors, at 1, 2 and 4 bits, for 32-token
     /// queries (the unrolled path) and others.
-    func testMaxSimFromCodesEqualsMaxSimOverDecodedVectors() {
+    func testMaxSimFromLookupEqualsMaxSimOverDecodedVectors() {
         var rng = SeededRandom(seed: 9)
         let dim = 64, centroidCount = 40, docTokens = 23
         let centroids = (0..<centroidCount * dim).map { _ in rng.nextGaussian() * 0.2 }
@@ -109,9 +109,11 @@ final class SearchTests: XCTestCase {
                 for c in 0..<centroidCount { for t in 0..<nq { centroidScores[c * nq + t] = (0..<dim).reduce(Float(0)) { $0 + query[t * dim + $1] * centroids[c * dim + $1] } } }
                 var queryT = [Float](repeating: 0, count: dim * nq)
                 for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
-                var scratch = [Float](repeating: 0, count: 5 * nq)
+                var scratch = [Float](repeating: 0, count: 32 * nq)
+                var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
+                let unit = plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), codec.weights, &lookup, &scratch)
                 let score = codes.withUnsafeBytes { c in
-                    plaid_maxsim_from_codes(centroidScores, queryT, nq, dim, Int32(nbits), codec.weights, c.baseAddress!, 2, packed, docTokens, &scratch)
+                    plaid_maxsim_from_lookup(centroidScores, lookup, unit, nq, dim, Int32(nbits), c.baseAddress!, 2, packed, docTokens, &scratch)
                 }
                 XCTAssertEqual(score, expected, accuracy: 1e-3 * max(1, abs(expected)), "\(nbits) bits, \(nq) query tokens")
             }

@@ -78,7 +78,7 @@ public struct Searcher: Sendable {
         trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
         if candidates.isEmpty { return [] }
         let ndocs = max(p.ndocs, p.k)
-        var interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
+        let interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
         let pruned = interaction.best(ndocs, of: candidates, pruned: true)
         trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: pruned.count)
         let full = interaction.best(max(ndocs / 4, p.k), of: pruned, pruned: false)
@@ -127,13 +127,13 @@ public struct Searcher: Sendable {
             let share = Double(filter.count) / Double(max(1, index.documentCount))
             ncells = min(k, max(ncells, Int((Double(ncells) / share).rounded(.up))))
         }
+        let tokens = scores.activeTokens.map(Int32.init)
         while true {
             var newlyProbed: [Int] = []
-            for t in scores.activeTokens {
-                var best = TopK(k: ncells)
-                for c in 0..<k { best.insert(score: scores.values[c * nq + t], document: c) }
-                for item in best.items where probed.insert(item.document).inserted { newlyProbed.append(item.document) }
-            }
+            var top = [Int32](repeating: 0, count: tokens.count * ncells)
+            var heap = [Float](repeating: 0, count: tokens.count * ncells)
+            plaid_top_centroids(scores.values, k, nq, tokens, tokens.count, ncells, &top, &heap)
+            for c in top where probed.insert(Int(c)).inserted { newlyProbed.append(Int(c)) }
             for c in newlyProbed.sorted() {
                 for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
                     let base = index.segmentBases[s]
@@ -153,77 +153,76 @@ public struct Searcher: Sendable {
         return candidates
     }
 
-    /// Stages 2 and 3: approximate scores from the documents' centroid codes alone.
+    /// Stages 2 and 3: approximate scores from the documents' centroid codes alone, on the
+    /// centroid scores rounded to 16 bits (a relative error under 2e-5 of the largest score, far
+    /// below what separates candidates), which halves the table the random code lookups read.
     struct CentroidInteraction {
         let index: CompressedIndex
-        let scores: CentroidScores
-        /// Centroids whose best score over the active tokens reaches the threshold (stage 2's pruning).
-        let keep: [UInt64]
-        var scratch: [Float]
+        let tokens: Int
+        /// [centroid, query token] in units of `unit`.
+        let full: [Int16]
+        /// The same, with the centroids whose best score over the active tokens is below the
+        /// threshold (stage 2's pruning) set to Int16.min, which the kernel ignores.
+        let pruned: [Int16]
+        let unit: Float
 
         init(index: CompressedIndex, scores: CentroidScores, threshold: Float) {
-            let k = index.quantizer.count
-            var keep = [UInt64](repeating: 0, count: (k + 63) / 64)
-            for c in 0..<k {
-                var best = -Float.infinity
-                for t in scores.activeTokens { best = max(best, scores.values[c * scores.tokens + t]) }
-                if best >= threshold { keep[c >> 6] |= 1 << UInt64(c & 63) }
-            }
+            let k = index.quantizer.count, nq = scores.tokens
+            var full = [Int16](repeating: 0, count: k * nq), pruned = full
+            let active = scores.activeTokens.map(Int32.init)
+            unit = plaid_interaction_tables(scores.values, k, nq, active, active.count, threshold, &full, &pruned)
             self.index = index
-            self.scores = scores
-            self.keep = keep
-            scratch = [Float](repeating: 0, count: scores.tokens)
+            self.tokens = nq
+            self.full = full
+            self.pruned = pruned
         }
 
         /// The `count` best of `ordinals` by the interaction (codes of pruned centroids ignored
         /// when `pruned`), in score order; all of them, in their order, when there are no more.
-        mutating func best(_ count: Int, of ordinals: [Int], pruned: Bool) -> [Int] {
+        func best(_ count: Int, of ordinals: [Int], pruned: Bool) -> [Int] {
             guard ordinals.count > count else { return ordinals }
             var top = TopK(k: count)
-            for ordinal in ordinals { top.insert(score: score(ordinal, pruned: pruned), document: ordinal) }
-            return top.items.map(\.document)
-        }
-
-        private mutating func score(_ ordinal: Int, pruned: Bool) -> Float {
-            let (segmentNumber, d) = index.locate(ordinal)
-            let segment = index.segments[segmentNumber]
-            let width = Int32(segment.info.codeWidth)
-            let nq = scores.tokens
-            return scores.values.withUnsafeBufferPointer { s in
-                scratch.withUnsafeMutableBufferPointer { sc in
-                    keep.withUnsafeBufferPointer { kp in
-                        plaid_centroid_interaction(s.baseAddress!, nq, segment.codes(ofDocument: d), width,
-                                                   segment.documentLengths[d], pruned ? kp.baseAddress! : nil, sc.baseAddress!)
-                    }
+            (pruned ? self.pruned : full).withUnsafeBufferPointer { table in
+                for ordinal in ordinals {
+                    let (segmentNumber, d) = index.locate(ordinal)
+                    let segment = index.segments[segmentNumber]
+                    let score = plaid_centroid_interaction16(table.baseAddress!, tokens, segment.codes(ofDocument: d),
+                                                             Int32(segment.info.codeWidth), segment.documentLengths[d], unit)
+                    top.insert(score: score, document: ordinal)
                 }
             }
+            return top.items.map(\.document)
         }
     }
 
     /// Stage 4: MaxSim of the query against each document at `ordinals`, from its codes and
     /// residuals without decompressing them: q·(c + r) = q·c + q·r, where q·c is stage 1's
-    /// centroid score and q·r comes from the residual's bucket weights. Decompressing each
-    /// document and multiplying took 77% of a k=100 search here (decoding alone 38%, OpenBLAS
-    /// packing the decoded rows 17%). The best `k`, best first.
+    /// centroid score and q·r is read from a table built once per query, each residual byte's
+    /// product with the query tokens for all 256 values the byte can hold (WARP's implicit
+    /// decompression, here over every token of the candidates). A 2-bit residual of dimension
+    /// 128 is 32 lookups of a query-token row instead of 128 multiply-adds. The table's entries
+    /// are 16-bit, so that for dimension 128 it is 512 KB and stays in L2 (a float table, 1 MB,
+    /// made the lookups wait on L3: stage 4 took 3.7 ms at k = 100, against 4.8 ms before the
+    /// table). A token's q·r is then within 16 units of the table (about 5e-4 of the largest
+    /// entry) of the float value. The best `k`, best first.
     func exactScores(of ordinals: [Int], centroidScores scores: CentroidScores, query: UnsafePointer<Float>, k: Int) -> [SearchResult] {
         let dim = index.dim, nq = scores.tokens
         var queryT = [Float](repeating: 0, count: dim * nq)
         for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
-        var scratch = [Float](repeating: 0, count: 5 * nq)
-        var final = TopK(k: k)
         let nbits = Int32(index.codec.nbits)
+        let lookup = UnsafeMutablePointer<Int16>.allocate(capacity: plaid_residual_lookup_count(dim, nbits, nq))
+        defer { lookup.deallocate() }
+        var scratch = [Float](repeating: 0, count: 32 * nq)
+        let unit = plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &scratch)
+        var final = TopK(k: k)
         scores.values.withUnsafeBufferPointer { centroidScores in
-            queryT.withUnsafeBufferPointer { qt in
-                index.codec.weights.withUnsafeBufferPointer { weights in
-                    for ordinal in ordinals {
-                        let (segmentNumber, d) = index.locate(ordinal)
-                        let segment = index.segments[segmentNumber]
-                        let score = plaid_maxsim_from_codes(centroidScores.baseAddress!, qt.baseAddress!, nq, dim, nbits, weights.baseAddress!,
-                                                            segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
-                                                            segment.residuals(ofDocument: d), segment.documentLengths[d], &scratch)
-                        final.insert(score: score, document: ordinal)
-                    }
-                }
+            for ordinal in ordinals {
+                let (segmentNumber, d) = index.locate(ordinal)
+                let segment = index.segments[segmentNumber]
+                let score = plaid_maxsim_from_lookup(centroidScores.baseAddress!, lookup, unit, nq, dim, nbits,
+                                                     segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
+                                                     segment.residuals(ofDocument: d), segment.documentLengths[d], &scratch)
+                final.insert(score: score, document: ordinal)
             }
         }
         return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }

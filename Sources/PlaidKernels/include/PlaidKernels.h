@@ -42,24 +42,43 @@ uint64_t plaid_checksum_final(const plaid_checksum_state *state);
 /// a row-major [docTokens, queryTokens] matrix. This is MaxSim once the dot products are known.
 float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens);
 
-/// Centroid-interaction score of one document (PLAID stages 2 and 3).
-/// `centroidScores` is row-major [numCentroids, queryTokens]: the score of each centroid
-/// against each query token. `codes` holds the document's centroid ids in `codeWidth`
-/// bytes each (1, 2 or 4). If `keep` is non-null, a code whose bit is 0 is skipped
-/// (centroid pruning), and a query token with no kept code contributes 0.
-/// `scratch` must hold `queryTokens` floats.
-float plaid_centroid_interaction(const float *centroidScores, size_t queryTokens,
-                                 const void *codes, int codeWidth, size_t docTokens,
-                                 const uint64_t *keep, float *scratch);
+/// Stage 1's probes: for each of `tokenCount` query tokens (`tokens`, columns of `scores`
+/// [k, queryTokens]), the `n` centroids of highest score, ties to the lower centroid, written
+/// unordered to out[i·n ..< (i+1)·n]. `heapScores` holds tokenCount·n floats of scratch. n ≤ k.
+void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, const int32_t *tokens,
+                         size_t tokenCount, size_t n, int32_t *out, float *heapScores);
 
-/// MaxSim of one document straight from its codes and packed residuals, without decompressing:
-/// a document token's score against query token t is centroidScores[code][t] (the query against
-/// the centroids, [k, queryTokens]) plus the residual's bucket weights (`weights`, 2^nbits)
-/// against the query transposed (`queryT`, [dim, queryTokens]). Equal to MaxSim over the
-/// decompressed vectors up to float rounding. nbits is 1, 2 or 4. `scratch` holds 5 · queryTokens floats.
-float plaid_maxsim_from_codes(const float *centroidScores, const float *queryT, size_t queryTokens,
-                              size_t dim, int nbits, const float *weights, const void *codes, int codeWidth,
-                              const uint8_t *packed, size_t docTokens, float *scratch);
+/// The centroid scores [k, queryTokens] as 16-bit integers for stages 2 and 3, in units of the
+/// returned value (the largest |score| maps to 32767): `full` every centroid; `pruned` only those
+/// whose best score over `activeTokens` reaches `threshold`, the others INT16_MIN (ignored).
+float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
+                               size_t activeCount, float threshold, int16_t *full, int16_t *pruned);
+
+/// Centroid-interaction score of one document (PLAID stages 2 and 3): the sum over query tokens
+/// of the best table entry among the document's centroids (`codes`, `codeWidth` bytes each),
+/// entries of INT16_MIN ignored (a query token with none scores 0), times `unit`.
+float plaid_centroid_interaction16(const int16_t *table, size_t queryTokens, const void *codes, int codeWidth,
+                                   size_t docTokens, float unit);
+
+/// Entries of stage 4's lookup table: dim·nbits/8 byte positions × 256 byte values × queryTokens.
+size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens);
+
+/// Builds the lookup table in 16-bit units of the returned value: entry [p][v][t] is query
+/// token t's product with the residual dimensions that byte p packs when it holds v,
+/// Σ_f weights[field f of v] · queryT[p·8/nbits + f][t], rounded to the unit (the unit is
+/// a bound on every entry / 32767, so a token's 32-byte sum is off by at most 16 units).
+/// `queryT` is the query transposed, [dim, queryTokens]; `weights` the 2^nbits bucket weights;
+/// `scratch` holds 32 · queryTokens floats.
+float plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
+                                  const float *weights, int16_t *lookup, float *scratch);
+
+/// MaxSim of one document from its codes and packed residuals: a token's score against query
+/// token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus `unit` times the sum of the
+/// lookup entries of its residual bytes (q·r). Equal to MaxSim over the decompressed vectors
+/// up to the table's rounding. `scratch` holds 3 · queryTokens floats.
+float plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, float unit, size_t queryTokens,
+                               size_t dim, int nbits, const void *codes, int codeWidth,
+                               const uint8_t *packed, size_t docTokens, float *scratch);
 
 /// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
 /// `packed` holds `dim * nbits / 8` bytes per vector; bits are read most significant first.
