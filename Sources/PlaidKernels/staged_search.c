@@ -39,14 +39,21 @@ static void heap_sift_up(float *s, int32_t *c, size_t i) {
 CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, const int32_t *tokens,
                                 size_t tokenCount, size_t n, int32_t *out, float *heapScores) {
     if (n > k) n = k;
-    size_t filled[tokenCount ? tokenCount : 1];
-    float worst[tokenCount ? tokenCount : 1];
-    for (size_t i = 0; i < tokenCount; i++) { filled[i] = 0; worst[i] = -INFINITY; }
+    // worst[t]: the score a centroid must beat to enter token t's heap (+∞ for tokens not
+    // asked for), over all query tokens, so that one vector compare per row rejects most rows.
+    float worst[queryTokens ? queryTokens : 1];
+    size_t slot[queryTokens ? queryTokens : 1], filled[tokenCount ? tokenCount : 1];
+    for (size_t t = 0; t < queryTokens; t++) { worst[t] = INFINITY; slot[t] = 0; }
+    for (size_t i = 0; i < tokenCount; i++) { worst[tokens[i]] = -INFINITY; slot[tokens[i]] = i; filled[i] = 0; }
     for (size_t c = 0; c < k; c++) {
         const float *row = scores + c * queryTokens;
-        for (size_t i = 0; i < tokenCount; i++) {
-            const float v = row[tokens[i]];
-            if (filled[i] == n && !(v > worst[i])) continue;
+        int any = 0;
+        for (size_t t = 0; t < queryTokens; t++) any |= row[t] > worst[t];
+        if (!any) continue;
+        for (size_t t = 0; t < queryTokens; t++) {
+            const float v = row[t];
+            if (!(v > worst[t])) continue;
+            const size_t i = slot[t];
             float *hs = heapScores + i * n;
             int32_t *hc = out + i * n;
             if (filled[i] < n) {
@@ -57,7 +64,9 @@ CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryToken
                 hs[0] = v; hc[0] = (int32_t)c;
                 heap_sift_down(hs, hc, n, 0);
             }
-            if (filled[i] == n) worst[i] = hs[0];
+            // Until the heap is full every centroid enters; then only a strictly higher score
+            // (an equal one belongs to a lower centroid, which came first).
+            if (filled[i] == n) worst[t] = hs[0];
         }
     }
 }
@@ -65,22 +74,24 @@ CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryToken
 // ---- Stages 2 and 3: centroid interaction on 16-bit scores -----------------------------------
 
 CLONES float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
-                                      size_t activeCount, float threshold, int16_t *full, int16_t *pruned) {
-    const size_t total = k * queryTokens;
-    float maxAbs = 0.0f;
-    for (size_t i = 0; i < total; i++) { float a = fabsf(scores[i]); maxAbs = a > maxAbs ? a : maxAbs; }
-    const float scale = maxAbs > 0.0f ? 32767.0f / maxAbs : 1.0f;
+                                      size_t activeCount, float bound, float threshold, int16_t *full, int16_t *pruned) {
+    const float scale = bound > 0.0f ? 32767.0f / bound : 1.0f;
+    // 0 for the active tokens, −∞ for the others, so that the pruning maximum is one vector pass.
+    float penalty[queryTokens ? queryTokens : 1];
+    for (size_t t = 0; t < queryTokens; t++) penalty[t] = -INFINITY;
+    for (size_t i = 0; i < activeCount; i++) penalty[activeTokens[i]] = 0.0f;
     for (size_t c = 0; c < k; c++) {
         const float *row = scores + c * queryTokens;
-        float best = -INFINITY;
-        for (size_t i = 0; i < activeCount; i++) best = row[activeTokens[i]] > best ? row[activeTokens[i]] : best;
-        const int kept = best >= threshold;
+        int kept = 0;
+        for (size_t t = 0; t < queryTokens; t++) kept |= row[t] + penalty[t] >= threshold;
+        int16_t *f = full + c * queryTokens, *p = pruned + c * queryTokens;
         for (size_t t = 0; t < queryTokens; t++) {
-            // |x| ≤ 32767 by the choice of scale; rounded half away from zero.
-            const float x = row[t] * scale;
+            // Rounded half away from zero, and clamped in case a score passes the bound.
+            float x = row[t] * scale;
+            x = x > 32767.0f ? 32767.0f : (x < -32767.0f ? -32767.0f : x);
             const int16_t q = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
-            full[c * queryTokens + t] = q;
-            pruned[c * queryTokens + t] = kept ? q : INT16_MIN;
+            f[t] = q;
+            p[t] = kept ? q : INT16_MIN;
         }
     }
     return 1.0f / scale;

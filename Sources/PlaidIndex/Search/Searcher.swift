@@ -97,6 +97,9 @@ public struct Searcher: Sendable {
         /// Query tokens that are not zero rows (zero rows pad short queries; they match nothing,
         /// so they probe nothing and prune nothing).
         var activeTokens: [Int]
+        /// A bound on every |score|: the largest query-token norm (the centroids are unit
+        /// vectors, stored as float16, hence the margin).
+        var bound: Float
     }
 
     func centroidScores(query: UnsafePointer<Float>, tokens nq: Int) -> CentroidScores {
@@ -107,8 +110,9 @@ public struct Searcher: Sendable {
                 BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: index.dim)
             }
         }
-        let active = (0..<nq).filter { t in plaid_squared_norm(query + t * index.dim, index.dim) > 0 }
-        return CentroidScores(values: values, tokens: nq, activeTokens: active)
+        let norms = (0..<nq).map { t in plaid_squared_norm(query + t * index.dim, index.dim).squareRoot() }
+        let active = (0..<nq).filter { norms[$0] > 0 }
+        return CentroidScores(values: values, tokens: nq, activeTokens: active, bound: 1.01 * (norms.max() ?? 0))
     }
 
     /// Stage 1, second half: each active token's top `ncells` centroids, and the union of their
@@ -170,7 +174,7 @@ public struct Searcher: Sendable {
             let k = index.quantizer.count, nq = scores.tokens
             var full = [Int16](repeating: 0, count: k * nq), pruned = full
             let active = scores.activeTokens.map(Int32.init)
-            unit = plaid_interaction_tables(scores.values, k, nq, active, active.count, threshold, &full, &pruned)
+            unit = plaid_interaction_tables(scores.values, k, nq, active, active.count, scores.bound, threshold, &full, &pruned)
             self.index = index
             self.tokens = nq
             self.full = full

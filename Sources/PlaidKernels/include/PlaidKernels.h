@@ -49,10 +49,11 @@ void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, cons
                          size_t tokenCount, size_t n, int32_t *out, float *heapScores);
 
 /// The centroid scores [k, queryTokens] as 16-bit integers for stages 2 and 3, in units of the
-/// returned value (the largest |score| maps to 32767): `full` every centroid; `pruned` only those
-/// whose best score over `activeTokens` reaches `threshold`, the others INT16_MIN (ignored).
+/// returned value (`bound`, a bound on |score|, maps to 32767; larger scores are clamped): `full`
+/// every centroid; `pruned` only those whose best score over `activeTokens` reaches `threshold`,
+/// the others INT16_MIN (ignored).
 float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
-                               size_t activeCount, float threshold, int16_t *full, int16_t *pruned);
+                               size_t activeCount, float bound, float threshold, int16_t *full, int16_t *pruned);
 
 /// Centroid-interaction score of one document (PLAID stages 2 and 3): the sum over query tokens
 /// of the best table entry among the document's centroids (`codes`, `codeWidth` bytes each),
