@@ -21,7 +21,10 @@ struct Eval: ParsableCommand {
         """)
 
     @Option(help: "BEIR dataset folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv).")
-    var dataset: String
+    var dataset: String?
+
+    @Option(help: "With --run instead of --dataset: the qrels file (BEIR TSV with a header, or TREC) to score against.")
+    var qrels: String?
 
     @Option(help: "qrels split to evaluate.")
     var split: String = "test"
@@ -56,6 +59,12 @@ struct Eval: ParsableCommand {
     var k: Int { search.k ?? 100 }
 
     func validate() throws {
+        switch (dataset, qrels) {
+        case (nil, nil): throw ValidationError("Give --dataset (a BEIR folder), or --run with --qrels FILE.")
+        case (.some, .some): throw ValidationError("Give --dataset or --qrels, not both.")
+        case (nil, .some) where runFile == nil: throw ValidationError("--qrels scores a --run file; a search needs --dataset.")
+        default: break
+        }
         try build.validate()
         try search.validate()
         try filter.validate()
@@ -69,12 +78,11 @@ struct Eval: ParsableCommand {
         try runReportingErrors {
             let destination = try OutputDestination.prepare(output)
             if let runDir { try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true) }
-            let data = try BEIRDataset(path: dataset, split: split)
-            let qrels = try data.loadQrels()
-            let datasetName = URL(fileURLWithPath: dataset).standardizedFileURL.lastPathComponent
             let cutoffs = [10, min(k, 100)]
             let options = EvaluationOptions(dropIdenticalIDs: true, countMissingQueriesAsZero: true, skipQueriesWithoutRelevant: true)
             if let runFile {
+                let qrels = try self.qrels.map { try Qrels.load(path: $0) } ?? BEIRDataset(path: dataset!, split: split).loadQrels()
+                let datasetName = URL(fileURLWithPath: dataset ?? self.qrels!).standardizedFileURL.lastPathComponent
                 let scored = try Run.readTREC(path: runFile)
                 let scores = EvalReport.Scores(Metrics.evaluate(run: scored, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
                 var report = EvalReport(dataset: datasetName, split: split, queries: qrels.queryIDs.count, k: k, cutoff: cutoffs[1])
@@ -87,6 +95,9 @@ struct Eval: ParsableCommand {
                 try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
                 return
             }
+            let data = try BEIRDataset(path: dataset!, split: split)
+            let qrels = try data.loadQrels()
+            let datasetName = URL(fileURLWithPath: dataset!).standardizedFileURL.lastPathComponent
             let queries = try data.loadQueries(judgedBy: qrels)
             let colbert = try encoder.loadEncoder()
             let workDirectory = work ?? ".plaid-work/\(datasetName)-\(URL(fileURLWithPath: colbert.modelDirectory).standardizedFileURL.lastPathComponent)-\(cacheKey(colbert, corpus: data.corpusPath))"

@@ -217,6 +217,11 @@ final class NewUserTests: PlaidCLITestCase {
         let recomputedReport = try JSONSerialization.jsonObject(with: Data(recomputed.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(try XCTUnwrap(recomputedReport["top10_share"] as? Double), share, accuracy: 1e-12)
         XCTAssertTrue(share > 0 && share <= 1, "\(share)")
+        // A qrels file instead of the dataset folder scores the run the same.
+        let byQrels = try plaid(["eval", "--qrels", dataset + "/qrels/test.tsv", "--run", path("runs/plaid.run"), "--reference", path("runs/exhaustive.run"), "--k", "10", "--json"])
+        let byQrelsReport = try JSONSerialization.jsonObject(with: Data(byQrels.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(byQrelsReport["run"] as? NSDictionary, recomputedReport["run"] as? NSDictionary)
+        try assertRefused(["eval", "--run", path("runs/plaid.run")], "Give --dataset (a BEIR folder), or --run with --qrels FILE.")
         let itself = try plaid(["eval", "--dataset", dataset, "--run", path("runs/exhaustive.run"), "--reference", path("runs/exhaustive.run"), "--k", "10"])
         XCTAssertTrue(itself.stdout.contains("top-10 kept from the reference's top-10: 1.0000"), itself.stdout)
     }
