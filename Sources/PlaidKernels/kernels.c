@@ -1,8 +1,7 @@
 #include "PlaidKernels.h"
+#include "kernel_common.h"
 #include <string.h>
 #include <math.h>
-
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 // Float reductions only vectorise when reassociation is allowed; each kernel allows it
 // locally rather than compiling the whole target with -ffast-math.
@@ -53,14 +52,6 @@ CLONES void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, con
             if (v == best) { index = (int32_t)j; break; }
         }
         out[r] = index;
-    }
-}
-
-static inline uint32_t code_at(const void *codes, int width, size_t i) {
-    switch (width) {
-    case 1: return ((const uint8_t *)codes)[i];
-    case 2: return ((const uint16_t *)codes)[i];
-    default: return ((const uint32_t *)codes)[i];
     }
 }
 

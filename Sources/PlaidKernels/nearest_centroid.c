@@ -13,6 +13,7 @@
 // VNNI multiplies unsigned by signed bytes, so the vector is stored as x̂ + 128 and 128·Σĉ is
 // taken off the integer sum.
 #include "PlaidKernels.h"
+#include "kernel_common.h"
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -211,7 +212,6 @@ static void tile_kernel_vnni(const plaid_int8_centroids *q, size_t tile, const u
 // x·c in float, summed in one fixed order whatever the CPU: 16 independent lanes (one AVX-512
 // register, two AVX2, four SSE), no contraction into FMA, no reassociation. So each clone gives
 // the same bits, and a machine gives the same answer on every code path.
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #pragma clang fp contract(off)
 CLONES static float exact_dot(const float *a, const float *b, size_t n) {
     float lanes[16] = {0};

@@ -2,11 +2,10 @@
 // probe selection (stage 1), the centroid interaction on 16-bit scores (stages 2 and 3), and
 // MaxSim through per-query lookup tables of the residual bytes (stage 4).
 #include "PlaidKernels.h"
+#include "kernel_common.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 
 // ---- Stage 1: probes -------------------------------------------------------------------------
 
@@ -97,14 +96,6 @@ CLONES float plaid_interaction_tables(const float *scores, size_t k, size_t quer
     return 1.0f / scale;
 }
 
-static inline uint32_t code_of(const void *codes, int width, size_t i) {
-    switch (width) {
-    case 1: return ((const uint8_t *)codes)[i];
-    case 2: return ((const uint16_t *)codes)[i];
-    default: return ((const uint32_t *)codes)[i];
-    }
-}
-
 static inline __attribute__((always_inline))
 int32_t interaction16(const int16_t *restrict table, size_t queryTokens, const size_t fixedTokens,
                       const void *codes, int codeWidth, size_t docTokens) {
@@ -113,7 +104,7 @@ int32_t interaction16(const int16_t *restrict table, size_t queryTokens, const s
     int16_t *maxes = nq <= 64 ? local : malloc(nq * sizeof(int16_t));
     for (size_t t = 0; t < nq; t++) maxes[t] = INT16_MIN;
     for (size_t d = 0; d < docTokens; d++) {
-        const int16_t *row = table + (size_t)code_of(codes, codeWidth, d) * nq;
+        const int16_t *row = table + (size_t)code_at(codes, codeWidth, d) * nq;
         for (size_t t = 0; t < nq; t++) maxes[t] = row[t] > maxes[t] ? row[t] : maxes[t];
     }
     int32_t total = 0;
@@ -191,7 +182,7 @@ float maxsim_from_lookup(const float *restrict centroidScores, const int16_t *re
     float *restrict maxes = fixedTokens == 32 ? localMaxes : scratch + 2 * nq;
     for (size_t t = 0; t < nq; t++) maxes[t] = -INFINITY;
     for (size_t d = 0; d < docTokens; d++) {
-        const float *cs = centroidScores + (size_t)code_of(codes, codeWidth, d) * nq;
+        const float *cs = centroidScores + (size_t)code_at(codes, codeWidth, d) * nq;
         const uint8_t *bytes = packed + d * positions;
         for (size_t t = 0; t < 2 * nq; t++) acc[t] = 0;
         size_t p = 0;
