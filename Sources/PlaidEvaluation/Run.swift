@@ -123,13 +123,16 @@ public struct Run: Sendable, Equatable {
 }
 
 extension Run {
+    /// The queries with at least one retrieved document.
+    public var rankedQueries: [String] { scores.compactMap { $0.value.isEmpty ? nil : $0.key } }
+
     /// The share of `reference`'s top `depth` documents that this run also ranks in its top
     /// `depth`, averaged over the reference's queries (a query this run lacks counts 0). With the
     /// exhaustive MaxSim run as reference, this is how much of the exact top-10 a search keeps.
     /// Both top lists follow trec_eval's order. nil when the reference has no query.
     public func topShare(of reference: Run, depth: Int = 10) -> Double? {
         precondition(depth > 0)
-        let queries = reference.scores.keys.filter { !(reference.scores[$0]?.isEmpty ?? true) }
+        let queries = reference.rankedQueries
         guard !queries.isEmpty else { return nil }
         var total = 0.0
         for query in queries {

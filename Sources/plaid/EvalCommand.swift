@@ -90,7 +90,7 @@ struct Eval: ParsableCommand {
                 if let reference {
                     let referenceRun = try Run.readTREC(path: reference)
                     report.top10Share = scored.topShare(of: referenceRun)
-                    report.top10ShareQueries = referenceRun.scores.values.filter { !$0.isEmpty }.count
+                    report.top10ShareQueries = referenceRun.rankedQueries.count
                 }
                 try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
                 return
@@ -164,7 +164,7 @@ struct Eval: ParsableCommand {
             report.plaid = EvalReport.Scores(Metrics.evaluate(run: plaidRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
             report.exhaustive = EvalReport.Scores(Metrics.evaluate(run: exactRun, qrels: qrels, cutoffs: cutoffs, options: options), cutoff: cutoffs[1])
             report.top10Share = plaidRun.topShare(of: exactRun)
-            report.top10ShareQueries = queries.count
+            report.top10ShareQueries = exactRun.rankedQueries.count
             try destination.write(Data(((json ? try report.json() : report.table()) + "\n").utf8))
         }
     }

@@ -79,8 +79,7 @@ public enum KMeans {
     }
 
     /// Index of the nearest centroid (L2) of every point, on all cores.
-    public static func assign(points: [Float], dim: Int, centroids: [Float], k: Int, into assignment: inout [Int32],
-                              method: NearestCentroidFinder.Method = .automatic) {
+    public static func assign(points: [Float], dim: Int, centroids: [Float], k: Int, into assignment: inout [Int32]) {
         let n = points.count / dim
         let halfNorms = (0..<k).map { c in
             centroids.withUnsafeBufferPointer { 0.5 * plaid_squared_norm($0.baseAddress! + c * dim, dim) }
@@ -88,7 +87,7 @@ public enum KMeans {
         let finder = NearestCentroidFinder(centroids: centroids, dim: dim, bias: halfNorms)
         points.withUnsafeBufferPointer { pts in
             assignment.withUnsafeMutableBufferPointer { out in
-                finder.assign(pts.baseAddress!, count: n, into: out.baseAddress!, method: method)
+                finder.assign(pts.baseAddress!, count: n, into: out.baseAddress!)
             }
         }
     }
