@@ -109,13 +109,19 @@ final class SearchTests: XCTestCase {
                 for c in 0..<centroidCount { for t in 0..<nq { centroidScores[c * nq + t] = (0..<dim).reduce(Float(0)) { $0 + query[t * dim + $1] * centroids[c * dim + $1] } } }
                 var queryT = [Float](repeating: 0, count: dim * nq)
                 for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
-                var scratch = [Float](repeating: 0, count: 32 * nq)
+                var scratch = [Float](repeating: 0, count: 16 * nq)
                 var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
-                let unit = plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), codec.weights, &lookup, &scratch)
+                var units = [Float](repeating: 0, count: nq)
+                plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), codec.weights, &lookup, &units, &scratch)
                 let score = codes.withUnsafeBytes { c in
-                    plaid_maxsim_from_lookup(centroidScores, lookup, unit, nq, dim, Int32(nbits), c.baseAddress!, 2, packed, docTokens, &scratch)
+                    plaid_maxsim_from_lookup(centroidScores, lookup, units, nq, dim, Int32(nbits), c.baseAddress!, 2, packed, docTokens, &scratch)
                 }
-                XCTAssertEqual(score, expected, accuracy: 1e-3 * max(1, abs(expected)), "\(nbits) bits, \(nq) query tokens")
+                // Each token's q·r is within dim·nbits/8 units of its own (half a unit per nibble);
+                // the float sums themselves add a little.
+                let tableBound = units.reduce(0) { $0 + $1 * Float(dim * nbits / 8) }
+                XCTAssertEqual(score, expected, accuracy: tableBound + 1e-4 * abs(expected), "\(nbits) bits, \(nq) query tokens")
+                // The bound is a real constraint: a table off by one unit everywhere misses it.
+                XCTAssertLessThan(tableBound, 0.05 * abs(expected), "\(nbits) bits: the table's rounding is small")
             }
         }
     }

@@ -61,24 +61,25 @@ float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens
 float plaid_centroid_interaction16(const int16_t *table, size_t queryTokens, const void *codes, int codeWidth,
                                    size_t docTokens, float unit);
 
-/// Entries of stage 4's lookup table: dim·nbits/8 byte positions × 256 byte values × queryTokens.
+/// Entries of stage 4's lookup table: dim·nbits/4 nibble positions × 16 nibble values × queryTokens.
 size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens);
 
-/// Builds the lookup table in 16-bit units of the returned value: entry [p][v][t] is query
-/// token t's product with the residual dimensions that byte p packs when it holds v,
-/// Σ_f weights[field f of v] · queryT[p·8/nbits + f][t], rounded to the unit (the unit is
-/// a bound on every entry / 32767, so a token's 32-byte sum is off by at most 16 units).
-/// `queryT` is the query transposed, [dim, queryTokens]; `weights` the 2^nbits bucket weights;
-/// `scratch` holds 32 · queryTokens floats.
-float plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
-                                  const float *weights, int16_t *lookup, float *scratch);
+/// Builds the lookup table: entry [n][v][t] is query token t's product with the residual
+/// dimensions that nibble n packs when it holds v, Σ_f weights[field f of v] ·
+/// queryT[n·4/nbits + f][t] (nibble 2p is byte p's high half), in units of units[t], rounded.
+/// A token's unit keeps the sum of its largest |entry| per nibble within 32,767, so sums of
+/// entries never overflow 16 bits; a token's q·r is then within dim·nbits/8 units of the float
+/// value. `queryT` is the query transposed, [dim, queryTokens]; `weights` the 2^nbits bucket
+/// weights; `units` receives queryTokens floats; `scratch` holds 16 · queryTokens floats.
+void plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
+                                 const float *weights, int16_t *lookup, float *units, float *scratch);
 
 /// MaxSim of one document from its codes and packed residuals: a token's score against query
-/// token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus `unit` times the sum of the
-/// lookup entries of its residual bytes (q·r). Equal to MaxSim over the decompressed vectors
-/// up to the table's rounding. `scratch` holds 3 · queryTokens floats.
-float plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, float unit, size_t queryTokens,
-                               size_t dim, int nbits, const void *codes, int codeWidth,
+/// token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus units[t] times the sum of the
+/// lookup entries of its residual nibbles (q·r). Equal to MaxSim over the decompressed vectors
+/// up to the table's rounding. `scratch` holds 2 · queryTokens floats.
+float plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, const float *units,
+                               size_t queryTokens, size_t dim, int nbits, const void *codes, int codeWidth,
                                const uint8_t *packed, size_t docTokens, float *scratch);
 
 /// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
