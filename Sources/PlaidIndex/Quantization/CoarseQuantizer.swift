@@ -1,9 +1,9 @@
 import Foundation
 import PlaidCore
 
-/// The coarse quantizer: the normalised centroids and the assignment of a vector to its
-/// nearest one (faiss: `Level1Quantizer`). For unit vectors and unit centroids the nearest
-/// centroid in L2 is the one of largest inner product.
+/// The coarse quantizer: the normalised centroids, the assignment of a vector to its nearest
+/// one (faiss: `Level1Quantizer`), and a query's scores against all of them. For unit vectors
+/// and unit centroids the nearest centroid in L2 is the one of largest inner product.
 public struct CoarseQuantizer: Sendable {
     /// [count, dim], row-major, each row of unit norm.
     public var centroids: [Float] { finder.centroids }
@@ -11,10 +11,20 @@ public struct CoarseQuantizer: Sendable {
     public var count: Int { finder.count }
     /// Holds the centroids and, once a vector is assigned, their 8-bit form.
     private let finder: NearestCentroidFinder
+    /// Holds the centroids' 16-bit form once a query is scored.
+    private let scorer: CentroidScorer
 
     public init(centroids: [Float], dim: Int) {
         precondition(centroids.count % dim == 0)
         finder = NearestCentroidFinder(centroids: centroids, dim: dim)
+        scorer = CentroidScorer(centroids: centroids, dim: dim)
+    }
+
+    /// scores[c · tokens + t] = centroid c · query token t ([count, tokens]), for a query
+    /// [tokens, dim], on the calling thread.
+    public func scores(query: UnsafePointer<Float>, tokens: Int, into scores: UnsafeMutablePointer<Float>,
+                       method: CentroidScorer.Method = .automatic) {
+        scorer.scores(query: query, tokens: tokens, into: scores, method: method)
     }
 
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.

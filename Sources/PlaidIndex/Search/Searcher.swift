@@ -105,11 +105,7 @@ public struct Searcher: Sendable {
     func centroidScores(query: UnsafePointer<Float>, tokens nq: Int) -> CentroidScores {
         let k = index.quantizer.count
         var values = [Float](repeating: 0, count: k * nq)
-        index.quantizer.centroids.withUnsafeBufferPointer { cen in
-            values.withUnsafeMutableBufferPointer { s in
-                BLAS.matmulTransposedB(cen.baseAddress!, query, s.baseAddress!, m: k, n: nq, k: index.dim)
-            }
-        }
+        values.withUnsafeMutableBufferPointer { index.quantizer.scores(query: query, tokens: nq, into: $0.baseAddress!) }
         let norms = (0..<nq).map { t in plaid_squared_norm(query + t * index.dim, index.dim).squareRoot() }
         let active = (0..<nq).filter { norms[$0] > 0 }
         return CentroidScores(values: values, tokens: nq, activeTokens: active, bound: 1.01 * (norms.max() ?? 0))

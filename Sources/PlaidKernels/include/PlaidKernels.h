@@ -118,6 +118,31 @@ int plaid_int8_nearest(const plaid_int8_centroids *quantized, const float *centr
 void plaid_nearest_exact_float(const float *centroids, size_t k, size_t dim, const float *bias,
                                const float *points, size_t n, int32_t *out);
 
+/// Centroids quantized to 16 bits for stage 1's scores (centroid_scores.c). Opaque; made from
+/// [k, dim] float rows, freed by _destroy. NULL when out of memory.
+typedef struct plaid_int16_centroids plaid_int16_centroids;
+plaid_int16_centroids *plaid_int16_centroids_create(const float *centroids, size_t k, size_t dim);
+void plaid_int16_centroids_destroy(plaid_int16_centroids *quantized);
+
+/// Whether this CPU runs the AVX2 products.
+int plaid_int16_scores_has_avx2(void);
+
+enum {
+    PLAID_INT16_KERNEL_AUTOMATIC = 0,  // VNNI, else AVX2, else plain C
+    PLAID_INT16_KERNEL_PORTABLE = 1,
+    PLAID_INT16_KERNEL_AVX2 = 2,       // fails (returns -1) where the CPU lacks AVX2
+    PLAID_INT16_KERNEL_VNNI = 3,       // fails (returns -1) where the CPU lacks AVX-512 VNNI
+};
+
+/// out[c · queryTokens + t] ≈ centroid c · query token t, for query [queryTokens, dim] and out
+/// [k, queryTokens]. Each centroid row is rounded to its unit s_c (the larger of max|c|/32,767
+/// and Σ|c|/(2^19 − dim/2)) and each token to its unit s_t = max|q|/4,095, the products summed
+/// exactly in int32, so
+/// |out − c·q| ≤ (s_c·‖q‖₁ + s_t·‖c‖₁)/2 + s_c·s_t·dim/4. Every kernel gives the same floats.
+/// Returns 0, -1 (kernel not available) or -2 (out of memory).
+int plaid_int16_centroid_scores(const plaid_int16_centroids *quantized, const float *query, size_t queryTokens,
+                                float *out, int kernel);
+
 #ifdef __cplusplus
 }
 #endif

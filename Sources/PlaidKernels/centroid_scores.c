@@ -1,0 +1,218 @@
+// Stage 1's product, every centroid against every query token, in 16-bit integers (contract in
+// PlaidKernels.h).
+//
+// Why: as an sgemm, stage 1 streams the float centroids (12 MB for 8,192 of dimension 384) and
+// OpenBLAS repacks them for every query; at dimension 384 that took 4–4.6 ms of a 7 ms query at
+// k = 10. The centroids are quantized once, to int16 rows half the bytes, and multiplied without
+// any repacking: with AVX-512 VNNI one vpdpwssd makes 32 multiply-adds (float FMA: 16), with AVX2
+// vpmaddwd + vpaddd make 16 in two instructions.
+//
+// Exactness: every centroid row has its own unit, chosen so that Σ|w| ≤ 2^19 − dim/2 before
+// rounding (so ≤ 2^19 after) and |w| ≤ 32,767, every query token its own, so that |a| ≤ 4,095.
+// Every partial sum is then below 4,095 · 2^19 < 2^31: the int32 sums are exact, whatever the
+// vectors, and the only error is the rounding of the two inputs (bounded in the header). The
+// split between the two budgets balances their errors for unit vectors: a query token's L1 norm
+// is about 80 times its largest value at dimension 384, so the centroids get the finer units
+// (a budget of 65,535 for the centroids and 32,767 for the query made errors three times larger).
+#include "PlaidKernels.h"
+#include "kernel_common.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#pragma clang diagnostic ignored "-Wpsabi"
+
+static const float CENTROID_L1_BUDGET = 524288.0f;  // 2^19
+static const float QUERY_LIMIT = 4095.0f;            // 4,095 · 2^19 < 2^31
+
+struct plaid_int16_centroids {
+    size_t k, dim, pairs;  // pairs: dim / 2 rounded up; a row holds 2 · pairs values, the last maybe 0
+    int16_t *rows;         // [k][2 · pairs], 64-byte aligned
+    float *scales;         // [k]: centroid c ≈ rows[c] · scales[c]
+};
+
+plaid_int16_centroids *plaid_int16_centroids_create(const float *centroids, size_t k, size_t dim) {
+    plaid_int16_centroids *q = calloc(1, sizeof *q);
+    if (!q) return NULL;
+    q->k = k; q->dim = dim; q->pairs = (dim + 1) / 2;
+    const size_t stride = 2 * q->pairs, bytes = (k * stride * sizeof(int16_t) + 63) / 64 * 64;
+    q->rows = aligned_alloc(64, bytes ? bytes : 64);
+    q->scales = malloc((k ? k : 1) * sizeof(float));
+    if (!q->rows || !q->scales) { plaid_int16_centroids_destroy(q); return NULL; }
+    memset(q->rows, 0, bytes);
+    const float budget = CENTROID_L1_BUDGET - 0.5f * (float)dim > 1.0f ? CENTROID_L1_BUDGET - 0.5f * (float)dim : 1.0f;
+    for (size_t c = 0; c < k; c++) {
+        const float *row = centroids + c * dim;
+        float largest = 0.0f, sum = 0.0f;
+        for (size_t i = 0; i < dim; i++) {
+            const float a = fabsf(row[i]);
+            largest = a > largest ? a : largest;
+            sum += a;
+        }
+        float scale = largest / 32767.0f;
+        if (sum * 1.0001f / budget > scale) scale = sum * 1.0001f / budget;
+        q->scales[c] = scale;
+        // Rows of magnitude under 1e-30 are taken as zero: 1/scale would overflow.
+        const float inverse = scale > 1e-30f ? 1.0f / scale : 0.0f;
+        for (size_t i = 0; i < dim; i++) q->rows[c * stride + i] = (int16_t)lrintf(row[i] * inverse);
+    }
+    return q;
+}
+
+void plaid_int16_centroids_destroy(plaid_int16_centroids *q) {
+    if (!q) return;
+    free(q->rows);
+    free(q->scales);
+    free(q);
+}
+
+// The query tokens as int16 pairs, [pair][token][2] with tokens padded to `lanes` (a multiple of
+// 16) by zeros, one scale per token, so that one 32-bit lane holds a token's two inputs.
+static void quantize_query(const float *query, size_t queryTokens, size_t dim, size_t pairs, size_t lanes,
+                           int16_t *packed, float *tokenScales) {
+    memset(packed, 0, pairs * lanes * 2 * sizeof(int16_t));
+    for (size_t t = 0; t < lanes; t++) tokenScales[t] = 0.0f;
+    for (size_t t = 0; t < queryTokens; t++) {
+        const float *row = query + t * dim;
+        float largest = 0.0f;
+        for (size_t i = 0; i < dim; i++) largest = fabsf(row[i]) > largest ? fabsf(row[i]) : largest;
+        tokenScales[t] = largest / QUERY_LIMIT;
+        const float inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
+        for (size_t i = 0; i < dim; i++) packed[((i / 2) * lanes + t) * 2 + (i % 2)] = (int16_t)lrintf(row[i] * inverse);
+    }
+}
+
+// The plain C products: the reference every vector kernel equals exactly (the int32 sums are
+// exact and the scaling is the same two float multiplies).
+static void scores_portable(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
+                            size_t queryTokens, float *out) {
+    const size_t stride = 2 * q->pairs;
+    for (size_t c = 0; c < q->k; c++) {
+        const int16_t *w = q->rows + c * stride;
+        for (size_t t = 0; t < queryTokens; t++) {
+            int32_t sum = 0;
+            for (size_t p = 0; p < q->pairs; p++)
+                sum += (int32_t)packed[(p * lanes + t) * 2] * w[2 * p] + (int32_t)packed[(p * lanes + t) * 2 + 1] * w[2 * p + 1];
+            out[c * queryTokens + t] = (float)sum * (q->scales[c] * tokenScales[t]);
+        }
+    }
+}
+
+#if defined(__x86_64__)
+// AVX-512 VNNI: a tile of CENTROIDS centroids × 32 tokens (two vectors of 16 lanes). Each pair
+// step loads the two token vectors once and multiplies them by each centroid's pair, broadcast.
+enum { VNNI_CENTROIDS = 12 };
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inline void
+vnni_tile(const plaid_int16_centroids *q, size_t c0, size_t count, const int16_t *packed, const float *tokenScales,
+          size_t lanes, size_t t0, size_t queryTokens, float *out) {
+    const size_t stride = 2 * q->pairs;
+    __m512i acc[VNNI_CENTROIDS][2];
+    for (size_t c = 0; c < VNNI_CENTROIDS; c++) { acc[c][0] = _mm512_setzero_si512(); acc[c][1] = _mm512_setzero_si512(); }
+    const int32_t *rows[VNNI_CENTROIDS];
+    for (size_t c = 0; c < VNNI_CENTROIDS; c++) rows[c] = (const int32_t *)(q->rows + (c0 + (c < count ? c : 0)) * stride);
+    for (size_t p = 0; p < q->pairs; p++) {
+        const __m512i a0 = _mm512_loadu_si512(packed + (p * lanes + t0) * 2);
+        const __m512i a1 = _mm512_loadu_si512(packed + (p * lanes + t0 + 16) * 2);
+        for (size_t c = 0; c < VNNI_CENTROIDS; c++) {
+            const __m512i w = _mm512_set1_epi32(rows[c][p]);
+            acc[c][0] = _mm512_dpwssd_epi32(acc[c][0], a0, w);
+            acc[c][1] = _mm512_dpwssd_epi32(acc[c][1], a1, w);
+        }
+    }
+    const size_t left = queryTokens - t0;
+    const __mmask16 m0 = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+    const __mmask16 m1 = left >= 32 ? 0xFFFF : (left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1));
+    const __m512 s0 = _mm512_loadu_ps(tokenScales + t0), s1 = _mm512_loadu_ps(tokenScales + t0 + 16);
+    for (size_t c = 0; c < count; c++) {
+        const __m512 sc = _mm512_set1_ps(q->scales[c0 + c]);
+        float *o = out + (c0 + c) * queryTokens + t0;
+        _mm512_mask_storeu_ps(o, m0, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[c][0]), _mm512_mul_ps(sc, s0)));
+        _mm512_mask_storeu_ps(o + 16, m1, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[c][1]), _mm512_mul_ps(sc, s1)));
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+scores_vnni(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
+            size_t queryTokens, float *out) {
+    for (size_t t0 = 0; t0 < queryTokens; t0 += 32)
+        for (size_t c0 = 0; c0 < q->k; c0 += VNNI_CENTROIDS) {
+            const size_t count = q->k - c0 < VNNI_CENTROIDS ? q->k - c0 : VNNI_CENTROIDS;
+            vnni_tile(q, c0, count, packed, tokenScales, lanes, t0, queryTokens, out);
+        }
+}
+
+// AVX2: a tile of 2 centroids × 32 tokens (four vectors of 8 lanes): vpmaddwd makes each lane's
+// pair product, vpaddd adds it.
+__attribute__((target("avx2"))) static void
+scores_avx2(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
+            size_t queryTokens, float *out) {
+    const size_t stride = 2 * q->pairs;
+    for (size_t t0 = 0; t0 < queryTokens; t0 += 32) {
+        const size_t left = queryTokens - t0, vectors = left >= 32 ? 4 : (left + 7) / 8;
+        for (size_t c0 = 0; c0 < q->k; c0 += 2) {
+            const size_t count = q->k - c0 < 2 ? 1 : 2;
+            const int32_t *r0 = (const int32_t *)(q->rows + c0 * stride);
+            const int32_t *r1 = (const int32_t *)(q->rows + (c0 + count - 1) * stride);
+            __m256i acc0[4], acc1[4];
+            for (int v = 0; v < 4; v++) { acc0[v] = _mm256_setzero_si256(); acc1[v] = _mm256_setzero_si256(); }
+            for (size_t p = 0; p < q->pairs; p++) {
+                const __m256i w0 = _mm256_set1_epi32(r0[p]), w1 = _mm256_set1_epi32(r1[p]);
+                for (size_t v = 0; v < 4; v++) {
+                    if (v >= vectors) break;
+                    const __m256i a = _mm256_loadu_si256((const __m256i *)(packed + (p * lanes + t0 + 8 * v) * 2));
+                    acc0[v] = _mm256_add_epi32(acc0[v], _mm256_madd_epi16(a, w0));
+                    acc1[v] = _mm256_add_epi32(acc1[v], _mm256_madd_epi16(a, w1));
+                }
+            }
+            for (size_t c = 0; c < count; c++) {
+                const __m256 sc = _mm256_set1_ps(q->scales[c0 + c]);
+                float *o = out + (c0 + c) * queryTokens + t0;
+                for (size_t v = 0; v < vectors; v++) {
+                    float lane[8];
+                    _mm256_storeu_ps(lane, _mm256_mul_ps(_mm256_cvtepi32_ps(c == 0 ? acc0[v] : acc1[v]),
+                                                         _mm256_mul_ps(sc, _mm256_loadu_ps(tokenScales + t0 + 8 * v))));
+                    const size_t n = left - 8 * v < 8 ? left - 8 * v : 8;
+                    memcpy(o + 8 * v, lane, n * sizeof(float));
+                }
+            }
+        }
+    }
+}
+#endif
+
+int plaid_int16_scores_has_avx2(void) {
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *query, size_t queryTokens, float *out,
+                                int kernel) {
+    if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
+        kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
+                 : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
+    if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
+    if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    // Lanes padded to a whole 32-token group, so the vector kernels read whole vectors.
+    const size_t lanes = (queryTokens + 31) / 32 * 32;
+    int16_t *packed = aligned_alloc(64, (q->pairs * lanes * 2 * sizeof(int16_t) + 63) / 64 * 64 + 64);
+    float *tokenScales = malloc((lanes ? lanes : 1) * sizeof(float));
+    if (!packed || !tokenScales) { free(packed); free(tokenScales); return -2; }
+    quantize_query(query, queryTokens, q->dim, q->pairs, lanes, packed, tokenScales);
+    switch (kernel) {
+#if defined(__x86_64__)
+    case PLAID_INT16_KERNEL_VNNI: scores_vnni(q, packed, tokenScales, lanes, queryTokens, out); break;
+    case PLAID_INT16_KERNEL_AVX2: scores_avx2(q, packed, tokenScales, lanes, queryTokens, out); break;
+#endif
+    default: scores_portable(q, packed, tokenScales, lanes, queryTokens, out); break;
+    }
+    free(packed);
+    free(tokenScales);
+    return 0;
+}

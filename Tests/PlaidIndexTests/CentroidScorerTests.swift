@@ -1,0 +1,91 @@
+import XCTest
+import PlaidCore
+import PlaidKernels
+@testable import PlaidIndex
+
+/// Stage 1's 16-bit products: every kernel this CPU runs gives the portable kernel's floats
+/// exactly, within the error bound the header states of the float products.
+final class CentroidScorerTests: XCTestCase {
+    /// The 16-bit methods this CPU can run; the failure messages say which one failed.
+    private var int16Methods: [CentroidScorer.Method] {
+        var methods: [CentroidScorer.Method] = [.int16Portable]
+        if CentroidScorer.hasAVX2 { methods.append(.int16AVX2) }
+        // `.int16` is the VNNI kernel where the CPU has it, otherwise AVX2 again.
+        if CentroidScorer.hasAVX2 { methods.append(.int16) }
+        return methods
+    }
+
+    private func scores(_ scorer: CentroidScorer, _ query: [Float], tokens: Int, method: CentroidScorer.Method) -> [Float] {
+        var out = [Float](repeating: .nan, count: scorer.count * tokens)
+        query.withUnsafeBufferPointer { q in
+            out.withUnsafeMutableBufferPointer { scorer.scores(query: q.baseAddress!, tokens: tokens, into: $0.baseAddress!, method: method) }
+        }
+        return out
+    }
+
+    /// The bound of PlaidKernels.h for one centroid and one token, from the units the kernel
+    /// chooses: s_c from the row's largest value and its L1 budget, s_t from the token's largest.
+    private func bound(_ c: ArraySlice<Float>, _ q: ArraySlice<Float>) -> Double {
+        let dim = Double(c.count)
+        let cL1 = c.reduce(0.0) { $0 + Double(abs($1)) }, qL1 = q.reduce(0.0) { $0 + Double(abs($1)) }
+        let sc = max(Double(c.map(abs).max()!) / 32767, cL1 * 1.0001 / (524288 - dim / 2))
+        let st = Double(q.map(abs).max()!) / 4095
+        return (sc * qL1 + st * cL1) / 2 + sc * st * dim / 4
+    }
+
+    func testEveryKernelEqualsThePortableOneWithinTheStatedBound() {
+        // Shapes off the kernels' tiles: 12 centroids (VNNI), 2 (AVX2), 32 tokens, pairs of inputs.
+        for (k, dim, tokens) in [(300, 101, 32), (13, 384, 5), (40, 64, 45), (1, 7, 1), (31, 128, 33)] {
+            let centroids = randomUnitVectors(k, dim: dim, seed: UInt64(k * dim))
+            var rng = SeededRandom(seed: UInt64(tokens))
+            // Query tokens of unequal norms, one of them all zeros (a padding token).
+            var query = (0..<tokens * dim).map { _ in rng.nextGaussian() * 0.3 }
+            for j in 0..<dim { query[(tokens / 2) * dim + j] = 0 }
+            let scorer = CentroidScorer(centroids: centroids, dim: dim)
+            let portable = scores(scorer, query, tokens: tokens, method: .int16Portable)
+            for method in int16Methods.dropFirst() {
+                XCTAssertEqual(scores(scorer, query, tokens: tokens, method: method), portable, "\(method), k \(k), dim \(dim), \(tokens) tokens")
+            }
+            var worstShare = 0.0
+            for c in 0..<k {
+                for t in 0..<tokens {
+                    let cRow = centroids[c * dim..<(c + 1) * dim], qRow = query[t * dim..<(t + 1) * dim]
+                    let exact = zip(cRow, qRow).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let error = abs(Double(portable[c * tokens + t]) - exact)
+                    let allowed = bound(cRow, qRow) + 1e-6 * abs(exact) + 1e-9
+                    XCTAssertLessThanOrEqual(error, allowed, "centroid \(c), token \(t), k \(k), dim \(dim)")
+                    worstShare = max(worstShare, error / allowed)
+                }
+            }
+            // The bound is not vacuous: the errors use a fair part of it somewhere.
+            if k * tokens > 100 { XCTAssertGreaterThan(worstShare, 0.01, "k \(k), dim \(dim)") }
+        }
+    }
+
+    /// The largest sums the units allow, every input of one sign and of the same size, at
+    /// dimension 2048: the int32 sums must not wrap (a wrapped sum is off by 2^31 units), and the
+    /// score is the float product's within the bound.
+    func testSumsAtTheUnitsLimitDoNotOverflow() {
+        let dim = 2048
+        let centroid = [Float](repeating: 1 / Float(dim).squareRoot(), count: dim)
+        let query = centroid, negated = centroid.map { -$0 }
+        let scorer = CentroidScorer(centroids: centroid + negated, dim: dim)
+        let allowed = bound(centroid[...], query[...]) + 1e-6
+        for method in int16Methods {
+            let s = scores(scorer, query + negated, tokens: 2, method: method)
+            for (i, expected) in [Float(1), -1, -1, 1].enumerated() {
+                XCTAssertEqual(Double(s[i]), Double(expected), accuracy: allowed, "\(method), score \(i)")
+            }
+        }
+    }
+
+    func testFloatAndInt16MethodsAgree() {
+        let dim = 96, k = 50, tokens = 32
+        let centroids = randomUnitVectors(k, dim: dim, seed: 5)
+        let query = randomUnitVectors(tokens, dim: dim, seed: 6)
+        let scorer = CentroidScorer(centroids: centroids, dim: dim)
+        let float = scores(scorer, query, tokens: tokens, method: .float32)
+        let int16 = scores(scorer, query, tokens: tokens, method: .automatic)
+        for i in 0..<float.count { XCTAssertEqual(int16[i], float[i], accuracy: 2e-3) }
+    }
+}
