@@ -12,10 +12,11 @@
 # QRELS: the qrels TSV of those queries (BEIR's qrels/test.tsv).
 # Environment: WORK (default /tmp/compare-engines), ROUNDS (5), NBITS (2), PLAID (a plaid binary;
 # default: built here in release), WARP_VENV (default Benchmarks/.venv-warp, created with
-# xtr-warp-rs==2.1.0.2110 when missing; WARP brings torch 2.11 and runs on CPU).
+# xtr-warp-rs==2.1.0.2110 when missing; WARP brings torch 2.11 and runs on CPU), SEARCH_ONLY=1
+# (reuse the indexes and the exhaustive run an earlier run left in WORK: search rows only).
 set -euo pipefail
 
-[ $# -eq 2 ] || { sed -n 2,15p "$0" >&2; exit 2; }
+[ $# -eq 2 ] || { sed -n 2,16p "$0" >&2; exit 2; }
 EMB=$(cd "$1" && pwd); QRELS=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
 QEMB=${QEMB_DIR:-$EMB}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,18 +42,26 @@ median() { python3 -c "import statistics,sys; print(statistics.median(map(float,
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); rounds: $ROUNDS" >&2
 
-# Builds (both use every core).
-start=$(now); "$PLAID" build --embeddings "$EMB" --index "$WORK/plaid-index" --nbits "$NBITS" --overwrite --quiet; end=$(now)
-plaid_build=$(python3 -c "print($end - $start)")
+if [ "${SEARCH_ONLY:-0}" = 1 ]; then
+    for f in plaid-index warp-index runs/exhaustive.run; do
+        [ -e "$WORK/$f" ] || { echo "error: SEARCH_ONLY=1 needs $WORK/$f from an earlier run" >&2; exit 1; }
+    done
+    plaid_build=nan; warp_build=nan
+    tokens=$(python3 -c "import numpy,sys; print(int(numpy.load(sys.argv[1]).sum()))" "$EMB/doclens.npy" 2>/dev/null \
+             || "$WARP_VENV/bin/python" -c "import numpy,sys; print(int(numpy.load(sys.argv[1]).sum()))" "$EMB/doclens.npy")
+else
+    # Builds (both use every core).
+    start=$(now); "$PLAID" build --embeddings "$EMB" --index "$WORK/plaid-index" --nbits "$NBITS" --overwrite --quiet; end=$(now)
+    plaid_build=$(python3 -c "print($end - $start)")
+    rm -rf "$WORK/warp-index"
+    warp_build_json=$("${WARP[@]}" build "$EMB" "$WORK/warp-index" "$NBITS" "$(nproc)")
+    warp_build=$(echo "$warp_build_json" | json "['build_seconds']")
+    tokens=$(echo "$warp_build_json" | json "['tokens']")
+    # The reference: exhaustive MaxSim over the uncompressed embeddings.
+    "$PLAID" query --exhaustive --embeddings "$EMB" --queries "$QEMB" --k 100 --output "$WORK/runs/exhaustive.run" --quiet
+fi
 plaid_bytes=$(du -sb "$WORK/plaid-index" | cut -f1)
-rm -rf "$WORK/warp-index"
-warp_build_json=$("${WARP[@]}" build "$EMB" "$WORK/warp-index" "$NBITS" "$(nproc)")
-warp_build=$(echo "$warp_build_json" | json "['build_seconds']")
-tokens=$(echo "$warp_build_json" | json "['tokens']")
 warp_bytes=$(du -sb "$WORK/warp-index" | cut -f1)
-
-# The reference: exhaustive MaxSim over the uncompressed embeddings.
-"$PLAID" query --exhaustive --embeddings "$EMB" --queries "$QEMB" --k 100 --output "$WORK/runs/exhaustive.run" --quiet
 quality() {  # RUN -> "nDCG@10 share"
     "$PLAID" eval --qrels "$QRELS" --run "$1" --reference "$WORK/runs/exhaustive.run" --k 10 --json \
         | python3 -c "import json,sys; r=json.load(sys.stdin); print('%.4f %.4f' % (r['run']['ndcg_at10'], r['top10_share']))"
@@ -80,8 +89,8 @@ read -r warp_ndcg warp_share100 <<<"$(quality "$WORK/runs/warp-k100.run")"
 read -r _ plaid_share10 <<<"$(quality "$WORK/runs/plaid-k10.run")"
 read -r _ warp_share10 <<<"$(quality "$WORK/runs/warp-k10.run")"
 
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-f1() { python3 -c "print('%.1f' % $1)"; }
+ratio() { python3 -c "nan = float('nan'); print('%.2f' % (($1) / ($2)))"; }
+f1() { python3 -c "nan = float('nan'); print('%.1f' % ($1))"; }
 echo
 echo "| $EMB: $tokens tokens, $NBITS bits | plaid | xtr-warp-rs | plaid / WARP |"
 echo "|---|---|---|---|"

@@ -80,10 +80,15 @@ final class SearchTests: XCTestCase {
 
     /// Stage 4's MaxSim from codes (q·c from the centroid scores plus q·r from the bucket
     /// weights) equals MaxSim over the decompressed vectors, at 1, 2 and 4 bits, for 32-token
-    /// queries (the unrolled path) and others.
+    /// queries (the blocked path) and others; dimension 104 leaves residual bytes past the last
+    /// whole block (13, 26 bytes), and 300 tokens span three chunks of the blocked path.
     func testMaxSimFromLookupEqualsMaxSimOverDecodedVectors() {
-        var rng = SeededRandom(seed: 9)
-        let dim = 64, centroidCount = 40, docTokens = 23
+        for (dim, docTokens) in [(64, 23), (104, 300)] { checkMaxSimFromLookup(dim: dim, docTokens: docTokens) }
+    }
+
+    private func checkMaxSimFromLookup(dim: Int, docTokens: Int) {
+        var rng = SeededRandom(seed: UInt64(9 + dim))
+        let centroidCount = 40
         let centroids = (0..<centroidCount * dim).map { _ in rng.nextGaussian() * 0.2 }
         let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
         for nbits in [1, 2, 4] {
@@ -119,9 +124,9 @@ final class SearchTests: XCTestCase {
                 // Each token's q·r is within dim·nbits/8 units of its own (half a unit per nibble);
                 // the float sums themselves add a little.
                 let tableBound = units.reduce(0) { $0 + $1 * Float(dim * nbits / 8) }
-                XCTAssertEqual(score, expected, accuracy: tableBound + 1e-4 * abs(expected), "\(nbits) bits, \(nq) query tokens")
+                XCTAssertEqual(score, expected, accuracy: tableBound + 1e-4 * abs(expected), "dim \(dim), \(nbits) bits, \(nq) query tokens")
                 // The bound is a real constraint: a table off by one unit everywhere misses it.
-                XCTAssertLessThan(tableBound, 0.05 * abs(expected), "\(nbits) bits: the table's rounding is small")
+                XCTAssertLessThan(tableBound, 0.05 * abs(expected), "dim \(dim), \(nbits) bits: the table's rounding is small")
             }
         }
     }
