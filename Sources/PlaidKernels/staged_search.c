@@ -73,38 +73,47 @@ CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryToken
 // ---- Stages 2 and 3: centroid interaction on 16-bit scores -----------------------------------
 
 CLONES float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
-                                      size_t activeCount, float bound, float threshold, int16_t *full, int16_t *pruned) {
+                                      size_t activeCount, float bound, float threshold, int16_t *full, uint32_t *rowOf,
+                                      int16_t *kept, size_t *keptCount) {
     const float scale = bound > 0.0f ? 32767.0f / bound : 1.0f;
     // 0 for the active tokens, −∞ for the others, so that the pruning maximum is one vector pass.
     float penalty[queryTokens ? queryTokens : 1];
     for (size_t t = 0; t < queryTokens; t++) penalty[t] = -INFINITY;
     for (size_t i = 0; i < activeCount; i++) penalty[activeTokens[i]] = 0.0f;
+    for (size_t t = 0; t < queryTokens; t++) kept[t] = INT16_MIN;
+    size_t rows = 1;
     for (size_t c = 0; c < k; c++) {
         const float *row = scores + c * queryTokens;
-        int kept = 0;
-        for (size_t t = 0; t < queryTokens; t++) kept |= row[t] + penalty[t] >= threshold;
-        int16_t *f = full + c * queryTokens, *p = pruned + c * queryTokens;
+        int passes = 0;
+        for (size_t t = 0; t < queryTokens; t++) passes |= row[t] + penalty[t] >= threshold;
+        int16_t *f = full + c * queryTokens;
         for (size_t t = 0; t < queryTokens; t++) {
             // Rounded half away from zero, and clamped in case a score passes the bound.
             float x = row[t] * scale;
             x = x > 32767.0f ? 32767.0f : (x < -32767.0f ? -32767.0f : x);
-            const int16_t q = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
-            f[t] = q;
-            p[t] = kept ? q : INT16_MIN;
+            f[t] = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
+        }
+        if (passes) {
+            memcpy(kept + rows * queryTokens, f, queryTokens * sizeof(int16_t));
+            rowOf[c] = (uint32_t)rows++;
+        } else {
+            rowOf[c] = 0;
         }
     }
+    *keptCount = rows - 1;
     return 1.0f / scale;
 }
 
 static inline __attribute__((always_inline))
-int32_t interaction16(const int16_t *restrict table, size_t queryTokens, const size_t fixedTokens,
-                      const void *codes, int codeWidth, size_t docTokens) {
+int32_t interaction16(const int16_t *restrict table, const uint32_t *restrict rowOf, const int mapped, size_t queryTokens,
+                      const size_t fixedTokens, const void *codes, int codeWidth, size_t docTokens) {
     const size_t nq = fixedTokens ? fixedTokens : queryTokens;
     int16_t local[64];
     int16_t *maxes = nq <= 64 ? local : malloc(nq * sizeof(int16_t));
     for (size_t t = 0; t < nq; t++) maxes[t] = INT16_MIN;
     for (size_t d = 0; d < docTokens; d++) {
-        const int16_t *row = table + (size_t)code_at(codes, codeWidth, d) * nq;
+        const uint32_t code = code_at(codes, codeWidth, d);
+        const int16_t *row = table + (size_t)(mapped ? rowOf[code] : code) * nq;
         for (size_t t = 0; t < nq; t++) maxes[t] = row[t] > maxes[t] ? row[t] : maxes[t];
     }
     int32_t total = 0;
@@ -113,10 +122,15 @@ int32_t interaction16(const int16_t *restrict table, size_t queryTokens, const s
     return total;
 }
 
-CLONES float plaid_centroid_interaction16(const int16_t *table, size_t queryTokens, const void *codes, int codeWidth,
-                                          size_t docTokens, float unit) {
-    int32_t total = queryTokens == 32 ? interaction16(table, queryTokens, 32, codes, codeWidth, docTokens)
-                                      : interaction16(table, queryTokens, 0, codes, codeWidth, docTokens);
+CLONES float plaid_centroid_interaction16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+                                          const void *codes, int codeWidth, size_t docTokens, float unit) {
+    int32_t total;
+    if (rowOf)
+        total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, codes, codeWidth, docTokens)
+                                  : interaction16(table, rowOf, 1, queryTokens, 0, codes, codeWidth, docTokens);
+    else
+        total = queryTokens == 32 ? interaction16(table, NULL, 0, queryTokens, 32, codes, codeWidth, docTokens)
+                                  : interaction16(table, NULL, 0, queryTokens, 0, codes, codeWidth, docTokens);
     return (float)total * unit;
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// An index opened for search at one commit: a snapshot. It holds the codebook (centroids,
 /// residual codec) and the live segments with their deletions as the manifest named them when
@@ -152,6 +153,18 @@ public final class CompressedIndex: @unchecked Sendable {
             if segmentBases[mid] <= ordinal { lo = mid } else { hi = mid - 1 }
         }
         return (lo, ordinal - segmentBases[lo])
+    }
+
+    /// Starts bringing the codes, and the residuals when asked, of the document at `ordinal`
+    /// into cache without waiting for them (the staged search asks for the next candidate's
+    /// while it scores the current one).
+    @inline(__always)
+    public func prefetch(document ordinal: Int, residuals: Bool) {
+        let (segmentNumber, d) = locate(ordinal)
+        let segment = segments[segmentNumber]
+        let tokens = segment.documentLengths[d]
+        plaid_prefetch(segment.codes(ofDocument: d), tokens * segment.info.codeWidth)
+        if residuals { plaid_prefetch(segment.residuals(ofDocument: d), tokens * codec.bytesPerVector) }
     }
 
     /// The id of the document at `ordinal`.

@@ -42,6 +42,12 @@ uint64_t plaid_checksum_final(const plaid_checksum_state *state);
 /// a row-major [docTokens, queryTokens] matrix. This is MaxSim once the dot products are known.
 float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens);
 
+/// Asks the CPU to bring `bytes` bytes from `start` into cache, without waiting. The staged
+/// search calls it on the next candidate's codes and residuals while it scores the current one:
+/// candidates are scattered over an index far larger than the caches, and a document's data
+/// otherwise arrived from memory as the kernel first read it.
+void plaid_prefetch(const void *start, size_t bytes);
+
 /// Stage 1's probes: for each of `tokenCount` query tokens (`tokens`, columns of `scores`
 /// [k, queryTokens]), the `n` centroids of highest score, ties to the lower centroid, written
 /// unordered to out[i·n ..< (i+1)·n]. `heapScores` holds tokenCount·n floats of scratch. n ≤ k.
@@ -49,17 +55,22 @@ void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, cons
                          size_t tokenCount, size_t n, int32_t *out, float *heapScores);
 
 /// The centroid scores [k, queryTokens] as 16-bit integers for stages 2 and 3, in units of the
-/// returned value (`bound`, a bound on |score|, maps to 32767; larger scores are clamped): `full`
-/// every centroid; `pruned` only those whose best score over `activeTokens` reaches `threshold`,
-/// the others INT16_MIN (ignored).
+/// returned value (`bound`, a bound on |score|, maps to 32767; larger scores are clamped):
+/// `full` [k, queryTokens] every centroid; `kept` [1 + *keptCount, queryTokens] only the
+/// centroids whose best score over `activeTokens` reaches `threshold` (stage 2's pruning), in
+/// centroid order after a row 0 of INT16_MIN (ignored), and rowOf[c] [k] centroid c's row there
+/// (0 when pruned). Only the few kept rows are read in stage 2, so they stay in L1. `kept` holds
+/// (k + 1) · queryTokens values.
 float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
-                               size_t activeCount, float bound, float threshold, int16_t *full, int16_t *pruned);
+                               size_t activeCount, float bound, float threshold, int16_t *full, uint32_t *rowOf,
+                               int16_t *kept, size_t *keptCount);
 
 /// Centroid-interaction score of one document (PLAID stages 2 and 3): the sum over query tokens
-/// of the best table entry among the document's centroids (`codes`, `codeWidth` bytes each),
-/// entries of INT16_MIN ignored (a query token with none scores 0), times `unit`.
-float plaid_centroid_interaction16(const int16_t *table, size_t queryTokens, const void *codes, int codeWidth,
-                                   size_t docTokens, float unit);
+/// of the best table entry among the document's centroids (`codes`, `codeWidth` bytes each;
+/// centroid c's row is rowOf[c], or c when rowOf is NULL), entries of INT16_MIN ignored (a query
+/// token with none scores 0), times `unit`.
+float plaid_centroid_interaction16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+                                   const void *codes, int codeWidth, size_t docTokens, float unit);
 
 /// Entries of stage 4's lookup table: dim·nbits/4 nibble positions × 16 nibble values × queryTokens.
 size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens);
