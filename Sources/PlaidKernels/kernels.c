@@ -6,18 +6,52 @@
 // Float reductions only vectorise when reassociation is allowed; each kernel allows it
 // locally rather than compiling the whole target with -ffast-math.
 
-CLONES float plaid_squared_norm(const float *a, size_t n) {
+// ---- CPU levels of the search kernels (kernel_common.h) ---------------------------------------
+
+static int cpu_level(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4")) return 4;
+    if (__builtin_cpu_supports("x86-64-v3")) return 3;
+#endif
+    return 1;
+}
+
+static int detectedLevel = 0, requestedLevel = 0;
+
+int plaid_cpu_kernel_level(void) {
+    int level = __atomic_load_n(&detectedLevel, __ATOMIC_RELAXED);
+    if (!level) {  // threads that race here all store the same value
+        level = cpu_level();
+        __atomic_store_n(&detectedLevel, level, __ATOMIC_RELAXED);
+    }
+    return level;
+}
+
+int plaid_kernel_level(void) {
+    const int requested = __atomic_load_n(&requestedLevel, __ATOMIC_RELAXED);
+    return requested ? requested : plaid_cpu_kernel_level();
+}
+
+int plaid_set_kernel_level(int level) {
+    if (level != 0 && level != 1 && level != 3 && level != 4) return -1;
+    if (level > plaid_cpu_kernel_level()) return -1;
+    __atomic_store_n(&requestedLevel, level, __ATOMIC_RELAXED);
+    return plaid_kernel_level();
+}
+
+LEVELS(float, plaid_squared_norm, (const float *a, size_t n), (a, n)) {
 #pragma clang fp reassociate(on) contract(fast)
     float s = 0.0f;
     for (size_t i = 0; i < n; i++) s += a[i] * a[i];
     return s;
 }
 
-CLONES void plaid_rowmax_accumulate(const float *row, float *maxes, size_t n) {
+LEVELS_VOID(plaid_rowmax_accumulate, (const float *row, float *maxes, size_t n), (row, maxes, n)) {
     for (size_t i = 0; i < n; i++) maxes[i] = row[i] > maxes[i] ? row[i] : maxes[i];
 }
 
-CLONES float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens) {
+LEVELS(float, plaid_maxsim_from_scores, (const float *scores, size_t docTokens, size_t queryTokens), (scores, docTokens, queryTokens)) {
     float maxes[queryTokens];
     for (size_t q = 0; q < queryTokens; q++) maxes[q] = -INFINITY;
     for (size_t d = 0; d < docTokens; d++) {
@@ -30,7 +64,8 @@ CLONES float plaid_maxsim_from_scores(const float *scores, size_t docTokens, siz
 }
 
 // Two passes per row: a vectorised max over 16 lanes, then the first column reaching it.
-CLONES void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, const float *bias, int32_t *out) {
+LEVELS_VOID(plaid_argmax_rows, (const float *scores, size_t rows, size_t cols, const float *bias, int32_t *out),
+            (scores, rows, cols, bias, out)) {
     for (size_t r = 0; r < rows; r++) {
         const float *row = scores + r * cols;
         float lanes[16];
@@ -55,9 +90,9 @@ CLONES void plaid_argmax_rows(const float *scores, size_t rows, size_t cols, con
     }
 }
 
-CLONES void plaid_decompress(const uint8_t *packed, const void *codes, int codeWidth, size_t count,
-                             const float *centroids, size_t dim, int nbits,
-                             const float *byteLookup, float *out) {
+LEVELS_VOID(plaid_decompress, (const uint8_t *packed, const void *codes, int codeWidth, size_t count,
+                               const float *centroids, size_t dim, int nbits, const float *byteLookup, float *out),
+            (packed, codes, codeWidth, count, centroids, dim, nbits, byteLookup, out)) {
     const size_t perByte = 8 / (size_t)nbits;
     const size_t bytesPerVector = dim * (size_t)nbits / 8;
     for (size_t t = 0; t < count; t++) {

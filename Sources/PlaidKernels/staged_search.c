@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+// No a·b + c fused into one FMA, so that every CPU level computes the same floats (the tests
+// compare the levels exactly).
+#pragma clang fp contract(off)
+
 // ---- Stage 1: probes -------------------------------------------------------------------------
 
 // Min-heap of (score, centroid) on "worse": the root is the worst kept. A later centroid never
@@ -35,8 +39,9 @@ static void heap_sift_up(float *s, int32_t *c, size_t i) {
     }
 }
 
-CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, const int32_t *tokens,
-                                size_t tokenCount, size_t n, int32_t *out, float *heapScores) {
+LEVELS_VOID(plaid_top_centroids, (const float *scores, size_t k, size_t queryTokens, const int32_t *tokens,
+                                  size_t tokenCount, size_t n, int32_t *out, float *heapScores),
+            (scores, k, queryTokens, tokens, tokenCount, n, out, heapScores)) {
     if (n > k) n = k;
     // worst[t]: the score a centroid must beat to enter token t's heap (+∞ for tokens not
     // asked for), over all query tokens, so that one vector compare per row rejects most rows.
@@ -72,9 +77,10 @@ CLONES void plaid_top_centroids(const float *scores, size_t k, size_t queryToken
 
 // ---- Stages 2 and 3: centroid interaction on 16-bit scores -----------------------------------
 
-CLONES float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
-                                      size_t activeCount, float bound, float threshold, int16_t *full, uint32_t *rowOf,
-                                      int16_t *kept, size_t *keptCount) {
+LEVELS(float, plaid_interaction_tables, (const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
+                                         size_t activeCount, float bound, float threshold, int16_t *full, uint32_t *rowOf,
+                                         int16_t *kept, size_t *keptCount),
+       (scores, k, queryTokens, activeTokens, activeCount, bound, threshold, full, rowOf, kept, keptCount)) {
     const float scale = bound > 0.0f ? 32767.0f / bound : 1.0f;
     // 0 for the active tokens, −∞ for the others, so that the pruning maximum is one vector pass.
     float penalty[queryTokens ? queryTokens : 1];
@@ -122,8 +128,9 @@ int32_t interaction16(const int16_t *restrict table, const uint32_t *restrict ro
     return total;
 }
 
-CLONES float plaid_centroid_interaction16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
-                                          const void *codes, int codeWidth, size_t docTokens, float unit) {
+LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+                                             const void *codes, int codeWidth, size_t docTokens, float unit),
+       (table, rowOf, queryTokens, codes, codeWidth, docTokens, unit)) {
     int32_t total;
     if (rowOf)
         total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, codes, codeWidth, docTokens)
@@ -165,8 +172,9 @@ static inline void nibble_entries(const float *queryT, size_t nq, size_t n, size
     }
 }
 
-CLONES void plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
-                                        const float *weights, int16_t *lookup, float *units, float *scratch) {
+LEVELS_VOID(plaid_residual_lookup_build, (const float *queryT, size_t queryTokens, size_t dim, int nbits,
+                                          const float *weights, int16_t *lookup, float *units, float *scratch),
+            (queryT, queryTokens, dim, nbits, weights, lookup, units, scratch)) {
     const size_t nq = queryTokens, perNibble = 4 / (size_t)nbits, nibbles = dim * (size_t)nbits / 4;
     // First pass: each token's sum over nibble positions of the largest |entry|.
     float *largest = units;
@@ -286,9 +294,10 @@ float maxsim_from_lookup(const float *restrict centroidScores, const int16_t *re
     return docTokens == 0 ? 0.0f : total;
 }
 
-CLONES float plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, const float *units,
-                                      size_t queryTokens, size_t dim, int nbits, const void *codes, int codeWidth,
-                                      const uint8_t *packed, size_t docTokens, float *scratch) {
+LEVELS(float, plaid_maxsim_from_lookup, (const float *centroidScores, const int16_t *lookup, const float *units,
+                                         size_t queryTokens, size_t dim, int nbits, const void *codes, int codeWidth,
+                                         const uint8_t *packed, size_t docTokens, float *scratch),
+       (centroidScores, lookup, units, queryTokens, dim, nbits, codes, codeWidth, packed, docTokens, scratch)) {
     const size_t positions = dim * (size_t)nbits / 8;
     if (queryTokens == 32)
         return maxsim_from_lookup(centroidScores, lookup, units, queryTokens, 32, positions, codes, codeWidth, packed,

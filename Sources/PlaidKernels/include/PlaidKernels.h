@@ -38,6 +38,15 @@ void plaid_checksum_init(plaid_checksum_state *state, uint64_t seed);
 void plaid_checksum_update(plaid_checksum_state *state, const void *data, size_t length);
 uint64_t plaid_checksum_final(const plaid_checksum_state *state);
 
+/// The CPU level the search kernels (kernels.c, staged_search.c) run at: 4 for x86-64-v4
+/// (AVX-512), 3 for x86-64-v3 (AVX2, FMA), 1 for the x86-64 baseline. plaid_cpu_kernel_level is
+/// the best this CPU runs; plaid_set_kernel_level(level) makes every later call run at a lower
+/// one (0: the CPU's again), for tests, and returns the level in force, or -1 when this CPU
+/// cannot run it. The level is process-wide.
+int plaid_cpu_kernel_level(void);
+int plaid_kernel_level(void);
+int plaid_set_kernel_level(int level);
+
 /// Sum over query tokens of the max over document tokens of the scores in `scores`,
 /// a row-major [docTokens, queryTokens] matrix. This is MaxSim once the dot products are known.
 float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t queryTokens);

@@ -1,0 +1,110 @@
+import XCTest
+import PlaidCore
+import PlaidKernels
+@testable import PlaidIndex
+
+/// The search kernels run at every CPU level this machine can (x86-64 baseline, v3 with AVX2,
+/// v4 with AVX-512) and give the same results at each: every index build, search and kernel
+/// below is repeated per level and compared with the baseline exactly.
+final class KernelLevelTests: XCTestCase {
+    private var directory = ""
+    override func setUp() { directory = temporaryDirectory() }
+    override func tearDown() {
+        plaid_set_kernel_level(0)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The levels this CPU runs, baseline first; the failure messages name the level.
+    private var levels: [Int32] { [1, 3, 4].filter { $0 <= plaid_cpu_kernel_level() } }
+
+    private func atEachLevel<T>(_ body: () throws -> T) rethrows -> [(level: Int32, result: T)] {
+        defer { plaid_set_kernel_level(0) }
+        return try levels.map { level in
+            XCTAssertEqual(plaid_set_kernel_level(level), level)
+            return (level, try body())
+        }
+    }
+
+    func testTheLevelCanBeLoweredAndRestored() {
+        let best = plaid_cpu_kernel_level()
+        print("CPU kernel level: \(best); levels tested: \(levels)")
+        XCTAssertTrue([1, 3, 4].contains(best))
+        XCTAssertEqual(plaid_set_kernel_level(1), 1)
+        XCTAssertEqual(plaid_kernel_level(), 1)
+        XCTAssertEqual(plaid_set_kernel_level(2), -1, "there is no level 2")
+        if best < 4 { XCTAssertEqual(plaid_set_kernel_level(4), -1, "a level above the CPU's is refused") }
+        XCTAssertEqual(plaid_set_kernel_level(0), best)
+    }
+
+    /// A whole staged search (stages 1–4 on a 2-bit index of dimension 104, whose residual rows
+    /// end past the kernels' blocks) and the decompressing exact path give the same documents
+    /// and scores at every level.
+    func testSearchIsTheSameAtEveryLevel() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 300, tokens: 20...70, dim: 104, seed: 21, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        _ = try IndexBuilder.build(from: embeddings, at: path, parameters: BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 64)))
+        let index = try CompressedIndex(path: path)
+        let queries32 = corpus.queries(count: 8, tokens: 32), queries9 = corpus.queries(count: 8, tokens: 9)
+        // Every 7th document, scored through the decompressing exact path (stage 4 alone).
+        let ordinals = Array(stride(from: 0, to: index.ordinalCount, by: 7))
+        var allowed = [UInt64](repeating: 0, count: (index.ordinalCount + 63) / 64)
+        for o in ordinals { allowed[o >> 6] |= 1 << UInt64(o & 63) }
+        let filter = DocumentFilter(allowed: allowed, count: ordinals.count, tokens: ordinals.count * 70, ordinals: ordinals)
+        let runs = atEachLevel { () -> [[[SearchResult]]] in
+            let searcher = Searcher(index: index)
+            return [searcher.search(queries: queries32, parameters: SearchParameters(k: 10), threads: 1),
+                    searcher.search(queries: queries9, parameters: SearchParameters(k: 20, ncells: 2, centroidScoreThreshold: 0.3, ndocs: 64), threads: 1),
+                    searcher.search(queries: queries32, parameters: SearchParameters(k: 5), filter: filter, threads: 1)]
+        }
+        XCTAssertFalse(runs[0].result[0][0].isEmpty)
+        for run in runs.dropFirst() {
+            XCTAssertEqual(run.result, runs[0].result, "level \(run.level) against the baseline")
+        }
+    }
+
+    /// The kernels one by one, on inputs whose sizes are off every vector width.
+    func testEachKernelIsTheSameAtEveryLevel() {
+        var rng = SeededRandom(seed: 33)
+        let k = 75, nq = 32, dim = 104, nbits = 2, docTokens = 150
+        let scores = (0..<k * nq).map { _ in rng.nextGaussian() * 0.3 }
+        let tokens = (0..<nq).filter { $0 % 5 != 3 }.map(Int32.init)
+        let queryT = (0..<dim * nq).map { _ in rng.nextGaussian() * 0.1 }
+        let weights: [Float] = [-0.07, -0.02, 0.025, 0.065]
+        let codes = (0..<docTokens).map { _ in UInt16(rng.next() % UInt64(k)) }
+        let packed = (0..<docTokens * dim * nbits / 8).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let centroids = (0..<k * dim).map { _ in rng.nextGaussian() }
+        let byteLookup = (0..<256 * 4).map { _ in rng.nextGaussian() * 0.05 }
+        let runs = atEachLevel { () -> [[Float]] in
+            var top = [Int32](repeating: 0, count: tokens.count * 3), heap = [Float](repeating: 0, count: tokens.count * 3)
+            plaid_top_centroids(scores, k, nq, tokens, tokens.count, 3, &top, &heap)
+            var full = [Int16](repeating: 0, count: k * nq), kept = [Int16](repeating: 0, count: (k + 1) * nq)
+            var rowOf = [UInt32](repeating: 0, count: k), keptCount = 0
+            let unit = plaid_interaction_tables(scores, k, nq, tokens, tokens.count, 1.5, 0.3, &full, &rowOf, &kept, &keptCount)
+            var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
+            var units = [Float](repeating: 0, count: nq), scratch = [Float](repeating: 0, count: 16 * nq)
+            plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), weights, &lookup, &units, &scratch)
+            let interaction = codes.withUnsafeBytes { c in
+                [plaid_centroid_interaction16(full, nil, nq, c.baseAddress!, 2, docTokens, unit),
+                 plaid_centroid_interaction16(kept, rowOf, nq, c.baseAddress!, 2, docTokens, unit),
+                 plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), c.baseAddress!, 2, packed, docTokens, &scratch)]
+            }
+            var decoded = [Float](repeating: 0, count: 40 * dim)
+            codes.withUnsafeBytes { c in plaid_decompress(packed, c.baseAddress!, 2, 40, centroids, dim, Int32(nbits), byteLookup, &decoded) }
+            var argmax = [Int32](repeating: 0, count: 40)
+            plaid_argmax_rows(decoded, 40, dim, nil, &argmax)
+            return [top.map(Float.init), heap, full.map(Float.init), kept.map(Float.init), rowOf.map(Float.init), [unit, Float(keptCount)],
+                    lookup.map(Float.init), units, interaction, decoded, argmax.map(Float.init),
+                    [plaid_maxsim_from_scores(scores, k, nq)]]
+        }
+        XCTAssertGreaterThan(runs[0].result[5][1], 0, "some centroids pass the threshold")
+        XCTAssertLessThan(runs[0].result[5][1], Float(k), "some are pruned")
+        for run in runs.dropFirst() {
+            for (i, output) in run.result.enumerated() {
+                XCTAssertEqual(output, runs[0].result[i], "level \(run.level), output \(i)")
+            }
+        }
+        // A reduction that reassociates by design: equal up to rounding, not bit for bit.
+        let norms = atEachLevel { plaid_squared_norm(queryT, queryT.count) }
+        for run in norms { XCTAssertEqual(run.result, norms[0].result, accuracy: 1e-5 * norms[0].result, "level \(run.level)") }
+    }
+}
