@@ -135,14 +135,19 @@ vnni_tile(const plaid_int16_centroids *q, size_t c0, size_t count, const int16_t
     }
 }
 
+// Centroid tiles outermost: a tile's rows (9 KB at dimension 384) stay in L1 while every token
+// group of every query in the batch passes them, so the centroids stream from memory once per
+// batch rather than once per query.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
 scores_vnni(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
-            size_t queryTokens, float *out) {
-    for (size_t t0 = 0; t0 < queryTokens; t0 += 32)
-        for (size_t c0 = 0; c0 < q->k; c0 += VNNI_CENTROIDS) {
-            const size_t count = q->k - c0 < VNNI_CENTROIDS ? q->k - c0 : VNNI_CENTROIDS;
-            vnni_tile(q, c0, count, packed, tokenScales, lanes, t0, queryTokens, out);
-        }
+            size_t queryTokens, size_t queries, float *out) {
+    for (size_t c0 = 0; c0 < q->k; c0 += VNNI_CENTROIDS) {
+        const size_t count = q->k - c0 < VNNI_CENTROIDS ? q->k - c0 : VNNI_CENTROIDS;
+        for (size_t b = 0; b < queries; b++)
+            for (size_t t0 = 0; t0 < queryTokens; t0 += 32)
+                vnni_tile(q, c0, count, packed + b * q->pairs * lanes * 2, tokenScales + b * lanes, lanes, t0, queryTokens,
+                          out + b * q->k * queryTokens);
+    }
 }
 
 // AVX2: a tile of 2 centroids × 32 tokens (four vectors of 8 lanes): vpmaddwd makes each lane's
@@ -151,9 +156,9 @@ __attribute__((target("avx2"))) static void
 scores_avx2(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
             size_t queryTokens, float *out) {
     const size_t stride = 2 * q->pairs;
-    for (size_t t0 = 0; t0 < queryTokens; t0 += 32) {
-        const size_t left = queryTokens - t0, vectors = left >= 32 ? 4 : (left + 7) / 8;
-        for (size_t c0 = 0; c0 < q->k; c0 += 2) {
+    for (size_t c0 = 0; c0 < q->k; c0 += 2) {
+        for (size_t t0 = 0; t0 < queryTokens; t0 += 32) {
+            const size_t left = queryTokens - t0, vectors = left >= 32 ? 4 : (left + 7) / 8;
             const size_t count = q->k - c0 < 2 ? 1 : 2;
             const int32_t *r0 = (const int32_t *)(q->rows + c0 * stride);
             const int32_t *r1 = (const int32_t *)(q->rows + (c0 + count - 1) * stride);
@@ -192,25 +197,34 @@ int plaid_int16_scores_has_avx2(void) {
 #endif
 }
 
-int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *query, size_t queryTokens, float *out,
-                                int kernel) {
+int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *query, size_t queries, size_t queryTokens,
+                                float *out, int kernel) {
     if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
         kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
                  : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
     if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
     if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
     // Lanes padded to a whole 32-token group, so the vector kernels read whole vectors.
-    const size_t lanes = (queryTokens + 31) / 32 * 32;
-    int16_t *packed = aligned_alloc(64, (q->pairs * lanes * 2 * sizeof(int16_t) + 63) / 64 * 64 + 64);
-    float *tokenScales = malloc((lanes ? lanes : 1) * sizeof(float));
+    const size_t lanes = (queryTokens + 31) / 32 * 32, perQuery = q->pairs * lanes * 2;
+    int16_t *packed = aligned_alloc(64, (queries * perQuery * sizeof(int16_t) + 63) / 64 * 64 + 64);
+    float *tokenScales = malloc((queries * lanes ? queries * lanes : 1) * sizeof(float));
     if (!packed || !tokenScales) { free(packed); free(tokenScales); return -2; }
-    quantize_query(query, queryTokens, q->dim, q->pairs, lanes, packed, tokenScales);
+    for (size_t b = 0; b < queries; b++)
+        quantize_query(query + b * queryTokens * q->dim, queryTokens, q->dim, q->pairs, lanes, packed + b * perQuery,
+                       tokenScales + b * lanes);
     switch (kernel) {
 #if defined(__x86_64__)
-    case PLAID_INT16_KERNEL_VNNI: scores_vnni(q, packed, tokenScales, lanes, queryTokens, out); break;
-    case PLAID_INT16_KERNEL_AVX2: scores_avx2(q, packed, tokenScales, lanes, queryTokens, out); break;
+    case PLAID_INT16_KERNEL_VNNI: scores_vnni(q, packed, tokenScales, lanes, queryTokens, queries, out); break;
+    case PLAID_INT16_KERNEL_AVX2:
+        // The AVX2 and the plain kernels take the queries one at a time.
+        for (size_t b = 0; b < queries; b++)
+            scores_avx2(q, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens, out + b * q->k * queryTokens);
+        break;
 #endif
-    default: scores_portable(q, packed, tokenScales, lanes, queryTokens, out); break;
+    default:
+        for (size_t b = 0; b < queries; b++)
+            scores_portable(q, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens, out + b * q->k * queryTokens);
+        break;
     }
     free(packed);
     free(tokenScales);

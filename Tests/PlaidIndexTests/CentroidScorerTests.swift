@@ -18,7 +18,7 @@ final class CentroidScorerTests: XCTestCase {
     private func scores(_ scorer: CentroidScorer, _ query: [Float], tokens: Int, method: CentroidScorer.Method) -> [Float] {
         var out = [Float](repeating: .nan, count: scorer.count * tokens)
         query.withUnsafeBufferPointer { q in
-            out.withUnsafeMutableBufferPointer { scorer.scores(query: q.baseAddress!, tokens: tokens, into: $0.baseAddress!, method: method) }
+            out.withUnsafeMutableBufferPointer { scorer.scores(queries: q.baseAddress!, tokens: tokens, into: $0.baseAddress!, method: method) }
         }
         return out
     }
@@ -75,6 +75,26 @@ final class CentroidScorerTests: XCTestCase {
             let s = scores(scorer, query + negated, tokens: 2, method: method)
             for (i, expected) in [Float(1), -1, -1, 1].enumerated() {
                 XCTAssertEqual(Double(s[i]), Double(expected), accuracy: allowed, "\(method), score \(i)")
+            }
+        }
+    }
+
+    /// A batch of queries (the VNNI kernel reads each centroid tile once for all of them) gives
+    /// each query exactly the scores it gets alone, with every method.
+    func testABatchEqualsEachQueryAlone() {
+        let dim = 101, k = 37, tokens = 33, count = 3
+        let scorer = CentroidScorer(centroids: randomUnitVectors(k, dim: dim, seed: 8), dim: dim)
+        let batch = randomUnitVectors(count * tokens, dim: dim, seed: 9)
+        for method in int16Methods + [.float32] {
+            var together = [Float](repeating: .nan, count: count * k * tokens)
+            batch.withUnsafeBufferPointer { q in
+                together.withUnsafeMutableBufferPointer {
+                    scorer.scores(queries: q.baseAddress!, count: count, tokens: tokens, into: $0.baseAddress!, method: method)
+                }
+            }
+            for b in 0..<count {
+                let alone = scores(scorer, Array(batch[b * tokens * dim..<(b + 1) * tokens * dim]), tokens: tokens, method: method)
+                XCTAssertEqual(Array(together[b * k * tokens..<(b + 1) * k * tokens]), alone, "\(method), query \(b)")
             }
         }
     }

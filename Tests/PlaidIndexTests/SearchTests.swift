@@ -43,6 +43,13 @@ final class SearchTests: XCTestCase {
         let one = searcher.search(queries: queries, parameters: SearchParameters(k: 5), threads: 1)
         let many = searcher.search(queries: queries, parameters: SearchParameters(k: 5), threads: 4)
         XCTAssertEqual(one, many)
+        // Nor on the batches stage 1 scores together: each query alone gives the same results.
+        for q in 0..<queries.count {
+            let alone = queries.values.withUnsafeBufferPointer {
+                searcher.search(query: $0.baseAddress! + q * 16 * queries.dim, tokens: 16, parameters: SearchParameters(k: 5))
+            }
+            XCTAssertEqual(alone, one[q], "query \(q)")
+        }
         let exactOne = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 5, threads: 1)
         let exactMany = try ExhaustiveSearcher(documents: embeddings).search(queries: queries, k: 5, threads: 3)
         XCTAssertEqual(exactOne, exactMany)

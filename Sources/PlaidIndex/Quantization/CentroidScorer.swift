@@ -3,8 +3,8 @@ import PlaidCore
 import PlaidKernels
 
 /// Every centroid's inner product with every token of a query: stage 1 of the staged search.
-/// Shapes: centroids [k, dim], query [tokens, dim], scores [k, tokens] (one centroid's scores
-/// against all tokens contiguous).
+/// Shapes: centroids [k, dim], queries [queries, tokens, dim], scores [queries, k, tokens] (one
+/// centroid's scores against all tokens of a query contiguous).
 ///
 /// Two ways:
 /// - `.int16` (CPUs with AVX2; AVX-512 VNNI where present): the centroids rounded once to 16-bit
@@ -51,22 +51,28 @@ public final class CentroidScorer: @unchecked Sendable {
         method == .automatic ? (hasAVX2 ? .int16 : .float32) : method
     }
 
-    /// Writes scores[c · tokens + t] = centroid c · query token t, on the calling thread.
-    public func scores(query: UnsafePointer<Float>, tokens: Int, into scores: UnsafeMutablePointer<Float>,
-                       method: Method = .automatic) {
-        guard tokens > 0, count > 0 else { return }
+    /// Writes scores[b · count · tokens + c · tokens + t] = centroid c · token t of query b for
+    /// `queries` queries [queries, tokens, dim] (scores [queries, count, tokens]), on the calling
+    /// thread. With VNNI the batch reads the centroids once: at dimension 384 a query's scores
+    /// took 1.5–1.9 ms in the search alone, the centroids (6 MB) coming from L3 every time.
+    public func scores(queries: UnsafePointer<Float>, count queryCount: Int = 1, tokens: Int,
+                       into scores: UnsafeMutablePointer<Float>, method: Method = .automatic) {
+        guard tokens > 0, count > 0, queryCount > 0 else { return }
         let kernel: Int32
         switch CentroidScorer.resolved(method) {
         case .float32, .automatic:
             centroids.withUnsafeBufferPointer { cen in
-                BLAS.matmulTransposedB(cen.baseAddress!, query, scores, m: count, n: tokens, k: dim)
+                for b in 0..<queryCount {
+                    BLAS.matmulTransposedB(cen.baseAddress!, queries + b * tokens * dim, scores + b * count * tokens,
+                                           m: count, n: tokens, k: dim)
+                }
             }
             return
         case .int16: kernel = Int32(PLAID_INT16_KERNEL_AUTOMATIC)
         case .int16Portable: kernel = Int32(PLAID_INT16_KERNEL_PORTABLE)
         case .int16AVX2: kernel = Int32(PLAID_INT16_KERNEL_AVX2)
         }
-        let status = plaid_int16_centroid_scores(quantizedCentroids(), query, tokens, scores, kernel)
+        let status = plaid_int16_centroid_scores(quantizedCentroids(), queries, queryCount, tokens, scores, kernel)
         precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : "out of memory scoring centroids")
     }
 

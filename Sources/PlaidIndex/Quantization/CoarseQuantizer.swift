@@ -20,11 +20,11 @@ public struct CoarseQuantizer: Sendable {
         scorer = CentroidScorer(centroids: centroids, dim: dim)
     }
 
-    /// scores[c · tokens + t] = centroid c · query token t ([count, tokens]), for a query
-    /// [tokens, dim], on the calling thread.
-    public func scores(query: UnsafePointer<Float>, tokens: Int, into scores: UnsafeMutablePointer<Float>,
-                       method: CentroidScorer.Method = .automatic) {
-        scorer.scores(query: query, tokens: tokens, into: scores, method: method)
+    /// scores[b][c · tokens + t] = centroid c · token t of query b ([queries, count, tokens]), for
+    /// queries [queries, tokens, dim], on the calling thread.
+    public func scores(queries: UnsafePointer<Float>, count queryCount: Int = 1, tokens: Int,
+                       into scores: UnsafeMutablePointer<Float>, method: CentroidScorer.Method = .automatic) {
+        scorer.scores(queries: queries, count: queryCount, tokens: tokens, into: scores, method: method)
     }
 
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.

@@ -56,6 +56,14 @@ public struct SearchTrace: Sendable {
         clock = now
     }
 
+    /// Records a stage that took `seconds` (a share of work done for several queries at once).
+    mutating func record(_ stage: Stage, seconds: Double, in itemsIn: Int, out itemsOut: Int) {
+        totals[stage.rawValue].seconds += seconds
+        totals[stage.rawValue].itemsIn += itemsIn
+        totals[stage.rawValue].itemsOut += itemsOut
+        totals[stage.rawValue].runs += 1
+    }
+
     /// Adds another trace's totals to this one's.
     public mutating func accumulate(_ other: SearchTrace) {
         for i in totals.indices {

@@ -23,10 +23,14 @@ public struct Searcher: Sendable {
 
     public init(index: CompressedIndex) { self.index = index }
 
+    /// Queries whose stage 1 runs as one product in a batch search: the centroids are read once
+    /// for all of them (see `CentroidScorer`). Results are the same as one query at a time.
+    static let stageOneBatch = 4
+
     /// Searches a batch of queries on `threads` threads; each query's result does not depend
     /// on the thread count. `queries` is [count, tokensPerQuery, dim].
-    /// `onQueryDone` receives each query's number and seconds, and `onTrace` its stages; both are
-    /// called under a lock, one query at a time.
+    /// `onQueryDone` receives each query's number and seconds (its share of its batch's stage 1
+    /// included), and `onTrace` its stages; both are called under a lock, one query at a time.
     public func search(queries: QueryEmbeddings, parameters: SearchParameters, filter: DocumentFilter? = nil,
                        threads: Int = Parallel.defaultThreadCount, onTrace: ((Int, SearchTrace) -> Void)? = nil,
                        onQueryDone: ((Int, Double) -> Void)? = nil) -> [[SearchResult]] {
@@ -35,20 +39,30 @@ public struct Searcher: Sendable {
         let previousThreads = BLAS.threadCount
         BLAS.setThreadCount(1)
         defer { BLAS.setThreadCount(previousThreads) }
-        let perQuery = queries.tokensPerQuery * queries.dim
+        let perQuery = queries.tokensPerQuery * queries.dim, nq = queries.tokensPerQuery
+        let batch = Self.stageOneBatch, batches = (queries.count + batch - 1) / batch
         let lock = NSLock()
         queries.values.withUnsafeBufferPointer { all in
-            Parallel.forEach(queries.count, threads: threads) { q in
+            Parallel.forEach(batches, threads: threads) { b in
+                let first = b * batch, count = min(batch, queries.count - first)
                 let started = DispatchTime.now().uptimeNanoseconds
-                var queryTrace = SearchTrace()
-                let r = search(query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery, parameters: parameters,
-                               filter: filter, trace: &queryTrace)
-                let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-                lock.lock()
-                results[q] = r
-                onTrace?(q, queryTrace)
-                onQueryDone?(q, seconds)
-                lock.unlock()
+                let scores = runsStages(parameters, filter) ? centroidScores(queries: all.baseAddress! + first * perQuery, count: count, tokens: nq) : nil
+                let stageOne = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 / Double(count)
+                for i in 0..<count {
+                    let q = first + i, queryStarted = DispatchTime.now().uptimeNanoseconds
+                    var queryTrace = SearchTrace()
+                    if let scores {
+                        queryTrace.record(.centroidScores, seconds: stageOne, in: index.quantizer.count, out: scores[i].activeTokens.count)
+                    }
+                    let r = search(query: all.baseAddress! + q * perQuery, tokens: nq, parameters: parameters, filter: filter,
+                                   scores: scores?[i], trace: &queryTrace)
+                    let seconds = stageOne + Double(DispatchTime.now().uptimeNanoseconds - queryStarted) / 1e9
+                    lock.lock()
+                    results[q] = r
+                    onTrace?(q, queryTrace)
+                    onQueryDone?(q, seconds)
+                    lock.unlock()
+                }
             }
         }
         return results
@@ -64,6 +78,21 @@ public struct Searcher: Sendable {
     /// Searches one query ([tokens, dim]), recording each stage's time and candidates in `trace`.
     public func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters,
                        filter: DocumentFilter? = nil, trace: inout SearchTrace) -> [SearchResult] {
+        search(query: query, tokens: nq, parameters: p, filter: filter, scores: nil, trace: &trace)
+    }
+
+    /// Whether a search runs the stages: not on an empty index or filter, nor on a filter narrow
+    /// enough to score every match exactly.
+    private func runsStages(_ p: SearchParameters, _ filter: DocumentFilter?) -> Bool {
+        guard index.documentCount > 0 else { return false }
+        guard let filter else { return true }
+        return filter.count > 0 && filter.tokens > p.exactScoringTokens
+    }
+
+    /// One query's search, from stage 1's `scores` when a batch computed them (and recorded
+    /// their time), else computing them.
+    private func search(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters, filter: DocumentFilter?,
+                        scores precomputed: CentroidScores?, trace: inout SearchTrace) -> [SearchResult] {
         if index.documentCount == 0 || filter?.count == 0 { return [] }
         if let filter, filter.tokens <= p.exactScoringTokens {
             var clock = trace.start()
@@ -72,8 +101,13 @@ public struct Searcher: Sendable {
             return results
         }
         var clock = trace.start()
-        let scores = centroidScores(query: query, tokens: nq)
-        trace.record(.centroidScores, since: &clock, in: index.quantizer.count, out: scores.activeTokens.count)
+        let scores: CentroidScores
+        if let precomputed {
+            scores = precomputed
+        } else {
+            scores = centroidScores(queries: query, count: 1, tokens: nq)[0]
+            trace.record(.centroidScores, since: &clock, in: index.quantizer.count, out: scores.activeTokens.count)
+        }
         let candidates = generateCandidates(scores, parameters: p, filter: filter)
         trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
         if candidates.isEmpty { return [] }
@@ -90,25 +124,35 @@ public struct Searcher: Sendable {
 
     /// Stage 1, first half: every centroid's score against every query token.
     struct CentroidScores {
-        /// Laid out [centroid, query token], so one centroid's scores against all query tokens
-        /// are contiguous for the interaction kernel.
-        var values: [Float]
+        /// Laid out [centroid, query token] from `offset` in `storage` (a batch's queries share
+        /// one array), so one centroid's scores against all query tokens are contiguous for the
+        /// interaction kernel.
+        var storage: [Float]
+        var offset: Int
         var tokens: Int
         /// Query tokens that are not zero rows (zero rows pad short queries; they match nothing,
         /// so they probe nothing and prune nothing).
         var activeTokens: [Int]
         /// A bound on every |score|: the largest query-token norm (the centroids are unit
-        /// vectors, stored as float16, hence the margin).
+        /// vectors, stored as float16 and scored in 16 bits, hence the margin).
         var bound: Float
+
+        func withValues<R>(_ body: (UnsafePointer<Float>) -> R) -> R {
+            storage.withUnsafeBufferPointer { body($0.baseAddress! + offset) }
+        }
     }
 
-    func centroidScores(query: UnsafePointer<Float>, tokens nq: Int) -> CentroidScores {
+    /// Stage 1's scores of `count` queries [count, tokens, dim], in one product.
+    func centroidScores(queries: UnsafePointer<Float>, count: Int, tokens nq: Int) -> [CentroidScores] {
         let k = index.quantizer.count
-        var values = [Float](repeating: 0, count: k * nq)
-        values.withUnsafeMutableBufferPointer { index.quantizer.scores(query: query, tokens: nq, into: $0.baseAddress!) }
-        let norms = (0..<nq).map { t in plaid_squared_norm(query + t * index.dim, index.dim).squareRoot() }
-        let active = (0..<nq).filter { norms[$0] > 0 }
-        return CentroidScores(values: values, tokens: nq, activeTokens: active, bound: 1.01 * (norms.max() ?? 0))
+        var values = [Float](repeating: 0, count: count * k * nq)
+        values.withUnsafeMutableBufferPointer { index.quantizer.scores(queries: queries, count: count, tokens: nq, into: $0.baseAddress!) }
+        return (0..<count).map { b in
+            let query = queries + b * nq * index.dim
+            let norms = (0..<nq).map { t in plaid_squared_norm(query + t * index.dim, index.dim).squareRoot() }
+            return CentroidScores(storage: values, offset: b * k * nq, tokens: nq, activeTokens: (0..<nq).filter { norms[$0] > 0 },
+                                  bound: 1.01 * (norms.max() ?? 0))
+        }
     }
 
     /// Stage 1, second half: each active token's top `ncells` centroids, and the union of their
@@ -132,7 +176,7 @@ public struct Searcher: Sendable {
             var newlyProbed: [Int] = []
             var top = [Int32](repeating: 0, count: tokens.count * ncells)
             var heap = [Float](repeating: 0, count: tokens.count * ncells)
-            plaid_top_centroids(scores.values, k, nq, tokens, tokens.count, ncells, &top, &heap)
+            scores.withValues { plaid_top_centroids($0, k, nq, tokens, tokens.count, ncells, &top, &heap) }
             for c in top where probed.insert(Int(c)).inserted { newlyProbed.append(Int(c)) }
             for c in newlyProbed.sorted() {
                 for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
@@ -175,8 +219,9 @@ public struct Searcher: Sendable {
             var rowOf = [UInt32](repeating: 0, count: k)
             var keptCount = 0
             let active = scores.activeTokens.map(Int32.init)
-            unit = plaid_interaction_tables(scores.values, k, nq, active, active.count, scores.bound, threshold,
-                                            &full, &rowOf, &kept, &keptCount)
+            unit = scores.withValues {
+                plaid_interaction_tables($0, k, nq, active, active.count, scores.bound, threshold, &full, &rowOf, &kept, &keptCount)
+            }
             kept.removeLast((k - keptCount) * nq)
             self.index = index
             self.tokens = nq
@@ -232,12 +277,12 @@ public struct Searcher: Sendable {
         var units = [Float](repeating: 0, count: nq)
         plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &units, &scratch)
         var final = TopK(k: k)
-        scores.values.withUnsafeBufferPointer { centroidScores in
+        scores.withValues { centroidScores in
             for (i, ordinal) in ordinals.enumerated() {
                 if i + 1 < ordinals.count { index.prefetch(document: ordinals[i + 1], residuals: true) }
                 let (segmentNumber, d) = index.locate(ordinal)
                 let segment = index.segments[segmentNumber]
-                let score = plaid_maxsim_from_lookup(centroidScores.baseAddress!, lookup, units, nq, dim, nbits,
+                let score = plaid_maxsim_from_lookup(centroidScores, lookup, units, nq, dim, nbits,
                                                      segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
                                                      segment.residuals(ofDocument: d), segment.documentLengths[d], &scratch)
                 final.insert(score: score, document: ordinal)

@@ -154,14 +154,15 @@ enum {
     PLAID_INT16_KERNEL_VNNI = 3,       // fails (returns -1) where the CPU lacks AVX-512 VNNI
 };
 
-/// out[c · queryTokens + t] ≈ centroid c · query token t, for query [queryTokens, dim] and out
-/// [k, queryTokens]. Each centroid row is rounded to its unit s_c (the larger of max|c|/32,767
+/// out[b][c · queryTokens + t] ≈ centroid c · token t of query b, for `queries` queries
+/// [queries, queryTokens, dim] and out [queries, k, queryTokens]; with VNNI the centroids are read
+/// once for the whole batch. Each centroid row is rounded to its unit s_c (the larger of max|c|/32,767
 /// and Σ|c|/(2^19 − dim/2)) and each token to its unit s_t = max|q|/4,095, the products summed
 /// exactly in int32, so
 /// |out − c·q| ≤ (s_c·‖q‖₁ + s_t·‖c‖₁)/2 + s_c·s_t·dim/4. Every kernel gives the same floats.
 /// Returns 0, -1 (kernel not available) or -2 (out of memory).
-int plaid_int16_centroid_scores(const plaid_int16_centroids *quantized, const float *query, size_t queryTokens,
-                                float *out, int kernel);
+int plaid_int16_centroid_scores(const plaid_int16_centroids *quantized, const float *query, size_t queries,
+                                size_t queryTokens, float *out, int kernel);
 
 #ifdef __cplusplus
 }
