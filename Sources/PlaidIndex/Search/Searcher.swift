@@ -215,14 +215,23 @@ public struct Searcher: Sendable {
 
         init(index: CompressedIndex, scores: CentroidScores, threshold: Float) {
             let k = index.quantizer.count, nq = scores.tokens
-            var full = [Int16](repeating: 0, count: k * nq), kept = [Int16](repeating: 0, count: (k + 1) * nq)
             var rowOf = [UInt32](repeating: 0, count: k)
-            var keptCount = 0
+            var keptCount = 0, unit: Float = 0
             let active = scores.activeTokens.map(Int32.init)
-            unit = scores.withValues {
-                plaid_interaction_tables($0, k, nq, active, active.count, scores.bound, threshold, &full, &rowOf, &kept, &keptCount)
+            // The kernel writes every entry of `full` and the rows of `kept` it reports, so
+            // neither is cleared first (1 MB a query otherwise).
+            var kept: [Int16] = []
+            let full = [Int16](unsafeUninitializedCapacity: k * nq) { fullBuffer, fullCount in
+                kept = [Int16](unsafeUninitializedCapacity: (k + 1) * nq) { keptBuffer, count in
+                    unit = scores.withValues {
+                        plaid_interaction_tables($0, k, nq, active, active.count, scores.bound, threshold, fullBuffer.baseAddress!,
+                                                 &rowOf, keptBuffer.baseAddress!, &keptCount)
+                    }
+                    count = (keptCount + 1) * nq
+                }
+                fullCount = k * nq
             }
-            kept.removeLast((k - keptCount) * nq)
+            self.unit = unit
             self.index = index
             self.tokens = nq
             self.full = full
