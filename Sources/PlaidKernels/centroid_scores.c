@@ -2,8 +2,8 @@
 // PlaidKernels.h).
 //
 // Why: as an sgemm, stage 1 streams the float centroids (12 MB for 8,192 of dimension 384) and
-// OpenBLAS repacks them for every query; at dimension 384 that took 4–4.6 ms of a 7 ms query at
-// k = 10. The centroids are quantized once, to int16 rows half the bytes, and multiplied without
+// OpenBLAS repacks them for every query; at dimension 384 that took 3.9–4.6 ms of a 6.4–9.3 ms
+// query at k = 10. The centroids are quantized once, to int16 rows half the bytes, and multiplied without
 // any repacking: with AVX-512 VNNI one vpdpwssd makes 32 multiply-adds (float FMA: 16), with AVX2
 // vpmaddwd + vpaddd make 16 in two instructions.
 //
@@ -13,7 +13,8 @@
 // vectors, and the only error is the rounding of the two inputs (bounded in the header). The
 // split between the two budgets balances their errors for unit vectors: a query token's L1 norm
 // is about 80 times its largest value at dimension 384, so the centroids get the finer units
-// (a budget of 65,535 for the centroids and 32,767 for the query made errors three times larger).
+// (a budget of 65,535 for the centroids and 32,767 for the query gives a bound three times
+// larger for such vectors).
 #include "PlaidKernels.h"
 #include "kernel_common.h"
 #include <math.h>
@@ -70,7 +71,7 @@ void plaid_int16_centroids_destroy(plaid_int16_centroids *q) {
 }
 
 // The query tokens as int16 pairs, [pair][token][2] with tokens padded to `lanes` (a multiple of
-// 16) by zeros, one scale per token, so that one 32-bit lane holds a token's two inputs.
+// 32) by zeros, one scale per token, so that one 32-bit lane holds a token's two inputs.
 static void quantize_query(const float *query, size_t queryTokens, size_t dim, size_t pairs, size_t lanes,
                            int16_t *packed, float *tokenScales) {
     memset(packed, 0, pairs * lanes * 2 * sizeof(int16_t));
