@@ -13,7 +13,8 @@ import PlaidKernels
 ///   the row units s_c ≈ ‖c‖₁/65,535 and s_t = max|q|/32,767: for unit vectors of dimension 384,
 ///   under 2e-3 in the worst case and about 7e-5 typically, far below what the 2-bit residuals
 ///   leave. Measured on 8,192 centroids of dimension 384 and a 32-token query (Xeon, one core):
-///   0.9 ms with VNNI, 1.8 ms with AVX2, against 2.5–4.6 ms for OpenBLAS sgemm.
+///   0.9 ms with VNNI, 1.8 ms with AVX2, against 2.5–6.3 ms for OpenBLAS sgemm in two runs of
+///   the same microbenchmark (4.0–4.6 ms inside the search).
 /// - `.float32`: one sgemm (OpenBLAS, single-threaded).
 public final class CentroidScorer: @unchecked Sendable {
     public enum Method: Sendable, Equatable {
