@@ -141,33 +141,126 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
     return (float)total * unit;
 }
 
-// ---- Stage 4: MaxSim through lookup tables of the residual nibbles ----------------------------
+// ---- Stage 4: MaxSim through lookup tables of residual bit groups ---------------------------
 //
-// Why nibbles: a table over whole bytes (256 values per byte position) is 1.5 MB for dimension
-// 384, 2 bits and 32 query tokens; every residual byte read a random 64-byte row of it, so at
-// k = 100 on the 384-dimensional SciFact set stage 4 waited on L2 and L3 misses (13 ms per
-// query against 1.9 ms at dimension 128, whose table is 512 KB). Over nibbles (16 values) the
-// table is 192 KB at dimension 384 (64 KB at 128), inside L2 even on Zen 3's 512 KB, for twice
-// the lookups. The entries are summed in 16 bits without widening: each query token has its own
-// unit, chosen so that the sum of the largest |entry| of every nibble position, rounding
-// included, stays within 32,767; no partial sum can overflow whatever the residual.
+// A token's q·r is a sum over groups of its residual bits, each read from a table of that
+// group's product with the query tokens for every value the group can hold. Wider groups mean
+// fewer lookups and a larger table. A table over whole bytes (256 values) is 1.5 MB at dimension
+// 384, 2 bits and 32 query tokens, and its rows came from L2 and L3: at k = 100 on the
+// 384-dimensional SciFact set stage 4 took 13 ms per query against 12 for nibbles (16 values)
+// before the rows were aligned, and the aligned byte table still ran 0.8× the aligned nibble
+// table's speed in a microbenchmark. Six-bit groups (64 values: 3 dimensions at 2 bits, 6 at 1)
+// read 128 rows per token at dimension 384 instead of 192, from a 512 KB table; cachegrind
+// counts 27% fewer instructions than nibbles for the same documents. With 512-bit vectors, stage
+// 4 at k = 100 took 3.0–3.1 ms per query against 3.7 for nibbles, the two binaries running side
+// by side (`plaid query --explain`, one thread each, three rounds). The layout is therefore:
+//
+//   3·hexBlocks bytes, read 3 at a time as four 6-bit groups: group g's 64 rows at g·64·nq;
+//   then the remaining bytes as two nibbles each (16 rows), high nibble first.
+//
+// hexBlocks is 0 at 4 bits (a 6-bit group would split a dimension) and for residuals under 8
+// bytes (the kernel reads 8 bytes at a time). Entries are summed in 16 bits without widening:
+// each query token has its own unit, chosen so that the sum of the largest |entry| of every
+// group, rounding included, stays within 32,767; no partial sum can overflow whatever the residual.
+
+static inline size_t hex_blocks(size_t positions, int nbits) { return nbits <= 2 && positions >= 8 ? positions / 3 : 0; }
+
+// Groups of the layout: 6-bit groups first, then nibbles.
+static inline size_t group_count(size_t positions, size_t hexBlocks) { return 4 * hexBlocks + 2 * (positions - 3 * hexBlocks); }
 
 size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens) {
-    return dim * (size_t)nbits / 4 * 16 * queryTokens;
+    const size_t positions = dim * (size_t)nbits / 8, hexBlocks = hex_blocks(positions, nbits);
+    return (4 * hexBlocks * 64 + 2 * (positions - 3 * hexBlocks) * 16) * queryTokens;
 }
 
-// Entries of nibble position n for all 16 values: table[v][t] = Σ_f weights[field f of v] ·
-// queryT[n·perNibble + f][t], fields most significant first, as the codec packs them.
-static inline void nibble_entries(const float *queryT, size_t nq, size_t n, size_t perNibble, int nbits,
-                                  const float *weights, float *table) {
-    const unsigned mask = (1u << nbits) - 1;
-    for (unsigned v = 0; v < 16; v++) {
-        float *sum = table + v * nq;
-        for (size_t t = 0; t < nq; t++) sum[t] = 0.0f;
-        for (size_t f = 0; f < perNibble; f++) {
-            const float w = weights[(v >> ((perNibble - 1 - f) * (size_t)nbits)) & mask];
-            const float *q = queryT + (n * perNibble + f) * nq;
-            for (size_t t = 0; t < nq; t++) sum[t] += w * q[t];
+// Group g of the layout: its width in bits, its first dimension and where its rows start.
+static inline void group_at(size_t g, size_t hexBlocks, size_t nq, int nbits, unsigned *bits, size_t *firstDim,
+                            size_t *offset) {
+    const size_t hexGroups = 4 * hexBlocks;
+    if (g < hexGroups) {
+        *bits = 6; *firstDim = g * 6 / (size_t)nbits; *offset = g * 64 * nq;
+    } else {
+        *bits = 4; *firstDim = (hexGroups * 6 + (g - hexGroups) * 4) / (size_t)nbits;
+        *offset = (hexGroups * 64 + (g - hexGroups) * 16) * nq;
+    }
+}
+
+// The products a group's entries are sums of: products[f][k][t] = weights[k] · queryT[firstDim + f][t]
+// for each field f (a dimension) of the group and each bucket k.
+static inline __attribute__((always_inline))
+void field_products(const float *restrict queryT, size_t nq, size_t firstDim, unsigned fields, int nbits,
+                    const float *restrict weights, float *restrict products) {
+    const unsigned levels = 1u << nbits;
+    for (unsigned f = 0; f < fields; f++)
+        for (unsigned k = 0; k < levels; k++) {
+            const float *q = queryT + (firstDim + f) * nq;
+            float *out = products + (f * levels + k) * nq;
+            for (size_t t = 0; t < nq; t++) out[t] = weights[k] * q[t];
+        }
+}
+
+// The table for nq query tokens (fixedTokens: nq known when compiled, so that the loops over
+// tokens are whole vectors). scratch: 16 · nq products, then five rows of nq.
+static inline __attribute__((always_inline))
+void lookup_build(const float *restrict queryT, size_t queryTokens, const size_t fixedTokens, size_t dim, int nbits,
+                  const float *restrict weights, int16_t *restrict lookup, float *restrict units, float *restrict scratch) {
+    const size_t nq = fixedTokens ? fixedTokens : queryTokens, positions = dim * (size_t)nbits / 8,
+                 hexBlocks = hex_blocks(positions, nbits), groups = group_count(positions, hexBlocks);
+    const unsigned levels = 1u << nbits, mask = levels - 1;
+    // products: at most 16 · nq floats (6 fields × 2 buckets, 3 × 4, 2 × 4 or 1 × 16).
+    float *restrict products = scratch, *restrict high = scratch + 16 * nq, *restrict low = high + nq,
+                    *restrict most = low + nq, *restrict least = most + nq, *restrict row = least + nq;
+    // First pass: each token's sum over groups of the largest |entry|. The fields of a group are
+    // independent, so its largest entry is the sum of each field's largest product and its
+    // smallest the sum of the smallest: max |entry| = max(Σ_f max_k, −Σ_f min_k).
+    float *restrict largest = units;  // then the units, from the sums
+    for (size_t t = 0; t < nq; t++) largest[t] = 0.0f;
+    for (size_t g = 0; g < groups; g++) {
+        unsigned bits; size_t firstDim, offset;
+        group_at(g, hexBlocks, nq, nbits, &bits, &firstDim, &offset);
+        const unsigned fields = bits / (unsigned)nbits;
+        field_products(queryT, nq, firstDim, fields, nbits, weights, products);
+        for (size_t t = 0; t < nq; t++) { high[t] = 0.0f; low[t] = 0.0f; }
+        for (unsigned f = 0; f < fields; f++) {
+            const float *p = products + f * levels * nq;
+            for (size_t t = 0; t < nq; t++) { most[t] = p[t]; least[t] = p[t]; }
+            for (unsigned k = 1; k < levels; k++)
+                for (size_t t = 0; t < nq; t++) {
+                    const float x = p[k * nq + t];
+                    most[t] = x > most[t] ? x : most[t];
+                    least[t] = x < least[t] ? x : least[t];
+                }
+            for (size_t t = 0; t < nq; t++) { high[t] += most[t]; low[t] += least[t]; }
+        }
+        for (size_t t = 0; t < nq; t++) largest[t] += high[t] > -low[t] ? high[t] : -low[t];
+    }
+    // Rounding moves each entry by at most ½ unit: the rounded sums stay within 32,767 when the
+    // exact ones stay within 32,767 − groups/2 (the 1.0001 covers the float sums' own error).
+    const float limit = 32767.0f - 0.5f * (float)groups;
+    float *restrict scale = high;
+    for (size_t t = 0; t < nq; t++) {
+        const float bound = largest[t] * 1.0001f;
+        scale[t] = bound > 0.0f ? limit / bound : 1.0f;
+        largest[t] = 1.0f / scale[t];
+    }
+    // Second pass: entry [v][t] = Σ_f products[f][field f of v][t], fields most significant first,
+    // as the codec packs them, in units of units[t], rounded half away from zero.
+    for (size_t g = 0; g < groups; g++) {
+        unsigned bits; size_t firstDim, offset;
+        group_at(g, hexBlocks, nq, nbits, &bits, &firstDim, &offset);
+        const unsigned fields = bits / (unsigned)nbits;
+        field_products(queryT, nq, firstDim, fields, nbits, weights, products);
+        int16_t *restrict out = lookup + offset;
+        for (unsigned v = 0; v < 1u << bits; v++) {
+            for (size_t t = 0; t < nq; t++) row[t] = 0.0f;
+            for (unsigned f = 0; f < fields; f++) {
+                const float *p = products + (f * levels + ((v >> ((fields - 1 - f) * (unsigned)nbits)) & mask)) * nq;
+                for (size_t t = 0; t < nq; t++) row[t] += p[t];
+            }
+            for (size_t t = 0; t < nq; t++) {
+                const float x = row[t] * scale[t];
+                out[v * nq + t] = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
+            }
         }
     }
 }
@@ -175,133 +268,225 @@ static inline void nibble_entries(const float *queryT, size_t nq, size_t n, size
 LEVELS_VOID(plaid_residual_lookup_build, (const float *queryT, size_t queryTokens, size_t dim, int nbits,
                                           const float *weights, int16_t *lookup, float *units, float *scratch),
             (queryT, queryTokens, dim, nbits, weights, lookup, units, scratch)) {
-    const size_t nq = queryTokens, perNibble = 4 / (size_t)nbits, nibbles = dim * (size_t)nbits / 4;
-    // First pass: each token's sum over nibble positions of the largest |entry|.
-    float *largest = units;
-    for (size_t t = 0; t < nq; t++) largest[t] = 0.0f;
-    for (size_t n = 0; n < nibbles; n++) {
-        nibble_entries(queryT, nq, n, perNibble, nbits, weights, scratch);
-        for (size_t t = 0; t < nq; t++) {
-            float m = 0.0f;
-            for (unsigned v = 0; v < 16; v++) m = fabsf(scratch[v * nq + t]) > m ? fabsf(scratch[v * nq + t]) : m;
-            largest[t] += m;
-        }
-    }
-    // Rounding moves each entry by at most ½ unit: the rounded sums stay within 32,767 when the
-    // exact ones stay within 32,767 − nibbles/2 (the 1.0001 covers the float sums' own error).
-    const float limit = 32767.0f - 0.5f * (float)nibbles;
-    float scale[nq ? nq : 1];
-    for (size_t t = 0; t < nq; t++) {
-        const float bound = largest[t] * 1.0001f;
-        scale[t] = bound > 0.0f ? limit / bound : 1.0f;
-        units[t] = 1.0f / scale[t];
-    }
-    for (size_t n = 0; n < nibbles; n++) {
-        nibble_entries(queryT, nq, n, perNibble, nbits, weights, scratch);
-        int16_t *out = lookup + n * 16 * nq;
-        for (unsigned v = 0; v < 16; v++)
-            for (size_t t = 0; t < nq; t++) {
-                const float x = scratch[v * nq + t] * scale[t];
-                out[v * nq + t] = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
-            }
-    }
+    if (queryTokens == 32) lookup_build(queryT, queryTokens, 32, dim, nbits, weights, lookup, units, scratch);
+    else lookup_build(queryT, queryTokens, 0, dim, nbits, weights, lookup, units, scratch);
 }
 
-// q·r for 32 query tokens of up to CHUNK_TOKENS document tokens, in 16-bit units, into
-// sums[d][t]. The table (192 KB at dimension 384) does not fit L1, and read token after token
-// every nibble's row came from L2, whose bandwidth was the limit (1.7 cycles per nibble): so the
-// bytes are taken BLOCK_BYTES positions at a time (a slice of 8 KB of the table) over all tokens
-// of the chunk (their sums 8 KB), and the slice's rows stay in L1 while the tokens reuse them.
-// Each block's four bytes of a token are read as one word and every nibble's row offset is cut
-// from it with a shift and a mask, scaled to bytes: two ALU operations and one vector add per nibble.
-enum { CHUNK_TOKENS = 128, BLOCK_BYTES = 4 };
+// q·r for 32 query tokens of up to CHUNK_TOKENS document tokens (rows[d]: a token's packed
+// residual), in 16-bit units, into sums[d][t]. The table does not fit L1, and read token after
+// token every group's row came from L2: so the bytes are taken a block at a time (6 bytes: a
+// 32 KB slice of 6-bit groups; 4 bytes: an 8 KB slice of nibbles) over all tokens of the chunk
+// (their sums 8 KB), and the slice's rows are reused from L1 by the chunk's tokens. A block is
+// read as one word and every group's row offset is cut from it with a shift and a mask, scaled
+// to bytes: two ALU operations and one vector add per group.
+enum { CHUNK_TOKENS = 128, ROW32 = 32 * sizeof(int16_t), HEX_ROWS = 64 * ROW32, NIBBLE_ROWS = 16 * ROW32 };
 
 static inline __attribute__((always_inline))
-void residual_sums32(const int16_t *restrict lookup, size_t positions, const uint8_t *restrict packed, size_t tokens,
-                     int16_t (*restrict sums)[32]) {
-    enum { ROW = 32 * sizeof(int16_t), NIBBLE = 16 * ROW };  // bytes of a table row and of a nibble's rows
-    const char *table = (const char *)lookup;
+void residual_sums32(const char *restrict table, size_t positions, size_t hexBlocks, const uint8_t *const *restrict rows,
+                     size_t tokens, int16_t (*restrict sums)[32], const uint8_t *const *restrict upcoming, size_t upcomingCount) {
     for (size_t d = 0; d < tokens; d++)
         for (size_t t = 0; t < 32; t++) sums[d][t] = 0;
-    size_t p0 = 0;
-    for (; p0 + BLOCK_BYTES <= positions; p0 += BLOCK_BYTES) {
-        const char *base = table + 2 * p0 * NIBBLE;
+    // Each pass over the chunk's tokens also prefetches a share of the next chunk's residuals.
+    const size_t tail = positions - 3 * hexBlocks, passes = hexBlocks / 2 + hexBlocks % 2 + tail / 4 + tail % 4,
+                 share = passes ? (upcomingCount + passes - 1) / passes : 0;
+    size_t prefetched = 0;
+#define PREFETCH_SHARE()                                                                                  \
+    for (size_t end = prefetched + share < upcomingCount ? prefetched + share : upcomingCount; prefetched < end; prefetched++) { \
+        __builtin_prefetch(upcoming[prefetched], 0, 3);                                                   \
+        __builtin_prefetch(upcoming[prefetched] + positions - 1, 0, 3);                                   \
+    }
+    // Six bytes, eight 6-bit groups: read as the low 48 bits of a big-endian 64-bit word (from
+    // two bytes before the block, except for the first block, which shifts them out instead).
+    size_t b = 0;
+    for (; b + 2 <= hexBlocks; b += 2) {
+        const char *base = table + 4 * b * HEX_ROWS;
+        const size_t start = b ? 3 * b - 2 : 0;
+        const unsigned drop = b ? 0 : 16;
+        PREFETCH_SHARE()
+        for (size_t d = 0; d < tokens; d++) {
+            uint64_t word;
+            memcpy(&word, rows[d] + start, sizeof word);
+            const uint64_t y = __builtin_bswap64(word) >> drop;
+            // Group i is bits 42−6i ..< 48−6i of y, times ROW32 (2^6).
+            const int16_t *g0 = (const int16_t *)(base + ((y >> 36) & (63u * ROW32)));
+            const int16_t *g1 = (const int16_t *)(base + HEX_ROWS + ((y >> 30) & (63u * ROW32)));
+            const int16_t *g2 = (const int16_t *)(base + 2 * HEX_ROWS + ((y >> 24) & (63u * ROW32)));
+            const int16_t *g3 = (const int16_t *)(base + 3 * HEX_ROWS + ((y >> 18) & (63u * ROW32)));
+            const int16_t *g4 = (const int16_t *)(base + 4 * HEX_ROWS + ((y >> 12) & (63u * ROW32)));
+            const int16_t *g5 = (const int16_t *)(base + 5 * HEX_ROWS + ((y >> 6) & (63u * ROW32)));
+            const int16_t *g6 = (const int16_t *)(base + 6 * HEX_ROWS + (y & (63u * ROW32)));
+            const int16_t *g7 = (const int16_t *)(base + 7 * HEX_ROWS + ((y << 6) & (63u * ROW32)));
+            for (size_t t = 0; t < 32; t++)
+                sums[d][t] += (int16_t)((int16_t)(g0[t] + g1[t]) + (int16_t)(g2[t] + g3[t])) +
+                              (int16_t)((int16_t)(g4[t] + g5[t]) + (int16_t)(g6[t] + g7[t]));
+        }
+    }
+    // An odd last block of three bytes (b ≥ 2 here): the low 24 bits of the big-endian word that
+    // starts one byte before it.
+    if (b < hexBlocks) {
+        const char *base = table + 4 * b * HEX_ROWS;
+        PREFETCH_SHARE()
         for (size_t d = 0; d < tokens; d++) {
             uint32_t word;
-            memcpy(&word, packed + d * positions + p0, sizeof word);
+            memcpy(&word, rows[d] + 3 * b - 1, sizeof word);
+            const uint32_t y = __builtin_bswap32(word);
+            const int16_t *g0 = (const int16_t *)(base + ((y >> 12) & (63u * ROW32)));
+            const int16_t *g1 = (const int16_t *)(base + HEX_ROWS + ((y >> 6) & (63u * ROW32)));
+            const int16_t *g2 = (const int16_t *)(base + 2 * HEX_ROWS + (y & (63u * ROW32)));
+            const int16_t *g3 = (const int16_t *)(base + 3 * HEX_ROWS + ((y << 6) & (63u * ROW32)));
+            for (size_t t = 0; t < 32; t++) sums[d][t] += (int16_t)(g0[t] + g1[t]) + (int16_t)(g2[t] + g3[t]);
+        }
+    }
+    // The bytes after the 6-bit groups, as nibbles: four bytes at a time, then one by one.
+    const char *nibbles = table + 4 * hexBlocks * HEX_ROWS;
+    size_t p0 = 3 * hexBlocks;
+    for (; p0 + 4 <= positions; p0 += 4) {
+        const char *base = nibbles + 2 * (p0 - 3 * hexBlocks) * NIBBLE_ROWS;
+        PREFETCH_SHARE()
+        for (size_t d = 0; d < tokens; d++) {
+            uint32_t word;
+            memcpy(&word, rows[d] + p0, sizeof word);
             int16_t acc[32];
             for (size_t t = 0; t < 32; t++) acc[t] = sums[d][t];
-            for (unsigned i = 0; i < BLOCK_BYTES; i++) {
-                // Byte i of the word is bits 8i ..< 8i+8: its high nibble and its low one, times ROW (2^6).
-                const size_t hi = i == 0 ? (size_t)(word << 2) & (15u * ROW) : (size_t)(word >> (8 * i - 2)) & (15u * ROW);
-                const size_t lo = i == 0 ? (size_t)(word << 6) & (15u * ROW) : (size_t)(word >> (8 * i - 6)) & (15u * ROW);
-                const int16_t *a = (const int16_t *)(base + 2 * i * NIBBLE + hi);
-                const int16_t *b = (const int16_t *)(base + (2 * i + 1) * NIBBLE + lo);
-                for (size_t t = 0; t < 32; t++) acc[t] += a[t] + b[t];
+            for (unsigned i = 0; i < 4; i++) {
+                // Byte i of the word is bits 8i ..< 8i+8: its high nibble and its low one, times ROW32.
+                const size_t hi = i == 0 ? (size_t)(word << 2) & (15u * ROW32) : (size_t)(word >> (8 * i - 2)) & (15u * ROW32);
+                const size_t lo = i == 0 ? (size_t)(word << 6) & (15u * ROW32) : (size_t)(word >> (8 * i - 6)) & (15u * ROW32);
+                const int16_t *a = (const int16_t *)(base + 2 * i * NIBBLE_ROWS + hi);
+                const int16_t *c = (const int16_t *)(base + (2 * i + 1) * NIBBLE_ROWS + lo);
+                for (size_t t = 0; t < 32; t++) acc[t] += a[t] + c[t];
             }
             for (size_t t = 0; t < 32; t++) sums[d][t] = acc[t];
         }
     }
     for (; p0 < positions; p0++) {
+        const char *base = nibbles + 2 * (p0 - 3 * hexBlocks) * NIBBLE_ROWS;
+        PREFETCH_SHARE()
         for (size_t d = 0; d < tokens; d++) {
-            const uint8_t byte = packed[d * positions + p0];
-            const int16_t *a = lookup + (2 * p0 * 16 + (byte >> 4)) * 32, *b = lookup + ((2 * p0 + 1) * 16 + (byte & 15)) * 32;
-            for (size_t t = 0; t < 32; t++) sums[d][t] += a[t] + b[t];
+            const uint8_t byte = rows[d][p0];
+            const int16_t *a = (const int16_t *)(base + (byte >> 4) * ROW32);
+            const int16_t *c = (const int16_t *)(base + NIBBLE_ROWS + (byte & 15) * ROW32);
+            for (size_t t = 0; t < 32; t++) sums[d][t] += a[t] + c[t];
         }
     }
 }
 
+#undef PREFETCH_SHARE
+
+// q·r of one token for any number of query tokens, in units, into sums[t].
 static inline __attribute__((always_inline))
-float maxsim_from_lookup(const float *restrict centroidScores, const int16_t *restrict lookup, const float *restrict units,
-                         size_t queryTokens, const size_t fixedTokens, size_t positions, const void *codes, int codeWidth,
-                         const uint8_t *restrict packed, size_t docTokens, float *scratch) {
-    const size_t nq = fixedTokens ? fixedTokens : queryTokens;
-    float localMaxes[32];
-    float *restrict maxes = fixedTokens == 32 ? localMaxes : scratch + nq;
-    for (size_t t = 0; t < nq; t++) maxes[t] = -INFINITY;
-    if (fixedTokens == 32) {
-        int16_t sums[CHUNK_TOKENS][32] __attribute__((aligned(64)));
-        for (size_t d0 = 0; d0 < docTokens; d0 += CHUNK_TOKENS) {
-            const size_t n = docTokens - d0 < CHUNK_TOKENS ? docTokens - d0 : CHUNK_TOKENS;
-            residual_sums32(lookup, positions, packed + d0 * positions, n, sums);
-            for (size_t d = 0; d < n; d++) {
-                const float *cs = centroidScores + (size_t)code_at(codes, codeWidth, d0 + d) * 32;
-                for (size_t t = 0; t < 32; t++) {
-                    const float score = cs[t] + (float)sums[d][t] * units[t];
+void residual_sums(const int16_t *restrict lookup, size_t nq, size_t positions, size_t hexBlocks, const uint8_t *restrict bytes,
+                   int16_t *restrict sums) {
+    for (size_t t = 0; t < nq; t++) sums[t] = 0;
+    for (size_t b = 0; b < hexBlocks; b++) {
+        const uint32_t y = (uint32_t)bytes[3 * b] << 16 | (uint32_t)bytes[3 * b + 1] << 8 | bytes[3 * b + 2];
+        for (unsigned i = 0; i < 4; i++) {
+            const int16_t *row = lookup + ((4 * b + i) * 64 + ((y >> (18 - 6 * i)) & 63)) * nq;
+            for (size_t t = 0; t < nq; t++) sums[t] += row[t];
+        }
+    }
+    const int16_t *nibbles = lookup + 4 * hexBlocks * 64 * nq;
+    for (size_t p = 3 * hexBlocks; p < positions; p++) {
+        const size_t n = 2 * (p - 3 * hexBlocks);
+        const int16_t *a = nibbles + (n * 16 + (bytes[p] >> 4)) * nq, *c = nibbles + ((n + 1) * 16 + (bytes[p] & 15)) * nq;
+        for (size_t t = 0; t < nq; t++) sums[t] += a[t] + c[t];
+    }
+}
+
+static void prefetch_document(const plaid_lookup_document *document, size_t positions) {
+    plaid_prefetch(document->codes, document->tokens * (size_t)document->codeWidth);
+    plaid_prefetch(document->residuals, document->tokens * positions);
+}
+
+static inline float sum_of(const float *maxes, size_t nq) {
+    float total = 0.0f;
+    for (size_t t = 0; t < nq; t++) total += maxes[t];
+    return total;
+}
+
+// Up to CHUNK_TOKENS tokens of consecutive documents: each one's residual, its centroid's row
+// of scores and its document.
+typedef struct {
+    const uint8_t *rows[CHUNK_TOKENS];
+    const float *scoreRows[CHUNK_TOKENS];
+    size_t owner[CHUNK_TOKENS];
+    size_t n;
+} token_chunk;
+
+// Gathers the tokens from (*next, *nextToken) on; prefetches each document's codes two
+// documents ahead, since gathering reads them.
+static inline void gather_chunk(token_chunk *chunk, const plaid_lookup_document *documents, size_t count,
+                                const float *centroidScores, size_t positions, size_t *next, size_t *nextToken) {
+    size_t n = 0;
+    while (n < CHUNK_TOKENS && *next < count) {
+        const plaid_lookup_document *doc = &documents[*next];
+        if (*nextToken == doc->tokens) {
+            ++*next; *nextToken = 0;
+            if (*next + 2 < count) plaid_prefetch(documents[*next + 2].codes, documents[*next + 2].tokens * (size_t)documents[*next + 2].codeWidth);
+            continue;
+        }
+        chunk->rows[n] = doc->residuals + *nextToken * positions;
+        chunk->scoreRows[n] = centroidScores + (size_t)code_at(doc->codes, doc->codeWidth, *nextToken) * 32;
+        __builtin_prefetch(chunk->scoreRows[n], 0, 2);
+        __builtin_prefetch(chunk->scoreRows[n] + 16, 0, 2);
+        chunk->owner[n++] = *next;
+        ++*nextToken;
+    }
+    chunk->n = n;
+}
+
+LEVELS_VOID(plaid_maxsim_from_lookup, (const float *centroidScores, const int16_t *lookup, const float *units,
+                                       size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *documents,
+                                       size_t count, float *scores, float *scratch),
+            (centroidScores, lookup, units, queryTokens, dim, nbits, documents, count, scores, scratch)) {
+    const size_t nq = queryTokens, positions = dim * (size_t)nbits / 8, hexBlocks = hex_blocks(positions, nbits);
+    for (size_t i = 0; i < count; i++) scores[i] = 0.0f;  // a document without tokens scores 0
+    for (size_t i = 0; i < count && i < 3; i++) prefetch_document(&documents[i], positions);
+    if (nq != 32) {
+        int16_t *restrict sums = (int16_t *)scratch;
+        float *restrict maxes = scratch + nq;
+        for (size_t i = 0; i < count; i++) {
+            if (i + 3 < count) prefetch_document(&documents[i + 3], positions);
+            const plaid_lookup_document *doc = &documents[i];
+            for (size_t t = 0; t < nq; t++) maxes[t] = -INFINITY;
+            for (size_t d = 0; d < doc->tokens; d++) {
+                residual_sums(lookup, nq, positions, hexBlocks, doc->residuals + d * positions, sums);
+                const float *cs = centroidScores + (size_t)code_at(doc->codes, doc->codeWidth, d) * nq;
+                for (size_t t = 0; t < nq; t++) {
+                    const float score = cs[t] + (float)sums[t] * units[t];
                     maxes[t] = score > maxes[t] ? score : maxes[t];
                 }
             }
+            if (doc->tokens) scores[i] = sum_of(maxes, nq);
         }
-    } else {
-        int16_t *restrict sums = (int16_t *)scratch;
-        for (size_t d = 0; d < docTokens; d++) {
-            const float *cs = centroidScores + (size_t)code_at(codes, codeWidth, d) * nq;
-            const uint8_t *bytes = packed + d * positions;
-            for (size_t t = 0; t < nq; t++) sums[t] = 0;
-            for (size_t p = 0; p < positions; p++) {
-                const int16_t *a = lookup + (2 * p * 16 + (bytes[p] >> 4)) * nq;
-                const int16_t *b = lookup + ((2 * p + 1) * 16 + (bytes[p] & 15)) * nq;
-                for (size_t t = 0; t < nq; t++) sums[t] += a[t] + b[t];
+        return;
+    }
+    // 32 query tokens: chunks of CHUNK_TOKENS tokens that run across documents, so that a slice
+    // of the table serves a full chunk even when documents are shorter than a chunk or end just
+    // past one (a 150-token document read the whole table twice, the second time for 22 tokens).
+    // The next chunk is gathered before this one is summed, so that its residuals can be
+    // prefetched while this one's are read.
+    int16_t sums[CHUNK_TOKENS][32] __attribute__((aligned(64)));
+    token_chunk chunks[2];
+    size_t next = 0, nextToken = 0, open = count;  // the next token to gather; the document being maxed
+    gather_chunk(&chunks[0], documents, count, centroidScores, positions, &next, &nextToken);
+    float maxes[32];
+    for (unsigned c = 0; chunks[c].n; c ^= 1) {
+        const token_chunk *chunk = &chunks[c];
+        gather_chunk(&chunks[c ^ 1], documents, count, centroidScores, positions, &next, &nextToken);
+        residual_sums32((const char *)lookup, positions, hexBlocks, chunk->rows, chunk->n, sums, chunks[c ^ 1].rows, chunks[c ^ 1].n);
+        for (size_t d = 0; d < chunk->n; d++) {
+            if (chunk->owner[d] != open) {
+                if (open < count) scores[open] = sum_of(maxes, 32);
+                open = chunk->owner[d];
+                for (size_t t = 0; t < 32; t++) maxes[t] = -INFINITY;
             }
-            for (size_t t = 0; t < nq; t++) {
-                const float score = cs[t] + (float)sums[t] * units[t];
+            const float *cs = chunk->scoreRows[d];
+            for (size_t t = 0; t < 32; t++) {
+                const float score = cs[t] + (float)sums[d][t] * units[t];
                 maxes[t] = score > maxes[t] ? score : maxes[t];
             }
         }
     }
-    float total = 0.0f;
-    for (size_t t = 0; t < nq; t++) total += maxes[t];
-    return docTokens == 0 ? 0.0f : total;
-}
-
-LEVELS(float, plaid_maxsim_from_lookup, (const float *centroidScores, const int16_t *lookup, const float *units,
-                                         size_t queryTokens, size_t dim, int nbits, const void *codes, int codeWidth,
-                                         const uint8_t *packed, size_t docTokens, float *scratch),
-       (centroidScores, lookup, units, queryTokens, dim, nbits, codes, codeWidth, packed, docTokens, scratch)) {
-    const size_t positions = dim * (size_t)nbits / 8;
-    if (queryTokens == 32)
-        return maxsim_from_lookup(centroidScores, lookup, units, queryTokens, 32, positions, codes, codeWidth, packed,
-                                  docTokens, scratch);
-    return maxsim_from_lookup(centroidScores, lookup, units, queryTokens, 0, positions, codes, codeWidth, packed, docTokens,
-                              scratch);
+    if (open < count) scores[open] = sum_of(maxes, 32);
 }

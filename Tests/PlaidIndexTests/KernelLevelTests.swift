@@ -81,12 +81,19 @@ final class KernelLevelTests: XCTestCase {
             var rowOf = [UInt32](repeating: 0, count: k), keptCount = 0
             let unit = plaid_interaction_tables(scores, k, nq, tokens, tokens.count, 1.5, 0.3, &full, &rowOf, &kept, &keptCount)
             var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
-            var units = [Float](repeating: 0, count: nq), scratch = [Float](repeating: 0, count: 16 * nq)
+            var units = [Float](repeating: 0, count: nq), scratch = [Float](repeating: 0, count: 64 * nq)
             plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), weights, &lookup, &units, &scratch)
-            let interaction = codes.withUnsafeBytes { c in
-                [plaid_centroid_interaction16(full, nil, nq, c.baseAddress!, 2, docTokens, unit),
-                 plaid_centroid_interaction16(kept, rowOf, nq, c.baseAddress!, 2, docTokens, unit),
-                 plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), c.baseAddress!, 2, packed, docTokens, &scratch)]
+            let interaction = packed.withUnsafeBufferPointer { p in
+                codes.withUnsafeBytes { c -> [Float] in
+                    // Two documents, the second starting mid-chunk.
+                    let documents = [plaid_lookup_document(codes: c.baseAddress!, residuals: p.baseAddress!, tokens: 70, codeWidth: 2),
+                                     plaid_lookup_document(codes: c.baseAddress! + 2 * 70, residuals: p.baseAddress! + 70 * dim * nbits / 8,
+                                                           tokens: docTokens - 70, codeWidth: 2)]
+                    var maxSims = [Float](repeating: 0, count: 2)
+                    plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), documents, 2, &maxSims, &scratch)
+                    return [plaid_centroid_interaction16(full, nil, nq, c.baseAddress!, 2, docTokens, unit),
+                            plaid_centroid_interaction16(kept, rowOf, nq, c.baseAddress!, 2, docTokens, unit)] + maxSims
+                }
             }
             var decoded = [Float](repeating: 0, count: 40 * dim)
             codes.withUnsafeBytes { c in plaid_decompress(packed, c.baseAddress!, 2, 40, centroids, dim, Int32(nbits), byteLookup, &decoded) }

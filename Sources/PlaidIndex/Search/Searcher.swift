@@ -263,16 +263,16 @@ public struct Searcher: Sendable {
 
     /// Stage 4: MaxSim of the query against each document at `ordinals`, from its codes and
     /// residuals without decompressing them: q·(c + r) = q·c + q·r, where q·c is stage 1's
-    /// centroid score and q·r is read from a table built once per query: each residual nibble's
-    /// product with the query tokens for all 16 values it can hold (WARP's implicit
+    /// centroid score and q·r is read from a table built once per query: each group of residual
+    /// bits' product with the query tokens for every value it can hold (WARP's implicit
     /// decompression, here over every token of the candidates). A 2-bit residual of dimension
-    /// 384 is 192 lookups of a 32-token row instead of 384 multiply-adds per query token. The
-    /// entries are 16-bit and summed in 16 bits, with a unit per query token that rules out
-    /// overflow; a token's q·r is within dim·nbits/8 of its units of the float value. The table
-    /// is 192 KB at dimension 384 (a byte table was 1.5 MB and missed L2), aligned to cache lines:
-    /// at k = 100 on the 384-dimensional SciFact set stage 4 went from 13.0 ms per query (byte
-    /// table, rows split across lines) to 12.0 (nibble table) to 5.6 (aligned). The best `k`,
-    /// best first.
+    /// 384 is 128 lookups of a 32-token row (6-bit groups) instead of 384 multiply-adds per query
+    /// token. The entries are 16-bit and summed in 16 bits, with a unit per query token that rules
+    /// out overflow; a token's q·r is within dim·nbits/8 of its units of the float value. The
+    /// table is 512 KB at dimension 384, aligned to cache lines (at k = 100 on the 384-dimensional
+    /// SciFact set, aligning the nibble table took stage 4 from 12.0 to 5.6 ms per query);
+    /// staged_search.c says why the groups are 6 bits wide. The documents go to the kernel in one
+    /// call, which reads their tokens in chunks that run across documents. The best `k`, best first.
     func exactScores(of ordinals: [Int], centroidScores scores: CentroidScores, query: UnsafePointer<Float>, k: Int) -> [SearchResult] {
         let dim = index.dim, nq = scores.tokens
         var queryT = [Float](repeating: 0, count: dim * nq)
@@ -282,21 +282,21 @@ public struct Searcher: Sendable {
         let lookupBytes = UnsafeMutableRawPointer.allocate(byteCount: plaid_residual_lookup_count(dim, nbits, nq) * 2, alignment: 64)
         defer { lookupBytes.deallocate() }
         let lookup = lookupBytes.bindMemory(to: Int16.self, capacity: plaid_residual_lookup_count(dim, nbits, nq))
-        var scratch = [Float](repeating: 0, count: 16 * nq)
+        var scratch = [Float](repeating: 0, count: 64 * nq)
         var units = [Float](repeating: 0, count: nq)
         plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &units, &scratch)
-        var final = TopK(k: k)
-        scores.withValues { centroidScores in
-            for (i, ordinal) in ordinals.enumerated() {
-                if i + 1 < ordinals.count { index.prefetch(document: ordinals[i + 1], residuals: true) }
-                let (segmentNumber, d) = index.locate(ordinal)
-                let segment = index.segments[segmentNumber]
-                let score = plaid_maxsim_from_lookup(centroidScores, lookup, units, nq, dim, nbits,
-                                                     segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
-                                                     segment.residuals(ofDocument: d), segment.documentLengths[d], &scratch)
-                final.insert(score: score, document: ordinal)
-            }
+        let documents = ordinals.map { ordinal -> plaid_lookup_document in
+            let (segmentNumber, d) = index.locate(ordinal)
+            let segment = index.segments[segmentNumber]
+            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
+                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
         }
+        var documentScores = [Float](repeating: 0, count: ordinals.count)
+        scores.withValues { centroidScores in
+            plaid_maxsim_from_lookup(centroidScores, lookup, units, nq, dim, nbits, documents, documents.count, &documentScores, &scratch)
+        }
+        var final = TopK(k: k)
+        for (ordinal, score) in zip(ordinals, documentScores) { final.insert(score: score, document: ordinal) }
         return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
     }
 

@@ -81,26 +81,38 @@ float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens
 float plaid_centroid_interaction16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
                                    const void *codes, int codeWidth, size_t docTokens, float unit);
 
-/// Entries of stage 4's lookup table: dim·nbits/4 nibble positions × 16 nibble values × queryTokens.
+/// Entries of stage 4's lookup table for `queryTokens` query tokens: per group of residual bits
+/// (6-bit groups at 1 and 2 bits, then nibbles; staged_search.c gives the layout), one row of
+/// queryTokens entries for each value the group can hold.
 size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens);
 
-/// Builds the lookup table: entry [n][v][t] is query token t's product with the residual
-/// dimensions that nibble n packs when it holds v, Σ_f weights[field f of v] ·
-/// queryT[n·4/nbits + f][t] (nibble 2p is byte p's high half), in units of units[t], rounded.
-/// A token's unit keeps the sum of its largest |entry| per nibble within 32,767, so sums of
-/// entries never overflow 16 bits; a token's q·r is then within dim·nbits/8 units of the float
-/// value. `queryT` is the query transposed, [dim, queryTokens]; `weights` the 2^nbits bucket
-/// weights; `units` receives queryTokens floats; `scratch` holds 16 · queryTokens floats.
+/// Builds the lookup table: the row of value v of a group holds, for each query token t,
+/// Σ_f weights[field f of v] · queryT[first dimension of the group + f][t] in units of units[t],
+/// rounded. A token's unit keeps the sum of its largest |entry| per group within 32,767, so sums
+/// of entries never overflow 16 bits; a token's q·r is then within dim·nbits/8 units of the
+/// float value (half a unit per group, at most two groups per byte). `queryT` is the query
+/// transposed, [dim, queryTokens]; `weights` the 2^nbits bucket weights; `units` receives
+/// queryTokens floats; `scratch` holds 64 · queryTokens floats.
 void plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
                                  const float *weights, int16_t *lookup, float *units, float *scratch);
 
-/// MaxSim of one document from its codes and packed residuals: a token's score against query
-/// token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus units[t] times the sum of the
-/// lookup entries of its residual nibbles (q·r). Equal to MaxSim over the decompressed vectors
-/// up to the table's rounding. `scratch` holds 2 · queryTokens floats.
-float plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, const float *units,
-                               size_t queryTokens, size_t dim, int nbits, const void *codes, int codeWidth,
-                               const uint8_t *packed, size_t docTokens, float *scratch);
+/// A document as stage 4 reads it: `tokens` centroid codes of `codeWidth` bytes (1, 2 or 4)
+/// and `tokens` packed residuals of dim·nbits/8 bytes each.
+typedef struct {
+    const void *codes;
+    const uint8_t *residuals;
+    size_t tokens;
+    int codeWidth;
+} plaid_lookup_document;
+
+/// MaxSim of each of `count` documents from its codes and packed residuals, into scores[i]: a
+/// token's score against query token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus
+/// units[t] times the sum of the lookup entries of its residual's groups (q·r). Equal to MaxSim
+/// over the decompressed vectors up to the table's rounding; a document without tokens scores 0.
+/// `scratch` holds 2 · queryTokens floats.
+void plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup, const float *units,
+                              size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *documents,
+                              size_t count, float *scores, float *scratch);
 
 /// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
 /// `packed` holds `dim * nbits / 8` bytes per vector; bits are read most significant first.
