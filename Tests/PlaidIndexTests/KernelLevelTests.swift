@@ -81,7 +81,7 @@ final class KernelLevelTests: XCTestCase {
             var rowOf = [UInt32](repeating: 0, count: k), keptCount = 0
             let unit = plaid_interaction_tables(scores, k, nq, tokens, tokens.count, 1.5, 0.3, &full, &rowOf, &kept, &keptCount)
             var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
-            var units = [Float](repeating: 0, count: nq), scratch = [Float](repeating: 0, count: 64 * nq)
+            var units = [Float](repeating: 0, count: nq), scratch = [Float](repeating: 0, count: 21 * nq)
             plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), weights, &lookup, &units, &scratch)
             let interaction = packed.withUnsafeBufferPointer { p in
                 codes.withUnsafeBytes { c -> [Float] in

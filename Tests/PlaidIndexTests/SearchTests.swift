@@ -130,7 +130,7 @@ final class SearchTests: XCTestCase {
                 for c in 0..<centroidCount { for t in 0..<nq { centroidScores[c * nq + t] = (0..<dim).reduce(Float(0)) { $0 + query[t * dim + $1] * centroids[c * dim + $1] } } }
                 var queryT = [Float](repeating: 0, count: dim * nq)
                 for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
-                var scratch = [Float](repeating: 0, count: 64 * nq)
+                var scratch = [Float](repeating: 0, count: 21 * nq)
                 var lookup = [Int16](repeating: 0, count: plaid_residual_lookup_count(dim, Int32(nbits), nq))
                 var units = [Float](repeating: 0, count: nq)
                 plaid_residual_lookup_build(queryT, nq, dim, Int32(nbits), codec.weights, &lookup, &units, &scratch)

@@ -282,7 +282,7 @@ public struct Searcher: Sendable {
         let lookupBytes = UnsafeMutableRawPointer.allocate(byteCount: plaid_residual_lookup_count(dim, nbits, nq) * 2, alignment: 64)
         defer { lookupBytes.deallocate() }
         let lookup = lookupBytes.bindMemory(to: Int16.self, capacity: plaid_residual_lookup_count(dim, nbits, nq))
-        var scratch = [Float](repeating: 0, count: 64 * nq)
+        var scratch = [Float](repeating: 0, count: 21 * nq)  // the table build needs 21 rows of nq, the kernel 2
         var units = [Float](repeating: 0, count: nq)
         plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &units, &scratch)
         let documents = ordinals.map { ordinal -> plaid_lookup_document in

@@ -92,7 +92,7 @@ size_t plaid_residual_lookup_count(size_t dim, int nbits, size_t queryTokens);
 /// of entries never overflow 16 bits; a token's q·r is then within dim·nbits/8 units of the
 /// float value (half a unit per group, at most two groups per byte). `queryT` is the query
 /// transposed, [dim, queryTokens]; `weights` the 2^nbits bucket weights; `units` receives
-/// queryTokens floats; `scratch` holds 64 · queryTokens floats.
+/// queryTokens floats; `scratch` holds 21 · queryTokens floats.
 void plaid_residual_lookup_build(const float *queryT, size_t queryTokens, size_t dim, int nbits,
                                  const float *weights, int16_t *lookup, float *units, float *scratch);
 
