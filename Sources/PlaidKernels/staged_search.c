@@ -153,7 +153,7 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
 // read 128 rows per token at dimension 384 instead of 192, from a 512 KB table; cachegrind
 // counts 27% fewer instructions than nibbles for the same documents. With 512-bit vectors, stage
 // 4 at k = 100 took 2.98–3.11 ms per query against 3.67–3.73 for nibbles, the two binaries
-// running side by side (`plaid query --explain`, one thread each, three rounds). The layout is therefore:
+// running side by side (`plaid query --explain`, one thread each, three rounds). The layout:
 //
 //   3·hexBlocks bytes, read 3 at a time as four 6-bit groups: group g's 64 rows at g·64·nq;
 //   then the remaining bytes as two nibbles each (16 rows), high nibble first.
