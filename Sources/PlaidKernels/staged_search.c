@@ -272,6 +272,17 @@ LEVELS_VOID(plaid_residual_lookup_build, (const float *queryT, size_t queryToken
     else lookup_build(queryT, queryTokens, 0, dim, nbits, weights, lookup, units, scratch);
 }
 
+// Prefetches the next `share` of the upcoming rows (each `positions` bytes, perhaps across two
+// lines), from *done on.
+static inline void prefetch_share(const uint8_t *const *upcoming, size_t count, size_t positions, size_t share,
+                                  size_t *done) {
+    const size_t end = *done + share < count ? *done + share : count;
+    for (; *done < end; ++*done) {
+        __builtin_prefetch(upcoming[*done], 0, 3);
+        __builtin_prefetch(upcoming[*done] + positions - 1, 0, 3);
+    }
+}
+
 // q·r for 32 query tokens of up to CHUNK_TOKENS document tokens (rows[d]: a token's packed
 // residual), in 16-bit units, into sums[d][t]. The table does not fit L1, and read token after
 // token every group's row came from L2: so the bytes are taken a block at a time (6 bytes: a
@@ -290,11 +301,6 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
     const size_t tail = positions - 3 * hexBlocks, passes = hexBlocks / 2 + hexBlocks % 2 + tail / 4 + tail % 4,
                  share = passes ? (upcomingCount + passes - 1) / passes : 0;
     size_t prefetched = 0;
-#define PREFETCH_SHARE()                                                                                  \
-    for (size_t end = prefetched + share < upcomingCount ? prefetched + share : upcomingCount; prefetched < end; prefetched++) { \
-        __builtin_prefetch(upcoming[prefetched], 0, 3);                                                   \
-        __builtin_prefetch(upcoming[prefetched] + positions - 1, 0, 3);                                   \
-    }
     // Six bytes, eight 6-bit groups: read as the low 48 bits of a big-endian 64-bit word (from
     // two bytes before the block, except for the first block, which shifts them out instead).
     size_t b = 0;
@@ -302,7 +308,7 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
         const char *base = table + 4 * b * HEX_ROWS;
         const size_t start = b ? 3 * b - 2 : 0;
         const unsigned drop = b ? 0 : 16;
-        PREFETCH_SHARE()
+        prefetch_share(upcoming, upcomingCount, positions, share, &prefetched);
         for (size_t d = 0; d < tokens; d++) {
             uint64_t word;
             memcpy(&word, rows[d] + start, sizeof word);
@@ -325,7 +331,7 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
     // starts one byte before it.
     if (b < hexBlocks) {
         const char *base = table + 4 * b * HEX_ROWS;
-        PREFETCH_SHARE()
+        prefetch_share(upcoming, upcomingCount, positions, share, &prefetched);
         for (size_t d = 0; d < tokens; d++) {
             uint32_t word;
             memcpy(&word, rows[d] + 3 * b - 1, sizeof word);
@@ -342,7 +348,7 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
     size_t p0 = 3 * hexBlocks;
     for (; p0 + 4 <= positions; p0 += 4) {
         const char *base = nibbles + 2 * (p0 - 3 * hexBlocks) * NIBBLE_ROWS;
-        PREFETCH_SHARE()
+        prefetch_share(upcoming, upcomingCount, positions, share, &prefetched);
         for (size_t d = 0; d < tokens; d++) {
             uint32_t word;
             memcpy(&word, rows[d] + p0, sizeof word);
@@ -361,7 +367,7 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
     }
     for (; p0 < positions; p0++) {
         const char *base = nibbles + 2 * (p0 - 3 * hexBlocks) * NIBBLE_ROWS;
-        PREFETCH_SHARE()
+        prefetch_share(upcoming, upcomingCount, positions, share, &prefetched);
         for (size_t d = 0; d < tokens; d++) {
             const uint8_t byte = rows[d][p0];
             const int16_t *a = (const int16_t *)(base + (byte >> 4) * ROW32);
@@ -370,8 +376,6 @@ void residual_sums32(const char *restrict table, size_t positions, size_t hexBlo
         }
     }
 }
-
-#undef PREFETCH_SHARE
 
 // q·r of one token for any number of query tokens, in units, into sums[t].
 static inline __attribute__((always_inline))

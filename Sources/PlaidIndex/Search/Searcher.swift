@@ -247,7 +247,7 @@ public struct Searcher: Sendable {
             (pruned ? kept : full).withUnsafeBufferPointer { table in
                 rowOf.withUnsafeBufferPointer { rows in
                     for (i, ordinal) in ordinals.enumerated() {
-                        if i + 4 < ordinals.count { index.prefetch(document: ordinals[i + 4], residuals: false) }
+                        if i + 4 < ordinals.count { index.prefetchCodes(ofDocument: ordinals[i + 4]) }
                         let (segmentNumber, d) = index.locate(ordinal)
                         let segment = index.segments[segmentNumber]
                         let score = plaid_centroid_interaction16(table.baseAddress!, pruned ? rows.baseAddress! : nil, tokens,

@@ -155,16 +155,14 @@ public final class CompressedIndex: @unchecked Sendable {
         return (lo, ordinal - segmentBases[lo])
     }
 
-    /// Starts bringing the codes, and the residuals when asked, of the document at `ordinal`
-    /// into cache without waiting for them (the staged search asks for the next candidate's
-    /// while it scores the current one).
+    /// Starts bringing the codes of the document at `ordinal` into cache without waiting for
+    /// them (the centroid interaction asks for a later candidate's while it scores the current
+    /// one; stage 4's kernel prefetches residuals itself).
     @inline(__always)
-    public func prefetch(document ordinal: Int, residuals: Bool) {
+    public func prefetchCodes(ofDocument ordinal: Int) {
         let (segmentNumber, d) = locate(ordinal)
         let segment = segments[segmentNumber]
-        let tokens = segment.documentLengths[d]
-        plaid_prefetch(segment.codes(ofDocument: d), tokens * segment.info.codeWidth)
-        if residuals { plaid_prefetch(segment.residuals(ofDocument: d), tokens * codec.bytesPerVector) }
+        plaid_prefetch(segment.codes(ofDocument: d), segment.documentLengths[d] * segment.info.codeWidth)
     }
 
     /// The id of the document at `ordinal`.
