@@ -17,6 +17,21 @@ public enum Zstd {
         return out
     }
 
+    /// The decoded size a single frame's header records, or nil when the frame does not record
+    /// it or is not a zstd frame (`ZSTD_getFrameContentSize`).
+    public static func frameContentSize(_ source: UnsafeRawBufferPointer) -> UInt64? {
+        let size = ZSTD_getFrameContentSize(source.baseAddress, source.count)
+        // ZSTD_CONTENTSIZE_UNKNOWN and ZSTD_CONTENTSIZE_ERROR are the two largest values.
+        return size >= UInt64.max - 1 ? nil : size
+    }
+
+    /// The most bytes the frames in `source` can decode to, read from their block headers
+    /// (`ZSTD_decompressBound`); nil when `source` is not valid zstd.
+    public static func decompressBound(_ source: UnsafeRawBufferPointer) -> UInt64? {
+        let bound = ZSTD_decompressBound(source.baseAddress, source.count)
+        return bound == UInt64.max - 1 ? nil : bound   // ZSTD_CONTENTSIZE_ERROR
+    }
+
     /// Decompresses a frame whose decompressed size is known to be `size` bytes into `destination`.
     /// Throws (with `file` in the message) if the frame is damaged or of another size.
     public static func decompress(_ source: UnsafeRawBufferPointer, into destination: UnsafeMutableRawBufferPointer, file: String) throws {

@@ -123,6 +123,30 @@ struct ComponentHeader: Equatable {
     }
 }
 
+/// How many bytes a component holds once decoded, as the manifest says it must: its documents,
+/// tokens and dimension fix most components' sizes exactly, and bound the rest. A reader checks a
+/// header's claim against this before it allocates anything, so that neither damage nor a
+/// crafted file becomes a huge allocation, and a payload that compresses well is never mistaken
+/// for damage (how much zstd gains says nothing about a file's health).
+public enum PayloadSize: Sendable, Equatable {
+    case exactly(Int)
+    case atMost(Int)
+
+    func allows(_ bytes: UInt64) -> Bool {
+        switch self {
+        case .exactly(let n): return n >= 0 && bytes == UInt64(n)
+        case .atMost(let n): return n >= 0 && bytes <= UInt64(n)
+        }
+    }
+
+    var summary: String {
+        switch self {
+        case .exactly(let n): return "exactly \(n)"
+        case .atMost(let n): return "at most \(n)"
+        }
+    }
+}
+
 /// A component file opened for reading: raw payloads are used in place through the memory map,
 /// zstd payloads are decompressed into memory.
 public final class ComponentReader: @unchecked Sendable {
@@ -134,12 +158,14 @@ public final class ComponentReader: @unchecked Sendable {
     public let payload: UnsafeRawBufferPointer
     public let storedBytes: Int
 
-    convenience init(directory: String, component: IndexComponent, verifyChecksum: Bool) throws {
+    convenience init(directory: String, component: IndexComponent, size: PayloadSize, verifyChecksum: Bool) throws {
         try self.init(path: (directory as NSString).appendingPathComponent(component.fileName),
-                      component: component, verifyChecksum: verifyChecksum)
+                      component: component, size: size, verifyChecksum: verifyChecksum)
     }
 
-    init(path: String, component: IndexComponent, verifyChecksum: Bool) throws {
+    /// Opens the file at `path`, which must hold `component` with a payload of `size` bytes
+    /// once decoded.
+    init(path: String, component: IndexComponent, size: PayloadSize, verifyChecksum: Bool) throws {
         self.component = component
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -155,11 +181,19 @@ public final class ComponentReader: @unchecked Sendable {
                 throw PlaidError.corruptIndex(file: path, detail: "the payload checksum does not match: the file is damaged. Rebuild the index")
             }
         }
-        // zstd gains at most a few hundred times on these payloads; a larger claim is damage, and
-        // must not become a huge allocation.
-        let decodedLimit = header.encoding == .raw ? header.storedLength : min(UInt64(1) << 40, header.storedLength * 4096 + 4096)
-        guard header.decodedLength <= decodedLimit else {
-            throw PlaidError.corruptIndex(file: path, detail: "the header claims \(header.decodedLength) decoded bytes from \(header.storedLength) stored")
+        guard size.allows(header.decodedLength) else {
+            throw PlaidError.corruptIndex(file: path, detail: "the header claims \(header.decodedLength) payload bytes; the manifest implies \(size.summary)")
+        }
+        if header.encoding == .raw, header.decodedLength != header.storedLength {
+            throw PlaidError.corruptIndex(file: path, detail: "the header claims \(header.decodedLength) payload bytes for an uncompressed payload of \(header.storedLength)")
+        }
+        if header.encoding == .zstd {
+            // The frame must agree, and its blocks must be able to hold that much: where the
+            // manifest only bounds a size loosely, a crafted file still cannot claim more than it could decode to.
+            guard Zstd.frameContentSize(stored) == header.decodedLength,
+                  let bound = Zstd.decompressBound(stored), header.decodedLength <= bound else {
+                throw PlaidError.corruptIndex(file: path, detail: "the header claims \(header.decodedLength) payload bytes, which its zstd frame does not record")
+            }
         }
         switch header.encoding {
         case .raw:

@@ -86,7 +86,7 @@ public final class CompressedIndex: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: metadataPath) else {
             throw PlaidError.invalidArgument("\(path) is not a plaid index: it holds neither \(IndexComponent.manifest.fileName) nor a version-1 \(IndexComponent.metadata.fileName). Pass the directory `plaid build` wrote")
         }
-        let reader = try ComponentReader(path: metadataPath, component: .metadata, verifyChecksum: verifyChecksums)
+        let reader = try ComponentReader(path: metadataPath, component: .metadata, size: .atMost(Manifest.maximumBytes), verifyChecksum: verifyChecksums)
         guard let m = try? JSONDecoder().decode(IndexMetadata.self, from: Data(reader.payload)) else {
             throw PlaidError.corruptIndex(file: metadataPath, detail: "the metadata is not valid JSON of format version 1")
         }
@@ -108,7 +108,8 @@ public final class CompressedIndex: @unchecked Sendable {
         let manifestFile = (path as NSString).appendingPathComponent(version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName)
         let trainedOrEmpty = book.isTrained ? book.bucketCutoffs.count == buckets - 1 && book.bucketWeights.count == buckets
                                             : manifest.segments.isEmpty && book.centroidCount == 0
-        guard book.dim > 0, book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
+        guard (8...(1 << 16)).contains(book.dim), book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
+              (0...(1 << 32)).contains(book.centroidCount),
               manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
             throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
         }

@@ -18,15 +18,17 @@ enum IndexStorage {
     }
 
     static func readCentroids(path: String, count k: Int, dim: Int, verifyChecksum: Bool) throws -> [Float] {
-        let reader = try ComponentReader(path: path, component: .centroids, verifyChecksum: verifyChecksum)
+        let reader = try ComponentReader(path: path, component: .centroids, size: .exactly(k * dim * 2), verifyChecksum: verifyChecksum)
         guard reader.payload.count == k * dim * 2 else {
             throw PlaidError.corruptIndex(file: path, detail: "holds \(reader.payload.count) payload bytes, \(k) centroids of dimension \(dim) need \(k * dim * 2)")
         }
         return (0..<k * dim).map { Float(Float16(bitPattern: reader.payload.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
     }
 
-    /// Writes a segment's document lengths and ids into its directory.
-    static func writeDocuments(directory: String, lengths documentLengths: [Int], ids documentIDs: [String]) throws {
+    /// Writes a segment's document lengths and ids into its directory; returns the ids' UTF-8
+    /// bytes, which the manifest records (`SegmentInfo.documentIDBytes`).
+    @discardableResult
+    static func writeDocuments(directory: String, lengths documentLengths: [Int], ids documentIDs: [String]) throws -> Int {
         var lengths = [UInt8]()
         lengths.reserveCapacity(documentLengths.count * 4)
         for n in documentLengths { withUnsafeBytes(of: UInt32(n).littleEndian) { lengths.append(contentsOf: $0) } }
@@ -41,6 +43,14 @@ enum IndexStorage {
         }
         try writeCompressingIfItPays(path: (directory as NSString).appendingPathComponent(IndexComponent.documentIDs.fileName),
                                      component: .documentIDs, payload: ids)
+        return ids.count - 4 - 4 * documentIDs.count
+    }
+
+    /// The decoded size of a segment's ids file: exact where the manifest records the ids' bytes;
+    /// for a segment written before it did, bounded by the file's own zstd frame alone.
+    static func documentIDsSize(_ info: SegmentInfo) -> PayloadSize {
+        if let bytes = info.documentIDBytes { return .exactly(4 + 4 * info.documentCount + bytes) }
+        return .atMost(Int.max)
     }
 
     static func writeCompressingIfItPays(path: String, component: IndexComponent, payload: [UInt8]) throws {

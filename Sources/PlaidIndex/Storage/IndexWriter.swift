@@ -29,6 +29,9 @@ public struct CommitSummary: Sendable {
     public var compacted: Bool
     /// Segments merged away after the commit (`IndexWriter.maxSegments`).
     public var mergedSegments: Int = 0
+    /// Why the compaction or merge that followed the commit failed, when it did. The commit
+    /// stands all the same; the next commit, or `maintain()`, tries again.
+    public var maintenanceFailure: Error? = nil
 }
 
 /// The one writer of an index: adds, deletes and replaces documents, commits, and compacts.
@@ -296,7 +299,9 @@ public final class IndexWriter {
     // MARK: Committing
 
     /// Makes every staged change visible in one atomic commit, then compacts if deleted tokens
-    /// pass `autoCompactionThreshold`. Nothing is written when nothing is staged.
+    /// pass `autoCompactionThreshold` or merges segments past `maxSegments` (`maintain()`).
+    /// Nothing is written when nothing is staged. An error means the commit did not land; once
+    /// it has landed, a failed compaction or merge is returned in `maintenanceFailure`, not thrown.
     @discardableResult
     public func commit() throws -> CommitSummary {
         try checkOpen()
@@ -330,31 +335,56 @@ public final class IndexWriter {
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: generation, codebook: codebook,
                              segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber,
                              metadataFields: metadataFields, writtenBy: "plaid \(PlaidVersion.string)"))
-        if let threshold = autoCompactionThreshold, committed.storedTokenCount > 0,
-           Double(committed.deletedTokenCount) > threshold * Double(committed.storedTokenCount) {
-            try compact()
-            return CommitSummary(generation: committed.generation, compacted: true)
+        // The commit has landed: what follows only tidies, and its failure (a full disk) must not
+        // make the caller believe the commit failed.
+        var summary = CommitSummary(generation: committed.generation, compacted: false)
+        do {
+            try maintain(&summary)
+        } catch {
+            summary.maintenanceFailure = error
         }
-        var merged = 0
-        if let maxSegments {
-            let width = max(2, segmentsPerMerge)
-            while staged.count > max(1, maxSegments) {
-                let windows = 0...(staged.count - min(width, staged.count))
-                let tokens = { (start: Int) in self.staged[start..<min(start + width, self.staged.count)].reduce(0) { $0 + $1.info.tokenCount } }
-                // The fewest tokens; among equals the latest (the newest segments are the small ones).
-                let start = windows.min { (tokens($0), -$0) < (tokens($1), -$1) }!
-                let range = start..<min(start + width, staged.count)
-                try mergeCommitted(range)
-                merged += range.count
-            }
-        }
-        return CommitSummary(generation: committed.generation, compacted: false, mergedSegments: merged)
+        summary.generation = committed.generation
+        return summary
     }
 
-    /// Commits `manifest` (the rename), marks what is staged as committed, and removes the files
-    /// no manifest names any more.
-    private func publish(_ manifest: Manifest) throws {
+    /// Compacts when deleted tokens pass `autoCompactionThreshold`, else merges segments down to
+    /// `maxSegments`: what `commit` does after each commit, for a caller to retry after a
+    /// failure. Each step is its own commit; one that fails leaves the last commit as it was.
+    @discardableResult
+    public func maintain() throws -> CommitSummary {
+        try checkOpen()
+        var summary = CommitSummary(generation: committed.generation, compacted: false)
+        try maintain(&summary)
+        summary.generation = committed.generation
+        return summary
+    }
+
+    private func maintain(_ summary: inout CommitSummary) throws {
+        if let threshold = autoCompactionThreshold, committed.storedTokenCount > 0,
+           Double(committed.deletedTokenCount) > threshold * Double(committed.storedTokenCount) {
+            try mergeCommitted(0..<staged.count)
+            summary.compacted = true
+            return
+        }
+        guard let maxSegments else { return }
+        let width = max(2, segmentsPerMerge)
+        while staged.count > max(1, maxSegments) {
+            let windows = 0...(staged.count - min(width, staged.count))
+            let tokens = { (start: Int) in self.staged[start..<min(start + width, self.staged.count)].reduce(0) { $0 + $1.info.tokenCount } }
+            // The fewest tokens; among equals the latest (the newest segments are the small ones).
+            let start = windows.min { (tokens($0), -$0) < (tokens($1), -$1) }!
+            let range = start..<min(start + width, staged.count)
+            try mergeCommitted(range)
+            summary.mergedSegments += range.count
+        }
+    }
+
+    /// Commits `manifest` (the rename), marks what is staged (or `segments`, which replace it) as
+    /// committed, and removes the files no manifest names any more. Nothing changes if it throws.
+    private func publish(_ manifest: Manifest, segments: [StagedSegment]? = nil) throws {
+        try checkReadable(manifest)
         try manifest.commit(to: path)
+        if let segments { staged = segments }
         committed = manifest
         upgradeFromVersion1 = false
         centroidsChanged = false
@@ -363,6 +393,27 @@ public final class IndexWriter {
             staged[s].deletionsChanged = false
         }
         collectGarbage()
+    }
+
+    /// Opens what `manifest` names and the last commit did not, as a reader will (checksums
+    /// included): new segments whole, the new deletion bitmaps of old ones, new centroids. A
+    /// commit never names a file that a reader would refuse.
+    private func checkReadable(_ manifest: Manifest) throws {
+        let book = manifest.codebook
+        if book.centroidsFile != committed.codebook.centroidsFile || book.centroidCount != committed.codebook.centroidCount {
+            _ = try IndexStorage.readCentroids(path: (path as NSString).appendingPathComponent(book.centroidsFile),
+                                               count: book.centroidCount, dim: book.dim, verifyChecksum: true)
+        }
+        let before = Dictionary(committed.segments.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for info in manifest.segments where before[info.name] != info {
+            if let old = before[info.name], old.documentCount == info.documentCount, old.tokenCount == info.tokenCount, !upgradeFromVersion1 {
+                guard let file = info.deletionsFile else { continue }
+                _ = try ComponentReader(path: (directory(of: info.name) as NSString).appendingPathComponent(file), component: .deletions,
+                                        size: .exactly(Segment.bitmapWords(info.documentCount) * 8), verifyChecksum: true)
+            } else {
+                _ = try Segment(directory: directory(of: info.name), info: info, bytesPerVector: codec.bytesPerVector, verifyChecksums: true)
+            }
+        }
     }
 
     /// The version-1 upgrade: the top-level segment files are hard-linked (copied where links
@@ -380,7 +431,8 @@ public final class IndexWriter {
                            (segmentDirectory as NSString).appendingPathComponent(component.fileName))
         }
         // A version-1 index had no metadata: the segment's table holds its ids alone.
-        let ids = try IndexStorage.readDocumentIDs(try ComponentReader(directory: segmentDirectory, component: .documentIDs, verifyChecksum: false),
+        let ids = try IndexStorage.readDocumentIDs(try ComponentReader(directory: segmentDirectory, component: .documentIDs,
+                                                                       size: IndexStorage.documentIDsSize(staged[0].info), verifyChecksum: false),
                                                    expected: staged[0].info.documentCount)
         let metadata = try MetadataWriter(path: (segmentDirectory as NSString).appendingPathComponent(MetadataStore.fileName), fields: [])
         for (d, id) in ids.enumerated() { try metadata.append(document: d, id: id, values: nil) }
@@ -411,7 +463,9 @@ public final class IndexWriter {
     }
 
     /// Rewrites the committed segments in `range` (nothing staged) as one segment of their live
-    /// documents in their order, or as none if no document is live, and commits the result.
+    /// documents in their order, or as none if no document is live, and commits the result. The
+    /// writer's state changes only once that commit has landed: after a failure it still
+    /// describes the last commit, and the writer can go on.
     private func mergeCommitted(_ range: Range<Int>) throws {
         let name = Manifest.segmentName(nextSegmentNumber)
         let target = directory(of: name)
@@ -436,19 +490,27 @@ public final class IndexWriter {
             StagingFiles.unregister(target)
             throw error
         }
-        nextSegmentNumber += 1
-        staged.replaceSubrange(range, with: merged.map {
+        var segments = staged
+        segments.replaceSubrange(range, with: merged.map {
             StagedSegment(info: $0, lengths: lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.documentCount)))
         })
+        do {
+            try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
+                                 segments: segments.map(\.info), nextSegmentNumber: nextSegmentNumber + 1, metadataFields: metadataFields,
+                                 writtenBy: "plaid \(PlaidVersion.string)"),
+                        segments: segments)
+        } catch {
+            try? FileManager.default.removeItem(atPath: target)
+            StagingFiles.unregister(target)
+            throw error
+        }
+        nextSegmentNumber += 1
         // Segments after the range move down by the ones merged away.
         let shift = range.count - merged.count
         if shift != 0 {
             for (id, location) in liveIDs where location.segment >= range.upperBound { liveIDs[id] = (location.segment - shift, location.document) }
         }
         for (d, id) in ids.enumerated() { liveIDs[id] = (range.lowerBound, d) }
-        try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
-                             segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber, metadataFields: metadataFields,
-                             writtenBy: "plaid \(PlaidVersion.string)"))
     }
 
     /// Appends a segment's live documents to `writer` in runs of about `chunkTokens` tokens,

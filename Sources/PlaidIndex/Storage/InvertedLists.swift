@@ -13,6 +13,12 @@ public struct InvertedLists: @unchecked Sendable {
     private let data: UnsafePointer<UInt8>
     public let totalPostings: Int
 
+    /// The largest payload `listCount` lists over `tokens` tokens can take: the offsets and
+    /// lengths, and at most one posting per token of at most 5 bytes (a gap below 2³²).
+    static func maximumBytes(listCount: Int, tokens: Int) -> Int {
+        8 * (listCount + 1) + 4 * listCount + 5 * tokens
+    }
+
     /// Checks every list as it opens: varints inside their list, ids strictly increasing and
     /// below `documentCount`, and each list's length as recorded. O(postings).
     init(payload: UnsafeRawBufferPointer, listCount k: Int, documentCount: Int, file: String) throws {

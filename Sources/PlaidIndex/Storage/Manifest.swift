@@ -58,6 +58,9 @@ public struct SegmentInfo: Codable, Equatable, Sendable {
     public var metadataFile: String?
     public var metadataChecksum: String?
     public var metadataFields: [MetadataField]
+    /// UTF-8 bytes of the segment's ids, which fix the size of its ids file. Nil for a segment
+    /// written by a plaid that did not record it.
+    public var documentIDBytes: Int? = nil
 
     public var liveDocuments: Int { documentCount - deletedDocuments }
     public var liveTokens: Int { tokenCount - deletedTokens }
@@ -89,11 +92,15 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// Tokens stored, deleted ones included.
     public var storedTokenCount: Int { segments.reduce(0) { $0 + $1.tokenCount } }
 
+    /// The largest manifest (or version-1 metadata file) a reader accepts: far beyond any real
+    /// one, which grows with segments and fields by kilobytes.
+    static let maximumBytes = 1 << 30
+
     static func segmentName(_ number: Int) -> String { String(format: "seg-%06d", number) }
 
     /// Reads and checks the manifest file at `path`.
     static func read(path: String, verifyChecksum: Bool = true) throws -> Manifest {
-        let reader = try ComponentReader(path: path, component: .manifest, verifyChecksum: verifyChecksum)
+        let reader = try ComponentReader(path: path, component: .manifest, size: .atMost(maximumBytes), verifyChecksum: verifyChecksum)
         guard let manifest = try? JSONDecoder().decode(Manifest.self, from: Data(reader.payload)),
               manifest.formatVersion == Manifest.formatVersion else {
             throw PlaidError.corruptIndex(file: path, detail: "the manifest is not valid JSON of format version \(Manifest.formatVersion)")

@@ -36,8 +36,8 @@ public final class Segment: @unchecked Sendable {
         self.directory = directory
         self.bytesPerVector = bytesPerVector
         func path(_ c: IndexComponent) -> String { (directory as NSString).appendingPathComponent(c.fileName) }
-        func open(_ c: IndexComponent) throws -> ComponentReader {
-            try ComponentReader(path: path(c), component: c, verifyChecksum: verifyChecksums)
+        func open(_ c: IndexComponent, _ size: PayloadSize) throws -> ComponentReader {
+            try ComponentReader(path: path(c), component: c, size: size, verifyChecksum: verifyChecksums)
         }
         func expect(_ r: ComponentReader, bytes: Int) throws {
             guard r.payload.count == bytes else {
@@ -45,11 +45,12 @@ public final class Segment: @unchecked Sendable {
             }
         }
         let n = info.documentCount
-        guard n >= 0, info.tokenCount >= 0, info.listCount > 0,
+        // Bounded first, so that the sizes below cannot overflow on a damaged or crafted manifest.
+        guard (0...(1 << 40)).contains(n), (0...(1 << 44)).contains(info.tokenCount), (1...(1 << 32)).contains(info.listCount),
               info.codeWidth == IndexMetadata.codeWidth(forCentroids: info.listCount) else {
             throw PlaidError.corruptIndex(file: directory, detail: "the manifest's record of this segment is inconsistent (\(n) documents, \(info.listCount) lists, code width \(info.codeWidth))")
         }
-        let lengthReader = try open(.documentLengths)
+        let lengthReader = try open(.documentLengths, .exactly(n * 4))
         try expect(lengthReader, bytes: n * 4)
         documentLengths = (0..<n).map { Int(lengthReader.payload.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
         var offsets = [0]
@@ -59,12 +60,12 @@ public final class Segment: @unchecked Sendable {
         guard offsets.last! == info.tokenCount else {
             throw PlaidError.corruptIndex(file: path(.documentLengths), detail: "the lengths add up to \(offsets.last!) tokens, the manifest says \(info.tokenCount)")
         }
-        documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs), expected: n)
-        codes = try open(.codes)
+        documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs, IndexStorage.documentIDsSize(info)), expected: n)
+        codes = try open(.codes, .exactly(info.tokenCount * info.codeWidth))
         try expect(codes, bytes: info.tokenCount * info.codeWidth)
-        residuals = try open(.residuals)
+        residuals = try open(.residuals, .exactly(info.tokenCount * bytesPerVector))
         try expect(residuals, bytes: info.tokenCount * bytesPerVector)
-        lists = try open(.invertedLists)
+        lists = try open(.invertedLists, .atMost(InvertedLists.maximumBytes(listCount: info.listCount, tokens: info.tokenCount)))
         invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists))
         // A code naming a centroid that does not exist would make search read out of bounds.
         let maxCode = CompressedIndex.largestCode(codes.payload, width: info.codeWidth)
@@ -75,7 +76,8 @@ public final class Segment: @unchecked Sendable {
         bytes += (try? FileManager.default.attributesOfItem(atPath: path(.documentIDs))[.size] as? Int) ?? 0
         if let file = info.deletionsFile {
             let deletionsPath = (directory as NSString).appendingPathComponent(file)
-            let reader = try ComponentReader(path: deletionsPath, component: .deletions, verifyChecksum: verifyChecksums)
+            let reader = try ComponentReader(path: deletionsPath, component: .deletions, size: .exactly(Segment.bitmapWords(n) * 8),
+                                             verifyChecksum: verifyChecksums)
             try expect(reader, bytes: Segment.bitmapWords(n) * 8)
             deleted = (0..<Segment.bitmapWords(n)).map { reader.payload.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
             var documents = 0, tokens = 0

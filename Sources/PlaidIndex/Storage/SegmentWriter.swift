@@ -65,12 +65,13 @@ final class SegmentWriter {
         let listWriter = try ComponentWriter(directory: directory, component: .invertedLists)
         try lists.finish(into: listWriter)
         _ = try listWriter.finishRaw()
-        try IndexStorage.writeDocuments(directory: directory, lengths: lengths, ids: ids)
+        let idBytes = try IndexStorage.writeDocuments(directory: directory, lengths: lengths, ids: ids)
         let checksum = try metadata.finish()
         AtomicDirectory.syncDirectory(directory)
         return SegmentInfo(name: name, documentCount: ids.count, tokenCount: tokens, listCount: listCount,
                            codeWidth: codeWidth, deletionsFile: nil, deletedDocuments: 0, deletedTokens: 0,
-                           metadataFile: MetadataStore.fileName, metadataChecksum: checksum, metadataFields: metadata.fields)
+                           metadataFile: MetadataStore.fileName, metadataChecksum: checksum, metadataFields: metadata.fields,
+                           documentIDBytes: idBytes)
     }
 
     static func appendCodes(_ codes: UnsafeBufferPointer<Int32>, width: Int, to writer: ComponentWriter) throws {
