@@ -290,7 +290,13 @@ extension EmbeddingsLayout {
         }
     }
 
-    /// Rejects NaN or infinite values and (unless allowed) all-zero rows, naming the first bad row.
+    /// The largest L2 norm a vector may have. ColBERT's vectors have norm 1; far larger ones are
+    /// not embeddings, and their products overflow float32 in k-means and scoring (a value of
+    /// 1e20 squares past its range).
+    public static let maximumVectorNorm: Double = 10_000
+
+    /// Rejects NaN or infinite values, vectors longer than `maximumVectorNorm` and (unless
+    /// allowed) all-zero rows, naming the first bad row.
     public static func checkRows(_ p: UnsafePointer<Float>, rows: Int, dim: Int, firstRow: Int, file: String, allowZero: Bool = false) throws {
         for r in 0..<rows {
             let row = p + r * dim
@@ -299,6 +305,9 @@ extension EmbeddingsLayout {
             for j in 0..<dim { sum += Double(row[j]) * Double(row[j]) }
             if !sum.isFinite {
                 throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) holds NaN or infinite values")
+            }
+            if sum > maximumVectorNorm * maximumVectorNorm {
+                throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) has norm \(String(format: "%.3g", sum.squareRoot())); plaid takes vectors of norm at most \(Int(maximumVectorNorm)) (ColBERT's are normalised to 1)")
             }
             if sum == 0 && !allowZero {
                 throw PlaidError.invalidInput(file: file, detail: "row \(firstRow + r) is a zero vector; ColBERT token vectors are normalised and never zero")

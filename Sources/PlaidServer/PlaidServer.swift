@@ -18,6 +18,9 @@ public enum PlaidServer {
         // Every product runs with one OpenBLAS thread: parallelism comes from serving requests on
         // the pool's threads, and the thread count is process-wide state that concurrent calls would fight over.
         BLAS.setThreadCount(1)
+        // A write past the file size limit (`ulimit -f`) must fail as a full disk does, with an
+        // answer, instead of the signal's default of ending the process.
+        signal(SIGXFSZ, SIG_IGN)
         let service = try RetrievalService(indexPath: indexPath, encoder: encoder, threads: configuration.threads,
                                            limits: configuration.limits)
         defer { service.close() }

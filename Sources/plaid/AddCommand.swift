@@ -87,6 +87,7 @@ struct Add: ParsableCommand {
             if added.newCentroids > 0 { line += "; \(added.newCentroids) centroids appended for \(added.outlierTokens) outlier tokens" }
             if commit.compacted { line += "; compacted" }
             printStatus(line)
+            warnIfMaintenanceFailed(commit)
         }
     }
 }
@@ -134,8 +135,15 @@ struct Delete: ParsableCommand {
             let commit = try writer.commit()
             if !summary.unknown.isEmpty { printWarning("\(summary.unknown.count) ids not in the index: \(unknown)") }
             printStatus("deleted \(summary.deleted) documents from \(index.index); generation \(commit.generation)\(commit.compacted ? "; compacted" : "")")
+            warnIfMaintenanceFailed(commit)
         }
     }
+}
+
+/// The commit landed; the merge or compaction after it did not, which the user should know.
+func warnIfMaintenanceFailed(_ commit: CommitSummary) {
+    guard let failure = commit.maintenanceFailure else { return }
+    printWarning("the commit (generation \(commit.generation)) is on disk, but merging segments after it failed: \(describe(failure)); the next write or `plaid compact` tries again")
 }
 
 /// Ids one per line; blank lines are skipped and a trailing carriage return is dropped.

@@ -10,7 +10,7 @@ func makeRouter(service: RetrievalService) -> Router<BasicRequestContext> {
     let limit = service.limits.maxBodyBytes
 
     router.get("health") { _, _ in jsonResponse(Data(#"{"status":"ok"}"#.utf8)) }
-    router.get("info") { _, _ in jsonResponse(try IndexDescription(service.snapshot).json()) }
+    router.get("info") { _, _ in jsonResponse(try IndexDescription(try service.snapshot).json()) }
     router.get("openapi.json") { _, _ in jsonResponse(Data(PackageResources.openapi_json)) }
     router.post("search") { request, _ in
         try encoded(await service.search(try await decoded(SearchRequest.init(json:), from: request, limit: limit)))

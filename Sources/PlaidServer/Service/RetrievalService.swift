@@ -19,10 +19,24 @@ final class RetrievalService: @unchecked Sendable {
 
     private let searchPool: WorkerPool
     private let writePool = WorkerPool(threads: 1, name: "plaid-write")
-    /// Touched only on the write pool. Nil after a failed commit whose reopening failed too.
+    /// Touched only on the write pool. Nil after a failed commit whose reopening failed too; the
+    /// next write tries to open it again.
     private var writer: IndexWriter?
     private let snapshotLock = NSLock()
     private var current: CompressedIndex
+    /// Why the last commit's snapshot could not be opened, while it cannot: searches would miss
+    /// what was answered, so every request tries again first and is refused (503) until one succeeds.
+    private var reopenFailure: Error?
+    /// Opens a snapshot of the index after a commit; a test may put a failing one in its place.
+    var openSnapshot: (_ path: String, _ previous: CompressedIndex) throws -> CompressedIndex = { path, previous in
+        // Its own commit was just written, read back and flushed: no need to read every checksum
+        // again, nor the centroids and segments the commit did not change.
+        try CompressedIndex(path: path, verifyChecksums: false, reusing: previous)
+    }
+    /// Where failures that reach no client go (a merge after a landed commit, a failed reopen).
+    var log: @Sendable (String) -> Void = { message in
+        FileHandle.standardError.write(Data("plaid serve: \(message)\n".utf8))
+    }
     /// The encoder runs one call at a time (each call already uses every core).
     private let encoderLock = NSLock()
 
@@ -43,11 +57,29 @@ final class RetrievalService: @unchecked Sendable {
         searchPool = WorkerPool(threads: threads, name: "plaid-search")
     }
 
-    /// The commit searches read now.
+    /// The commit searches read now: the last one committed. Throws (503) while the last
+    /// commit's snapshot cannot be opened.
     var snapshot: CompressedIndex {
-        snapshotLock.lock()
-        defer { snapshotLock.unlock() }
-        return current
+        get throws {
+            snapshotLock.lock()
+            defer { snapshotLock.unlock() }
+            if reopenFailure != nil { try install(Result { try openSnapshot(indexPath, current) }) }
+            return current
+        }
+    }
+
+    /// Makes `opened` (the current commit, opened) the snapshot; a failure to open keeps the old
+    /// one but refuses to serve it. Call with `snapshotLock` held.
+    private func install(_ opened: Result<CompressedIndex, Error>) throws {
+        do {
+            current = try opened.get()
+            reopenFailure = nil
+        } catch {
+            if reopenFailure == nil { log("the index's last commit could not be opened for search: \(describe(error))") }
+            reopenFailure = error
+            throw APIError(status: .serviceUnavailable,
+                           message: "the index's last commit cannot be opened for search (\(APIError.from(error).message)); the server retries on every request")
+        }
     }
 
     /// Finishes queued work and releases the writer lock.
@@ -65,7 +97,7 @@ final class RetrievalService: @unchecked Sendable {
         let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? []) }
         if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
         return try await searchPool.run {
-            let index = self.snapshot
+            let index = try self.snapshot
             let queries = try self.queryVectors(texts: request.queries, embeddings: request.queryEmbeddings, dim: index.dim)
             let filter = try metadataFilter.map { try index.documents(matching: $0) }
             let searcher = Searcher(index: index)
@@ -123,7 +155,7 @@ final class RetrievalService: @unchecked Sendable {
 
     func add(_ request: AddRequest) async throws -> AddResponse {
         try checkCount(request.documents.count, "documents")
-        let index = snapshot
+        let index = try snapshot
         let (given, texts) = try documentVectors(request.documents, dim: index.dim)
         let ids = request.documents.map(\.id)
         let metadata: BatchMetadata = request.documents.reduce(into: [:]) { all, document in
@@ -135,30 +167,42 @@ final class RetrievalService: @unchecked Sendable {
             let batch = try DocumentBatch(ids: ids, documents: vectors, dim: index.dim, sourceName: "the request")
             // Vectors sent as numbers may come from any model; texts are this server's model's.
             if texts.count == ids.count { batch.model = self.encoder?.identity }
-            let (summary, commit) = try self.commitWrite { writer in
+            let (summary, commit, manifest) = try self.commitWrite { writer in
                 try writer.add(batch, metadata: metadata, upsert: request.upsert)
             }
             return AddResponse(added: summary.documents - summary.replaced, replaced: summary.replaced, tokens: summary.tokens,
-                               newCentroids: summary.newCentroids, generation: commit.generation, documents: self.snapshot.documentCount)
+                               newCentroids: summary.newCentroids, generation: commit.generation, documents: manifest.documentCount)
         }
     }
 
     func delete(_ request: DeleteRequest) async throws -> DeleteResponse {
         try checkCount(request.ids.count, "ids")
         return try await writePool.run {
-            let (summary, commit) = try self.commitWrite { try $0.delete(ids: request.ids) }
+            let (summary, commit, manifest) = try self.commitWrite { try $0.delete(ids: request.ids) }
             return DeleteResponse(deleted: summary.deleted, unknown: summary.unknown.count, unknownIDs: summary.unknown,
-                                  generation: commit.generation, documents: self.snapshot.documentCount)
+                                  generation: commit.generation, documents: manifest.documentCount)
         }
     }
 
-    /// Stages a change, commits it, and makes the new commit the snapshot searches read. A
-    /// failed commit drops what was staged (by reopening the writer), so a refused request is
-    /// never committed by a later one.
-    private func commitWrite<T>(_ change: (IndexWriter) throws -> T) throws -> (T, CommitSummary) {
-        guard let writer else {
-            throw PlaidError.io(path: indexPath, detail: "the server could not reopen the index after a failed commit; restart it")
+    /// Stages a change, commits it, and makes the new commit the snapshot searches read.
+    ///
+    /// What was answered is what is served: an error means the commit did not land (a failed
+    /// commit drops what was staged, by reopening the writer, so a refused request is never
+    /// committed by a later one); an answer means it landed, even when the merge after it failed
+    /// (logged, and tried again by the next write) or its snapshot could not be opened (then
+    /// every request is refused until it can be). Returns the manifest committed.
+    private func commitWrite<T>(_ change: (IndexWriter) throws -> T) throws -> (T, CommitSummary, Manifest) {
+        if writer == nil {
+            do {
+                writer = try IndexWriter(path: indexPath)
+            } catch {
+                throw APIError(status: .serviceUnavailable,
+                               message: "the index cannot be opened for writing (\(APIError.from(error).message)); the server retries on the next write")
+            }
         }
+        let writer = self.writer!
+        // A write must not land while searches cannot see the commit before it.
+        _ = try snapshot
         let result = try change(writer)
         let commit: CommitSummary
         do {
@@ -168,13 +212,20 @@ final class RetrievalService: @unchecked Sendable {
             self.writer = try? IndexWriter(path: indexPath)
             throw error
         }
-        // Its own commit was just written and flushed: no need to read every checksum again, nor
-        // the centroids and segments the commit did not change.
-        let fresh = try CompressedIndex(path: indexPath, verifyChecksums: false, reusing: snapshot)
+        if let failure = commit.maintenanceFailure {
+            log("commit \(commit.generation) landed, but merging segments after it failed (the next write tries again): \(describe(failure))")
+        }
+        // Opened before taking the lock, so that searches do not wait for it; only this pool's
+        // one thread replaces the snapshot after a commit.
         snapshotLock.lock()
-        current = fresh
+        let previous = current
         snapshotLock.unlock()
-        return (result, commit)
+        let opened = Result { try openSnapshot(indexPath, previous) }
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
+        // The commit has landed, so the write is answered whether or not its snapshot opens.
+        try? install(opened)
+        return (result, commit, writer.committed)
     }
 
     // MARK: Rerank and encode
@@ -183,7 +234,7 @@ final class RetrievalService: @unchecked Sendable {
         let started = DispatchTime.now()
         try checkCount(request.documents.count, "documents")
         if let k = request.k { _ = try checkK(k) }
-        let dim = encoder?.dimension ?? snapshot.dim
+        let dim = try encoder?.dimension ?? snapshot.dim
         return try await searchPool.run {
             let query: [Float]
             switch (request.query, request.queryEmbeddings) {
@@ -290,6 +341,10 @@ final class RetrievalService: @unchecked Sendable {
             }
             if let c = row.firstIndex(where: { !$0.isFinite }) {
                 throw APIError.badRequest("\(field)[\(r)][\(c)] is not a finite number")
+            }
+            let norm = row.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            guard norm <= EmbeddingsLayout.maximumVectorNorm else {
+                throw APIError.badRequest("\(field)[\(r)] has norm \(String(format: "%.3g", norm)); vectors may have norm at most \(Int(EmbeddingsLayout.maximumVectorNorm)) (ColBERT's are normalised to 1)")
             }
             flat += row
         }
