@@ -1,16 +1,19 @@
 import Foundation
 
-/// Where a command writes a run, a report or JSON: standard output (`-` or `/dev/stdout`), or a
-/// regular file that is replaced atomically (written beside it under a temporary name, flushed,
-/// renamed over it).
+/// Where a command writes a run, a report or JSON: standard output (`-` or `/dev/stdout`), a
+/// character device such as `/dev/null` (written through), or a regular file that is replaced
+/// atomically (written beside it under a temporary name, flushed, renamed over it).
 ///
 /// `prepare` checks the destination before any expensive work, so a bad path fails at once: a
-/// path that exists and is not a regular file (a directory, a device, a socket, or a symbolic
-/// link to one) is refused and never renamed over; a symbolic link to a regular file is written
-/// through (its target is replaced, the link stays); missing parent folders are created; and the
-/// folder must accept a new file.
+/// character device is opened and written, never replaced; any other path that exists and is not
+/// a regular file (a directory, a block device, a pipe, a socket, or a symbolic link to one) is
+/// refused and never renamed over; a symbolic link to a regular file or a character device is
+/// written through (its target is replaced or written, the link stays); missing parent folders
+/// are created; and the folder must accept a new file.
 public enum OutputDestination: Equatable, Sendable {
     case standardOutput
+    /// A character device (`/dev/null`, a terminal), written in place.
+    case characterDevice(String)
     /// The file to replace: the path given, or a symbolic link's target.
     case file(String)
 
@@ -27,11 +30,17 @@ public enum OutputDestination: Equatable, Sendable {
                 }
                 target = resolved
             }
+            if stat(target, &info) == 0, (info.st_mode & S_IFMT) == S_IFCHR {
+                guard access(target, W_OK) == 0 else {
+                    throw PlaidError.io(path: target, detail: "cannot write to this device (\(option) \(path)): \(String(cString: strerror(errno)))")
+                }
+                return .characterDevice(target)
+            }
             if stat(target, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
                 let kind: String
                 switch info.st_mode & S_IFMT {
                 case S_IFDIR: kind = "a directory"
-                case S_IFCHR, S_IFBLK: kind = "a device"
+                case S_IFBLK: kind = "a block device"
                 case S_IFIFO: kind = "a pipe"
                 case S_IFSOCK: kind = "a socket"
                 default: kind = "not a regular file"
@@ -56,6 +65,12 @@ public enum OutputDestination: Equatable, Sendable {
         switch self {
         case .standardOutput:
             try FileHandle.standardOutput.write(contentsOf: data)
+        case .characterDevice(let path):
+            guard let handle = FileHandle(forWritingAtPath: path) else {
+                throw PlaidError.io(path: path, detail: "cannot open the device for writing: \(String(cString: strerror(errno)))")
+            }
+            defer { try? handle.close() }
+            try handle.write(contentsOf: data)
         case .file(let path):
             let url = URL(fileURLWithPath: path)
             let temporary = url.deletingLastPathComponent()
@@ -83,7 +98,7 @@ public enum OutputDestination: Equatable, Sendable {
     public var name: String {
         switch self {
         case .standardOutput: return "standard output"
-        case .file(let path): return path
+        case .characterDevice(let path), .file(let path): return path
         }
     }
 }

@@ -33,14 +33,22 @@ final class NewUserTests: PlaidCLITestCase {
         try FileManager.default.createDirectory(atPath: path("a-folder"), withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: path("link-to-folder"), withDestinationPath: path("a-folder"))
         try FileManager.default.createSymbolicLink(atPath: path("link-to-null"), withDestinationPath: "/dev/null")
-        for (output, kind) in [(path("a-folder"), "is a directory"), ("/dev/null", "is a device"),
-                               (path("link-to-folder"), "is a directory (through a symbolic link)"),
-                               (path("link-to-null"), "is a device (through a symbolic link)")] {
+        for (output, kind) in [(path("a-folder"), "is a directory"),
+                               (path("link-to-folder"), "is a directory (through a symbolic link)")] {
             let refused = try plaid(["query", "--index", index, "--queries", queries, "--output", output], expect: nil)
             XCTAssertNotEqual(refused.status, 0)
             XCTAssertTrue(refused.stderr.contains(kind), refused.stderr)
             XCTAssertFalse(refused.stderr.contains("search:"), "the output was checked only after searching: \(refused.stderr)")
         }
+        // /dev/null, the usual way to time a search, and character devices like it are written
+        // through, never replaced, directly or through a link.
+        for output in ["/dev/null", path("link-to-null")] {
+            let timed = try plaid(["query", "--index", index, "--queries", queries, "--k", "3", "--output", output], expect: nil)
+            XCTAssertEqual(timed.status, 0, timed.stderr)
+        }
+        var info = stat()
+        XCTAssertEqual(stat("/dev/null", &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFCHR, "/dev/null was replaced")
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: path("link-to-null")), "/dev/null")
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: path("link-to-folder")), path("a-folder"))
         // A link to a regular file is written through: the target changes, the link stays.
