@@ -159,7 +159,7 @@ struct Serve: AsyncParsableCommand {
                 print("plaid serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound) (index \(index))")
                 fflush(stdout)
             }
-            printStatus("plaid serve: stopped; every answered write is committed")
+            printStatus(readOnly ? "plaid serve: stopped" : "plaid serve: stopped; every answered write is committed")
         }
     }
 

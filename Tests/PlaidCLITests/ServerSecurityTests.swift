@@ -132,6 +132,38 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(writer.stop(), 0, writer.stderr)
     }
 
+    /// A read-only bind mount (where the system lets this test make one): the writer refuses
+    /// with one sentence, `--read-only` serves it.
+    func testReadOnlyServesAnIndexOnAReadOnlyFileSystem() throws {
+        let index = try emptyIndex()
+        let mountPoint = path("mounted")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        func run(_ arguments: [String]) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/mount")
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        guard (try? run(["--bind", directory, mountPoint])) == 0 else { throw XCTSkip("this system does not let the test bind-mount") }
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [mountPoint]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        guard try run(["-o", "remount,bind,ro", mountPoint]) == 0 else { throw XCTSkip("this system does not let the test remount read-only") }
+        let readOnlyIndex = mountPoint + "/" + (index as NSString).lastPathComponent
+        assertOneSentence(try serveToExit(["--index", readOnlyIndex]), says: "Read-only file system")
+        let server = try ServerProcess(self, arguments: ["--index", readOnlyIndex, "--read-only"])
+        XCTAssertEqual(try server.request("POST", "/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]]]).status, 200)
+        XCTAssertEqual(try server.request("POST", "/documents", document).status, 403)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
     // MARK: C. Bounds
 
     /// Two bodies of 80,000 keys each (quadratic duplicate checks took 16 s each) leave /health answering.
