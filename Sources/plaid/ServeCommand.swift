@@ -10,10 +10,14 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve an index over HTTP: search, filtered search, add, delete, rerank and encode (docs/openapi.json).",
         discussion: """
-        Binds to loopback by default. There is no authentication: to expose the server, put a reverse proxy \
-        that authenticates and terminates TLS in front of it. Each write request is one commit, on disk before \
-        it is answered; SIGTERM or SIGINT finishes the requests in flight, then stops. The server holds the \
-        index's writer lock while it runs.
+        Binds to loopback by default and answers only requests whose Host header names it (a loopback name, \
+        --host, or an --allowed-host), whose Origin, if any, is its own, and whose body is \
+        Content-Type: application/json. With --api-key-file every route but /health needs \
+        "Authorization: Bearer KEY"; a --host other than loopback needs one (or an explicit --no-auth). \
+        There is no TLS: put a reverse proxy that terminates TLS in front of a server others reach. \
+        Each write request is one commit, on disk before it is answered; SIGTERM or SIGINT finishes the \
+        requests in flight (for at most --shutdown-timeout), then stops. The server holds the index's \
+        writer lock while it runs, unless --read-only.
         """)
 
     @Option(help: "Index directory.")
@@ -25,8 +29,20 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp(MatrixPrecision.help, valueName: "int16|float32"))
     var precision: MatrixPrecision = .int16
 
-    @Option(help: "Address to bind; the default answers this machine only.")
+    @Option(help: "Address to bind; the default answers this machine only. Any other needs --api-key-file (or --no-auth).")
     var host = "127.0.0.1"
+
+    @Option(name: .customLong("allowed-host"), help: ArgumentHelp("A name (NAME or NAME:PORT) the Host header may give besides the loopback names and --host, such as a reverse proxy's; repeatable.", valueName: "name"))
+    var allowedHosts: [String] = []
+
+    @Option(help: ArgumentHelp("File holding the API key: every route but /health then needs the header \"Authorization: Bearer KEY\".", valueName: "file"))
+    var apiKeyFile: String?
+
+    @Flag(help: "Serve a --host other than loopback without an API key (behind a proxy that authenticates).")
+    var noAuth = false
+
+    @Flag(help: "Serve searches only: take no writer lock (the index may be on a read-only file system, or served beside a writer); writes get a 403.")
+    var readOnly = false
 
     @Option(help: "Port to bind; 0 picks a free one (the bound port is printed).")
     var port = 8080
@@ -49,6 +65,36 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most queries, documents, ids or texts in one request.")
     var maxItems = 10_000
 
+    @Option(help: "Largest k of a search or rerank.")
+    var maxK = 1_000
+
+    @Option(help: "Most vectors in one query given as embeddings.")
+    var maxQueryTokens = 512
+
+    @Option(help: "Most vectors × k of one query (a 32-vector query may ask for k up to 4,096).")
+    var maxTokensTimesK = 131_072
+
+    @Option(help: "Largest ndocs (candidate documents) a search may ask for.")
+    var maxNdocs = 65_536
+
+    @Option(help: "Largest ncells (centroids probed per query vector) a search may ask for.")
+    var maxNcells = 64
+
+    @Option(help: "Most texts the model encodes for one request.")
+    var maxTexts = 128
+
+    @Option(help: "Longest text (query, document or encode text), in UTF-8 bytes.")
+    var maxTextBytes = 16_384
+
+    @Option(help: "Seconds a request may take before it is answered 503 (checked between its stages); 0: no limit.")
+    var requestTimeout: Double = 60
+
+    @Option(help: "Seconds a connection may stay silent, between requests or within one, before it is closed.")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds SIGTERM or SIGINT waits for requests in flight before the server stops anyway.")
+    var shutdownTimeout: Double = 30
+
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
@@ -56,6 +102,15 @@ struct Serve: AsyncParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, not \(threads).") }
         guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1, not \(maxBodyMib).") }
         guard maxItems >= 1 else { throw ValidationError("--max-items must be at least 1, not \(maxItems).") }
+        for (name, value) in [("--max-k", maxK), ("--max-query-tokens", maxQueryTokens), ("--max-tokens-times-k", maxTokensTimesK),
+                              ("--max-ndocs", maxNdocs), ("--max-ncells", maxNcells), ("--max-texts", maxTexts), ("--max-text-bytes", maxTextBytes)] {
+            guard value >= 1 else { throw ValidationError("\(name) must be at least 1, not \(value).") }
+        }
+        guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (no limit) or more seconds, not \(requestTimeout).") }
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds, not \(idleTimeout).") }
+        guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0 seconds, not \(shutdownTimeout).") }
+        if readOnly && create { throw ValidationError("--read-only cannot --create an index.") }
+        if noAuth && apiKeyFile != nil { throw ValidationError("--no-auth and --api-key-file contradict each other; give one.") }
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if dim != nil && !create { throw ValidationError("--dim goes with --create.") }
         if let dim, dim < 8 || dim % 8 != 0 { throw ValidationError("--dim must be a positive multiple of 8, not \(dim).") }
@@ -67,6 +122,11 @@ struct Serve: AsyncParsableCommand {
         // Graceful shutdown replaces the handlers that exit at once: requests in flight finish first.
         await MainActor.run { interruptions.forEach { $0.cancel() } }
         try await runReportingErrors {
+            // Refused before the model loads or anything binds: one sentence, exit 1.
+            let apiKey = try apiKeyFile.map(readAPIKey)
+            if apiKey == nil && !noAuth && !Serve.isLoopback(host) {
+                throw PlaidError.invalidArgument("--host \(host) answers other machines, so the server needs an API key: give --api-key-file FILE (or --no-auth if a proxy in front authenticates)")
+            }
             let encoder = try model.map { try ColBERTEncoder(modelPath: $0, precision: precision) }
             if create && !FileManager.default.fileExists(atPath: index) {
                 let dimension = dim ?? encoder!.dimension
@@ -80,13 +140,44 @@ struct Serve: AsyncParsableCommand {
             configuration.threads = threads
             configuration.limits.maxBodyBytes = maxBodyMib << 20
             configuration.limits.maxItemsPerRequest = maxItems
+            configuration.limits.maxK = maxK
+            configuration.limits.maxQueryTokens = maxQueryTokens
+            configuration.limits.maxTokensTimesK = maxTokensTimesK
+            configuration.limits.maxNdocs = maxNdocs
+            configuration.limits.maxNcells = maxNcells
+            configuration.limits.maxTexts = maxTexts
+            configuration.limits.maxTextBytes = maxTextBytes
+            configuration.limits.requestTimeout = requestTimeout > 0 ? requestTimeout : nil
+            configuration.allowedHosts = allowedHosts
+            configuration.apiKey = apiKey
+            configuration.readOnly = readOnly
+            configuration.idleTimeout = idleTimeout
+            configuration.shutdownTimeout = shutdownTimeout
             let host = self.host, index = self.index
             try await PlaidServer.run(indexPath: index, encoder: encoder, configuration: configuration) { bound in
                 // Standard output, flushed: scripts and tests wait for this line to learn the port.
                 print("plaid serve: listening on http://\(host.contains(":") ? "[\(host)]" : host):\(bound) (index \(index))")
                 fflush(stdout)
             }
-            printStatus("plaid serve: stopped; every answered write is committed")
+            printStatus(readOnly ? "plaid serve: stopped" : "plaid serve: stopped; every answered write is committed")
         }
+    }
+
+    /// The key in `path`, without surrounding whitespace (a trailing newline is usual).
+    private func readAPIKey(_ path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw PlaidError.invalidArgument("--api-key-file \(path) cannot be read; give a file holding the API key")
+        }
+        let key = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard key.count >= 16, !key.contains(where: \.isWhitespace) else {
+            throw PlaidError.invalidArgument("--api-key-file \(path) must hold one key of at least 16 characters without spaces")
+        }
+        return key
+    }
+
+    /// Whether `host` is an address of this machine only.
+    static func isLoopback(_ host: String) -> Bool {
+        let name = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return name == "localhost" || name == "::1" || name.hasPrefix("127.")
     }
 }

@@ -106,7 +106,7 @@ final class AnsweredIsServedTests: PlaidCLITestCase {
         let working = service.openSnapshot
         service.openSnapshot = { _, _ in throw PlaidError.io(path: "/nowhere", detail: "injected failure") }
         let body = try JSONReader.parse(Array(#"{"documents":[{"id":"new","embeddings":[[1,0,0,0,0,0,0,0]]}]}"#.utf8))
-        let added = try await service.add(try AddRequest(json: body))
+        let added = try await service.add(try AddRequest(json: body), deadline: Deadline(seconds: nil))
         XCTAssertEqual(added.generation, 2)
         XCTAssertEqual(added.documents, 41)
         XCTAssertThrowsError(try service.snapshot) { error in
@@ -114,14 +114,14 @@ final class AnsweredIsServedTests: PlaidCLITestCase {
         }
         let search = try JSONReader.parse(Array(#"{"query_embeddings":[[[1,0,0,0,0,0,0,0]]],"filter":"id = 'new'"}"#.utf8))
         do {
-            _ = try await service.search(try SearchRequest(json: search))
+            _ = try await service.search(try SearchRequest(json: search), deadline: Deadline(seconds: nil))
             XCTFail("a search was served from a snapshot that misses an answered write")
         } catch {
             XCTAssertEqual((error as? APIError)?.status, .serviceUnavailable)
         }
         let delete = try JSONReader.parse(Array(#"{"ids":["new"]}"#.utf8))
         do {
-            _ = try await service.delete(try DeleteRequest(json: delete))
+            _ = try await service.delete(try DeleteRequest(json: delete), deadline: Deadline(seconds: nil))
             XCTFail("a write landed while searches could not see the commit before it")
         } catch {
             XCTAssertEqual((error as? APIError)?.status, .serviceUnavailable)
@@ -129,7 +129,7 @@ final class AnsweredIsServedTests: PlaidCLITestCase {
         XCTAssertTrue(logged.lines.contains { $0.contains("injected failure") }, "\(logged.lines)")
         service.openSnapshot = working
         XCTAssertEqual(try service.snapshot.generation, 2)
-        let answer = try await service.search(try SearchRequest(json: search))
+        let answer = try await service.search(try SearchRequest(json: search), deadline: Deadline(seconds: nil))
         XCTAssertEqual(answer.results.first?.map(\.id), ["new"])
     }
 }

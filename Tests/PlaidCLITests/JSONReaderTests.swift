@@ -73,3 +73,34 @@ final class JSONReaderTests: XCTestCase {
         }
     }
 }
+
+/// The parser's cost stays linear in the body, and what it keeps stays a small multiple of it.
+final class JSONReaderBoundsTests: XCTestCase {
+    /// 80,000 distinct keys in one object took 16 s when each key was checked against every earlier one.
+    func testDuplicateKeysAreFoundInLinearTime() throws {
+        let keys = (0..<80_000).map { "\"k\($0)\":0" }
+        let started = Date()
+        _ = try JSONReader.parse(Array(("{" + keys.joined(separator: ",") + "}").utf8))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+        do {
+            _ = try JSONReader.parse(Array(("{" + keys.joined(separator: ",") + ",\"k79999\":1}").utf8))
+            XCTFail("a duplicate key was accepted")
+        } catch let error as APIError {
+            XCTAssertTrue(error.message.contains("\"k79999\" twice"), error.message)
+        }
+    }
+
+    /// Tiny arrays of varying lengths, which would cost far more than their text, are refused;
+    /// rows of equal length (vectors) are not.
+    func testTinyArraysOfVaryingLengthAreRefused() throws {
+        let rows = "[" + Array(repeating: "[0,1]", count: 100_000).joined(separator: ",") + "]"
+        XCTAssertEqual(try JSONReader.parse(Array(rows.utf8)).kind, "an array")
+        let ragged = "[" + (0..<200_000).map { $0 % 2 == 0 ? "[0]" : "[0,0]" }.joined(separator: ",") + "]"
+        do {
+            _ = try JSONReader.parse(Array(ragged.utf8))
+            XCTFail("ragged tiny arrays were accepted")
+        } catch let error as APIError {
+            XCTAssertEqual(error.status, .contentTooLarge, error.message)
+        }
+    }
+}

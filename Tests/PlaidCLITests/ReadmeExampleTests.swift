@@ -76,7 +76,7 @@ final class ReadmeExampleTests: PlaidCLITestCase {
         XCTAssertTrue(result.stdout.contains(#""added":1"#), result.stdout)
         XCTAssertTrue(result.stdout.contains(#"{"results":[[{"id":"note-1","metadata":{"topic":"nutrition","year":2024},"score":"#), result.stdout)
         XCTAssertTrue(result.stdout.contains(#""deleted":1"#), result.stdout)
-        XCTAssertTrue(result.stdout.hasSuffix(#"{"error":"k must be between 1 and 10000, not 0"}"#), result.stdout)
+        XCTAssertTrue(result.stdout.hasSuffix(#"{"error":"k must be between 1 and 1000 (--max-k), not 0"}"#), result.stdout)
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 }

@@ -3,6 +3,9 @@ import Foundation
 import FoundationNetworking
 #endif
 import XCTest
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A `plaid serve` started on a free loopback port (`--port 0`; the bound port is read from its
 /// first line) and a small blocking JSON client for it. `stop()` sends SIGTERM and waits;
@@ -73,5 +76,87 @@ final class ServerProcess {
         }.resume()
         done.wait()
         return try answer.get()
+    }
+}
+
+/// Raw HTTP/1.1 over a loopback socket, for what URLSession will not send: a foreign `Host`,
+/// a body that stops short, a malformed chunk.
+extension ServerProcess {
+    struct RawAnswer {
+        var status: Int
+        var head: String
+        var body: String
+        /// Whether the server closed the connection before the timeout.
+        var closed: Bool
+        func header(_ name: String) -> String? {
+            head.split(separator: "\r\n").dropFirst().first { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+                .map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        }
+    }
+
+    /// A connected socket to the server.
+    func connect() throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw NSError(domain: "connect", code: Int(errno)) }
+        return fd
+    }
+
+    static func send(_ fd: Int32, _ data: Data) {
+        data.withUnsafeBytes { buffer in
+            var sent = 0
+            while sent < buffer.count {
+                let n = Glibc.send(fd, buffer.baseAddress! + sent, buffer.count - sent, Int32(MSG_NOSIGNAL))
+                if n <= 0 { return }
+                sent += n
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection or `timeout` passes.
+    static func receive(_ fd: Int32, timeout: TimeInterval) -> (data: Data, closed: Bool) {
+        var data = Data()
+        let deadline = Date().addingTimeInterval(timeout)
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { return (data, false) }
+            let whole = Int(left)
+            let micros = Int32((left - Double(whole)) * 1e6) + 1
+            var wait = timeval(tv_sec: whole, tv_usec: Int(micros))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n > 0 { data.append(contentsOf: buffer[..<n]); continue }
+            if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) { return (data, true) }
+        }
+    }
+
+    /// Sends `head` (lines joined by CRLF, a blank line added) and `body` as they are, on a
+    /// connection the request asks to close, and reads the answer.
+    func raw(_ head: [String], body: Data = Data(), timeout: TimeInterval = 30) throws -> RawAnswer {
+        let fd = try connect()
+        defer { close(fd) }
+        ServerProcess.send(fd, Data((head + ["Connection: close", "", ""]).joined(separator: "\r\n").utf8) + body)
+        let (data, closed) = ServerProcess.receive(fd, timeout: timeout)
+        let text = String(decoding: data, as: UTF8.self)
+        let parts = text.components(separatedBy: "\r\n\r\n")
+        let status = parts.first.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
+        return RawAnswer(status: status, head: parts.first ?? "", body: parts.dropFirst().joined(separator: "\r\n\r\n"), closed: closed)
+    }
+
+    /// `/proc` figures of the server, in bytes: its resident memory now and its peak.
+    var memory: (resident: Int, peak: Int) {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            let line = status.split(separator: "\n").first { $0.hasPrefix(name + ":") } ?? ""
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        }
+        return (field("VmRSS"), field("VmHWM"))
     }
 }

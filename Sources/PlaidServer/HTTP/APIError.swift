@@ -8,22 +8,55 @@ import PlaidCore
 struct APIError: Error, Sendable {
     var status: HTTPResponse.Status
     var message: String
+    /// Headers the answer carries besides its type (`WWW-Authenticate` for a 401).
+    var headers: HTTPFields = [:]
 
     static func badRequest(_ message: String) -> APIError { APIError(status: .badRequest, message: message) }
     static func tooLarge(_ message: String) -> APIError { APIError(status: .contentTooLarge, message: message) }
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 
-    /// A library error: the input's fault unless it is an I/O failure or a damaged index.
+    /// A library or system error: the input's fault unless it is an I/O failure or a damaged
+    /// index. The server's own paths never reach a client: they are replaced by "the index"
+    /// (the log keeps them); a full disk is a 507.
     static func from(_ error: Error) -> APIError {
         if let error = error as? APIError { return error }
+        if isNoSpace(error) {
+            return APIError(status: insufficientStorage, message: "the server's disk is full (no space left on device), so the change was not committed; retry once space is freed")
+        }
         if let error = error as? PlaidError {
             switch error {
-            case .io, .corruptIndex: return APIError(status: .internalServerError, message: describe(error))
-            default: return .badRequest(describe(error))
+            case .io(_, let detail):
+                return APIError(status: .internalServerError, message: "reading or writing the index failed: \(withoutPaths(detail)); the server's log has the details")
+            case .corruptIndex(_, let detail):
+                return APIError(status: .internalServerError, message: "a file of the index is damaged: \(withoutPaths(detail)); the server's log names it")
+            default: return .badRequest(withoutPaths(describe(error)))
             }
         }
         // Anything else is the server's own failure: the client gets no internals, the log gets them.
         return APIError(status: .internalServerError, message: "the server failed to answer; its log has the details")
     }
+
+    /// ENOSPC, as a library error's text or a Foundation/POSIX error.
+    private static func isNoSpace(_ error: Error) -> Bool {
+        let text = String(cString: strerror(ENOSPC))
+        if let error = error as? PlaidError {
+            if case .io(_, let detail) = error { return detail.contains(text) }
+            return false
+        }
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain, ns.code == Int(ENOSPC) { return true }
+        if ns.domain == NSCocoaErrorDomain, ns.code == NSFileWriteOutOfSpaceError { return true }
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError { return isNoSpace(underlying) }
+        return false
+    }
+
+    /// `text` with every absolute path in it replaced by "the index".
+    static func withoutPaths(_ text: String) -> String {
+        absolutePath.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: "the index")
+    }
+
+    // A "/" that starts a word, then anything up to a space, quote or bracket.
+    private static let absolutePath = try! NSRegularExpression(pattern: #"(?<![\w.~-])/[^\s"'()\[\]{}<>,;]*[^\s"'()\[\]{}<>,;:.]"#)
 }
 
 /// Turns whatever a route throws into a JSON error answer, and answers unknown routes (a known
@@ -43,7 +76,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             }
         } catch {
             let apiError = APIError.from(error)
-            if apiError.status == .internalServerError {
+            if apiError.status.code >= 500 {
                 context.logger.error("\(request.method) \(request.uri.path) failed: \(describe(error))")
             }
             return jsonError(apiError)
@@ -55,7 +88,9 @@ func jsonError(_ error: APIError) -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .withoutEscapingSlashes
     let body = (try? encoder.encode(["error": error.message])) ?? Data(#"{"error":"internal error"}"#.utf8)
-    return jsonResponse(body, status: error.status)
+    var response = jsonResponse(body, status: error.status)
+    response.headers.append(contentsOf: error.headers)
+    return response
 }
 
 func jsonResponse(_ data: Data, status: HTTPResponse.Status = .ok) -> Response {

@@ -11,6 +11,9 @@ enum JSONValue: Sendable {
     case number(Double, integer: Int64?)
     case string(String)
     case numbers([Double])
+    /// An array of arrays that each hold `width` (at least 1) numbers, packed into one run, row
+    /// after row: vectors cost their numbers and nothing per row.
+    case rows(flat: [Double], width: Int)
     case array([JSONValue])
     /// Members in body order; a key appears once.
     case object([(key: String, value: JSONValue)])
@@ -22,7 +25,7 @@ enum JSONValue: Sendable {
         case .bool: return "a boolean"
         case .number: return "a number"
         case .string: return "a string"
-        case .numbers, .array: return "an array"
+        case .numbers, .rows, .array: return "an array"
         case .object: return "an object"
         }
     }
@@ -30,14 +33,32 @@ enum JSONValue: Sendable {
 
 /// A strict RFC 8259 parser into `JSONValue`. Errors say what was expected and where (the byte
 /// offset, line and column), in one sentence.
+///
+/// Cost contract: time is linear in the body, and the values kept are charged an estimate of
+/// their memory; a body whose values would take more than `memoryMultiple` times its own size
+/// (tiny arrays of varying lengths, say) is refused with a 413 as soon as it does, so memory
+/// never grows past a small multiple of `--max-body-mib`.
 struct JSONReader {
     private let bytes: [UInt8]
     private var position = 0
     private static let maximumDepth = 64
+    static let memoryMultiple = 6
+    /// What the values parsed so far are estimated to take, and the most they may.
+    private var charged = 0
+    private let budget: Int
+
+    // Estimates of what each kind of value costs beyond its numbers and string bytes.
+    private static let containerCost = 64   // an array's header and allocation
+    private static let slotCost = MemoryLayout<JSONValue>.stride
+    private static let memberCost = MemoryLayout<(key: String, value: JSONValue)>.stride
 
     /// Parses the whole body; anything after the value but whitespace is an error.
     static func parse(_ data: some Collection<UInt8>) throws -> JSONValue {
-        var reader = JSONReader(bytes: Array(data) + [0])   // NUL-terminated for strtod
+        var copy: [UInt8] = []
+        copy.reserveCapacity(data.count + 1)
+        copy.append(contentsOf: data)
+        copy.append(0)   // NUL-terminated for strtod
+        var reader = JSONReader(bytes: copy, budget: memoryMultiple * copy.count + (1 << 20))
         reader.skipWhitespace()
         let value = try reader.value(depth: 0)
         reader.skipWhitespace()
@@ -45,7 +66,14 @@ struct JSONReader {
         return value
     }
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: [UInt8], budget: Int) { self.bytes = bytes; self.budget = budget }
+
+    private mutating func charge(_ bytes: Int) throws {
+        charged += bytes
+        guard charged <= budget else {
+            throw APIError.tooLarge("the body's JSON values would take more than \(JSONReader.memoryMultiple) times its size in memory (arrays of a few numbers each, of varying lengths); send vectors as rows of equal length")
+        }
+    }
 
     private var current: UInt8 { bytes[position] }
     private var atEnd: Bool { position >= bytes.count - 1 }
@@ -96,13 +124,14 @@ struct JSONReader {
         guard depth <= JSONReader.maximumDepth else { throw error("expected at most \(JSONReader.maximumDepth) levels of nesting") }
         position += 1
         var members: [(key: String, value: JSONValue)] = []
+        var keys = Set<String>()
         skipWhitespace()
-        if !atEnd, current == UInt8(ascii: "}") { position += 1; return .object(members) }
+        if !atEnd, current == UInt8(ascii: "}") { position += 1; try charge(JSONReader.containerCost); return .object(members) }
         while true {
             skipWhitespace()
             guard !atEnd, current == UInt8(ascii: "\"") else { throw error("expected a field name in double quotes") }
             let key = try string()
-            if members.contains(where: { $0.key == key }) { throw APIError.badRequest("the body names the field \"\(key)\" twice in one object") }
+            guard keys.insert(key).inserted else { throw APIError.badRequest("the body names the field \"\(key)\" twice in one object") }
             skipWhitespace()
             guard !atEnd, current == UInt8(ascii: ":") else { throw error("expected ':' after a field name") }
             position += 1
@@ -113,6 +142,7 @@ struct JSONReader {
             if current == UInt8(ascii: ",") { position += 1; continue }
             guard current == UInt8(ascii: "}") else { throw error("expected ',' or '}'") }
             position += 1
+            try charge(JSONReader.containerCost + members.count * JSONReader.memberCost)
             return .object(members)
         }
     }
@@ -120,26 +150,56 @@ struct JSONReader {
     private mutating func array(depth: Int) throws -> JSONValue {
         guard depth <= JSONReader.maximumDepth else { throw error("expected at most \(JSONReader.maximumDepth) levels of nesting") }
         position += 1
+        // Packed while every element is a number (`numbers`), or while every element is an
+        // array of the first one's count of numbers (`rows`: `numbers` holds them row after
+        // row); unpacked into `values` at the first element that breaks the pattern.
         var numbers: [Double] = []
-        var values: [JSONValue]?   // set once an element is not a number
+        var width = 0   // > 0: rows of this many numbers
+        var values: [JSONValue]?
         skipWhitespace()
-        if !atEnd, current == UInt8(ascii: "]") { position += 1; return .numbers([]) }
+        if !atEnd, current == UInt8(ascii: "]") { position += 1; try charge(JSONReader.containerCost); return .numbers([]) }
+        var first = true
         while true {
             skipWhitespace()
             guard !atEnd else { throw error("expected a value") }
-            if values == nil, current == UInt8(ascii: "-") || (current >= UInt8(ascii: "0") && current <= UInt8(ascii: "9")) {
+            if values == nil, width == 0, current == UInt8(ascii: "-") || (current >= UInt8(ascii: "0") && current <= UInt8(ascii: "9")) {
                 numbers.append(try number().value)
+                try charge(8)
+            } else if values == nil, width > 0 || first, current == UInt8(ascii: "[") {
+                let element = try value(depth: depth)
+                if case .numbers(let row) = element, !row.isEmpty, width == 0 || row.count == width {
+                    width = row.count
+                    numbers += row
+                    try charge(-JSONReader.containerCost)   // the row's numbers were charged, its array is gone
+                } else {
+                    values = try unpacked(numbers, width: width)
+                    values!.append(element)
+                }
             } else {
-                if values == nil { values = numbers.map { .number($0, integer: Int64(exactly: $0)) } }
+                if values == nil { values = try unpacked(numbers, width: width) }
                 values!.append(try value(depth: depth))
             }
+            first = false
             skipWhitespace()
             guard !atEnd else { throw error("expected ',' or ']'") }
             if current == UInt8(ascii: ",") { position += 1; continue }
             guard current == UInt8(ascii: "]") else { throw error("expected ',' or ']'") }
             position += 1
-            return values.map { .array($0) } ?? .numbers(numbers)
+            if let values {
+                try charge(JSONReader.containerCost + values.count * JSONReader.slotCost)
+                return .array(values)
+            }
+            try charge(JSONReader.containerCost)
+            return width > 0 ? .rows(flat: numbers, width: width) : .numbers(numbers)
         }
+    }
+
+    /// The elements packed so far, one value each (charged as such).
+    private mutating func unpacked(_ numbers: [Double], width: Int) throws -> [JSONValue] {
+        guard width > 0 else { return numbers.map { .number($0, integer: Int64(exactly: $0)) } }
+        let rows = numbers.count / width
+        try charge(rows * JSONReader.containerCost)
+        return (0..<rows).map { .numbers(Array(numbers[($0 * width)..<(($0 + 1) * width)])) }
     }
 
     private mutating func number() throws -> (value: Double, integer: Int64?) {
@@ -215,6 +275,7 @@ struct JSONReader {
         while !atEnd, current != UInt8(ascii: "\""), current != UInt8(ascii: "\\"), current >= 0x20 { position += 1 }
         if !atEnd, current == UInt8(ascii: "\"") {
             guard let text = String(validating: bytes[start..<position], as: UTF8.self) else { throw error("expected UTF-8 text") }
+            if position - start > 15 { try charge(JSONReader.containerCost + position - start) }   // longer ones are allocated
             position += 1
             return text
         }
@@ -255,6 +316,7 @@ struct JSONReader {
             }
         }
         guard let text = String(validating: scalars, as: UTF8.self) else { throw error("expected UTF-8 text") }
+        if scalars.count > 15 { try charge(JSONReader.containerCost + scalars.count) }
         return text
     }
 

@@ -39,12 +39,43 @@ struct Fields {
     func bool(_ key: String) throws -> Bool? { try value(key).map { try $0.bool(at: name(key)) } }
     func integer(_ key: String) throws -> Int? { try value(key).map { try $0.integer(at: name(key)) } }
     func number(_ key: String) throws -> Float? { try value(key).map { try $0.number(at: name(key)) } }
-    func array(_ key: String) throws -> [JSONValue]? { try value(key).map { try $0.elements(at: name(key)) } }
+    func array(_ key: String) throws -> JSONElements? { try value(key).map { try $0.elements(at: name(key)) } }
     func strings(_ key: String) throws -> [String]? {
         try array(key).map { try $0.enumerated().map { i, v in try v.string(at: "\(name(key))[\(i)]") } }
     }
     /// `[tokens][dim]` numbers.
-    func vectors(_ key: String) throws -> [[Float]]? { try value(key).map { try $0.vectors(at: name(key)) } }
+    func vectors(_ key: String) throws -> Matrix? { try value(key).map { try $0.vectors(at: name(key)) } }
+}
+
+/// Vectors as a request sends them, `[rows][width]`, flattened: one allocation however many rows.
+struct Matrix: Sendable {
+    var values: [Float]
+    var rows: Int
+    var width: Int
+}
+
+/// The elements of a JSON array, unpacked one at a time as they are read: a packed array is
+/// never unpacked whole (a field that expects strings stops at its first element).
+struct JSONElements: RandomAccessCollection, Sendable {
+    fileprivate enum Storage: Sendable { case values([JSONValue]), numbers([Double]), rows([Double], width: Int) }
+    fileprivate let storage: Storage
+
+    var startIndex: Int { 0 }
+    var endIndex: Int {
+        switch storage {
+        case .values(let values): return values.count
+        case .numbers(let numbers): return numbers.count
+        case .rows(let flat, let width): return flat.count / width
+        }
+    }
+
+    subscript(i: Int) -> JSONValue {
+        switch storage {
+        case .values(let values): return values[i]
+        case .numbers(let numbers): return .number(numbers[i], integer: Int64(exactly: numbers[i]))
+        case .rows(let flat, let width): return .numbers(Array(flat[(i * width)..<((i + 1) * width)]))
+        }
+    }
 }
 
 extension JSONValue {
@@ -72,31 +103,38 @@ extension JSONValue {
         return Float(d)
     }
 
-    /// The elements of an array (numbers unpacked).
-    func elements(at path: String) throws -> [JSONValue] {
+    /// The elements of an array.
+    func elements(at path: String) throws -> JSONElements {
         switch self {
-        case .array(let values): return values
-        case .numbers(let numbers): return numbers.map { .number($0, integer: Int64(exactly: $0)) }
+        case .array(let values): return JSONElements(storage: .values(values))
+        case .numbers(let numbers): return JSONElements(storage: .numbers(numbers))
+        case .rows(let flat, let width): return JSONElements(storage: .rows(flat, width: width))
         default: throw mismatch(path, "an array")
         }
     }
 
-    /// An array of numbers.
-    func vector(at path: String) throws -> [Float] {
+    /// An array of arrays of numbers, `[rows][numbers]`, every row as long as the first.
+    func vectors(at path: String) throws -> Matrix {
         switch self {
-        case .numbers(let numbers): return numbers.map { Float($0) }
-        case .array(let values):
-            let i = values.firstIndex { if case .number = $0 { return false } else { return true } }!
-            throw values[i].mismatch("\(path)[\(i)]", "a number")
-        default: throw mismatch(path, "an array of numbers")
-        }
-    }
-
-    /// An array of arrays of numbers, `[rows][numbers]`.
-    func vectors(at path: String) throws -> [[Float]] {
-        switch self {
-        case .numbers(let numbers) where numbers.isEmpty: return []
-        case .array(let rows): return try rows.enumerated().map { try $1.vector(at: "\(path)[\($0)]") }
+        case .numbers(let numbers) where numbers.isEmpty: return Matrix(values: [], rows: 0, width: 0)
+        case .rows(let flat, let width): return Matrix(values: flat.map { Float($0) }, rows: flat.count / width, width: width)
+        case .array(let rows):
+            // Not packed: some row is not an array of numbers, or not as long as the first.
+            var width: Int?
+            for (r, row) in rows.enumerated() {
+                switch row {
+                case .numbers(let numbers):
+                    if let width, numbers.count != width {
+                        throw APIError.badRequest("field \(path)[\(r)] has \(numbers.count) numbers but \(path)[0] has \(width); every vector has the same dimension")
+                    }
+                    width = numbers.count
+                case .array(let values):
+                    let i = values.firstIndex { if case .number = $0 { return false } else { return true } } ?? 0
+                    throw values[i].mismatch("\(path)[\(r)][\(i)]", "a number")
+                default: throw row.mismatch("\(path)[\(r)]", "an array of numbers")
+                }
+            }
+            return Matrix(values: [], rows: 0, width: width ?? 0)   // only empty rows reach here
         default: throw mismatch(path, "an array of arrays of numbers")
         }
     }
@@ -108,7 +146,7 @@ extension JSONValue {
         case .bool(let b): return .boolean(b)
         case .number(let d, let integer): return integer.map { .integer($0) } ?? .float(d)
         case .string(let s): return .string(s)
-        case .numbers, .array, .object: return .json(compactText)
+        case .numbers, .rows, .array, .object: return .json(compactText)
         }
     }
 
@@ -120,6 +158,8 @@ extension JSONValue {
         case .number(let d, let integer): return integer.map(String.init) ?? "\(d)"
         case .string(let s): return JSONValue.quoted(s)
         case .numbers(let numbers): return "[" + numbers.map { Int64(exactly: $0).map(String.init) ?? "\($0)" }.joined(separator: ",") + "]"
+        case .rows(let flat, let width):
+            return "[" + stride(from: 0, to: flat.count, by: width).map { JSONValue.numbers(Array(flat[$0..<($0 + width)])).compactText }.joined(separator: ",") + "]"
         case .array(let values): return "[" + values.map(\.compactText).joined(separator: ",") + "]"
         case .object(let members): return "{" + members.map { JSONValue.quoted($0.key) + ":" + $0.value.compactText }.joined(separator: ",") + "}"
         }
@@ -135,7 +175,7 @@ extension JSONValue {
 struct SearchRequest: Sendable {
     var queries: [String]?
     /// [queries][tokens][dim]; each query may have its own number of tokens.
-    var queryEmbeddings: [[[Float]]]?
+    var queryEmbeddings: [Matrix]?
     var k: Int?
     var filter: String?
     /// Bound to the filter's `?` as text: strings as they are, numbers as written, booleans as 1 and 0.
@@ -174,7 +214,7 @@ struct SearchRequest: Sendable {
 struct DocumentInput: Sendable {
     var id: String
     var text: String?
-    var embeddings: [[Float]]?
+    var embeddings: Matrix?
     var metadata: [String: MetadataValue]?
 
     init(json: JSONValue, at path: String) throws {
@@ -219,7 +259,7 @@ struct DeleteRequest: Sendable {
 struct RerankRequest: Sendable {
     var query: String?
     /// [tokens][dim]
-    var queryEmbeddings: [[Float]]?
+    var queryEmbeddings: Matrix?
     var documents: [DocumentInput]
     var k: Int?
 

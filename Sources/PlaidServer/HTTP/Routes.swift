@@ -1,49 +1,111 @@
 import Foundation
 import Hummingbird
 import PlaidIndex
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The API's routes (docs/openapi.json), each a thin translation between JSON and a
-/// `RetrievalService` call.
-func makeRouter(service: RetrievalService) -> Router<BasicRequestContext> {
+/// `RetrievalService` call. Bodies are parsed on `parser`'s threads, neither on the event loops
+/// nor on the cooperative threads that answer `/health`.
+func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerPool) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ErrorMiddleware())
+    router.middlewares.add(AccessMiddleware(policy: access))
     let limit = service.limits.maxBodyBytes
+    let timeout = service.limits.requestTimeout
+    func body<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws -> T, _ request: Request) async throws -> T {
+        try await decoded(read, from: request, limit: limit, parser: parser)
+    }
 
     router.get("health") { _, _ in jsonResponse(Data(#"{"status":"ok"}"#.utf8)) }
-    router.get("info") { _, _ in jsonResponse(try IndexDescription(try service.snapshot).json()) }
+    router.get("info") { _, _ in
+        try service.followCommits()
+        return jsonResponse(try IndexDescription(try service.snapshot).json())
+    }
     router.get("openapi.json") { _, _ in jsonResponse(Data(PackageResources.openapi_json)) }
     router.post("search") { request, _ in
-        try encoded(await service.search(try await decoded(SearchRequest.init(json:), from: request, limit: limit)))
+        let deadline = Deadline(seconds: timeout)
+        return try encoded(await service.search(try await body(SearchRequest.init(json:), request), deadline: deadline))
     }
     router.post("documents") { request, _ in
-        let answer = try await service.add(try await decoded(AddRequest.init(json:), from: request, limit: limit))
+        let deadline = Deadline(seconds: timeout)
+        try service.checkWritable()
+        let answer = try await service.add(try await body(AddRequest.init(json:), request), deadline: deadline)
         return try encoded(answer, status: answer.replaced == 0 ? .created : .ok)
     }
     router.delete("documents") { request, _ in
-        try encoded(await service.delete(try await decoded(DeleteRequest.init(json:), from: request, limit: limit)))
+        let deadline = Deadline(seconds: timeout)
+        try service.checkWritable()
+        return try encoded(await service.delete(try await body(DeleteRequest.init(json:), request), deadline: deadline))
     }
     router.post("rerank") { request, _ in
-        try encoded(await service.rerank(try await decoded(RerankRequest.init(json:), from: request, limit: limit)))
+        let deadline = Deadline(seconds: timeout)
+        return try encoded(await service.rerank(try await body(RerankRequest.init(json:), request), deadline: deadline))
     }
     router.post("encode") { request, _ in
-        try encoded(await service.encode(try await decoded(EncodeRequest.init(json:), from: request, limit: limit)))
+        let deadline = Deadline(seconds: timeout)
+        return try encoded(await service.encode(try await body(EncodeRequest.init(json:), request), deadline: deadline))
     }
     return router
 }
 
-/// The request's JSON body, read by `read`; larger than `limit` bytes is a 413.
-private func decoded<T>(_ read: (JSONValue) throws -> T, from request: Request, limit: Int) async throws -> T {
+/// The request's JSON body, read by `read` on `parser`: `Content-Type: application/json`
+/// (415 otherwise), at most `limit` bytes (413).
+private func decoded<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws -> T, from request: Request, limit: Int,
+                                  parser: WorkerPool) async throws -> T {
+    let type = request.headers[.contentType]
+    if let type, !isJSON(type) {
+        throw APIError(status: .unsupportedMediaType, message: "the body must be JSON sent with the header Content-Type: application/json, not \(type)")
+    }
     if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
         throw APIError.tooLarge("the request body has \(length) bytes; the limit is \(limit) (--max-body-mib)")
     }
     let body: ByteBuffer
     do {
         body = try await request.body.collect(upTo: limit)
-    } catch let error as HTTPError where error.status == .contentTooLarge {
+    } catch let error as HTTPResponseError where error.status == .contentTooLarge {
+        // NIO's too-many-bytes error for a chunked body, Hummingbird's for a declared length.
         throw APIError.tooLarge("the request body is over the limit of \(limit) bytes (--max-body-mib)")
+    } catch {
+        // The connection failed mid-body: a malformed chunk, or a body that ended early.
+        throw APIError.badRequest("the request body could not be read as HTTP/1.1 (a malformed chunk, or fewer bytes than announced); send it again")
     }
     guard body.readableBytes > 0 else { throw APIError.badRequest("the request has no body; send a JSON object") }
-    return try read(try JSONReader.parse(body.readableBytesView))
+    guard type != nil else {
+        throw APIError(status: .unsupportedMediaType, message: "the body must be JSON sent with the header Content-Type: application/json, and the request has no Content-Type")
+    }
+    let size = body.readableBytes
+    defer { if size >= MemoryRelease.threshold { MemoryRelease.soon() } }
+    return try await parser.run { try read(try JSONReader.parse(body.readableBytesView)) }
+}
+
+/// `application/json`, with parameters (`; charset=utf-8`) or without.
+private func isJSON(_ type: String) -> Bool {
+    type.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } == "application/json"
+}
+
+/// Large bodies leave the allocator holding their pages after they are freed; they go back to
+/// the system once the request is done, so a burst of large requests does not stay resident.
+enum MemoryRelease {
+    static let threshold = 1 << 20
+    private static let queue = DispatchQueue(label: "plaid-memory-release", qos: .utility)
+
+    /// glibc's `malloc_trim`, which Swift's Glibc module does not expose; nil elsewhere.
+    private static let trim: (@convention(c) (Int) -> Int32)? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(nil, "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+        #else
+        return nil
+        #endif
+    }()
+
+    /// Shortly after the request's values are freed (the handler returns first).
+    static func soon() {
+        guard let trim else { return }
+        queue.asyncAfter(deadline: .now() + 0.2) { _ = trim(0) }
+    }
 }
 
 private func encoded<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {

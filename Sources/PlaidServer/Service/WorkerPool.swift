@@ -16,7 +16,9 @@ final class WorkerPool: @unchecked Sendable {
     init(threads: Int, name: String) {
         for i in 0..<max(1, threads) {
             running.enter()
-            let thread = Thread { [unowned self] in
+            // The thread keeps its pool alive until `shutdown()` ends it: a pool dropped without
+            // one (its owner's initializer threw) must not be freed under a waiting thread.
+            let thread = Thread { [self] in
                 self.work()
                 self.running.leave()
             }

@@ -1,0 +1,312 @@
+import XCTest
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import PlaidServer
+import PlaidCore
+
+/// `plaid serve` against hostile clients and browsers: each test sends the probe that broke it.
+final class ServerSecurityTests: PlaidCLITestCase {
+    /// An empty index of dimension 8 made by a first server, which is stopped.
+    private func emptyIndex() throws -> String {
+        let index = path("index")
+        let server = try ServerProcess(self, arguments: ["--index", index, "--create", "--dim", "8"])
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+        return index
+    }
+
+    /// Runs `plaid serve` that is expected to exit by itself; killed after `timeout`.
+    private func serveToExit(_ arguments: [String], timeout: TimeInterval = 60) throws -> PlaidProcess.Output {
+        let (process, out, err) = try launch(["serve", "--port", "0"] + arguments)
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        return .init(status: process.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                     stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    private func assertOneSentence(_ output: PlaidProcess.Output, says: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(output.status, 1, output.stderr, file: file, line: line)
+        let lines = output.stderr.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, output.stderr, file: file, line: line)
+        XCTAssertTrue(output.stderr.contains(says), output.stderr, file: file, line: line)
+    }
+
+    private func json(_ object: Any) -> Data { try! JSONSerialization.data(withJSONObject: object) }
+
+    private let document: [String: Any] = ["documents": [["id": "d0", "embeddings": [[1, 0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0, 0]]]]]
+
+    // MARK: A. A server that cannot open its index exits 1 with one sentence
+
+    func testASecondServerOnALockedIndexExitsWithOneSentence() throws {
+        let index = try emptyIndex()
+        let first = try ServerProcess(self, arguments: ["--index", index])
+        assertOneSentence(try serveToExit(["--index", index]), says: "locked by")
+        XCTAssertEqual(first.stop(), 0, first.stderr)
+        // An empty manifest: the index cannot be opened.
+        let manifest = index + "/manifest.plaid"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: manifest))
+        try Data().write(to: URL(fileURLWithPath: manifest))
+        assertOneSentence(try serveToExit(["--index", index]), says: "manifest")
+    }
+
+    // MARK: B. Who may write
+
+    /// The CSRF and DNS-rebinding probes: a text/plain body, a foreign Origin, a foreign Host.
+    func testBrowserRequestsFromOtherSitesAreRefused() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--allowed-host", "plaid.internal"])
+        let body = json(document)
+        let own = "Host: 127.0.0.1:\(server.port)"
+        func post(_ headers: [String]) throws -> ServerProcess.RawAnswer {
+            try server.raw(["POST /documents HTTP/1.1"] + headers + ["Content-Length: \(body.count)"], body: body)
+        }
+        // The probe as reported: every header hostile.
+        let probe = try post(["Content-Type: text/plain", "Origin: http://evil.example", "Host: evil.example"])
+        XCTAssertTrue([403, 415, 421].contains(probe.status), probe.head + probe.body)
+        // Each defence alone.
+        let plain = try post([own, "Content-Type: text/plain"])
+        XCTAssertEqual(plain.status, 415, plain.body)
+        XCTAssertTrue(plain.body.contains("application/json"), plain.body)
+        let noType = try post([own])
+        XCTAssertEqual(noType.status, 415, noType.body)
+        let rebound = try post(["Host: evil.example:\(server.port)", "Content-Type: application/json"])
+        XCTAssertEqual(rebound.status, 421, rebound.body)
+        XCTAssertTrue(rebound.body.contains("evil.example") && rebound.body.contains("--allowed-host"), rebound.body)
+        let crossOrigin = try post([own, "Content-Type: application/json", "Origin: http://evil.example"])
+        XCTAssertEqual(crossOrigin.status, 403, crossOrigin.body)
+        XCTAssertTrue(crossOrigin.body.contains("Origin"), crossOrigin.body)
+        XCTAssertEqual(try post(["Host: evil.example", "Content-Type: application/json"]).status, 421)
+        // Nothing was written.
+        XCTAssertEqual(try server.request("GET", "/info").json["documents"] as? Int, 0)
+        // What the server answers to: its loopback names with its port, an allowed host, its own origin.
+        for host in ["localhost:\(server.port)", "127.0.0.1:\(server.port)", "[::1]:\(server.port)", "plaid.internal", "plaid.internal:443"] {
+            XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: \(host)"]).status, 200, host)
+        }
+        XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: localhost:1"]).status, 421)
+        let sameOrigin = try post([own, "Content-Type: application/json; charset=utf-8", "Origin: http://127.0.0.1:\(server.port)"])
+        XCTAssertEqual(sameOrigin.status, 201, sameOrigin.body)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    /// `--api-key-file`: a bearer token on every route but /health; a non-loopback --host needs one.
+    func testAnAPIKeyIsRequiredWhenGivenAndForNonLoopbackHosts() throws {
+        let index = try emptyIndex()
+        let keyFile = path("key")
+        try "s3cret-token-of-some-length\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let server = try ServerProcess(self, arguments: ["--index", index, "--api-key-file", keyFile])
+        let own = "Host: 127.0.0.1:\(server.port)"
+        XCTAssertEqual(try server.raw(["GET /health HTTP/1.1", own]).status, 200)
+        for authorization in [nil, "Bearer wrong", "Bearer s3cret-token-of-some-lengtH", "Basic czNjcmV0", "Bearer s3cret-token-of-some-length-and-more"] {
+            let answer = try server.raw(["GET /info HTTP/1.1", own] + (authorization.map { ["Authorization: \($0)"] } ?? []))
+            XCTAssertEqual(answer.status, 401, "\(authorization ?? "none"): \(answer.body)")
+            XCTAssertEqual(answer.header("WWW-Authenticate"), "Bearer", answer.head)
+            XCTAssertTrue(answer.body.contains("--api-key-file"), answer.body)
+        }
+        XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", own, "Authorization: Bearer s3cret-token-of-some-length"]).status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+        // 192.0.2.1 (TEST-NET-1) is never bound: the server refuses before binding.
+        assertOneSentence(try serveToExit(["--index", index, "--host", "192.0.2.1"]), says: "--api-key-file")
+        assertOneSentence(try serveToExit(["--index", index, "--api-key-file", path("nothing")]), says: "--api-key-file")
+    }
+
+    /// `--read-only` takes no writer lock: it serves beside a writer and refuses writes.
+    func testReadOnlyServesBesideAWriterAndRefusesWrites() throws {
+        let index = try emptyIndex()
+        let writer = try ServerProcess(self, arguments: ["--index", index])
+        let reader = try ServerProcess(self, arguments: ["--index", index, "--read-only"])
+        let refused = try reader.request("POST", "/documents", document)
+        XCTAssertEqual(refused.status, 403, refused.error ?? "")
+        XCTAssertTrue(refused.error?.contains("--read-only") == true, refused.error ?? "")
+        XCTAssertEqual(try reader.request("DELETE", "/documents", ["ids": ["d0"]]).status, 403)
+        let search = try reader.request("POST", "/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]]])
+        XCTAssertEqual(search.status, 200, search.error ?? "")
+        // The writer's commits reach the reader's next search.
+        XCTAssertEqual(try writer.request("POST", "/documents", document).status, 201)
+        XCTAssertEqual(try reader.request("GET", "/info").json["documents"] as? Int, 1)
+        let found = try reader.request("POST", "/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "k": 1])
+        XCTAssertEqual(((found.json["results"] as? [[[String: Any]]])?.first?.first?["id"]) as? String, "d0", found.error ?? "")
+        XCTAssertEqual(reader.stop(), 0, reader.stderr)
+        XCTAssertEqual(writer.stop(), 0, writer.stderr)
+    }
+
+    /// A read-only bind mount (where the system lets this test make one): the writer refuses
+    /// with one sentence, `--read-only` serves it.
+    func testReadOnlyServesAnIndexOnAReadOnlyFileSystem() throws {
+        let index = try emptyIndex()
+        let mountPoint = path("mounted")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        func run(_ arguments: [String]) throws -> Int32 {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/bin/mount")
+            process.arguments = arguments
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        guard (try? run(["--bind", directory, mountPoint])) == 0 else { throw XCTSkip("this system does not let the test bind-mount") }
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [mountPoint]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        guard try run(["-o", "remount,bind,ro", mountPoint]) == 0 else { throw XCTSkip("this system does not let the test remount read-only") }
+        let readOnlyIndex = mountPoint + "/" + (index as NSString).lastPathComponent
+        assertOneSentence(try serveToExit(["--index", readOnlyIndex]), says: "Read-only file system")
+        let server = try ServerProcess(self, arguments: ["--index", readOnlyIndex, "--read-only"])
+        XCTAssertEqual(try server.request("POST", "/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]]]).status, 200)
+        XCTAssertEqual(try server.request("POST", "/documents", document).status, 403)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    // MARK: C. Bounds
+
+    /// Two bodies of 80,000 keys each (quadratic duplicate checks took 16 s each) leave /health answering.
+    func testHealthAnswersWhileLargeBodiesParse() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index])
+        let keys = "{" + (0..<80_000).map { "\"k\($0)\":0" }.joined(separator: ",") + "}"
+        let body = Data(keys.utf8)
+        var sockets: [Int32] = []
+        for _ in 0..<2 {
+            let fd = try server.connect()
+            ServerProcess.send(fd, Data("POST /search HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+            sockets.append(fd)
+        }
+        defer { sockets.forEach { close($0) } }
+        Thread.sleep(forTimeInterval: 0.3)
+        let started = Date()
+        XCTAssertEqual(try server.request("GET", "/health", timeout: 10).status, 200)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2, "/health waited for the bodies")
+        for fd in sockets {
+            let answer = String(decoding: ServerProcess.receive(fd, timeout: 10).data, as: UTF8.self)
+            XCTAssertTrue(answer.hasPrefix("HTTP/1.1 400"), answer)
+        }
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    /// A 60 MiB body of `[[0],[0],…]` once peaked at 2 GB and left 833 MB resident.
+    func testTinyArraysDoNotAmplifyMemory() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index])
+        // The probe as reported (rows of one number), then rows of varying lengths: 60 MB each.
+        func body(_ rows: [String], count: Int) -> Data {
+            var body = Data(capacity: count * 6 + 64)
+            body.append(contentsOf: Array("{\"query_embeddings\": [[".utf8))
+            let encoded = rows.map { Array(($0 + ",").utf8) }
+            for i in 0..<count { body.append(contentsOf: encoded[i % encoded.count]) }
+            body.append(contentsOf: Array("[0]]]}".utf8))
+            return body
+        }
+        let before = server.memory.resident
+        for probe in [body(["[0]"], count: 15_000_000), body(["[0]", "[0,0]"], count: 12_000_000)] {
+            let answer = try server.request("POST", "/search", probe)
+            XCTAssertTrue([400, 413].contains(answer.status), "\(answer.status): \(answer.error ?? "")")
+        }
+        XCTAssertLessThan(server.memory.peak, 1 << 30, "peak resident memory")
+        // Freed memory goes back to the system shortly after the answer.
+        let answered = Date()
+        while server.memory.resident - before >= 200 << 20, Date().timeIntervalSince(answered) < 5 { Thread.sleep(forTimeInterval: 0.1) }
+        XCTAssertLessThan(server.memory.resident - before, 200 << 20, "memory kept after the request")
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    /// Texts per request and bytes per text are bounded before any encoding; so are k and
+    /// query tokens × k; and a request past --request-timeout is answered 503.
+    func testWorkPerRequestIsBounded() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-texts", "3", "--max-text-bytes", "100"])
+        let long = String(repeating: "x", count: 101)
+        let cases: [(String, Any, Int, String)] = [
+            ("/encode", ["texts": ["a", "b", "c", "d"], "mode": "query"], 413, "--max-texts"),
+            ("/encode", ["texts": ["a", long], "mode": "document"], 413, "--max-text-bytes"),
+            ("/search", ["queries": ["a", "b", "c", "d"]], 413, "--max-texts"),
+            ("/search", ["queries": [long]], 413, "--max-text-bytes"),
+            ("/documents", ["documents": [["id": "a", "text": long]]], 413, "--max-text-bytes"),
+            ("/rerank", ["query": long, "documents": [["id": "a", "text": "b"]]], 413, "--max-text-bytes"),
+            ("/search", ["query_embeddings": [[[Int]]](repeating: [[Int]](repeating: [1, 0, 0, 0, 0, 0, 0, 0], count: 512), count: 1), "k": 1_000], 400, "--max-tokens-times-k"),
+            ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "k": 10_000], 400, "--max-k"),
+            ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "ndocs": 100_000_000], 400, "ndocs"),
+        ]
+        for (route, body, status, says) in cases {
+            let answer = try server.request("POST", route, body)
+            XCTAssertEqual(answer.status, status, "\(route) \(body): \(answer.error ?? "")")
+            XCTAssertTrue(answer.error?.contains(says) == true, answer.error ?? "")
+        }
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+
+        let slow = try ServerProcess(self, arguments: ["--index", index, "--request-timeout", "0.001"])
+        let queries = (0..<200).map { q in (0..<32).map { t in (0..<8).map { Float(($0 + q + t) % 5) } } }
+        let late = try slow.request("POST", "/search", ["query_embeddings": queries, "k": 100])
+        XCTAssertEqual(late.status, 503, late.error ?? "")
+        XCTAssertTrue(late.error?.contains("--request-timeout") == true, late.error ?? "")
+        XCTAssertEqual(slow.stop(), 0, slow.stderr)
+    }
+
+    /// A client that announces 1000 bytes and sends 7 is dropped after --idle-timeout, and
+    /// SIGTERM does not wait for it past --shutdown-timeout.
+    func testStalledClientsAreDroppedAndDoNotBlockShutdown() throws {
+        let index = try emptyIndex()
+        let stalled = "POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"k\": 1"
+        let server = try ServerProcess(self, arguments: ["--index", index, "--idle-timeout", "1"])
+        let fd = try server.connect()
+        ServerProcess.send(fd, Data(stalled.utf8))
+        let dropped = ServerProcess.receive(fd, timeout: 6)
+        close(fd)
+        XCTAssertTrue(dropped.closed, "the stalled connection is still open")
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+
+        let patient = try ServerProcess(self, arguments: ["--index", index, "--idle-timeout", "600", "--shutdown-timeout", "1"])
+        let held = try patient.connect()
+        defer { close(held) }
+        ServerProcess.send(held, Data(stalled.replacingOccurrences(of: "127.0.0.1", with: "127.0.0.1:\(patient.port)").utf8))
+        Thread.sleep(forTimeInterval: 0.3)
+        let started = Date()
+        kill(patient.process.processIdentifier, SIGTERM)
+        while patient.process.isRunning, Date().timeIntervalSince(started) < 15 { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(patient.process.isRunning, "SIGTERM waited for a stalled client")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 8)
+    }
+
+    // MARK: D. Clear errors
+
+    func testChunkedBodiesOverTheLimitOrMalformedGetClearErrors() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-body-mib", "1"])
+        let head = ["POST /search HTTP/1.1", "Host: 127.0.0.1:\(server.port)", "Content-Type: application/json", "Transfer-Encoding: chunked"]
+        let chunk = Data(repeating: UInt8(ascii: " "), count: 256 << 10)
+        var big = Data()
+        for _ in 0..<6 { big += Data(String(chunk.count, radix: 16).utf8) + Data("\r\n".utf8) + chunk + Data("\r\n".utf8) }
+        big += Data("0\r\n\r\n".utf8)
+        let tooLarge = try server.raw(head, body: big)
+        XCTAssertEqual(tooLarge.status, 413, tooLarge.head + tooLarge.body)
+        XCTAssertTrue(tooLarge.body.contains("--max-body-mib"), tooLarge.body)
+        let malformed = try server.raw(head, body: Data("zz\r\n{}\r\n0\r\n\r\n".utf8))
+        XCTAssertEqual(malformed.status, 400, malformed.head + malformed.body)
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    /// Library errors reach clients without the server's paths; a full disk is a 507.
+    func testErrorsCarryNoServerPathAndAFullDiskIs507() {
+        let cases: [(Error, Int)] = [
+            (PlaidError.io(path: "/srv/secret/index/segments/000003/codes.plaid", detail: "cannot write: \(String(cString: strerror(ENOSPC)))"), 507),
+            (NSError(domain: NSPOSIXErrorDomain, code: Int(ENOSPC), userInfo: [NSFilePathErrorKey: "/srv/secret/index/manifest.plaid"]), 507),
+            (PlaidError.io(path: "/srv/secret/index/manifest.plaid", detail: "cannot open: \(String(cString: strerror(EACCES)))"), 500),
+            (PlaidError.corruptIndex(file: "/srv/secret/index/segments/000001/codes.plaid", detail: "checksum mismatch in /srv/secret/index/segments/000001"), 500),
+        ]
+        for (error, status) in cases {
+            let answer = APIError.from(error)
+            XCTAssertEqual(Int(answer.status.code), status, answer.message)
+            XCTAssertFalse(answer.message.contains("/srv"), answer.message)
+            XCTAssertFalse(answer.message.isEmpty)
+            if status == 507 { XCTAssertTrue(answer.message.contains("no space left on device"), answer.message) }
+        }
+    }
+}
