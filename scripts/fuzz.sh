@@ -83,6 +83,8 @@ SCRATCH_BASE=/dev/shm
 SCRATCH="$(mktemp -d "$SCRATCH_BASE/plaid-fuzz.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT
 export TMPDIR="$SCRATCH"
+# Swift's own backtracer would race ASan on a trap; libFuzzer prints the stack instead.
+export SWIFT_BACKTRACE=enable=no
 export LSAN_OPTIONS="suppressions=$ROOT/Fuzz/lsan-suppressions.txt${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 mkdir -p "$BUILD/logs" "$BUILD/artifacts"
 
@@ -105,7 +107,7 @@ replay() {
         local culprit
         culprit=$(grep -o 'Running: .*' "$log" | tail -1 | cut -d' ' -f2-)
         echo "fuzz: $harness: CRASH replaying ${culprit:-an input} (log: $log)" >&2
-        grep -m1 -E 'ERROR: (AddressSanitizer|libFuzzer)|Fatal error|fatal error|Precondition failed|SUMMARY' "$log" | sed 's/^/fuzz:     /' >&2 || true
+        grep -m1 -E 'Swift runtime failure|ERROR: (AddressSanitizer|LeakSanitizer)|Fatal error|Precondition failed|ERROR: libFuzzer' "$log" | sed 's/^/fuzz:     /' >&2 || true
         failures+=("$harness (replay of ${culprit:-?})")
     fi
 }
@@ -131,7 +133,7 @@ if [ "$mode" = fuzz ]; then
         if [ $status -ne 0 ]; then
             input=$(grep -oE 'Test unit written to [^ ]+' "$log" | tail -1 | awk '{print $NF}')
             echo "fuzz: $harness: FAILED (exit $status); input: ${input:-see the log}" >&2
-            grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|Fatal error|Precondition failed' "$log" | sed 's/^/fuzz:     /' >&2 || true
+            grep -m1 -E 'Swift runtime failure|ERROR: (AddressSanitizer|LeakSanitizer)|Fatal error|Precondition failed|ERROR: libFuzzer' "$log" | sed 's/^/fuzz:     /' >&2 || true
             failures+=("$harness (${input:-see $log})")
             line="$line, FAILED: ${input:-see $log}"
         else
