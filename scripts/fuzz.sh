@@ -22,8 +22,9 @@
 # How the harnesses are built, and why: the parsers' types are mostly `internal`, so each harness
 # is an executable target of its own package, Fuzz/ (beside Benchmarks/, depending on the root
 # package by path), that `@testable import`s the module it fuzzes. SwiftPM builds it with
-# `--sanitize fuzzer --sanitize address` (libFuzzer's `main`, coverage, ASan in every Swift module,
-# plaid's and its dependencies') and `-enable-testing` (for `@testable`), in release mode (a debug
+# `--sanitize fuzzer --sanitize address` (libFuzzer's `main`, ASan in every module, plaid's and its
+# dependencies'), `-sanitize-coverage=...` (the coverage libFuzzer steers by; see build_args) and
+# `-enable-testing` (for `@testable`), in release mode (a debug
 # build runs several times slower per input). A harness file is not named main.swift, so SwiftPM
 # compiles it as a library file: it has no `main` of its own, and no `plaid` executable is linked
 # in since the harnesses depend on the library products only. Everything goes to .build-fuzz/,
@@ -58,8 +59,11 @@ done
 
 started=$(date +%s)
 echo "fuzz: building ${#HARNESSES[@]} harness(es) into $BUILD/" >&2
+# swiftc 6.3's -sanitize=fuzzer adds no coverage instrumentation to a module compiled on its own
+# (-c, as SwiftPM does): without -sanitize-coverage only the C kernels were instrumented and
+# libFuzzer mutated blind.
 build_args=(--package-path Fuzz --build-path "$BUILD" -c release --sanitize fuzzer --sanitize address
-            -Xswiftc -enable-testing)
+            -Xswiftc -enable-testing -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 [ -n "${FUZZ_JOBS:-}" ] && build_args+=(-j "$FUZZ_JOBS")
 products=()
 # One build of everything unless some harnesses were picked.
