@@ -76,9 +76,10 @@ public final class NPYArray: @unchecked Sendable {
             guard !overflow else { throw PlaidError.invalidInput(file: name, detail: "shape \(shape) is too large") }
             elements = product
         }
-        let expected = dataOffset + elements
-        guard file.count >= expected else {
-            throw PlaidError.invalidInput(file: name, detail: "file is truncated: shape \(shape) needs \(expected) bytes, the file has \(file.count)")
+        // Compared as a difference: `dataOffset + elements` can overflow for a huge shape.
+        guard elements <= file.count - dataOffset else {
+            let needed = dataOffset.addingReportingOverflow(elements)
+            throw PlaidError.invalidInput(file: name, detail: "file is truncated: shape \(shape) needs \(needed.overflow ? "more than \(Int.max)" : "\(needed.partialValue)") bytes, the file has \(file.count)")
         }
     }
 

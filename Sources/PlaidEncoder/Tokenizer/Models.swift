@@ -28,8 +28,9 @@ private func readVocabulary(_ fields: JSONFields) throws -> [String: Int] {
     var vocabulary: [String: Int] = [:]
     vocabulary.reserveCapacity(entries.count)
     for (token, value) in entries {
-        guard case let .number(number) = value, let id = Int(exactly: number), id >= 0 else {
-            throw fields.invalid("vocab", "should map \"\(token)\" to a non-negative integer id")
+        // BPE merges keep ids in 32 bits (as HF's u32 ids); a larger one must be an error, not a trap.
+        guard case let .number(number) = value, let id = Int(exactly: number), id >= 0, id <= Int(Int32.max) else {
+            throw fields.invalid("vocab", "should map \"\(token)\" to a non-negative integer id below 2^31")
         }
         vocabulary[token] = id
     }

@@ -40,10 +40,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         file = try MappedFile(path: path)
         func corrupt(_ detail: String) -> PlaidError { .invalidInput(file: path, detail: "not a valid safetensors file: \(detail)") }
         guard file.count >= 8 else { throw corrupt("it has \(file.count) bytes, fewer than the 8-byte header length") }
-        let headerLength = Int(file.bytes.loadUnaligned(as: UInt64.self).littleEndian)
-        guard headerLength <= file.count - 8 else {
-            throw corrupt("the header length \(headerLength) runs past the end of the file (\(file.count) bytes)")
+        // Compared as read (unsigned): a length past Int.max must be an error, not a trap.
+        let announcedLength = file.bytes.loadUnaligned(as: UInt64.self).littleEndian
+        guard announcedLength <= UInt64(file.count - 8) else {
+            throw corrupt("the header length \(announcedLength) runs past the end of the file (\(file.count) bytes)")
         }
+        let headerLength = Int(announcedLength)
         let headerData = Data(bytes: file.bytes + 8, count: headerLength)
         guard let header = try? JSONSerialization.jsonObject(with: headerData) as? [String: Any] else {
             throw corrupt("the header is not a JSON object")
@@ -60,12 +62,21 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard let dtype = SafeTensorsDType(rawValue: dtypeText) else {
                 throw corrupt("tensor '\(tensorName)' has the unsupported dtype \(dtypeText)")
             }
-            let byteCount = offsets[1] - offsets[0]
-            guard offsets[0] >= 0, byteCount >= 0, dataStart + offsets[1] <= file.count else {
+            // Each comparison is made so that no sum or product of untrusted numbers can overflow.
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= file.count - dataStart else {
                 throw corrupt("tensor '\(tensorName)' has byte range \(offsets) outside the file")
             }
-            guard byteCount == shape.reduce(1, *) * dtype.byteCount else {
-                throw corrupt("tensor '\(tensorName)' has \(byteCount) bytes but shape \(shape) of \(dtypeText) needs \(shape.reduce(1, *) * dtype.byteCount)")
+            let byteCount = offsets[1] - offsets[0]
+            var needed: Int? = dtype.byteCount
+            for n in shape {
+                guard n >= 0, let product = needed?.multipliedReportingOverflow(by: n), !product.overflow else { needed = nil; break }
+                needed = product.partialValue
+            }
+            guard let needed else {
+                throw corrupt("tensor '\(tensorName)' has shape \(shape), which is negative or too large")
+            }
+            guard byteCount == needed else {
+                throw corrupt("tensor '\(tensorName)' has \(byteCount) bytes but shape \(shape) of \(dtypeText) needs \(needed)")
             }
             tensors[tensorName] = TensorInfo(dtype: dtype, shape: shape, offset: dataStart + offsets[0], byteCount: byteCount)
         }

@@ -1,0 +1,1 @@
+../../../Sources/PlaidServer/HTTP/Requests.swift
