@@ -180,6 +180,23 @@ final class MetadataTests: XCTestCase {
         clash.close()
     }
 
+    /// Ids and strings keep every byte, NUL included: nothing is cut at a NUL, and an id matches
+    /// only itself.
+    func testNULBytesAreKept() throws {
+        let ids = ["nul", "nul\u{0}id", "plain"]
+        _ = try IndexBuilder.build(from: try batchOf([0, 1, 2], ids: ids), at: path("nul"),
+                                   parameters: BuildParameters(kmeans: KMeansParameters(centroids: 8)),
+                                   metadata: ["nul": ["note": .string("a")], "nul\u{0}id": ["note": .string("a\u{0}b")]])
+        let index = try CompressedIndex(path: path("nul"))
+        XCTAssertEqual(index.liveDocumentIDs.map { Array($0.utf8) }, ids.map { Array($0.utf8) })
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("id = ?", parameters: ["nul\u{0}id"])).ordinals, [1])
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("id = ?", parameters: ["nul"])).ordinals, [0])
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("note = ?", parameters: ["a\u{0}b"])).ordinals, [1])
+        let stored = try index.metadata(of: [0, 1])
+        XCTAssertEqual(stored[1], ["note": .string("a\u{0}b")])
+        XCTAssertEqual(stored[0], ["note": .string("a")])
+    }
+
     private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {
         let vectors = try documents.map { d -> [Float] in
             var v = [Float](repeating: 0, count: pool.lengths[d] * pool.dim)

@@ -70,7 +70,7 @@ final class SQLiteStatement {
 
     func bind(_ value: MetadataValue, at index: Int32) {
         switch value {
-        case .string(let s), .json(let s): sqlite3_bind_text(pointer, index, s, -1, SQLiteStatement.transient)
+        case .string(let s), .json(let s): bind(text: s, at: index)
         case .integer(let i): sqlite3_bind_int64(pointer, index, i)
         case .float(let d): sqlite3_bind_double(pointer, index, d)
         case .boolean(let b): sqlite3_bind_int64(pointer, index, b ? 1 : 0)
@@ -78,7 +78,18 @@ final class SQLiteStatement {
         }
     }
 
-    func bind(text: String, at index: Int32) { sqlite3_bind_text(pointer, index, text, -1, SQLiteStatement.transient) }
+    /// Binds every byte of `text`, NUL included (SQLite would stop at a NUL if told to find the
+    /// end itself). Returns SQLite's status: SQLITE_TOOBIG past the connection's length limit.
+    @discardableResult
+    func bind(text: String, at index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            // An empty buffer may have no address, which SQLite would bind as NULL rather than ''.
+            guard let start = bytes.baseAddress else { return sqlite3_bind_text(pointer, index, "", 0, SQLiteStatement.transient) }
+            return sqlite3_bind_text64(pointer, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self), sqlite3_uint64(bytes.count),
+                                       SQLiteStatement.transient, UInt8(SQLITE_UTF8))
+        }
+    }
     func bind(integer: Int64, at index: Int32) { sqlite3_bind_int64(pointer, index, integer) }
 
     /// Steps once: true while a row is available.
@@ -93,7 +104,13 @@ final class SQLiteStatement {
     func reset() { sqlite3_reset(pointer); sqlite3_clear_bindings(pointer) }
 
     func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
-    func text(_ column: Int32) -> String { sqlite3_column_text(pointer, column).map { String(cString: $0) } ?? "" }
+    /// Column `column` as text, every byte of it (NUL included).
+    func text(_ column: Int32) -> String {
+        guard let start = sqlite3_column_text(pointer, column) else { return "" }
+        // Asked after the text, as SQLite's documentation requires, so that it counts the converted bytes.
+        let count = Int(sqlite3_column_bytes(pointer, column))
+        return String(decoding: UnsafeBufferPointer(start: start, count: count), as: UTF8.self)
+    }
 
     /// Column `column` as the metadata value of a field of `type`.
     func value(_ column: Int32, type: MetadataType) -> MetadataValue {
