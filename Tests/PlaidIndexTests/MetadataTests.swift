@@ -96,8 +96,8 @@ final class MetadataTests: XCTestCase {
         let before = try Data(contentsOf: URL(fileURLWithPath: database))
         let refused: [(String, String)] = [
             ("1; DROP TABLE metadata", "syntax error"),
-            ("1); DROP TABLE metadata; --", "must be one SQL expression"),
-            ("(SELECT count(*) FROM sqlite_master) > 0", "it tried to read sqlite_master"),
+            ("1); DROP TABLE metadata; --", "closes a parenthesis it did not open"),
+            ("(SELECT count(*) FROM sqlite_master) > 0", "contains a subquery or a second SELECT"),
             ("(SELECT count(*) FROM pragma_table_info('metadata')) > 0", "may only read the metadata fields"),
             ("year > 1; ATTACH DATABASE '/tmp/x.db' AS x", "syntax error"),
             ("load_extension('/tmp/evil') IS NULL", "could not be evaluated"),
@@ -178,6 +178,82 @@ final class MetadataTests: XCTestCase {
         }
         XCTAssertFalse(clash.hasChanges)
         clash.close()
+    }
+
+    /// The filter is one expression inside plaid's WHERE clause: closing that clause's parenthesis,
+    /// a second SELECT and a subquery are refused with one sentence, never a crash or extra rows.
+    func testFilterIsOneExpression() throws {
+        let index = try CompressedIndex(path: try buildIndex("escape", documents: 50))
+        let refused: [(String, String)] = [
+            ("0) UNION ALL SELECT -1 WHERE (1", "closes a parenthesis it did not open (at character 2"),
+            ("0) UNION ALL SELECT 5 WHERE (1", "closes a parenthesis it did not open"),
+            ("1) LIMIT (2", "closes a parenthesis it did not open"),
+            ("1) GROUP BY (id", "closes a parenthesis it did not open"),
+            ("(SELECT 5) = 5", "contains a subquery or a second SELECT"),
+            ("plaid_rowid IN (SELECT -1 UNION ALL SELECT 5)", "contains a subquery or a second SELECT"),
+            ("EXISTS (SELECT 1 FROM metadata WHERE year > 2000)", "contains a subquery or a second SELECT"),
+            ("(SELECT count(*) FROM sqlite_master) > 0", "contains a subquery or a second SELECT"),
+            ("year = $year", "only ? placeholders"),
+            ("year > 2000 AND (source = 'pmc'", "opens a parenthesis it does not close"),
+            ("year > 2000\u{0}) UNION ALL SELECT -1 --", "NUL character"),
+        ]
+        for (expression, message) in refused {
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(expression): \(error)")
+                XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
+            }
+        }
+        // Parentheses inside strings, quoted names and comments are not the clause's.
+        let expected = try index.documents(matching: MetadataFilter("year > 2000 AND source <> 'x'")).ordinals
+        XCTAssertFalse(expected.isEmpty)
+        for expression in ["(year > 2000) AND (source <> ')')", "\"year\" > 2000 AND [source] <> 'x' -- )", "year > 2000 /* ) */ AND source <> 'x'",
+                           "(((year > 2000))) AND source NOT IN (')', '(')", "`year` > 2000 AND source <> ''')'"] {
+            XCTAssertEqual(try index.documents(matching: MetadataFilter(expression)).ordinals, expected, expression)
+        }
+    }
+
+    /// A row number the metadata database gives back is checked against the segment: a damaged
+    /// table is an error, not a trap.
+    func testRowNumbersOutsideTheSegmentAreAnError() throws {
+        for (name, rowid) in [("past", 50), ("negative", -1)] {
+            let indexPath = try buildIndex(name, documents: 50)
+            let database = try SQLiteConnection(path: indexPath + "/seg-000000/metadata.sqlite", readOnly: false)
+            try database.execute("INSERT INTO metadata (rowid, id) VALUES (\(rowid), 'ghost')")
+            let index = try CompressedIndex(path: indexPath, verifyChecksums: false)
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter("id = 'ghost'")), name) { error in
+                XCTAssertTrue("\(error)".contains("document number \(rowid)"), "\(error)")
+            }
+        }
+    }
+
+    /// A filter stops at its time limit, and values past the length limit are refused, so that a
+    /// filter cannot hold a worker.
+    func testFiltersRunWithinBounds() throws {
+        let index = try CompressedIndex(path: try buildIndex("bounded", documents: 50))
+        var slow = MetadataFilter("length(hex(zeroblob(4000000))) > 0")
+        slow.timeLimit = 0.05
+        let started = Date()
+        XCTAssertThrowsError(try index.documents(matching: slow)) { error in
+            XCTAssertTrue("\(error)".contains("ran past its time limit of 0.05 seconds"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1)
+        XCTAssertEqual(MetadataFilter("1").timeLimit, MetadataFilter.defaultTimeLimit)
+        let refused: [(String, String)] = [
+            ("length(randomblob(900000000)) > 0", "string or blob too big"),
+            ("(SELECT count(*) FROM metadata a, metadata b, metadata c, metadata d) > 0", "contains a subquery or a second SELECT"),
+            (Array(repeating: "year = 0", count: 600).joined(separator: " OR "), "Expression tree is too large (maximum depth 500)"),
+            ("id IN (" + (0..<20_000).map { "'doc\($0)'" }.joined(separator: ",") + ")", "at most 65536 bytes"),
+        ]
+        for (expression, message) in refused {
+            let started = Date()
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), String(expression.prefix(80))) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(expression.prefix(80)): \(error)")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2, String(expression.prefix(80)))
+        }
+        XCTAssertThrowsError(try index.documents(matching: MetadataFilter("source LIKE ?", parameters: [String(repeating: "%a", count: 1000)]))) { error in
+            XCTAssertTrue("\(error)".contains("LIKE or GLOB pattern too complex"), "\(error)")
+        }
     }
 
     /// Ids and strings keep every byte, NUL included: nothing is cut at a NUL, and an id matches
