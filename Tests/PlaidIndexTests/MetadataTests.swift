@@ -273,6 +273,46 @@ final class MetadataTests: XCTestCase {
         XCTAssertEqual(stored[0], ["note": .string("a")])
     }
 
+    /// Ids compare by their UTF-8 bytes: "café" written with U+00E9 and with "e" and U+0301 are two
+    /// documents, each added, found, deleted and compacted on its own.
+    func testIDsCompareByTheirBytes() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        XCTAssertNoThrow(try EmbeddingsLayout.checkUnique([composed, decomposed], file: "ids"))
+        _ = try IndexBuilder.build(from: try batchOf([0, 1], ids: [composed, "other"]), at: path("bytes"),
+                                   parameters: BuildParameters(kmeans: KMeansParameters(centroids: 8)),
+                                   metadata: [composed: ["form": .string("composed")]])
+        let writer = try IndexWriter(path: path("bytes"))
+        XCTAssertFalse(writer.contains(id: decomposed))
+        try writer.add(try batchOf([2], ids: [decomposed]), metadata: [decomposed: ["form": .string("decomposed")]])
+        XCTAssertEqual(writer.documentCount, 3)
+        try writer.commit()
+        func ids(_ index: CompressedIndex, _ expression: String) throws -> [[UInt8]] {
+            try index.documents(matching: MetadataFilter(expression)).ordinals.map { Array(index.documentID($0).utf8) }
+        }
+        XCTAssertEqual(try ids(CompressedIndex(path: path("bytes")), "form = 'decomposed'"), [Array(decomposed.utf8)])
+        // Compaction keeps each document's metadata with it.
+        try writer.delete(ids: ["other"])
+        try writer.compact()
+        let compacted = try CompressedIndex(path: path("bytes"))
+        XCTAssertEqual(try ids(compacted, "form = 'decomposed'"), [Array(decomposed.utf8)])
+        XCTAssertEqual(try ids(compacted, "form = 'composed'"), [Array(composed.utf8)])
+        // Deleting one leaves the other; an upsert replaces only its own id.
+        let summary = try writer.delete(ids: [composed])
+        XCTAssertEqual(summary.deleted, 1)
+        XCTAssertTrue(writer.contains(id: decomposed))
+        XCTAssertFalse(writer.contains(id: composed))
+        try writer.add(try batchOf([3], ids: [composed]), upsert: true)
+        XCTAssertEqual(writer.documentCount, 2)
+        try writer.commit()
+        writer.close()
+        XCTAssertEqual(try CompressedIndex(path: path("bytes")).liveDocumentIDs.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) },
+                       [Array(composed.utf8), Array(decomposed.utf8)].sorted { $0.lexicographicallyPrecedes($1) })
+        // Metadata given under the other spelling of an id is not taken for it.
+        XCTAssertThrowsError(try MetadataSchema.merge([], with: [composed: ["n": .integer(1)]], order: [decomposed], source: "batch")) {
+            XCTAssertTrue("\($0)".contains("differs from it in its bytes"), "\($0)")
+        }
+    }
+
     private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {
         let vectors = try documents.map { d -> [Float] in
             var v = [Float](repeating: 0, count: pool.lengths[d] * pool.dim)

@@ -29,7 +29,7 @@ struct FilterOptions: ParsableArguments {
 /// Metadata of a batch for `build` and `add`: from --metadata FILE (with --embeddings), or from
 /// the collection's lines (its `metadata` object and other top-level fields).
 func batchMetadata(file: String?, collection: String?, ids: () throws -> [String]) throws -> BatchMetadata {
-    if let file { return try MetadataReader.read(path: file, batchIDs: Set(try ids())) }
+    if let file { return try MetadataReader.read(path: file, batchIDs: try ids()) }
     if let collection { return try MetadataReader.fromCollection(path: collection) }
     return [:]
 }
