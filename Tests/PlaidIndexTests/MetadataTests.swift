@@ -313,6 +313,36 @@ final class MetadataTests: XCTestCase {
         }
     }
 
+    /// Field names SQLite would take for its row number, or confuse with another field because its
+    /// names ignore case, and more fields than the limit, are refused before anything is staged.
+    func testReservedAndClashingFieldNamesAreRefused() throws {
+        let year = [MetadataField(name: "year", type: .integer, firstDocument: "d0")]
+        let cases: [([MetadataField], [String: MetadataValue], String)] = [
+            ([], ["rowid": .integer(7)], "'rowid' is reserved"),
+            ([], ["oid": .integer(7)], "'oid' is reserved"),
+            ([], ["_rowid_": .integer(7)], "'_rowid_' is reserved"),
+            ([], ["RowID": .integer(7)], "'RowID' is reserved"),
+            ([], ["plaid_rowid": .integer(7)], "'plaid_rowid' is reserved"),
+            ([], ["ID": .string("x")], "'ID' differs from field 'id' only in case"),
+            (year, ["Year": .integer(2000)], "'Year' differs from field 'year' only in case"),
+            ([], ["year": .integer(1), "YEAR": .integer(2)], "differs from field"),
+            ((0..<1_000).map { MetadataField(name: "f\($0)", type: .integer, firstDocument: "d0") }, ["one_more": .integer(1)], "at most 1000 fields"),
+        ]
+        for (fields, values, message) in cases {
+            XCTAssertThrowsError(try MetadataSchema.merge(fields, with: ["doc": values], order: ["doc"], source: "meta.jsonl"), message) {
+                XCTAssertTrue("\($0)".contains(message), "\($0)")
+            }
+        }
+        // Through the writer: refused, and nothing staged.
+        let indexPath = try buildIndex("names", documents: 50)
+        let writer = try IndexWriter(path: indexPath)
+        for fields in [["rowid": MetadataValue.integer(7)], ["Year": .integer(2000)]] {
+            XCTAssertThrowsError(try writer.add(try batchOf([60], ids: ["late"]), metadata: ["late": fields]))
+            XCTAssertFalse(writer.hasChanges)
+        }
+        writer.close()
+    }
+
     private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {
         let vectors = try documents.map { d -> [Float] in
             var v = [Float](repeating: 0, count: pool.lengths[d] * pool.dim)

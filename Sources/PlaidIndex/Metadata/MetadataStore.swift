@@ -13,8 +13,23 @@ import PlaidCore
 enum MetadataStore {
     static let fileName = "metadata.sqlite"
     static let table = "metadata"
-    /// Names a user field may not take: the id, and the prefix of the store's own columns.
-    static func isReserved(_ field: String) -> Bool { field == "id" || field.hasPrefix("plaid_") || field.isEmpty }
+    /// Why a user field may not take `field` as its name, or nil when it may. SQLite compares
+    /// names ignoring ASCII case, so these are refused in any case: the id, the prefix of the
+    /// store's own columns (`plaid_rowid`), and SQLite's names for the row number, which would
+    /// read the row number instead of the field.
+    static func reservation(of field: String) -> String? {
+        let name = folded(field)
+        if field.isEmpty { return "a field needs a name" }
+        if field == "id" { return "'id' is the document's id" }
+        if name.hasPrefix("plaid_") { return "names starting with 'plaid_' are plaid's own" }
+        if ["rowid", "oid", "_rowid_"].contains(name) { return "'rowid', 'oid' and '_rowid_' are SQLite's names for the row number" }
+        return nil
+    }
+
+    /// `name` as SQLite compares column names: ASCII letters in lower case, every other byte kept.
+    static func folded(_ name: String) -> String {
+        String(decoding: name.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+    }
 
     static func quoted(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }
