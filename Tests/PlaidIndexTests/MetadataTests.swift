@@ -256,6 +256,42 @@ final class MetadataTests: XCTestCase {
         }
     }
 
+    /// One call of instr, replace or a two-argument trim on long strings finishes well within the
+    /// time limit: SQLite cannot stop a function call midway, and its built-ins compare the
+    /// pattern at every position, so one such call could hold a worker for minutes.
+    func testStringFunctionsOnLongStringsFinishInTime() throws {
+        let index = try CompressedIndex(path: try buildIndex("linear", documents: 50))
+        let zeros = "hex(zeroblob(1000000))", needle = "(hex(zeroblob(500000)) || '1')"
+        for expression in ["instr(\(zeros), \(needle)) = 0",
+                           "length(replace(\(zeros), \(needle), 'x')) = 2000000",
+                           "length(trim(\(zeros), printf('%.*c', 200000, 'b') || '0')) = 0"] {
+            let started = Date()
+            XCTAssertEqual(try index.documents(matching: MetadataFilter(expression)).count, 50, expression)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 1, expression)
+        }
+    }
+
+    /// The linear instr, replace and two-argument trims give the built-ins' results.
+    func testFilterFunctionsGiveTheBuiltInsResults() throws {
+        let builtIn = try SQLiteConnection(path: ":memory:", readOnly: false)
+        let linear = try SQLiteConnection(path: ":memory:", readOnly: false)
+        FilterFunctions.register(on: linear.handle)
+        func result(_ call: String, on connection: SQLiteConnection) throws -> String {
+            let statement = try connection.prepare("SELECT quote(\(call))")
+            XCTAssertTrue(try statement.step())
+            return statement.text(0)
+        }
+        let calls = ["instr('abcabc', 'ca')", "instr('h\u{E9}llo w\u{F6}rld', 'w\u{F6}')", "instr(x'00ff00ff', x'ff')", "instr(x'616263', 'c')", "instr('abc', '')",
+                     "instr(NULL, 'a')", "instr('a', NULL)", "instr(12345, 34)", "instr('abc', 'd')", "instr('aab', 'ab')",
+                     "replace('aaaa', 'aa', 'b')", "replace('abc', '', 'x')", "replace(5, '', 'x')", "replace('h\u{E9}\u{E9}', '\u{E9}', 'e')",
+                     "replace(NULL, 'a', 'b')", "replace('a', 'a', NULL)", "replace(123, 2, 9)", "replace('abab', 'ab', '')",
+                     "trim('xxhixx', 'x')", "ltrim('xxhixx', 'x')", "rtrim('xxhixx', 'x')", "trim('\u{E9}\u{E9}a\u{E9}', '\u{E9}')", "trim('abc', '')",
+                     "trim(NULL, 'a')", "trim('a', NULL)", "trim('aaa', 'a')", "rtrim('abcb', 'bc')", "trim(5, 'x')", "ltrim(' a ')", "trim('xyx', 'yx')"]
+        for call in calls {
+            XCTAssertEqual(try result(call, on: linear), try result(call, on: builtIn), call)
+        }
+    }
+
     /// Ids and strings keep every byte, NUL included: nothing is cut at a NUL, and an id matches
     /// only itself.
     func testNULBytesAreKept() throws {

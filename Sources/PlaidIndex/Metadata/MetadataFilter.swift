@@ -203,6 +203,7 @@ final class SegmentMetadata: @unchecked Sendable {
             throw PlaidError.corruptIndex(file: path, detail: "the checksum does not match the manifest's: the file is damaged. Rebuild the index")
         }
         connection = try SQLiteConnection(path: path, readOnly: true)
+        FilterFunctions.register(on: connection.handle)
     }
 
     /// A database in memory holding only ids: how a filter sees a version-1 segment.
@@ -210,6 +211,7 @@ final class SegmentMetadata: @unchecked Sendable {
         path = ":memory:"
         fields = []
         connection = try SQLiteConnection(path: path, readOnly: false)
+        FilterFunctions.register(on: connection.handle)
         try connection.execute("CREATE TABLE \(MetadataStore.table) (id TEXT NOT NULL); BEGIN;")
         let insert = try connection.prepare("INSERT INTO \(MetadataStore.table) (rowid, id) VALUES (?, ?)")
         for (d, id) in ids.enumerated() {
