@@ -11,11 +11,15 @@ struct FilterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A value for the next ? placeholder of --filter (repeatable; bound as text).", valueName: "value"))
     var filterParam: [String] = []
 
+    @Option(help: ArgumentHelp("Seconds --filter may run before it is stopped with an error.", valueName: "seconds"))
+    var filterTimeLimit: Double = MetadataFilter.defaultTimeLimit
+
     func validate() throws {
         if filter == nil && !filterParam.isEmpty { throw ValidationError("--filter-param goes with --filter.") }
+        guard filterTimeLimit > 0 else { throw ValidationError("--filter-time-limit must be a positive number of seconds, not \(filterTimeLimit).") }
     }
 
-    var metadataFilter: MetadataFilter? { filter.map { MetadataFilter($0, parameters: filterParam) } }
+    var metadataFilter: MetadataFilter? { filter.map { MetadataFilter($0, parameters: filterParam, timeLimit: filterTimeLimit) } }
 
     /// The allowed documents of `index`, with a status line; nil without --filter.
     func documents(of index: CompressedIndex) throws -> DocumentFilter? {
