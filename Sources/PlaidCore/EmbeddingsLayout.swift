@@ -23,15 +23,16 @@ public enum EmbeddingsLayout {
         return ids
     }
 
-    /// Refuses an id that repeats, naming both positions, and an empty id.
+    /// Refuses an id that repeats, naming both positions, and an empty id. Ids compare by their
+    /// UTF-8 bytes (see `ByteExactID`).
     public static func checkUnique(_ ids: [String], file: String) throws {
-        var seen = [String: Int]()
+        var seen = [ByteExactID: Int]()
         for (i, id) in ids.enumerated() {
             guard !id.isEmpty else { throw PlaidError.invalidInput(file: file, detail: "id at position \(i) is empty") }
-            if let first = seen[id] {
+            if let first = seen[ByteExactID(id)] {
                 throw PlaidError.invalidInput(file: file, detail: "duplicate id '\(id)' at positions \(first) and \(i); ids must be unique within a batch")
             }
-            seen[id] = i
+            seen[ByteExactID(id)] = i
         }
     }
 

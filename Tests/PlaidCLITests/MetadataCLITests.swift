@@ -48,4 +48,23 @@ final class MetadataCLITests: PlaidCLITestCase {
         try plaid(["add", "--index", path("index"), "--embeddings", path("more"), "--metadata", good])
         XCTAssertEqual(try plaid(["metadata", "--index", path("index"), "--filter", "source = 'web'"]).stdout, "m2\t{\"source\":\"web\",\"year\":1999}\n")
     }
+
+    /// A filter that closes plaid's WHERE clause to add rows of its own is one sentence from every
+    /// command that filters, not a crash.
+    func testFilterThatLeavesItsExpressionIsOneSentence() throws {
+        try plaid(["synthesize", "--documents", "20", "--dim", "32", "--min-tokens", "8", "--max-tokens", "16", "--queries", "2", "--output", path("emb")])
+        try plaid(["build", "--embeddings", path("emb"), "--index", path("index"), "--centroids", "8"])
+        for command in [["metadata", "--index", path("index")], ["query", "--index", path("index"), "--queries", path("emb/queries"), "--output", "-"]] {
+            let result = try plaid(command + ["--filter", "0) UNION ALL SELECT -1 WHERE (1"], expect: nil)
+            XCTAssertNotEqual(result.status, 0)
+            XCTAssertTrue(result.stderr.contains("closes a parenthesis it did not open"), "\(command[0]): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, result.stderr)
+        }
+        // --filter-time-limit stops a slow filter with one sentence.
+        let slow = try plaid(["metadata", "--index", path("index"), "--filter", "length(hex(zeroblob(4000000 + length(id)))) > 0",
+                              "--filter-time-limit", "0.01"], expect: nil)
+        XCTAssertNotEqual(slow.status, 0)
+        XCTAssertTrue(slow.stderr.contains("ran past its time limit of 0.01 seconds"), slow.stderr)
+        XCTAssertEqual(slow.stderr.split(separator: "\n").count, 1, slow.stderr)
+    }
 }

@@ -96,8 +96,8 @@ final class MetadataTests: XCTestCase {
         let before = try Data(contentsOf: URL(fileURLWithPath: database))
         let refused: [(String, String)] = [
             ("1; DROP TABLE metadata", "syntax error"),
-            ("1); DROP TABLE metadata; --", "must be one SQL expression"),
-            ("(SELECT count(*) FROM sqlite_master) > 0", "it tried to read sqlite_master"),
+            ("1); DROP TABLE metadata; --", "closes a parenthesis it did not open"),
+            ("(SELECT count(*) FROM sqlite_master) > 0", "contains a subquery or a second SELECT"),
             ("(SELECT count(*) FROM pragma_table_info('metadata')) > 0", "may only read the metadata fields"),
             ("year > 1; ATTACH DATABASE '/tmp/x.db' AS x", "syntax error"),
             ("load_extension('/tmp/evil') IS NULL", "could not be evaluated"),
@@ -178,6 +178,206 @@ final class MetadataTests: XCTestCase {
         }
         XCTAssertFalse(clash.hasChanges)
         clash.close()
+    }
+
+    /// The filter is one expression inside plaid's WHERE clause: closing that clause's parenthesis,
+    /// a second SELECT and a subquery are refused with one sentence, never a crash or extra rows.
+    func testFilterIsOneExpression() throws {
+        let index = try CompressedIndex(path: try buildIndex("escape", documents: 50))
+        let refused: [(String, String)] = [
+            ("0) UNION ALL SELECT -1 WHERE (1", "closes a parenthesis it did not open (at character 2"),
+            ("0) UNION ALL SELECT 5 WHERE (1", "closes a parenthesis it did not open"),
+            ("1) LIMIT (2", "closes a parenthesis it did not open"),
+            ("1) GROUP BY (id", "closes a parenthesis it did not open"),
+            ("(SELECT 5) = 5", "contains a subquery or a second SELECT"),
+            ("plaid_rowid IN (SELECT -1 UNION ALL SELECT 5)", "contains a subquery or a second SELECT"),
+            ("EXISTS (SELECT 1 FROM metadata WHERE year > 2000)", "contains a subquery or a second SELECT"),
+            ("(SELECT count(*) FROM sqlite_master) > 0", "contains a subquery or a second SELECT"),
+            ("year = $year", "only ? placeholders"),
+            ("year > 2000 AND (source = 'pmc'", "opens a parenthesis it does not close"),
+            ("year > 2000\u{0}) UNION ALL SELECT -1 --", "NUL character"),
+        ]
+        for (expression, message) in refused {
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(expression): \(error)")
+                XCTAssertEqual("\(error)".split(separator: "\n").count, 1, "\(error)")
+            }
+        }
+        // Parentheses inside strings, quoted names and comments are not the clause's.
+        let expected = try index.documents(matching: MetadataFilter("year > 2000 AND source <> 'x'")).ordinals
+        XCTAssertFalse(expected.isEmpty)
+        for expression in ["(year > 2000) AND (source <> ')')", "\"year\" > 2000 AND [source] <> 'x' -- )", "year > 2000 /* ) */ AND source <> 'x'",
+                           "(((year > 2000))) AND source NOT IN (')', '(')", "`year` > 2000 AND source <> ''')'"] {
+            XCTAssertEqual(try index.documents(matching: MetadataFilter(expression)).ordinals, expected, expression)
+        }
+    }
+
+    /// A row number the metadata database gives back is checked against the segment: a damaged
+    /// table is an error, not a trap.
+    func testRowNumbersOutsideTheSegmentAreAnError() throws {
+        for (name, rowid) in [("past", 50), ("negative", -1)] {
+            let indexPath = try buildIndex(name, documents: 50)
+            let database = try SQLiteConnection(path: indexPath + "/seg-000000/metadata.sqlite", readOnly: false)
+            try database.execute("INSERT INTO metadata (rowid, id) VALUES (\(rowid), 'ghost')")
+            let index = try CompressedIndex(path: indexPath, verifyChecksums: false)
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter("id = 'ghost'")), name) { error in
+                XCTAssertTrue("\(error)".contains("document number \(rowid)"), "\(error)")
+            }
+        }
+    }
+
+    /// A filter stops at its time limit, and values past the length limit are refused, so that a
+    /// filter cannot hold a worker.
+    func testFiltersRunWithinBounds() throws {
+        let index = try CompressedIndex(path: try buildIndex("bounded", documents: 50))
+        // The id makes the work per row: SQLite evaluates a constant expression once.
+        var slow = MetadataFilter("length(hex(zeroblob(4000000 + length(id)))) > 0")
+        slow.timeLimit = 0.01
+        let started = Date()
+        XCTAssertThrowsError(try index.documents(matching: slow)) { error in
+            XCTAssertTrue("\(error)".contains("ran past its time limit of 0.01 seconds"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1)
+        XCTAssertEqual(MetadataFilter("1").timeLimit, MetadataFilter.defaultTimeLimit)
+        let refused: [(String, String)] = [
+            ("length(randomblob(900000000)) > 0", "string or blob too big"),
+            ("(SELECT count(*) FROM metadata a, metadata b, metadata c, metadata d) > 0", "contains a subquery or a second SELECT"),
+            (Array(repeating: "year = 0", count: 600).joined(separator: " OR "), "Expression tree is too large (maximum depth 500)"),
+            ("id IN (" + (0..<20_000).map { "'doc\($0)'" }.joined(separator: ",") + ")", "at most 65536 bytes"),
+        ]
+        for (expression, message) in refused {
+            let started = Date()
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), String(expression.prefix(80))) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(expression.prefix(80)): \(error)")
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 2, String(expression.prefix(80)))
+        }
+        XCTAssertThrowsError(try index.documents(matching: MetadataFilter("source LIKE ?", parameters: [String(repeating: "%a", count: 1000)]))) { error in
+            XCTAssertTrue("\(error)".contains("LIKE or GLOB pattern too complex"), "\(error)")
+        }
+    }
+
+    /// One call of instr, replace or a two-argument trim on long strings finishes well within the
+    /// time limit: SQLite cannot stop a function call midway, and its built-ins compare the
+    /// pattern at every position, so one such call could hold a worker for minutes.
+    func testStringFunctionsOnLongStringsFinishInTime() throws {
+        let index = try CompressedIndex(path: try buildIndex("linear", documents: 50))
+        let zeros = "hex(zeroblob(1000000))", needle = "(hex(zeroblob(500000)) || '1')"
+        for expression in ["instr(\(zeros), \(needle)) = 0",
+                           "length(replace(\(zeros), \(needle), 'x')) = 2000000",
+                           "length(trim(\(zeros), printf('%.*c', 200000, 'b') || '0')) = 0"] {
+            let started = Date()
+            XCTAssertEqual(try index.documents(matching: MetadataFilter(expression)).count, 50, expression)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 1, expression)
+        }
+    }
+
+    /// The linear instr, replace and two-argument trims give the built-ins' results.
+    func testFilterFunctionsGiveTheBuiltInsResults() throws {
+        let builtIn = try SQLiteConnection(path: ":memory:", readOnly: false)
+        let linear = try SQLiteConnection(path: ":memory:", readOnly: false)
+        FilterFunctions.register(on: linear.handle)
+        func result(_ call: String, on connection: SQLiteConnection) throws -> String {
+            let statement = try connection.prepare("SELECT quote(\(call))")
+            XCTAssertTrue(try statement.step())
+            return statement.text(0)
+        }
+        let calls = ["instr('abcabc', 'ca')", "instr('h\u{E9}llo w\u{F6}rld', 'w\u{F6}')", "instr(x'00ff00ff', x'ff')", "instr(x'616263', 'c')", "instr('abc', '')",
+                     "instr(NULL, 'a')", "instr('a', NULL)", "instr(12345, 34)", "instr('abc', 'd')", "instr('aab', 'ab')",
+                     "replace('aaaa', 'aa', 'b')", "replace('abc', '', 'x')", "replace(5, '', 'x')", "replace('h\u{E9}\u{E9}', '\u{E9}', 'e')",
+                     "replace(NULL, 'a', 'b')", "replace('a', 'a', NULL)", "replace(123, 2, 9)", "replace('abab', 'ab', '')",
+                     "trim('xxhixx', 'x')", "ltrim('xxhixx', 'x')", "rtrim('xxhixx', 'x')", "trim('\u{E9}\u{E9}a\u{E9}', '\u{E9}')", "trim('abc', '')",
+                     "trim(NULL, 'a')", "trim('a', NULL)", "trim('aaa', 'a')", "rtrim('abcb', 'bc')", "trim(5, 'x')", "ltrim(' a ')", "trim('xyx', 'yx')"]
+        for call in calls {
+            XCTAssertEqual(try result(call, on: linear), try result(call, on: builtIn), call)
+        }
+    }
+
+    /// Ids and strings keep every byte, NUL included: nothing is cut at a NUL, and an id matches
+    /// only itself.
+    func testNULBytesAreKept() throws {
+        let ids = ["nul", "nul\u{0}id", "plain"]
+        _ = try IndexBuilder.build(from: try batchOf([0, 1, 2], ids: ids), at: path("nul"),
+                                   parameters: BuildParameters(kmeans: KMeansParameters(centroids: 8)),
+                                   metadata: ["nul": ["note": .string("a")], "nul\u{0}id": ["note": .string("a\u{0}b")]])
+        let index = try CompressedIndex(path: path("nul"))
+        XCTAssertEqual(index.liveDocumentIDs.map { Array($0.utf8) }, ids.map { Array($0.utf8) })
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("id = ?", parameters: ["nul\u{0}id"])).ordinals, [1])
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("id = ?", parameters: ["nul"])).ordinals, [0])
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("note = ?", parameters: ["a\u{0}b"])).ordinals, [1])
+        let stored = try index.metadata(of: [0, 1])
+        XCTAssertEqual(stored[1], ["note": .string("a\u{0}b")])
+        XCTAssertEqual(stored[0], ["note": .string("a")])
+    }
+
+    /// Ids compare by their UTF-8 bytes: "café" written with U+00E9 and with "e" and U+0301 are two
+    /// documents, each added, found, deleted and compacted on its own.
+    func testIDsCompareByTheirBytes() throws {
+        let composed = "caf\u{E9}", decomposed = "cafe\u{301}"
+        XCTAssertNoThrow(try EmbeddingsLayout.checkUnique([composed, decomposed], file: "ids"))
+        _ = try IndexBuilder.build(from: try batchOf([0, 1], ids: [composed, "other"]), at: path("bytes"),
+                                   parameters: BuildParameters(kmeans: KMeansParameters(centroids: 8)),
+                                   metadata: [composed: ["form": .string("composed")]])
+        let writer = try IndexWriter(path: path("bytes"))
+        XCTAssertFalse(writer.contains(id: decomposed))
+        try writer.add(try batchOf([2], ids: [decomposed]), metadata: [decomposed: ["form": .string("decomposed")]])
+        XCTAssertEqual(writer.documentCount, 3)
+        try writer.commit()
+        func ids(_ index: CompressedIndex, _ expression: String) throws -> [[UInt8]] {
+            try index.documents(matching: MetadataFilter(expression)).ordinals.map { Array(index.documentID($0).utf8) }
+        }
+        XCTAssertEqual(try ids(CompressedIndex(path: path("bytes")), "form = 'decomposed'"), [Array(decomposed.utf8)])
+        // Compaction keeps each document's metadata with it.
+        try writer.delete(ids: ["other"])
+        try writer.compact()
+        let compacted = try CompressedIndex(path: path("bytes"))
+        XCTAssertEqual(try ids(compacted, "form = 'decomposed'"), [Array(decomposed.utf8)])
+        XCTAssertEqual(try ids(compacted, "form = 'composed'"), [Array(composed.utf8)])
+        // Deleting one leaves the other; an upsert replaces only its own id.
+        let summary = try writer.delete(ids: [composed])
+        XCTAssertEqual(summary.deleted, 1)
+        XCTAssertTrue(writer.contains(id: decomposed))
+        XCTAssertFalse(writer.contains(id: composed))
+        try writer.add(try batchOf([3], ids: [composed]), upsert: true)
+        XCTAssertEqual(writer.documentCount, 2)
+        try writer.commit()
+        writer.close()
+        XCTAssertEqual(try CompressedIndex(path: path("bytes")).liveDocumentIDs.map { Array($0.utf8) }.sorted { $0.lexicographicallyPrecedes($1) },
+                       [Array(composed.utf8), Array(decomposed.utf8)].sorted { $0.lexicographicallyPrecedes($1) })
+        // Metadata given under the other spelling of an id is not taken for it.
+        XCTAssertThrowsError(try MetadataSchema.merge([], with: [composed: ["n": .integer(1)]], order: [decomposed], source: "batch")) {
+            XCTAssertTrue("\($0)".contains("differs from it in its bytes"), "\($0)")
+        }
+    }
+
+    /// Field names SQLite would take for its row number, or confuse with another field because its
+    /// names ignore case, and more fields than the limit, are refused before anything is staged.
+    func testReservedAndClashingFieldNamesAreRefused() throws {
+        let year = [MetadataField(name: "year", type: .integer, firstDocument: "d0")]
+        let cases: [([MetadataField], [String: MetadataValue], String)] = [
+            ([], ["rowid": .integer(7)], "'rowid' is reserved"),
+            ([], ["oid": .integer(7)], "'oid' is reserved"),
+            ([], ["_rowid_": .integer(7)], "'_rowid_' is reserved"),
+            ([], ["RowID": .integer(7)], "'RowID' is reserved"),
+            ([], ["plaid_rowid": .integer(7)], "'plaid_rowid' is reserved"),
+            ([], ["ID": .string("x")], "'ID' differs from field 'id' only in case"),
+            (year, ["Year": .integer(2000)], "'Year' differs from field 'year' only in case"),
+            ([], ["year": .integer(1), "YEAR": .integer(2)], "differs from field"),
+            ((0..<1_000).map { MetadataField(name: "f\($0)", type: .integer, firstDocument: "d0") }, ["one_more": .integer(1)], "at most 1000 fields"),
+        ]
+        for (fields, values, message) in cases {
+            XCTAssertThrowsError(try MetadataSchema.merge(fields, with: ["doc": values], order: ["doc"], source: "meta.jsonl"), message) {
+                XCTAssertTrue("\($0)".contains(message), "\($0)")
+            }
+        }
+        // Through the writer: refused, and nothing staged.
+        let indexPath = try buildIndex("names", documents: 50)
+        let writer = try IndexWriter(path: indexPath)
+        for fields in [["rowid": MetadataValue.integer(7)], ["Year": .integer(2000)]] {
+            XCTAssertThrowsError(try writer.add(try batchOf([60], ids: ["late"]), metadata: ["late": fields]))
+            XCTAssertFalse(writer.hasChanges)
+        }
+        writer.close()
     }
 
     private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {

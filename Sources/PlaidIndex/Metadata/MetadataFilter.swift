@@ -9,13 +9,118 @@ import PlaidCore
 /// The filter can only read: it runs on a read-only connection to each segment's immutable
 /// database, as one statement, under an authorizer that allows reading the metadata table and
 /// calling functions, and nothing else (no writes, ATTACH, PRAGMA or other tables).
+///
+/// The filter is exactly one expression about one document: plaid writes the statement
+/// `SELECT … WHERE (expression)`, and an expression that closes that parenthesis (to add clauses
+/// or a second SELECT), holds a subquery, names placeholders other than `?` or holds a NUL is
+/// refused before it runs. It runs within `timeLimit` and SQLite's limits on value length,
+/// expression depth, function arguments, LIKE patterns and placeholders (`SegmentMetadata.limits`).
 public struct MetadataFilter: Sendable, Equatable {
     public var expression: String
     public var parameters: [String]
+    /// Seconds the filter may run, over all segments of one `CompressedIndex.documents(matching:)`
+    /// call; past it the call fails with "the filter ran past its time limit". Positive; infinity
+    /// sets no limit.
+    public var timeLimit: Double
 
-    public init(_ expression: String, parameters: [String] = []) {
+    /// The time limit of a filter unless its caller sets another.
+    public static let defaultTimeLimit: Double = 2
+    /// The longest expression, in UTF-8 bytes: a filter is a condition, not a list of every id.
+    public static let maxExpressionBytes = 65_536
+
+    public init(_ expression: String, parameters: [String] = [], timeLimit: Double = MetadataFilter.defaultTimeLimit) {
         self.expression = expression
         self.parameters = parameters
+        self.timeLimit = timeLimit
+    }
+
+    /// Refuses an expression that could leave the parentheses plaid puts around it: one whose
+    /// parentheses close below the level they start at or do not balance, outside strings, quoted
+    /// names and comments (as SQLite reads them). Also refuses NUL (SQLite would stop reading at
+    /// it), placeholders other than `?` (SQLite's `$name(…)` form reads parentheses as part of the
+    /// name), and expressions over `maxExpressionBytes`.
+    func checkIsOneExpression() throws {
+        let bytes = Array(expression.utf8)
+        guard bytes.count <= MetadataFilter.maxExpressionBytes else {
+            throw PlaidError.invalidArgument("the filter is \(bytes.count) bytes long but may be at most \(MetadataFilter.maxExpressionBytes) bytes; match on a field the documents share instead of listing them")
+        }
+        func at(_ offset: Int) -> String {
+            let shown = expression.count > 80 ? String(expression.prefix(80)) + "…" : expression
+            return "at character \(String(decoding: bytes[..<offset], as: UTF8.self).count + 1) of \"\(shown)\""
+        }
+        if let nul = bytes.firstIndex(of: 0) {
+            throw PlaidError.invalidArgument("the filter contains a NUL character (\(at(nul))); remove it, or pass the value with --filter-param")
+        }
+        var open: [Int] = []
+        var i = 0
+        /// Moves `i` past the end of a quoted run opened at `i` by `quote` and closed by `close`;
+        /// a doubled closing quote inside is one quote character (except in brackets).
+        func skipQuoted(close: UInt8, doubles: Bool) {
+            i += 1
+            while i < bytes.count {
+                if bytes[i] == close {
+                    if doubles, i + 1 < bytes.count, bytes[i + 1] == close { i += 2; continue }
+                    return
+                }
+                i += 1
+            }
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            switch c {
+            case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"):
+                skipQuoted(close: c, doubles: true)
+            case UInt8(ascii: "["):
+                skipQuoted(close: UInt8(ascii: "]"), doubles: false)
+            case UInt8(ascii: "-") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "-"):
+                while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
+            case UInt8(ascii: "/") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "*"):
+                i += 2
+                while i < bytes.count && !(bytes[i] == UInt8(ascii: "*") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "/")) { i += 1 }
+                i += 1
+            case UInt8(ascii: "("):
+                open.append(i)
+            case UInt8(ascii: ")"):
+                guard open.popLast() != nil else {
+                    throw PlaidError.invalidArgument("the filter closes a parenthesis it did not open (\(at(i))); a filter is one expression about a document and cannot end plaid's WHERE clause")
+                }
+            case UInt8(ascii: "$"), UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: "#"):
+                throw PlaidError.invalidArgument("the filter may use only ? placeholders, bound in order from --filter-param; '\(Character(Unicode.Scalar(c)))' (\(at(i))) starts another kind")
+            default:
+                break
+            }
+            i += 1
+        }
+        if let unclosed = open.last {
+            throw PlaidError.invalidArgument("the filter opens a parenthesis it does not close (\(at(unclosed))); close it")
+        }
+    }
+}
+
+/// The deadline of one filter over all the segments it reads, and whether SQLite was stopped at it.
+final class FilterClock {
+    let timeLimit: Double
+    private let deadline: UInt64
+    private(set) var expired = false
+
+    init(timeLimit: Double) throws {
+        guard timeLimit > 0 else {
+            throw PlaidError.invalidArgument("the filter time limit must be a positive number of seconds, not \(timeLimit)")
+        }
+        self.timeLimit = timeLimit
+        let now = DispatchTime.now().uptimeNanoseconds
+        deadline = timeLimit * 1e9 >= Double(UInt64.max - now) ? .max : now + UInt64(timeLimit * 1e9)
+    }
+
+    /// Whether the deadline has passed; remembered, so that the error can say why SQLite stopped.
+    func isPastDeadline() -> Bool {
+        if DispatchTime.now().uptimeNanoseconds >= deadline { expired = true }
+        return expired
+    }
+
+    var error: PlaidError {
+        let seconds = timeLimit == timeLimit.rounded() && timeLimit < 1e15 ? String(Int(timeLimit)) : String(timeLimit)
+        return .invalidArgument("the filter ran past its time limit of \(seconds) second\(timeLimit == 1 ? "" : "s") and was stopped; make it simpler (or raise the limit)")
     }
 }
 
@@ -34,34 +139,50 @@ public struct DocumentFilter: Sendable {
     public func allows(_ ordinal: Int) -> Bool { allowed[ordinal >> 6] & (1 << UInt64(ordinal & 63)) != 0 }
 }
 
-/// What the authorizer saw refused, for the error message.
+/// What the authorizer saw, for the error message, and how many SELECTs it lets a statement have.
 private final class AuthorizerLog {
     var refused: String?
+    /// SELECTs the statement has had authorized so far.
+    var selects = 0
+    /// SELECTs plaid's own statement has: one more means the filter holds a subquery.
+    var allowedSelects = Int.max
 }
 
 /// The authorizer of filter statements: reading the metadata table (and the query's own derived
-/// table) and calling functions are allowed; every other action is denied.
+/// table), calling functions, and as many SELECTs as plaid's own statement has are allowed; every
+/// other action is denied.
 private let filterAuthorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
                                               UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32 = { context, action, first, _, _, _ in
+    guard let context else { return SQLITE_DENY }
+    let log = Unmanaged<AuthorizerLog>.fromOpaque(context).takeUnretainedValue()
     switch action {
-    case SQLITE_SELECT, SQLITE_FUNCTION:
+    case SQLITE_FUNCTION:
         return SQLITE_OK
+    case SQLITE_SELECT:
+        log.selects += 1
+        if log.selects <= log.allowedSelects { return SQLITE_OK }
+        if log.refused == nil { log.refused = "subquery" }
+        return SQLITE_DENY
     case SQLITE_READ:
         if let first, String(cString: first) == MetadataStore.table { return SQLITE_OK }
         fallthrough
     default:
-        if let context {
-            let log = Unmanaged<AuthorizerLog>.fromOpaque(context).takeUnretainedValue()
-            if log.refused == nil {
-                let names = [SQLITE_READ: "read \(first.map { String(cString: $0) } ?? "another table")", SQLITE_ATTACH: "attach a database",
-                             SQLITE_DETACH: "detach a database", SQLITE_PRAGMA: "run a PRAGMA", SQLITE_INSERT: "insert",
-                             SQLITE_UPDATE: "update", SQLITE_DELETE: "delete", SQLITE_DROP_TABLE: "drop a table",
-                             SQLITE_CREATE_TABLE: "create a table", SQLITE_TRANSACTION: "start a transaction"]
-                log.refused = names[action] ?? "perform SQLite action \(action)"
-            }
+        if log.refused == nil {
+            let names = [SQLITE_READ: "read \(first.map { String(cString: $0) } ?? "another table")", SQLITE_ATTACH: "attach a database",
+                         SQLITE_DETACH: "detach a database", SQLITE_PRAGMA: "run a PRAGMA", SQLITE_INSERT: "insert",
+                         SQLITE_UPDATE: "update", SQLITE_DELETE: "delete", SQLITE_DROP_TABLE: "drop a table",
+                         SQLITE_CREATE_TABLE: "create a table", SQLITE_TRANSACTION: "start a transaction"]
+            log.refused = names[action] ?? "perform SQLite action \(action)"
         }
         return SQLITE_DENY
     }
+}
+
+/// Stops a filter statement at its clock's deadline: SQLite calls it every `progressInterval`
+/// virtual-machine instructions, and a nonzero return interrupts the statement.
+private let filterProgress: @convention(c) (UnsafeMutableRawPointer?) -> Int32 = { context in
+    guard let context else { return 0 }
+    return Unmanaged<FilterClock>.fromOpaque(context).takeUnretainedValue().isPastDeadline() ? 1 : 0
 }
 
 /// A segment's metadata database opened read-only, for filters and for showing documents' fields.
@@ -82,6 +203,7 @@ final class SegmentMetadata: @unchecked Sendable {
             throw PlaidError.corruptIndex(file: path, detail: "the checksum does not match the manifest's: the file is damaged. Rebuild the index")
         }
         connection = try SQLiteConnection(path: path, readOnly: true)
+        FilterFunctions.register(on: connection.handle)
     }
 
     /// A database in memory holding only ids: how a filter sees a version-1 segment.
@@ -89,6 +211,7 @@ final class SegmentMetadata: @unchecked Sendable {
         path = ":memory:"
         fields = []
         connection = try SQLiteConnection(path: path, readOnly: false)
+        FilterFunctions.register(on: connection.handle)
         try connection.execute("CREATE TABLE \(MetadataStore.table) (id TEXT NOT NULL); BEGIN;")
         let insert = try connection.prepare("INSERT INTO \(MetadataStore.table) (rowid, id) VALUES (?, ?)")
         for (d, id) in ids.enumerated() {
@@ -100,13 +223,35 @@ final class SegmentMetadata: @unchecked Sendable {
         try connection.execute("COMMIT;")
     }
 
-    static func matchingIDs(_ ids: [String], _ filter: MetadataFilter, schema: [MetadataField]) throws -> [Int] {
-        try SegmentMetadata(ids: ids).matching(filter, schema: schema)
+    static func matchingIDs(_ ids: [String], _ filter: MetadataFilter, schema: [MetadataField], clock: FilterClock) throws -> [Int] {
+        try SegmentMetadata(ids: ids).matching(filter, schema: schema, clock: clock)
     }
 
+    /// SQLite's limits while a filter runs, restored after it (reading documents' fields is not
+    /// limited). The progress handler cannot stop SQLite inside one function call, so the length
+    /// of every string and blob bounds what one call can build and the time it can take (a
+    /// stored row longer than this cannot be filtered); the others bound parsing and matching.
+    static let limits: [(limit: Int32, value: Int32)] = [
+        (SQLITE_LIMIT_LENGTH, 16 << 20),
+        (SQLITE_LIMIT_EXPR_DEPTH, 500),
+        (SQLITE_LIMIT_FUNCTION_ARG, 64),
+        (SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1_000),
+        (SQLITE_LIMIT_VARIABLE_NUMBER, 1_000),
+        (SQLITE_LIMIT_ATTACHED, 0),
+    ]
+    /// Virtual-machine instructions between two looks at the clock: a handful of rows.
+    static let progressInterval: Int32 = 100
+
+    /// SELECTs in plaid's own statement `prefix + "1\n)"` (it depends on the SQLite version), kept
+    /// for the schema it was counted for.
+    private var ownSelects: (prefix: String, count: Int)?
+
     /// Local numbers of the documents matching `filter`, ascending. `schema` is the index's
-    /// field list: a field this segment lacks reads as NULL here.
-    func matching(_ filter: MetadataFilter, schema: [MetadataField]) throws -> [Int] {
+    /// field list: a field this segment lacks reads as NULL here. `clock` stops the statement at
+    /// the filter's deadline. The numbers are SQLite's rowids: the caller checks they name
+    /// documents of the segment.
+    func matching(_ filter: MetadataFilter, schema: [MetadataField], clock: FilterClock) throws -> [Int] {
+        try filter.checkIsOneExpression()
         lock.lock(); defer { lock.unlock() }
         let present = Set(fields.map(\.name))
         let columns = ["rowid AS plaid_rowid", "id"] + schema.map { field in
@@ -114,36 +259,70 @@ final class SegmentMetadata: @unchecked Sendable {
         }
         let prefix = "SELECT plaid_rowid FROM (SELECT \(columns.joined(separator: ", ")) FROM \(MetadataStore.table)) WHERE ("
         let sql = prefix + filter.expression + "\n)"
+        let handle = connection.handle
+        let saved = SegmentMetadata.limits.map { sqlite3_limit(handle, $0.limit, $0.value) }
+        let savedSQLLength = sqlite3_limit(handle, SQLITE_LIMIT_SQL_LENGTH, Int32(prefix.utf8.count + MetadataFilter.maxExpressionBytes + 2))
+        sqlite3_progress_handler(handle, SegmentMetadata.progressInterval, filterProgress, Unmanaged.passUnretained(clock).toOpaque())
+        defer {
+            sqlite3_progress_handler(handle, 0, nil, nil)
+            sqlite3_limit(handle, SQLITE_LIMIT_SQL_LENGTH, savedSQLLength)
+            for (limit, value) in zip(SegmentMetadata.limits, saved) { sqlite3_limit(handle, limit.limit, value) }
+        }
+        if ownSelects?.prefix != prefix {
+            let log = AuthorizerLog()
+            guard try prepare(prefix + "1\n)", log: log) != nil else {
+                throw PlaidError.corruptIndex(file: path, detail: "the metadata table cannot be read with the index's fields: \(connection.message). Rebuild the index")
+            }
+            ownSelects = (prefix, log.selects)
+        }
         let log = AuthorizerLog()
-        let context = Unmanaged.passUnretained(log).toOpaque()
-        sqlite3_set_authorizer(connection.handle, filterAuthorizer, context)
-        defer { sqlite3_set_authorizer(connection.handle, nil, nil) }
-        var statement: OpaquePointer?
-        var tail: UnsafePointer<CChar>?
-        let status = withExtendedLifetime(log) { sqlite3_prepare_v2(connection.handle, sql, -1, &statement, &tail) }
-        guard status == SQLITE_OK, let statement else {
+        log.allowedSelects = ownSelects!.count
+        guard let prepared = try prepare(sql, log: log) else {
             throw filterError(filter, prefix: prefix, log: log)
         }
-        let prepared = SQLiteStatement(statement, connection: connection)
-        if let tail, !String(cString: tail).allSatisfy(\.isWhitespace) {
-            throw PlaidError.invalidArgument("the filter must be one SQL expression; found more after it (\"\(String(cString: tail).trimmingCharacters(in: .whitespacesAndNewlines).prefix(40))\")")
-        }
-        let placeholders = Int(sqlite3_bind_parameter_count(statement))
+        let placeholders = Int(sqlite3_bind_parameter_count(prepared.pointer))
         guard placeholders == filter.parameters.count else {
             throw PlaidError.invalidArgument("the filter has \(placeholders) ? placeholder\(placeholders == 1 ? "" : "s") but \(filter.parameters.count) --filter-param value\(filter.parameters.count == 1 ? " was" : "s were") given")
         }
-        for (i, value) in filter.parameters.enumerated() { prepared.bind(text: value, at: Int32(i + 1)) }
+        for (i, value) in filter.parameters.enumerated() where prepared.bind(text: value, at: Int32(i + 1)) != SQLITE_OK {
+            throw PlaidError.invalidArgument("--filter-param value \(i + 1) cannot be bound: \(connection.message) (a value may be at most \(SegmentMetadata.limits[0].value) bytes)")
+        }
         var documents: [Int] = []
         do {
             while try prepared.step() { documents.append(Int(prepared.integer(0))) }
         } catch {
+            if clock.expired { throw clock.error }
             throw PlaidError.invalidArgument("the filter could not be evaluated: \(connection.message)")
         }
         return documents
     }
 
+    /// Prepares `sql` under the filter authorizer, which records in `log`; nil when SQLite refuses it.
+    private func prepare(_ sql: String, log: AuthorizerLog) throws -> SQLiteStatement? {
+        sqlite3_set_authorizer(connection.handle, filterAuthorizer, Unmanaged.passUnretained(log).toOpaque())
+        defer { sqlite3_set_authorizer(connection.handle, nil, nil) }
+        var statement: OpaquePointer?
+        // The tail points into the C string, so it is read while that lives.
+        let (status, tail) = withExtendedLifetime(log) {
+            sql.withCString { text -> (Int32, String) in
+                var tail: UnsafePointer<CChar>?
+                let status = sqlite3_prepare_v2(connection.handle, text, -1, &statement, &tail)
+                return (status, tail.map { String(cString: $0) } ?? "")
+            }
+        }
+        guard status == SQLITE_OK, let statement else { return nil }
+        let prepared = SQLiteStatement(statement, connection: connection)
+        if !tail.allSatisfy(\.isWhitespace) {
+            throw PlaidError.invalidArgument("the filter must be one SQL expression; found more after it (\"\(tail.trimmingCharacters(in: .whitespacesAndNewlines).prefix(40))\")")
+        }
+        return prepared
+    }
+
     private func filterError(_ filter: MetadataFilter, prefix: String, log: AuthorizerLog) -> PlaidError {
         let message = connection.message
+        if log.refused == "subquery" {
+            return .invalidArgument("the filter may only read the metadata fields of the document it tests; it contains a subquery or a second SELECT, which is refused")
+        }
         if let refused = log.refused {
             return .invalidArgument("the filter may only read the metadata fields; it tried to \(refused), which is refused")
         }

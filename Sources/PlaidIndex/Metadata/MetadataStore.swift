@@ -13,8 +13,23 @@ import PlaidCore
 enum MetadataStore {
     static let fileName = "metadata.sqlite"
     static let table = "metadata"
-    /// Names a user field may not take: the id, and the prefix of the store's own columns.
-    static func isReserved(_ field: String) -> Bool { field == "id" || field.hasPrefix("plaid_") || field.isEmpty }
+    /// Why a user field may not take `field` as its name, or nil when it may. SQLite compares
+    /// names ignoring ASCII case, so these are refused in any case: the id, the prefix of the
+    /// store's own columns (`plaid_rowid`), and SQLite's names for the row number, which would
+    /// read the row number instead of the field.
+    static func reservation(of field: String) -> String? {
+        let name = folded(field)
+        if field.isEmpty { return "a field needs a name" }
+        if field == "id" { return "'id' is the document's id" }
+        if name.hasPrefix("plaid_") { return "names starting with 'plaid_' are plaid's own" }
+        if ["rowid", "oid", "_rowid_"].contains(name) { return "'rowid', 'oid' and '_rowid_' are SQLite's names for the row number" }
+        return nil
+    }
+
+    /// `name` as SQLite compares column names: ASCII letters in lower case, every other byte kept.
+    static func folded(_ name: String) -> String {
+        String(decoding: name.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+    }
 
     static func quoted(_ identifier: String) -> String { "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 }
@@ -70,7 +85,7 @@ final class SQLiteStatement {
 
     func bind(_ value: MetadataValue, at index: Int32) {
         switch value {
-        case .string(let s), .json(let s): sqlite3_bind_text(pointer, index, s, -1, SQLiteStatement.transient)
+        case .string(let s), .json(let s): bind(text: s, at: index)
         case .integer(let i): sqlite3_bind_int64(pointer, index, i)
         case .float(let d): sqlite3_bind_double(pointer, index, d)
         case .boolean(let b): sqlite3_bind_int64(pointer, index, b ? 1 : 0)
@@ -78,7 +93,18 @@ final class SQLiteStatement {
         }
     }
 
-    func bind(text: String, at index: Int32) { sqlite3_bind_text(pointer, index, text, -1, SQLiteStatement.transient) }
+    /// Binds every byte of `text`, NUL included (SQLite would stop at a NUL if told to find the
+    /// end itself). Returns SQLite's status: SQLITE_TOOBIG past the connection's length limit.
+    @discardableResult
+    func bind(text: String, at index: Int32) -> Int32 {
+        var text = text
+        return text.withUTF8 { bytes in
+            // An empty buffer may have no address, which SQLite would bind as NULL rather than ''.
+            guard let start = bytes.baseAddress else { return sqlite3_bind_text(pointer, index, "", 0, SQLiteStatement.transient) }
+            return sqlite3_bind_text64(pointer, index, UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self), sqlite3_uint64(bytes.count),
+                                       SQLiteStatement.transient, UInt8(SQLITE_UTF8))
+        }
+    }
     func bind(integer: Int64, at index: Int32) { sqlite3_bind_int64(pointer, index, integer) }
 
     /// Steps once: true while a row is available.
@@ -93,7 +119,13 @@ final class SQLiteStatement {
     func reset() { sqlite3_reset(pointer); sqlite3_clear_bindings(pointer) }
 
     func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
-    func text(_ column: Int32) -> String { sqlite3_column_text(pointer, column).map { String(cString: $0) } ?? "" }
+    /// Column `column` as text, every byte of it (NUL included).
+    func text(_ column: Int32) -> String {
+        guard let start = sqlite3_column_text(pointer, column) else { return "" }
+        // Asked after the text, as SQLite's documentation requires, so that it counts the converted bytes.
+        let count = Int(sqlite3_column_bytes(pointer, column))
+        return String(decoding: UnsafeBufferPointer(start: start, count: count), as: UTF8.self)
+    }
 
     /// Column `column` as the metadata value of a field of `type`.
     func value(_ column: Int32, type: MetadataType) -> MetadataValue {

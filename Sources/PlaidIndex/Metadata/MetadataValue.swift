@@ -144,8 +144,10 @@ public typealias BatchMetadata = [String: [String: MetadataValue]]
 public enum MetadataReader {
     /// Reads a JSONL file of objects with an `id` (or `_id`) and fields. Every line must parse and
     /// name a document of `batchIDs`; ids may not repeat. Errors name the file and line.
-    public static func read(path: String, batchIDs: Set<String>) throws -> BatchMetadata {
+    /// Ids compare by their UTF-8 bytes (see `ByteExactID`).
+    public static func read(path: String, batchIDs: [String]) throws -> BatchMetadata {
         let lines = try LineReader(path: path)
+        let batch = Set(batchIDs.map(ByteExactID.init))
         var out: BatchMetadata = [:]
         while let line = try lines.nextLine() {
             let number = lines.lineNumber
@@ -156,10 +158,13 @@ public enum MetadataReader {
             guard case .string(let id)? = fields.removeValue(forKey: "id") ?? fields.removeValue(forKey: "_id") else {
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): expected a string \"id\" naming the document")
             }
-            guard batchIDs.contains(id) else {
+            guard batch.contains(ByteExactID(id)) else {
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): document '\(id)' is not in the batch; every id in the metadata file must be one of the documents added")
             }
-            guard out[id] == nil else {
+            if let earlier = out.index(forKey: id) {
+                guard out[earlier].key.utf8.elementsEqual(id.utf8) else {
+                    throw PlaidError.invalidInput(file: path, detail: "line \(number): document '\(id)' differs from document '\(out[earlier].key)' of an earlier line only in Unicode normalization; one batch's metadata cannot tell them apart, so add them in separate batches")
+                }
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): document '\(id)' already has metadata on an earlier line")
             }
             out[id] = fields
@@ -207,26 +212,51 @@ public enum MetadataReader {
 
 /// The fields of an index and their types, grown batch by batch.
 public enum MetadataSchema {
+    /// The most fields an index may have: each is a column of every segment's SQLite table (at
+    /// most 2,000 columns there), and every filter selects them all.
+    public static let maxFields = 1_000
+
     /// `fields` extended by a batch's metadata, documents taken in `order`. A field whose type
     /// changes between documents is an error naming both documents (integers and floats widen to
-    /// float); a field named `id` or starting with `plaid_` is refused.
+    /// float). Refused, naming the document and the field: a reserved name (see
+    /// `MetadataStore.reservation`), a name that differs from another field (or `id`) only in
+    /// ASCII case (SQLite's names ignore it) or only in Unicode normalization (Swift's strings
+    /// ignore it), more than `maxFields` fields, and metadata given under an id that is not the
+    /// document's id byte for byte.
     public static func merge(_ fields: [MetadataField], with metadata: BatchMetadata, order: [String], source: String) throws -> [MetadataField] {
         var merged = fields
         var position = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+        // Names as SQLite compares them, to the field spelled so: `id` is the built-in field.
+        var folded = Dictionary(fields.map { (MetadataStore.folded($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
+        folded[MetadataStore.folded("id")] = "id"
         for id in order {
-            guard let values = metadata[id] else { continue }
+            guard let entry = metadata.index(forKey: id) else { continue }
+            let (key, values) = metadata[entry]
+            guard key.utf8.elementsEqual(id.utf8) else {
+                throw PlaidError.invalidInput(file: source, detail: "document '\(id)' has metadata under the id '\(key)', which differs from it in its bytes (another Unicode normalization); ids compare by their UTF-8 bytes, so give the metadata under the document's exact id, and add ids that differ only so in separate batches")
+            }
             for name in values.keys.sorted() {
                 guard let type = values[name]!.type else { continue }
-                guard !MetadataStore.isReserved(name) else {
-                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)' has a field named '\(name)'; 'id' and names starting with 'plaid_' are reserved")
+                if let reason = MetadataStore.reservation(of: name) {
+                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' is reserved (\(reason)); rename the field")
                 }
                 if let p = position[name] {
+                    guard merged[p].name.utf8.elementsEqual(name.utf8) else {
+                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(merged[p].name)' only in Unicode normalization; use one spelling for the field")
+                    }
                     guard let widened = merged[p].type.merged(with: type) else {
                         throw PlaidError.invalidInput(file: source, detail: "field '\(name)' is \(merged[p].type.rawValue) in document '\(merged[p].firstDocument)' but \(type.rawValue) in document '\(id)'; a field keeps one type")
                     }
                     merged[p].type = widened
                 } else {
+                    if let other = folded[MetadataStore.folded(name)] {
+                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(other)' only in case, and SQLite's names ignore case; use one spelling for the field")
+                    }
+                    guard merged.count < maxFields else {
+                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)' adds the field '\(name)' but an index has at most \(maxFields) fields and this one has \(merged.count); keep fewer distinct fields (nested values can go in one JSON field)")
+                    }
                     position[name] = merged.count
+                    folded[MetadataStore.folded(name)] = name
                     merged.append(MetadataField(name: name, type: type, firstDocument: id))
                 }
             }

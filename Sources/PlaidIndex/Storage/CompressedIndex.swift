@@ -191,19 +191,25 @@ public final class CompressedIndex: @unchecked Sendable {
     public var metadataFields: [MetadataField] { manifest.metadataFields }
 
     /// The live documents whose metadata matches `filter`. Errors (an unknown field, a syntax
-    /// error, anything but reading) are one sentence naming the field or the position.
+    /// error, anything but reading, more than the filter's time limit, a document number the
+    /// segment does not have) are one sentence naming the field or the position.
     public func documents(matching filter: MetadataFilter) throws -> DocumentFilter {
         var allowed = [UInt64](repeating: 0, count: (ordinalCount + 63) / 64)
         var ordinals: [Int] = [], tokens = 0
+        let clock = try FilterClock(timeLimit: filter.timeLimit)
         for (s, segment) in segments.enumerated() {
             let matches: [Int]
             if let metadata = segment.metadata {
-                matches = try metadata.matching(filter, schema: metadataFields)
+                matches = try metadata.matching(filter, schema: metadataFields, clock: clock)
             } else {
                 // A version-1 segment has no metadata: the filter sees its ids only.
-                matches = try SegmentMetadata.matchingIDs(segment.documentIDs, filter, schema: metadataFields)
+                matches = try SegmentMetadata.matchingIDs(segment.documentIDs, filter, schema: metadataFields, clock: clock)
             }
-            for d in matches where d < segment.documentCount && !segment.isDeleted(d) {
+            // SQLite's row numbers are checked, never trusted: a number outside the segment is an error.
+            if let stray = matches.first(where: { !(0..<segment.documentCount).contains($0) }) {
+                throw PlaidError.invalidArgument("the filter gave document number \(stray), which segment \(segment.info.name) does not have (it has \(segment.documentCount) documents); a filter must be one expression about a document, and if it is, the segment's metadata.sqlite is damaged and the index must be rebuilt")
+            }
+            for d in matches where !segment.isDeleted(d) {
                 let ordinal = segmentBases[s] + d
                 allowed[ordinal >> 6] |= 1 << UInt64(ordinal & 63)
                 ordinals.append(ordinal)

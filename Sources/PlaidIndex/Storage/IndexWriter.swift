@@ -83,7 +83,8 @@ public final class IndexWriter {
     private var staged: [StagedSegment]
     /// The index's metadata fields, batches staged so far included.
     private var metadataFields: [MetadataField]
-    private var liveIDs: [String: (segment: Int, document: Int)] = [:]
+    /// Where each live id is; ids compare by their UTF-8 bytes (see `ByteExactID`).
+    private var liveIDs: [ByteExactID: (segment: Int, document: Int)] = [:]
     private var nextSegmentNumber: Int
     /// Set when the index is version 1: the first commit links its files into `seg-000000`.
     private var upgradeFromVersion1: Bool
@@ -111,7 +112,7 @@ public final class IndexWriter {
         staged = snapshot.segments.map { StagedSegment(info: $0.info, lengths: $0.documentLengths, deleted: $0.deletionBitmap) }
         liveIDs.reserveCapacity(snapshot.documentCount)
         for (s, segment) in snapshot.segments.enumerated() {
-            for d in 0..<segment.documentCount where !segment.isDeleted(d) { liveIDs[segment.documentIDs[d]] = (s, d) }
+            for d in 0..<segment.documentCount where !segment.isDeleted(d) { liveIDs[ByteExactID(segment.documentIDs[d])] = (s, d) }
         }
         if upgradeFromVersion1 { staged[0].info.name = Manifest.segmentName(0) }
         collectGarbage()
@@ -134,7 +135,7 @@ public final class IndexWriter {
     public var dim: Int { codebook.dim }
     /// Live documents, staged changes included.
     public var documentCount: Int { liveIDs.count }
-    public func contains(id: String) -> Bool { liveIDs[id] != nil }
+    public func contains(id: String) -> Bool { liveIDs[ByteExactID(id)] != nil }
     /// Whether anything is staged that `commit` would write.
     public var hasChanges: Bool {
         upgradeFromVersion1 || centroidsChanged || metadataFields != committed.metadataFields
@@ -169,7 +170,7 @@ public final class IndexWriter {
             throw PlaidError.refused("\(batch.sourceName) was encoded with the model \(theirs.summary) but the index at \(path) was built with \(ours.summary); encode with the model that built the index")
         }
         try EmbeddingsLayout.checkUnique(batch.ids, file: batch.sourceName)
-        let existing = batch.ids.filter { liveIDs[$0] != nil }
+        let existing = batch.ids.filter { liveIDs[ByteExactID($0)] != nil }
         if !upsert && !existing.isEmpty {
             let named = existing.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
             throw PlaidError.refused("\(existing.count) id\(existing.count == 1 ? " is" : "s are") already in the index (\(named)\(existing.count > 5 ? ", …" : "")); pass --upsert to replace \(existing.count == 1 ? "it" : "them"), or delete \(existing.count == 1 ? "it" : "them") first")
@@ -202,7 +203,7 @@ public final class IndexWriter {
         let segment = staged.count
         staged.append(StagedSegment(info: info, lengths: batch.lengths,
                                     deleted: [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)), isNew: true))
-        for (d, id) in batch.ids.enumerated() { liveIDs[id] = (segment, d) }
+        for (d, id) in batch.ids.enumerated() { liveIDs[ByteExactID(id)] = (segment, d) }
         return AddSummary(documents: info.documentCount, tokens: info.tokenCount, replaced: upsert ? existing.count : 0,
                           newCentroids: growth.centroids, outlierTokens: growth.outliers)
     }
@@ -279,14 +280,14 @@ public final class IndexWriter {
     @discardableResult
     public func delete(ids: [String]) throws -> DeleteSummary {
         try checkOpen()
-        let unknown = ids.filter { liveIDs[$0] == nil }
+        let unknown = ids.filter { liveIDs[ByteExactID($0)] == nil }
         return DeleteSummary(deleted: markDeleted(ids), unknown: unknown)
     }
 
     private func markDeleted(_ ids: [String]) -> Int {
         var count = 0
         for id in ids {
-            guard let (s, d) = liveIDs.removeValue(forKey: id) else { continue }
+            guard let (s, d) = liveIDs.removeValue(forKey: ByteExactID(id)) else { continue }
             staged[s].deleted[d >> 6] |= 1 << UInt64(d & 63)
             staged[s].info.deletedDocuments += 1
             staged[s].info.deletedTokens += staged[s].lengths[d]
@@ -510,7 +511,7 @@ public final class IndexWriter {
         if shift != 0 {
             for (id, location) in liveIDs where location.segment >= range.upperBound { liveIDs[id] = (location.segment - shift, location.document) }
         }
-        for (d, id) in ids.enumerated() { liveIDs[id] = (range.lowerBound, d) }
+        for (d, id) in ids.enumerated() { liveIDs[ByteExactID(id)] = (range.lowerBound, d) }
     }
 
     /// Appends a segment's live documents to `writer` in runs of about `chunkTokens` tokens,
@@ -521,11 +522,11 @@ public final class IndexWriter {
         let width = segment.info.codeWidth
         let bytesPerVector = codec.bytesPerVector
         var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
-        var metadata: [String: [String: MetadataValue]] = [:]
+        var metadata: [ByteExactID: [String: MetadataValue]] = [:]
         func flush() throws {
             guard !ids.isEmpty else { return }
             try codes.withUnsafeBufferPointer { c in
-                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[$0] }) }
+                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[ByteExactID($0)] }) }
             }
             metadata.removeAll(keepingCapacity: true)
             allIDs += ids
@@ -535,7 +536,7 @@ public final class IndexWriter {
         }
         func copy(_ d: Int, fields: [String: MetadataValue]?) throws {
             let n = segment.documentLengths[d]
-            if let fields, !fields.isEmpty { metadata[segment.documentIDs[d]] = fields }
+            if let fields, !fields.isEmpty { metadata[ByteExactID(segment.documentIDs[d])] = fields }
             let source = segment.codes(ofDocument: d)
             for t in 0..<n {
                 switch width {

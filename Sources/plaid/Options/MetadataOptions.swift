@@ -11,11 +11,15 @@ struct FilterOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A value for the next ? placeholder of --filter (repeatable; bound as text).", valueName: "value"))
     var filterParam: [String] = []
 
+    @Option(help: ArgumentHelp("Seconds --filter may run before it is stopped with an error.", valueName: "seconds"))
+    var filterTimeLimit: Double = MetadataFilter.defaultTimeLimit
+
     func validate() throws {
         if filter == nil && !filterParam.isEmpty { throw ValidationError("--filter-param goes with --filter.") }
+        guard filterTimeLimit > 0 else { throw ValidationError("--filter-time-limit must be a positive number of seconds, not \(filterTimeLimit).") }
     }
 
-    var metadataFilter: MetadataFilter? { filter.map { MetadataFilter($0, parameters: filterParam) } }
+    var metadataFilter: MetadataFilter? { filter.map { MetadataFilter($0, parameters: filterParam, timeLimit: filterTimeLimit) } }
 
     /// The allowed documents of `index`, with a status line; nil without --filter.
     func documents(of index: CompressedIndex) throws -> DocumentFilter? {
@@ -29,7 +33,7 @@ struct FilterOptions: ParsableArguments {
 /// Metadata of a batch for `build` and `add`: from --metadata FILE (with --embeddings), or from
 /// the collection's lines (its `metadata` object and other top-level fields).
 func batchMetadata(file: String?, collection: String?, ids: () throws -> [String]) throws -> BatchMetadata {
-    if let file { return try MetadataReader.read(path: file, batchIDs: Set(try ids())) }
+    if let file { return try MetadataReader.read(path: file, batchIDs: try ids()) }
     if let collection { return try MetadataReader.fromCollection(path: collection) }
     return [:]
 }
