@@ -86,6 +86,8 @@ final class ServerSecurityTests: PlaidCLITestCase {
             XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: \(host)"]).status, 200, host)
         }
         XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: localhost:1"]).status, 421)
+        // Liveness probes (a load balancer calls by address) need no name: /health answers any Host.
+        XCTAssertEqual(try server.raw(["GET /health HTTP/1.1", "Host: 10.1.2.3:\(server.port)"]).status, 200)
         let sameOrigin = try post([own, "Content-Type: application/json; charset=utf-8", "Origin: http://127.0.0.1:\(server.port)"])
         XCTAssertEqual(sameOrigin.status, 201, sameOrigin.body)
         XCTAssertEqual(server.stop(), 0, server.stderr)
@@ -247,6 +249,20 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(late.status, 503, late.error ?? "")
         XCTAssertTrue(late.error?.contains("--request-timeout") == true, late.error ?? "")
         XCTAssertEqual(slow.stop(), 0, slow.stderr)
+    }
+
+    /// Connections beyond --max-connections wait until one closes: idle connections cannot
+    /// exhaust the server's descriptors.
+    func testConnectionsAreBounded() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-connections", "2"])
+        let held = try (0..<2).map { _ in try server.connect() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let waiting = try server.raw(["GET /health HTTP/1.1", "Host: 127.0.0.1"], timeout: 1.5)
+        XCTAssertEqual(waiting.status, 0, "a third connection was served: \(waiting.head)")
+        held.forEach { close($0) }
+        XCTAssertEqual(try server.raw(["GET /health HTTP/1.1", "Host: 127.0.0.1"], timeout: 10).status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
     /// A client that announces 1000 bytes and sends 7 is dropped after --idle-timeout, and
