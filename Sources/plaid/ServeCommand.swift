@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Longest text (query, document or encode text), in UTF-8 bytes.")
     var maxTextBytes = 16_384
 
-    @Option(help: "Seconds a request may take before it is answered 503 (checked between its stages); 0: no limit.")
+    @Option(help: "Seconds a request may take: its body must arrive within them (408) and its work is stopped past them (503, checked between stages); 0: no limit.")
     var requestTimeout: Double = 60
 
     @Option(help: "Connections served at once; more wait until one closes.")

@@ -290,6 +290,27 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 8)
     }
 
+    /// A body that trickles in (a byte every half second keeps --idle-timeout from firing) is
+    /// cut off at --request-timeout with a 408.
+    func testATricklingBodyIsCutOffAtTheRequestTimeout() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--request-timeout", "2"])
+        let fd = try server.connect()
+        defer { close(fd) }
+        ServerProcess.send(fd, Data("POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n".utf8))
+        let started = Date()
+        var answer = Data()
+        while answer.isEmpty, Date().timeIntervalSince(started) < 8 {
+            ServerProcess.send(fd, Data(" ".utf8))
+            answer = ServerProcess.receive(fd, timeout: 0.5).data
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), "after \(Date().timeIntervalSince(started)) s: \(text)")
+        XCTAssertTrue(text.contains("--request-timeout"), text)
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
     // MARK: D. Clear errors
 
     func testChunkedBodiesOverTheLimitOrMalformedGetClearErrors() throws {
