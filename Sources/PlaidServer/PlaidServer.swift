@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import PlaidCore
 import PlaidEncoder
 import PlaidIndex
@@ -41,7 +42,8 @@ public enum PlaidServer {
         let application = Application(
             router: makeRouter(service: service, access: access, parser: parser),
             server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
-            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "plaid"),
+            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "plaid",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in
                 bound.value = channel.localAddress?.port ?? port
                 onListening(bound.value)

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     public var apiKey: String?
     /// Serve searches only: no writer lock is taken and writes are answered 403.
     public var readOnly = false
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    public var maxConnections = 256
     /// Seconds a connection may stay silent (between requests, or within one) before it is closed.
     public var idleTimeout: Double = 60
     /// Seconds SIGTERM or SIGINT waits for requests in flight before the server stops anyway.

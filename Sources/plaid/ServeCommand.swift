@@ -86,8 +86,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Longest text (query, document or encode text), in UTF-8 bytes.")
     var maxTextBytes = 16_384
 
-    @Option(help: "Seconds a request may take before it is answered 503 (checked between its stages); 0: no limit.")
+    @Option(help: "Seconds a request may take: its body must arrive within them (408) and its work is stopped past them (503, checked between stages); 0: no limit.")
     var requestTimeout: Double = 60
+
+    @Option(help: "Connections served at once; more wait until one closes.")
+    var maxConnections = 256
 
     @Option(help: "Seconds a connection may stay silent, between requests or within one, before it is closed.")
     var idleTimeout: Double = 60
@@ -103,7 +106,8 @@ struct Serve: AsyncParsableCommand {
         guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1, not \(maxBodyMib).") }
         guard maxItems >= 1 else { throw ValidationError("--max-items must be at least 1, not \(maxItems).") }
         for (name, value) in [("--max-k", maxK), ("--max-query-tokens", maxQueryTokens), ("--max-tokens-times-k", maxTokensTimesK),
-                              ("--max-ndocs", maxNdocs), ("--max-ncells", maxNcells), ("--max-texts", maxTexts), ("--max-text-bytes", maxTextBytes)] {
+                              ("--max-ndocs", maxNdocs), ("--max-ncells", maxNcells), ("--max-texts", maxTexts), ("--max-text-bytes", maxTextBytes),
+                              ("--max-connections", maxConnections)] {
             guard value >= 1 else { throw ValidationError("\(name) must be at least 1, not \(value).") }
         }
         guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (no limit) or more seconds, not \(requestTimeout).") }
@@ -152,6 +156,7 @@ struct Serve: AsyncParsableCommand {
             configuration.apiKey = apiKey
             configuration.readOnly = readOnly
             configuration.idleTimeout = idleTimeout
+            configuration.maxConnections = maxConnections
             configuration.shutdownTimeout = shutdownTimeout
             let host = self.host, index = self.index
             try await PlaidServer.run(indexPath: index, encoder: encoder, configuration: configuration) { bound in

@@ -86,6 +86,8 @@ final class ServerSecurityTests: PlaidCLITestCase {
             XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: \(host)"]).status, 200, host)
         }
         XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", "Host: localhost:1"]).status, 421)
+        // Liveness probes (a load balancer calls by address) need no name: /health answers any Host.
+        XCTAssertEqual(try server.raw(["GET /health HTTP/1.1", "Host: 10.1.2.3:\(server.port)"]).status, 200)
         let sameOrigin = try post([own, "Content-Type: application/json; charset=utf-8", "Origin: http://127.0.0.1:\(server.port)"])
         XCTAssertEqual(sameOrigin.status, 201, sameOrigin.body)
         XCTAssertEqual(server.stop(), 0, server.stderr)
@@ -249,6 +251,20 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(slow.stop(), 0, slow.stderr)
     }
 
+    /// Connections beyond --max-connections wait until one closes: idle connections cannot
+    /// exhaust the server's descriptors.
+    func testConnectionsAreBounded() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-connections", "2"])
+        let held = try (0..<2).map { _ in try server.connect() }
+        Thread.sleep(forTimeInterval: 0.3)
+        let waiting = try server.raw(["GET /health HTTP/1.1", "Host: 127.0.0.1"], timeout: 1.5)
+        XCTAssertEqual(waiting.status, 0, "a third connection was served: \(waiting.head)")
+        held.forEach { close($0) }
+        XCTAssertEqual(try server.raw(["GET /health HTTP/1.1", "Host: 127.0.0.1"], timeout: 10).status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
     /// A client that announces 1000 bytes and sends 7 is dropped after --idle-timeout, and
     /// SIGTERM does not wait for it past --shutdown-timeout.
     func testStalledClientsAreDroppedAndDoNotBlockShutdown() throws {
@@ -272,6 +288,27 @@ final class ServerSecurityTests: PlaidCLITestCase {
         while patient.process.isRunning, Date().timeIntervalSince(started) < 15 { Thread.sleep(forTimeInterval: 0.05) }
         XCTAssertFalse(patient.process.isRunning, "SIGTERM waited for a stalled client")
         XCTAssertLessThan(Date().timeIntervalSince(started), 8)
+    }
+
+    /// A body that trickles in (a byte every half second keeps --idle-timeout from firing) is
+    /// cut off at --request-timeout with a 408.
+    func testATricklingBodyIsCutOffAtTheRequestTimeout() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--request-timeout", "2"])
+        let fd = try server.connect()
+        defer { close(fd) }
+        ServerProcess.send(fd, Data("POST /search HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n".utf8))
+        let started = Date()
+        var answer = Data()
+        while answer.isEmpty, Date().timeIntervalSince(started) < 8 {
+            ServerProcess.send(fd, Data(" ".utf8))
+            answer = ServerProcess.receive(fd, timeout: 0.5).data
+        }
+        let text = String(decoding: answer, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("HTTP/1.1 408"), "after \(Date().timeIntervalSince(started)) s: \(text)")
+        XCTAssertTrue(text.contains("--request-timeout"), text)
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
     // MARK: D. Clear errors

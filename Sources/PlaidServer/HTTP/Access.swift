@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 
-/// Who may call the API, checked before any route reads a body:
+/// Who may call the API, checked before any route reads a body (`GET /health` aside: liveness
+/// probes call by address, and it tells nothing):
 ///
 /// - `Host` must name this server: a loopback name (`localhost`, `127.0.0.1`, `[::1]`) or the
 ///   bound `--host`, without a port or with the bound one, or an `--allowed-host`. A page whose
@@ -9,7 +10,7 @@ import Hummingbird
 /// - `Origin`, which browsers send with cross-site requests, must be the server's own
 ///   (`http://` or `https://` and the request's `Host`); any other is answered 403, so no web
 ///   page elsewhere can make a browser call the API.
-/// - With an API key, every route but `GET /health` needs `Authorization: Bearer KEY` (401
+/// - With an API key, every route needs `Authorization: Bearer KEY` (401
 ///   with `WWW-Authenticate: Bearer` otherwise), compared in constant time.
 struct AccessPolicy: Sendable {
     var host: String
@@ -21,6 +22,7 @@ struct AccessPolicy: Sendable {
     private static let loopbackNames: Set<String> = ["localhost", "127.0.0.1", "[::1]"]
 
     func check(_ request: Request) throws {
+        if request.uri.path == "/health" { return }
         let authority = request.head.authority ?? ""
         guard isServerName(authority) else {
             let named = authority.isEmpty ? "no Host header" : "Host \(authority)"
@@ -32,7 +34,7 @@ struct AccessPolicy: Sendable {
                 throw APIError(status: .forbidden, message: "the request's Origin \(origin) is another site, and the API answers no cross-origin browser requests; call it from a program or from its own origin")
             }
         }
-        if let apiKey, request.uri.path != "/health" {
+        if let apiKey {
             guard let given = request.headers[.authorization], given.hasPrefix("Bearer "),
                   AccessPolicy.sameInConstantTime(Array(given.utf8.dropFirst(7)), Array(apiKey.utf8)) else {
                 throw APIError(status: .unauthorized, message: "the request has no valid API key; send the header Authorization: Bearer KEY with the key in the server's --api-key-file",

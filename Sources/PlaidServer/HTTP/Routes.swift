@@ -14,8 +14,8 @@ func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerP
     router.middlewares.add(AccessMiddleware(policy: access))
     let limit = service.limits.maxBodyBytes
     let timeout = service.limits.requestTimeout
-    func body<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws -> T, _ request: Request) async throws -> T {
-        try await decoded(read, from: request, limit: limit, parser: parser)
+    func body<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws -> T, _ request: Request, _ deadline: Deadline) async throws -> T {
+        try await decoded(read, from: request, limit: limit, parser: parser, deadline: deadline)
     }
 
     router.get("health") { _, _ in jsonResponse(Data(#"{"status":"ok"}"#.utf8)) }
@@ -26,34 +26,35 @@ func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerP
     router.get("openapi.json") { _, _ in jsonResponse(Data(PackageResources.openapi_json)) }
     router.post("search") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.search(try await body(SearchRequest.init(json:), request), deadline: deadline))
+        return try encoded(await service.search(try await body(SearchRequest.init(json:), request, deadline), deadline: deadline))
     }
     router.post("documents") { request, _ in
         let deadline = Deadline(seconds: timeout)
         try service.checkWritable()
-        let answer = try await service.add(try await body(AddRequest.init(json:), request), deadline: deadline)
+        let answer = try await service.add(try await body(AddRequest.init(json:), request, deadline), deadline: deadline)
         return try encoded(answer, status: answer.replaced == 0 ? .created : .ok)
     }
     router.delete("documents") { request, _ in
         let deadline = Deadline(seconds: timeout)
         try service.checkWritable()
-        return try encoded(await service.delete(try await body(DeleteRequest.init(json:), request), deadline: deadline))
+        return try encoded(await service.delete(try await body(DeleteRequest.init(json:), request, deadline), deadline: deadline))
     }
     router.post("rerank") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.rerank(try await body(RerankRequest.init(json:), request), deadline: deadline))
+        return try encoded(await service.rerank(try await body(RerankRequest.init(json:), request, deadline), deadline: deadline))
     }
     router.post("encode") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.encode(try await body(EncodeRequest.init(json:), request), deadline: deadline))
+        return try encoded(await service.encode(try await body(EncodeRequest.init(json:), request, deadline), deadline: deadline))
     }
     return router
 }
 
 /// The request's JSON body, read by `read` on `parser`: `Content-Type: application/json`
-/// (415 otherwise), at most `limit` bytes (413).
+/// (415 otherwise), at most `limit` bytes (413), arrived before `deadline` (408: a body that
+/// trickles in resets the idle timeout with every byte).
 private func decoded<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws -> T, from request: Request, limit: Int,
-                                  parser: WorkerPool) async throws -> T {
+                                  parser: WorkerPool, deadline: Deadline) async throws -> T {
     let type = request.headers[.contentType]
     if let type, !isJSON(type) {
         throw APIError(status: .unsupportedMediaType, message: "the body must be JSON sent with the header Content-Type: application/json, not \(type)")
@@ -63,7 +64,9 @@ private func decoded<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws
     }
     let body: ByteBuffer
     do {
-        body = try await request.body.collect(upTo: limit)
+        body = try await collect(request.body, upTo: limit, before: deadline)
+    } catch let error as APIError {
+        throw error
     } catch let error as HTTPResponseError where error.status == .contentTooLarge {
         // NIO's too-many-bytes error for a chunked body, Hummingbird's for a declared length.
         throw APIError.tooLarge("the request body is over the limit of \(limit) bytes (--max-body-mib)")
@@ -78,6 +81,21 @@ private func decoded<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws
     let size = body.readableBytes
     defer { if size >= MemoryRelease.threshold { MemoryRelease.soon() } }
     return try await parser.run { try read(try JSONReader.parse(body.readableBytesView)) }
+}
+
+/// The whole body, or a 408 once `deadline` passes first.
+private func collect(_ body: RequestBody, upTo limit: Int, before deadline: Deadline) async throws -> ByteBuffer {
+    guard let remaining = deadline.remaining else { return try await body.collect(upTo: limit) }
+    return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+        group.addTask { try await body.collect(upTo: limit) }
+        group.addTask {
+            try await Task.sleep(nanoseconds: remaining)
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let collected = first else { throw deadline.bodyTooSlow }
+        return collected
+    }
 }
 
 /// `application/json`, with parameters (`; charset=utf-8`) or without.

@@ -129,7 +129,10 @@ final class RetrievalService: @unchecked Sendable {
         let parameters = try searchParameters(of: request)
         if let texts = request.queries { try checkTexts(texts, "queries") }
         if let embeddings = request.queryEmbeddings {
-            for (q, query) in embeddings.enumerated() { try checkWork(tokens: query.rows, k: parameters.k, field: "query_embeddings[\(q)]") }
+            for (q, query) in embeddings.enumerated() {
+                try checkTokens(query.rows, field: "query_embeddings[\(q)]")
+                try checkWork(tokens: query.rows, k: parameters.k, field: "query_embeddings[\(q)]")
+            }
         }
         let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? []) }
         if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
@@ -187,9 +190,7 @@ final class RetrievalService: @unchecked Sendable {
         case (nil, let embeddings?):
             try checkCount(embeddings.count, "query_embeddings")
             return try embeddings.enumerated().map { q, rows in
-                guard rows.rows <= limits.maxQueryTokens else {
-                    throw APIError.badRequest("query_embeddings[\(q)] has \(rows.rows) vectors; the limit is \(limits.maxQueryTokens) per query (--max-query-tokens)")
-                }
+                try checkTokens(rows.rows, field: "query_embeddings[\(q)]")
                 return QueryVectors(vectors: try flatten(rows, dim: dim, field: "query_embeddings[\(q)]"), tokens: rows.rows)
             }
         case (nil, nil):
@@ -298,9 +299,7 @@ final class RetrievalService: @unchecked Sendable {
                 let encoder = try self.requireEncoder(for: "query")
                 query = try self.withEncoder { try encoder.encodeQueryEmbeddings(ids: ["query"], texts: [text]).values }
             case (nil, let rows?):
-                guard rows.rows <= self.limits.maxQueryTokens else {
-                    throw APIError.badRequest("query_embeddings has \(rows.rows) vectors; the limit is \(self.limits.maxQueryTokens) (--max-query-tokens)")
-                }
+                try self.checkTokens(rows.rows, field: "query_embeddings")
                 query = try self.flatten(rows, dim: dim, field: "query_embeddings")
             case (nil, nil): throw APIError.badRequest("a rerank request needs \"query\" (text) or \"query_embeddings\"")
             default: throw APIError.badRequest("send \"query\" or \"query_embeddings\", not both")
@@ -393,6 +392,12 @@ final class RetrievalService: @unchecked Sendable {
     private func checkRange(_ value: Int, _ field: String, _ limit: Int, option: String) throws -> Int {
         guard (1...limit).contains(value) else { throw APIError.badRequest("\(field) must be between 1 and \(limit) (\(option)), not \(value)") }
         return value
+    }
+
+    private func checkTokens(_ tokens: Int, field: String) throws {
+        guard tokens <= limits.maxQueryTokens else {
+            throw APIError.badRequest("\(field) has \(tokens) vectors; the limit is \(limits.maxQueryTokens) per query (--max-query-tokens)")
+        }
     }
 
     /// A query's vectors times k: what its candidate generation and ranking cost grows with.
