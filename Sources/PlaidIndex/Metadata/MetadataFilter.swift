@@ -53,8 +53,8 @@ public struct MetadataFilter: Sendable, Equatable {
         }
         var open: [Int] = []
         var i = 0
-        /// Moves `i` past the end of a quoted run opened at `i` by `quote` and closed by `close`;
-        /// a doubled closing quote inside is one quote character (except in brackets).
+        /// Moves `i` to the `close` that ends the quoted run starting at `i` (or to the end of the
+        /// text); with `doubles`, a doubled `close` inside is one quote character, not the end.
         func skipQuoted(close: UInt8, doubles: Bool) {
             i += 1
             while i < bytes.count {
