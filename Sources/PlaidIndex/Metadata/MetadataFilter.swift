@@ -53,8 +53,8 @@ public struct MetadataFilter: Sendable, Equatable {
         }
         var open: [Int] = []
         var i = 0
-        /// Moves `i` past the end of a quoted run opened at `i` by `quote` and closed by `close`;
-        /// a doubled closing quote inside is one quote character (except in brackets).
+        /// Moves `i` to the `close` that ends the quoted run starting at `i` (or to the end of the
+        /// text); with `doubles`, a doubled `close` inside is one quote character, not the end.
         func skipQuoted(close: UInt8, doubles: Bool) {
             i += 1
             while i < bytes.count {
@@ -229,13 +229,15 @@ final class SegmentMetadata: @unchecked Sendable {
 
     /// SQLite's limits while a filter runs, restored after it (reading documents' fields is not
     /// limited). The progress handler cannot stop SQLite inside one function call, so the length
-    /// of every string and blob bounds what one call can build and the time it can take (a
-    /// stored row longer than this cannot be filtered); the others bound parsing and matching.
+    /// of every string and blob bounds what one call can build, and with the LIKE/GLOB pattern
+    /// length the time one match can take (it compares a character class with every character
+    /// of the string). A stored value longer than this cannot be read by a filter; the other
+    /// limits bound parsing.
     static let limits: [(limit: Int32, value: Int32)] = [
-        (SQLITE_LIMIT_LENGTH, 16 << 20),
+        (SQLITE_LIMIT_LENGTH, 1 << 20),
         (SQLITE_LIMIT_EXPR_DEPTH, 500),
         (SQLITE_LIMIT_FUNCTION_ARG, 64),
-        (SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1_000),
+        (SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 100),
         (SQLITE_LIMIT_VARIABLE_NUMBER, 1_000),
         (SQLITE_LIMIT_ATTACHED, 0),
     ]
