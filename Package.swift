@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // No traits: the server needs neither swift-configuration nor the full-Foundation extras.
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // The server runs its application in a service group of its own, for a bounded graceful shutdown.
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // C libraries: a module map and a shim header each, no Swift API.
@@ -38,6 +40,8 @@ let package = Package(
         .target(name: "PlaidServer", dependencies: [
             "PlaidCore", "PlaidIndex", "PlaidEncoder",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], resources: [.embedInCode("openapi.json")]),
         .executableTarget(name: "plaid", dependencies: [
             "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation", "PlaidServer",

@@ -1,4 +1,5 @@
 import PlaidCore
+import PlaidIndex
 
 /// How `plaid serve` listens, whom it answers and what it accepts.
 public struct ServerConfiguration: Sendable {
@@ -45,6 +46,8 @@ public struct ServerConfiguration: Sendable {
         public var maxTextBytes = 16_384
         /// Seconds a request may take, checked between its stages; nil: no limit.
         public var requestTimeout: Double? = 60
+        /// Seconds a metadata filter may run (SQLite's progress handler stops it past them).
+        public var filterTimeLimit = MetadataFilter.defaultTimeLimit
 
         public init() {}
     }

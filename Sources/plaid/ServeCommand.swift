@@ -89,6 +89,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a request may take: its body must arrive within them (408) and its work is stopped past them (503, checked between stages); 0: no limit.")
     var requestTimeout: Double = 60
 
+    @Option(help: "Seconds a metadata filter may run before it is stopped (400).")
+    var filterTimeLimit: Double = MetadataFilter.defaultTimeLimit
+
     @Option(help: "Connections served at once; more wait until one closes.")
     var maxConnections = 256
 
@@ -110,6 +113,7 @@ struct Serve: AsyncParsableCommand {
                               ("--max-connections", maxConnections)] {
             guard value >= 1 else { throw ValidationError("\(name) must be at least 1, not \(value).") }
         }
+        guard filterTimeLimit > 0 else { throw ValidationError("--filter-time-limit must be a positive number of seconds, not \(filterTimeLimit).") }
         guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (no limit) or more seconds, not \(requestTimeout).") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds, not \(idleTimeout).") }
         guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0 seconds, not \(shutdownTimeout).") }
@@ -152,6 +156,7 @@ struct Serve: AsyncParsableCommand {
             configuration.limits.maxTexts = maxTexts
             configuration.limits.maxTextBytes = maxTextBytes
             configuration.limits.requestTimeout = requestTimeout > 0 ? requestTimeout : nil
+            configuration.limits.filterTimeLimit = filterTimeLimit
             configuration.allowedHosts = allowedHosts
             configuration.apiKey = apiKey
             configuration.readOnly = readOnly

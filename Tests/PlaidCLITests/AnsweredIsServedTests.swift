@@ -84,6 +84,22 @@ final class AnsweredIsServedTests: PlaidCLITestCase {
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
+    /// `plaid serve --create` on a bare relative name trapped in Foundation's path splitting.
+    func testCreateOnARelativeOneComponentPathStarts() throws {
+        let (process, stdout, stderr) = try PlaidProcess(directory: directory, workingDirectory: directory)
+            .launch(["serve", "--index", "m", "--create", "--dim", "\(dim)", "--port", "0"])
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning, Date() < deadline, !((try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "").contains("listening") {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertTrue(process.isRunning, (try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("m/manifest.plaid")))
+    }
+
     private func plaidLimit(pid: Int32, fileSize: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")

@@ -91,8 +91,11 @@ public enum AtomicDirectory {
     /// `path` standardized, the folder it is in ("." for a bare name), and its last component.
     static func location(of path: String) -> (target: String, parent: String, name: String) {
         let target = (path as NSString).standardizingPath
-        let parent = (target as NSString).deletingLastPathComponent
-        return (target, parent.isEmpty ? "." : parent, (target as NSString).lastPathComponent)
+        // Split by hand: Foundation's deletingLastPathComponent trapped on a one-component
+        // relative path ("m") under `plaid serve --create`.
+        guard let slash = target.lastIndex(of: "/") else { return (target, ".", target) }
+        let parent = slash == target.startIndex ? "/" : String(target[..<slash])
+        return (target, parent, String(target[target.index(after: slash)...]))
     }
 
     public static func create<R>(at path: String, overwrite: Bool, _ body: (String) throws -> R) throws -> R {

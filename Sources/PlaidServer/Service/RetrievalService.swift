@@ -134,7 +134,7 @@ final class RetrievalService: @unchecked Sendable {
                 try checkWork(tokens: query.rows, k: parameters.k, field: "query_embeddings[\(q)]")
             }
         }
-        let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? []) }
+        let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? [], timeLimit: limits.filterTimeLimit) }
         if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
         return try await searchPool.run {
             try deadline.check()
