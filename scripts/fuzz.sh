@@ -65,6 +65,13 @@ echo "fuzz: building ${#HARNESSES[@]} harness(es) into $BUILD/" >&2
 build_args=(--package-path Fuzz --build-path "$BUILD" -c release --sanitize fuzzer --sanitize address
             -Xswiftc -enable-testing -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp)
 [ -n "${FUZZ_JOBS:-}" ] && build_args+=(-j "$FUZZ_JOBS")
+# SwiftPM does not rebuild when only -Xswiftc flags change: a build made with other flags is
+# dropped (the cloned packages are kept).
+mkdir -p "$BUILD"
+if [ "$(cat "$BUILD/flags" 2>/dev/null)" != "${build_args[*]}" ]; then
+    rm -rf "$BUILD/x86_64-unknown-linux-gnu" "$BUILD/release" "$BUILD/release.yaml" "$BUILD/build.db"
+    echo "${build_args[*]}" > "$BUILD/flags"
+fi
 products=()
 # One build of everything unless some harnesses were picked.
 [ ${#HARNESSES[@]} -eq ${#ALL_HARNESSES[@]} ] || for harness in "${HARNESSES[@]}"; do products+=(--product "$harness"); done
