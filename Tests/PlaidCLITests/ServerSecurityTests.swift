@@ -246,7 +246,8 @@ final class ServerSecurityTests: PlaidCLITestCase {
         let slow = try ServerProcess(self, arguments: ["--index", index, "--request-timeout", "0.001"])
         let queries = (0..<200).map { q in (0..<32).map { t in (0..<8).map { Float(($0 + q + t) % 5) } } }
         let late = try slow.request("POST", "/search", ["query_embeddings": queries, "k": 100])
-        XCTAssertEqual(late.status, 503, late.error ?? "")
+        // 1 ms may run out while the body arrives (408) or during the work (503); both name the option.
+        XCTAssertTrue([408, 503].contains(late.status), "\(late.status) \(late.error ?? "")")
         XCTAssertTrue(late.error?.contains("--request-timeout") == true, late.error ?? "")
         XCTAssertEqual(slow.stop(), 0, slow.stderr)
     }
