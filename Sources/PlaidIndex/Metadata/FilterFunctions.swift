@@ -2,7 +2,8 @@ import CSQLite
 import Foundation
 
 /// Linear-time replacements, on filter connections, for SQLite's built-in `instr(X,Y)`,
-/// `replace(X,Y,Z)` and two-argument `trim`, `ltrim` and `rtrim`. The built-ins compare the
+/// `replace(X,Y,Z)`, two-argument `trim`, `ltrim` and `rtrim`, and (in O(string × pattern)
+/// instead of exponential time in the pattern's wildcards) `like` and `glob`. The built-ins compare the
 /// pattern at every position of the string (or every character against the whole set), so one
 /// call on strings within the length limit can run for minutes, and the progress handler that
 /// enforces a filter's time limit only runs between calls. Results are the built-ins': NULL in,
@@ -16,6 +17,148 @@ enum FilterFunctions {
         for (name, side) in [("trim", 3), ("ltrim", 1), ("rtrim", 2)] {
             sqlite3_create_function_v2(handle, name, 2, flags, UnsafeMutableRawPointer(bitPattern: side), trim, nil, nil, nil)
         }
+        // The LIKE and GLOB operators call these (like(pattern, string[, escape]), glob(pattern, string)).
+        sqlite3_create_function_v2(handle, "like", 2, flags, nil, like, nil, nil, nil)
+        sqlite3_create_function_v2(handle, "like", 3, flags, nil, like, nil, nil, nil)
+        sqlite3_create_function_v2(handle, "glob", 2, flags, nil, glob, nil, nil, nil)
+    }
+
+    /// One element of a LIKE or GLOB pattern.
+    enum PatternToken: Equatable {
+        /// `%` or `*`: any run of characters, none included.
+        case anyRun
+        /// `_` or `?`: any one character.
+        case anyOne
+        case character(Unicode.Scalar)
+        /// A GLOB class `[…]`: ranges of scalar values, or their complement.
+        case set([ClosedRange<UInt32>], negated: Bool)
+    }
+
+    /// A LIKE pattern's tokens; nil when an escape character ends it (which matches nothing, as in SQLite).
+    static func likeTokens(_ pattern: [Unicode.Scalar], escape: Unicode.Scalar?) -> [PatternToken]? {
+        var tokens: [PatternToken] = []
+        var i = 0
+        while i < pattern.count {
+            let c = pattern[i]
+            i += 1
+            if c == escape {
+                guard i < pattern.count else { return nil }
+                tokens.append(.character(pattern[i]))
+                i += 1
+            } else {
+                tokens.append(c == "%" ? .anyRun : c == "_" ? .anyOne : .character(c))
+            }
+        }
+        return tokens
+    }
+
+    /// A GLOB pattern's tokens; nil when a class is not closed (which matches nothing, as in SQLite).
+    static func globTokens(_ pattern: [Unicode.Scalar]) -> [PatternToken]? {
+        var tokens: [PatternToken] = []
+        var i = 0
+        while i < pattern.count {
+            let c = pattern[i]
+            i += 1
+            switch c {
+            case "*": tokens.append(.anyRun)
+            case "?": tokens.append(.anyOne)
+            case "[":
+                var negated = false
+                if i < pattern.count, pattern[i] == "^" { negated = true; i += 1 }
+                var ranges: [ClosedRange<UInt32>] = []
+                var first = true
+                while i < pattern.count, pattern[i] != "]" || first {
+                    let low = pattern[i].value
+                    if i + 2 < pattern.count, pattern[i + 1] == "-", pattern[i + 2] != "]" {
+                        let high = pattern[i + 2].value
+                        if low <= high { ranges.append(low...high) }
+                        i += 3
+                    } else {
+                        ranges.append(low...low)
+                        i += 1
+                    }
+                    first = false
+                }
+                guard i < pattern.count else { return nil }
+                i += 1
+                tokens.append(.set(ranges, negated: negated))
+            default: tokens.append(.character(c))
+            }
+        }
+        return tokens
+    }
+
+    /// Whether `string` matches `tokens`, in O(string × pattern) time: a mismatch after `anyRun`
+    /// retries from the last `anyRun` one character further on, which suffices because each
+    /// other token matches exactly one character. `foldASCII`: LIKE's case-insensitive ASCII.
+    static func matches(_ tokens: [PatternToken], _ string: [Unicode.Scalar], foldASCII: Bool) -> Bool {
+        func fold(_ c: Unicode.Scalar) -> UInt32 { foldASCII && c.value >= 65 && c.value <= 90 ? c.value + 32 : c.value }
+        func one(_ token: PatternToken, _ c: Unicode.Scalar) -> Bool {
+            switch token {
+            case .anyRun: return false
+            case .anyOne: return true
+            case .character(let p): return fold(p) == fold(c)
+            case .set(let ranges, let negated): return ranges.contains { $0.contains(c.value) } != negated
+            }
+        }
+        var i = 0, j = 0
+        var lastRun = -1, resume = 0
+        while i < string.count {
+            if j < tokens.count, tokens[j] == .anyRun {
+                lastRun = j
+                resume = i
+                j += 1
+            } else if j < tokens.count, one(tokens[j], string[i]) {
+                i += 1
+                j += 1
+            } else if lastRun >= 0 {
+                j = lastRun + 1
+                resume += 1
+                i = resume
+            } else {
+                return false
+            }
+        }
+        while j < tokens.count, tokens[j] == .anyRun { j += 1 }
+        return j == tokens.count
+    }
+
+    /// The text of argument `value` as Unicode scalars; nil for NULL.
+    private static func scalars(_ value: OpaquePointer?) -> [Unicode.Scalar]? {
+        guard let text = bytes(value, asBlob: false) else { return nil }
+        return Array(String(decoding: text, as: UTF8.self).unicodeScalars)
+    }
+
+    /// Refuses a pattern longer than the connection's LIKE pattern limit, as the built-ins do.
+    private static func withinPatternLimit(_ context: OpaquePointer?, _ pattern: OpaquePointer?) -> Bool {
+        guard Int(sqlite3_value_bytes(pattern)) <= Int(sqlite3_limit(sqlite3_context_db_handle(context), SQLITE_LIMIT_LIKE_PATTERN_LENGTH, -1)) else {
+            sqlite3_result_error(context, "LIKE or GLOB pattern too complex", -1)
+            return false
+        }
+        return true
+    }
+
+    private static let like: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, count, arguments in
+        guard let arguments, withinPatternLimit(context, arguments[0]) else { return }
+        var escape: Unicode.Scalar?
+        if count == 3 {
+            guard let given = scalars(arguments[2]) else { return }
+            guard given.count == 1 else {
+                sqlite3_result_error(context, "ESCAPE expression must be a single character", -1)
+                return
+            }
+            escape = given[0]
+        }
+        guard let pattern = scalars(arguments[0]), let string = scalars(arguments[1]) else { return }
+        let matched = likeTokens(pattern, escape: escape).map { matches($0, string, foldASCII: true) } ?? false
+        sqlite3_result_int(context, matched ? 1 : 0)
+    }
+
+    private static let glob: @convention(c) (OpaquePointer?, Int32, UnsafeMutablePointer<OpaquePointer?>?) -> Void = { context, _, arguments in
+        guard let arguments, withinPatternLimit(context, arguments[0]) else { return }
+        guard let pattern = scalars(arguments[0]), let string = scalars(arguments[1]) else { return }
+        let matched = globTokens(pattern).map { matches($0, string, foldASCII: false) } ?? false
+        sqlite3_result_int(context, matched ? 1 : 0)
     }
 
     /// The bytes of argument `value`: a blob's own when `asBlob`, else its text in UTF-8. Nil for NULL.

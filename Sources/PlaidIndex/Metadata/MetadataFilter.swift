@@ -152,11 +152,18 @@ private final class AuthorizerLog {
 /// table), calling functions, and as many SELECTs as plaid's own statement has are allowed; every
 /// other action is denied.
 private let filterAuthorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<CChar>?,
-                                              UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32 = { context, action, first, _, _, _ in
+                                              UnsafePointer<CChar>?, UnsafePointer<CChar>?) -> Int32 = { context, action, first, second, _, _ in
     guard let context else { return SQLITE_DENY }
     let log = Unmanaged<AuthorizerLog>.fromOpaque(context).takeUnretainedValue()
     switch action {
     case SQLITE_FUNCTION:
+        // printf's width and precision make strings of any length inside one call, which neither
+        // the length limit nor the time limit can stop in time.
+        let name = second.map { String(cString: $0).lowercased() } ?? ""
+        guard !refusedFunctions.contains(name) else {
+            if log.refused == nil { log.refused = "function \(name)" }
+            return SQLITE_DENY
+        }
         return SQLITE_OK
     case SQLITE_SELECT:
         log.selects += 1
@@ -177,6 +184,9 @@ private let filterAuthorizer: @convention(c) (UnsafeMutableRawPointer?, Int32, U
         return SQLITE_DENY
     }
 }
+
+/// Functions a filter may not call (see `filterAuthorizer`).
+private let refusedFunctions: Set<String> = ["printf", "format"]
 
 /// Stops a filter statement at its clock's deadline: SQLite calls it every `progressInterval`
 /// virtual-machine instructions, and a nonzero return interrupts the statement.
@@ -324,6 +334,9 @@ final class SegmentMetadata: @unchecked Sendable {
         let message = connection.message
         if log.refused == "subquery" {
             return .invalidArgument("the filter may only read the metadata fields of the document it tests; it contains a subquery or a second SELECT, which is refused")
+        }
+        if let refused = log.refused, refused.hasPrefix("function ") {
+            return .invalidArgument("the filter may not call \(refused.dropFirst("function ".count))(): its cost has no bound; build the value another way")
         }
         if let refused = log.refused {
             return .invalidArgument("the filter may only read the metadata fields; it tried to \(refused), which is refused")
