@@ -121,7 +121,9 @@ struct Serve: AsyncParsableCommand {
         if noAuth && apiKeyFile != nil { throw ValidationError("--no-auth and --api-key-file contradict each other; give one.") }
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if dim != nil && !create { throw ValidationError("--dim goes with --create.") }
-        if let dim, dim < 8 || dim % 8 != 0 { throw ValidationError("--dim must be a positive multiple of 8, not \(dim).") }
+        if let dim, dim < 8 || dim % 8 != 0 || dim > IndexBuilder.maximumDimension {
+            throw ValidationError("--dim must be a positive multiple of 8 of at most \(IndexBuilder.maximumDimension), not \(dim).")
+        }
         if create && dim == nil && model == nil { throw ValidationError("--create needs --dim (or --model, whose dimension it takes).") }
     }
 

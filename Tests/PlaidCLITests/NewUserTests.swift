@@ -69,6 +69,13 @@ final class NewUserTests: PlaidCLITestCase {
         try "q1\thello there\n".write(toFile: path("q.tsv"), atomically: true, encoding: .utf8)
         try assertRefused(["encode", "--queries", path("q.tsv"), "--output-dir", path("a-file")], "a-file is a file")
         try assertRefused(["info", "--index", embeddings], "is not a plaid index")
+        // A huge k asked for terabytes (an abort) or overflowed (a trap); a huge --dim wrote an
+        // index no command could open.
+        for k in ["99999999999", "9223372036854775807"] {
+            try assertRefused(["query", "--index", index, "--queries", queries, "--k", k], "--k must be at most")
+        }
+        try assertRefused(["serve", "--index", path("huge-dim"), "--create", "--dim", "100000000", "--port", "0"], "--dim must be")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("huge-dim")))
         try assertRefused(["info", "--index", path("a-file")], "is a file, not an index directory")
         try assertRefused(["query", "--index", index, "--queries", queries, "--k", "-5", "--output", path("r")], "--k must be at least 1, not -5")
         try assertRefused(["build", "--embeddings", embeddings, "--index", path("i2"), "--float16"], "--float16 goes with --save-embeddings")

@@ -7,6 +7,11 @@
 /// | ≤ 100 | 2 | 0.45 | 1024 |
 /// | larger | 4 | 0.4 | max(4k, 4096) |
 public struct SearchParameters: Sendable, Equatable {
+    /// The largest `k` and `ndocs` the command line takes: far past any ranking's use, and small
+    /// enough that their per-query buffers can always be allocated.
+    public static let maximumK = 1_000_000
+    public static let maximumNdocs = 1 << 26
+
     /// Results returned per query.
     public var k: Int
     /// Centroids probed per query token in candidate generation (PLAID: `ncells`, nprobe).

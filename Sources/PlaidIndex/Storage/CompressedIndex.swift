@@ -108,7 +108,7 @@ public final class CompressedIndex: @unchecked Sendable {
         let manifestFile = (path as NSString).appendingPathComponent(version == 2 ? IndexComponent.manifest.fileName : IndexComponent.metadata.fileName)
         let trainedOrEmpty = book.isTrained ? book.bucketCutoffs.count == buckets - 1 && book.bucketWeights.count == buckets
                                             : manifest.segments.isEmpty && book.centroidCount == 0
-        guard (8...(1 << 16)).contains(book.dim), book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
+        guard (8...IndexBuilder.maximumDimension).contains(book.dim), book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
               (0...(1 << 32)).contains(book.centroidCount),
               manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
             throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")

@@ -54,14 +54,17 @@ public enum IndexBuilder {
     /// trains the centroids and the residual codec with `parameters` (as `build` would on that
     /// batch), and later batches are added as to any index. `model`, when known, is recorded so
     /// that vectors of another model are refused.
+    /// The largest vector dimension an index may have; readers refuse a manifest claiming more.
+    public static let maximumDimension = 1 << 16
+
     @discardableResult
     public static func createEmpty(at indexPath: String, dim: Int, parameters: BuildParameters = BuildParameters(),
                                    model: ModelIdentity? = nil, overwrite: Bool = false) throws -> Manifest {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
         }
-        guard dim > 0, dim % 8 == 0 else {
-            throw PlaidError.invalidArgument("the dimension must be a positive multiple of 8 (got \(dim))")
+        guard dim > 0, dim % 8 == 0, dim <= maximumDimension else {
+            throw PlaidError.invalidArgument("the dimension must be a positive multiple of 8 of at most \(maximumDimension) (got \(dim))")
         }
         if let model, model.dim != dim {
             throw PlaidError.invalidArgument("the model \(model.summary) makes vectors of dimension \(model.dim), not \(dim)")

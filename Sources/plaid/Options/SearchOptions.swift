@@ -21,6 +21,8 @@ struct SearchOptions: ParsableArguments {
 
     func validate() throws {
         if let k, k < 1 { throw ValidationError("--k must be at least 1, not \(k).") }
+        if let k, k > SearchParameters.maximumK { throw ValidationError("--k must be at most \(SearchParameters.maximumK), not \(k).") }
+        if let ndocs, ndocs > SearchParameters.maximumNdocs { throw ValidationError("--ndocs must be at most \(SearchParameters.maximumNdocs), not \(ndocs).") }
         if let ncells, ncells < 1 { throw ValidationError("--ncells must be at least 1, not \(ncells).") }
         if let ndocs, ndocs < 1 { throw ValidationError("--ndocs must be at least 1, not \(ndocs).") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, not \(threads).") }
