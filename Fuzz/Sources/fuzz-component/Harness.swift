@@ -19,7 +19,8 @@ func store64(_ b: inout [UInt8], _ offset: Int, _ v: UInt64) { for i in 0..<8 { 
 func open(_ bytes: [UInt8]) {
     let component = bytes.count >= 16 ? IndexComponent(rawValue: load32(bytes, 12)) ?? .manifest : .manifest
     let path = scratchFile(component.fileName, bytes)
-    if let reader = try? ComponentReader(path: path, component: component, verifyChecksum: true) {
+    // A manifest bounds each component's size; 16 MiB stands for one here.
+    if let reader = try? ComponentReader(path: path, component: component, size: .atMost(1 << 24), verifyChecksum: true) {
         _ = touch(reader.payload)
     }
     if component == .manifest { _ = try? Manifest.read(path: path) }

@@ -41,7 +41,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     if let allowed = try? index.documents(matching: filter) {
         precondition(allowed.ordinals.allSatisfy { (0..<24).contains($0) && allowed.allows($0) })
     }
-    if let local = try? SegmentMetadata.matchingIDs(["doc0", "doc1", "doc2"], filter, schema: index.metadataFields) {
+    if let clock = try? FilterClock(timeLimit: filter.timeLimit), let local = try? SegmentMetadata.matchingIDs(["doc0", "doc1", "doc2"], filter, schema: index.metadataFields, clock: clock) {
         _ = local
     }
     return 0

@@ -6,7 +6,7 @@ import PlaidCore
 @testable import PlaidIndex
 
 /// The batch the metadata must name: the ids of the seed corpus.
-let batchIDs: Set<String> = ["d1", "d2", "d3", "doc-1", "doc-2", "a", "b", "é", ""]
+let batchIDs: [String] = ["d1", "d2", "d3", "doc-1", "doc-2", "a", "b", "é", ""]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
