@@ -174,6 +174,10 @@ public final class LineReader {
     private var finished = false
     /// 1-based number of the line last returned.
     public private(set) var lineNumber = 0
+    /// The longest line read before `nextLine` fails naming the line; nil: no limit but memory.
+    /// For inputs whose lines are short by nature, so that a file with no newline (`/dev/zero`)
+    /// is an error, not a process that grows until it is killed.
+    public var maximumLineBytes: Int?
 
     public init(stream: ByteStream, chunk: Int = 1 << 20) {
         self.stream = stream
@@ -207,6 +211,9 @@ public final class LineReader {
                 return line
             }
             searchFrom = end - start
+            if let maximumLineBytes, end - start > maximumLineBytes {
+                throw PlaidError.invalidInput(file: path, detail: "line \(lineNumber + 1) is longer than \(maximumLineBytes) bytes without a newline; expected short lines, one item per line")
+            }
             try refill()
         }
     }

@@ -41,7 +41,9 @@ public enum PlaidServer {
                                   apiKey: configuration.apiKey, port: bound)
         let application = Application(
             router: makeRouter(service: service, access: access, parser: parser),
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [RequestHeadGuardInstaller(headerTimeout: .nanoseconds(Int64(configuration.headerTimeout * 1e9)))],
+                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
             configuration: .init(address: .hostname(configuration.host, port: port), serverName: "plaid",
                                  availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in

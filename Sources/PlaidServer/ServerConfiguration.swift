@@ -19,6 +19,10 @@ public struct ServerConfiguration: Sendable {
     public var readOnly = false
     /// Connections served at once; more wait in the listen backlog until one closes.
     public var maxConnections = 256
+    /// Seconds a request's head may take to arrive, from the connection's opening or the previous
+    /// response; past them the connection is closed. Shorter than `idleTimeout`, so that
+    /// half-sent requests cannot hold every connection for long.
+    public var headerTimeout: Double = 10
     /// Seconds a connection may stay silent (between requests, or within one) before it is closed.
     public var idleTimeout: Double = 60
     /// Seconds SIGTERM or SIGINT waits for requests in flight before the server stops anyway.

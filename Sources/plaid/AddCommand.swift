@@ -146,17 +146,23 @@ func warnIfMaintenanceFailed(_ commit: CommitSummary) {
     printWarning("the commit (generation \(commit.generation)) is on disk, but merging segments after it failed: \(describe(failure)); the next write or `plaid compact` tries again")
 }
 
-/// Ids one per line; blank lines are skipped and a trailing carriage return is dropped.
+/// Ids one per line; blank lines are skipped and a trailing carriage return is dropped. Read as
+/// a stream (a pipe or `/dev/stdin` works), with lines of at most 16 MiB.
 func readIDList(path: String) throws -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
+    guard FileManager.default.fileExists(atPath: path) else {
         throw PlaidError.missingFile(path: path, hint: "--ids takes a file of ids, one per line.")
     }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw PlaidError.invalidInput(file: path, detail: "is not UTF-8 text; expected one id per line")
+    let lines = try LineReader(path: path)
+    lines.maximumLineBytes = 16 << 20
+    var ids: [String] = []
+    while let line = try lines.nextLine() {
+        guard !line.isEmpty else { continue }
+        guard let id = String(validating: line, as: UTF8.self) else {
+            throw PlaidError.invalidInput(file: path, detail: "line \(lines.lineNumber) is not UTF-8 text; expected one id per line")
+        }
+        ids.append(id)
     }
-    return text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-        line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-    }.filter { !$0.isEmpty }
+    return ids
 }
 
 /// `plaid compact`: rewrite the index without deleted documents, as one segment.

@@ -98,6 +98,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a connection may stay silent, between requests or within one, before it is closed.")
     var idleTimeout: Double = 60
 
+    @Option(help: "Seconds a request's headers may take to arrive, from the connection's opening or the previous answer, before the connection is closed.")
+    var headerTimeout: Double = 10
+
     @Option(help: "Seconds SIGTERM or SIGINT waits for requests in flight before the server stops anyway.")
     var shutdownTimeout: Double = 30
 
@@ -116,6 +119,7 @@ struct Serve: AsyncParsableCommand {
         guard filterTimeLimit > 0 else { throw ValidationError("--filter-time-limit must be a positive number of seconds, not \(filterTimeLimit).") }
         guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must be 0 (no limit) or more seconds, not \(requestTimeout).") }
         guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be more than 0 seconds, not \(idleTimeout).") }
+        guard headerTimeout > 0 else { throw ValidationError("--header-timeout must be more than 0 seconds, not \(headerTimeout).") }
         guard shutdownTimeout > 0 else { throw ValidationError("--shutdown-timeout must be more than 0 seconds, not \(shutdownTimeout).") }
         if readOnly && create { throw ValidationError("--read-only cannot --create an index.") }
         if noAuth && apiKeyFile != nil { throw ValidationError("--no-auth and --api-key-file contradict each other; give one.") }
@@ -163,6 +167,7 @@ struct Serve: AsyncParsableCommand {
             configuration.apiKey = apiKey
             configuration.readOnly = readOnly
             configuration.idleTimeout = idleTimeout
+            configuration.headerTimeout = headerTimeout
             configuration.maxConnections = maxConnections
             configuration.shutdownTimeout = shutdownTimeout
             let host = self.host, index = self.index

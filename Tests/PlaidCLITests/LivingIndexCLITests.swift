@@ -130,6 +130,8 @@ final class LivingIndexCLITests: PlaidCLITestCase {
             (["add", "--index", index, "--embeddings", duplicate], "duplicate id 'dup1'"),
             (["add", "--index", index, "--embeddings", existing], "'doc0'"),
             (["delete", "--index", index, "--ids", path("unknown.txt"), "--strict"], "5 of the ids are not in the index"),
+            // A device with no newline is an error about its line, not a missing file or a process that grows.
+            (["delete", "--index", index, "--ids", "/dev/zero"], "line 1 is longer than"),
             (["add", "--index", embeddings, "--embeddings", wide], "is not a plaid index"),
             (["delete", "--index", embeddings, "--id", "doc1"], "is not a plaid index"),
         ]

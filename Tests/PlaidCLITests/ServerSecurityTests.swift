@@ -79,6 +79,16 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(crossOrigin.status, 403, crossOrigin.body)
         XCTAssertTrue(crossOrigin.body.contains("Origin"), crossOrigin.body)
         XCTAssertEqual(try post(["Host: evil.example", "Content-Type: application/json"]).status, 421)
+        // The server speaks http: an https page of the same name is another origin.
+        XCTAssertEqual(try post([own, "Content-Type: application/json", "Origin: https://127.0.0.1:\(server.port)"]).status, 403)
+        // A second Host, or an absolute-form target naming another host, cannot slip past the name check.
+        let twoHosts = try post([own, "Host: evil.example", "Content-Type: application/json"])
+        XCTAssertEqual(twoHosts.status, 400, twoHosts.head + twoHosts.body)
+        XCTAssertTrue(twoHosts.body.contains("Host headers"), twoHosts.body)
+        let absolute = try server.raw(["DELETE http://evil.example/documents HTTP/1.1", own, "Content-Type: application/json", "Content-Length: 16"],
+                                      body: Data(#"{"ids": ["d0"]}"#.utf8) + Data(" ".utf8))
+        XCTAssertEqual(absolute.status, 421, absolute.head + absolute.body)
+        XCTAssertEqual(try server.raw(["GET http://127.0.0.1:\(server.port)/info HTTP/1.1", own]).status, 200)
         // Nothing was written.
         XCTAssertEqual(try server.request("GET", "/info").json["documents"] as? Int, 0)
         // What the server answers to: its loopback names with its port, an allowed host, its own origin.
@@ -107,7 +117,10 @@ final class ServerSecurityTests: PlaidCLITestCase {
             XCTAssertEqual(answer.header("WWW-Authenticate"), "Bearer", answer.head)
             XCTAssertTrue(answer.body.contains("--api-key-file"), answer.body)
         }
-        XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", own, "Authorization: Bearer s3cret-token-of-some-length"]).status, 200)
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
+        for scheme in ["Bearer", "bearer", "BEARER"] {
+            XCTAssertEqual(try server.raw(["GET /info HTTP/1.1", own, "Authorization: \(scheme) s3cret-token-of-some-length"]).status, 200, scheme)
+        }
         XCTAssertEqual(server.stop(), 0, server.stderr)
         // 192.0.2.1 (TEST-NET-1) is never bound: the server refuses before binding.
         assertOneSentence(try serveToExit(["--index", index, "--host", "192.0.2.1"]), says: "--api-key-file")
@@ -266,6 +279,64 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
+    /// Clients that each send half a request head, as many as --max-connections, are dropped
+    /// after --header-timeout: /health answers again long before --idle-timeout.
+    func testHalfSentHeadsDoNotHoldEveryConnection() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-connections", "4", "--header-timeout", "1"])
+        let held = try (0..<4).map { _ in try server.connect() }
+        defer { held.forEach { close($0) } }
+        for fd in held { ServerProcess.send(fd, Data("POST /search HTTP/1.1\r\nHost: 127".utf8)) }
+        Thread.sleep(forTimeInterval: 0.3)
+        let started = Date()
+        let health = try server.raw(["GET /health HTTP/1.1", "Host: 127.0.0.1"], timeout: 20)
+        XCTAssertEqual(health.status, 200, health.head)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 8, "/health waited for the half-sent heads past --header-timeout")
+        XCTAssertTrue(held.allSatisfy { ServerProcess.receive($0, timeout: 2).closed })
+        // A keep-alive connection serves several requests; silence between them past the header timeout closes it.
+        let fd = try server.connect()
+        defer { close(fd) }
+        for _ in 0..<2 {
+            ServerProcess.send(fd, Data("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+            let answer = ServerProcess.receive(fd, timeout: 0.5)
+            XCTAssertTrue(String(decoding: answer.data, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            XCTAssertFalse(answer.closed)
+        }
+        XCTAssertTrue(ServerProcess.receive(fd, timeout: 5).closed)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
+    /// What NIO's parser refuses, and codings plaid does not decode, get a JSON sentence and a status.
+    func testMalformedHeadsGetAJSONSentence() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index])
+        let own = "Host: 127.0.0.1:\(server.port)"
+        func send(_ bytes: String) throws -> ServerProcess.RawAnswer {
+            let fd = try server.connect()
+            defer { close(fd) }
+            ServerProcess.send(fd, Data(bytes.utf8))
+            let text = String(decoding: ServerProcess.receive(fd, timeout: 10).data, as: UTF8.self)
+            let parts = text.components(separatedBy: "\r\n\r\n")
+            let status = parts.first.flatMap { $0.split(separator: " ").dropFirst().first.flatMap { Int($0) } } ?? 0
+            return .init(status: status, head: parts.first ?? "", body: parts.dropFirst().joined(), closed: true)
+        }
+        let cases: [(String, Int, String)] = [
+            ("POST /search HTTP/1.1\r\n\(own)\r\nContent-Type: application/json\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n{}", 400, "Content-Length"),
+            ("POST /search HTTP/1.1\r\n\(own)\r\nContent-Type: application/json\r\nContent-Length: 5x\r\n\r\n{}", 400, "Content-Length"),
+            ("BREW /info HTTP/1.1\r\n\(own)\r\n\r\n", 501, "method"),
+            ("GET /info HTTP/1.1\r\n\(own)\r\nX-Big: \(String(repeating: "a", count: 200_000))\r\n\r\n", 431, "headers"),
+            ("POST /search HTTP/1.1\r\n\(own)\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 501, "Transfer-Encoding"),
+        ]
+        for (request, status, says) in cases {
+            let answer = try send(request)
+            XCTAssertEqual(answer.status, status, "\(request.prefix(80)): \(answer.head)")
+            let error = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [String: String]
+            XCTAssertTrue(error?["error"]?.contains(says) == true, "\(request.prefix(80)): \(answer.body)")
+        }
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
     /// A client that announces 1000 bytes and sends 7 is dropped after --idle-timeout, and
     /// SIGTERM does not wait for it past --shutdown-timeout.
     func testStalledClientsAreDroppedAndDoNotBlockShutdown() throws {
@@ -346,5 +417,13 @@ final class ServerSecurityTests: PlaidCLITestCase {
             XCTAssertFalse(answer.message.isEmpty)
             if status == 507 { XCTAssertTrue(answer.message.contains("no space left on device"), answer.message) }
         }
+        // An input error keeps the client's own text, paths included, and loses the server's folders.
+        let folders = ServerFolders(index: "/srv/secret/index", model: "/opt/models/colbert")
+        let filter = APIError.from(PlaidError.invalidArgument("the filter is not a valid SQL expression: no such function: readfile (at character 1 of \"readfile('/etc/passwd') = x\")"), hiding: folders)
+        XCTAssertEqual(filter.status.code, 400)
+        XCTAssertTrue(filter.message.contains("readfile('/etc/passwd')"), filter.message)
+        let refused = APIError.from(PlaidError.refused("the index at /srv/secret/index was built with the model /opt/models/colbert/v2, not /home/me"), hiding: folders)
+        XCTAssertEqual(refused.message, "the index at the index was built with the model the model, not /home/me")
+        XCTAssertFalse(APIError.from(PlaidError.missingFile(path: "/srv/secret/index/manifest.plaid", hint: "Build one"), hiding: folders).message.contains("/srv"))
     }
 }

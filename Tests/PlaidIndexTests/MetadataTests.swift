@@ -190,7 +190,8 @@ final class MetadataTests: XCTestCase {
             ("1) LIMIT (2", "closes a parenthesis it did not open"),
             ("1) GROUP BY (id", "closes a parenthesis it did not open"),
             ("(SELECT 5) = 5", "contains a subquery or a second SELECT"),
-            ("plaid_rowid IN (SELECT -1 UNION ALL SELECT 5)", "contains a subquery or a second SELECT"),
+            ("plaid_rowid IN (SELECT -1 UNION ALL SELECT 5)", "SQLite's row number"),
+            ("id IN (SELECT -1 UNION ALL SELECT 5)", "contains a subquery or a second SELECT"),
             ("EXISTS (SELECT 1 FROM metadata WHERE year > 2000)", "contains a subquery or a second SELECT"),
             ("(SELECT count(*) FROM sqlite_master) > 0", "contains a subquery or a second SELECT"),
             ("year = $year", "only ? placeholders"),
@@ -209,6 +210,28 @@ final class MetadataTests: XCTestCase {
         for expression in ["(year > 2000) AND (source <> ')')", "\"year\" > 2000 AND [source] <> 'x' -- )", "year > 2000 /* ) */ AND source <> 'x'",
                            "(((year > 2000))) AND source NOT IN (')', '(')", "`year` > 2000 AND source <> ''')'"] {
             XCTAssertEqual(try index.documents(matching: MetadataFilter(expression)).ordinals, expected, expression)
+        }
+    }
+
+    /// SQLite's names for the row number are no field: a filter that reads one is refused (it
+    /// read NULL before), and an unknown field's error lists the index's fields, not one segment's.
+    func testRowNumbersAreNoFieldAndUnknownFieldsListTheIndexFields() throws {
+        let indexPath = try buildIndex("rownumbers", documents: 50)
+        let writer = try IndexWriter(path: indexPath)
+        try writer.add(try batchOf([60], ids: ["late"]), metadata: ["late": ["lang": .string("fr")]])
+        try writer.commit()
+        writer.close()
+        let index = try CompressedIndex(path: indexPath)
+        XCTAssertEqual(index.segments.count, 2)
+        for expression in ["rowid = 1", "oid > 0", "_rowid_ IS NULL", "plaid_rowid = 3", "\"ROWID\" = 1", "[rowid] = 1", "`oid` = 1", "year > 2000 OR RowId = 2"] {
+            XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in
+                XCTAssertTrue("\(error)".contains("row number"), "\(expression): \(error)")
+            }
+        }
+        XCTAssertEqual(try index.documents(matching: MetadataFilter("'rowid' <> id AND id <> 'oid' -- rowid")).count, 51)
+        XCTAssertThrowsError(try index.documents(matching: MetadataFilter("nosuchfield = 1"))) { error in
+            XCTAssertTrue("\(error)".contains("lang"), "\(error)")
+            XCTAssertTrue("\(error)".contains("year"), "\(error)")
         }
     }
 

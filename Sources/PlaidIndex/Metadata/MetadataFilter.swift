@@ -25,6 +25,8 @@ public struct MetadataFilter: Sendable, Equatable {
 
     /// The time limit of a filter unless its caller sets another.
     public static let defaultTimeLimit: Double = 2
+    /// SQLite's names for the row number, and plaid's own column for it: none is a field.
+    static let rowNumberNames: Set<String> = ["rowid", "oid", "_rowid_", "plaid_rowid"]
     /// The longest expression, in UTF-8 bytes: a filter is a condition, not a list of every id.
     public static let maxExpressionBytes = 65_536
 
@@ -65,13 +67,31 @@ public struct MetadataFilter: Sendable, Equatable {
                 i += 1
             }
         }
+        /// Refuses the name in `bytes[start..<end]` if it is one of SQLite's names for the row
+        /// number: plaid's statement reads a derived table, where they read NULL, not the row.
+        func checkName(_ start: Int, _ end: Int) throws {
+            let name = String(decoding: bytes[start..<max(start, end)], as: UTF8.self).lowercased()
+            if MetadataFilter.rowNumberNames.contains(name) {
+                throw PlaidError.invalidArgument("the filter reads '\(name)' (\(at(start))), SQLite's row number, which is no field of a document; match on id or a metadata field instead")
+            }
+        }
+        func isNameByte(_ c: UInt8) -> Bool {
+            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c >= 0x80
+        }
         while i < bytes.count {
             let c = bytes[i]
             switch c {
-            case UInt8(ascii: "'"), UInt8(ascii: "\""), UInt8(ascii: "`"):
+            case UInt8(ascii: "\""), UInt8(ascii: "`"):
+                let start = i
+                skipQuoted(close: c, doubles: true)
+                try checkName(start + 1, i)
+            case UInt8(ascii: "'"):
                 skipQuoted(close: c, doubles: true)
             case UInt8(ascii: "["):
+                let start = i
                 skipQuoted(close: UInt8(ascii: "]"), doubles: false)
+                try checkName(start + 1, i)
             case UInt8(ascii: "-") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "-"):
                 while i < bytes.count && bytes[i] != UInt8(ascii: "\n") { i += 1 }
             case UInt8(ascii: "/") where i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: "*"):
@@ -86,6 +106,12 @@ public struct MetadataFilter: Sendable, Equatable {
                 }
             case UInt8(ascii: "$"), UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: "#"):
                 throw PlaidError.invalidArgument("the filter may use only ? placeholders, bound in order from --filter-param; '\(Character(Unicode.Scalar(c)))' (\(at(i))) starts another kind")
+            case _ where isNameByte(c):
+                // A name, a keyword or a number: read whole, so that only a name equal to a
+                // row-number name is refused (`myrowid` is not one).
+                let start = i
+                while i + 1 < bytes.count && isNameByte(bytes[i + 1]) { i += 1 }
+                try checkName(start, i + 1)
             default:
                 break
             }
@@ -290,7 +316,7 @@ final class SegmentMetadata: @unchecked Sendable {
         let log = AuthorizerLog()
         log.allowedSelects = ownSelects!.count
         guard let prepared = try prepare(sql, log: log) else {
-            throw filterError(filter, prefix: prefix, log: log)
+            throw filterError(filter, prefix: prefix, log: log, schema: schema)
         }
         let placeholders = Int(sqlite3_bind_parameter_count(prepared.pointer))
         guard placeholders == filter.parameters.count else {
@@ -330,7 +356,7 @@ final class SegmentMetadata: @unchecked Sendable {
         return prepared
     }
 
-    private func filterError(_ filter: MetadataFilter, prefix: String, log: AuthorizerLog) -> PlaidError {
+    private func filterError(_ filter: MetadataFilter, prefix: String, log: AuthorizerLog, schema: [MetadataField]) -> PlaidError {
         let message = connection.message
         if log.refused == "subquery" {
             return .invalidArgument("the filter may only read the metadata fields of the document it tests; it contains a subquery or a second SELECT, which is refused")
@@ -343,7 +369,7 @@ final class SegmentMetadata: @unchecked Sendable {
         }
         if message.hasPrefix("no such column: ") {
             let name = message.dropFirst("no such column: ".count)
-            let known = (["id"] + fields.map(\.name)).joined(separator: ", ")
+            let known = (["id"] + schema.map(\.name)).joined(separator: ", ")
             return .invalidArgument("the filter names an unknown field '\(name)'; the fields are: \(known)")
         }
         let offset = Int(sqlite3_error_offset(connection.handle))

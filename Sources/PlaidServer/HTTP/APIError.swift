@@ -16,9 +16,11 @@ struct APIError: Error, Sendable {
     static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 
     /// A library or system error: the input's fault unless it is an I/O failure or a damaged
-    /// index. The server's own paths never reach a client: they are replaced by "the index"
-    /// (the log keeps them); a full disk is a 507.
-    static func from(_ error: Error) -> APIError {
+    /// index. The server's own paths never reach a client (the log keeps them): an error about
+    /// the server's files loses every absolute path; an error about the input loses the
+    /// server's own folders (`hiding`), and keeps the paths the client wrote itself, as in a
+    /// filter's text. A full disk is a 507.
+    static func from(_ error: Error, hiding folders: ServerFolders = ServerFolders()) -> APIError {
         if let error = error as? APIError { return error }
         if isNoSpace(error) {
             return APIError(status: insufficientStorage, message: "the server's disk is full (no space left on device), so the change was not committed; retry once space is freed")
@@ -29,7 +31,9 @@ struct APIError: Error, Sendable {
                 return APIError(status: .internalServerError, message: "reading or writing the index failed: \(withoutPaths(detail)); the server's log has the details")
             case .corruptIndex(_, let detail):
                 return APIError(status: .internalServerError, message: "a file of the index is damaged: \(withoutPaths(detail)); the server's log names it")
-            default: return .badRequest(withoutPaths(describe(error)))
+            case .missingFile:
+                return APIError(status: .internalServerError, message: "a file of the index is missing: \(withoutPaths(describe(error))); the server's log names it")
+            default: return .badRequest(folders.hidden(in: describe(error)))
             }
         }
         // Anything else is the server's own failure: the client gets no internals, the log gets them.
@@ -59,9 +63,41 @@ struct APIError: Error, Sendable {
     private static let absolutePath = try! NSRegularExpression(pattern: #"(?<![\w.~-])/[^\s"'()\[\]{}<>,;]*[^\s"'()\[\]{}<>,;:.]"#)
 }
 
+/// The server's folders, which an input error may name (the index "at PATH" it refuses a
+/// document for, the model it was built with), each shown to clients by what it is.
+struct ServerFolders: Sendable {
+    private var names: [(path: String, name: String)] = []
+
+    init(index: String? = nil, model: String? = nil) {
+        for (path, name) in [(index, "the index"), (model, "the model"), (NSTemporaryDirectory(), "a temporary folder")] {
+            guard let path, !path.isEmpty else { continue }
+            // Absolute forms only: a relative name ("idx") would also match words of the text.
+            let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+            for variant in Set([absolute, URL(fileURLWithPath: absolute).resolvingSymlinksInPath().path]) where variant.count > 1 {
+                names.append((variant.hasSuffix("/") ? String(variant.dropLast()) : variant, name))
+            }
+        }
+        // Longest first, so that a folder inside another is named by itself.
+        names.sort { $0.path.count > $1.path.count }
+    }
+
+    /// `text` with each server folder, and any path inside it, replaced by its name.
+    func hidden(in text: String) -> String {
+        var text = text
+        for (path, name) in names {
+            let pattern = NSRegularExpression.escapedPattern(for: path) + #"(?:/[^\s"'()\[\]{}<>,;]*[^\s"'()\[\]{}<>,;:.])?"#
+            guard let regex = try? NSRegularExpression(pattern: pattern) else { continue }
+            text = regex.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text),
+                                                  withTemplate: NSRegularExpression.escapedTemplate(for: name))
+        }
+        return text
+    }
+}
+
 /// Turns whatever a route throws into a JSON error answer, and answers unknown routes (a known
 /// path with another method included: the router does not tell them apart) with one.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    var folders = ServerFolders()
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -75,7 +111,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return jsonError(APIError(status: error.status, message: error.body ?? error.status.reasonPhrase))
             }
         } catch {
-            let apiError = APIError.from(error)
+            let apiError = APIError.from(error, hiding: folders)
             if apiError.status.code >= 500 {
                 context.logger.error("\(request.method) \(request.uri.path) failed: \(describe(error))")
             }

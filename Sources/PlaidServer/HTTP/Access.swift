@@ -8,9 +8,9 @@ import Hummingbird
 ///   bound `--host`, without a port or with the bound one, or an `--allowed-host`. A page whose
 ///   DNS name an attacker rebinds to this address sends its own name, and is answered 421.
 /// - `Origin`, which browsers send with cross-site requests, must be the server's own
-///   (`http://` or `https://` and the request's `Host`); any other is answered 403, so no web
-///   page elsewhere can make a browser call the API.
-/// - With an API key, every route needs `Authorization: Bearer KEY` (401
+///   (`http://` and the request's `Host`); any other is answered 403, so no web page elsewhere
+///   can make a browser call the API.
+/// - With an API key, every route needs `Authorization: Bearer KEY` (the scheme in any case; 401
 ///   with `WWW-Authenticate: Bearer` otherwise), compared in constant time.
 struct AccessPolicy: Sendable {
     var host: String
@@ -29,18 +29,25 @@ struct AccessPolicy: Sendable {
             throw APIError(status: .misdirectedRequest, message: "the request gives \(named), a name this server does not answer to; call it by 127.0.0.1 or localhost, or start it with --allowed-host NAME")
         }
         if let origin = request.headers[.origin] {
-            let own = ["http://", "https://"].map { ($0 + authority).lowercased() }
-            guard own.contains(origin.lowercased()) else {
+            // The server speaks plain HTTP: an https:// origin is another site's page.
+            guard origin.lowercased() == "http://" + authority.lowercased() else {
                 throw APIError(status: .forbidden, message: "the request's Origin \(origin) is another site, and the API answers no cross-origin browser requests; call it from a program or from its own origin")
             }
         }
         if let apiKey {
-            guard let given = request.headers[.authorization], given.hasPrefix("Bearer "),
-                  AccessPolicy.sameInConstantTime(Array(given.utf8.dropFirst(7)), Array(apiKey.utf8)) else {
+            guard let token = request.headers[.authorization].flatMap(AccessPolicy.bearerToken),
+                  AccessPolicy.sameInConstantTime(Array(token.utf8), Array(apiKey.utf8)) else {
                 throw APIError(status: .unauthorized, message: "the request has no valid API key; send the header Authorization: Bearer KEY with the key in the server's --api-key-file",
                                headers: [.wwwAuthenticate: "Bearer"])
             }
         }
+    }
+
+    /// The token of `Bearer TOKEN`: the scheme's case is free and spaces may follow it (RFC 9110 §11.4).
+    static func bearerToken(_ authorization: String) -> String? {
+        guard let space = authorization.firstIndex(of: " "),
+              authorization[..<space].lowercased() == "bearer" else { return nil }
+        return String(authorization[space...].drop { $0 == " " })
     }
 
     /// Whether `authority` (`name`, `name:port`, `[v6]:port`) is one of the server's names.

@@ -10,7 +10,7 @@ import Glibc
 /// nor on the cooperative threads that answer `/health`.
 func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerPool) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
-    router.middlewares.add(ErrorMiddleware())
+    router.middlewares.add(ErrorMiddleware(folders: service.folders))
     router.middlewares.add(AccessMiddleware(policy: access))
     let limit = service.limits.maxBodyBytes
     let timeout = service.limits.requestTimeout

@@ -19,6 +19,8 @@ import PlaidIndex
 final class RetrievalService: @unchecked Sendable {
     let indexPath: String
     let encoder: ColBERTEncoder?
+    /// The folders an error shown to a client must not name.
+    let folders: ServerFolders
     let limits: ServerConfiguration.Limits
     /// Serving searches only: no writer, no writer lock (so a read-only copy can be served).
     let readOnly: Bool
@@ -50,6 +52,7 @@ final class RetrievalService: @unchecked Sendable {
     init(indexPath: String, encoder: ColBERTEncoder?, threads: Int, limits: ServerConfiguration.Limits, readOnly: Bool = false) throws {
         self.indexPath = indexPath
         self.encoder = encoder
+        folders = ServerFolders(index: indexPath, model: encoder?.modelDirectory)
         self.limits = limits
         self.readOnly = readOnly
         writer = readOnly ? nil : try IndexWriter(path: indexPath)
@@ -89,7 +92,7 @@ final class RetrievalService: @unchecked Sendable {
             if reopenFailure == nil { log("the index's last commit could not be opened for search: \(describe(error))") }
             reopenFailure = error
             throw APIError(status: .serviceUnavailable,
-                           message: "the index's last commit cannot be opened for search (\(APIError.from(error).message)); the server retries on every request")
+                           message: "the index's last commit cannot be opened for search (\(APIError.from(error, hiding: folders).message)); the server retries on every request")
         }
     }
 
@@ -252,7 +255,7 @@ final class RetrievalService: @unchecked Sendable {
                 writer = try IndexWriter(path: indexPath)
             } catch {
                 throw APIError(status: .serviceUnavailable,
-                               message: "the index cannot be opened for writing (\(APIError.from(error).message)); the server retries on the next write")
+                               message: "the index cannot be opened for writing (\(APIError.from(error, hiding: folders).message)); the server retries on the next write")
             }
         }
         let writer = self.writer!
