@@ -161,3 +161,6 @@ public final class ColBERTEncoder: @unchecked Sendable {
         return results.map { $0! }
     }
 }
+
+/// The libraries' text pipelines (build, add, evaluation, the server) take any `TextEncoder`.
+extension ColBERTEncoder: TextEncoder {}

@@ -58,27 +58,16 @@ struct Add: ParsableCommand {
             let writer = try IndexWriter(path: index.index)
             defer { writer.close() }
             writer.chunkTokens = chunkTokens
-            let batch: DocumentEmbeddings
-            let fields: BatchMetadata
-            var scratch: String?
-            defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch); StagingFiles.unregister(scratch) } }
-            if let embeddings {
-                batch = try DocumentEmbeddings(directory: embeddings)
-                fields = try batchMetadata(file: metadata, collection: nil) { batch.ids }
-            } else {
-                fields = try batchMetadata(file: nil, collection: collection) { [] }
-                let model = try encoder.loadEncoder()
-                guard model.dimension == writer.dim else {
-                    throw PlaidError.invalidArgument("the model \(try encoder.resolvedModel()) gives vectors of dimension \(model.dimension) but the index at \(index.index) has dimension \(writer.dim); add with the model that built the index")
-                }
-                scratch = AtomicDirectory.temporaryPath(for: index.index, suffix: "embeddings")
-                StagingFiles.register(scratch!)
-                _ = try encodeCollection(collection!, with: model, mode: .document, output: scratch!,
-                                         float16: false, batchSize: encoder.batchSize)
-                batch = try DocumentEmbeddings(directory: scratch!)
-            }
             let started = Date()
-            let added = try writer.add(batch, metadata: fields, upsert: upsert, growCodebook: growCodebook, showProgress: true)
+            let added: AddSummary
+            if let embeddings {
+                let batch = try DocumentEmbeddings(directory: embeddings)
+                let fields = try batchMetadata(file: metadata, collection: nil) { batch.ids }
+                added = try writer.add(batch, metadata: fields, upsert: upsert, growCodebook: growCodebook, showProgress: true)
+            } else {
+                added = try writer.add(collection: collection!, encoder: try encoder.loadEncoder(), upsert: upsert,
+                                       growCodebook: growCodebook, batchSize: encoder.batchSize, showProgress: true)
+            }
             let commit = try writer.commit()
             var line = String(format: "added %d documents (%d tokens) to %@ in %.1f s (%@); generation %d",
                               added.documents, added.tokens, index.index, Date().timeIntervalSince(started),

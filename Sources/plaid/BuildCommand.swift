@@ -58,18 +58,11 @@ struct Build: ParsableCommand {
                 _ = try build.build(from: documents, metadata: fields, at: index.index)
                 return
             }
-            // Refuse before encoding, which is the long part.
-            try AtomicDirectory.checkReplaceable(index.index, overwrite: build.overwrite)
-            let fields = try batchMetadata(file: nil, collection: collection) { [] }
-            let encoderModel = try encoder.loadEncoder()
-            // Without --save-embeddings the embeddings live in a hidden directory beside the index
-            // for the length of the build.
-            let directory = saveEmbeddings ?? AtomicDirectory.temporaryPath(for: index.index, suffix: "embeddings")
-            if saveEmbeddings == nil { StagingFiles.register(directory) }
-            defer { if saveEmbeddings == nil { try? FileManager.default.removeItem(atPath: directory); StagingFiles.unregister(directory) } }
-            _ = try encodeCollection(collection!, with: encoderModel, mode: .document, output: directory,
-                                     float16: float16, batchSize: encoder.batchSize)
-            _ = try build.build(from: try DocumentEmbeddings(directory: directory), metadata: fields, at: index.index)
+            let summary = try IndexBuilder.build(collection: collection!, encoder: try encoder.loadEncoder(), at: index.index,
+                                                 parameters: build.parameters, overwrite: build.overwrite,
+                                                 keepEmbeddingsAt: saveEmbeddings, float16: float16,
+                                                 batchSize: encoder.batchSize, showProgress: true)
+            build.report(summary.build, path: index.index, tokens: summary.encoding.vectors)
         }
     }
 }

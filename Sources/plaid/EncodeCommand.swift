@@ -69,7 +69,7 @@ struct Encode: ParsableCommand {
         try runReportingErrors {
             let job = self.job!
             try checkOutputDirectory(mode: job.mode)
-            _ = try encodeCollection(job.input, with: try encoder.loadEncoder(), mode: job.mode, output: outputDirectory,
+            _ = try CollectionEncoding.encode(job.input, with: try encoder.loadEncoder(), mode: job.mode, output: outputDirectory,
                                      float16: float16, batchSize: encoder.batchSize)
         }
     }

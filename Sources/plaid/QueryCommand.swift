@@ -82,8 +82,8 @@ struct Query: ParsableCommand {
             if let documents {
                 results = try ExhaustiveSearcher(documents: documents).search(queries: queryEmbeddings, k: parameters.k, threads: search.threads)
             } else {
-                (results, latencies, trace) = searchWithProgress(Searcher(index: opened!), queries: queryEmbeddings,
-                                                                 parameters: parameters, filter: allowed, threads: search.threads)
+                (results, latencies, trace) = Searcher(index: opened!).searchTimed(queries: queryEmbeddings, parameters: parameters,
+                                                                                   filter: allowed, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
             try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
@@ -107,24 +107,6 @@ func checkDimensions(query: Int, other: Int, what: String) throws {
     }
 }
 
-/// Searches with progress on stderr; returns the results, each query's latency in seconds and
-/// the stages' totals over all queries.
-func searchWithProgress(_ searcher: Searcher, queries: QueryEmbeddings, parameters: SearchParameters,
-                        filter: DocumentFilter? = nil, threads: Int) -> ([[SearchResult]], [Double], SearchTrace) {
-    var latencies = [Double](repeating: 0, count: queries.count)
-    var trace = SearchTrace()
-    let progress = ProgressReporter(label: "searching", total: queries.count, unit: "queries")
-    var done = 0
-    let results = searcher.search(queries: queries, parameters: parameters, filter: filter, threads: threads,
-                                  onTrace: { _, stages in trace.accumulate(stages) }) { q, seconds in
-        latencies[q] = seconds
-        done += 1
-        // The last line is printSearchTimes's summary.
-        if done < queries.count { progress.update(done) }
-    }
-    return (results, latencies, trace)
-}
-
 /// `--explain`: per stage, the mean time and the mean items in and out per query that ran it.
 func explanation(of trace: SearchTrace, queries: Int) -> String {
     var lines = ["stage                            ms/query    in/query   out/query"]
@@ -142,17 +124,7 @@ func explanation(of trace: SearchTrace, queries: Int) -> String {
 
 /// Prints queries/s and latency percentiles to stderr.
 func printSearchTimes(queries: Int, seconds: Double, latencies: [Double]) {
-    var line = String(format: "search: %d queries in %.2f s (%@)", queries, seconds, formatRate(Double(queries) / max(seconds, 1e-9), "queries"))
-    if !latencies.isEmpty {
-        let sorted = latencies.sorted()
-        // Nearest-rank percentile, in milliseconds.
-        func percentile(_ p: Double) -> Double {
-            let rank = Int((p / 100 * Double(sorted.count)).rounded(.up))
-            return sorted[min(max(rank, 1), sorted.count) - 1] * 1000
-        }
-        line += String(format: "; latency p50 %.2f ms, p95 %.2f ms, p99 %.2f ms", percentile(50), percentile(95), percentile(99))
-    }
-    printStatus(line)
+    printStatus(SearchTimes.summary(queries: queries, seconds: seconds, latencies: latencies))
 }
 
 /// Query embeddings from a directory, or encoded from a text file with the model (printing the

@@ -43,12 +43,17 @@ struct BuildOptions: ParsableArguments {
     func build(from documents: DocumentEmbeddingSource, metadata: BatchMetadata = [:], at path: String) throws -> BuildSummary {
         let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
                                              overwrite: overwrite, showProgress: true)
+        report(summary, path: path, tokens: documents.tokenCount)
+        return summary
+    }
+
+    /// The summary line, and a warning when --centroids could not be met.
+    func report(_ summary: BuildSummary, path: String, tokens: Int) {
         printBuildSummary(summary, path: path)
         let made = summary.manifest.codebook.centroidCount
         if let centroids, centroids != made {
-            printWarning("--centroids \(centroids) became \(made): k-means needs a sampled vector per centroid, and the sample holds \(summary.manifest.codebook.kmeansSampleSize) of the \(documents.tokenCount) token vectors (raise --sample-size, up to the token count, for more)")
+            printWarning("--centroids \(centroids) became \(made): k-means needs a sampled vector per centroid, and the sample holds \(summary.manifest.codebook.kmeansSampleSize) of the \(tokens) token vectors (raise --sample-size, up to the token count, for more)")
         }
-        return summary
     }
 }
 

@@ -3,6 +3,10 @@ import Foundation
 import PlaidCore
 import PlaidEncoder
 
+extension MatrixPrecision: ExpressibleByArgument {
+    static let help = "How the encoder's dense layers multiply: int16 (16-bit integers with exact sums; faster, cosine within 1e-6 of float32) or float32 (OpenBLAS sgemm)."
+}
+
 /// The `--model` option shared by the commands that encode text. Without it, the default model
 /// is used: `$PLAID_DEFAULT_MODEL` if set, else `models/minilm-colbert` in the working directory,
 /// else in the checkout the running `plaid` executable was built in (the folders above it), so
