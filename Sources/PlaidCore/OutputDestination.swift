@@ -103,10 +103,10 @@ public enum OutputDestination: Equatable, Sendable {
     }
 }
 
-/// One sentence for any error: the toolkit's own, or a Foundation/POSIX error as "PATH: reason"
-/// instead of its raw dump.
-public func describe(_ error: Error) -> String {
-    if let plaid = error as? PlaidError { return plaid.description }
+/// One sentence for any error: the toolkit's own (its remedy in `remedies`' terms), or a
+/// Foundation/POSIX error as "PATH: reason" instead of its raw dump.
+public func describe(_ error: Error, remedies: Remedies = .library) -> String {
+    if let plaid = error as? PlaidError { return plaid.message(remedies) }
     let ns = error as NSError
     var reason = ns.localizedFailureReason ?? ns.localizedDescription
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {

@@ -128,7 +128,7 @@ final class LivingIndexCLITests: PlaidCLITestCase {
             (["add", "--index", index, "--embeddings", wide], "dimension 64"),
             (["add", "--index", index, "--embeddings", empty], "holds no documents"),
             (["add", "--index", index, "--embeddings", duplicate], "duplicate id 'dup1'"),
-            (["add", "--index", index, "--embeddings", existing], "'doc0'"),
+            (["add", "--index", index, "--embeddings", existing], "('doc0', 'doc1', 'doc2'); pass --upsert to replace them"),
             (["delete", "--index", index, "--ids", path("unknown.txt"), "--strict"], "5 of the ids are not in the index"),
             // A device with no newline is an error about its line, not a missing file or a process that grows.
             (["delete", "--index", index, "--ids", "/dev/zero"], "line 1 is longer than"),

@@ -114,7 +114,9 @@ final class ServerTests: PlaidCLITestCase {
         // An id already live: refused without upsert, replaced (200) with it.
         let again = try server.request("POST", "/documents", ["documents": [["id": "new0", "embeddings": fresh[1]]]])
         XCTAssertEqual(again.status, 400)
-        XCTAssertTrue(again.error?.contains("upsert") == true, again.error ?? "")
+        // The remedy in the API's terms, not the command line's.
+        XCTAssertTrue(again.error?.contains("send \"upsert\": true") == true, again.error ?? "")
+        XCTAssertFalse(again.error?.contains("--upsert") == true, again.error ?? "")
         let upserted = try server.request("POST", "/documents", ["documents": [["id": "new0", "embeddings": vectors(12, seed: 999)]], "upsert": true])
         XCTAssertEqual(upserted.status, 200, upserted.error ?? "")
         XCTAssertEqual(upserted.json["replaced"] as? Int, 1)

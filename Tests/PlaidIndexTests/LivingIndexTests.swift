@@ -162,7 +162,7 @@ final class LivingIndexTests: XCTestCase {
         }
         // An id that is already live, without upsert: named, and nothing staged.
         XCTAssertThrowsError(try writer.add(try batch([100, 101], ids: ["fresh", "doc7"]))) {
-            XCTAssertTrue("\($0)".contains("'doc7'") && "\($0)".contains("--upsert"), "\($0)")
+            XCTAssertTrue("\($0)".contains("'doc7'") && "\($0)".contains("pass upsert: true"), "\($0)")
         }
         XCTAssertFalse(writer.hasChanges)
         try writer.commit()

@@ -103,7 +103,7 @@ final class MetadataTests: XCTestCase {
             ("load_extension('/tmp/evil') IS NULL", "could not be evaluated"),
             ("nosuchfield = 1", "unknown field 'nosuchfield'"),
             ("year >>> 1", "at character 8"),
-            ("year = ?", "1 ? placeholder but 0 --filter-param values were given"),
+            ("year = ?", "1 ? placeholder but 0 parameter values were given"),
         ]
         for (expression, message) in refused {
             XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in

@@ -51,7 +51,7 @@ public struct MetadataFilter: Sendable, Equatable {
             return "at character \(String(decoding: bytes[..<offset], as: UTF8.self).count + 1) of \"\(shown)\""
         }
         if let nul = bytes.firstIndex(of: 0) {
-            throw PlaidError.invalidArgument("the filter contains a NUL character (\(at(nul))); remove it, or pass the value with --filter-param")
+            throw PlaidError.filter(.nulCharacter(at: at(nul)))
         }
         var open: [Int] = []
         var i = 0
@@ -105,7 +105,7 @@ public struct MetadataFilter: Sendable, Equatable {
                     throw PlaidError.invalidArgument("the filter closes a parenthesis it did not open (\(at(i))); a filter is one expression about a document and cannot end plaid's WHERE clause")
                 }
             case UInt8(ascii: "$"), UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: "#"):
-                throw PlaidError.invalidArgument("the filter may use only ? placeholders, bound in order from --filter-param; '\(Character(Unicode.Scalar(c)))' (\(at(i))) starts another kind")
+                throw PlaidError.filter(.otherPlaceholder(String(Character(Unicode.Scalar(c))), at: at(i)))
             case _ where isNameByte(c):
                 // A name, a keyword or a number: read whole, so that only a name equal to a
                 // row-number name is refused (`myrowid` is not one).
@@ -320,10 +320,10 @@ final class SegmentMetadata: @unchecked Sendable {
         }
         let placeholders = Int(sqlite3_bind_parameter_count(prepared.pointer))
         guard placeholders == filter.parameters.count else {
-            throw PlaidError.invalidArgument("the filter has \(placeholders) ? placeholder\(placeholders == 1 ? "" : "s") but \(filter.parameters.count) --filter-param value\(filter.parameters.count == 1 ? " was" : "s were") given")
+            throw PlaidError.filter(.parameterCount(placeholders: placeholders, given: filter.parameters.count))
         }
         for (i, value) in filter.parameters.enumerated() where prepared.bind(text: value, at: Int32(i + 1)) != SQLITE_OK {
-            throw PlaidError.invalidArgument("--filter-param value \(i + 1) cannot be bound: \(connection.message) (a value may be at most \(SegmentMetadata.limits[0].value) bytes)")
+            throw PlaidError.filter(.unbindable(position: i + 1, reason: connection.message, maximumBytes: Int(SegmentMetadata.limits[0].value)))
         }
         var documents: [Int] = []
         do {

@@ -48,7 +48,7 @@ public final class CompressedIndex: @unchecked Sendable {
         self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw PlaidError.missingFile(path: path, hint: "Build an index there first with `plaid build`.")
+            throw PlaidError.noIndex(path: path)
         }
         guard isDirectory.boolValue else {
             throw PlaidError.invalidArgument("\(path) is a file, not an index directory; pass the directory `plaid build` wrote")

@@ -70,7 +70,7 @@ final class IndexLock {
                 throw PlaidError.io(path: path, detail: "cannot take the writer lock: \(String(cString: strerror(reason)))")
             }
             let who = holder.map { "\($0)" } ?? "another process"
-            throw PlaidError.refused("the index at \(directory) is locked by \(who): another plaid is writing to it. Wait for it to finish (or stop it) and try again")
+            throw PlaidError.locked(path: directory, holder: who)
         }
         let record = (try? JSONEncoder().encode(ProcessIdentity.current)) ?? Data()
         _ = ftruncate(descriptor, 0)

@@ -173,12 +173,12 @@ public enum AtomicDirectory {
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
             guard overwrite else {
-                throw PlaidError.refused("an index already exists at \(path); pass --overwrite to replace it")
+                throw PlaidError.indexExists(path: path)
             }
             // --overwrite replaces an index (or an empty directory), never a folder of other data.
             let contents = (try? fm.contentsOfDirectory(atPath: target)) ?? []
             guard isDirectory.boolValue && (isIndex(target) || contents.isEmpty) else {
-                throw PlaidError.refused("\(path) exists and is not a plaid index; --overwrite only replaces an index. Choose another --index path")
+                throw PlaidError.occupiedByOther(path: path)
             }
         }
     }

@@ -96,7 +96,7 @@ public final class IndexWriter {
         self.path = path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw PlaidError.missingFile(path: path, hint: "Build an index there first with `plaid build`.")
+            throw PlaidError.noIndex(path: path)
         }
         _ = try CompressedIndex.readCommit(path: path, verifyChecksums: true)   // refuses a non-index before the lock file is made
         lock = try IndexLock(indexDirectory: path)
@@ -172,8 +172,7 @@ public final class IndexWriter {
         try EmbeddingsLayout.checkUnique(batch.ids, file: batch.sourceName)
         let existing = batch.ids.filter { liveIDs[ByteExactID($0)] != nil }
         if !upsert && !existing.isEmpty {
-            let named = existing.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
-            throw PlaidError.refused("\(existing.count) id\(existing.count == 1 ? " is" : "s are") already in the index (\(named)\(existing.count > 5 ? ", …" : "")); pass --upsert to replace \(existing.count == 1 ? "it" : "them"), or delete \(existing.count == 1 ? "it" : "them") first")
+            throw PlaidError.alreadyInIndex(ids: existing)
         }
         let fields = try MetadataSchema.merge(metadataFields, with: metadata, order: batch.ids, source: batch.sourceName)
         let saved = (codebook, centroids, quantizer, codec, centroidsChanged)

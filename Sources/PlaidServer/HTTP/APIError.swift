@@ -33,7 +33,7 @@ struct APIError: Error, Sendable {
                 return APIError(status: .internalServerError, message: "a file of the index is damaged: \(withoutPaths(detail)); the server's log names it")
             case .missingFile:
                 return APIError(status: .internalServerError, message: "a file of the index is missing: \(withoutPaths(describe(error))); the server's log names it")
-            default: return .badRequest(folders.hidden(in: describe(error)))
+            default: return .badRequest(folders.hidden(in: describe(error, remedies: .http)))
             }
         }
         // Anything else is the server's own failure: the client gets no internals, the log gets them.
@@ -61,6 +61,14 @@ struct APIError: Error, Sendable {
 
     // A "/" that starts a word, then anything up to a space, quote or bracket.
     private static let absolutePath = try! NSRegularExpression(pattern: #"(?<![\w.~-])/[^\s"'()\[\]{}<>,;]*[^\s"'()\[\]{}<>,;:.]"#)
+}
+
+extension Remedies {
+    /// Remedies named by the API's JSON fields (docs/openapi.json).
+    static let http = Remedies(
+        upsert: "send \"upsert\": true", overwrite: "start the server on a new index", overwriteName: "overwrite",
+        filterParameters: "\"filter_params\"", filterParameterValue: "filter_params value",
+        build: "`plaid build` or `plaid serve --create`", indexPath: "--index path")
 }
 
 /// The server's folders, which an input error may name (the index "at PATH" it refuses a

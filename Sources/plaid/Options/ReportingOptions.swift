@@ -39,9 +39,17 @@ func runReportingErrors(_ body: () async throws -> Void) async throws {
     }
 }
 
+extension Remedies {
+    /// Remedies named by the command line's flags.
+    static let commandLine = Remedies(
+        upsert: "pass --upsert", overwrite: "pass --overwrite", overwriteName: "--overwrite",
+        filterParameters: "--filter-param", filterParameterValue: "--filter-param value",
+        build: "`plaid build`", indexPath: "--index path")
+}
+
 /// An error printed as one sentence, and the exit code to leave with.
 private func reported(_ error: Error) -> Error {
     if let exit = error as? ExitCode { return exit }
-    printError("error: \(describe(error))")
+    printError("error: \(describe(error, remedies: .commandLine))")
     return ExitCode.failure
 }
