@@ -2,8 +2,7 @@
 // PlaidKernels.h).
 //
 // Why: as an sgemm, stage 1 streams the float centroids (12 MB for 8,192 of dimension 384) and
-// OpenBLAS repacks them for every query; at dimension 384 that took 3.9–4.6 ms of a 6.4–9.3 ms
-// query at k = 10. The centroids are quantized once, to int16 rows half the bytes, and multiplied without
+// OpenBLAS repacks them for every query, most of a query's time at k = 10. The centroids are quantized once, to int16 rows half the bytes, and multiplied without
 // any repacking: with AVX-512 VNNI one vpdpwssd makes 32 multiply-adds (float FMA: 16), with AVX2
 // vpmaddwd + vpaddd make 16 in two instructions.
 //

@@ -137,7 +137,7 @@ CLONES void plaid_enc_add_bias(float *x, const float *bias, size_t rows, size_t 
 }
 
 // The form is chosen outside the loops: a loop-invariant test inside them gets if-converted by
-// the vectoriser, which then computes both forms for every element (3× slower, measured).
+// the vectoriser, which then computes both forms for every element.
 CLONES void plaid_enc_bias_gelu(float *x, const float *bias, size_t rows, size_t cols, int tanhApproximation) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * cols;
@@ -199,8 +199,7 @@ CLONES void plaid_enc_rotary(float *x, size_t rows, size_t rowStride, size_t hea
 
 // Attention works on tiles held in registers: 6 queries × 16 keys for the scores (12 vector
 // accumulators) and 6 queries × 16 dimensions for the weighted sum of values: each key or value
-// load feeds 12 FMAs (with 4 queries, 8; the change and the vectorised maximum took one head of
-// 170 tokens from 42 to 49 GFLOP/s on Zen 3). GCC/Clang vector types keep this portable: 8-float vectors become AVX registers in the v3/v4 clones and pairs
+// load feeds 12 FMAs (with 4 queries, 8). GCC/Clang vector types keep this portable: 8-float vectors become AVX registers in the v3/v4 clones and pairs
 // of SSE registers in the generic one.
 typedef float v8 __attribute__((vector_size(32)));
 

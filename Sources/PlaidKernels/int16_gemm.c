@@ -1,10 +1,10 @@
 // The encoder's matrix products in 16-bit integers (contract in PlaidEncoderKernels.h).
 //
 // Why: float32 FMA gives 16 multiply-adds per cycle per core. On AVX2 machines without a fast
-// low-precision float dot product (AMD Zen 3 here), vpmaddwd + vpaddd on int16 pairs sustains
-// about 24 (measured: 1.5 pairs of them per cycle), so the encoder's products run at about 1.5×
-// OpenBLAS sgemm (125–138 against 85–89 GFLOP/s on one core), with token vectors still within
-// 2e-6 of PyLate's in cosine (see the parity tests).
+// low-precision float dot product (AMD Zen 3 here), vpmaddwd + vpaddd on int16 pairs issue 1.5
+// pairs per cycle, about 24 multiply-adds, so the encoder's products outrun OpenBLAS sgemm
+// (docs/benchmarks.md, "Design measurements"), with token vectors still within 2e-6 of PyLate's
+// in cosine (see the parity tests).
 //
 // How: each weight column (a row of the torch [out, in] matrix) has its own scale, each
 // activation row its own, so C = (A_q · W_qᵀ) · rowScale · columnScale. The integer sums are

@@ -22,9 +22,8 @@ int plaid_kernel_level(void);
 
 #if defined(__x86_64__)
 // Level 4 vectorizes with 512-bit registers. Clang's x86-64-v4 prefers 256-bit vectors (wider
-// ones once lowered the clock of older Intel cores), which halved AVX-512's width in every loop
-// here: stage 4's MaxSim at k = 100 over 256 documents of 120–180 tokens at dimension 384 took a
-// median 7.0 ms with 256-bit vectors and 5.2 ms with 512-bit ones, interleaved in one process.
+// ones once lowered the clock of older Intel cores), which halves AVX-512's width in every loop
+// here; the hot loops ran faster at 512 bits (docs/benchmarks.md, "Design measurements").
 #define LEVEL4_TARGET "arch=x86-64-v4,no-prefer-256-bit"
 #define LEVEL_COPIES(ret, name, params, call)                                                   \
     static inline __attribute__((always_inline)) ret name##_body params;                         \

@@ -145,15 +145,11 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
 //
 // A token's q·r is a sum over groups of its residual bits, each read from a table of that
 // group's product with the query tokens for every value the group can hold. Wider groups mean
-// fewer lookups and a larger table. A table over whole bytes (256 values) is 1.5 MB at dimension
-// 384, 2 bits and 32 query tokens, and its rows came from L2 and L3: at k = 100 on the
-// 384-dimensional SciFact set stage 4 took 13 ms per query against 12 for nibbles (16 values)
-// before the rows were aligned, and the aligned byte table still ran 0.8× the aligned nibble
-// table's speed in a microbenchmark. Six-bit groups (64 values: 3 dimensions at 2 bits, 6 at 1)
-// read 128 rows per token at dimension 384 instead of 192, from a 512 KB table; cachegrind
-// counts 27% fewer instructions than nibbles for the same documents. With 512-bit vectors, stage
-// 4 at k = 100 took 2.98–3.11 ms per query against 3.67–3.73 for nibbles, the two binaries
-// running side by side (`plaid query --explain`, one thread each, three rounds). The layout:
+// fewer lookups and a larger table: a table over whole bytes (256 values) is 1.5 MB at dimension
+// 384, 2 bits and 32 query tokens, and its rows come from L2 and L3, which made it slower than
+// nibbles (16 values). Six-bit groups (64 values: 3 dimensions at 2 bits, 6 at 1) read 128 rows
+// per token at dimension 384 instead of nibbles' 192, from a 512 KB table, and were the fastest
+// of the three (docs/benchmarks.md, "Design measurements"). The layout:
 //
 //   3·hexBlocks bytes, read 3 at a time as four 6-bit groups: group g's 64 rows at g·64·nq;
 //   then the remaining bytes as two nibbles each (16 rows), high nibble first.

@@ -81,8 +81,8 @@ public final class ColBERTModel: @unchecked Sendable {
 
     /// Runs several batches. With more than one batch and more than one core, whole batches run
     /// side by side, one per core, each single-threaded (OpenBLAS set to 1 thread meanwhile, then
-    /// restored): two single-threaded sgemms outrun one two-threaded sgemm by ~13% here
-    /// (154 vs 136 GFLOP/s on 2 cores), and no step waits for the others.
+    /// restored): two single-threaded sgemms outrun one two-threaded sgemm (docs/benchmarks.md,
+    /// "Design measurements"), and no step waits for the others.
     /// - Parameters:
     ///   - keep: keep(batch, sequence, position) selects the vectors returned, if given.
     ///   - finished: called after each batch with its index, serially.

@@ -12,9 +12,8 @@ import PlaidKernels
 ///   (centroid_scores.c). A score is off by at most (s_c·‖q‖₁ + s_t·‖c‖₁)/2 + s_c·s_t·dim/4 for
 ///   the row units s_c ≈ ‖c‖₁/65,535 and s_t = max|q|/32,767: for unit vectors of dimension 384,
 ///   under 2e-3 in the worst case and about 7e-5 typically, far below what the 2-bit residuals
-///   leave. Measured on 8,192 centroids of dimension 384 and a 32-token query (Xeon, one core):
-///   0.9 ms with VNNI, 1.8 ms with AVX2, against 2.5–6.3 ms for OpenBLAS sgemm in two runs of
-///   the same microbenchmark (4.0–4.6 ms inside the search).
+///   leave. Faster than OpenBLAS sgemm with AVX2 and more so with VNNI (docs/benchmarks.md,
+///   "Design measurements").
 /// - `.float32`: one sgemm (OpenBLAS, single-threaded).
 public final class CentroidScorer: @unchecked Sendable {
     public enum Method: Sendable, Equatable {
@@ -54,8 +53,8 @@ public final class CentroidScorer: @unchecked Sendable {
 
     /// Writes scores[b · count · tokens + c · tokens + t] = centroid c · token t of query b for
     /// `queries` queries [queries, tokens, dim] (scores [queries, count, tokens]), on the calling
-    /// thread. With VNNI the batch reads the centroids once: at dimension 384 a query's scores
-    /// took 1.5–1.9 ms in the search alone, the centroids (6 MB) coming from L3 every time.
+    /// thread. With VNNI the batch reads the centroids once for all its queries: one query at a
+    /// time reads them (6 MB at dimension 384) from L3 every time.
     public func scores(queries: UnsafePointer<Float>, count queryCount: Int = 1, tokens: Int,
                        into scores: UnsafeMutablePointer<Float>, method: Method = .automatic) {
         guard tokens > 0, count > 0, queryCount > 0 else { return }

@@ -99,8 +99,8 @@ public final class NearestCentroidFinder: @unchecked Sendable {
         return made
     }
 
-    /// Rows of points per BLAS product: large enough for sgemm to run near peak (measured here:
-    /// 27 GFLOP/s per core at 256 rows, 33 at 1024, for 8192 centroids of dimension 128).
+    /// Rows of points per BLAS product: large enough for sgemm to run near its peak
+    /// (docs/benchmarks.md, "Design measurements").
     static let floatBlockRows = 1024
 
     /// One sgemm per block with OpenBLAS on a single thread, so results do not depend on the thread count.

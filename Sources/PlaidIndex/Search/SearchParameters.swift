@@ -24,9 +24,9 @@ public struct SearchParameters: Sendable, Equatable {
     public var ndocs: Int
     /// A filter matching at most this many tokens is searched by scoring every matching document
     /// exactly, with no probing (see `Searcher`); above it, the staged search runs restricted to
-    /// the matches. The default is the crossover measured on SciFact at dim 384, k = 10 (README):
-    /// exact scoring ran at 220 queries/s on 15,021 tokens and 103 on 38,881; the restricted
-    /// staged search at 163–197 on both, so they meet near 18,000–20,000 tokens.
+    /// the matches. The default is where the two ran equally fast on SciFact at dimension 384,
+    /// k = 10 (docs/benchmarks.md, "Design measurements"): exact scoring's cost grows with the
+    /// matching tokens, the restricted staged search's hardly does.
     public var exactScoringTokens: Int = SearchParameters.defaultExactScoringTokens
     public static let defaultExactScoringTokens = 20_000
 

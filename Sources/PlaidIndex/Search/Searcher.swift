@@ -269,9 +269,9 @@ public struct Searcher: Sendable {
     /// 384 is 128 lookups of a 32-token row (6-bit groups) instead of 384 multiply-adds per query
     /// token. The entries are 16-bit and summed in 16 bits, with a unit per query token that rules
     /// out overflow; a token's q·r is within dim·nbits/8 of its units of the float value. The
-    /// table is 512 KB at dimension 384, aligned to cache lines (at k = 100 on the 384-dimensional
-    /// SciFact set, aligning the nibble table took stage 4 from 12.0 to 5.6 ms per query);
-    /// staged_search.c says why the groups are 6 bits wide. The documents go to the kernel in one
+    /// table (512 KB at dimension 384) is aligned to cache lines, since its rows are read at
+    /// random; staged_search.c says why the groups are 6 bits wide (measurements:
+    /// docs/benchmarks.md, "Design measurements"). The documents go to the kernel in one
     /// call, which reads their tokens in chunks that run across documents. The best `k`, best first.
     func exactScores(of ordinals: [Int], centroidScores scores: CentroidScores, query: UnsafePointer<Float>, k: Int) -> [SearchResult] {
         let dim = index.dim, nq = scores.tokens
