@@ -315,7 +315,7 @@ public final class IndexWriter {
         if upgradeFromVersion1 { try linkVersion1Segment(generation: generation) }
         for s in staged.indices where staged[s].deletionsChanged {
             let file = "deleted-\(generation).plaid"
-            try Segment.writeDeletions(staged[s].deleted, path: staging((directory(of: staged[s].info.name) as NSString).appendingPathComponent(file)))
+            try IndexStorage.writeDeletions(staged[s].deleted, path: staging((directory(of: staged[s].info.name) as NSString).appendingPathComponent(file)))
             AtomicDirectory.syncDirectory(directory(of: staged[s].info.name))
             staged[s].info.deletionsFile = file
         }
