@@ -124,10 +124,7 @@ public final class IndexWriter {
     /// Drops what is staged and not committed, and releases the lock.
     public func close() {
         guard lock != nil else { return }
-        for segment in staged where segment.isNew {
-            try? FileManager.default.removeItem(atPath: directory(of: segment.info.name))
-            StagingFiles.unregister(directory(of: segment.info.name))
-        }
+        for segment in staged where segment.isNew { discardStagedDirectory(segment.info.name) }
         lock?.release()
         lock = nil
     }
@@ -143,6 +140,12 @@ public final class IndexWriter {
     }
 
     private func directory(of segmentName: String) -> String { (path as NSString).appendingPathComponent(segmentName) }
+
+    /// Removes a segment directory that no commit names, and forgets it as staging.
+    private func discardStagedDirectory(_ segmentName: String) {
+        try? FileManager.default.removeItem(atPath: directory(of: segmentName))
+        StagingFiles.unregister(directory(of: segmentName))
+    }
 
     private func checkOpen() throws {
         guard lock != nil else { throw PlaidError.refused("the writer of \(path) is closed; open a new IndexWriter") }
@@ -179,22 +182,22 @@ public final class IndexWriter {
         let saved = (codebook, centroids, quantizer, codec, centroidsChanged)
         let name = Manifest.segmentName(nextSegmentNumber)
         let info: SegmentInfo
-        var growth: (outliers: Int, centroids: Int) = (0, 0)
-        var assigned: [Int32]?
+        var growth = CodebookGrowth()
         do {
             if !codebook.isTrained {
                 try trainCodebook(on: batch, showProgress: showProgress)
             } else if growCodebook {
-                (growth.outliers, growth.centroids, assigned) = try growForOutliers(of: batch)
+                growth = try CodebookTrainer.grow(codebook, quantizer: quantizer, codec: codec, for: batch,
+                                                  chunkTokens: chunkTokens, seedOffset: nextSegmentNumber)
+                appendCentroids(growth.centroids)
             }
-            // Codes found by the growth pass are final unless it appended centroids.
+            // Codes found by the growth pass are final unless it appended centroids (then it keeps none).
             info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
                                                  quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress,
-                                                 assignedCodes: growth.centroids == 0 ? assigned : nil)
+                                                 assignedCodes: growth.codes)
         } catch {
             (codebook, centroids, quantizer, codec, centroidsChanged) = saved
-            try? FileManager.default.removeItem(atPath: directory(of: name))
-            StagingFiles.unregister(directory(of: name))
+            discardStagedDirectory(name)
             throw error
         }
         nextSegmentNumber += 1
@@ -205,73 +208,26 @@ public final class IndexWriter {
                                     deleted: [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)), isNew: true))
         for (d, id) in batch.ids.enumerated() { liveIDs[ByteExactID(id)] = (segment, d) }
         return AddSummary(documents: info.documentCount, tokens: info.tokenCount, replaced: upsert ? existing.count : 0,
-                          newCentroids: growth.centroids, outlierTokens: growth.outliers)
+                          newCentroids: growth.centroids.count / codebook.dim, outlierTokens: growth.outlierTokens)
     }
 
     /// The first batch of an index created empty trains its centroids and residual codec, with
     /// the k-means settings the index was created with, exactly as a build on that batch would.
     private func trainCodebook(on batch: DocumentEmbeddingSource, showProgress: Bool) throws {
-        let parameters = BuildParameters(nbits: codebook.nbits, kmeans: KMeansParameters(iterations: codebook.kmeansIterations, seed: codebook.kmeansSeed),
-                                         chunkTokens: chunkTokens)
-        var (trained, trainedCentroids) = try IndexBuilder.trainCodebook(embeddings: batch, parameters: parameters, showProgress: showProgress)
-        trained.createdBy = codebook.createdBy
-        trained.model = codebook.model ?? batch.model
-        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
-        centroids = trainedCentroids.map { Float(Float16($0)) }
-        codebook = trained
+        (codebook, centroids) = try CodebookTrainer(settingsOf: codebook).trainFirstBatch(batch, of: codebook, showProgress: showProgress)
         quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         centroidsChanged = true
     }
 
-    /// Codebook growth (as fast-plaid's and xtr-warp-rs's updates do): a first pass over the batch
-    /// finds the tokens farther from their nearest centroid than the build's own 99th-percentile
-    /// distance; one new centroid per `tokensPerCentroid` outliers (the build's density) is
-    /// trained on them by k-means and appended. Existing codes never change. The outlier sample
-    /// is a seeded reservoir of at most 64 MB, so memory stays bounded. The pass's codes are
-    /// returned for batches of at most `rememberedCodes` tokens, so that the segment need not
-    /// assign them again when no centroid is appended. A batch with fewer tokens than
-    /// `tokensPerCentroid` cannot grow the codebook and makes no pass.
-    private func growForOutliers(of batch: DocumentEmbeddingSource) throws -> (outliers: Int, centroids: Int, codes: [Int32]?) {
-        guard let threshold = codebook.outlierDistance, Double(batch.tokenCount) >= codebook.tokensPerCentroid else { return (0, 0, nil) }
-        let remember = batch.tokenCount <= IndexWriter.rememberedCodes
-        var codes: [Int32] = []
-        let dim = codebook.dim
-        let capacity = max(1024, (64 << 20) / (4 * dim))
-        var sample: [Float] = []
-        var outliers = 0
-        var rng = SeededRandom(seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber))
-        var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
-        batch.prepareSequentialRead()
-        for chunk in batch.documentChunks(maxTokens: max(1, chunkTokens)) {
-            let count = try encoder.encode(batch, documents: chunk, distancesOnly: true)
-            if remember { codes += encoder.codes[0..<count] }
-            for t in 0..<count where encoder.distances[t] > threshold {
-                outliers += 1
-                let row = encoder.vectors[(t * dim)..<((t + 1) * dim)]
-                if sample.count < capacity * dim {
-                    sample += row
-                } else {
-                    let slot = Int(rng.next() % UInt64(outliers))
-                    if slot < capacity { sample.replaceSubrange((slot * dim)..<((slot + 1) * dim), with: row) }
-                }
-            }
-            batch.releasePages(tokens: batch.offsets[chunk.lowerBound], count: count)
-        }
-        let newCount = min(Int(Double(outliers) / max(1, codebook.tokensPerCentroid)), sample.count / dim)
-        guard newCount >= 1 else { return (outliers, 0, remember ? codes : nil) }
-        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
-        let grown = KMeans.train(points: sample, dim: dim, k: newCount, iterations: codebook.kmeansIterations,
-                                 seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber)).map { Float(Float16($0)) }
+    /// Appends centroids `[n, dim]` that the growth pass trained (none: nothing changes).
+    private func appendCentroids(_ grown: [Float]) {
+        guard !grown.isEmpty else { return }
         centroids += grown
-        codebook.centroidCount += newCount
-        quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
+        codebook.centroidCount += grown.count / codebook.dim
+        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         centroidsChanged = true
-        return (outliers, newCount, nil)
     }
-
-    /// Tokens of a batch whose growth-pass codes are kept for the segment (16 MB of codes).
-    static let rememberedCodes = 1 << 22
 
     // MARK: Deleting
 
