@@ -56,8 +56,7 @@ final class HonestFilesTests: XCTestCase {
     func testAnAutomaticMergeOfManyEqualDocumentsLeavesAnIndexThatOpens() throws {
         let index = try build(try oneTokenDocuments(100, prefix: "base", seed: 3), "merged")
         let writer = try IndexWriter(path: index)
-        writer.maxSegments = 2
-        writer.segmentsPerMerge = 2
+        writer.mergePolicy = AdjacentMergePolicy(maxSegments: 2, segmentsPerMerge: 2)
         for batch in 0..<3 {
             try writer.add(try oneTokenDocuments(20_000, prefix: "b\(batch)-", seed: 10 + UInt64(batch)))
             try writer.commit()

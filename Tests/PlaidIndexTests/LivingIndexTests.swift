@@ -270,8 +270,7 @@ final class LivingIndexTests: XCTestCase {
         let index = try buildIndex("merging", documents: 0..<200)
         let queries = corpus.queries(count: 10, tokens: 12)
         let writer = try IndexWriter(path: index)
-        writer.maxSegments = 4
-        writer.segmentsPerMerge = 3
+        writer.mergePolicy = AdjacentMergePolicy(maxSegments: 4, segmentsPerMerge: 3)
         var merged = 0
         var live = Set((0..<200).map { "doc\($0)" })
         for step in 0..<15 {
@@ -402,7 +401,7 @@ final class LivingIndexTests: XCTestCase {
         let parameters = BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 128))
         func keptAfterDeleting(_ index: String) throws -> Double {
             let writer = try IndexWriter(path: index)
-            writer.autoCompactionThreshold = nil
+            writer.mergePolicy = AdjacentMergePolicy(compactionThreshold: nil)
             XCTAssertEqual(try writer.delete(ids: Array(deletedIDs)).deleted, 90)
             try writer.commit()
             writer.close()

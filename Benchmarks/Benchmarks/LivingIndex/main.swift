@@ -74,7 +74,7 @@ func main() throws {
     let deleted = Set(rng.sample(documents.documentCount / 10, from: documents.documentCount))
     let deletedIDs = Set(deleted.map { documents.ids[$0] })
     let writer = try IndexWriter(path: path("half-add-grow"))
-    writer.autoCompactionThreshold = nil
+    writer.mergePolicy = AdjacentMergePolicy(compactionThreshold: nil)
     try writer.delete(ids: Array(deletedIDs))
     try writer.commit()
     writer.close()

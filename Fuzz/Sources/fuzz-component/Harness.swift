@@ -1,5 +1,5 @@
 // Index component files and the manifest (`ComponentReader`, `Manifest.read`,
-// Sources/PlaidIndex/Storage/ComponentFile.swift and Manifest.swift). Three passes per input:
+// Sources/PlaidIndex/Format/ComponentFile.swift and Manifest.swift). Three passes per input:
 //  1. the input as a whole file, opened as the component its header names (the manifest if none);
 //  2. the same with both checksums recomputed, so that mutations get past them to the lengths,
 //     the encoding and the zstd payload;

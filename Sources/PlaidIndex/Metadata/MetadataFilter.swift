@@ -46,39 +46,38 @@ public struct MetadataFilter: Sendable, Equatable {
         guard bytes.count <= MetadataFilter.maxExpressionBytes else {
             throw PlaidError.invalidArgument("the filter is \(bytes.count) bytes long but may be at most \(MetadataFilter.maxExpressionBytes) bytes; match on a field the documents share instead of listing them")
         }
-        func at(_ offset: Int) -> String {
-            let shown = expression.count > 80 ? String(expression.prefix(80)) + "…" : expression
-            return "at character \(String(decoding: bytes[..<offset], as: UTF8.self).count + 1) of \"\(shown)\""
-        }
+        var scanner = ExpressionScanner(expression: expression, bytes: bytes)
         if let nul = bytes.firstIndex(of: 0) {
-            throw PlaidError.filter(.nulCharacter(at: at(nul)))
+            throw PlaidError.filter(.nulCharacter(at: scanner.at(nul)))
         }
-        var open: [Int] = []
-        var i = 0
-        /// Moves `i` to the `close` that ends the quoted run starting at `i` (or to the end of the
-        /// text); with `doubles`, a doubled `close` inside is one quote character, not the end.
-        func skipQuoted(close: UInt8, doubles: Bool) {
-            i += 1
-            while i < bytes.count {
-                if bytes[i] == close {
-                    if doubles, i + 1 < bytes.count, bytes[i + 1] == close { i += 2; continue }
-                    return
-                }
-                i += 1
-            }
-        }
-        /// Refuses the name in `bytes[start..<end]` if it is one of SQLite's names for the row
-        /// number: plaid's statement reads a derived table, where they read NULL, not the row.
-        func checkName(_ start: Int, _ end: Int) throws {
-            let name = String(decoding: bytes[start..<max(start, end)], as: UTF8.self).lowercased()
-            if MetadataFilter.rowNumberNames.contains(name) {
-                throw PlaidError.invalidArgument("the filter reads '\(name)' (\(at(start))), SQLite's row number, which is no field of a document; match on id or a metadata field instead")
-            }
-        }
-        func isNameByte(_ c: UInt8) -> Bool {
-            (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
-                || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c >= 0x80
-        }
+        try scanner.checkParenthesesAndNames()
+    }
+}
+
+/// Reads a filter expression as SQLite tokenizes it, far enough to follow its parentheses and
+/// names outside strings, quoted names and comments (`MetadataFilter.checkIsOneExpression`).
+private struct ExpressionScanner {
+    let expression: String
+    let bytes: [UInt8]
+    /// The byte being read.
+    private var i = 0
+    /// Offsets of the parentheses open at `i`.
+    private var open: [Int] = []
+
+    init(expression: String, bytes: [UInt8]) {
+        self.expression = expression
+        self.bytes = bytes
+    }
+
+    /// Where `offset` is, for an error: the character number and the expression (cut at 80 characters).
+    func at(_ offset: Int) -> String {
+        let shown = expression.count > 80 ? String(expression.prefix(80)) + "…" : expression
+        return "at character \(String(decoding: bytes[..<offset], as: UTF8.self).count + 1) of \"\(shown)\""
+    }
+
+    /// Refuses a parenthesis closed that was not opened or opened and not closed, a placeholder
+    /// other than `?`, and a row-number name.
+    mutating func checkParenthesesAndNames() throws {
         while i < bytes.count {
             let c = bytes[i]
             switch c {
@@ -106,11 +105,11 @@ public struct MetadataFilter: Sendable, Equatable {
                 }
             case UInt8(ascii: "$"), UInt8(ascii: "@"), UInt8(ascii: ":"), UInt8(ascii: "#"):
                 throw PlaidError.filter(.otherPlaceholder(String(Character(Unicode.Scalar(c))), at: at(i)))
-            case _ where isNameByte(c):
+            case _ where ExpressionScanner.isNameByte(c):
                 // A name, a keyword or a number: read whole, so that only a name equal to a
                 // row-number name is refused (`myrowid` is not one).
                 let start = i
-                while i + 1 < bytes.count && isNameByte(bytes[i + 1]) { i += 1 }
+                while i + 1 < bytes.count && ExpressionScanner.isNameByte(bytes[i + 1]) { i += 1 }
                 try checkName(start, i + 1)
             default:
                 break
@@ -120,6 +119,33 @@ public struct MetadataFilter: Sendable, Equatable {
         if let unclosed = open.last {
             throw PlaidError.invalidArgument("the filter opens a parenthesis it does not close (\(at(unclosed))); close it")
         }
+    }
+
+    /// Moves `i` to the `close` that ends the quoted run starting at `i` (or to the end of the
+    /// text); with `doubles`, a doubled `close` inside is one quote character, not the end.
+    private mutating func skipQuoted(close: UInt8, doubles: Bool) {
+        i += 1
+        while i < bytes.count {
+            if bytes[i] == close {
+                if doubles, i + 1 < bytes.count, bytes[i + 1] == close { i += 2; continue }
+                return
+            }
+            i += 1
+        }
+    }
+
+    /// Refuses the name in `bytes[start..<end]` if it is one of SQLite's names for the row
+    /// number: plaid's statement reads a derived table, where they read NULL, not the row.
+    private func checkName(_ start: Int, _ end: Int) throws {
+        let name = String(decoding: bytes[start..<max(start, end)], as: UTF8.self).lowercased()
+        if MetadataFilter.rowNumberNames.contains(name) {
+            throw PlaidError.invalidArgument("the filter reads '\(name)' (\(at(start))), SQLite's row number, which is no field of a document; match on id or a metadata field instead")
+        }
+    }
+
+    private static func isNameByte(_ c: UInt8) -> Bool {
+        (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+            || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "_") || c >= 0x80
     }
 }
 

@@ -39,11 +39,6 @@ public final class Segment: @unchecked Sendable {
         func open(_ c: IndexComponent, _ size: PayloadSize) throws -> ComponentReader {
             try ComponentReader(path: path(c), component: c, size: size, verifyChecksum: verifyChecksums)
         }
-        func expect(_ r: ComponentReader, bytes: Int) throws {
-            guard r.payload.count == bytes else {
-                throw PlaidError.corruptIndex(file: r.path, detail: "holds \(r.payload.count) payload bytes, the manifest implies \(bytes)")
-            }
-        }
         let n = info.documentCount
         // Bounded first, so that the sizes below cannot overflow on a damaged or crafted manifest.
         guard (0...(1 << 40)).contains(n), (0...(1 << 44)).contains(info.tokenCount), (1...(1 << 32)).contains(info.listCount),
@@ -51,7 +46,7 @@ public final class Segment: @unchecked Sendable {
             throw PlaidError.corruptIndex(file: directory, detail: "the manifest's record of this segment is inconsistent (\(n) documents, \(info.listCount) lists, code width \(info.codeWidth))")
         }
         let lengthReader = try open(.documentLengths, .exactly(n * 4))
-        try expect(lengthReader, bytes: n * 4)
+        try Segment.expect(lengthReader, bytes: n * 4)
         documentLengths = (0..<n).map { Int(lengthReader.payload.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self)) }
         var offsets = [0]
         offsets.reserveCapacity(n + 1)
@@ -62,9 +57,9 @@ public final class Segment: @unchecked Sendable {
         }
         documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs, IndexStorage.documentIDsSize(info)), expected: n)
         codes = try open(.codes, .exactly(info.tokenCount * info.codeWidth))
-        try expect(codes, bytes: info.tokenCount * info.codeWidth)
+        try Segment.expect(codes, bytes: info.tokenCount * info.codeWidth)
         residuals = try open(.residuals, .exactly(info.tokenCount * bytesPerVector))
-        try expect(residuals, bytes: info.tokenCount * bytesPerVector)
+        try Segment.expect(residuals, bytes: info.tokenCount * bytesPerVector)
         lists = try open(.invertedLists, .atMost(InvertedLists.maximumBytes(listCount: info.listCount, tokens: info.tokenCount)))
         invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists))
         // A code naming a centroid that does not exist would make search read out of bounds.
@@ -74,33 +69,53 @@ public final class Segment: @unchecked Sendable {
         }
         var bytes = [codes, residuals, lists, lengthReader].reduce(0) { $0 + $1.storedBytes }
         bytes += (try? FileManager.default.attributesOfItem(atPath: path(.documentIDs))[.size] as? Int) ?? 0
-        if let file = info.deletionsFile {
-            let deletionsPath = (directory as NSString).appendingPathComponent(file)
-            let reader = try ComponentReader(path: deletionsPath, component: .deletions, size: .exactly(Segment.bitmapWords(n) * 8),
-                                             verifyChecksum: verifyChecksums)
-            try expect(reader, bytes: Segment.bitmapWords(n) * 8)
-            deleted = (0..<Segment.bitmapWords(n)).map { reader.payload.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
-            var documents = 0, tokens = 0
-            for d in 0..<n where deleted[d >> 6] & (1 << UInt64(d & 63)) != 0 { documents += 1; tokens += documentLengths[d] }
-            guard documents == info.deletedDocuments, tokens == info.deletedTokens else {
-                throw PlaidError.corruptIndex(file: deletionsPath, detail: "marks \(documents) documents (\(tokens) tokens) deleted, the manifest says \(info.deletedDocuments) (\(info.deletedTokens))")
-            }
-            bytes += reader.storedBytes
-        } else {
+        let deletions = try Segment.readDeletions(directory: directory, info: info, documentLengths: documentLengths, verifyChecksums: verifyChecksums)
+        deleted = deletions.bitmap
+        bytes += deletions.storedBytes
+        let opened = try Segment.openMetadata(directory: directory, info: info, verifyChecksums: verifyChecksums)
+        metadata = opened.metadata
+        bytesOnDisk = bytes + opened.storedBytes
+    }
+
+    /// Refuses a component whose payload is not the `bytes` the manifest implies.
+    private static func expect(_ r: ComponentReader, bytes: Int) throws {
+        guard r.payload.count == bytes else {
+            throw PlaidError.corruptIndex(file: r.path, detail: "holds \(r.payload.count) payload bytes, the manifest implies \(bytes)")
+        }
+    }
+
+    /// The deletion bitmap `info` names (empty when it names none) and its file's size, checked
+    /// to mark exactly `info.deletedDocuments` documents of `info.deletedTokens` tokens.
+    private static func readDeletions(directory: String, info: SegmentInfo, documentLengths: [Int],
+                                      verifyChecksums: Bool) throws -> (bitmap: [UInt64], storedBytes: Int) {
+        let n = info.documentCount
+        guard let file = info.deletionsFile else {
             guard info.deletedDocuments == 0 else {
                 throw PlaidError.corruptIndex(file: directory, detail: "the manifest counts \(info.deletedDocuments) deleted documents but names no deletion file")
             }
-            deleted = []
+            return ([], 0)
         }
-        if let file = info.metadataFile {
-            let metadataPath = (directory as NSString).appendingPathComponent(file)
-            metadata = try SegmentMetadata(path: metadataPath, fields: info.metadataFields, expectedChecksum: info.metadataChecksum,
+        let deletionsPath = (directory as NSString).appendingPathComponent(file)
+        let reader = try ComponentReader(path: deletionsPath, component: .deletions, size: .exactly(Segment.bitmapWords(n) * 8),
+                                         verifyChecksum: verifyChecksums)
+        try expect(reader, bytes: Segment.bitmapWords(n) * 8)
+        let deleted = (0..<Segment.bitmapWords(n)).map { reader.payload.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self) }
+        var documents = 0, tokens = 0
+        for d in 0..<n where deleted[d >> 6] & (1 << UInt64(d & 63)) != 0 { documents += 1; tokens += documentLengths[d] }
+        guard documents == info.deletedDocuments, tokens == info.deletedTokens else {
+            throw PlaidError.corruptIndex(file: deletionsPath, detail: "marks \(documents) documents (\(tokens) tokens) deleted, the manifest says \(info.deletedDocuments) (\(info.deletedTokens))")
+        }
+        return (deleted, reader.storedBytes)
+    }
+
+    /// The metadata database `info` names (nil when it names none) and its file's size.
+    private static func openMetadata(directory: String, info: SegmentInfo,
+                                     verifyChecksums: Bool) throws -> (metadata: SegmentMetadata?, storedBytes: Int) {
+        guard let file = info.metadataFile else { return (nil, 0) }
+        let metadataPath = (directory as NSString).appendingPathComponent(file)
+        let metadata = try SegmentMetadata(path: metadataPath, fields: info.metadataFields, expectedChecksum: info.metadataChecksum,
                                            verifyChecksum: verifyChecksums)
-            bytes += (try? FileManager.default.attributesOfItem(atPath: metadataPath)[.size] as? Int) ?? 0
-        } else {
-            metadata = nil
-        }
-        bytesOnDisk = bytes
+        return (metadata, (try? FileManager.default.attributesOfItem(atPath: metadataPath)[.size] as? Int) ?? 0)
     }
 
     static func bitmapWords(_ documents: Int) -> Int { (documents + 63) / 64 }
@@ -123,12 +138,5 @@ public final class Segment: @unchecked Sendable {
     @inline(__always)
     func residuals(ofDocument d: Int) -> UnsafePointer<UInt8> {
         (residuals.payload.baseAddress! + documentOffsets[d] * bytesPerVector).assumingMemoryBound(to: UInt8.self)
-    }
-
-    /// Writes a deletion bitmap (one bit per document, bit d of word d/64) as a component file.
-    static func writeDeletions(_ bitmap: [UInt64], path: String) throws {
-        let writer = try ComponentWriter(path: path, component: .deletions)
-        try writer.append(contentsOf: bitmap.map(\.littleEndian))
-        _ = try writer.finishRaw()
     }
 }

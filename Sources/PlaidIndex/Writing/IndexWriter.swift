@@ -27,7 +27,7 @@ public struct CommitSummary: Sendable {
     public var generation: Int
     /// Whether the commit was followed by an automatic compaction.
     public var compacted: Bool
-    /// Segments merged away after the commit (`IndexWriter.maxSegments`).
+    /// Segments merged away after the commit (`IndexWriter.mergePolicy`).
     public var mergedSegments: Int = 0
     /// Why the compaction or merge that followed the commit failed, when it did. The commit
     /// stands all the same; the next commit, or `maintain()`, tries again.
@@ -45,6 +45,11 @@ public struct CommitSummary: Sendable {
 ///
 /// Ids are the user's strings and never change; a deleted document is never returned by a
 /// snapshot opened after the commit that deleted it.
+///
+/// The writer keeps the lock and what is staged; the other jobs have types of their own:
+/// `CodebookTrainer` trains the first batch's codebook and grows it, `mergePolicy` decides what
+/// follows a commit and `SegmentMerger` rewrites the segments it names, `GarbageCollector`
+/// removes the files no commit names, and `Version1Upgrade` moves a version-1 index's files.
 public final class IndexWriter {
     /// Segments as the next commit will record them, with what the writer must know of each.
     private struct StagedSegment {
@@ -59,20 +64,10 @@ public final class IndexWriter {
     public let path: String
     /// The last commit, what a reader opening the index now sees.
     public private(set) var committed: Manifest
-    /// Deleted tokens over stored tokens above which `commit` compacts (xtr-warp-rs's 20%);
-    /// nil never compacts automatically.
-    public var autoCompactionThreshold: Double? = 0.2
+    /// What follows each commit: a compaction, merges of segments, or nothing.
+    public var mergePolicy: any MergePolicy = AdjacentMergePolicy()
     /// Tokens per step when streaming a batch; memory grows with it, not with the batch.
     public var chunkTokens = 1 << 16
-    /// Each add makes a segment and search visits every one, so a stream of small commits (a
-    /// server's) would pile them up. When a commit leaves more than `maxSegments`, the
-    /// `segmentsPerMerge` adjacent segments storing the fewest tokens are merged into one (live
-    /// documents only, codes and residuals copied) in a further commit, until at most
-    /// `maxSegments` remain. Adjacent ones, so that documents keep their order and results stay
-    /// those of the compacted index; the fewest tokens, so that the small recent segments merge
-    /// often and the large old ones rarely (about log(documents) copies of each document). nil never merges.
-    public var maxSegments: Int? = 16
-    public var segmentsPerMerge = 8
 
     private var lock: IndexLock?
     private var codebook: Codebook
@@ -115,7 +110,7 @@ public final class IndexWriter {
             for d in 0..<segment.documentCount where !segment.isDeleted(d) { liveIDs[ByteExactID(segment.documentIDs[d])] = (s, d) }
         }
         if upgradeFromVersion1 { staged[0].info.name = Manifest.segmentName(0) }
-        collectGarbage()
+        GarbageCollector.collect(indexDirectory: path, committed: committed)
         AtomicDirectory.removeStaleTemporaries(beside: path)
     }
 
@@ -124,10 +119,7 @@ public final class IndexWriter {
     /// Drops what is staged and not committed, and releases the lock.
     public func close() {
         guard lock != nil else { return }
-        for segment in staged where segment.isNew {
-            try? FileManager.default.removeItem(atPath: directory(of: segment.info.name))
-            StagingFiles.unregister(directory(of: segment.info.name))
-        }
+        for segment in staged where segment.isNew { discardStagedDirectory(segment.info.name) }
         lock?.release()
         lock = nil
     }
@@ -143,6 +135,12 @@ public final class IndexWriter {
     }
 
     private func directory(of segmentName: String) -> String { (path as NSString).appendingPathComponent(segmentName) }
+
+    /// Removes a segment directory that no commit names, and forgets it as staging.
+    private func discardStagedDirectory(_ segmentName: String) {
+        try? FileManager.default.removeItem(atPath: directory(of: segmentName))
+        StagingFiles.unregister(directory(of: segmentName))
+    }
 
     private func checkOpen() throws {
         guard lock != nil else { throw PlaidError.refused("the writer of \(path) is closed; open a new IndexWriter") }
@@ -178,22 +176,22 @@ public final class IndexWriter {
         let saved = (codebook, centroids, quantizer, codec, centroidsChanged)
         let name = Manifest.segmentName(nextSegmentNumber)
         let info: SegmentInfo
-        var growth: (outliers: Int, centroids: Int) = (0, 0)
-        var assigned: [Int32]?
+        var growth = CodebookGrowth()
         do {
             if !codebook.isTrained {
                 try trainCodebook(on: batch, showProgress: showProgress)
             } else if growCodebook {
-                (growth.outliers, growth.centroids, assigned) = try growForOutliers(of: batch)
+                growth = try CodebookTrainer.grow(codebook, quantizer: quantizer, codec: codec, for: batch,
+                                                  chunkTokens: chunkTokens, seedOffset: nextSegmentNumber)
+                appendCentroids(growth.centroids)
             }
-            // Codes found by the growth pass are final unless it appended centroids.
+            // Codes found by the growth pass are final unless it appended centroids (then it keeps none).
             info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
                                                  quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress,
-                                                 assignedCodes: growth.centroids == 0 ? assigned : nil)
+                                                 assignedCodes: growth.codes)
         } catch {
             (codebook, centroids, quantizer, codec, centroidsChanged) = saved
-            try? FileManager.default.removeItem(atPath: directory(of: name))
-            StagingFiles.unregister(directory(of: name))
+            discardStagedDirectory(name)
             throw error
         }
         nextSegmentNumber += 1
@@ -204,73 +202,26 @@ public final class IndexWriter {
                                     deleted: [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)), isNew: true))
         for (d, id) in batch.ids.enumerated() { liveIDs[ByteExactID(id)] = (segment, d) }
         return AddSummary(documents: info.documentCount, tokens: info.tokenCount, replaced: upsert ? existing.count : 0,
-                          newCentroids: growth.centroids, outlierTokens: growth.outliers)
+                          newCentroids: growth.centroids.count / codebook.dim, outlierTokens: growth.outlierTokens)
     }
 
     /// The first batch of an index created empty trains its centroids and residual codec, with
     /// the k-means settings the index was created with, exactly as a build on that batch would.
     private func trainCodebook(on batch: DocumentEmbeddingSource, showProgress: Bool) throws {
-        let parameters = BuildParameters(nbits: codebook.nbits, kmeans: KMeansParameters(iterations: codebook.kmeansIterations, seed: codebook.kmeansSeed),
-                                         chunkTokens: chunkTokens)
-        var (trained, trainedCentroids) = try IndexBuilder.trainCodebook(embeddings: batch, parameters: parameters, showProgress: showProgress)
-        trained.createdBy = codebook.createdBy
-        trained.model = codebook.model ?? batch.model
-        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
-        centroids = trainedCentroids.map { Float(Float16($0)) }
-        codebook = trained
+        (codebook, centroids) = try CodebookTrainer(settingsOf: codebook).trainFirstBatch(batch, of: codebook, showProgress: showProgress)
         quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         centroidsChanged = true
     }
 
-    /// Codebook growth (as fast-plaid's and xtr-warp-rs's updates do): a first pass over the batch
-    /// finds the tokens farther from their nearest centroid than the build's own 99th-percentile
-    /// distance; one new centroid per `tokensPerCentroid` outliers (the build's density) is
-    /// trained on them by k-means and appended. Existing codes never change. The outlier sample
-    /// is a seeded reservoir of at most 64 MB, so memory stays bounded. The pass's codes are
-    /// returned for batches of at most `rememberedCodes` tokens, so that the segment need not
-    /// assign them again when no centroid is appended. A batch with fewer tokens than
-    /// `tokensPerCentroid` cannot grow the codebook and makes no pass.
-    private func growForOutliers(of batch: DocumentEmbeddingSource) throws -> (outliers: Int, centroids: Int, codes: [Int32]?) {
-        guard let threshold = codebook.outlierDistance, Double(batch.tokenCount) >= codebook.tokensPerCentroid else { return (0, 0, nil) }
-        let remember = batch.tokenCount <= IndexWriter.rememberedCodes
-        var codes: [Int32] = []
-        let dim = codebook.dim
-        let capacity = max(1024, (64 << 20) / (4 * dim))
-        var sample: [Float] = []
-        var outliers = 0
-        var rng = SeededRandom(seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber))
-        var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
-        batch.prepareSequentialRead()
-        for chunk in batch.documentChunks(maxTokens: max(1, chunkTokens)) {
-            let count = try encoder.encode(batch, documents: chunk, distancesOnly: true)
-            if remember { codes += encoder.codes[0..<count] }
-            for t in 0..<count where encoder.distances[t] > threshold {
-                outliers += 1
-                let row = encoder.vectors[(t * dim)..<((t + 1) * dim)]
-                if sample.count < capacity * dim {
-                    sample += row
-                } else {
-                    let slot = Int(rng.next() % UInt64(outliers))
-                    if slot < capacity { sample.replaceSubrange((slot * dim)..<((slot + 1) * dim), with: row) }
-                }
-            }
-            batch.releasePages(tokens: batch.offsets[chunk.lowerBound], count: count)
-        }
-        let newCount = min(Int(Double(outliers) / max(1, codebook.tokensPerCentroid)), sample.count / dim)
-        guard newCount >= 1 else { return (outliers, 0, remember ? codes : nil) }
-        // Rounded to float16 as stored, so that the segment is coded against the centroids readers decode with.
-        let grown = KMeans.train(points: sample, dim: dim, k: newCount, iterations: codebook.kmeansIterations,
-                                 seed: codebook.kmeansSeed &+ UInt64(nextSegmentNumber)).map { Float(Float16($0)) }
+    /// Appends centroids `[n, dim]` that the growth pass trained (none: nothing changes).
+    private func appendCentroids(_ grown: [Float]) {
+        guard !grown.isEmpty else { return }
         centroids += grown
-        codebook.centroidCount += newCount
-        quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
+        codebook.centroidCount += grown.count / codebook.dim
+        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         centroidsChanged = true
-        return (outliers, newCount, nil)
     }
-
-    /// Tokens of a batch whose growth-pass codes are kept for the segment (16 MB of codes).
-    static let rememberedCodes = 1 << 22
 
     // MARK: Deleting
 
@@ -298,12 +249,18 @@ public final class IndexWriter {
 
     // MARK: Committing
 
-    /// Makes every staged change visible in one atomic commit, then compacts if deleted tokens
-    /// pass `autoCompactionThreshold` or merges segments past `maxSegments` (`maintain()`).
-    /// Nothing is written when nothing is staged. An error means the commit did not land; once
-    /// it has landed, a failed compaction or merge is returned in `maintenanceFailure`, not thrown.
+    /// Makes every staged change visible in one atomic commit, then compacts or merges segments
+    /// as `mergePolicy` decides (`maintain()`). Nothing is written when nothing is staged. An
+    /// error means the commit did not land; once it has landed, a failed compaction or merge is
+    /// returned in `maintenanceFailure`, not thrown.
     @discardableResult
     public func commit() throws -> CommitSummary {
+        try commit(allowingCompaction: true)
+    }
+
+    /// `commit()`, with the policy's compaction left out when `allowingCompaction` is false (its
+    /// merges still follow).
+    private func commit(allowingCompaction: Bool) throws -> CommitSummary {
         try checkOpen()
         guard hasChanges else { return CommitSummary(generation: committed.generation, compacted: false) }
         let generation = committed.generation + 1
@@ -311,10 +268,10 @@ public final class IndexWriter {
         var written: [String] = []
         defer { written.forEach(StagingFiles.unregister) }
         func staging(_ file: String) -> String { StagingFiles.register(file); written.append(file); return file }
-        if upgradeFromVersion1 { try linkVersion1Segment(generation: generation) }
+        if upgradeFromVersion1 { try upgradeVersion1(generation: generation) }
         for s in staged.indices where staged[s].deletionsChanged {
             let file = "deleted-\(generation).plaid"
-            try Segment.writeDeletions(staged[s].deleted, path: staging((directory(of: staged[s].info.name) as NSString).appendingPathComponent(file)))
+            try IndexStorage.writeDeletions(staged[s].deleted, path: staging((directory(of: staged[s].info.name) as NSString).appendingPathComponent(file)))
             AtomicDirectory.syncDirectory(directory(of: staged[s].info.name))
             staged[s].info.deletionsFile = file
         }
@@ -339,7 +296,7 @@ public final class IndexWriter {
         // make the caller believe the commit failed.
         var summary = CommitSummary(generation: committed.generation, compacted: false)
         do {
-            try maintain(&summary)
+            try maintain(&summary, allowingCompaction: allowingCompaction)
         } catch {
             summary.maintenanceFailure = error
         }
@@ -347,33 +304,25 @@ public final class IndexWriter {
         return summary
     }
 
-    /// Compacts when deleted tokens pass `autoCompactionThreshold`, else merges segments down to
-    /// `maxSegments`: what `commit` does after each commit, for a caller to retry after a
-    /// failure. Each step is its own commit; one that fails leaves the last commit as it was.
+    /// Compacts or merges segments as `mergePolicy` decides: what `commit` does after each
+    /// commit, for a caller to retry after a failure. Each step is its own commit; one that fails
+    /// leaves the last commit as it was.
     @discardableResult
     public func maintain() throws -> CommitSummary {
         try checkOpen()
         var summary = CommitSummary(generation: committed.generation, compacted: false)
-        try maintain(&summary)
+        try maintain(&summary, allowingCompaction: true)
         summary.generation = committed.generation
         return summary
     }
 
-    private func maintain(_ summary: inout CommitSummary) throws {
-        if let threshold = autoCompactionThreshold, committed.storedTokenCount > 0,
-           Double(committed.deletedTokenCount) > threshold * Double(committed.storedTokenCount) {
+    private func maintain(_ summary: inout CommitSummary, allowingCompaction: Bool) throws {
+        if allowingCompaction && mergePolicy.shouldCompact(committed) {
             try mergeCommitted(0..<staged.count)
             summary.compacted = true
             return
         }
-        guard let maxSegments else { return }
-        let width = max(2, segmentsPerMerge)
-        while staged.count > max(1, maxSegments) {
-            let windows = 0...(staged.count - min(width, staged.count))
-            let tokens = { (start: Int) in self.staged[start..<min(start + width, self.staged.count)].reduce(0) { $0 + $1.info.tokenCount } }
-            // The fewest tokens; among equals the latest (the newest segments are the small ones).
-            let start = windows.min { (tokens($0), -$0) < (tokens($1), -$1) }!
-            let range = start..<min(start + width, staged.count)
+        while let range = mergePolicy.nextMerge(of: staged.map(\.info)) {
             try mergeCommitted(range)
             summary.mergedSegments += range.count
         }
@@ -392,7 +341,7 @@ public final class IndexWriter {
             staged[s].isNew = false
             staged[s].deletionsChanged = false
         }
-        collectGarbage()
+        GarbageCollector.collect(indexDirectory: path, committed: committed)
     }
 
     /// Opens what `manifest` names and the last commit did not, as a reader will (checksums
@@ -416,33 +365,13 @@ public final class IndexWriter {
         }
     }
 
-    /// The version-1 upgrade: the top-level segment files are hard-linked (copied where links
-    /// are not possible) into `seg-000000`, and the centroids into `centroids-G.plaid`. The
-    /// version-1 files stay until the manifest that replaces them is committed.
-    private func linkVersion1Segment(generation: Int) throws {
-        let segmentDirectory = directory(of: Manifest.segmentName(0))
-        try? FileManager.default.removeItem(atPath: segmentDirectory)
-        try FileManager.default.createDirectory(atPath: segmentDirectory, withIntermediateDirectories: false)
-        func linkOrCopy(_ from: String, _ to: String) throws {
-            if link(from, to) != 0 { try FileManager.default.copyItem(atPath: from, toPath: to) }
-        }
-        for component in IndexComponent.segmentComponents {
-            try linkOrCopy((path as NSString).appendingPathComponent(component.fileName),
-                           (segmentDirectory as NSString).appendingPathComponent(component.fileName))
-        }
-        // A version-1 index had no metadata: the segment's table holds its ids alone.
-        let ids = try IndexStorage.readDocumentIDs(try ComponentReader(directory: segmentDirectory, component: .documentIDs,
-                                                                       size: IndexStorage.documentIDsSize(staged[0].info), verifyChecksum: false),
-                                                   expected: staged[0].info.documentCount)
-        let metadata = try MetadataWriter(path: (segmentDirectory as NSString).appendingPathComponent(MetadataStore.fileName), fields: [])
-        for (d, id) in ids.enumerated() { try metadata.append(document: d, id: id, values: nil) }
-        staged[0].info.metadataFile = MetadataStore.fileName
-        staged[0].info.metadataChecksum = try metadata.finish()
-        AtomicDirectory.syncDirectory(segmentDirectory)
+    /// The version-1 upgrade (`Version1Upgrade`): the segment's files move into `seg-000000` and,
+    /// unless this commit writes new centroids anyway, the centroids into `centroids-G.plaid`.
+    private func upgradeVersion1(generation: Int) throws {
+        staged[0].info = try Version1Upgrade.linkSegment(staged[0].info, indexDirectory: path)
         if !centroidsChanged {
             codebook.centroidsFile = Codebook.centroidsFileName(generation: generation)
-            try linkOrCopy((path as NSString).appendingPathComponent(IndexComponent.centroids.fileName),
-                           (path as NSString).appendingPathComponent(codebook.centroidsFile))
+            try Version1Upgrade.linkCentroids(indexDirectory: path, to: codebook.centroidsFile)
         }
     }
 
@@ -453,139 +382,38 @@ public final class IndexWriter {
     /// results are the same before and after. Memory is bounded by `chunkTokens`.
     public func compact() throws {
         try checkOpen()
-        if hasChanges {
-            let saved = autoCompactionThreshold
-            autoCompactionThreshold = nil
-            defer { autoCompactionThreshold = saved }
-            try commit()
-        }
+        if hasChanges { _ = try commit(allowingCompaction: false) }
         try mergeCommitted(0..<staged.count)
     }
 
     /// Rewrites the committed segments in `range` (nothing staged) as one segment of their live
-    /// documents in their order, or as none if no document is live, and commits the result. The
-    /// writer's state changes only once that commit has landed: after a failure it still
-    /// describes the last commit, and the writer can go on.
+    /// documents in their order, or as none if no document is live (`SegmentMerger`), and commits
+    /// the result. The writer's state changes only once that commit has landed: after a failure
+    /// it still describes the last commit, and the writer can go on.
     private func mergeCommitted(_ range: Range<Int>) throws {
         let name = Manifest.segmentName(nextSegmentNumber)
-        let target = directory(of: name)
-        var merged: [SegmentInfo] = []
-        var ids: [String] = [], lengths: [Int] = []
-        do {
-            let writer = try SegmentWriter(directory: target, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector,
-                                           fields: metadataFields)
-            for info in staged[range].map(\.info) {
-                let segment = try Segment(directory: directory(of: info.name), info: info,
-                                          bytesPerVector: codec.bytesPerVector, verifyChecksums: false)
-                try copyLiveDocuments(of: segment, into: writer, ids: &ids, lengths: &lengths)
-            }
-            if writer.documentCount > 0 {
-                merged = [try writer.finish(name: name)]
-            } else {
-                try? FileManager.default.removeItem(atPath: target)
-                StagingFiles.unregister(target)
-            }
-        } catch {
-            try? FileManager.default.removeItem(atPath: target)
-            StagingFiles.unregister(target)
-            throw error
-        }
+        let merger = SegmentMerger(indexDirectory: path, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector,
+                                   fields: metadataFields, chunkTokens: chunkTokens)
+        let merged = try merger.merge(staged[range].map(\.info), into: name)
         var segments = staged
         segments.replaceSubrange(range, with: merged.map {
-            StagedSegment(info: $0, lengths: lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.documentCount)))
-        })
+            [StagedSegment(info: $0.info, lengths: $0.lengths, deleted: [UInt64](repeating: 0, count: Segment.bitmapWords($0.info.documentCount)))]
+        } ?? [])
         do {
             try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
                                  segments: segments.map(\.info), nextSegmentNumber: nextSegmentNumber + 1, metadataFields: metadataFields,
                                  writtenBy: "plaid \(PlaidVersion.string)"),
                         segments: segments)
         } catch {
-            try? FileManager.default.removeItem(atPath: target)
-            StagingFiles.unregister(target)
+            discardStagedDirectory(name)
             throw error
         }
         nextSegmentNumber += 1
         // Segments after the range move down by the ones merged away.
-        let shift = range.count - merged.count
+        let shift = range.count - (merged == nil ? 0 : 1)
         if shift != 0 {
             for (id, location) in liveIDs where location.segment >= range.upperBound { liveIDs[id] = (location.segment - shift, location.document) }
         }
-        for (d, id) in ids.enumerated() { liveIDs[ByteExactID(id)] = (range.lowerBound, d) }
-    }
-
-    /// Appends a segment's live documents to `writer` in runs of about `chunkTokens` tokens,
-    /// widening codes to Int32 on the way (the merged segment may use a wider code).
-    /// The ids and lengths copied are appended to `allIDs` and `allLengths`.
-    private func copyLiveDocuments(of segment: Segment, into writer: SegmentWriter,
-                                   ids allIDs: inout [String], lengths allLengths: inout [Int]) throws {
-        let width = segment.info.codeWidth
-        let bytesPerVector = codec.bytesPerVector
-        var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
-        var metadata: [ByteExactID: [String: MetadataValue]] = [:]
-        func flush() throws {
-            guard !ids.isEmpty else { return }
-            try codes.withUnsafeBufferPointer { c in
-                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[ByteExactID($0)] }) }
-            }
-            metadata.removeAll(keepingCapacity: true)
-            allIDs += ids
-            allLengths += lengths
-            ids.removeAll(keepingCapacity: true); lengths.removeAll(keepingCapacity: true)
-            codes.removeAll(keepingCapacity: true); residuals.removeAll(keepingCapacity: true)
-        }
-        func copy(_ d: Int, fields: [String: MetadataValue]?) throws {
-            let n = segment.documentLengths[d]
-            if let fields, !fields.isEmpty { metadata[ByteExactID(segment.documentIDs[d])] = fields }
-            let source = segment.codes(ofDocument: d)
-            for t in 0..<n {
-                switch width {
-                case 1: codes.append(Int32(source.load(fromByteOffset: t, as: UInt8.self)))
-                case 2: codes.append(Int32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))))
-                default: codes.append(Int32(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))))
-                }
-            }
-            residuals.append(contentsOf: UnsafeBufferPointer(start: segment.residuals(ofDocument: d), count: n * bytesPerVector))
-            ids.append(segment.documentIDs[d])
-            lengths.append(n)
-            if codes.count >= chunkTokens { try flush() }
-        }
-        // Metadata rows come in document order (one per document), so the copy walks them in step.
-        if let rows = segment.metadata {
-            try rows.forEachRow { d, fields in if !segment.isDeleted(d) { try copy(d, fields: fields) } }
-        } else {
-            for d in 0..<segment.documentCount where !segment.isDeleted(d) { try copy(d, fields: nil) }
-        }
-        try flush()
-    }
-
-    // MARK: Garbage collection
-
-    /// Removes what no commit names: segment directories, centroid files and manifest
-    /// temporaries left by killed writers, deletion bitmaps and segments replaced by later commits,
-    /// scratch files, and a version-1 index's files once a manifest has replaced them. Only
-    /// names plaid writes are ever removed. Readers that opened an older commit keep their files
-    /// through their memory maps.
-    private func collectGarbage() {
-        let fm = FileManager.default
-        guard let entries = try? fm.contentsOfDirectory(atPath: path) else { return }
-        let version2 = fm.fileExists(atPath: (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName))
-        let liveSegments = Set(version2 ? committed.segments.map(\.name) : [])
-        let liveCentroids = version2 ? committed.codebook.centroidsFile : ""
-        let version1Files = Set(IndexComponent.version1Components.map(\.fileName))
-        for entry in entries {
-            let full = (path as NSString).appendingPathComponent(entry)
-            let stale = (entry.hasPrefix("seg-") && !liveSegments.contains(entry))
-                || (entry.hasPrefix("centroids-") && entry.hasSuffix(".plaid") && entry != liveCentroids)
-                || (entry.hasPrefix(IndexComponent.manifest.fileName + ".") && entry.hasSuffix(".tmp"))
-                || (version2 && version1Files.contains(entry))
-            if stale { try? fm.removeItem(atPath: full) }
-        }
-        for segment in committed.segments where version2 {
-            let segmentDirectory = directory(of: segment.name)
-            for entry in (try? fm.contentsOfDirectory(atPath: segmentDirectory)) ?? [] {
-                let stale = (entry.hasPrefix("deleted-") && entry != segment.deletionsFile) || entry.hasSuffix(".scratch")
-                if stale { try? fm.removeItem(atPath: (segmentDirectory as NSString).appendingPathComponent(entry)) }
-            }
-        }
+        for (d, id) in (merged?.ids ?? []).enumerated() { liveIDs[ByteExactID(id)] = (range.lowerBound, d) }
     }
 }

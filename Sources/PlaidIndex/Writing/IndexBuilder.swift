@@ -1,6 +1,5 @@
 import Foundation
 import PlaidCore
-import PlaidKernels
 
 /// Parameters of an index build.
 public struct BuildParameters: Sendable {
@@ -50,13 +49,13 @@ public enum IndexBuilder {
         }
     }
 
+    /// The largest vector dimension an index may have; readers refuse a manifest claiming more.
+    public static let maximumDimension = 1 << 16
+
     /// Creates an index of no documents, to be filled by `IndexWriter.add`: its first batch
     /// trains the centroids and the residual codec with `parameters` (as `build` would on that
     /// batch), and later batches are added as to any index. `model`, when known, is recorded so
     /// that vectors of another model are refused.
-    /// The largest vector dimension an index may have; readers refuse a manifest claiming more.
-    public static let maximumDimension = 1 << 16
-
     @discardableResult
     public static func createEmpty(at indexPath: String, dim: Int, parameters: BuildParameters = BuildParameters(),
                                    model: ModelIdentity? = nil, overwrite: Bool = false) throws -> Manifest {
@@ -86,7 +85,7 @@ public enum IndexBuilder {
 
     static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
                            directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
-        let (codebook, centroids) = try trainCodebook(embeddings: embeddings, parameters: parameters, showProgress: showProgress)
+        let (codebook, centroids) = try CodebookTrainer(parameters: parameters).train(on: embeddings, showProgress: showProgress)
         try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
         let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
         let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
@@ -100,79 +99,6 @@ public enum IndexBuilder {
         // The writer lock's file exists from the start, so that a refused write leaves the directory as it was.
         FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
         return manifest
-    }
-
-    /// Samples vectors, trains the centroids by k-means and fits the residual codec on held-out
-    /// vectors. Returns the codebook (naming `centroids-1.plaid`) and the centroids `[k, dim]`.
-    static func trainCodebook(embeddings: DocumentEmbeddingSource, parameters: BuildParameters,
-                              showProgress: Bool) throws -> (Codebook, [Float]) {
-        let dim = embeddings.dim
-        let total = embeddings.tokenCount
-        let k = parameters.kmeans.centroidCount(embeddings: total)
-        let sampleCount = max(k, parameters.kmeans.sampleCount(embeddings: total, centroids: k))
-        let heldoutCount = min(parameters.heldoutSize ?? min(50_000, max(1, sampleCount / 20)), max(1, total / 2))
-
-        // 1. Sample vectors for k-means and the codec, chosen by the seed, read by random access.
-        var rng = SeededRandom(seed: parameters.kmeans.seed)
-        let picked = rng.sample(min(total, sampleCount + heldoutCount), from: total)
-        var order = Array(0..<picked.count)
-        order.shuffle(using: &rng)
-        let heldoutPositions = Set(order.prefix(min(heldoutCount, picked.count - k)))
-        var training: [Float] = []
-        var heldout: [Float] = []
-        training.reserveCapacity((picked.count - heldoutPositions.count) * dim)
-        var row = [Float](repeating: 0, count: dim)
-        // The sample is read in file order; pages behind the reader are released as it goes, so
-        // resident memory holds the sample, not the pages it was read from.
-        var released = 0
-        for (position, token) in picked.enumerated() {
-            try row.withUnsafeMutableBufferPointer { try embeddings.copyTokens(start: token, count: 1, into: $0.baseAddress!) }
-            if heldoutPositions.contains(position) { heldout += row } else { training += row }
-            if token - released >= 1 << 15 {
-                embeddings.releasePages(tokens: released, count: token - released)
-                released = token
-            }
-        }
-        embeddings.releasePages(tokens: 0, count: total)
-        if heldout.isEmpty { heldout = training }
-
-        // 2. Coarse quantizer.
-        let trainingCount = training.count / dim
-        let kmeansProgress = showProgress ? ProgressReporter(label: "k-means (\(k) centroids, \(trainingCount) vectors)", total: parameters.kmeans.iterations, unit: "iterations") : nil
-        let centroids = KMeans.train(points: training, dim: dim, k: min(k, trainingCount),
-                                     iterations: parameters.kmeans.iterations, seed: parameters.kmeans.seed,
-                                     progress: { kmeansProgress?.update($0) })
-        kmeansProgress?.finish()
-        training = []
-        let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
-
-        // 3. Residual codec from the held-out vectors' residuals; their distances to the nearest
-        //    centroid set the outlier threshold of later additions.
-        let heldoutRows = heldout.count / dim
-        var heldoutCodes = [Int32](repeating: 0, count: heldoutRows)
-        heldout.withUnsafeBufferPointer { h in heldoutCodes.withUnsafeMutableBufferPointer { quantizer.assign(h.baseAddress!, count: heldoutRows, into: $0.baseAddress!) } }
-        var distances = [Float](repeating: 0, count: heldoutRows)
-        for r in 0..<heldoutRows {
-            let c = Int(heldoutCodes[r])
-            for j in 0..<dim {
-                heldout[r * dim + j] -= centroids[c * dim + j]
-                distances[r] += heldout[r * dim + j] * heldout[r * dim + j]
-            }
-        }
-        let codec = ResidualCodec.train(residuals: heldout, dim: dim, nbits: parameters.nbits)
-        let averageResidual = heldout.reduce(Float(0)) { $0 + abs($1) } / Float(max(1, heldout.count))
-        distances.sort()
-        let outlierDistance = distances[min(distances.count - 1, Int(Double(distances.count) * Codebook.outlierQuantile))]
-        let codebook = Codebook(dim: dim, nbits: parameters.nbits, centroidCount: quantizer.count,
-                                centroidsFile: Codebook.centroidsFileName(generation: 1),
-                                bucketCutoffs: codec.cutoffs, bucketWeights: codec.weights,
-                                kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
-                                kmeansSampleSize: trainingCount, averageResidual: averageResidual,
-                                outlierDistance: outlierDistance,
-                                tokensPerCentroid: Double(total) / Double(quantizer.count),
-                                trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)",
-                                model: embeddings.model)
-        return (codebook, centroids)
     }
 
     /// Streams every document of `source` through the quantizer and codec into a new segment
@@ -203,9 +129,4 @@ public enum IndexBuilder {
         progress?.finish()
         return try writer.finish(name: name)
     }
-}
-
-extension Codebook {
-    /// The share of the build's held-out vectors that lie within `outlierDistance` of their centroid.
-    static let outlierQuantile = 0.99
 }
