@@ -1,6 +1,6 @@
 // swift-tools-version:6.1
 // Benchmarks of plaid, in a package of their own so that the library does not depend on
-// package-benchmark. Run from this folder: `swift package benchmark` (see README.md).
+// package-benchmark. Run from this folder: `swift package benchmark` (results in docs/benchmarks.md).
 import PackageDescription
 
 let package = Package(

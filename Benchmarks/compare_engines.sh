@@ -3,7 +3,7 @@
 # index bytes per token, queries/s at k = 10 and 100 on 1 and 2 threads (the engines alternate,
 # ROUNDS times; each row gives both medians and the median of the rounds' ratios, since on a
 # shared machine only same-round ratios compare), nDCG@10 and the share of exhaustive MaxSim's
-# top-10 each keeps. Not part of CI; see the README's Benchmarks section.
+# top-10 each keeps. Not part of CI; its results are in docs/benchmarks.md.
 #
 #   Benchmarks/compare_engines.sh EMB_DIR QRELS
 #
