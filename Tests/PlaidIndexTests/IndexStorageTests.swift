@@ -142,7 +142,7 @@ final class IndexStorageTests: XCTestCase {
     func testExistingIndexIsRefusedWithoutOverwriteAndKeptIntact() throws {
         let path = try build("existing")
         let before = fileBytes(path)
-        XCTAssertThrowsError(try build("existing")) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
+        XCTAssertThrowsError(try build("existing")) { XCTAssertTrue("\($0)".contains("pass overwrite: true"), "\($0)") }
         XCTAssertEqual(fileBytes(path), before)
         _ = try build("existing", seed: 7, overwrite: true)
         XCTAssertNotEqual(fileBytes(path), before)
@@ -166,7 +166,7 @@ final class IndexStorageTests: XCTestCase {
         let gone = ProcessIdentity(host: ProcessIdentity.current.host, pid: 4194300, started: 1)
         let aside = (directory as NSString).appendingPathComponent(".moved.replaced-\(gone.tag)")
         XCTAssertEqual(rename(path, aside), 0)
-        XCTAssertThrowsError(try build("moved")) { XCTAssertTrue("\($0)".contains("--overwrite"), "\($0)") }
+        XCTAssertThrowsError(try build("moved")) { XCTAssertTrue("\($0)".contains("pass overwrite: true"), "\($0)") }
         XCTAssertEqual(fileBytes(path), before)
         XCTAssertFalse(FileManager.default.fileExists(atPath: aside))
     }
