@@ -60,6 +60,12 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // The real binary's commands, `plaid serve` among them (its tests also reach PlaidServer's internals).
         .testTarget(name: "PlaidCLITests", dependencies: ["plaid", "PlaidCore", "PlaidIndex", "PlaidServer"]),
+        // The HTTP API in process, without a network: routes, error mapping, access rules and limits.
+        .testTarget(name: "PlaidServerTests", dependencies: [
+            "PlaidServer", "PlaidCore", "PlaidIndex",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )

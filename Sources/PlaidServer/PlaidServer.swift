@@ -28,33 +28,41 @@ public enum PlaidServer {
         // Armed by the stop signal; cancelled last, so that it also bounds the pools' shutdown below.
         let watchdog = ShutdownWatchdog(after: configuration.shutdownTimeout)
         defer { watchdog.cancel() }
-        let service = try RetrievalService(indexPath: indexPath, encoder: encoder, threads: configuration.threads,
-                                           limits: configuration.limits, readOnly: configuration.readOnly)
+        let service = try RetrievalService(indexPath: indexPath, encoder: encoder, modelFolder: encoder?.modelDirectory,
+                                           threads: configuration.threads, limits: configuration.limits, readOnly: configuration.readOnly)
         let parser = WorkerPool(threads: max(1, min(configuration.threads, 4)), name: "plaid-parse")
         defer {
             parser.shutdown()
             service.close()
         }
-        let port = configuration.port
-        let bound = BoundPort(port)
-        let access = AccessPolicy(host: configuration.host, allowedHosts: configuration.allowedHosts,
-                                  apiKey: configuration.apiKey, port: bound)
-        let application = Application(
-            router: makeRouter(service: service, access: access, parser: parser),
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [RequestHeadGuardInstaller(headerTimeout: .nanoseconds(Int64(configuration.headerTimeout * 1e9)))],
-                idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
-            configuration: .init(address: .hostname(configuration.host, port: port), serverName: "plaid",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
-            onServerRunning: { channel in
-                bound.value = channel.localAddress?.port ?? port
-                onListening(bound.value)
-            })
+        let application = makeApplication(service: service, parser: parser, configuration: configuration, onListening: onListening)
         var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: application.logger)
         // Past it, graceful shutdown becomes cancellation: connections still open are closed.
         group.maximumGracefulShutdownDuration = .nanoseconds(Int64(configuration.shutdownTimeout * 1e9))
         try await ServiceGroup(configuration: group).run()
     }
+}
+
+/// The application `plaid serve` runs: the API's routes over `service` (bodies parsed on
+/// `parser`), behind the access rules, timeouts and connection bound of `configuration`.
+/// `onListening` receives the bound port. Tests build it to answer requests in process.
+func makeApplication(service: RetrievalService, parser: WorkerPool, configuration: ServerConfiguration,
+                     onListening: @escaping @Sendable (Int) -> Void = { _ in }) -> Application<RouterResponder<BasicRequestContext>> {
+    let port = configuration.port
+    let bound = BoundPort(port)
+    let access = AccessPolicy(host: configuration.host, allowedHosts: configuration.allowedHosts,
+                              apiKey: configuration.apiKey, port: bound)
+    return Application(
+        router: makeRouter(service: service, access: access, parser: parser),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [RequestHeadGuardInstaller(headerTimeout: .nanoseconds(Int64(configuration.headerTimeout * 1e9)))],
+            idleTimeout: .nanoseconds(Int64(configuration.idleTimeout * 1e9)))),
+        configuration: .init(address: .hostname(configuration.host, port: port), serverName: "plaid",
+                             availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+        onServerRunning: { channel in
+            bound.value = channel.localAddress?.port ?? port
+            onListening(bound.value)
+        })
 }
 
 /// The last resort of a stop: once SIGTERM or SIGINT has come and the server has not ended

@@ -148,28 +148,7 @@ struct Serve: AsyncParsableCommand {
                                              model: encoder?.identity)
                 printStatus("created an empty index at \(index) (dimension \(dimension), \(nbits) bits)")
             }
-            var configuration = ServerConfiguration()
-            configuration.host = host
-            configuration.port = port
-            configuration.threads = threads
-            configuration.limits.maxBodyBytes = maxBodyMib << 20
-            configuration.limits.maxItemsPerRequest = maxItems
-            configuration.limits.maxK = maxK
-            configuration.limits.maxQueryTokens = maxQueryTokens
-            configuration.limits.maxTokensTimesK = maxTokensTimesK
-            configuration.limits.maxNdocs = maxNdocs
-            configuration.limits.maxNcells = maxNcells
-            configuration.limits.maxTexts = maxTexts
-            configuration.limits.maxTextBytes = maxTextBytes
-            configuration.limits.requestTimeout = requestTimeout > 0 ? requestTimeout : nil
-            configuration.limits.filterTimeLimit = filterTimeLimit
-            configuration.allowedHosts = allowedHosts
-            configuration.apiKey = apiKey
-            configuration.readOnly = readOnly
-            configuration.idleTimeout = idleTimeout
-            configuration.headerTimeout = headerTimeout
-            configuration.maxConnections = maxConnections
-            configuration.shutdownTimeout = shutdownTimeout
+            let configuration = serverConfiguration(apiKey: apiKey)
             let host = self.host, index = self.index
             try await PlaidServer.run(indexPath: index, encoder: encoder, configuration: configuration) { bound in
                 // Standard output, flushed: scripts and tests wait for this line to learn the port.
@@ -178,6 +157,33 @@ struct Serve: AsyncParsableCommand {
             }
             printStatus(readOnly ? "plaid serve: stopped" : "plaid serve: stopped; every answered write is committed")
         }
+    }
+
+    /// The server's settings from the options; `apiKey` is the key read from --api-key-file.
+    private func serverConfiguration(apiKey: String?) -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.threads = threads
+        configuration.limits.maxBodyBytes = maxBodyMib << 20
+        configuration.limits.maxItemsPerRequest = maxItems
+        configuration.limits.maxK = maxK
+        configuration.limits.maxQueryTokens = maxQueryTokens
+        configuration.limits.maxTokensTimesK = maxTokensTimesK
+        configuration.limits.maxNdocs = maxNdocs
+        configuration.limits.maxNcells = maxNcells
+        configuration.limits.maxTexts = maxTexts
+        configuration.limits.maxTextBytes = maxTextBytes
+        configuration.limits.requestTimeout = requestTimeout > 0 ? requestTimeout : nil
+        configuration.limits.filterTimeLimit = filterTimeLimit
+        configuration.allowedHosts = allowedHosts
+        configuration.apiKey = apiKey
+        configuration.readOnly = readOnly
+        configuration.idleTimeout = idleTimeout
+        configuration.headerTimeout = headerTimeout
+        configuration.maxConnections = maxConnections
+        configuration.shutdownTimeout = shutdownTimeout
+        return configuration
     }
 
     /// The key in `path`, without surrounding whitespace (a trailing newline is usual).

@@ -121,32 +121,31 @@ final class AnsweredIsServedTests: PlaidCLITestCase {
         service.log = { logged.append($0) }
         let working = service.openSnapshot
         service.openSnapshot = { _, _ in throw PlaidError.io(path: "/nowhere", detail: "injected failure") }
-        let body = try JSONReader.parse(Array(#"{"documents":[{"id":"new","embeddings":[[1,0,0,0,0,0,0,0]]}]}"#.utf8))
-        let added = try await service.add(try AddRequest(json: body), deadline: Deadline(seconds: nil))
+        let vector = RetrievalService.Vectors(values: [1, 0, 0, 0, 0, 0, 0, 0], count: 1, width: 8)
+        let added = try await service.add([.init(id: "new", vectors: vector)], upsert: false, deadline: Deadline(seconds: nil))
         XCTAssertEqual(added.generation, 2)
         XCTAssertEqual(added.documents, 41)
         XCTAssertThrowsError(try service.snapshot) { error in
-            XCTAssertEqual((error as? APIError)?.status, .serviceUnavailable)
+            XCTAssertEqual(APIError.from(error).status, .serviceUnavailable)
         }
-        let search = try JSONReader.parse(Array(#"{"query_embeddings":[[[1,0,0,0,0,0,0,0]]],"filter":"id = 'new'"}"#.utf8))
+        let search = RetrievalService.Search(vectors: [vector], filter: "id = 'new'")
         do {
-            _ = try await service.search(try SearchRequest(json: search), deadline: Deadline(seconds: nil))
+            _ = try await service.search(search, deadline: Deadline(seconds: nil))
             XCTFail("a search was served from a snapshot that misses an answered write")
         } catch {
-            XCTAssertEqual((error as? APIError)?.status, .serviceUnavailable)
+            XCTAssertEqual(APIError.from(error).status, .serviceUnavailable)
         }
-        let delete = try JSONReader.parse(Array(#"{"ids":["new"]}"#.utf8))
         do {
-            _ = try await service.delete(try DeleteRequest(json: delete), deadline: Deadline(seconds: nil))
+            _ = try await service.delete(ids: ["new"], deadline: Deadline(seconds: nil))
             XCTFail("a write landed while searches could not see the commit before it")
         } catch {
-            XCTAssertEqual((error as? APIError)?.status, .serviceUnavailable)
+            XCTAssertEqual(APIError.from(error).status, .serviceUnavailable)
         }
         XCTAssertTrue(logged.lines.contains { $0.contains("injected failure") }, "\(logged.lines)")
         service.openSnapshot = working
         XCTAssertEqual(try service.snapshot.generation, 2)
-        let answer = try await service.search(try SearchRequest(json: search), deadline: Deadline(seconds: nil))
-        XCTAssertEqual(answer.results.first?.map(\.id), ["new"])
+        let answer = try await service.search(search, deadline: Deadline(seconds: nil))
+        XCTAssertEqual(answer.hits.first?.map(\.id), ["new"])
     }
 }
 

@@ -6,8 +6,9 @@ import Glibc
 #endif
 
 /// The API's routes (docs/openapi.json), each a thin translation between JSON and a
-/// `RetrievalService` call. Bodies are parsed on `parser`'s threads, neither on the event loops
-/// nor on the cooperative threads that answer `/health`.
+/// `RetrievalService` call (`Translation.swift`); every error they throw is answered by
+/// `ErrorMiddleware`. Bodies are parsed on `parser`'s threads, neither on the event loops nor on
+/// the cooperative threads that answer `/health`.
 func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerPool) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.middlewares.add(ErrorMiddleware(folders: service.folders))
@@ -26,26 +27,36 @@ func makeRouter(service: RetrievalService, access: AccessPolicy, parser: WorkerP
     router.get("openapi.json") { _, _ in jsonResponse(Data(PackageResources.openapi_json)) }
     router.post("search") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.search(try await body(SearchRequest.init(json:), request, deadline), deadline: deadline))
+        let search = try await body(SearchRequest.init(json:), request, deadline)
+        let started = DispatchTime.now()
+        let results = try await service.search(search.input, deadline: deadline)
+        return try encoded(SearchResponse(results, tookMs: milliseconds(since: started)))
     }
     router.post("documents") { request, _ in
         let deadline = Deadline(seconds: timeout)
         try service.checkWritable()
-        let answer = try await service.add(try await body(AddRequest.init(json:), request, deadline), deadline: deadline)
-        return try encoded(answer, status: answer.replaced == 0 ? .created : .ok)
+        let add = try await body(AddRequest.init(json:), request, deadline)
+        let written = try await service.add(add.documents.map(\.input), upsert: add.upsert, deadline: deadline)
+        return try encoded(AddResponse(written), status: written.summary.replaced == 0 ? .created : .ok)
     }
     router.delete("documents") { request, _ in
         let deadline = Deadline(seconds: timeout)
         try service.checkWritable()
-        return try encoded(await service.delete(try await body(DeleteRequest.init(json:), request, deadline), deadline: deadline))
+        let delete = try await body(DeleteRequest.init(json:), request, deadline)
+        return try encoded(DeleteResponse(try await service.delete(ids: delete.ids, deadline: deadline)))
     }
     router.post("rerank") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.rerank(try await body(RerankRequest.init(json:), request, deadline), deadline: deadline))
+        let rerank = try await body(RerankRequest.init(json:), request, deadline)
+        let started = DispatchTime.now()
+        let ranked = try await service.rerank(rerank.input, deadline: deadline)
+        return try encoded(RerankResponse(ranked, tookMs: milliseconds(since: started)))
     }
     router.post("encode") { request, _ in
         let deadline = Deadline(seconds: timeout)
-        return try encoded(await service.encode(try await body(EncodeRequest.init(json:), request, deadline), deadline: deadline))
+        let encode = try await body(EncodeRequest.init(json:), request, deadline)
+        let embeddings = try await service.encode(encode.texts, as: encode.mode.embeddingMode, deadline: deadline)
+        return try encoded(EncodeResponse(embeddings: embeddings.vectors, dim: embeddings.dim))
     }
     return router
 }
@@ -93,9 +104,16 @@ private func collect(_ body: RequestBody, upTo limit: Int, before deadline: Dead
             return nil
         }
         defer { group.cancelAll() }
-        guard let first = try await group.next(), let collected = first else { throw deadline.bodyTooSlow }
+        guard let first = try await group.next(), let collected = first else { throw bodyTooSlow(deadline) }
         return collected
     }
+}
+
+/// What a body still arriving at the deadline is answered: the connection closes after it.
+private func bodyTooSlow(_ deadline: Deadline) -> APIError {
+    APIError(status: .requestTimeout,
+             message: "the request body did not arrive within the server's limit of \(shownSeconds(deadline.seconds)) s (--request-timeout); send it at once",
+             headers: [.connection: "close"])
 }
 
 /// `application/json`, with parameters (`; charset=utf-8`) or without.
@@ -130,4 +148,8 @@ private func encoded<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return jsonResponse(try encoder.encode(value), status: status)
+}
+
+private func milliseconds(since start: DispatchTime) -> Double {
+    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
 }

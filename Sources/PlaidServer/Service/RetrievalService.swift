@@ -1,11 +1,11 @@
 import Foundation
 import PlaidCore
-import PlaidEncoder
 import PlaidIndex
 
 /// What the HTTP routes call: the served index's writer and current snapshot, the optional
-/// encoder, and the pools they run on. HTTP-free; each method takes a decoded request body and
-/// returns the answer's body.
+/// encoder, and the pools they run on. HTTP-free: each method takes plain inputs
+/// (`ServiceInputs.swift`), returns plain results, and throws `ServiceError` or the libraries'
+/// errors, which the front end phrases.
 ///
 /// Concurrency: searches, reranks and encodings run on the search pool and read the snapshot
 /// that is current when they start, so they never wait for a write. Writes run one after
@@ -15,10 +15,11 @@ import PlaidIndex
 ///
 /// Bounds: every request is checked against `limits` before any work (items, texts and their
 /// bytes, k, query vectors × k), and its `Deadline` is checked when its job starts and between
-/// queries, encoder batches and stages, so no request holds a pool thread long past it.
+/// queries, encoder chunks and stages, so no request holds a pool thread long past it.
 final class RetrievalService: @unchecked Sendable {
     let indexPath: String
-    let encoder: ColBERTEncoder?
+    /// The model, called by one request at a time.
+    private let encoder: SerialEncoder?
     /// The folders an error shown to a client must not name.
     let folders: ServerFolders
     let limits: ServerConfiguration.Limits
@@ -34,7 +35,8 @@ final class RetrievalService: @unchecked Sendable {
     /// Read-only: the manifest file `current` was opened from (see `followCommits`).
     private var openedManifest: String?
     /// Why the last commit's snapshot could not be opened, while it cannot: searches would miss
-    /// what was answered, so every request tries again first and is refused (503) until one succeeds.
+    /// what was answered, so every request tries again first and is refused (`indexUnavailable`)
+    /// until one succeeds.
     private var reopenFailure: Error?
     /// Opens a snapshot of the index after a commit; a test may put a failing one in its place.
     var openSnapshot: (_ path: String, _ previous: CompressedIndex) throws -> CompressedIndex = { path, previous in
@@ -46,13 +48,15 @@ final class RetrievalService: @unchecked Sendable {
     var log: @Sendable (String) -> Void = { message in
         FileHandle.standardError.write(Data("plaid serve: \(message)\n".utf8))
     }
-    /// The encoder runs one call at a time (each call already uses every core).
-    private let encoderLock = NSLock()
 
-    init(indexPath: String, encoder: ColBERTEncoder?, threads: Int, limits: ServerConfiguration.Limits, readOnly: Bool = false) throws {
+    /// - Parameters:
+    ///   - encoder: the model that encodes texts; without one, texts are refused (`noModel`).
+    ///   - modelFolder: the folder it was loaded from, which errors shown to clients must not name.
+    init(indexPath: String, encoder: TextEncoder?, modelFolder: String? = nil, threads: Int,
+         limits: ServerConfiguration.Limits, readOnly: Bool = false) throws {
         self.indexPath = indexPath
-        self.encoder = encoder
-        folders = ServerFolders(index: indexPath, model: encoder?.modelDirectory)
+        self.encoder = encoder.map(SerialEncoder.init)
+        folders = ServerFolders(index: indexPath, model: modelFolder)
         self.limits = limits
         self.readOnly = readOnly
         writer = readOnly ? nil : try IndexWriter(path: indexPath)
@@ -60,7 +64,7 @@ final class RetrievalService: @unchecked Sendable {
         current = try CompressedIndex(path: indexPath)
         if let encoder {
             guard encoder.dimension == current.dim else {
-                throw PlaidError.refused("the model \(encoder.modelName) makes vectors of dimension \(encoder.dimension) but the index at \(indexPath) has dimension \(current.dim); serve it with the model that built it")
+                throw PlaidError.refused("the model \(encoder.identity.name) makes vectors of dimension \(encoder.dimension) but the index at \(indexPath) has dimension \(current.dim); serve it with the model that built it")
             }
             if let recorded = current.codebook.model, !recorded.isSameModel(as: encoder.identity) {
                 throw PlaidError.refused("the index at \(indexPath) was built with the model \(recorded.summary), not \(encoder.identity.summary); serve it with that model")
@@ -71,8 +75,8 @@ final class RetrievalService: @unchecked Sendable {
         writePool = WorkerPool(threads: 1, name: "plaid-write")
     }
 
-    /// The commit searches read now: the last one committed. Throws (503) while the last
-    /// commit's snapshot cannot be opened.
+    /// The commit searches read now: the last one committed. Throws (`indexUnavailable`) while
+    /// the last commit's snapshot cannot be opened.
     var snapshot: CompressedIndex {
         get throws {
             snapshotLock.lock()
@@ -91,8 +95,7 @@ final class RetrievalService: @unchecked Sendable {
         } catch {
             if reopenFailure == nil { log("the index's last commit could not be opened for search: \(describe(error))") }
             reopenFailure = error
-            throw APIError(status: .serviceUnavailable,
-                           message: "the index's last commit cannot be opened for search (\(APIError.from(error, hiding: folders).message)); the server retries on every request")
+            throw ServiceError.indexUnavailable(.search, cause: error)
         }
     }
 
@@ -127,117 +130,104 @@ final class RetrievalService: @unchecked Sendable {
 
     // MARK: Search
 
-    func search(_ request: SearchRequest, deadline: Deadline) async throws -> SearchResponse {
-        let started = DispatchTime.now()
-        let parameters = try searchParameters(of: request)
-        if let texts = request.queries { try checkTexts(texts, "queries") }
-        if let embeddings = request.queryEmbeddings {
-            for (q, query) in embeddings.enumerated() {
-                try checkTokens(query.rows, field: "query_embeddings[\(q)]")
-                try checkWork(tokens: query.rows, k: parameters.k, field: "query_embeddings[\(q)]")
+    func search(_ search: Search, deadline: Deadline) async throws -> SearchResults {
+        let parameters = try searchParameters(of: search)
+        if let texts = search.texts { try checkTexts(texts, in: .queryTexts, each: ServiceError.Input.queryText) }
+        if let queries = search.vectors {
+            for (q, query) in queries.enumerated() {
+                try checkQueryVectors(query.count, in: .queryVectors(q))
+                try checkWork(vectors: query.count, k: parameters.k, in: .queryVectors(q))
             }
         }
-        let metadataFilter = try request.filter.map { MetadataFilter($0, parameters: request.filterParams ?? [], timeLimit: limits.filterTimeLimit) }
-        if request.filter == nil, request.filterParams != nil { throw APIError.badRequest("filter_params goes with filter") }
+        let metadataFilter = search.filter.map { MetadataFilter($0, parameters: search.filterParameters ?? [], timeLimit: limits.filterTimeLimit) }
+        if search.filter == nil, search.filterParameters != nil { throw ServiceError.filterParametersWithoutFilter }
         return try await searchPool.run {
             try deadline.check()
             try self.followCommits()
             let index = try self.snapshot
-            let queries = try self.queryVectors(texts: request.queries, embeddings: request.queryEmbeddings, dim: index.dim, deadline: deadline)
-            if request.queries != nil, let tokens = queries.first?.tokens { try self.checkWork(tokens: tokens, k: parameters.k, field: "queries") }
+            let queries = try self.queryVectors(of: search, dim: index.dim, deadline: deadline)
+            if search.texts != nil, let tokens = queries.first?.tokens { try self.checkWork(vectors: tokens, k: parameters.k, in: .queryTexts) }
             try deadline.check()
             let filter = try metadataFilter.map { try index.documents(matching: $0) }
             let searcher = Searcher(index: index)
-            let results = try queries.map { query in
+            let hits = try queries.map { query in
                 try deadline.check()
                 return query.vectors.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress!, tokens: query.tokens, parameters: parameters, filter: filter) }
             }
             var metadata: [Int: [String: MetadataValue]] = [:]
-            if request.includeMetadata ?? true, !index.metadataFields.isEmpty {
-                metadata = try index.metadata(of: results.flatMap { $0.map(\.document) })
+            if search.includeMetadata, !index.metadataFields.isEmpty {
+                metadata = try index.metadata(of: hits.flatMap { $0.map(\.document) })
             }
-            return SearchResponse(results: results.map { hits in
-                hits.map { SearchResponse.Hit(id: $0.id, score: $0.score, metadata: metadata[$0.document]) }
-            }, tookMs: milliseconds(since: started))
+            return SearchResults(hits: hits, metadata: metadata)
         }
     }
 
-    /// PLAID's defaults for the request's k (10 if not given), with the parameters it sets.
-    private func searchParameters(of request: SearchRequest) throws -> SearchParameters {
-        var parameters = SearchParameters(k: try checkK(request.k ?? 10))
-        if let ncells = request.ncells { parameters.ncells = try checkRange(ncells, "ncells", limits.maxNcells, option: "--max-ncells") }
-        if let ndocs = request.ndocs { parameters.ndocs = try checkRange(ndocs, "ndocs", limits.maxNdocs, option: "--max-ndocs") }
-        if let threshold = request.centroidScoreThreshold { parameters.centroidScoreThreshold = threshold }
+    /// PLAID's defaults for the search's k (10 if not given), with the parameters it sets.
+    private func searchParameters(of search: Search) throws -> SearchParameters {
+        var parameters = SearchParameters(k: try checkK(search.k ?? 10))
+        if let ncells = search.ncells { parameters.ncells = try checkRange(ncells, .ncells, limits.maxNcells) }
+        if let ndocs = search.ndocs { parameters.ndocs = try checkRange(ndocs, .ndocs, limits.maxNdocs) }
+        if let threshold = search.centroidScoreThreshold { parameters.centroidScoreThreshold = threshold }
         return parameters
     }
 
     /// One query's vectors, flattened `[tokens, dim]`.
     struct QueryVectors { var vectors: [Float]; var tokens: Int }
 
-    private func queryVectors(texts: [String]?, embeddings: [Matrix]?, dim: Int, deadline: Deadline) throws -> [QueryVectors] {
-        switch (texts, embeddings) {
+    private func queryVectors(of search: Search, dim: Int, deadline: Deadline) throws -> [QueryVectors] {
+        switch (search.texts, search.vectors) {
         case (let texts?, nil):
-            try checkCount(texts.count, "queries")
-            let encoder = try requireEncoder(for: "queries")
-            var queries: [QueryVectors] = []
-            for start in stride(from: 0, to: texts.count, by: RetrievalService.encoderBatch) {
-                try deadline.check()
-                let batch = Array(texts[start..<min(start + RetrievalService.encoderBatch, texts.count)])
-                let encoded = try withEncoder { try encoder.encodeQueryEmbeddings(ids: batch.indices.map(String.init), texts: batch) }
-                let perQuery = encoded.tokensPerQuery * encoded.dim
-                queries += (0..<encoded.count).map {
-                    QueryVectors(vectors: Array(encoded.values[($0 * perQuery)..<(($0 + 1) * perQuery)]), tokens: encoded.tokensPerQuery)
-                }
-            }
-            return queries
-        case (nil, let embeddings?):
-            try checkCount(embeddings.count, "query_embeddings")
-            return try embeddings.enumerated().map { q, rows in
-                try checkTokens(rows.rows, field: "query_embeddings[\(q)]")
-                return QueryVectors(vectors: try flatten(rows, dim: dim, field: "query_embeddings[\(q)]"), tokens: rows.rows)
+            try checkCount(texts.count, .queryTexts)
+            let encoder = try requireEncoder(for: .queryTexts)
+            return try encodedQueries(texts, with: encoder, deadline: deadline).map { QueryVectors(vectors: $0, tokens: encoder.queryLength) }
+        case (nil, let queries?):
+            try checkCount(queries.count, .queryVectorSets)
+            return try queries.enumerated().map { q, query in
+                try checkQueryVectors(query.count, in: .queryVectors(q))
+                return QueryVectors(vectors: try checked(query, dim: dim, in: .queryVectors(q)), tokens: query.count)
             }
         case (nil, nil):
-            throw APIError.badRequest("a search request needs \"queries\" (texts) or \"query_embeddings\"")
+            throw ServiceError.missing(.searchQueries)
         default:
-            throw APIError.badRequest("send \"queries\" or \"query_embeddings\", not both")
+            throw ServiceError.contradicting(.searchQueries)
         }
     }
 
     // MARK: Writes
 
-    func add(_ request: AddRequest, deadline: Deadline) async throws -> AddResponse {
+    /// Adds the documents in one commit; `upsert` replaces live documents of the same ids.
+    func add(_ documents: [Document], upsert: Bool, deadline: Deadline) async throws -> Written<AddSummary> {
         try checkWritable()
-        try checkCount(request.documents.count, "documents")
+        try checkCount(documents.count, .documents)
         let index = try snapshot
-        let (given, texts) = try documentVectors(request.documents, dim: index.dim)
-        let ids = request.documents.map(\.id)
-        let metadata: BatchMetadata = request.documents.reduce(into: [:]) { all, document in
+        let (given, texts) = try documentVectors(documents, dim: index.dim)
+        let ids = documents.map(\.id)
+        let metadata: BatchMetadata = documents.reduce(into: [:]) { all, document in
             if let fields = document.metadata { all[document.id] = fields }
         }
         return try await writePool.run {
             try deadline.check()
             var vectors = given
-            try self.encode(texts, into: &vectors, deadline: deadline)
+            try self.encodeDocuments(texts, into: &vectors, deadline: deadline)
             try deadline.check()   // the last point where it may be refused: after it, it commits
             let batch = try DocumentBatch(ids: ids, documents: vectors, dim: index.dim, sourceName: "the request")
             // Vectors sent as numbers may come from any model; texts are this server's model's.
             if texts.count == ids.count { batch.model = self.encoder?.identity }
             let (summary, commit, manifest) = try self.commitWrite { writer in
-                try writer.add(batch, metadata: metadata, upsert: request.upsert)
+                try writer.add(batch, metadata: metadata, upsert: upsert)
             }
-            return AddResponse(added: summary.documents - summary.replaced, replaced: summary.replaced, tokens: summary.tokens,
-                               newCentroids: summary.newCentroids, generation: commit.generation, documents: manifest.documentCount)
+            return Written(summary: summary, generation: commit.generation, documents: manifest.documentCount)
         }
     }
 
-    func delete(_ request: DeleteRequest, deadline: Deadline) async throws -> DeleteResponse {
+    /// Deletes the live documents of `ids` in one commit; ids that name none are reported.
+    func delete(ids: [String], deadline: Deadline) async throws -> Written<DeleteSummary> {
         try checkWritable()
-        try checkCount(request.ids.count, "ids")
+        try checkCount(ids.count, .ids)
         return try await writePool.run {
             try deadline.check()
-            let (summary, commit, manifest) = try self.commitWrite { try $0.delete(ids: request.ids) }
-            return DeleteResponse(deleted: summary.deleted, unknown: summary.unknown.count, unknownIDs: summary.unknown,
-                                  generation: commit.generation, documents: manifest.documentCount)
+            let (summary, commit, manifest) = try self.commitWrite { try $0.delete(ids: ids) }
+            return Written(summary: summary, generation: commit.generation, documents: manifest.documentCount)
         }
     }
 
@@ -254,8 +244,7 @@ final class RetrievalService: @unchecked Sendable {
             do {
                 writer = try IndexWriter(path: indexPath)
             } catch {
-                throw APIError(status: .serviceUnavailable,
-                               message: "the index cannot be opened for writing (\(APIError.from(error, hiding: folders).message)); the server retries on the next write")
+                throw ServiceError.indexUnavailable(.write, cause: error)
             }
         }
         let writer = self.writer!
@@ -288,171 +277,154 @@ final class RetrievalService: @unchecked Sendable {
 
     // MARK: Rerank and encode
 
-    func rerank(_ request: RerankRequest, deadline: Deadline) async throws -> RerankResponse {
-        let started = DispatchTime.now()
-        try checkCount(request.documents.count, "documents")
-        if let k = request.k { _ = try checkK(k) }
-        if let query = request.query { try checkTexts([query], "query") }
+    /// The documents ordered by exact MaxSim with the query, best first, the first `k` of them.
+    func rerank(_ rerank: Rerank, deadline: Deadline) async throws -> [SearchResult] {
+        try checkCount(rerank.documents.count, .documents)
+        if let k = rerank.k { _ = try checkK(k) }
+        if let query = rerank.queryText { try checkTexts([query], in: .rerankQueryText) { _ in .rerankQueryText } }
         let dim = try encoder?.dimension ?? snapshot.dim
         return try await searchPool.run {
             try deadline.check()
             let query: [Float]
-            switch (request.query, request.queryEmbeddings) {
+            switch (rerank.queryText, rerank.queryVectors) {
             case (let text?, nil):
-                let encoder = try self.requireEncoder(for: "query")
-                query = try self.withEncoder { try encoder.encodeQueryEmbeddings(ids: ["query"], texts: [text]).values }
-            case (nil, let rows?):
-                try self.checkTokens(rows.rows, field: "query_embeddings")
-                query = try self.flatten(rows, dim: dim, field: "query_embeddings")
-            case (nil, nil): throw APIError.badRequest("a rerank request needs \"query\" (text) or \"query_embeddings\"")
-            default: throw APIError.badRequest("send \"query\" or \"query_embeddings\", not both")
+                let encoder = try self.requireEncoder(for: .rerankQueryText)
+                query = try self.encodedQueries([text], with: encoder, deadline: deadline)[0]
+            case (nil, let vectors?):
+                try self.checkQueryVectors(vectors.count, in: .rerankQueryVectors)
+                query = try self.checked(vectors, dim: dim, in: .rerankQueryVectors)
+            case (nil, nil): throw ServiceError.missing(.rerankQuery)
+            default: throw ServiceError.contradicting(.rerankQuery)
             }
-            if let i = request.documents.firstIndex(where: { $0.metadata != nil }) {
-                throw APIError.badRequest("documents[\(i)] of a rerank request takes no metadata")
+            if let i = rerank.documents.firstIndex(where: { $0.metadata != nil }) {
+                throw ServiceError.metadataInRerank(document: i)
             }
-            var (vectors, texts) = try self.documentVectors(request.documents, dim: dim)
-            try self.encode(texts, into: &vectors, deadline: deadline)
+            var (vectors, texts) = try self.documentVectors(rerank.documents, dim: dim)
+            try self.encodeDocuments(texts, into: &vectors, deadline: deadline)
             try deadline.check()
-            let documents = zip(request.documents, vectors).map { Reranker.Document(id: $0.id, vectors: $1) }
-            let ranked = Reranker.rerank(query: query, dim: dim, documents: documents, k: request.k)
-            return RerankResponse(results: ranked.map { .init(id: $0.id, score: $0.score) }, tookMs: milliseconds(since: started))
+            let documents = zip(rerank.documents, vectors).map { Reranker.Document(id: $0.id, vectors: $1) }
+            return Reranker.rerank(query: query, dim: dim, documents: documents, k: rerank.k)
         }
     }
 
-    func encode(_ request: EncodeRequest, deadline: Deadline) async throws -> EncodeResponse {
-        try checkCount(request.texts.count, "texts")
-        try checkTexts(request.texts, "texts")
-        let encoder = try requireEncoder(for: "texts")
+    /// Each text's vectors as the model encodes a query (`.query`) or a document.
+    func encode(_ texts: [String], as mode: EmbeddingMode, deadline: Deadline) async throws -> Encoded {
+        try checkCount(texts.count, .texts)
+        try checkTexts(texts, in: .texts, each: ServiceError.Input.text)
+        let encoder = try requireEncoder(for: .texts)
         return try await searchPool.run {
             let dim = encoder.dimension
-            var flat: [[Float]] = []
-            for start in stride(from: 0, to: request.texts.count, by: RetrievalService.encoderBatch) {
-                try deadline.check()
-                let batch = Array(request.texts[start..<min(start + RetrievalService.encoderBatch, request.texts.count)])
-                flat += try self.withEncoder {
-                    request.mode == .query ? try encoder.encodeQueries(batch) : try encoder.encodeDocuments(batch)
-                }
-            }
-            let embeddings = flat.map { v in (0..<(v.count / dim)).map { Array(v[($0 * dim)..<(($0 + 1) * dim)]) } }
-            return EncodeResponse(embeddings: embeddings, dim: dim)
+            let flat = try encoder.vectors(of: texts, as: mode, chunk: RetrievalService.encoderChunk,
+                                           batchSize: RetrievalService.encoderChunk, beforeEachChunk: deadline.check)
+            return Encoded(vectors: flat.map { v in (0..<(v.count / dim)).map { Array(v[($0 * dim)..<(($0 + 1) * dim)]) } }, dim: dim)
         }
     }
 
-    /// Each document's vectors, `[tokens · dim]`: its embeddings, checked and flattened, or for a
-    /// text nothing yet (`encode(_:into:)` fills them in); and the texts by position. Texts need the model.
-    private func documentVectors(_ documents: [DocumentInput], dim: Int) throws -> (vectors: [[Float]], texts: [(position: Int, text: String)]) {
+    /// Each document's vectors, `[tokens · dim]`: its vectors, checked, or for a text nothing
+    /// yet (`encodeDocuments` fills them in); and the texts by position. Texts need the model.
+    private func documentVectors(_ documents: [Document], dim: Int) throws -> (vectors: [[Float]], texts: [(position: Int, text: String)]) {
         let textual = documents.indices.filter { documents[$0].text != nil }
-        try checkTexts(textual.map { documents[$0].text! }, "documents", field: { "documents[\(textual[$0])].text" })
+        try checkTexts(textual.map { documents[$0].text! }, in: .documents) { .documentText(textual[$0]) }
         var texts: [(position: Int, text: String)] = []
         let vectors = try documents.enumerated().map { i, document -> [Float] in
-            switch (document.text, document.embeddings) {
+            switch (document.text, document.vectors) {
             case (let text?, nil):
-                _ = try requireEncoder(for: "documents[\(i)].text")
+                _ = try requireEncoder(for: .documentText(i))
                 texts.append((i, text))
                 return []
-            case (nil, let rows?): return try flatten(rows, dim: dim, field: "documents[\(i)].embeddings")
-            case (nil, nil): throw APIError.badRequest("documents[\(i)] needs \"text\" or \"embeddings\"")
-            default: throw APIError.badRequest("documents[\(i)] has both \"text\" and \"embeddings\"; send one")
+            case (nil, let vectors?): return try checked(vectors, dim: dim, in: .documentVectors(i))
+            case (nil, nil): throw ServiceError.missing(.document(i))
+            default: throw ServiceError.contradicting(.document(i))
             }
         }
         return (vectors, texts)
     }
 
-    /// Encodes the texts as documents into their places in `vectors`, a batch at a time.
-    private func encode(_ texts: [(position: Int, text: String)], into vectors: inout [[Float]], deadline: Deadline) throws {
+    /// Encodes the texts as documents into their places in `vectors`, the library's way.
+    private func encodeDocuments(_ texts: [(position: Int, text: String)], into vectors: inout [[Float]], deadline: Deadline) throws {
         guard let encoder, !texts.isEmpty else { return }
-        for start in stride(from: 0, to: texts.count, by: RetrievalService.encoderBatch) {
-            try deadline.check()
-            let batch = texts[start..<min(start + RetrievalService.encoderBatch, texts.count)]
-            let encoded = try withEncoder { try encoder.encodeDocuments(batch.map(\.text)) }
-            for (j, text) in batch.enumerated() { vectors[text.position] = encoded[j] }
-        }
+        let encoded = try encoder.vectors(of: texts.map(\.text), as: .document, chunk: RetrievalService.encoderChunk,
+                                          batchSize: RetrievalService.encoderChunk, beforeEachChunk: deadline.check)
+        for (text, v) in zip(texts, encoded) { vectors[text.position] = v }
     }
 
-    /// Texts encoded per call between deadline checks: one of the encoder's batches.
-    private static let encoderBatch = 32
+    /// Queries encoded the library's way, each padded with zero vectors to the model's query
+    /// length (as `encodeQueryEmbeddings` pads them for search), `[queryLength · dim]`.
+    private func encodedQueries(_ texts: [String], with encoder: TextEncoder, deadline: Deadline) throws -> [[Float]] {
+        let length = encoder.queryLength * encoder.dimension
+        let encoded = try encoder.vectors(of: texts, as: .query, chunk: RetrievalService.encoderChunk,
+                                          batchSize: RetrievalService.encoderChunk, beforeEachChunk: deadline.check)
+        return encoded.map { v in Array(v.prefix(length)) + [Float](repeating: 0, count: length - min(v.count, length)) }
+    }
+
+    /// Texts encoded per call to the model, between deadline checks: one of the encoder's batches.
+    private static let encoderChunk = 32
 
     // MARK: Checks
 
-    private func requireEncoder(for field: String) throws -> ColBERTEncoder {
-        guard let encoder else {
-            throw APIError.badRequest("\(field) holds text but the server has no model; send embeddings, or start the server with --model")
-        }
+    private func requireEncoder(for input: ServiceError.Input) throws -> SerialEncoder {
+        guard let encoder else { throw ServiceError.noModel(input) }
         return encoder
     }
 
-    private func withEncoder<T>(_ body: () throws -> T) rethrows -> T {
-        encoderLock.lock()
-        defer { encoderLock.unlock() }
-        return try body()
-    }
-
     private func checkK(_ k: Int) throws -> Int {
-        guard (1...limits.maxK).contains(k) else { throw APIError.badRequest("k must be between 1 and \(limits.maxK) (--max-k), not \(k)") }
-        return k
+        try checkRange(k, .k, limits.maxK)
     }
 
-    private func checkRange(_ value: Int, _ field: String, _ limit: Int, option: String) throws -> Int {
-        guard (1...limit).contains(value) else { throw APIError.badRequest("\(field) must be between 1 and \(limit) (\(option)), not \(value)") }
+    private func checkRange(_ value: Int, _ parameter: ServiceError.Parameter, _ maximum: Int) throws -> Int {
+        guard (1...maximum).contains(value) else { throw ServiceError.outOfRange(parameter, value: value, maximum: maximum) }
         return value
     }
 
-    private func checkTokens(_ tokens: Int, field: String) throws {
-        guard tokens <= limits.maxQueryTokens else {
-            throw APIError.badRequest("\(field) has \(tokens) vectors; the limit is \(limits.maxQueryTokens) per query (--max-query-tokens)")
+    private func checkQueryVectors(_ count: Int, in input: ServiceError.Input) throws {
+        guard count <= limits.maxQueryTokens else {
+            throw ServiceError.limitExceeded(.queryVectors, value: count, maximum: limits.maxQueryTokens, in: input)
         }
     }
 
     /// A query's vectors times k: what its candidate generation and ranking cost grows with.
-    private func checkWork(tokens: Int, k: Int, field: String) throws {
-        guard tokens * k <= limits.maxTokensTimesK else {
-            throw APIError.badRequest("\(field) has \(tokens) vectors at k = \(k), \(tokens * k) vectors × k; the limit is \(limits.maxTokensTimesK) (--max-tokens-times-k): send fewer vectors or a smaller k")
+    private func checkWork(vectors: Int, k: Int, in input: ServiceError.Input) throws {
+        guard vectors * k <= limits.maxTokensTimesK else {
+            throw ServiceError.limitExceeded(.vectorsTimesK(vectors: vectors, k: k), value: vectors * k, maximum: limits.maxTokensTimesK, in: input)
         }
     }
 
-    /// Texts to encode: at most `maxTexts` in a request, each at most `maxTextBytes` of UTF-8.
-    private func checkTexts(_ texts: [String], _ what: String, field: ((Int) -> String)? = nil) throws {
+    /// Texts to encode: at most `maxTexts` in a request, each at most `maxTextBytes` of UTF-8;
+    /// `each(i)` names text i.
+    private func checkTexts(_ texts: [String], in input: ServiceError.Input, each: (Int) -> ServiceError.Input) throws {
         guard texts.count <= limits.maxTexts else {
-            throw APIError.tooLarge("\(what) holds \(texts.count) texts; the limit is \(limits.maxTexts) per request (--max-texts): send them in several requests")
+            throw ServiceError.limitExceeded(.texts, value: texts.count, maximum: limits.maxTexts, in: input)
         }
         if let i = texts.firstIndex(where: { $0.utf8.count > limits.maxTextBytes }) {
-            let name = field?(i) ?? (what == "query" ? what : "\(what)[\(i)]")
-            throw APIError.tooLarge("\(name) has \(texts[i].utf8.count) bytes; the limit is \(limits.maxTextBytes) per text (--max-text-bytes): split it")
+            throw ServiceError.limitExceeded(.textBytes, value: texts[i].utf8.count, maximum: limits.maxTextBytes, in: each(i))
         }
     }
 
     func checkWritable() throws {
-        guard !readOnly else {
-            throw APIError(status: .forbidden, message: "the server is read-only (--read-only) and takes no writes; send them to a server started without --read-only")
-        }
+        guard !readOnly else { throw ServiceError.readOnly }
     }
 
-    private func checkCount(_ count: Int, _ field: String) throws {
-        guard count >= 1 else { throw APIError.badRequest("\(field) is empty; send at least one") }
+    private func checkCount(_ count: Int, _ input: ServiceError.Input) throws {
+        guard count >= 1 else { throw ServiceError.empty(input) }
         guard count <= limits.maxItemsPerRequest else {
-            throw APIError.tooLarge("\(field) holds \(count) items; the limit is \(limits.maxItemsPerRequest) per request (--max-items)")
+            throw ServiceError.limitExceeded(.items, value: count, maximum: limits.maxItemsPerRequest, in: input)
         }
     }
 
-    /// Rows of `dim` finite numbers, flattened; at least one row.
-    private func flatten(_ rows: Matrix, dim: Int, field: String) throws -> [Float] {
-        guard rows.rows > 0 else { throw APIError.badRequest("\(field) holds no vectors") }
-        guard rows.width == dim else {
-            throw APIError.badRequest("\(field)[0] has \(rows.width) numbers; the index's vectors have dimension \(dim)")
+    /// The vectors' numbers, once checked: rows of `dim` finite numbers of at most the norm an
+    /// index can score; at least one row.
+    private func checked(_ vectors: Vectors, dim: Int, in input: ServiceError.Input) throws -> [Float] {
+        guard vectors.count > 0 else { throw ServiceError.invalidVectors(input, .none) }
+        guard vectors.width == dim else { throw ServiceError.invalidVectors(input, .dimension(found: vectors.width, expected: dim)) }
+        if let i = vectors.values.firstIndex(where: { !$0.isFinite }) {
+            throw ServiceError.invalidVectors(input, .notFinite(row: i / dim, column: i % dim))
         }
-        if let i = rows.values.firstIndex(where: { !$0.isFinite }) {
-            throw APIError.badRequest("\(field)[\(i / dim)][\(i % dim)] is not a finite number")
-        }
-        for r in 0..<rows.rows {
-            let norm = rows.values[(r * dim)..<((r + 1) * dim)].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        for r in 0..<vectors.count {
+            let norm = vectors.values[(r * dim)..<((r + 1) * dim)].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             guard norm <= EmbeddingsLayout.maximumVectorNorm else {
-                throw APIError.badRequest("\(field)[\(r)] has norm \(String(format: "%.3g", norm)); vectors may have norm at most \(Int(EmbeddingsLayout.maximumVectorNorm)) (ColBERT's are normalised to 1)")
+                throw ServiceError.invalidVectors(input, .norm(row: r, norm: norm, maximum: EmbeddingsLayout.maximumVectorNorm))
             }
         }
-        return rows.values
+        return vectors.values
     }
-}
-
-private func milliseconds(since start: DispatchTime) -> Double {
-    Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e6
 }
