@@ -32,6 +32,8 @@ public enum PlaidError: Error, CustomStringConvertible, Equatable {
     case locked(path: String, holder: String)
     /// A metadata filter that breaks a rule about its parameters (see `FilterProblem`).
     case filter(FilterProblem)
+    /// A write that needs about `needed` bytes where only `available` are free.
+    case insufficientSpace(path: String, needed: Int64, available: Int64)
 
     /// What a filter got wrong about its `?` parameters.
     public enum FilterProblem: Equatable, Sendable {
@@ -70,6 +72,8 @@ public enum PlaidError: Error, CustomStringConvertible, Equatable {
             return "the index at \(path) is locked by \(holder): another plaid is writing to it. Wait for it to finish (or stop it) and try again"
         case let .filter(problem):
             return problem.message(remedies)
+        case let .insufficientSpace(path, needed, available):
+            return "writing the index at \(path) needs about \(DiskSpace.format(needed)) of disk space, and its file system has \(DiskSpace.format(available)) free; free some space, or choose another \(remedies.indexPath) on a larger disk"
         }
     }
 }

@@ -40,6 +40,9 @@ public enum IndexBuilder {
             throw PlaidError.invalidInput(file: embeddings.sourceName, detail: "holds no documents; there is nothing to index")
         }
         let fields = try MetadataSchema.merge([], with: metadata, order: embeddings.ids, source: embeddings.sourceName)
+        // Before k-means, the long part: the old index (with overwrite) stays until the new one
+        // is complete, so the new one needs its whole size free.
+        try DiskSpace.check(needed: estimatedBytes(of: embeddings, parameters: parameters), at: indexPath)
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
             let manifest = try writeIndex(embeddings: embeddings, metadata: metadata, fields: fields, directory: directory,
@@ -47,6 +50,17 @@ public enum IndexBuilder {
             let opened = try CompressedIndex(path: directory, verifyChecksums: false)
             return BuildSummary(manifest: manifest, bytesOnDisk: opened.bytesOnDisk, seconds: Date().timeIntervalSince(started))
         }
+    }
+
+    /// A bound on the disk space a build of `source` uses at its peak: per token its residual
+    /// bytes, its code, its spilled posting and its posting in the inverted lists; per document
+    /// its id, length and metadata row; and the centroids. Compression only lowers it.
+    static func estimatedBytes(of source: DocumentEmbeddingSource, parameters: BuildParameters) -> Int64 {
+        let residualBytes = Int64(parameters.nbits * source.dim / 8)
+        let tokens = Int64(source.tokenCount)
+        let idBytes = source.ids.reduce(Int64(0)) { $0 + Int64($1.utf8.count) }
+        let centroids = Int64(parameters.kmeans.centroidCount(embeddings: source.tokenCount)) * Int64(source.dim) * 4
+        return tokens * (residualBytes + 16) + idBytes + Int64(source.documentCount) * 32 + centroids + (1 << 20)
     }
 
     /// The largest vector dimension an index may have; readers refuse a manifest claiming more.
@@ -112,8 +126,11 @@ public enum IndexBuilder {
         let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
         source.prepareSequentialRead()
+        let bytesPerToken = Int64(codec.bytesPerVector + 16)
         for chunk in source.documentChunks(maxTokens: max(chunkTokens, 1)) {
             let start = source.offsets[chunk.lowerBound]
+            // Other writers share the disk: what is left to write must still fit.
+            try DiskSpace.check(needed: Int64(source.tokenCount - start) * bytesPerToken, at: directory)
             let count = try encoder.encode(source, documents: chunk,
                                            assigned: assignedCodes?[start..<source.offsets[chunk.upperBound]])
             try encoder.codes.withUnsafeBufferPointer { codes in

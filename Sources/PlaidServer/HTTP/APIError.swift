@@ -46,6 +46,7 @@ struct APIError: Error, Sendable {
     private static func isNoSpace(_ error: Error) -> Bool {
         let text = String(cString: strerror(ENOSPC))
         if let error = error as? PlaidError {
+            if case .insufficientSpace = error { return true }
             if case .io(_, let detail) = error { return detail.contains(text) }
             return false
         }
