@@ -326,7 +326,7 @@ extension JSONReader {
         var reader = JSONReader(line, options: Options())
         try reader.expectObject()
         var fields: [String: JSONField] = [:]
-        var names = Set<String>()
+        var names = MemberNames()
         if try reader.openObject(depth: 1) {
             repeat {
                 let name = try reader.memberName(unique: &names)

@@ -98,7 +98,7 @@ public struct JSONReader {
 
     private mutating func object(depth: Int) throws -> JSONValue {
         var members: [(key: String, value: JSONValue)] = []
-        var names = Set<String>()
+        var names = MemberNames()
         if try openObject(depth: depth) {
             repeat {
                 let name = try memberName(unique: &names)
@@ -171,11 +171,11 @@ public struct JSONReader {
 
     /// A member's name and the `:` after it, with the whitespace around them; a name already in
     /// `names` is an error.
-    mutating func memberName(unique names: inout Set<String>) throws -> String {
+    mutating func memberName(unique names: inout MemberNames) throws -> String {
         guard peek() == UInt8(ascii: "\"") else { throw error(.expected("a field name in double quotes")) }
         let start = position
         let name = try string()
-        guard names.insert(name).inserted else { throw JSONError(.duplicateField(name), at: start, in: bytes) }
+        guard names.insert(name) else { throw JSONError(.duplicateField(name), at: start, in: bytes) }
         skipWhitespace()
         guard peek() == UInt8(ascii: ":") else { throw error(.expected("':' after a field name")) }
         position += 1
@@ -236,11 +236,12 @@ public struct JSONReader {
             while let next = peek(), next != UInt8(ascii: "\""), next != UInt8(ascii: "\\"), next >= 0x20 { position += 1 }
             utf8 += bytes[run..<position]
         }
-        // Escapes are ASCII and decode to whole characters: the text is UTF-8 when its bytes are.
-        try checkUTF8(start..<position)
+        // Escapes decode to whole characters, never to a continuation byte: the decoded bytes are
+        // UTF-8 exactly when the text's own bytes are.
+        guard let text = String(validating: utf8, as: UTF8.self) else { throw notUTF8(start..<position) }
         position += 1
         if utf8.count > 15 { try charge(Self.containerCost + utf8.count) }
-        return String(decoding: utf8, as: UTF8.self)
+        return text
     }
 
     private mutating func appendEscape(to utf8: inout [UInt8]) throws {
@@ -291,27 +292,35 @@ public struct JSONReader {
         return code
     }
 
-    /// Fails at the first byte of `range` that does not start a UTF-8 character there.
-    private func checkUTF8(_ range: Range<Int>) throws {
+    /// The error for the first byte of `range` (a string's own bytes) that does not start a UTF-8
+    /// character there, `range` being known to hold one.
+    private func notUTF8(_ range: Range<Int>) -> JSONError {
+        let text = UnsafeBufferPointer(rebasing: bytes[..<range.upperBound])
         var offset = range.lowerBound
-        while offset < range.upperBound {
-            guard let length = utf8Length(at: offset, in: UnsafeBufferPointer(rebasing: bytes[..<range.upperBound])) else {
-                throw JSONError(.expected("UTF-8 text"), at: offset, in: bytes)
-            }
-            offset += length
-        }
-    }
-
-    /// The error for the first byte of `range` that is not UTF-8, `range` being known to hold one.
-    private func notUTF8(_ range: Range<Int>) -> Error {
-        do { try checkUTF8(range) } catch { return error }
-        return JSONError(.expected("UTF-8 text"), at: range.lowerBound, in: bytes)
+        while offset < range.upperBound, let length = utf8Length(at: offset, in: text) { offset += length }
+        return JSONError(.expected("UTF-8 text"), at: min(offset, range.upperBound - 1), in: bytes)
     }
 
     private mutating func literal(_ word: StaticString) throws {
         for i in 0..<word.utf8CodeUnitCount {
             guard peek() == word.utf8Start[i] else { throw error(.expected("\(word)")) }
             position += 1
+        }
+    }
+
+    /// The names of one object's members, to refuse one named twice: a list while the object is
+    /// small (no hashing), a set once it is not (linear time however many members).
+    struct MemberNames {
+        private var list: [String] = []
+        private var set: Set<String>?
+
+        /// False when `name` was there already.
+        mutating func insert(_ name: String) -> Bool {
+            if set != nil { return set!.insert(name).inserted }
+            if list.contains(name) { return false }
+            list.append(name)
+            if list.count > 16 { set = Set(list) }
+            return true
         }
     }
 
