@@ -8,7 +8,7 @@ import PackageDescription
 
 let harnesses: [(name: String, products: [String])] = [
     // Compiled from the server's JSON files themselves (see its Harness.swift), not PlaidServer.
-    ("fuzz-json-request", ["PlaidIndex"]),
+    ("fuzz-json-request", ["PlaidIndex", "PlaidCore"]),
     ("fuzz-text-collection", ["PlaidCore"]),
     ("fuzz-metadata-jsonl", ["PlaidIndex", "PlaidCore"]),
     ("fuzz-npy", ["PlaidCore"]),

@@ -53,7 +53,8 @@ public enum TextCollectionFormat: Sendable {
 /// rule; stripping changes nothing a tokenizer sees.
 ///
 /// Each malformed line (bad JSON, missing or non-string id/text, a TSV line without exactly one tab, an id seen
-/// before) throws `PlaidError.invalidInput` naming the file and the 1-based line. Blank lines are skipped.
+/// before) throws `PlaidError.invalidInput` naming the file and the 1-based line (and, for JSON, the column).
+/// Blank lines are skipped. JSONL lines are read by `JSONReader`, strictly (RFC 8259).
 public final class TextCollectionReader {
     public let path: String
     public let format: TextCollectionFormat
@@ -86,6 +87,8 @@ public final class TextCollectionReader {
                 }
             } catch let problem as LineProblem {
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): \(problem.message)")
+            } catch let problem as JSONError {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): \(problem.lineDescription)")
             }
             if checksDuplicates, let first = seen.updateValue(number, forKey: record.id) {
                 seen[record.id] = first
@@ -132,8 +135,7 @@ public final class TextCollectionReader {
     }
 
     private static func parseJSONLine(_ line: UnsafeBufferPointer<UInt8>) throws -> TextRecord {
-        var scanner = JSONScanner(bytes: line)
-        var fields = try scanner.topLevelObject(keeping: ["_id", "id", "title", "text"])
+        var fields = try JSONReader.collectionFields(of: line, keeping: ["_id", "id", "title", "text"])
         // BEIR names the field `_id`; plain JSONL often `id`. When both appear, BEIR's wins.
         guard let idValue = fields["_id"] ?? fields["id"] else {
             throw LineProblem("expected a JSON object with \"_id\" (or \"id\") and \"text\", found no id field")
@@ -297,7 +299,7 @@ func isPythonSpace(_ c: Unicode.Scalar) -> Bool {
     }
 }
 
-// MARK: - JSON
+// MARK: - JSON lines
 
 /// A top-level field value the reader cares about; anything else is checked for syntax and summarized.
 enum JSONField {
@@ -317,240 +319,40 @@ enum JSONField {
     }
 }
 
-/// A strict JSON (RFC 8259) scanner for one line holding one object. Only the requested top-level fields are
-/// decoded; nested values are validated and skipped, so `metadata` costs little.
-struct JSONScanner {
-    let bytes: UnsafeBufferPointer<UInt8>
-    var i = 0
-
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
-
-    mutating func topLevelObject(keeping wanted: Set<String>) throws -> [String: JSONField] {
-        skipSpace()
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "{") else {
-            throw problem("expected a JSON object starting with '{'")
-        }
-        i += 1
+extension JSONReader {
+    /// A JSONL line's one object, with only the `wanted` top-level fields kept; the other values
+    /// are read (so checked) and dropped.
+    static func collectionFields(of line: UnsafeBufferPointer<UInt8>, keeping wanted: Set<String>) throws -> [String: JSONField] {
+        var reader = JSONReader(line, options: Options())
+        try reader.expectObject()
         var fields: [String: JSONField] = [:]
-        skipSpace()
-        if peek() == UInt8(ascii: "}") {
-            i += 1
-        } else {
-            while true {
-                skipSpace()
-                guard peek() == UInt8(ascii: "\"") else { throw problem("expected a field name in quotes") }
-                let key = try string()
-                skipSpace()
-                guard peek() == UInt8(ascii: ":") else { throw problem("expected ':' after field name \"\(key)\"") }
-                i += 1
-                skipSpace()
-                if wanted.contains(key) {
-                    fields[key] = try field()
+        var names = MemberNames()
+        if try reader.openObject(depth: 1) {
+            repeat {
+                let name = try reader.memberName(unique: &names)
+                if wanted.contains(name) {
+                    fields[name] = try reader.field()
                 } else {
-                    try skipValue(depth: 1)
+                    _ = try reader.value(depth: 1)
                 }
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                if peek() == UInt8(ascii: "}") { i += 1; break }
-                throw problem("expected ',' or '}' in the object")
-            }
+            } while try reader.nextMember()
         }
-        skipSpace()
-        guard i == bytes.count else { throw problem("expected the end of the line after the JSON object") }
+        try reader.expectEnd()
         return fields
     }
 
+    /// A wanted field's value; an integer literal as written.
     private mutating func field() throws -> JSONField {
-        switch peek() ?? 0 {
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            let from = i
-            let isInteger = try number()
-            let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[from..<i]), as: UTF8.self)
-            return isInteger ? .integer(text) : .other("a non-integer number")
-        case UInt8(ascii: "{"): try skipValue(depth: 1); return .other("an object")
-        case UInt8(ascii: "["): try skipValue(depth: 1); return .other("an array")
-        case UInt8(ascii: "t"): try literal("true"); return .other("true")
-        case UInt8(ascii: "f"): try literal("false"); return .other("false")
-        default: throw problem("expected a JSON value")
+        let start = position
+        if let byte = peek(), byte == UInt8(ascii: "-") || isDigit(byte) {
+            guard try number().isIntegerLiteral else { return .other("a non-integer number") }
+            return .integer(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<position]), as: UTF8.self))
         }
-    }
-
-    private mutating func skipValue(depth: Int) throws {
-        guard depth < 512 else { throw problem("expected JSON nested less than 512 levels deep") }
-        switch peek() ?? 0 {
-        case UInt8(ascii: "\""): try skipString()
-        case UInt8(ascii: "{"):
-            i += 1
-            skipSpace()
-            if peek() == UInt8(ascii: "}") { i += 1; return }
-            while true {
-                skipSpace()
-                guard peek() == UInt8(ascii: "\"") else { throw problem("expected a field name in quotes") }
-                try skipString()
-                skipSpace()
-                guard peek() == UInt8(ascii: ":") else { throw problem("expected ':' after a field name") }
-                i += 1
-                skipSpace()
-                try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                if peek() == UInt8(ascii: "}") { i += 1; return }
-                throw problem("expected ',' or '}' in an object")
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            skipSpace()
-            if peek() == UInt8(ascii: "]") { i += 1; return }
-            while true {
-                skipSpace()
-                try skipValue(depth: depth + 1)
-                skipSpace()
-                if peek() == UInt8(ascii: ",") { i += 1; continue }
-                if peek() == UInt8(ascii: "]") { i += 1; return }
-                throw problem("expected ',' or ']' in an array")
-            }
-        case UInt8(ascii: "n"): try literal("null")
-        case UInt8(ascii: "t"): try literal("true")
-        case UInt8(ascii: "f"): try literal("false")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try number()
-        default: throw problem("expected a JSON value")
+        switch try value(depth: 1) {
+        case .string(let text): return .string(text)
+        case .null: return .null
+        case .bool(let flag): return .other(flag ? "true" : "false")
+        case let other: return .other(other.kind)
         }
-    }
-
-    /// Scans a number; returns whether it was an integer (no fraction, no exponent).
-    private mutating func number() throws -> Bool {
-        if peek() == UInt8(ascii: "-") { i += 1 }
-        guard let d = peek(), isDigit(d) else { throw problem("expected a digit") }
-        if d == UInt8(ascii: "0") { i += 1 } else { while let c = peek(), isDigit(c) { i += 1 } }
-        var integer = true
-        if peek() == UInt8(ascii: ".") {
-            integer = false
-            i += 1
-            guard let c = peek(), isDigit(c) else { throw problem("expected a digit after '.'") }
-            while let c = peek(), isDigit(c) { i += 1 }
-        }
-        if peek() == UInt8(ascii: "e") || peek() == UInt8(ascii: "E") {
-            integer = false
-            i += 1
-            if peek() == UInt8(ascii: "+") || peek() == UInt8(ascii: "-") { i += 1 }
-            guard let c = peek(), isDigit(c) else { throw problem("expected a digit in the exponent") }
-            while let c = peek(), isDigit(c) { i += 1 }
-        }
-        return integer
-    }
-
-    private mutating func literal(_ word: StaticString) throws {
-        let n = word.utf8CodeUnitCount
-        guard i + n <= bytes.count,
-              memcmp(bytes.baseAddress! + i, word.utf8Start, n) == 0 else {
-            throw problem("expected \(word)")
-        }
-        i += n
-    }
-
-    private mutating func skipString() throws {
-        i += 1
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") { i += 1; return }
-            if c == UInt8(ascii: "\\") { i += 2; continue }
-            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
-            i += 1
-        }
-        throw problem("expected a closing '\"'")
-    }
-
-    /// Decodes a string starting at its opening quote.
-    private mutating func string() throws -> String {
-        i += 1
-        let from = i
-        // Fast path: no escapes, so the bytes between the quotes are the string.
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") {
-                let s = try decodeUTF8(UnsafeBufferPointer(rebasing: bytes[from..<i]), what: "a string")
-                i += 1
-                return s
-            }
-            if c == UInt8(ascii: "\\") { break }
-            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
-            i += 1
-        }
-        var out: [UInt8] = Array(bytes[from..<i])
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") {
-                i += 1
-                return try out.withUnsafeBufferPointer { try decodeUTF8($0, what: "a string") }
-            }
-            if c < 0x20 { throw problem("expected no raw control character inside a string (write it escaped)") }
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
-            guard i + 1 < bytes.count else { break }
-            let e = bytes[i + 1]
-            i += 2
-            switch e {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                var value = try hex4()
-                if (0xD800...0xDBFF).contains(value), i + 1 < bytes.count,
-                   bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") {
-                    let save = i
-                    i += 2
-                    let low = try hex4()
-                    if (0xDC00...0xDFFF).contains(low) {
-                        value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
-                    } else {
-                        i = save
-                    }
-                }
-                // A lone surrogate cannot be a Swift string; Python keeps it, we write U+FFFD.
-                let scalar = Unicode.Scalar(value) ?? "\u{FFFD}"
-                out.append(contentsOf: String(Character(scalar)).utf8)
-            default:
-                i -= 1
-                throw problem("expected a JSON escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
-            }
-        }
-        throw problem("expected a closing '\"'")
-    }
-
-    private mutating func hex4() throws -> UInt32 {
-        guard i + 4 <= bytes.count else { throw problem("expected four hex digits after \\u") }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[i]
-            let digit: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
-            default: throw problem("expected four hex digits after \\u")
-            }
-            v = v << 4 | UInt32(digit)
-            i += 1
-        }
-        return v
-    }
-
-    @inline(__always) private func peek() -> UInt8? { i < bytes.count ? bytes[i] : nil }
-    @inline(__always) private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
-
-    private mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x09 || bytes[i] == 0x0A || bytes[i] == 0x0D { i += 1 }
-    }
-
-    /// A problem at the current column (1-based), quoting what was found there.
-    private func problem(_ expected: String) -> LineProblem {
-        guard i < bytes.count else { return LineProblem("invalid JSON at column \(i + 1): \(expected), found the end of the line") }
-        let end = min(bytes.count, i + 20)
-        let found = visible(String(decoding: UnsafeBufferPointer(rebasing: bytes[i..<end]), as: UTF8.self))
-        return LineProblem("invalid JSON at column \(i + 1): \(expected), found \"\(found)\(end < bytes.count ? "…" : "")\"")
     }
 }

@@ -136,6 +136,21 @@ final class TextCollectionTests: XCTestCase {
         }
     }
 
+    /// A byte order mark opening the file is skipped; one opening a later line (files joined
+    /// together) is named as one. What follows a problem is shown as the characters it is.
+    func testByteOrderMarksAndNonASCIIAreNamedAsTheyAre() throws {
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let line = Array("{\"_id\": \"a\", \"text\": \"x\"}\n".utf8)
+        XCTAssertEqual(try TextCollectionReader.read(path: try write("bom.jsonl", bytes: bom + line)), [TextRecord(id: "a", text: "x")])
+        assertInvalidInput(try write("joined.jsonl", bytes: bom + line + bom + Array("{\"_id\": \"b\", \"text\": \"y\"}\n".utf8)),
+                           mentions: ["line 2", "column 1", "byte order mark", "save the file without one"])
+        // The excerpt after a problem ends at a whole character, never half of one.
+        assertInvalidInput(try write("cut.jsonl", "{\"_id\": \"a\", \"text\": x234567890123456789é}\n"),
+                           mentions: ["line 1", "found \"x234567890123456789…\""])
+        assertInvalidInput(try write("byte.jsonl", bytes: Array("{\"_id\": \"a\", \"text\": ".utf8) + [0xFF, 0x7D, 0x0A]),
+                           mentions: ["line 1", "column 22", "found the byte 0xFF, which is not UTF-8"])
+    }
+
     func testStreamingReaderYieldsRecordsOneByOne() throws {
         let path = try write("s.jsonl", Self.beirCorpus)
         let reader = try TextCollectionReader(path: path)

@@ -3,7 +3,7 @@ import PlaidCore
 
 /// One metadata value of a document: what a JSON value becomes in the metadata store.
 /// Nested objects and arrays are kept as JSON text, which SQLite's JSON functions read.
-public enum MetadataValue: Equatable, Sendable, Codable {
+public enum MetadataValue: Equatable, Sendable, Encodable {
     case string(String)
     case integer(Int64)
     case float(Double)
@@ -24,31 +24,31 @@ public enum MetadataValue: Equatable, Sendable, Codable {
         }
     }
 
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null; return }
-        if let b = try? container.decode(Bool.self) { self = .boolean(b); return }
-        if let i = try? container.decode(Int64.self) { self = .integer(i); return }
-        if let d = try? container.decode(Double.self) {
-            guard d.isFinite else { throw DecodingError.dataCorruptedError(in: container, debugDescription: "a number that is not finite") }
-            self = .float(d); return
+    /// The value a metadata file or a collection's line gives: a number is an integer when it is
+    /// a whole number that fits 64 bits (`2001.0` too, as Foundation's JSONDecoder read these
+    /// files), a float otherwise; an object or array becomes compact JSON text with sorted keys.
+    init(_ json: JSONValue) throws {
+        switch json {
+        case .null: self = .null
+        case .bool(let b): self = .boolean(b)
+        case .number(let d, let integer): self = wholeNumber(d, integer).map { .integer($0) } ?? .float(d)
+        case .string(let s): self = .string(s)
+        case .numbers, .rows, .array, .object: self = .json(try NestedJSON(json).text)
         }
-        if let s = try? container.decode(String.self) { self = .string(s); return }
-        let nested = try container.decode(NestedJSON.self)
-        self = .json(nested.text)
     }
 
     /// Encodes the value as the JSON it came from (an object or array as JSON, not as a string).
     public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
+        let value: NestedJSON
         switch self {
-        case .string(let s): try c.encode(s)
-        case .integer(let i): try c.encode(i)
-        case .float(let d): try c.encode(d)
-        case .boolean(let b): try c.encode(b)
-        case .json(let text): try c.encode(try NestedJSON.node(of: text))
-        case .null: try c.encodeNil()
+        case .string(let s): value = .string(s)
+        case .integer(let i): value = .integer(i)
+        case .float(let d): value = .number(d)
+        case .boolean(let b): value = .boolean(b)
+        case .json(let text): value = NestedJSON(try JSONReader.parse(Array(text.utf8)))
+        case .null: value = .null
         }
+        try value.encode(to: encoder)
     }
 
     /// The value as JSON (for `plaid metadata --json`).
@@ -93,48 +93,52 @@ public struct MetadataField: Codable, Equatable, Sendable {
     public var firstDocument: String
 }
 
-/// Any JSON value, re-encoded compactly with sorted keys: how nested objects and arrays are stored.
-private struct NestedJSON: Decodable {
-    let text: String
+/// A number as an integer, as Foundation's JSONDecoder read metadata files: an integer literal
+/// that fits 64 bits is that integer; any other number is when its double is a whole number of
+/// Int64's range above -2^63 (longer literals that round to -2^63 are below it).
+private func wholeNumber(_ value: Double, _ integer: Int64?) -> Int64? {
+    integer ?? (value > -0x1p63 ? Int64(exactly: value) : nil)
+}
 
-    fileprivate indirect enum Node: Decodable, Encodable {
-        case object([String: Node]), array([Node]), string(String), number(Double), integer(Int64), boolean(Bool), null
+/// A nested object or array as it is stored and answered: numbers as `MetadataValue` reads them,
+/// written compactly with sorted keys.
+private indirect enum NestedJSON: Encodable {
+    case object([String: NestedJSON]), array([NestedJSON]), string(String), number(Double), integer(Int64), boolean(Bool), null
 
-        init(from decoder: Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .boolean(b) }
-            else if let i = try? c.decode(Int64.self) { self = .integer(i) }
-            else if let d = try? c.decode(Double.self) { self = .number(d) }
-            else if let s = try? c.decode(String.self) { self = .string(s) }
-            else if let a = try? c.decode([Node].self) { self = .array(a) }
-            else { self = .object(try c.decode([String: Node].self)) }
-        }
-
-        func encode(to encoder: Encoder) throws {
-            var c = encoder.singleValueContainer()
-            switch self {
-            case .object(let o): try c.encode(o)
-            case .array(let a): try c.encode(a)
-            case .string(let s): try c.encode(s)
-            case .number(let d): try c.encode(d)
-            case .integer(let i): try c.encode(i)
-            case .boolean(let b): try c.encode(b)
-            case .null: try c.encodeNil()
-            }
+    init(_ value: JSONValue) {
+        switch value {
+        case .null: self = .null
+        case .bool(let b): self = .boolean(b)
+        case .number(let d, let integer): self = wholeNumber(d, integer).map { .integer($0) } ?? .number(d)
+        case .string(let s): self = .string(s)
+        case .numbers(let numbers): self = .array(numbers.map { .init(.number($0, integer: Int64(exactly: $0))) })
+        case .rows(let flat, let width):
+            self = .array(stride(from: 0, to: flat.count, by: width).map { .init(.numbers(Array(flat[$0..<($0 + width)]))) })
+        case .array(let values): self = .array(values.map(NestedJSON.init))
+        case .object(let members): self = .object(Dictionary(uniqueKeysWithValues: members.map { ($0.key, NestedJSON($0.value)) }))
         }
     }
 
-    /// The tree of stored JSON text.
-    fileprivate static func node(of text: String) throws -> Node {
-        try JSONDecoder().decode(Node.self, from: Data(text.utf8))
+    /// Compact JSON with sorted keys.
+    var text: String {
+        get throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(self), as: UTF8.self)
+        }
     }
 
-    init(from decoder: Decoder) throws {
-        let node = try Node(from: decoder)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        text = String(decoding: try encoder.encode(node), as: UTF8.self)
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .object(let o): try c.encode(o)
+        case .array(let a): try c.encode(a)
+        case .string(let s): try c.encode(s)
+        case .number(let d): try c.encode(d)
+        case .integer(let i): try c.encode(i)
+        case .boolean(let b): try c.encode(b)
+        case .null: try c.encodeNil()
+        }
     }
 }
 
@@ -152,8 +156,11 @@ public enum MetadataReader {
         while let line = try lines.nextLine() {
             let number = lines.lineNumber
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
-            guard var fields = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(line)) else {
-                throw PlaidError.invalidInput(file: path, detail: "line \(number): expected one JSON object with \"id\" and the document's fields")
+            var fields: [String: MetadataValue]
+            do {
+                fields = try values(of: JSONReader.parseObject(line))
+            } catch let error as JSONError {
+                throw PlaidError.invalidInput(file: path, detail: "line \(number): expected one JSON object with \"id\" and the document's fields; \(error.lineDescription)")
             }
             guard case .string(let id)? = fields.removeValue(forKey: "id") ?? fields.removeValue(forKey: "_id") else {
                 throw PlaidError.invalidInput(file: path, detail: "line \(number): expected a string \"id\" naming the document")
@@ -173,40 +180,51 @@ public enum MetadataReader {
     }
 
     /// The metadata of every line of a JSONL text collection (see `collectionFields`); a TSV
-    /// collection has none.
+    /// collection has none. A line whose id is not a string is passed over.
     public static func fromCollection(path: String) throws -> BatchMetadata {
         let stripped = path.hasSuffix(".zst") ? String(path.dropLast(4)) : path
         guard stripped.hasSuffix(".jsonl") || stripped.hasSuffix(".json") else { return [:] }
         let lines = try LineReader(path: path)
         var out: BatchMetadata = [:]
         while let line = try lines.nextLine() {
-            guard let id = try? JSONDecoder().decode(CollectionID.self, from: Data(line)).id else { continue }
-            let fields = collectionFields(line: line)
+            guard let members = try? JSONReader.parseObject(line), let id = collectionID(members),
+                  let fields = try? collectionFields(members) else { continue }
             if !fields.isEmpty { out[id] = fields }
         }
         return out
     }
 
-    private struct CollectionID: Decodable {
-        let id: String
-        enum Keys: String, CodingKey { case id, _id }
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: Keys.self)
-            id = try c.decodeIfPresent(String.self, forKey: ._id) ?? c.decode(String.self, forKey: .id)
+    /// A collection line's `_id` (or, when it has none or null, its `id`) when it is a string.
+    private static func collectionID(_ members: [(key: String, value: JSONValue)]) -> String? {
+        func member(_ name: String) -> JSONValue? { members.first { $0.key == name }?.value }
+        switch member("_id") {
+        case .string(let id)?: return id
+        case nil, .null?: break
+        default: return nil
         }
+        guard case .string(let id)? = member("id") else { return nil }
+        return id
     }
 
     /// The metadata of one collection line: its `metadata` object and every top-level field
-    /// besides the id, title and text.
+    /// besides the id, title and text (a `metadata` field that is not an object is a field).
     public static func collectionFields(line: UnsafeBufferPointer<UInt8>) -> [String: MetadataValue] {
-        guard var fields = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(line)) else { return [:] }
-        for key in ["_id", "id", "title", "text"] { fields.removeValue(forKey: key) }
-        if case .json(let nested)? = fields["metadata"],
-           let inner = try? JSONDecoder().decode([String: MetadataValue].self, from: Data(nested.utf8)) {
+        guard let members = try? JSONReader.parseObject(line), let fields = try? collectionFields(members) else { return [:] }
+        return fields
+    }
+
+    private static func collectionFields(_ members: [(key: String, value: JSONValue)]) throws -> [String: MetadataValue] {
+        var fields = try values(of: members.filter { !["_id", "id", "title", "text"].contains($0.key) })
+        if let nested = members.first(where: { $0.key == "metadata" }), case .object(let inner) = nested.value {
             fields.removeValue(forKey: "metadata")
-            fields.merge(inner) { _, inner in inner }
+            fields.merge(try values(of: inner)) { _, inner in inner }
         }
         return fields
+    }
+
+    /// An object's members as metadata values (its names are unique: the reader refuses others).
+    private static func values(of members: [(key: String, value: JSONValue)]) throws -> [String: MetadataValue] {
+        Dictionary(uniqueKeysWithValues: try members.map { ($0.key, try MetadataValue($0.value)) })
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import PlaidCore
 import PlaidIndex
 
 // The JSON bodies the API takes (docs/openapi.json), read from `JSONValue` strictly: a field the
@@ -119,23 +120,33 @@ extension JSONValue {
         case .numbers(let numbers) where numbers.isEmpty: return Matrix(values: [], rows: 0, width: 0)
         case .rows(let flat, let width): return Matrix(values: flat.map { Float($0) }, rows: flat.count / width, width: width)
         case .array(let rows):
-            // Not packed: some row is not an array of numbers, or not as long as the first.
+            // Not packed: some row is not an array of numbers or not as long as the first, or
+            // the body was read without packing.
             var width: Int?
+            var values: [Float] = []
             for (r, row) in rows.enumerated() {
-                switch row {
-                case .numbers(let numbers):
-                    if let width, numbers.count != width {
-                        throw APIError.badRequest("field \(path)[\(r)] has \(numbers.count) numbers but \(path)[0] has \(width); every vector has the same dimension")
-                    }
-                    width = numbers.count
-                case .array(let values):
-                    let i = values.firstIndex { if case .number = $0 { return false } else { return true } } ?? 0
-                    throw values[i].mismatch("\(path)[\(r)][\(i)]", "a number")
-                default: throw row.mismatch("\(path)[\(r)]", "an array of numbers")
+                let numbers = try row.numbers(at: "\(path)[\(r)]")
+                if let width, numbers.count != width {
+                    throw APIError.badRequest("field \(path)[\(r)] has \(numbers.count) numbers but \(path)[0] has \(width); every vector has the same dimension")
                 }
+                width = numbers.count
+                values += numbers.map { Float($0) }
             }
-            return Matrix(values: [], rows: 0, width: width ?? 0)   // only empty rows reach here
+            return Matrix(values: values, rows: values.isEmpty ? 0 : rows.count, width: width ?? 0)
         default: throw mismatch(path, "an array of arrays of numbers")
+        }
+    }
+
+    /// The numbers of an array of numbers, packed or not.
+    private func numbers(at path: String) throws -> [Double] {
+        switch self {
+        case .numbers(let numbers): return numbers
+        case .array(let values):
+            return try values.enumerated().map { i, value in
+                guard case .number(let d, _) = value else { throw value.mismatch("\(path)[\(i)]", "a number") }
+                return d
+            }
+        default: throw mismatch(path, "an array of numbers")
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import PlaidCore
 import PlaidIndex
 #if canImport(Glibc)
 import Glibc
@@ -91,7 +92,7 @@ private func decoded<T: Sendable>(_ read: @escaping @Sendable (JSONValue) throws
     }
     let size = body.readableBytes
     defer { if size >= MemoryRelease.threshold { MemoryRelease.soon() } }
-    return try await parser.run { try read(try JSONReader.parse(body.readableBytesView)) }
+    return try await parser.run { try read(try JSONReader.parseRequestBody(body.readableBytesView)) }
 }
 
 /// The whole body, or a 408 once `deadline` passes first.
