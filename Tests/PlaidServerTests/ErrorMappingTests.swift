@@ -167,8 +167,8 @@ final class ErrorMappingTests: ServerTestCase {
         let filter = APIError.from(PlaidError.invalidArgument("the filter is not a valid SQL expression: no such function: readfile (at character 1 of \"readfile('/etc/passwd') = x\")"), hiding: folders)
         XCTAssertEqual(filter.status.code, 400)
         XCTAssertTrue(filter.message.contains("readfile('/etc/passwd')"), filter.message)
-        let refused = APIError.from(PlaidError.refused("the index at /srv/secret/index was built with the model /opt/models/colbert/v2, not /home/me"), hiding: folders)
-        XCTAssertEqual(refused.message, "the index at the index was built with the model the model, not /home/me")
+        let refused = APIError.from(PlaidError.refused("the index at /srv/secret/index was built with the model /opt/models/colbert/v2, not /data/me"), hiding: folders)
+        XCTAssertEqual(refused.message, "the index at the index was built with the model the model, not /data/me")
         XCTAssertFalse(APIError.from(PlaidError.missingFile(path: "/srv/secret/index/manifest.plaid", hint: "Build one"), hiding: folders).message.contains("/srv"))
     }
 }
