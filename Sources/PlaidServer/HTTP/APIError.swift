@@ -196,7 +196,9 @@ struct ServerFolders: Sendable {
     private var names: [(path: String, name: String)] = []
 
     init(index: String? = nil, model: String? = nil) {
-        for (path, name) in [(index, "the index"), (model, "the model"), (NSTemporaryDirectory(), "a temporary folder")] {
+        // Only the server's own folders: a shared one such as /tmp would also hide paths the
+        // client wrote itself (in a filter's text).
+        for (path, name) in [(index, "the index"), (model, "the model")] {
             guard let path, !path.isEmpty else { continue }
             // Absolute forms only: a relative name ("idx") would also match words of the text.
             let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
