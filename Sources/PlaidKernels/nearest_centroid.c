@@ -43,7 +43,9 @@ static float quantize_row(const float *v, size_t dim, int8_t *out, float *l1) {
     }
     float scale = maxAbs > 0.0f ? maxAbs / 127.0f : 1.0f;
     for (size_t j = 0; j < dim; j++) {
-        float q = nearbyintf(v[j] / scale);
+        // Round half to even by the float addition of 1.5·2^23 (exact for |x| ≤ 2^22, and |x| ≤ 127
+        // here): nearbyintf's answer without its library call, which was a tenth of an assignment.
+        float q = (v[j] / scale + 12582912.0f) - 12582912.0f;
         out[j] = (int8_t)(q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q));
     }
     *l1 = sum;
@@ -107,13 +109,35 @@ int plaid_int8_nearest_has_vnni(void) {
 // so far, and every centroid not yet ruled out by it (index and approximate score, in index
 // order). A centroid below best − 2·bound can never win, and best only grows, so one pass over
 // the tiles keeps a superset of the final candidates without storing a score matrix.
+//
+// In top-p mode (topP > 0) the row keeps instead its p best approximate scores so far, best
+// first (indices and scores hold them; count ≤ p); a later equal score ranks after.
 typedef struct {
     float best;
     float margin;       // twice the row's error bound, plus rounding slack
     size_t count;
     int32_t *indices;   // capacity: the padded centroid count
     float *scores;
+    size_t topP;
 } candidates;
+
+// The score a centroid must beat to enter a top-p row.
+static inline float top_threshold(const candidates *row) {
+    return row->count < row->topP ? -INFINITY : row->scores[row->topP - 1];
+}
+
+static inline void offer_top(candidates *row, int32_t c, float v) {
+    const size_t p = row->topP;
+    if (!(v > top_threshold(row))) return;
+    size_t at = row->count < p ? row->count++ : p - 1;
+    while (at > 0 && v > row->scores[at - 1]) {
+        row->scores[at] = row->scores[at - 1];
+        row->indices[at] = row->indices[at - 1];
+        at--;
+    }
+    row->scores[at] = v;
+    row->indices[at] = c;
+}
 
 static inline void keep_candidate(candidates *row, int32_t c, float score) {
     row->indices[row->count] = c;
@@ -150,8 +174,10 @@ static void tile_kernel_portable(const plaid_int8_centroids *q, size_t tile, con
             best = scores[l] > best ? scores[l] : best;
         }
         rows[r].best = best;
-        for (int l = 0; l < COLUMNS_PER_TILE; l++)
-            if (scores[l] >= best - rows[r].margin) keep_candidate(&rows[r], (int32_t)(tile * COLUMNS_PER_TILE + l), scores[l]);
+        for (int l = 0; l < COLUMNS_PER_TILE; l++) {
+            if (rows[r].topP) offer_top(&rows[r], (int32_t)(tile * COLUMNS_PER_TILE + l), scores[l]);
+            else if (scores[l] >= best - rows[r].margin) keep_candidate(&rows[r], (int32_t)(tile * COLUMNS_PER_TILE + l), scores[l]);
+        }
     }
 }
 
@@ -197,6 +223,18 @@ static void tile_kernel_vnni(const plaid_int8_centroids *q, size_t tile, const u
         }
         float rowBest = _mm512_reduce_max_ps(best);
         rows[r].best = rowBest;
+        if (rows[r].topP) {
+            // Most tiles hold no score above the p-th best so far: one comparison each rules them out.
+            for (int g = 0; g < 4; g++) {
+                __mmask16 above = _mm512_cmp_ps_mask(scores[g], _mm512_set1_ps(top_threshold(&rows[r])), _CMP_GT_OQ);
+                if (!above) continue;
+                float values[16];
+                _mm512_storeu_ps(values, scores[g]);
+                for (int l = 0; l < 16; l++)
+                    if (above & (1u << l)) offer_top(&rows[r], (int32_t)(c0 + 16 * g + l), values[l]);
+            }
+            continue;
+        }
         __m512 cutoff = _mm512_set1_ps(rowBest - rows[r].margin);
         for (int g = 0; g < 4; g++) {
             __mmask16 kept = _mm512_cmp_ps_mask(scores[g], cutoff, _CMP_GE_OQ);
@@ -225,54 +263,105 @@ CLONES static float exact_dot(const float *a, const float *b, size_t n) {
 }
 #pragma clang fp contract(on)
 
-int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, const float *points, size_t n,
-                       int32_t *out, uint64_t *rescored, int kernel) {
-    const size_t dim = q->dim, steps = q->steps, columns = q->tiles * COLUMNS_PER_TILE;
-    tile_kernel absorb = tile_kernel_portable;
-    if (kernel == PLAID_INT8_KERNEL_VNNI || (kernel == PLAID_INT8_KERNEL_AUTOMATIC && plaid_int8_nearest_has_vnni())) {
-        if (!plaid_int8_nearest_has_vnni()) return -1;
-        absorb = tile_kernel_vnni;
-    }
-    uint8_t *u = aligned_alloc(64, ROWS_PER_BLOCK * steps * 4);
-    int32_t *indices = malloc(sizeof(int32_t) * ROWS_PER_BLOCK * columns);
-    float *scores = malloc(sizeof(float) * ROWS_PER_BLOCK * columns);
-    int8_t *row = malloc(dim);
-    if (!u || !indices || !scores || !row) {
-        free(u); free(indices); free(scores); free(row);
-        return -2;
-    }
-    uint64_t rescoredCount = 0;
+// The tile kernel this call runs, or NULL when it asked for VNNI on a CPU without it.
+static tile_kernel chosen_kernel(int kernel) {
+    if (kernel == PLAID_INT8_KERNEL_VNNI || (kernel == PLAID_INT8_KERNEL_AUTOMATIC && plaid_int8_nearest_has_vnni()))
+        return plaid_int8_nearest_has_vnni() ? tile_kernel_vnni : NULL;
+    return tile_kernel_portable;
+}
+
+// The buffers of one call: a block of quantized rows and, per row, its surviving candidates.
+typedef struct {
+    uint8_t *u;
+    int32_t *indices;
+    float *scores;
+    int8_t *row;
     float rowScale[ROWS_PER_BLOCK];
     candidates rows[ROWS_PER_BLOCK];
+} block_buffers;
+
+static int block_buffers_make(block_buffers *b, const plaid_int8_centroids *q) {
+    const size_t columns = q->tiles * COLUMNS_PER_TILE;
+    b->u = aligned_alloc(64, ROWS_PER_BLOCK * q->steps * 4);
+    b->indices = malloc(sizeof(int32_t) * ROWS_PER_BLOCK * columns);
+    b->scores = malloc(sizeof(float) * ROWS_PER_BLOCK * columns);
+    b->row = malloc(q->dim);
+    if (b->u && b->indices && b->scores && b->row) return 0;
+    free(b->u); free(b->indices); free(b->scores); free(b->row);
+    return -2;
+}
+
+static void block_buffers_free(block_buffers *b) {
+    free(b->u); free(b->indices); free(b->scores); free(b->row);
+}
+
+// Quantizes (or copies from `quantized`) `count` rows and runs every tile over them: afterwards
+// each row's candidates hold every centroid within `margin` of its best approximate score, or,
+// with topP > 0, its topP best.
+static void absorb_block(const plaid_int8_centroids *q, tile_kernel absorb, block_buffers *b, const float *points,
+                         const plaid_int8_rows *quantized, const int32_t *rowIndices, size_t start, size_t count, size_t topP) {
+    const size_t dim = q->dim, steps = q->steps, columns = q->tiles * COLUMNS_PER_TILE;
+    size_t paddedRows = (count + ROWS_PER_TILE - 1) / ROWS_PER_TILE * ROWS_PER_TILE;
+    memset(b->u + count * steps * 4, 128, (paddedRows - count) * steps * 4);  // 128 is x̂ = 0
+    for (size_t r = 0; r < count; r++) {
+        float l1;
+        const size_t at = rowIndices ? (size_t)rowIndices[start + r] : start + r;
+        if (quantized) {
+            memcpy(b->u + r * steps * 4, quantized->codes + at * steps * 4, steps * 4);
+            b->rowScale[r] = quantized->scales[at];
+            l1 = quantized->l1[at];
+        } else {
+            b->rowScale[r] = quantize_row(points + at * dim, dim, b->row, &l1);
+            memset(b->u + r * steps * 4, 128, steps * 4);
+            for (size_t j = 0; j < dim; j++) b->u[r * steps * 4 + j] = (uint8_t)(b->row[j] + 128);
+        }
+        float bound = 0.5f * q->maxScale * (l1 + (float)dim * 0.5f * b->rowScale[r]) + 0.5f * b->rowScale[r] * q->maxL1;
+        b->rows[r] = (candidates){
+            .best = -INFINITY,
+            // Twice the bound, and slack for the float rounding of the approximate scores.
+            .margin = 2.0f * bound * 1.001f + 1e-5f,
+            .count = 0,
+            .indices = b->indices + r * columns,
+            .scores = b->scores + r * columns,
+            .topP = topP,
+        };
+    }
+    for (size_t tile = 0; tile < q->tiles; tile++)
+        for (size_t r0 = 0; r0 < paddedRows; r0 += ROWS_PER_TILE) {
+            size_t live = count - r0 < ROWS_PER_TILE ? count - r0 : ROWS_PER_TILE;
+            absorb(q, tile, b->u + r0 * steps * 4, b->rowScale + r0, b->rows + r0, live);
+        }
+}
+
+void plaid_int8_quantize_rows(const float *points, size_t n, size_t dim, plaid_int8_rows *out) {
+    const size_t width = (dim + 3) / 4 * 4;
+    int8_t row[width];
+    for (size_t r = 0; r < n; r++) {
+        out->scales[r] = quantize_row(points + r * dim, dim, row, &out->l1[r]);
+        uint8_t *u = out->codes + r * width;
+        for (size_t j = 0; j < dim; j++) u[j] = (uint8_t)(row[j] + 128);
+        for (size_t j = dim; j < width; j++) u[j] = 128;
+    }
+}
+
+int plaid_int8_nearest_rows(const plaid_int8_centroids *q, const float *centroids, const float *points,
+                            const plaid_int8_rows *quantized, const int32_t *rowIndices, size_t n, int32_t *out,
+                            float *outScores, uint64_t *rescored, int kernel) {
+    const size_t dim = q->dim;
+    tile_kernel absorb = chosen_kernel(kernel);
+    if (!absorb) return -1;
+    block_buffers b;
+    if (block_buffers_make(&b, q) != 0) return -2;
+    uint64_t rescoredCount = 0;
     for (size_t start = 0; start < n; start += ROWS_PER_BLOCK) {
         size_t count = n - start < ROWS_PER_BLOCK ? n - start : ROWS_PER_BLOCK;
-        size_t paddedRows = (count + ROWS_PER_TILE - 1) / ROWS_PER_TILE * ROWS_PER_TILE;
-        memset(u, 128, paddedRows * steps * 4);  // 128 is x̂ = 0: padding dimensions and rows
-        for (size_t r = 0; r < count; r++) {
-            float l1;
-            rowScale[r] = quantize_row(points + (start + r) * dim, dim, row, &l1);
-            for (size_t j = 0; j < dim; j++) u[r * steps * 4 + j] = (uint8_t)(row[j] + 128);
-            float bound = 0.5f * q->maxScale * (l1 + (float)dim * 0.5f * rowScale[r]) + 0.5f * rowScale[r] * q->maxL1;
-            rows[r] = (candidates){
-                .best = -INFINITY,
-                // Twice the bound, and slack for the float rounding of the approximate scores.
-                .margin = 2.0f * bound * 1.001f + 1e-5f,
-                .count = 0,
-                .indices = indices + r * columns,
-                .scores = scores + r * columns,
-            };
-        }
-        for (size_t tile = 0; tile < q->tiles; tile++)
-            for (size_t r0 = 0; r0 < paddedRows; r0 += ROWS_PER_TILE) {
-                size_t live = count - r0 < ROWS_PER_TILE ? count - r0 : ROWS_PER_TILE;
-                absorb(q, tile, u + r0 * steps * 4, rowScale + r0, rows + r0, live);
-            }
+        absorb_block(q, absorb, &b, points, quantized, rowIndices, start, count, 0);
         // Exact finish. The best approximate candidate is scored in float first; then any other
         // whose approximate score plus the bound stays below the best exact score cannot win
         // (nor tie), and the rest are scored in index order, the first of equals winning.
         for (size_t r = 0; r < count; r++) {
-            const candidates *row = &rows[r];
-            const float *x = points + (start + r) * dim;
+            const candidates *row = &b.rows[r];
+            const float *x = points + (rowIndices ? (size_t)rowIndices[start + r] : start + r) * dim;
             const float halfMargin = 0.5f * row->margin + 1e-5f * fabsf(row->best);
             size_t top = 0;
             for (size_t i = 1; i < row->count; i++) top = row->scores[i] > row->scores[top] ? i : top;
@@ -287,10 +376,32 @@ int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, co
                 if (v > exactBest || (v == exactBest && c < index)) { exactBest = v; index = c; }
             }
             out[start + r] = index;
+            if (outScores) outScores[start + r] = exactBest;
         }
     }
-    free(u); free(indices); free(scores); free(row);
+    block_buffers_free(&b);
     if (rescored) *rescored += rescoredCount;
+    return 0;
+}
+
+int plaid_int8_nearest(const plaid_int8_centroids *q, const float *centroids, const float *points, size_t n,
+                       int32_t *out, uint64_t *rescored, int kernel) {
+    return plaid_int8_nearest_rows(q, centroids, points, NULL, NULL, n, out, NULL, rescored, kernel);
+}
+
+int plaid_int8_top_columns(const plaid_int8_centroids *q, const plaid_int8_rows *quantized, size_t n, size_t p,
+                           int32_t *out, int kernel) {
+    tile_kernel absorb = chosen_kernel(kernel);
+    if (!absorb) return -1;
+    if (p > q->count || p > 64) return -3;
+    block_buffers b;
+    if (block_buffers_make(&b, q) != 0) return -2;
+    for (size_t start = 0; start < n; start += ROWS_PER_BLOCK) {
+        size_t count = n - start < ROWS_PER_BLOCK ? n - start : ROWS_PER_BLOCK;
+        absorb_block(q, absorb, &b, NULL, quantized, NULL, start, count, p);
+        for (size_t r = 0; r < count; r++) memcpy(out + (start + r) * p, b.rows[r].indices, p * sizeof(int32_t));
+    }
+    block_buffers_free(&b);
     return 0;
 }
 

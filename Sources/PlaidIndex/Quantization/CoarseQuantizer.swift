@@ -4,7 +4,13 @@ import PlaidCore
 /// The coarse quantizer: the normalised centroids, the assignment of a vector to its nearest
 /// one (faiss: `Level1Quantizer`), and a query's scores against all of them. For unit vectors
 /// and unit centroids the nearest centroid in L2 is the one of largest inner product.
+///
+/// From `groupedAssignmentFrom` centroids on, `assign` goes through `CentroidGroups` (a few
+/// groups of centroids per vector instead of all of them, with a measured miss rate); below it,
+/// every centroid is scored and the answer is exact.
 public struct CoarseQuantizer: Sendable {
+    /// The centroid count from which assignment probes groups of centroids (see `CentroidGroups`).
+    public static let groupedAssignmentFrom = 16_384
     /// [count, dim], row-major, each row of unit norm.
     public var centroids: [Float] { finder.centroids }
     public var dim: Int { finder.dim }
@@ -13,6 +19,8 @@ public struct CoarseQuantizer: Sendable {
     private let finder: NearestCentroidFinder
     /// Holds the centroids' 16-bit form once a query is scored.
     private let scorer: CentroidScorer
+    /// Made on the first grouped assignment: searching never needs it.
+    private let groups = LazyCentroidGroups()
 
     public init(centroids: [Float], dim: Int) {
         precondition(centroids.count % dim == 0)
@@ -29,6 +37,24 @@ public struct CoarseQuantizer: Sendable {
 
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.
     public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
-        finder.assign(vectors, count: n, into: codes)
+        if count >= Self.groupedAssignmentFrom {
+            groups.get(centroids: finder.centroids, dim: dim).assign(vectors, count: n, into: codes)
+        } else {
+            finder.assign(vectors, count: n, into: codes)
+        }
+    }
+}
+
+/// The centroid groups of a quantizer, made once on first use by whichever thread gets there.
+private final class LazyCentroidGroups: @unchecked Sendable {
+    private let lock = NSLock()
+    private var groups: CentroidGroups?
+
+    func get(centroids: [Float], dim: Int) -> CentroidGroups {
+        lock.lock(); defer { lock.unlock() }
+        if let groups { return groups }
+        let made = CentroidGroups(centroids: centroids, dim: dim)
+        groups = made
+        return made
     }
 }

@@ -146,6 +146,32 @@ enum {
 int plaid_int8_nearest(const plaid_int8_centroids *quantized, const float *centroids,
                        const float *points, size_t n, int32_t *out, uint64_t *rescored, int kernel);
 
+/// Vectors quantized to 8 bits once, for many calls against different centroid sets: row r is
+/// codes[r·width ..< (r+1)·width] (width: dim rounded up to 4; x̂ + 128, 128 in the padding),
+/// its scale and its L1 norm. The caller owns the arrays.
+typedef struct {
+    uint8_t *codes;
+    float *scales;
+    float *l1;
+} plaid_int8_rows;
+
+/// Quantizes `n` vectors [n, dim] into `out` (arrays of n·width, n and n).
+void plaid_int8_quantize_rows(const float *points, size_t n, size_t dim, plaid_int8_rows *out);
+
+/// plaid_int8_nearest over the rows `rowIndices[0..<n]` of `points` (NULL: rows 0..<n), taking
+/// their 8-bit form from `quantized` when given (quantizing them otherwise), and also writing
+/// each row's exact score x·c − bias[c] of its answer into outScores[r] (may be NULL).
+int plaid_int8_nearest_rows(const plaid_int8_centroids *quantized, const float *centroids, const float *points,
+                            const plaid_int8_rows *quantizedRows, const int32_t *rowIndices, size_t n, int32_t *out,
+                            float *outScores, uint64_t *rescored, int kernel);
+
+/// For each of `n` quantized vectors, the `p` centroids (p ≤ 64 and ≤ k) of highest approximate
+/// 8-bit score x·c − bias[c], best first, the lower index first on equal scores: out is [n, p].
+/// An estimate, not an exact ranking; `CentroidGroups` uses it to choose which groups to probe.
+/// Returns 0, -1 (kernel not available), -2 (out of memory) or -3 (p too large).
+int plaid_int8_top_columns(const plaid_int8_centroids *quantized, const plaid_int8_rows *rows, size_t n, size_t p,
+                           int32_t *out, int kernel);
+
 /// The same argmax by brute force in float, with the same float sums: the reference for tests.
 void plaid_nearest_exact_float(const float *centroids, size_t k, size_t dim, const float *bias,
                                const float *points, size_t n, int32_t *out);

@@ -1,0 +1,90 @@
+import XCTest
+import PlaidCore
+@testable import PlaidIndex
+
+/// Grouped assignment (`CentroidGroups`) against brute force (`NearestCentroidFinder`): exact when
+/// every group is probed, within the stated miss rate at the default probes, and the same answer
+/// whatever the kernel or the split of the work.
+final class CentroidGroupsTests: XCTestCase {
+    /// Clustered unit vectors as an index sees them (the synthetic corpus's query tokens: term
+    /// directions plus noise), centroids trained on the first half by k-means, the second half to assign.
+    private func clusteredSet(centroids k: Int) -> (centroids: [Float], points: [Float], dim: Int) {
+        let corpus = SyntheticCorpus(documents: 2_000, dim: 64, terms: 1_024, topics: 64, seed: 5)
+        let tokens = corpus.queries(count: 1_000, tokens: 32).values
+        let half = tokens.count / 2
+        let centroids = KMeans.train(points: Array(tokens[..<half]), dim: 64, k: k, iterations: 4, seed: 9)
+        return (centroids, Array(tokens[half...]), 64)
+    }
+
+    private func bruteForce(_ centroids: [Float], _ points: [Float], dim: Int) -> [Int32] {
+        var codes = [Int32](repeating: -1, count: points.count / dim)
+        let finder = NearestCentroidFinder(centroids: centroids, dim: dim)
+        points.withUnsafeBufferPointer { p in codes.withUnsafeMutableBufferPointer { finder.assign(p.baseAddress!, count: points.count / dim, into: $0.baseAddress!) } }
+        return codes
+    }
+
+    private func grouped(_ groups: CentroidGroups, _ points: [Float], method: NearestCentroidFinder.Method = .automatic) -> [Int32] {
+        var codes = [Int32](repeating: -1, count: points.count / groups.dim)
+        points.withUnsafeBufferPointer { p in
+            codes.withUnsafeMutableBufferPointer { groups.assign(p.baseAddress!, count: points.count / groups.dim, into: $0.baseAddress!, method: method) }
+        }
+        return codes
+    }
+
+    func testProbingEveryGroupIsBruteForce() {
+        let (centroids, points, dim) = clusteredSet(centroids: 512)
+        let all = CentroidGroups(centroids: centroids, dim: dim, probes: 16, groups: 16)
+        XCTAssertEqual(all.probes, all.groupCount, "16 probes cover the \(all.groupCount) groups")
+        let exact = bruteForce(centroids, points, dim: dim)
+        XCTAssertEqual(zip(grouped(all, points), exact).filter { $0 != $1 }.count, 0)
+    }
+
+    func testTheDefaultProbesMissFewerThanTheStatedBound() {
+        let (centroids, points, dim) = clusteredSet(centroids: 2_048)
+        let groups = CentroidGroups(centroids: centroids, dim: dim)
+        XCTAssertEqual(groups.members.map(\.count).reduce(0, +), 2_048, "every centroid belongs to one group")
+        XCTAssertEqual(Set(groups.members.joined()).count, 2_048)
+        let exact = bruteForce(centroids, points, dim: dim)
+        let found = grouped(groups, points)
+        let misses = zip(exact, found).filter { $0 != $1 }.count
+        let rate = Double(misses) / Double(exact.count)
+        print("grouped assignment: \(groups.groupCount) groups, \(groups.probes) probes, \(misses) misses in \(exact.count) (\(rate))")
+        XCTAssertLessThanOrEqual(rate, CentroidGroups.missRateBound)
+        // A miss is a centroid of a probed group, never one nearer than the nearest.
+        for (i, (e, f)) in zip(exact, found).enumerated() where e != f {
+            let x = points[(i * dim)..<((i + 1) * dim)]
+            let dot = { (c: Int32) in zip(x, centroids[(Int(c) * dim)..<((Int(c) + 1) * dim)]).map(*).reduce(0, +) }
+            XCTAssertLessThanOrEqual(dot(f), dot(e) + 1e-5)
+        }
+    }
+
+    /// One probe finds fewer nearest centroids than the default; the bound is not met by accident.
+    func testFewerProbesMissMore() {
+        let (centroids, points, dim) = clusteredSet(centroids: 2_048)
+        let exact = bruteForce(centroids, points, dim: dim)
+        let misses = { (probes: Int) in
+            zip(exact, self.grouped(CentroidGroups(centroids: centroids, dim: dim, probes: probes), points)).filter { $0 != $1 }.count
+        }
+        XCTAssertGreaterThan(misses(1), misses(CentroidGroups.defaultProbes))
+    }
+
+    func testEveryKernelAndEverySplitGiveTheSameAnswer() {
+        let (centroids, points, dim) = clusteredSet(centroids: 1_024)
+        let groups = CentroidGroups(centroids: centroids, dim: dim, probes: 2)
+        let whole = grouped(groups, points)
+        XCTAssertTrue(grouped(groups, points, method: .int8Portable) == whole)
+        let cut = 1_001
+        XCTAssertTrue(grouped(groups, Array(points[..<(cut * dim)])) + grouped(groups, Array(points[(cut * dim)...])) == whole)
+        XCTAssertEqual(whole.count, points.count / dim)
+    }
+
+    /// The quantizer switches to groups at `groupedAssignmentFrom` centroids; below, it is brute force.
+    func testTheQuantizerGroupsOnlyManyCentroids() {
+        let (centroids, points, dim) = clusteredSet(centroids: 256)
+        XCTAssertGreaterThan(CoarseQuantizer.groupedAssignmentFrom, 256)
+        let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
+        var codes = [Int32](repeating: -1, count: points.count / dim)
+        points.withUnsafeBufferPointer { p in codes.withUnsafeMutableBufferPointer { quantizer.assign(p.baseAddress!, count: points.count / dim, into: $0.baseAddress!) } }
+        XCTAssertTrue(codes == bruteForce(centroids, points, dim: dim))
+    }
+}
