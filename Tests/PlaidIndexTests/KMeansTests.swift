@@ -44,4 +44,54 @@ final class KMeansTests: XCTestCase {
         XCTAssertEqual(KMeansParameters.defaultCentroidCount(embeddings: 1_000_000), 8192) // 16·1000 = 16000 → 2^13
         XCTAssertEqual(KMeansParameters.defaultCentroidCount(embeddings: 10_000), 1024)    // 1600 → 2^10
     }
+
+    /// Shares follow the sizes, add up to the total, and give every nonempty group at least one
+    /// centroid and no group more centroids than points.
+    func testProportionalSharesAddUpAndRespectTheLimits() {
+        XCTAssertEqual(KMeans.proportionalShares(of: 10, sizes: [50, 30, 20]), [5, 3, 2])
+        XCTAssertEqual(KMeans.proportionalShares(of: 4, sizes: [97, 1, 1, 1]), [1, 1, 1, 1])
+        XCTAssertEqual(KMeans.proportionalShares(of: 6, sizes: [2, 0, 100]), [1, 0, 5])
+        for (total, sizes) in [(7, [3, 3, 3]), (100, [1, 500, 2, 0, 40]), (9, [1, 1, 1, 1, 1, 1, 1, 1, 1])] {
+            let shares = KMeans.proportionalShares(of: total, sizes: sizes)
+            XCTAssertEqual(shares.reduce(0, +), total, "\(sizes)")
+            for (share, size) in zip(shares, sizes) {
+                XCTAssertLessThanOrEqual(share, size)
+                XCTAssertEqual(share == 0, size == 0)
+            }
+        }
+    }
+
+    /// Two-level k-means gives k unit centroids, the same under the same seed, near the points.
+    func testTwoLevelKMeansIsSeededAndCoversThePoints() {
+        let dim = 16, k = 64
+        let points = randomUnitVectors(4_000, dim: dim, seed: 8)
+        let a = KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 3)
+        let b = KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 3)
+        XCTAssertEqual(a.count, k * dim)
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 4))
+        for c in 0..<k {
+            let norm = (0..<dim).reduce(Float(0)) { $0 + a[c * dim + $1] * a[c * dim + $1] }.squareRoot()
+            XCTAssertEqual(norm, 1, accuracy: 1e-5)
+        }
+        // Its centroids quantize about as well as flat k-means's: mean best score within 5%.
+        let flat = KMeans.train(points: points, dim: dim, k: k, iterations: 4, seed: 3)
+        func meanBest(_ centroids: [Float]) -> Float {
+            var codes = [Int32](repeating: 0, count: 4_000)
+            KMeans.assign(points: points, dim: dim, centroids: centroids, k: k, into: &codes)
+            return (0..<4_000).reduce(Float(0)) { sum, i in
+                sum + (0..<dim).reduce(Float(0)) { $0 + points[i * dim + $1] * centroids[Int(codes[i]) * dim + $1] }
+            } / 4_000
+        }
+        XCTAssertGreaterThan(meanBest(a), 0.95 * meanBest(flat))
+    }
+
+    /// The sample grows with the centroids up to the memory budget, then stops.
+    func testTheSampleStopsAtTheMemoryBudget() {
+        let defaults = KMeansParameters()
+        XCTAssertEqual(defaults.sampleCount(embeddings: 10_000_000, centroids: 8_192, dim: 128), 48 * 8_192)
+        XCTAssertEqual(defaults.sampleCount(embeddings: 100_000_000, centroids: 131_072, dim: 128),
+                       KMeansParameters.sampleMemoryBudget / (4 * 128))
+        XCTAssertEqual(defaults.sampleCount(embeddings: 1_000, centroids: 64, dim: 128), 1_000)
+    }
 }

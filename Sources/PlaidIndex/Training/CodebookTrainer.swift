@@ -35,15 +35,11 @@ struct CodebookTrainer {
         let dim = embeddings.dim
         let total = embeddings.tokenCount
         let k = kmeans.centroidCount(embeddings: total)
-        let sampleCount = max(k, kmeans.sampleCount(embeddings: total, centroids: k))
+        let sampleCount = max(k, kmeans.sampleCount(embeddings: total, centroids: k, dim: dim))
         let heldoutCount = min(heldoutSize ?? min(50_000, max(1, sampleCount / 20)), max(1, total / 2))
         var (training, heldout) = try sample(embeddings, count: sampleCount + heldoutCount, heldout: heldoutCount, atLeast: k)
         let trainingCount = training.count / dim
-        let kmeansProgress = showProgress ? ProgressReporter(label: "k-means (\(k) centroids, \(trainingCount) vectors)", total: kmeans.iterations, unit: "iterations") : nil
-        let centroids = KMeans.train(points: training, dim: dim, k: min(k, trainingCount),
-                                     iterations: kmeans.iterations, seed: kmeans.seed,
-                                     progress: { kmeansProgress?.update($0) })
-        kmeansProgress?.finish()
+        let centroids = trainCentroids(on: training, dim: dim, k: min(k, trainingCount), showProgress: showProgress)
         training = []
         let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
         let fit = fitCodec(heldout: &heldout, quantizer: quantizer, centroids: centroids)
@@ -57,6 +53,23 @@ struct CodebookTrainer {
                                 trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)",
                                 model: embeddings.model)
         return (codebook, centroids)
+    }
+
+    /// k-means on the sample: flat below `KMeansParameters.twoLevelFrom` centroids, in two levels
+    /// from there on (as many groups as `CentroidGroups` would make of the result).
+    private func trainCentroids(on training: [Float], dim: Int, k: Int, showProgress: Bool) -> [Float] {
+        let label = "k-means (\(k) centroids, \(training.count / dim) vectors)"
+        guard k >= KMeansParameters.twoLevelFrom else {
+            let progress = showProgress ? ProgressReporter(label: label, total: kmeans.iterations, unit: "iterations") : nil
+            defer { progress?.finish() }
+            return KMeans.train(points: training, dim: dim, k: k, iterations: kmeans.iterations, seed: kmeans.seed,
+                                progress: { progress?.update($0) })
+        }
+        let groups = CentroidGroups.groupCount(centroids: k, probes: CentroidGroups.defaultProbes)
+        let progress = showProgress ? ProgressReporter(label: label + " in \(groups) groups", total: groups + 1, unit: "groups") : nil
+        defer { progress?.finish() }
+        return KMeans.trainInTwoLevels(points: training, dim: dim, k: k, groups: groups, iterations: kmeans.iterations,
+                                       seed: kmeans.seed, progress: { progress?.update($0) })
     }
 
     /// Trains the codebook of an index created empty (`empty`, untrained) on its first batch, as

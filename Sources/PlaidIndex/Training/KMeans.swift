@@ -30,9 +30,18 @@ public struct KMeansParameters: Sendable, Equatable {
         min(centroids ?? KMeansParameters.defaultCentroidCount(embeddings: embeddings), max(1, embeddings))
     }
 
-    public func sampleCount(embeddings: Int, centroids k: Int) -> Int {
-        min(embeddings, sampleSize ?? 48 * k)
+    /// Vectors sampled for training: `sampleSize`, else 48 per centroid, at most
+    /// `sampleMemoryBudget` bytes of float vectors (the sample is most of a build's memory), and
+    /// at most every embedding.
+    public func sampleCount(embeddings: Int, centroids k: Int, dim: Int) -> Int {
+        min(embeddings, sampleSize ?? min(48 * k, KMeansParameters.sampleMemoryBudget / (4 * max(1, dim))))
     }
+
+    /// Bytes of sampled vectors a default build holds: 1 GiB, 2,097,152 vectors of dimension 128.
+    public static let sampleMemoryBudget = 1 << 30
+
+    /// From this many centroids on, k-means runs in two levels (`KMeans.trainInTwoLevels`).
+    public static let twoLevelFrom = 16_384
 }
 
 /// Lloyd's k-means with L2 assignment by `NearestCentroidFinder`: argmin‖x − c‖² =
@@ -76,6 +85,58 @@ public enum KMeans {
         }
         normalizeRows(&centroids, dim: dim)
         return centroids
+    }
+
+    /// Two-level k-means for many centroids: `groups` centroids trained on all the points, then
+    /// each group's points split by their own k-means into a share of the `k` centroids
+    /// proportional to the group's size (at least one, at most one per point). A flat k-means
+    /// compares every point with all k centroids each iteration; this compares it with `groups`,
+    /// then with its group's k/groups. Returns [k, dim], unit rows, group after group.
+    /// `progress` receives the groups done (of `groups` + 1: the first level counts as one).
+    public static func trainInTwoLevels(points: [Float], dim: Int, k: Int, groups: Int, iterations: Int, seed: UInt64,
+                                        progress: ((Int) -> Void)? = nil) -> [Float] {
+        let n = points.count / dim
+        precondition(n >= 1 && k >= 1 && k <= n && groups >= 1 && groups <= k, "two-level k-means needs 1 ≤ groups ≤ k ≤ points")
+        let centers = train(points: points, dim: dim, k: groups, iterations: iterations, seed: seed)
+        var owner = [Int32](repeating: 0, count: n)
+        assign(points: points, dim: dim, centroids: centers, k: groups, into: &owner)
+        progress?(1)
+        var members = [[Int]](repeating: [], count: groups)
+        for i in 0..<n { members[Int(owner[i])].append(i) }
+        let shares = proportionalShares(of: k, sizes: members.map(\.count))
+        var centroids: [Float] = []
+        centroids.reserveCapacity(k * dim)
+        for g in 0..<groups {
+            if shares[g] > 0 {
+                var groupPoints = [Float]()
+                groupPoints.reserveCapacity(members[g].count * dim)
+                for i in members[g] { groupPoints += points[(i * dim)..<((i + 1) * dim)] }
+                centroids += train(points: groupPoints, dim: dim, k: shares[g], iterations: iterations, seed: seed &+ UInt64(g + 1))
+            }
+            progress?(g + 2)
+        }
+        return centroids
+    }
+
+    /// Splits `total` among groups of the given sizes in proportion to them (largest remainders
+    /// first, the lower group on ties), each nonempty group getting at least 1 and at most its
+    /// size. Needs total ≤ Σ sizes and total ≥ the number of nonempty groups.
+    static func proportionalShares(of total: Int, sizes: [Int]) -> [Int] {
+        let n = sizes.reduce(0, +)
+        let quotas = sizes.map { Double(total) * Double($0) / Double(max(1, n)) }
+        var shares = zip(sizes, quotas).map { size, quota in size == 0 ? 0 : min(size, max(1, Int(quota))) }
+        var left = total - shares.reduce(0, +)
+        let byRemainder = sizes.indices.sorted { a, b in
+            let ra = quotas[a] - Double(shares[a]), rb = quotas[b] - Double(shares[b])
+            return ra != rb ? ra > rb : a < b
+        }
+        while left > 0 {
+            for g in byRemainder where left > 0 && shares[g] < sizes[g] { shares[g] += 1; left -= 1 }
+        }
+        while left < 0 {
+            for g in byRemainder.reversed() where left < 0 && shares[g] > 1 { shares[g] -= 1; left += 1 }
+        }
+        return shares
     }
 
     /// Index of the nearest centroid (L2) of every point, on all cores.
