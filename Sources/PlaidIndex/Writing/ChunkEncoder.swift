@@ -12,6 +12,9 @@ struct ChunkEncoder {
     /// Squared distance of each token of the last chunk to its centroid, in `distancesOnly` mode.
     private(set) var distances: [Float] = []
 
+    /// Tokens whose residuals one work item codes.
+    static let residualBlock = 4_096
+
     init(quantizer: CoarseQuantizer, codec: ResidualCodec) {
         self.quantizer = quantizer
         self.codec = codec
@@ -41,21 +44,30 @@ struct ChunkEncoder {
             } else {
                 codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
             }
-            var residual = [Float](repeating: 0, count: dim)
+            let codec = codec, bytesPerVector = codec.bytesPerVector
             quantizer.centroids.withUnsafeBufferPointer { cen in
                 packed.withUnsafeMutableBufferPointer { out in
-                    for t in 0..<count {
-                        let c = Int(codes[t])
-                        let row = v.baseAddress! + t * dim
-                        var squared: Float = 0
-                        for j in 0..<dim {
-                            residual[j] = row[j] - cen[c * dim + j]
-                            squared += residual[j] * residual[j]
-                        }
-                        if distancesOnly {
-                            distances[t] = squared
-                        } else {
-                            codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * codec.bytesPerVector)
+                    codes.withUnsafeBufferPointer { assigned in
+                        distances.withUnsafeMutableBufferPointer { squaredDistances in
+                            // Each token's residual is its own: blocks of tokens run on all cores.
+                            let blocks = (count + Self.residualBlock - 1) / Self.residualBlock
+                            Parallel.forEach(blocks) { b in
+                                var residual = [Float](repeating: 0, count: dim)
+                                for t in (b * Self.residualBlock)..<min(count, (b + 1) * Self.residualBlock) {
+                                    let c = Int(assigned[t])
+                                    let row = v.baseAddress! + t * dim
+                                    var squared: Float = 0
+                                    for j in 0..<dim {
+                                        residual[j] = row[j] - cen[c * dim + j]
+                                        squared += residual[j] * residual[j]
+                                    }
+                                    if distancesOnly {
+                                        squaredDistances[t] = squared
+                                    } else {
+                                        codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * bytesPerVector)
+                                    }
+                                }
+                            }
                         }
                     }
                 }
