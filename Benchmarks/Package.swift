@@ -59,6 +59,14 @@ let package = Package(
             path: "Benchmarks/ServeLoad"
         ),
         .executableTarget(
+            name: "assignment-misses",
+            dependencies: [
+                .product(name: "PlaidIndex", package: "plaid"),
+                .product(name: "PlaidCore", package: "plaid"),
+            ],
+            path: "Benchmarks/AssignmentMisses"
+        ),
+        .executableTarget(
             name: "EncoderBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),
