@@ -58,6 +58,29 @@ final class CentroidGroupsTests: XCTestCase {
         }
     }
 
+    /// The second look (more groups for a vector whose answer scores low) only ever replaces an
+    /// answer by a nearer centroid, and finds most of what one probe missed.
+    func testASecondLookAtLowScoresRecoversMisses() {
+        let (centroids, points, dim) = clusteredSet(centroids: 2_048)
+        let exact = bruteForce(centroids, points, dim: dim)
+        let groups = CentroidGroups(centroids: centroids, dim: dim, probes: 1)
+        let first = grouped(groups, points)
+        var second = [Int32](repeating: -1, count: exact.count)
+        points.withUnsafeBufferPointer { p in
+            second.withUnsafeMutableBufferPointer { groups.assign(p.baseAddress!, count: exact.count, into: $0.baseAddress!, recheckBelow: 0.8) }
+        }
+        let dot = { (i: Int, c: Int32) in zip(points[(i * dim)..<((i + 1) * dim)], centroids[(Int(c) * dim)..<((Int(c) + 1) * dim)]).map(*).reduce(0, +) }
+        var lookedAgain = 0
+        for i in 0..<exact.count {
+            if dot(i, first[i]) >= 0.8 { XCTAssertEqual(second[i], first[i]) } else { lookedAgain += 1 }
+            XCTAssertGreaterThanOrEqual(dot(i, second[i]), dot(i, first[i]) - 1e-5)
+        }
+        let missesBefore = zip(exact, first).filter { $0 != $1 }.count, missesAfter = zip(exact, second).filter { $0 != $1 }.count
+        print("second look: \(lookedAgain) of \(exact.count) vectors, misses \(missesBefore) → \(missesAfter)")
+        XCTAssertGreaterThan(lookedAgain, 0)
+        XCTAssertLessThan(missesAfter * 2, missesBefore)
+    }
+
     /// One probe finds fewer nearest centroids than the default; the bound is not met by accident.
     func testFewerProbesMissMore() {
         let (centroids, points, dim) = clusteredSet(centroids: 2_048)

@@ -33,7 +33,7 @@ public final class CentroidGroups: @unchecked Sendable {
     /// The miss rate the tests hold the default grouping to, against brute force.
     public static let missRateBound = 0.02
     /// Groups probed per vector by default.
-    public static let defaultProbes = 8
+    public static let defaultProbes = 4
 
     /// The number of groups for `k` centroids: the power of two nearest below √(probes·k), which
     /// balances the G center products against the probes·k/G member products.
@@ -84,27 +84,51 @@ public final class CentroidGroups: @unchecked Sendable {
     /// Vectors per work item: enough that each group gets rows to amortise its call.
     static let blockRows = 16_384
 
+    /// Probes of the second look at a vector whose first answer scored below `recheckBelow`.
+    public var recheckProbes: Int { min(groupCount, 64, 4 * probes) }
+
     /// Writes the nearest centroid among the probed groups of each of `n` vectors into `codes`,
-    /// on all cores. `method` picks the 8-bit products (`.float32` and `.automatic` run VNNI
-    /// where the CPU has it, the portable C products elsewhere).
+    /// on all cores. A vector whose answer scores below `recheckBelow` (a miss scores far below
+    /// a typical token: it is a centroid of another region) is looked at again with
+    /// `recheckProbes` groups. `method` picks the 8-bit products (`.float32` and `.automatic`
+    /// run VNNI where the CPU has it, the portable C products elsewhere).
     public func assign(_ points: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>,
-                       method: NearestCentroidFinder.Method = .automatic) {
+                       recheckBelow: Float? = nil, method: NearestCentroidFinder.Method = .automatic) {
         guard n > 0 else { return }
         let kernel = method == .int8Portable || !NearestCentroidFinder.hasVNNI
             ? Int32(PLAID_INT8_KERNEL_PORTABLE) : Int32(PLAID_INT8_KERNEL_VNNI)
         let blocks = (n + Self.blockRows - 1) / Self.blockRows
         Parallel.forEach(blocks) { b in
             let start = b * Self.blockRows
-            assignBlock(points, rows: start..<min(n, start + Self.blockRows), into: codes, kernel: kernel)
+            let rows = start..<min(n, start + Self.blockRows)
+            let best = assignBlock(points, rows: rows, probes: probes, into: codes, kernel: kernel)
+            guard let recheckBelow, recheckProbes > probes else { return }
+            let doubtful = rows.filter { best[$0 - start] < recheckBelow }
+            guard !doubtful.isEmpty else { return }
+            // Gathered so that the second look runs as one block; its answers replace the first.
+            var gathered = [Float](repeating: 0, count: doubtful.count * dim)
+            for (i, row) in doubtful.enumerated() {
+                for j in 0..<dim { gathered[i * dim + j] = points[row * dim + j] }
+            }
+            var second = [Int32](repeating: 0, count: doubtful.count)
+            gathered.withUnsafeBufferPointer { g in
+                second.withUnsafeMutableBufferPointer { out in
+                    _ = assignBlock(g.baseAddress!, rows: 0..<doubtful.count, probes: recheckProbes, into: out.baseAddress!, kernel: kernel)
+                }
+            }
+            for (i, row) in doubtful.enumerated() { codes[row] = second[i] }
         }
     }
 
-    private func assignBlock(_ points: UnsafePointer<Float>, rows: Range<Int>, into codes: UnsafeMutablePointer<Int32>, kernel: Int32) {
-        let m = rows.count, p = probes, width = (dim + 3) / 4 * 4
+    /// Assigns `rows` of `points` by probing `probes` groups; returns each row's exact score.
+    private func assignBlock(_ points: UnsafePointer<Float>, rows: Range<Int>, probes p: Int, into codes: UnsafeMutablePointer<Int32>,
+                             kernel: Int32) -> [Float] {
+        let m = rows.count, width = (dim + 3) / 4 * 4
         // Each row is quantized once, for the group centers and every probed group.
         var quantizedCodes = [UInt8](repeating: 0, count: m * width)
         var scales = [Float](repeating: 0, count: m), l1 = [Float](repeating: 0, count: m)
         var top = [Int32](repeating: 0, count: m * p)
+        var best: [Float] = []
         quantizedCodes.withUnsafeMutableBufferPointer { codesOut in
             scales.withUnsafeMutableBufferPointer { scalesOut in
                 l1.withUnsafeMutableBufferPointer { l1Out in
@@ -112,17 +136,18 @@ public final class CentroidGroups: @unchecked Sendable {
                     plaid_int8_quantize_rows(points + rows.lowerBound * dim, m, dim, &quantized)
                     let status = plaid_int8_top_columns(centers, &quantized, m, p, &top, kernel)
                     precondition(status == 0, "choosing centroid groups failed (\(status))")
-                    assignProbes(points, rows: rows, top: top, quantized: &quantized, into: codes, kernel: kernel)
+                    best = assignProbes(points, rows: rows, top: top, probes: p, quantized: &quantized, into: codes, kernel: kernel)
                 }
             }
         }
+        return best
     }
 
     /// The nearest centroid of each row among its probed groups (`top`, [rows, probes]), the
     /// group calls taking the rows' 8-bit form from `quantized` (indexed from `rows.lowerBound`).
-    private func assignProbes(_ points: UnsafePointer<Float>, rows: Range<Int>, top: [Int32], quantized: inout plaid_int8_rows,
-                              into codes: UnsafeMutablePointer<Int32>, kernel: Int32) {
-        let m = rows.count, p = probes
+    private func assignProbes(_ points: UnsafePointer<Float>, rows: Range<Int>, top: [Int32], probes p: Int, quantized: inout plaid_int8_rows,
+                              into codes: UnsafeMutablePointer<Int32>, kernel: Int32) -> [Float] {
+        let m = rows.count
         // Rows by group (a counting sort), for the gathering kernel.
         var offsets = [Int](repeating: 0, count: groupCount + 1)
         for g in top { offsets[Int(g) + 1] += 1 }
@@ -157,5 +182,6 @@ public final class CentroidGroups: @unchecked Sendable {
             }
         }
         for r in 0..<m { codes[rows.lowerBound + r] = bestIndex[r] }
+        return best
     }
 }

@@ -22,8 +22,14 @@ public struct CoarseQuantizer: Sendable {
     /// Made on the first grouped assignment: searching never needs it.
     private let groups = LazyCentroidGroups()
 
-    public init(centroids: [Float], dim: Int) {
+    /// For grouped assignment: a vector farther than this squared distance from the centroid
+    /// its groups gave is looked at again with more groups (`CentroidGroups.assign`). Writers
+    /// set it to the codebook's outlier distance; nil: no second look.
+    public let recheckDistance: Float?
+
+    public init(centroids: [Float], dim: Int, recheckDistance: Float? = nil) {
         precondition(centroids.count % dim == 0)
+        self.recheckDistance = recheckDistance
         finder = NearestCentroidFinder(centroids: centroids, dim: dim)
         scorer = CentroidScorer(centroids: centroids, dim: dim)
     }
@@ -38,7 +44,9 @@ public struct CoarseQuantizer: Sendable {
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.
     public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
         if count >= Self.groupedAssignmentFrom {
-            groups.get(centroids: finder.centroids, dim: dim).assign(vectors, count: n, into: codes)
+            // Unit vectors and centroids: ‖x − c‖² = 2 − 2·x·c.
+            groups.get(centroids: finder.centroids, dim: dim).assign(vectors, count: n, into: codes,
+                                                                    recheckBelow: recheckDistance.map { 1 - $0 / 2 })
         } else {
             finder.assign(vectors, count: n, into: codes)
         }

@@ -41,16 +41,16 @@ struct CodebookTrainer {
         let trainingCount = training.count / dim
         let centroids = trainCentroids(on: training, dim: dim, k: min(k, trainingCount), showProgress: showProgress)
         training = []
-        let quantizer = CoarseQuantizer(centroids: centroids, dim: dim)
-        let fit = fitCodec(heldout: &heldout, quantizer: quantizer, centroids: centroids)
-        let codebook = Codebook(dim: dim, nbits: nbits, centroidCount: quantizer.count,
+        let fit = fitCodec(heldout: &heldout, dim: dim, centroids: centroids)
+        let centroidCount = centroids.count / dim
+        let codebook = Codebook(dim: dim, nbits: nbits, centroidCount: centroidCount,
                                 centroidsFile: Codebook.centroidsFileName(generation: 1),
                                 bucketCutoffs: fit.codec.cutoffs, bucketWeights: fit.codec.weights,
                                 kmeansIterations: kmeans.iterations, kmeansSeed: kmeans.seed,
                                 kmeansSampleSize: trainingCount, averageResidual: fit.averageResidual,
                                 outlierDistance: fit.outlierDistance,
-                                tokensPerCentroid: Double(total) / Double(quantizer.count),
-                                trainedCentroidCount: quantizer.count, createdBy: "plaid \(PlaidVersion.string)",
+                                tokensPerCentroid: Double(total) / Double(centroidCount),
+                                trainedCentroidCount: centroidCount, createdBy: "plaid \(PlaidVersion.string)",
                                 model: embeddings.model)
         return (codebook, centroids)
     }
@@ -117,12 +117,15 @@ struct CodebookTrainer {
 
     /// Fits the residual codec on the held-out vectors' residuals (`heldout` becomes them); their
     /// squared distances to the nearest centroid set the outlier distance of later additions.
-    private func fitCodec(heldout: inout [Float], quantizer: CoarseQuantizer, centroids: [Float])
+    private func fitCodec(heldout: inout [Float], dim: Int, centroids: [Float])
         -> (codec: ResidualCodec, averageResidual: Float, outlierDistance: Float) {
-        let dim = quantizer.dim
         let heldoutRows = heldout.count / dim
         var heldoutCodes = [Int32](repeating: 0, count: heldoutRows)
-        heldout.withUnsafeBufferPointer { h in heldoutCodes.withUnsafeMutableBufferPointer { quantizer.assign(h.baseAddress!, count: heldoutRows, into: $0.baseAddress!) } }
+        // Every centroid is scored here, even where the build's assignment probes groups: the
+        // outlier distance is a quantile of true distances, and grouped assignment takes it as
+        // the distance beyond which its answer deserves a second look.
+        let exact = NearestCentroidFinder(centroids: centroids, dim: dim)
+        heldout.withUnsafeBufferPointer { h in heldoutCodes.withUnsafeMutableBufferPointer { exact.assign(h.baseAddress!, count: heldoutRows, into: $0.baseAddress!) } }
         var distances = [Float](repeating: 0, count: heldoutRows)
         for r in 0..<heldoutRows {
             let c = Int(heldoutCodes[r])

@@ -101,7 +101,7 @@ public enum IndexBuilder {
                            directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
         let (codebook, centroids) = try CodebookTrainer(parameters: parameters).train(on: embeddings, showProgress: showProgress)
         try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
-        let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
+        let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         let name = Manifest.segmentName(0)
         let segment = try writeSegment(embeddings, metadata: metadata, fields: fields,

@@ -99,7 +99,7 @@ public final class IndexWriter {
         committed = snapshot.manifest
         codebook = snapshot.codebook
         centroids = snapshot.quantizer.centroids
-        quantizer = snapshot.quantizer
+        quantizer = CoarseQuantizer(centroids: centroids, dim: snapshot.dim, recheckDistance: snapshot.codebook.outlierDistance)
         codec = snapshot.codec
         upgradeFromVersion1 = snapshot.formatVersion == 1
         metadataFields = committed.metadataFields
@@ -209,7 +209,7 @@ public final class IndexWriter {
     /// the k-means settings the index was created with, exactly as a build on that batch would.
     private func trainCodebook(on batch: DocumentEmbeddingSource, showProgress: Bool) throws {
         (codebook, centroids) = try CodebookTrainer(settingsOf: codebook).trainFirstBatch(batch, of: codebook, showProgress: showProgress)
-        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
+        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         centroidsChanged = true
     }
@@ -219,7 +219,7 @@ public final class IndexWriter {
         guard !grown.isEmpty else { return }
         centroids += grown
         codebook.centroidCount += grown.count / codebook.dim
-        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim)
+        quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         centroidsChanged = true
     }
 
