@@ -8,6 +8,7 @@ import PlaidCore
 /// ids are small, so most take one byte: this is why the lists need no zstd.
 public struct InvertedLists: @unchecked Sendable {
     public let listCount: Int
+    private let documentCount: Int
     private let offsets: UnsafeRawPointer
     private let lengths: UnsafeRawPointer
     private let data: UnsafePointer<UInt8>
@@ -19,10 +20,15 @@ public struct InvertedLists: @unchecked Sendable {
         8 * (listCount + 1) + 4 * listCount + 5 * tokens
     }
 
-    /// Checks every list as it opens: varints inside their list, ids strictly increasing and
-    /// below `documentCount`, and each list's length as recorded. O(postings).
-    init(payload: UnsafeRawBufferPointer, listCount k: Int, documentCount: Int, file: String) throws {
+    /// Checks at open that every list's byte range lies in the payload (O(lists)); with
+    /// `checkPostings` (an open that verifies checksums), also every posting: varints inside
+    /// their list, ids strictly increasing and below `documentCount`, each list's length as
+    /// recorded (O(postings): most of opening a large index, which a server's open skips).
+    /// Either way a reader never reads out of bounds: traversal stops a list at the first
+    /// posting that would break that contract.
+    init(payload: UnsafeRawBufferPointer, listCount k: Int, documentCount: Int, file: String, checkPostings: Bool = true) throws {
         listCount = k
+        self.documentCount = documentCount
         let header = 8 * (k + 1) + 4 * k
         guard payload.count >= header else {
             throw PlaidError.corruptIndex(file: file, detail: "holds \(payload.count) bytes, too few for \(k) lists")
@@ -39,34 +45,43 @@ public struct InvertedLists: @unchecked Sendable {
                 throw PlaidError.corruptIndex(file: file, detail: "list \(c) has byte range \(start)..<\(end) outside its \(dataBytes) data bytes")
             }
             let recorded = Int(lengths.loadUnaligned(fromByteOffset: 4 * c, as: UInt32.self))
-            var p = Int(start), decoded = 0, doc = -1
-            while p < Int(end) {
-                var gap = 0, shift = 0, byte: UInt8 = 0x80
-                while byte >= 0x80 {
-                    guard p < Int(end), shift < 63 else {
-                        throw PlaidError.corruptIndex(file: file, detail: "list \(c) ends inside a number")
-                    }
-                    byte = data[p]; p += 1
-                    gap |= Int(byte & 0x7F) << shift
-                    shift += 7
-                }
-                doc = decoded == 0 ? gap : doc + gap
-                guard (decoded == 0 || gap > 0), doc < documentCount else {
-                    throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds document \(doc), out of order or beyond the \(documentCount) documents")
-                }
-                decoded += 1
-            }
-            guard decoded == recorded else {
-                throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds \(decoded) documents, its header says \(recorded)")
+            if checkPostings {
+                try InvertedLists.checkList(c, data: data, from: Int(start), to: Int(end), recorded: recorded,
+                                            documentCount: documentCount, file: file)
             }
             total += recorded
         }
         totalPostings = total
     }
 
+    private static func checkList(_ c: Int, data: UnsafePointer<UInt8>, from start: Int, to end: Int, recorded: Int,
+                                  documentCount: Int, file: String) throws {
+        var p = start, decoded = 0, doc = -1
+        while p < end {
+            var gap = 0, shift = 0, byte: UInt8 = 0x80
+            while byte >= 0x80 {
+                guard p < end, shift < 63 else {
+                    throw PlaidError.corruptIndex(file: file, detail: "list \(c) ends inside a number")
+                }
+                byte = data[p]; p += 1
+                gap |= Int(byte & 0x7F) << shift
+                shift += 7
+            }
+            doc = decoded == 0 ? gap : doc &+ gap
+            guard (decoded == 0 || gap > 0), doc >= 0, doc < documentCount else {
+                throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds document \(doc), out of order or beyond the \(documentCount) documents")
+            }
+            decoded += 1
+        }
+        guard decoded == recorded else {
+            throw PlaidError.corruptIndex(file: file, detail: "list \(c) holds \(decoded) documents, its header says \(recorded)")
+        }
+    }
+
     public func count(ofList c: Int) -> Int { Int(lengths.loadUnaligned(fromByteOffset: 4 * c, as: UInt32.self)) }
 
-    /// Calls `body` with every document id of list `c`, in increasing order.
+    /// Calls `body` with every document id of list `c`, in increasing order; a list whose
+    /// postings were not checked at open stops at the first one out of bounds.
     @inline(__always)
     public func forEachDocument(inList c: Int, _ body: (Int) -> Void) {
         var p = Int(offsets.loadUnaligned(fromByteOffset: 8 * c, as: UInt64.self))
@@ -75,12 +90,14 @@ public struct InvertedLists: @unchecked Sendable {
         while p < end {
             var gap = 0, shift = 0
             while true {
+                guard p < end, shift < 63 else { return }
                 let byte = data[p]; p += 1
                 gap |= Int(byte & 0x7F) << shift
                 if byte < 0x80 { break }
                 shift += 7
             }
-            doc += gap
+            doc = doc &+ gap
+            guard doc >= 0, doc < documentCount else { return }
             body(doc)
         }
     }

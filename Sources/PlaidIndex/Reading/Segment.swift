@@ -61,7 +61,8 @@ public final class Segment: @unchecked Sendable {
         residuals = try open(.residuals, .exactly(info.tokenCount * bytesPerVector))
         try Segment.expect(residuals, bytes: info.tokenCount * bytesPerVector)
         lists = try open(.invertedLists, .atMost(InvertedLists.maximumBytes(listCount: info.listCount, tokens: info.tokenCount)))
-        invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists))
+        invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists),
+                                          checkPostings: verifyChecksums)
         // A code naming a centroid that does not exist would make search read out of bounds.
         let maxCode = CompressedIndex.largestCode(codes.payload, width: info.codeWidth)
         guard info.tokenCount == 0 || maxCode < info.listCount else {
