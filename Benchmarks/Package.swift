@@ -67,6 +67,11 @@ let package = Package(
             path: "Benchmarks/AssignmentMisses"
         ),
         .executableTarget(
+            name: "open-index",
+            dependencies: [.product(name: "PlaidIndex", package: "plaid")],
+            path: "Benchmarks/OpenIndex"
+        ),
+        .executableTarget(
             name: "EncoderBenchmarks",
             dependencies: [
                 .product(name: "Benchmark", package: "benchmark"),

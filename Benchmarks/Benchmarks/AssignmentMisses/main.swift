@@ -1,7 +1,8 @@
 // Grouped centroid assignment (`CentroidGroups`, used by builds from 16,384 centroids on)
 // against brute force on an index's own centroids: the share of tokens whose nearest centroid the
 // groups miss, how much farther the centroid they give is, and both ways' tokens/s, at several
-// probe counts. One run; results go in docs/benchmarks.md ("Scale").
+// probe counts, without and with the second look that builds take at tokens farther than the
+// codebook's outlier distance. One run; results go in docs/benchmarks.md ("Scale").
 //
 // Usage: assignment-misses INDEX EMBEDDINGS [TOKENS] [PROBES...]
 //   INDEX       an index whose centroids to use (its codebook, not its codes)
@@ -53,20 +54,22 @@ let bruteSeconds = points.withUnsafeBufferPointer { p in
     exact.withUnsafeMutableBufferPointer { e in timed { finder.assign(p.baseAddress!, count: n, into: e.baseAddress!) } }
 }
 print("\(k) centroids, \(n) tokens; brute force: \(Int(Double(n) / bruteSeconds)) tokens/s")
-print("| probes | groups | misses | miss rate | mean score lost per miss | tokens/s | speed-up |")
-print("|---|---|---|---|---|---|---|")
-for probes in probeCounts {
+print("| probes | groups | second look | misses | miss rate | mean score lost per miss | tokens/s | speed-up |")
+print("|---|---|---|---|---|---|---|---|")
+let recheckBelow = index.codebook.outlierDistance.map { 1 - $0 / 2 }
+for probes in probeCounts { for recheck in [nil, recheckBelow] {
     var found = [Int32](repeating: 0, count: n)
     var groups: CentroidGroups!
     let groupingSeconds = timed { groups = CentroidGroups(centroids: centroids, dim: dim, probes: probes) }
     let seconds = points.withUnsafeBufferPointer { p in
-        found.withUnsafeMutableBufferPointer { f in timed { groups.assign(p.baseAddress!, count: n, into: f.baseAddress!) } }
+        found.withUnsafeMutableBufferPointer { f in timed { groups.assign(p.baseAddress!, count: n, into: f.baseAddress!, recheckBelow: recheck) } }
     }
     let missed = (0..<n).filter { exact[$0] != found[$0] }
     let lost = missed.map { i in
         Double(dot(points, i, centroids, exact[i], dim: dim) - dot(points, i, centroids, found[i], dim: dim))
     }.reduce(0, +) / Double(max(1, missed.count))
-    print("| \(groups.probes) | \(groups.groupCount) | \(missed.count) | \(String(format: "%.4f", Double(missed.count) / Double(n))) | "
+    let second = recheck.map { "below score \(String(format: "%.3f", $0)), \(groups.recheckProbes) probes" } ?? "none"
+    print("| \(groups.probes) | \(groups.groupCount) | \(second) | \(missed.count) | \(String(format: "%.4f", Double(missed.count) / Double(n))) | "
           + "\(String(format: "%.4f", lost)) | \(Int(Double(n) / seconds)) | \(String(format: "%.1f×", bruteSeconds / seconds)) |")
     FileHandle.standardError.write("grouping \(k) centroids took \(String(format: "%.2f", groupingSeconds)) s\n".data(using: .utf8)!)
-}
+} }
