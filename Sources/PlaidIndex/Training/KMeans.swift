@@ -10,7 +10,7 @@ public struct KMeansParameters: Sendable, Equatable {
     public var iterations: Int
     /// Seed of the sample, the initial centroids and empty-cluster repairs.
     public var seed: UInt64
-    /// Embeddings sampled for training. `nil`: 48 per centroid, at most all of them.
+    /// Embeddings sampled for training. `nil`: 48 per centroid, at most 1 GiB of vectors and all of them.
     public var sampleSize: Int?
 
     public init(centroids: Int? = nil, iterations: Int = 4, seed: UInt64 = 42, sampleSize: Int? = nil) {

@@ -16,7 +16,7 @@ struct BuildOptions: ParsableArguments {
     @Option(help: "k-means iterations.")
     var kmeansIterations: Int = 4
 
-    @Option(help: "Token vectors sampled for k-means (default: 48 per centroid).")
+    @Option(help: "Token vectors sampled for k-means (default: 48 per centroid, at most 1 GiB of vectors).")
     var sampleSize: Int?
 
     @Option(help: "Token vectors processed per step of the streaming pass; peak memory grows with it.")
