@@ -108,6 +108,40 @@ LEVELS_VOID(plaid_decompress, (const uint8_t *packed, const void *codes, int cod
     }
 }
 
+// The inverse of plaid_decompress's residual half: each dimension's residual x − c gets the
+// number of cutoffs strictly below it, packed most significant first. Dimensions go in blocks
+// of 256 so that the bucket counts vectorise (cutoff outside, dimensions inside).
+LEVELS_VOID(plaid_encode_residuals, (const float *vectors, const int32_t *codes, const float *centroids, size_t count,
+                                     size_t dim, const float *cutoffs, int nbits, uint8_t *out),
+            (vectors, codes, centroids, count, dim, cutoffs, nbits, out)) {
+    enum { BLOCK = 256 };
+    const size_t perByte = 8 / (size_t)nbits, cuts = ((size_t)1 << nbits) - 1;
+    const size_t bytesPerVector = dim * (size_t)nbits / 8;
+    float residual[BLOCK];
+    uint8_t buckets[BLOCK];
+    for (size_t t = 0; t < count; t++) {
+        const float *x = vectors + t * dim, *c = centroids + (size_t)codes[t] * dim;
+        uint8_t *o = out + t * bytesPerVector;
+        for (size_t j0 = 0; j0 < dim; j0 += BLOCK) {
+            const size_t width = dim - j0 < BLOCK ? dim - j0 : BLOCK;
+            for (size_t j = 0; j < width; j++) {
+                residual[j] = x[j0 + j] - c[j0 + j];
+                buckets[j] = 0;
+            }
+            for (size_t i = 0; i < cuts; i++) {
+                const float cut = cutoffs[i];
+                for (size_t j = 0; j < width; j++) buckets[j] += (uint8_t)(cut < residual[j]);
+            }
+            uint8_t *ob = o + j0 * (size_t)nbits / 8;
+            for (size_t b = 0; b < width / perByte; b++) {
+                unsigned byte = 0;
+                for (size_t k = 0; k < perByte; k++) byte = (byte << nbits) | buckets[b * perByte + k];
+                ob[b] = (uint8_t)byte;
+            }
+        }
+    }
+}
+
 // A 4-lane multiply-rotate hash over 32-byte blocks, finished with a 64-bit avalanche.
 // Fast enough (several GB/s) that verifying a whole index on open costs little.
 static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }

@@ -114,4 +114,26 @@ final class KernelLevelTests: XCTestCase {
         let norms = atEachLevel { plaid_squared_norm(queryT, queryT.count) }
         for run in norms { XCTAssertEqual(run.result, norms[0].result, accuracy: 1e-5 * norms[0].result, "level \(run.level)") }
     }
+
+    /// Residual coding in C gives the bytes of `ResidualCodec.encode` at every level and bit width,
+    /// at a dimension that is not a multiple of its 256-dimension blocks.
+    func testResidualCodingIsTheCodecsAtEveryLevel() {
+        let dim = 264, count = 37
+        let centroids = randomUnitVectors(5, dim: dim, seed: 3)
+        let vectors = randomUnitVectors(count, dim: dim, seed: 4)
+        let codes = (0..<count).map { Int32($0 % 5) }
+        let residuals = (0..<count).flatMap { t in (0..<dim).map { vectors[t * dim + $0] - centroids[Int(codes[t]) * dim + $0] } }
+        for nbits in ResidualCodec.supportedBits {
+            let codec = ResidualCodec.train(residuals: residuals, dim: dim, nbits: nbits)
+            var expected = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
+            codec.encode(residuals: residuals, count: count, into: &expected)
+            for (level, bytes) in atEachLevel({ () -> [UInt8] in
+                var out = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
+                plaid_encode_residuals(vectors, codes, centroids, count, dim, codec.cutoffs, Int32(nbits), &out)
+                return out
+            }) {
+                XCTAssertEqual(bytes, expected, "\(nbits) bits at level \(level)")
+            }
+        }
+    }
 }

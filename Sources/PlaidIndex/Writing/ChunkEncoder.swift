@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// Assigns token vectors to their nearest centroid and codes their residuals, a chunk of whole
 /// documents at a time, reusing its buffers: `[chunk tokens, dim]` floats, codes and packed bytes.
@@ -44,35 +45,47 @@ struct ChunkEncoder {
             } else {
                 codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
             }
-            let codec = codec, bytesPerVector = codec.bytesPerVector
-            quantizer.centroids.withUnsafeBufferPointer { cen in
-                packed.withUnsafeMutableBufferPointer { out in
-                    codes.withUnsafeBufferPointer { assigned in
-                        distances.withUnsafeMutableBufferPointer { squaredDistances in
-                            // Each token's residual is its own: blocks of tokens run on all cores.
-                            let blocks = (count + Self.residualBlock - 1) / Self.residualBlock
-                            Parallel.forEach(blocks) { b in
-                                var residual = [Float](repeating: 0, count: dim)
-                                for t in (b * Self.residualBlock)..<min(count, (b + 1) * Self.residualBlock) {
-                                    let c = Int(assigned[t])
-                                    let row = v.baseAddress! + t * dim
-                                    var squared: Float = 0
-                                    for j in 0..<dim {
-                                        residual[j] = row[j] - cen[c * dim + j]
-                                        squared += residual[j] * residual[j]
-                                    }
-                                    if distancesOnly {
-                                        squaredDistances[t] = squared
-                                    } else {
-                                        codec.encode(residuals: residual, count: 1, into: out.baseAddress! + t * bytesPerVector)
-                                    }
-                                }
-                            }
+            if distancesOnly {
+                Self.measureDistances(v.baseAddress!, codes: codes, count: count, centroids: quantizer.centroids, dim: dim, into: &distances)
+            } else {
+                Self.codeResiduals(v.baseAddress!, codes: codes, count: count, centroids: quantizer.centroids, codec: codec, into: &packed)
+            }
+        }
+        return count
+    }
+
+    /// Packs the residual codes of `count` tokens into `packed`, on all cores (each token's bytes
+    /// are its own).
+    private static func codeResiduals(_ vectors: UnsafePointer<Float>, codes: [Int32], count: Int, centroids: [Float],
+                                      codec: ResidualCodec, into packed: inout [UInt8]) {
+        let dim = codec.dim, bytesPerVector = codec.bytesPerVector, nbits = Int32(codec.nbits)
+        let blocks = (count + residualBlock - 1) / residualBlock
+        centroids.withUnsafeBufferPointer { centroids in
+            codec.cutoffs.withUnsafeBufferPointer { cutoffs in
+                codes.withUnsafeBufferPointer { assigned in
+                    packed.withUnsafeMutableBufferPointer { out in
+                        Parallel.forEach(blocks) { b in
+                            let first = b * residualBlock, last = min(count, first + residualBlock)
+                            plaid_encode_residuals(vectors + first * dim, assigned.baseAddress! + first, centroids.baseAddress!,
+                                                   last - first, dim, cutoffs.baseAddress!, nbits, out.baseAddress! + first * bytesPerVector)
                         }
                     }
                 }
             }
         }
-        return count
+    }
+
+    /// Each of `count` tokens' squared distance to its centroid, into `distances`.
+    private static func measureDistances(_ vectors: UnsafePointer<Float>, codes: [Int32], count: Int, centroids: [Float], dim: Int,
+                                         into distances: inout [Float]) {
+        for t in 0..<count {
+            let c = Int(codes[t]), row = vectors + t * dim
+            var squared: Float = 0
+            for j in 0..<dim {
+                let r = row[j] - centroids[c * dim + j]
+                squared += r * r
+            }
+            distances[t] = squared
+        }
     }
 }

@@ -114,6 +114,13 @@ void plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup
                               size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *documents,
                               size_t count, float *scores, float *scratch);
 
+/// Codes the residuals of `count` vectors [count, dim] against their centroids
+/// (centroids[codes[t]]): each dimension's bucket is the number of the 2^nbits − 1 ascending
+/// `cutoffs` strictly below x − c, packed most significant first into `dim * nbits / 8` bytes per
+/// vector. dim is a multiple of 8. The same bytes as `ResidualCodec.encode` on every level.
+void plaid_encode_residuals(const float *vectors, const int32_t *codes, const float *centroids, size_t count,
+                            size_t dim, const float *cutoffs, int nbits, uint8_t *out);
+
 /// Decompresses residual-coded vectors: out[t] = centroids[code[t]] + decoded residual.
 /// `packed` holds `dim * nbits / 8` bytes per vector; bits are read most significant first.
 /// `byteLookup` is [256, 8 / nbits]: the bucket weights of the dimensions packed in one byte.
