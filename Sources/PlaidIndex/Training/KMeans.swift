@@ -40,8 +40,9 @@ public struct KMeansParameters: Sendable, Equatable {
     /// Bytes of sampled vectors a default build holds: 1 GiB, 2,097,152 vectors of dimension 128.
     public static let sampleMemoryBudget = 1 << 30
 
-    /// From this many centroids on, k-means runs in two levels (`KMeans.trainInTwoLevels`).
-    public static let twoLevelFrom = 16_384
+    /// From this many centroids on, k-means runs in two levels (`KMeans.trainInTwoLevels`): the
+    /// count from which assignment probes groups too, so that one threshold switches both.
+    public static let twoLevelFrom = CoarseQuantizer.groupedAssignmentFrom
 }
 
 /// Lloyd's k-means with L2 assignment by `NearestCentroidFinder`: argmin‖x − c‖² =
