@@ -25,6 +25,9 @@
 
 #pragma clang diagnostic ignored "-Wpsabi"
 
+// Row r of a product is centroid ids[r], or centroid r where ids is NULL (every centroid).
+#define CENTROID(ids, r) ((ids) ? (size_t)(ids)[r] : (size_t)(r))
+
 static const float CENTROID_L1_BUDGET = 524288.0f;  // 2^19
 static const float QUERY_LIMIT = 4095.0f;            // 4,095 · 2^19 < 2^31
 
@@ -87,16 +90,17 @@ static void quantize_query(const float *query, size_t queryTokens, size_t dim, s
 
 // The plain C products: the reference every vector kernel equals exactly (the int32 sums are
 // exact and the scaling is the same two float multiplies).
-static void scores_portable(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
-                            size_t queryTokens, float *out) {
+static void scores_portable(const plaid_int16_centroids *q, const int32_t *ids, size_t count, const int16_t *packed,
+                            const float *tokenScales, size_t lanes, size_t queryTokens, float *out) {
     const size_t stride = 2 * q->pairs;
-    for (size_t c = 0; c < q->k; c++) {
-        const int16_t *w = q->rows + c * stride;
+    for (size_t c = 0; c < count; c++) {
+        const size_t id = CENTROID(ids, c);
+        const int16_t *w = q->rows + id * stride;
         for (size_t t = 0; t < queryTokens; t++) {
             int32_t sum = 0;
             for (size_t p = 0; p < q->pairs; p++)
                 sum += (int32_t)packed[(p * lanes + t) * 2] * w[2 * p] + (int32_t)packed[(p * lanes + t) * 2 + 1] * w[2 * p + 1];
-            out[c * queryTokens + t] = (float)sum * (q->scales[c] * tokenScales[t]);
+            out[c * queryTokens + t] = (float)sum * (q->scales[id] * tokenScales[t]);
         }
     }
 }
@@ -107,13 +111,13 @@ static void scores_portable(const plaid_int16_centroids *q, const int16_t *packe
 enum { VNNI_CENTROIDS = 12 };
 
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inline void
-vnni_tile(const plaid_int16_centroids *q, size_t c0, size_t count, const int16_t *packed, const float *tokenScales,
-          size_t lanes, size_t t0, size_t queryTokens, float *out) {
+vnni_tile(const plaid_int16_centroids *q, const int32_t *ids, size_t c0, size_t count, const int16_t *packed,
+          const float *tokenScales, size_t lanes, size_t t0, size_t queryTokens, float *out) {
     const size_t stride = 2 * q->pairs;
     __m512i acc[VNNI_CENTROIDS][2];
     for (size_t c = 0; c < VNNI_CENTROIDS; c++) { acc[c][0] = _mm512_setzero_si512(); acc[c][1] = _mm512_setzero_si512(); }
     const int32_t *rows[VNNI_CENTROIDS];
-    for (size_t c = 0; c < VNNI_CENTROIDS; c++) rows[c] = (const int32_t *)(q->rows + (c0 + (c < count ? c : 0)) * stride);
+    for (size_t c = 0; c < VNNI_CENTROIDS; c++) rows[c] = (const int32_t *)(q->rows + CENTROID(ids, c0 + (c < count ? c : 0)) * stride);
     for (size_t p = 0; p < q->pairs; p++) {
         const __m512i a0 = _mm512_loadu_si512(packed + (p * lanes + t0) * 2);
         const __m512i a1 = _mm512_loadu_si512(packed + (p * lanes + t0 + 16) * 2);
@@ -128,7 +132,7 @@ vnni_tile(const plaid_int16_centroids *q, size_t c0, size_t count, const int16_t
     const __mmask16 m1 = left >= 32 ? 0xFFFF : (left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1));
     const __m512 s0 = _mm512_loadu_ps(tokenScales + t0), s1 = _mm512_loadu_ps(tokenScales + t0 + 16);
     for (size_t c = 0; c < count; c++) {
-        const __m512 sc = _mm512_set1_ps(q->scales[c0 + c]);
+        const __m512 sc = _mm512_set1_ps(q->scales[CENTROID(ids, c0 + c)]);
         float *o = out + (c0 + c) * queryTokens + t0;
         _mm512_mask_storeu_ps(o, m0, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[c][0]), _mm512_mul_ps(sc, s0)));
         _mm512_mask_storeu_ps(o + 16, m1, _mm512_mul_ps(_mm512_cvtepi32_ps(acc[c][1]), _mm512_mul_ps(sc, s1)));
@@ -139,29 +143,29 @@ vnni_tile(const plaid_int16_centroids *q, size_t c0, size_t count, const int16_t
 // group of every query in the batch passes them, so the centroids stream from memory once per
 // batch rather than once per query.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
-scores_vnni(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
-            size_t queryTokens, size_t queries, float *out) {
-    for (size_t c0 = 0; c0 < q->k; c0 += VNNI_CENTROIDS) {
-        const size_t count = q->k - c0 < VNNI_CENTROIDS ? q->k - c0 : VNNI_CENTROIDS;
+scores_vnni(const plaid_int16_centroids *q, const int32_t *ids, size_t rows, const int16_t *packed, const float *tokenScales,
+            size_t lanes, size_t queryTokens, size_t queries, float *out) {
+    for (size_t c0 = 0; c0 < rows; c0 += VNNI_CENTROIDS) {
+        const size_t count = rows - c0 < VNNI_CENTROIDS ? rows - c0 : VNNI_CENTROIDS;
         for (size_t b = 0; b < queries; b++)
             for (size_t t0 = 0; t0 < queryTokens; t0 += 32)
-                vnni_tile(q, c0, count, packed + b * q->pairs * lanes * 2, tokenScales + b * lanes, lanes, t0, queryTokens,
-                          out + b * q->k * queryTokens);
+                vnni_tile(q, ids, c0, count, packed + b * q->pairs * lanes * 2, tokenScales + b * lanes, lanes, t0, queryTokens,
+                          out + b * rows * queryTokens);
     }
 }
 
 // AVX2: a tile of 2 centroids × 32 tokens (four vectors of 8 lanes): vpmaddwd makes each lane's
 // pair product, vpaddd adds it.
 __attribute__((target("avx2"))) static void
-scores_avx2(const plaid_int16_centroids *q, const int16_t *packed, const float *tokenScales, size_t lanes,
-            size_t queryTokens, float *out) {
+scores_avx2(const plaid_int16_centroids *q, const int32_t *ids, size_t rows, const int16_t *packed, const float *tokenScales,
+            size_t lanes, size_t queryTokens, float *out) {
     const size_t stride = 2 * q->pairs;
-    for (size_t c0 = 0; c0 < q->k; c0 += 2) {
+    for (size_t c0 = 0; c0 < rows; c0 += 2) {
         for (size_t t0 = 0; t0 < queryTokens; t0 += 32) {
             const size_t left = queryTokens - t0, vectors = left >= 32 ? 4 : (left + 7) / 8;
-            const size_t count = q->k - c0 < 2 ? 1 : 2;
-            const int32_t *r0 = (const int32_t *)(q->rows + c0 * stride);
-            const int32_t *r1 = (const int32_t *)(q->rows + (c0 + count - 1) * stride);
+            const size_t count = rows - c0 < 2 ? 1 : 2;
+            const int32_t *r0 = (const int32_t *)(q->rows + CENTROID(ids, c0) * stride);
+            const int32_t *r1 = (const int32_t *)(q->rows + CENTROID(ids, c0 + count - 1) * stride);
             __m256i acc0[4], acc1[4];
             for (int v = 0; v < 4; v++) { acc0[v] = _mm256_setzero_si256(); acc1[v] = _mm256_setzero_si256(); }
             for (size_t p = 0; p < q->pairs; p++) {
@@ -174,7 +178,7 @@ scores_avx2(const plaid_int16_centroids *q, const int16_t *packed, const float *
                 }
             }
             for (size_t c = 0; c < count; c++) {
-                const __m256 sc = _mm256_set1_ps(q->scales[c0 + c]);
+                const __m256 sc = _mm256_set1_ps(q->scales[CENTROID(ids, c0 + c)]);
                 float *o = out + (c0 + c) * queryTokens + t0;
                 for (size_t v = 0; v < vectors; v++) {
                     float lane[8];
@@ -197,13 +201,16 @@ int plaid_int16_scores_has_avx2(void) {
 #endif
 }
 
-int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *query, size_t queries, size_t queryTokens,
-                                float *out, int kernel) {
+// The product of `queries` queries with `rows` centroids (ids, or all of them where ids is NULL).
+static int centroid_scores(const plaid_int16_centroids *q, const int32_t *ids, size_t rows, const float *query, size_t queries,
+                           size_t queryTokens, float *out, int kernel) {
     if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
         kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
                  : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
     if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
     if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    for (size_t r = 0; ids && r < rows; r++)
+        if (ids[r] < 0 || (size_t)ids[r] >= q->k) return -3;
     // Lanes padded to a whole 32-token group, so the vector kernels read whole vectors.
     const size_t lanes = (queryTokens + 31) / 32 * 32, perQuery = q->pairs * lanes * 2;
     int16_t *packed = aligned_alloc(64, (queries * perQuery * sizeof(int16_t) + 63) / 64 * 64 + 64);
@@ -214,19 +221,30 @@ int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *que
                        tokenScales + b * lanes);
     switch (kernel) {
 #if defined(__x86_64__)
-    case PLAID_INT16_KERNEL_VNNI: scores_vnni(q, packed, tokenScales, lanes, queryTokens, queries, out); break;
+    case PLAID_INT16_KERNEL_VNNI: scores_vnni(q, ids, rows, packed, tokenScales, lanes, queryTokens, queries, out); break;
     case PLAID_INT16_KERNEL_AVX2:
         // The AVX2 and the plain kernels take the queries one at a time.
         for (size_t b = 0; b < queries; b++)
-            scores_avx2(q, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens, out + b * q->k * queryTokens);
+            scores_avx2(q, ids, rows, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens, out + b * rows * queryTokens);
         break;
 #endif
     default:
         for (size_t b = 0; b < queries; b++)
-            scores_portable(q, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens, out + b * q->k * queryTokens);
+            scores_portable(q, ids, rows, packed + b * perQuery, tokenScales + b * lanes, lanes, queryTokens,
+                            out + b * rows * queryTokens);
         break;
     }
     free(packed);
     free(tokenScales);
     return 0;
+}
+
+int plaid_int16_centroid_scores(const plaid_int16_centroids *q, const float *query, size_t queries, size_t queryTokens,
+                                float *out, int kernel) {
+    return centroid_scores(q, NULL, q->k, query, queries, queryTokens, out, kernel);
+}
+
+int plaid_int16_centroid_scores_of(const plaid_int16_centroids *q, const int32_t *ids, size_t count, const float *query,
+                                   size_t queryTokens, float *out, int kernel) {
+    return centroid_scores(q, ids, count, query, 1, queryTokens, out, kernel);
 }

@@ -108,4 +108,24 @@ final class CentroidScorerTests: XCTestCase {
         let int16 = scores(scorer, query, tokens: tokens, method: .automatic)
         for i in 0..<float.count { XCTAssertEqual(int16[i], float[i], accuracy: 2e-3) }
     }
+
+    /// Scoring chosen centroids (grouped stage 1) gives, row for row, the floats scoring all of
+    /// them gives, with every 16-bit method; ids may repeat and come in any order.
+    func testScoringChosenCentroidsEqualsTheirRowsOfAllScores() {
+        let dim = 72, k = 61, tokens = 32
+        let scorer = CentroidScorer(centroids: randomUnitVectors(k, dim: dim, seed: 21), dim: dim)
+        let query = randomUnitVectors(tokens, dim: dim, seed: 22)
+        var rng = SeededRandom(seed: 23)
+        let ids = (0..<29).map { _ in Int32(rng.next() % UInt64(k)) } + [0, Int32(k - 1)]
+        for method in int16Methods {
+            let all = scores(scorer, query, tokens: tokens, method: method)
+            var chosen = [Float](repeating: .nan, count: ids.count * tokens)
+            query.withUnsafeBufferPointer { q in
+                chosen.withUnsafeMutableBufferPointer { scorer.scores(query: q.baseAddress!, tokens: tokens, of: ids, into: $0.baseAddress!, method: method) }
+            }
+            for (r, id) in ids.enumerated() {
+                XCTAssertEqual(Array(chosen[r * tokens..<(r + 1) * tokens]), Array(all[Int(id) * tokens..<(Int(id) + 1) * tokens]), "\(method), centroid \(id)")
+            }
+        }
+    }
 }

@@ -65,11 +65,17 @@ final class KMeansTests: XCTestCase {
     func testTwoLevelKMeansIsSeededAndCoversThePoints() {
         let dim = 16, k = 64
         let points = randomUnitVectors(4_000, dim: dim, seed: 8)
-        let a = KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 3)
+        let (a, ends) = KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 3)
         let b = KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 3)
         XCTAssertEqual(a.count, k * dim)
-        XCTAssertEqual(a, b)
-        XCTAssertNotEqual(a, KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 4))
+        XCTAssertEqual(a, b.centroids)
+        XCTAssertEqual(ends, b.groupEnds)
+        XCTAssertNotEqual(a, KMeans.trainInTwoLevels(points: points, dim: dim, k: k, groups: 8, iterations: 4, seed: 4).centroids)
+        // The groups split the centroids: ends increase, and the last is k.
+        XCTAssertEqual(ends.last, k)
+        XCTAssertEqual(ends, ends.sorted())
+        XCTAssertEqual(Set(ends).count, ends.count)
+        XCTAssertGreaterThan(ends.first ?? 0, 0)
         for c in 0..<k {
             let norm = (0..<dim).reduce(Float(0)) { $0 + a[c * dim + $1] * a[c * dim + $1] }.squareRoot()
             XCTAssertEqual(norm, 1, accuracy: 1e-5)

@@ -14,7 +14,7 @@ final class MergePolicyTests: XCTestCase {
     private func manifest(_ segments: [SegmentInfo]) -> Manifest {
         let codebook = Codebook(dim: 8, nbits: 2, centroidCount: 4, centroidsFile: "centroids-1.plaid", bucketCutoffs: [], bucketWeights: [],
                                 kmeansIterations: 4, kmeansSeed: 42, kmeansSampleSize: 0, averageResidual: 0, outlierDistance: nil,
-                                tokensPerCentroid: 1, trainedCentroidCount: 4, createdBy: "test", model: nil)
+                                tokensPerCentroid: 1, trainedCentroidCount: 4, createdBy: "test", centroidGroupEnds: nil, model: nil)
         return Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: segments,
                         nextSegmentNumber: segments.count, metadataFields: [], writtenBy: "test")
     }

@@ -28,6 +28,13 @@ public struct Codebook: Codable, Equatable, Sendable {
     public var trainedCentroidCount: Int
     /// The plaid that built the index.
     public var createdBy: String
+    /// Where each group of trained centroids ends (exclusive, increasing, at most
+    /// `trainedCentroidCount`): two-level k-means trains the centroids group after group, and
+    /// search scores only the groups nearest each query token (`CentroidSearchGroups`). Centroids
+    /// past the last end (appended by later additions) belong to no group and are always scored.
+    /// `nil` for a codebook trained flat (below `KMeansParameters.twoLevelFrom` centroids, by
+    /// default 16,384) or by a plaid that did not record groups: its searches score every centroid.
+    public var centroidGroupEnds: [Int]?
     /// The model whose vectors the index holds, when the build knew it (text collections, and
     /// embeddings that `plaid encode` wrote).
     public var model: ModelIdentity?
@@ -45,7 +52,7 @@ extension Codebook {
                   bucketWeights: m.bucketWeights, kmeansIterations: m.kmeansIterations, kmeansSeed: m.kmeansSeed,
                   kmeansSampleSize: m.kmeansSampleSize, averageResidual: m.averageResidual, outlierDistance: nil,
                   tokensPerCentroid: Double(m.tokenCount) / Double(max(1, m.centroidCount)),
-                  trainedCentroidCount: m.centroidCount, createdBy: m.createdBy, model: nil)
+                  trainedCentroidCount: m.centroidCount, createdBy: m.createdBy, centroidGroupEnds: nil, model: nil)
     }
 
     static func centroidsFileName(generation: Int) -> String { "centroids-\(generation).plaid" }

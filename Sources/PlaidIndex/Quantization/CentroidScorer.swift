@@ -76,6 +76,31 @@ public final class CentroidScorer: @unchecked Sendable {
         precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : "out of memory scoring centroids")
     }
 
+    /// Writes scores[r · tokens + t] = centroid ids[r] · token t of one query [tokens, dim], the
+    /// same floats `scores(queries:...)` gives those centroids (`.float32`: one dot product per
+    /// product of the gathered rows, which may differ from the full one in the last bits). Every
+    /// id must be below `count`.
+    public func scores(query: UnsafePointer<Float>, tokens: Int, of ids: [Int32], into scores: UnsafeMutablePointer<Float>,
+                       method: Method = .automatic) {
+        guard tokens > 0, !ids.isEmpty else { return }
+        let kernel: Int32
+        switch CentroidScorer.resolved(method) {
+        case .float32, .automatic:
+            var rows = [Float](repeating: 0, count: ids.count * dim)
+            for (r, id) in ids.enumerated() {
+                precondition(id >= 0 && Int(id) < count, "a centroid id beyond \(count)")
+                rows.replaceSubrange((r * dim)..<((r + 1) * dim), with: centroids[(Int(id) * dim)..<((Int(id) + 1) * dim)])
+            }
+            rows.withUnsafeBufferPointer { BLAS.matmulTransposedB($0.baseAddress!, query, scores, m: ids.count, n: tokens, k: dim) }
+            return
+        case .int16: kernel = Int32(PLAID_INT16_KERNEL_AUTOMATIC)
+        case .int16Portable: kernel = Int32(PLAID_INT16_KERNEL_PORTABLE)
+        case .int16AVX2: kernel = Int32(PLAID_INT16_KERNEL_AVX2)
+        }
+        let status = plaid_int16_centroid_scores_of(quantizedCentroids(), ids, ids.count, query, tokens, scores, kernel)
+        precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : status == -3 ? "a centroid id beyond \(count)" : "out of memory scoring centroids")
+    }
+
     /// The 16-bit rows, made on first use (6 MB for 8,192 centroids of dimension 384), so that
     /// building an index never pays for them.
     private func quantizedCentroids() -> OpaquePointer {

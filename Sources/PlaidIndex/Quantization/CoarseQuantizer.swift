@@ -41,6 +41,13 @@ public struct CoarseQuantizer: Sendable {
         scorer.scores(queries: queries, count: queryCount, tokens: tokens, into: scores, method: method)
     }
 
+    /// scores[r · tokens + t] = centroid ids[r] · token t of one query [tokens, dim]: the floats
+    /// `scores(queries:...)` gives those centroids.
+    public func scores(query: UnsafePointer<Float>, tokens: Int, of ids: [Int32], into scores: UnsafeMutablePointer<Float>,
+                       method: CentroidScorer.Method = .automatic) {
+        scorer.scores(query: query, tokens: tokens, of: ids, into: scores, method: method)
+    }
+
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.
     public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
         if count >= Self.groupedAssignmentFrom {

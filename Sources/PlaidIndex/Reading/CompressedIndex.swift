@@ -24,6 +24,9 @@ public final class CompressedIndex: @unchecked Sendable {
     public let segmentBases: [Int]
     /// Bytes of every file of the snapshot.
     public let bytesOnDisk: Int
+    /// The centroids' groups where the codebook records them (`Codebook.centroidGroupEnds`):
+    /// then stage 1 scores only each query token's best groups.
+    public let searchGroups: CentroidSearchGroups?
 
     public var codebook: Codebook { manifest.codebook }
     public var dim: Int { codebook.dim }
@@ -64,6 +67,10 @@ public final class CompressedIndex: @unchecked Sendable {
                 formatVersion = version
                 (quantizer, codec, segments, bytesOnDisk) = opened
                 decoder = ResidualDecoder(codec: codec, quantizer: quantizer)
+                let reusable = previous?.path == path && previous?.codebook == manifest.codebook ? previous?.searchGroups : nil
+                searchGroups = manifest.codebook.centroidGroupEnds.map { ends in
+                    reusable ?? CentroidSearchGroups(centroids: opened.0.centroids, dim: manifest.codebook.dim, ends: ends)
+                }
                 var bases = [0]
                 for s in segments { bases.append(bases.last! + s.documentCount) }
                 segmentBases = bases
@@ -110,8 +117,10 @@ public final class CompressedIndex: @unchecked Sendable {
                                             : manifest.segments.isEmpty && book.centroidCount == 0
         guard (8...IndexBuilder.maximumDimension).contains(book.dim), book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits), trainedOrEmpty,
               (0...(1 << 32)).contains(book.centroidCount),
-              manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }) else {
-            throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
+              manifest.segments.allSatisfy({ $0.listCount <= book.centroidCount }),
+              book.centroidGroupEnds.map({ CentroidSearchGroups.isValid(ends: $0, trained: book.trainedCentroidCount,
+                                                                        centroidCount: book.centroidCount) }) ?? true else {
+            throw PlaidError.corruptIndex(file: manifestFile, detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids, \(book.trainedCentroidCount) trained, \(book.centroidGroupEnds?.count ?? 0) groups)")
         }
         let quantizer: CoarseQuantizer
         if let previous, previous.formatVersion == version, previous.codebook == book {

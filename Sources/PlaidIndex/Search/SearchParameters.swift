@@ -22,6 +22,16 @@ public struct SearchParameters: Sendable, Equatable {
     /// Candidates kept after centroid pruning; a quarter of them survive centroid interaction
     /// into the exact rerank (PLAID: ndocs).
     public var ndocs: Int
+    /// On a codebook trained in groups (`CentroidSearchGroups`): the groups whose centroids
+    /// stage 1 scores for each query token, best first by the token's score of their centers.
+    public var groupProbes: Int = SearchParameters.defaultGroupProbes
+    public static let defaultGroupProbes = 4
+    /// Past any grouping's group count (a grouped codebook has about √(4k) groups).
+    public static let maximumGroupProbes = 1 << 16
+    /// On a codebook trained in groups: candidates kept, by their scores from the postings
+    /// alone, for the pruned centroid interaction; nil: 4 · ndocs. At least `ndocs` are kept.
+    public var candidateBudget: Int?
+    public var effectiveCandidateBudget: Int { max(candidateBudget ?? 4 * ndocs, ndocs, k) }
     /// A filter matching at most this many tokens is searched by scoring every matching document
     /// exactly, with no probing (see `Searcher`); above it, the staged search runs restricted to
     /// the matches. The default is where the two ran equally fast on SciFact at dimension 384,

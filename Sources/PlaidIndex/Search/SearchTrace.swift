@@ -5,10 +5,14 @@ import Foundation
 public struct SearchTrace: Sendable {
     /// PLAID's stages, in the order `Searcher` runs them.
     public enum Stage: Int, CaseIterable, Sendable {
-        /// Every centroid scored against every query token (in: centroids; out: active query tokens).
+        /// Every centroid scored against every query token (in: centroids scored, all of them
+        /// unless the codebook has groups; out: active query tokens).
         case centroidScores
         /// Each token's top `ncells` centroids and the union of their lists (in: active tokens; out: candidates).
         case candidates
+        /// Grouped codebooks only: candidates scored from the probed lists' postings; the best
+        /// `candidateBudget` kept.
+        case candidateSelection
         /// Scores from the codes of centroids above the threshold; the best `ndocs` kept.
         case prunedInteraction
         /// Scores from every code; the best `ndocs / 4` kept.
@@ -20,6 +24,7 @@ public struct SearchTrace: Sendable {
             switch self {
             case .centroidScores: return "1. centroid scores"
             case .candidates: return "1. candidate lists"
+            case .candidateSelection: return "1. candidate selection"
             case .prunedInteraction: return "2. pruned centroid interaction"
             case .fullInteraction: return "3. centroid interaction"
             case .exact: return "4. exact MaxSim"

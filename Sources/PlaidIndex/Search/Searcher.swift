@@ -46,7 +46,8 @@ public struct Searcher: Sendable {
             Parallel.forEach(batches, threads: threads) { b in
                 let first = b * batch, count = min(batch, queries.count - first)
                 let started = DispatchTime.now().uptimeNanoseconds
-                let scores = runsStages(parameters, filter) ? centroidScores(queries: all.baseAddress! + first * perQuery, count: count, tokens: nq) : nil
+                let scores = runsStages(parameters, filter) && !(filter == nil && index.searchGroups != nil)
+                    ? centroidScores(queries: all.baseAddress! + first * perQuery, count: count, tokens: nq) : nil
                 let stageOne = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 / Double(count)
                 for i in 0..<count {
                     let q = first + i, queryStarted = DispatchTime.now().uptimeNanoseconds
@@ -99,6 +100,9 @@ public struct Searcher: Sendable {
             let results = exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.k)
             trace.record(.exact, since: &clock, in: filter.count, out: results.count)
             return results
+        }
+        if filter == nil, let groups = index.searchGroups {
+            return groupedSearch(query: query, tokens: nq, parameters: p, groups: groups, trace: &trace)
         }
         var clock = trace.start()
         let scores: CentroidScores
@@ -274,7 +278,20 @@ public struct Searcher: Sendable {
     /// docs/benchmarks.md, "Design measurements"). The documents go to the kernel in one
     /// call, which reads their tokens in chunks that run across documents. The best `k`, best first.
     func exactScores(of ordinals: [Int], centroidScores scores: CentroidScores, query: UnsafePointer<Float>, k: Int) -> [SearchResult] {
-        let dim = index.dim, nq = scores.tokens
+        let documents = ordinals.map { ordinal -> plaid_lookup_document in
+            let (segmentNumber, d) = index.locate(ordinal)
+            let segment = index.segments[segmentNumber]
+            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
+                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
+        }
+        return scores.withValues { exactScores(of: ordinals, documents: documents, scoreRows: $0, query: query, tokens: scores.tokens, k: k) }
+    }
+
+    /// Stage 4 on `documents` (those at `ordinals`), whose codes name rows of `scoreRows` [row, tokens]:
+    /// the centroid scores of the codes.
+    func exactScores(of ordinals: [Int], documents: [plaid_lookup_document], scoreRows: UnsafePointer<Float>, query: UnsafePointer<Float>,
+                     tokens nq: Int, k: Int) -> [SearchResult] {
+        let dim = index.dim
         var queryT = [Float](repeating: 0, count: dim * nq)
         for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
         let nbits = Int32(index.codec.nbits)
@@ -285,16 +302,8 @@ public struct Searcher: Sendable {
         var scratch = [Float](repeating: 0, count: 21 * nq)  // the table build needs 21 rows of nq, the kernel 2
         var units = [Float](repeating: 0, count: nq)
         plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &units, &scratch)
-        let documents = ordinals.map { ordinal -> plaid_lookup_document in
-            let (segmentNumber, d) = index.locate(ordinal)
-            let segment = index.segments[segmentNumber]
-            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
-                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
-        }
         var documentScores = [Float](repeating: 0, count: ordinals.count)
-        scores.withValues { centroidScores in
-            plaid_maxsim_from_lookup(centroidScores, lookup, units, nq, dim, nbits, documents, documents.count, &documentScores, &scratch)
-        }
+        plaid_maxsim_from_lookup(scoreRows, lookup, units, nq, dim, nbits, documents, documents.count, &documentScores, &scratch)
         var final = TopK(k: k)
         for (ordinal, score) in zip(ordinals, documentScores) { final.insert(score: score, document: ordinal) }
         return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }

@@ -39,7 +39,7 @@ struct CodebookTrainer {
         let heldoutCount = min(heldoutSize ?? min(50_000, max(1, sampleCount / 20)), max(1, total / 2))
         var (training, heldout) = try sample(embeddings, count: sampleCount + heldoutCount, heldout: heldoutCount, atLeast: k)
         let trainingCount = training.count / dim
-        let centroids = trainCentroids(on: training, dim: dim, k: min(k, trainingCount), showProgress: showProgress)
+        let (centroids, groupEnds) = trainCentroids(on: training, dim: dim, k: min(k, trainingCount), showProgress: showProgress)
         training = []
         let fit = fitCodec(heldout: &heldout, dim: dim, centroids: centroids)
         let centroidCount = centroids.count / dim
@@ -51,25 +51,27 @@ struct CodebookTrainer {
                                 outlierDistance: fit.outlierDistance,
                                 tokensPerCentroid: Double(total) / Double(centroidCount),
                                 trainedCentroidCount: centroidCount, createdBy: "plaid \(PlaidVersion.string)",
-                                model: embeddings.model)
+                                centroidGroupEnds: groupEnds, model: embeddings.model)
         return (codebook, centroids)
     }
 
-    /// k-means on the sample: flat below `KMeansParameters.twoLevelFrom` centroids, in two levels
-    /// from there on (as many groups as `CentroidGroups` would make of the result).
-    private func trainCentroids(on training: [Float], dim: Int, k: Int, showProgress: Bool) -> [Float] {
+    /// k-means on the sample: flat below `kmeans.twoLevelFrom` centroids, in two levels
+    /// from there on (as many groups as `CentroidGroups` would make of the result), with the
+    /// groups' ends (nil when flat).
+    private func trainCentroids(on training: [Float], dim: Int, k: Int, showProgress: Bool) -> (centroids: [Float], groupEnds: [Int]?) {
         let label = "k-means (\(k) centroids, \(training.count / dim) vectors)"
-        guard k >= KMeansParameters.twoLevelFrom else {
+        guard k >= kmeans.twoLevelFrom else {
             let progress = showProgress ? ProgressReporter(label: label, total: kmeans.iterations, unit: "iterations") : nil
             defer { progress?.finish() }
-            return KMeans.train(points: training, dim: dim, k: k, iterations: kmeans.iterations, seed: kmeans.seed,
-                                progress: { progress?.update($0) })
+            return (KMeans.train(points: training, dim: dim, k: k, iterations: kmeans.iterations, seed: kmeans.seed,
+                                 progress: { progress?.update($0) }), nil)
         }
         let groups = CentroidGroups.groupCount(centroids: k, probes: CentroidGroups.defaultProbes)
         let progress = showProgress ? ProgressReporter(label: label + " in \(groups) groups", total: groups + 1, unit: "groups") : nil
         defer { progress?.finish() }
-        return KMeans.trainInTwoLevels(points: training, dim: dim, k: k, groups: groups, iterations: kmeans.iterations,
-                                       seed: kmeans.seed, progress: { progress?.update($0) })
+        let (centroids, ends) = KMeans.trainInTwoLevels(points: training, dim: dim, k: k, groups: groups, iterations: kmeans.iterations,
+                                                        seed: kmeans.seed, progress: { progress?.update($0) })
+        return (centroids, ends)
     }
 
     /// Trains the codebook of an index created empty (`empty`, untrained) on its first batch, as

@@ -13,8 +13,14 @@ public struct KMeansParameters: Sendable, Equatable {
     /// Embeddings sampled for training. `nil`: 48 per centroid, at most 1 GiB of vectors and all of them.
     public var sampleSize: Int?
 
-    public init(centroids: Int? = nil, iterations: Int = 4, seed: UInt64 = 42, sampleSize: Int? = nil) {
+    /// From this many centroids on, k-means runs in two levels and the index records the groups
+    /// that search probes (`Codebook.centroidGroupEnds`).
+    public var twoLevelFrom: Int
+
+    public init(centroids: Int? = nil, iterations: Int = 4, seed: UInt64 = 42, sampleSize: Int? = nil,
+                twoLevelFrom: Int = KMeansParameters.defaultTwoLevelFrom) {
         self.centroids = centroids
+        self.twoLevelFrom = twoLevelFrom
         self.iterations = iterations
         self.seed = seed
         self.sampleSize = sampleSize
@@ -40,9 +46,9 @@ public struct KMeansParameters: Sendable, Equatable {
     /// Bytes of sampled vectors a default build holds: 1 GiB, 2,097,152 vectors of dimension 128.
     public static let sampleMemoryBudget = 1 << 30
 
-    /// From this many centroids on, k-means runs in two levels (`KMeans.trainInTwoLevels`): the
-    /// count from which assignment probes groups too, so that one threshold switches both.
-    public static let twoLevelFrom = CoarseQuantizer.groupedAssignmentFrom
+    /// By default k-means runs in two levels (`KMeans.trainInTwoLevels`) from the count from
+    /// which assignment probes groups too, so that one threshold switches both.
+    public static let defaultTwoLevelFrom = CoarseQuantizer.groupedAssignmentFrom
 }
 
 /// Lloyd's k-means with L2 assignment by `NearestCentroidFinder`: argmin‖x − c‖² =
@@ -92,10 +98,12 @@ public enum KMeans {
     /// each group's points split by their own k-means into a share of the `k` centroids
     /// proportional to the group's size (at least one, at most one per point). A flat k-means
     /// compares every point with all k centroids each iteration; this compares it with `groups`,
-    /// then with its group's k/groups. Returns [k, dim], unit rows, group after group.
+    /// then with its group's k/groups. Returns the centroids [k, dim], unit rows, group after
+    /// group, and where each group's centroids end (exclusive, increasing, the last k; a group
+    /// that received no point has no centroids and no end): search probes the centroids in groups.
     /// `progress` receives the groups done (of `groups` + 1: the first level counts as one).
     public static func trainInTwoLevels(points: [Float], dim: Int, k: Int, groups: Int, iterations: Int, seed: UInt64,
-                                        progress: ((Int) -> Void)? = nil) -> [Float] {
+                                        progress: ((Int) -> Void)? = nil) -> (centroids: [Float], groupEnds: [Int]) {
         let n = points.count / dim
         precondition(n >= 1 && k >= 1 && k <= n && groups >= 1 && groups <= k, "two-level k-means needs 1 ≤ groups ≤ k ≤ points")
         let centers = train(points: points, dim: dim, k: groups, iterations: iterations, seed: seed)
@@ -106,6 +114,7 @@ public enum KMeans {
         for i in 0..<n { members[Int(owner[i])].append(i) }
         let shares = proportionalShares(of: k, sizes: members.map(\.count))
         var centroids: [Float] = []
+        var ends: [Int] = []
         centroids.reserveCapacity(k * dim)
         for g in 0..<groups {
             if shares[g] > 0 {
@@ -113,10 +122,11 @@ public enum KMeans {
                 groupPoints.reserveCapacity(members[g].count * dim)
                 for i in members[g] { groupPoints += points[(i * dim)..<((i + 1) * dim)] }
                 centroids += train(points: groupPoints, dim: dim, k: shares[g], iterations: iterations, seed: seed &+ UInt64(g + 1))
+                ends.append(centroids.count / dim)
             }
             progress?(g + 2)
         }
-        return centroids
+        return (centroids, ends)
     }
 
     /// Splits `total` among groups of the given sizes in proportion to them (largest remainders

@@ -87,7 +87,7 @@ public enum IndexBuilder {
                                     centroidsFile: Codebook.centroidsFileName(generation: 1), bucketCutoffs: [], bucketWeights: [],
                                     kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
                                     kmeansSampleSize: 0, averageResidual: 0, outlierDistance: nil, tokensPerCentroid: 0,
-                                    trainedCentroidCount: 0, createdBy: "plaid \(PlaidVersion.string)", model: model)
+                                    trainedCentroidCount: 0, createdBy: "plaid \(PlaidVersion.string)", centroidGroupEnds: nil, model: model)
             try IndexStorage.writeCentroids([], path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
             let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: [],
                                     nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)")

@@ -209,6 +209,12 @@ enum {
 int plaid_int16_centroid_scores(const plaid_int16_centroids *quantized, const float *query, size_t queries,
                                 size_t queryTokens, float *out, int kernel);
 
+/// The same product for one query [queryTokens, dim] and only the centroids `ids` (each below
+/// k): out[r · queryTokens + t] is what plaid_int16_centroid_scores writes for centroid ids[r]
+/// and token t, float for float. Returns 0, -1, -2, or -3 (an id out of range).
+int plaid_int16_centroid_scores_of(const plaid_int16_centroids *quantized, const int32_t *ids, size_t count,
+                                   const float *query, size_t queryTokens, float *out, int kernel);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,12 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Candidates kept after pruning; ndocs/4 reach the exact rerank (default by k: 256, 1024 or max(4k, 4096)).")
     var ndocs: Int?
 
+    @Option(help: "On an index whose centroids are grouped (from 16,384 centroids): groups whose centroids stage 1 scores per query token (default 4).")
+    var groupProbes: Int?
+
+    @Option(help: "On an index whose centroids are grouped: candidates kept by their scores from the probed lists, for the pruning stage (default 4 · ndocs).")
+    var candidateBudget: Int?
+
     @Option(help: ArgumentHelp("Threads searching queries in parallel.", valueName: "n"))
     var threads: Int = Parallel.defaultThreadCount
 
@@ -25,6 +31,12 @@ struct SearchOptions: ParsableArguments {
         if let ndocs, ndocs > SearchParameters.maximumNdocs { throw ValidationError("--ndocs must be at most \(SearchParameters.maximumNdocs), not \(ndocs).") }
         if let ncells, ncells < 1 { throw ValidationError("--ncells must be at least 1, not \(ncells).") }
         if let ndocs, ndocs < 1 { throw ValidationError("--ndocs must be at least 1, not \(ndocs).") }
+        if let groupProbes, !(1...SearchParameters.maximumGroupProbes).contains(groupProbes) {
+            throw ValidationError("--group-probes must be between 1 and \(SearchParameters.maximumGroupProbes), not \(groupProbes).")
+        }
+        if let candidateBudget, !(1...SearchParameters.maximumNdocs).contains(candidateBudget) {
+            throw ValidationError("--candidate-budget must be between 1 and \(SearchParameters.maximumNdocs), not \(candidateBudget).")
+        }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, not \(threads).") }
     }
 
@@ -33,6 +45,8 @@ struct SearchOptions: ParsableArguments {
         if let ncells { p.ncells = ncells }
         if let centroidScoreThreshold { p.centroidScoreThreshold = centroidScoreThreshold }
         if let ndocs { p.ndocs = ndocs }
+        if let groupProbes { p.groupProbes = groupProbes }
+        if let candidateBudget { p.candidateBudget = candidateBudget }
         return p
     }
 }

@@ -1,0 +1,150 @@
+import Foundation
+import PlaidCore
+import XCTest
+@testable import PlaidIndex
+
+/// Search over a codebook trained in groups (`GroupedSearch.swift`), on small indexes built with
+/// two-level k-means from a low centroid count.
+final class GroupedSearchTests: XCTestCase {
+    private var directory: String!
+    override func setUp() { directory = temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// 512 centroids trained in two levels (32 groups); the corpus and its embeddings.
+    private func groupedIndex(documents: Int = 1500) throws -> (CompressedIndex, SyntheticCorpus, DocumentEmbeddings) {
+        let (corpus, embeddings) = try smallCorpus(documents: documents, tokens: 30...60, dim: 64, seed: 12, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        let kmeans = KMeansParameters(centroids: 512, twoLevelFrom: 256)
+        _ = try IndexBuilder.build(from: embeddings, at: path, parameters: BuildParameters(nbits: 2, kmeans: kmeans))
+        return (try CompressedIndex(path: path), corpus, embeddings)
+    }
+
+    /// The build records the groups, the open checks and rebuilds them, and a flat build records none.
+    func testATwoLevelBuildRecordsItsGroups() throws {
+        let (index, _, _) = try groupedIndex()
+        let ends = try XCTUnwrap(index.codebook.centroidGroupEnds)
+        XCTAssertEqual(ends.last, 512)
+        XCTAssertEqual(index.searchGroups?.count, ends.count)
+        XCTAssertEqual(index.searchGroups?.tail, 512..<512)
+        XCTAssertGreaterThan(ends.count, 8)
+
+        let (_, flatEmbeddings) = try smallCorpus(documents: 200, in: directory + "/flat")
+        let flatPath = (directory as NSString).appendingPathComponent("flat-index")
+        _ = try IndexBuilder.build(from: flatEmbeddings, at: flatPath, parameters: BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 64)))
+        let flat = try CompressedIndex(path: flatPath)
+        XCTAssertNil(flat.codebook.centroidGroupEnds)
+        XCTAssertNil(flat.searchGroups)
+    }
+
+    /// Probing every group with a budget past every candidate scores every centroid and keeps
+    /// every candidate: the grouped search then returns what the dense search returns, result
+    /// for result (a filter allowing every document takes the dense path).
+    func testProbingEveryGroupWithoutABudgetEqualsTheDenseSearch() throws {
+        let (index, corpus, _) = try groupedIndex()
+        let groups = try XCTUnwrap(index.searchGroups)
+        let everything = allowingEveryDocument(index)
+        let queries = corpus.queries(count: 20)
+        for k in [10, 100] {
+            var p = SearchParameters(k: k)
+            p.ndocs = 64
+            p.groupProbes = groups.count
+            p.candidateBudget = index.documentCount
+            p.exactScoringTokens = 0
+            let searcher = Searcher(index: index)
+            let grouped = searcher.search(queries: queries, parameters: p, threads: 1)
+            let dense = searcher.search(queries: queries, parameters: p, filter: everything, threads: 1)
+            XCTAssertEqual(grouped, dense, "k = \(k)")
+        }
+    }
+
+    /// At the defaults the grouped search keeps most of the dense search's top-10, its results
+    /// do not depend on the thread count, and one query alone gives what it gives in a batch.
+    func testDefaultsKeepTheDenseTopTenAndDoNotDependOnThreads() throws {
+        let (index, corpus, _) = try groupedIndex()
+        let queries = corpus.queries(count: 40)
+        let searcher = Searcher(index: index)
+        let p = SearchParameters(k: 10)
+        let one = searcher.search(queries: queries, parameters: p, threads: 1)
+        XCTAssertEqual(one, searcher.search(queries: queries, parameters: p, threads: 2))
+        let alone = queries.values.withUnsafeBufferPointer {
+            searcher.search(query: $0.baseAddress! + 3 * queries.tokensPerQuery * queries.dim, tokens: queries.tokensPerQuery, parameters: p)
+        }
+        XCTAssertEqual(alone, one[3])
+        var dp = p
+        dp.exactScoringTokens = 0
+        let dense = searcher.search(queries: queries, parameters: dp, filter: allowingEveryDocument(index), threads: 1)
+        var kept = 0
+        for q in 0..<queries.count { kept += Set(one[q].map(\.document)).intersection(dense[q].map(\.document)).count }
+        let share = Double(kept) / Double(10 * queries.count)
+        print("grouped search keeps \(share) of the dense top-10")
+        XCTAssertGreaterThanOrEqual(share, 0.9)
+    }
+
+    /// The trace shows the selection: candidates in, the budget out, and the pruned stage takes those.
+    func testTheTraceShowsTheCandidateSelection() throws {
+        let (index, corpus, _) = try groupedIndex()
+        let queries = corpus.queries(count: 4, tokens: 16)
+        var p = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 64)
+        p.candidateBudget = 100
+        for q in 0..<queries.count {
+            var trace = SearchTrace()
+            let results = queries.values.withUnsafeBufferPointer {
+                Searcher(index: index).search(query: $0.baseAddress! + q * 16 * 64, tokens: 16, parameters: p, trace: &trace)
+            }
+            XCTAssertEqual(results.count, 10)
+            XCTAssertLessThan(trace[.centroidScores].itemsIn, 512, "stage 1 scores the best groups' centroids, not all")
+            XCTAssertGreaterThan(trace[.candidates].itemsOut, 100)
+            XCTAssertEqual(trace[.candidateSelection].itemsIn, trace[.candidates].itemsOut)
+            XCTAssertEqual(trace[.candidateSelection].itemsOut, 100)
+            XCTAssertEqual(trace[.prunedInteraction].itemsIn, 100)
+            XCTAssertEqual(trace[.prunedInteraction].itemsOut, 64)
+            XCTAssertEqual(trace[.fullInteraction].itemsOut, 16)
+            XCTAssertEqual(trace[.exact].itemsOut, 10)
+        }
+    }
+
+    /// Deleted documents never come back from the grouped search.
+    func testDeletedDocumentsAreNeverReturned() throws {
+        let (index, corpus, _) = try groupedIndex()
+        let queries = corpus.queries(count: 8)
+        let before = Searcher(index: index).search(queries: queries, parameters: SearchParameters(k: 10), threads: 1)
+        let doomed = Set(before.flatMap { $0.prefix(3).map(\.id) })
+        let writer = try IndexWriter(path: index.path)
+        _ = try writer.delete(ids: Array(doomed))
+        try writer.commit()
+        let after = Searcher(index: try CompressedIndex(path: index.path)).search(queries: queries, parameters: SearchParameters(k: 10), threads: 1)
+        XCTAssertTrue(after.allSatisfy { $0.count == 10 && $0.allSatisfy { !doomed.contains($0.id) } })
+    }
+
+    /// The selection keeps the `count` best by score, ties to the lower ordinal, in ordinal
+    /// order: as sorting would, on scores full of ties.
+    func testTheSelectionKeepsTheBestAsSortingWould() {
+        var rng = SeededRandom(seed: 5)
+        for trial in 0..<200 {
+            let n = 1 + Int(rng.next() % 300)
+            let score = (0..<n).map { _ in Float(rng.next() % 7) }
+            let ordinals = (0..<n).shuffled(using: &rng)
+            let count = Int(rng.next() % UInt64(n + 3))
+            let expected = ordinals.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }.prefix(count).sorted()
+            XCTAssertEqual(Searcher.best(count, of: ordinals, by: score), expected, "trial \(trial)")
+        }
+    }
+
+    /// A manifest whose group ends are out of order or past the centroids is refused at open.
+    func testGroupEndsThatCannotBeAreRefused() {
+        XCTAssertTrue(CentroidSearchGroups.isValid(ends: [3, 8, 10], trained: 10, centroidCount: 12))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [], trained: 10, centroidCount: 10))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [0, 10], trained: 10, centroidCount: 10))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [5, 5, 10], trained: 10, centroidCount: 10))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [8, 3], trained: 10, centroidCount: 10))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [4, 11], trained: 10, centroidCount: 12))
+        XCTAssertFalse(CentroidSearchGroups.isValid(ends: [4, 10], trained: 10, centroidCount: 9))
+    }
+
+    private func allowingEveryDocument(_ index: CompressedIndex) -> DocumentFilter {
+        let n = index.ordinalCount
+        var allowed = [UInt64](repeating: 0, count: (n + 63) / 64)
+        for o in 0..<n { allowed[o >> 6] |= 1 << UInt64(o & 63) }
+        return DocumentFilter(allowed: allowed, count: n, tokens: index.tokenCount, ordinals: Array(0..<n))
+    }
+}
