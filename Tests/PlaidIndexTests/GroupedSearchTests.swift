@@ -126,7 +126,7 @@ final class GroupedSearchTests: XCTestCase {
             let ordinals = (0..<n).shuffled(using: &rng)
             let count = Int(rng.next() % UInt64(n + 3))
             let expected = ordinals.sorted { score[$0] != score[$1] ? score[$0] > score[$1] : $0 < $1 }.prefix(count).sorted()
-            XCTAssertEqual(Searcher.best(count, of: ordinals, by: score), expected, "trial \(trial)")
+            XCTAssertEqual(Searcher.best(count, of: ordinals, scores: ordinals.map { score[$0] }), expected, "trial \(trial)")
         }
     }
 

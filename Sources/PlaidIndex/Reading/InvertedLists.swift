@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// For each centroid, the sorted unique ids of the documents with a token assigned to it.
 ///
@@ -100,6 +101,15 @@ public struct InvertedLists: @unchecked Sendable {
             guard doc >= 0, doc < documentCount else { return }
             body(doc)
         }
+    }
+
+    /// List `c` for `plaid_credit_lists`, its documents numbered from `base`, those in `deleted`
+    /// (a bitmap of `documentCount` bits, or nil) skipped. Valid while the index is open.
+    func probed(list c: Int, base: Int, deleted: UnsafePointer<UInt64>?, mark: Int32, score: Float) -> plaid_probed_list {
+        let start = Int(offsets.loadUnaligned(fromByteOffset: 8 * c, as: UInt64.self))
+        let end = Int(offsets.loadUnaligned(fromByteOffset: 8 * (c + 1), as: UInt64.self))
+        return plaid_probed_list(data: data, start: start, end: end, documentCount: documentCount, base: base, deleted: deleted,
+                                 mark: mark, score: score)
     }
 
     public func documents(inList c: Int) -> [Int] {

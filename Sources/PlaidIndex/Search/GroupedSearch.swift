@@ -83,8 +83,9 @@ extension Searcher {
     }
 
     /// Candidate lists: the live documents of each active token's top `ncells` scored centroids,
-    /// in the order first found, and each one's score from the postings, `credit[ordinal]` (the
-    /// sum over tokens of the best score among the token's probed centroids whose list holds it).
+    /// in the order first found, and each one's score from the postings, `credit[i]` for
+    /// candidates[i] (the sum over tokens of the best score among the token's probed centroids
+    /// whose list holds it).
     func scoredCandidates(_ scores: PartialCentroidScores, ncells: Int) -> (candidates: [Int], credit: [Float]) {
         let nq = scores.tokens, rows = scores.ids.count
         let n = min(max(1, ncells), rows)
@@ -92,42 +93,56 @@ extension Searcher {
         guard n > 0, !active.isEmpty else { return ([], []) }
         var top = [Int32](repeating: 0, count: active.count * n), heap = [Float](repeating: 0, count: active.count * n)
         scores.values.withUnsafeBufferPointer { plaid_top_centroids($0.baseAddress!, rows, nq, active.map(Int32.init), active.count, n, &top, &heap) }
-        // stamp[ordinal]: 1 + the last token that credited it (0: not a candidate yet).
-        var stamp = [Int32](repeating: 0, count: index.ordinalCount)
-        var credit = [Float](repeating: 0, count: index.ordinalCount)
-        var candidates: [Int] = []
-        for (i, _) in active.enumerated() {
-            // Best probe first, so that a document in several of this token's lists is credited
-            // the best of them.
-            let probes = (0..<n).map { (row: Int(top[i * n + $0]), score: heap[i * n + $0]) }
-                .sorted { $0.score != $1.score ? $0.score > $1.score : $0.row < $1.row }
-            let mark = Int32(i + 1)
-            for probe in probes {
-                let c = Int(scores.ids[probe.row])
-                for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
-                    let base = index.segmentBases[s]
-                    segment.invertedLists.forEachDocument(inList: c) { d in
-                        let ordinal = base + d
-                        guard stamp[ordinal] != mark, !segment.isDeleted(d) else { return }
-                        if stamp[ordinal] == 0 { candidates.append(ordinal) }
-                        stamp[ordinal] = mark
-                        credit[ordinal] += probe.score
+        // Best probe first, so that a document in several of a token's lists is credited the best of them.
+        typealias Probe = (row: Int, score: Float)
+        let probes: [[Probe]] = (0..<active.count).map { i in
+            let probes: [Probe] = (0..<n).map { j in (row: Int(top[i * n + j]), score: heap[i * n + j]) }
+            return probes.sorted { a, b in a.score != b.score ? a.score > b.score : a.row < b.row }
+        }
+        // The segments' deletion bitmaps side by side in one array, so that the kernel can be
+        // given a pointer into it for each list.
+        var deletions: [UInt64] = [], deletionStart: [Int?] = []
+        for segment in index.segments {
+            deletionStart.append(segment.deleted.isEmpty ? nil : deletions.count)
+            deletions += segment.deleted
+        }
+        var found: [Int64] = [], credit: [Float] = []
+        let count = deletions.withUnsafeBufferPointer { bits -> Int in
+            var room = 0, lists: [plaid_probed_list] = []
+            for (i, tokenProbes) in probes.enumerated() {
+                for probe in tokenProbes {
+                    let c = Int(scores.ids[probe.row])
+                    for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
+                        room += segment.invertedLists.count(ofList: c)
+                        lists.append(segment.invertedLists.probed(list: c, base: index.segmentBases[s], deleted: deletionStart[s].map { bits.baseAddress! + $0 },
+                                                                  mark: Int32(i + 1), score: probe.score))
                     }
                 }
             }
+            found = [Int64](repeating: 0, count: room)
+            credit = [Float](repeating: 0, count: room)
+            let count = plaid_credit_lists(lists, lists.count, index.ordinalCount, &found, &credit)
+            precondition(count != Int.max, "out of memory crediting \(room) postings")
+            return count
         }
+        credit.removeLast(credit.count - count)
+        let candidates = found.prefix(count).map { Int($0) }
         return (candidates, credit)
     }
 
-    /// The `count` of `ordinals` with the largest `score[ordinal]` (ties to the lower ordinal),
-    /// in increasing ordinal order; all of them, sorted, when there are no more.
-    static func best(_ count: Int, of ordinals: [Int], by score: [Float]) -> [Int] {
+    /// The `count` of `ordinals` with the largest scores (`scores[i]` is ordinals[i]'s; ties to
+    /// the lower ordinal), in increasing ordinal order; all of them, sorted, when there are no more.
+    static func best(_ count: Int, of ordinals: [Int], scores: [Float]) -> [Int] {
         guard ordinals.count > count else { return ordinals.sorted() }
         guard count > 0 else { return [] }
-        var values = ordinals.map { score[$0] }
+        var values = scores
         let threshold = Searcher.largest(count, in: &values)
-        var kept = ordinals.filter { score[$0] > threshold }
-        let ties = ordinals.filter { score[$0] == threshold }.sorted()
+        var kept: [Int] = [], ties: [Int] = []
+        kept.reserveCapacity(count)
+        for (ordinal, score) in zip(ordinals, scores) {
+            if score > threshold { kept.append(ordinal) } else if score == threshold { ties.append(ordinal) }
+        }
+        ties.sort()
         kept += ties.prefix(count - kept.count)
         return kept.sorted()
     }
@@ -164,7 +179,7 @@ extension Searcher {
         let ndocs = max(p.ndocs, p.k)
         let (candidates, credit) = scoredCandidates(scores, ncells: p.ncells)
         trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
-        let selected = Searcher.best(p.effectiveCandidateBudget, of: candidates, by: credit)
+        let selected = Searcher.best(p.effectiveCandidateBudget, of: candidates, scores: credit)
         trace.record(.candidateSelection, since: &clock, in: candidates.count, out: selected.count)
         if selected.isEmpty { return [] }
         let pruned = PartialInteraction(scores: scores, threshold: p.centroidScoreThreshold, index: index).best(ndocs, of: selected)

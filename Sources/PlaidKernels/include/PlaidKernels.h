@@ -183,6 +183,27 @@ int plaid_int8_top_columns(const plaid_int8_centroids *quantized, const plaid_in
 void plaid_nearest_exact_float(const float *centroids, size_t k, size_t dim, const float *bias,
                                const float *points, size_t n, int32_t *out);
 
+/// One probed inverted list of grouped search's candidate lists: LEB128 gaps of increasing local
+/// document ids in data[start..<end], ids below documentCount (traversal stops at the first
+/// posting that breaks that), numbered from ordinal `base`, those marked in `deleted` (a bitmap,
+/// or NULL) skipped; `mark` (nonzero) is 1 + the query token that probed it, `score` the token's
+/// score of the list's centroid.
+typedef struct {
+    const uint8_t *data;
+    size_t start, end, documentCount, base;
+    const uint64_t *deleted;
+    int32_t mark;
+    float score;
+} plaid_probed_list;
+
+/// Grouped search's candidate lists: every document of the lists, each credited, once per query
+/// token, the score of the first of that token's lists that holds it (a token's lists must come
+/// best first, and the tokens in order). Writes each candidate's ordinal and credit (room: one
+/// per posting) and returns their count, or SIZE_MAX when out of memory. `ordinals`: the
+/// snapshot's ordinal count (every base + id is below it). The candidates come in blocks of
+/// increasing ordinals, each block's in the order first credited.
+size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits);
+
 /// Centroids quantized to 16 bits for stage 1's scores (centroid_scores.c). Opaque; made from
 /// [k, dim] float rows, freed by _destroy. NULL when out of memory.
 typedef struct plaid_int16_centroids plaid_int16_centroids;
