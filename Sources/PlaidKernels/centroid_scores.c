@@ -248,3 +248,78 @@ int plaid_int16_centroid_scores_of(const plaid_int16_centroids *q, const int32_t
                                    size_t queryTokens, float *out, int kernel) {
     return centroid_scores(q, ids, count, query, 1, queryTokens, out, kernel);
 }
+
+// ---- One token against chosen centroids (grouped search's stage 1) ---------------------------
+//
+// The same exact int32 sums as the tile kernels, so the same floats, one dot product per centroid:
+// a query token's own groups differ from the other tokens', so there is no tile to share.
+
+static int32_t token_dot_portable(const int16_t *a, const int16_t *w, size_t pairs) {
+    int32_t sum = 0;
+    for (size_t i = 0; i < 2 * pairs; i++) sum += (int32_t)a[i] * w[i];
+    return sum;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int32_t token_dot_vnni(const int16_t *a, const int16_t *w, size_t pairs) {
+    __m512i acc = _mm512_setzero_si512();
+    size_t p = 0;
+    for (; p + 16 <= pairs; p += 16)
+        acc = _mm512_dpwssd_epi32(acc, _mm512_loadu_si512(a + 2 * p), _mm512_loadu_si512(w + 2 * p));
+    if (p < pairs) {
+        const __mmask16 m = (__mmask16)((1u << (pairs - p)) - 1);
+        acc = _mm512_dpwssd_epi32(acc, _mm512_maskz_loadu_epi32(m, a + 2 * p), _mm512_maskz_loadu_epi32(m, w + 2 * p));
+    }
+    return _mm512_reduce_add_epi32(acc);
+}
+
+__attribute__((target("avx2"))) static int32_t token_dot_avx2(const int16_t *a, const int16_t *w, size_t pairs) {
+    __m256i acc = _mm256_setzero_si256();
+    size_t p = 0;
+    for (; p + 8 <= pairs; p += 8)
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(a + 2 * p)),
+                                                      _mm256_loadu_si256((const __m256i *)(w + 2 * p))));
+    int32_t lane[8];
+    _mm256_storeu_si256((__m256i *)lane, acc);
+    int32_t sum = 0;
+    for (int i = 0; i < 8; i++) sum += lane[i];
+    for (; p < pairs; p++) sum += (int32_t)a[2 * p] * w[2 * p] + (int32_t)a[2 * p + 1] * w[2 * p + 1];
+    return sum;
+}
+#endif
+
+int plaid_int16_token_scores(const plaid_int16_centroids *q, const float *token, const int32_t *starts, const int32_t *counts,
+                             size_t ranges, float *out, int kernel) {
+    if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
+        kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
+                 : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
+    if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
+    if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    for (size_t g = 0; g < ranges; g++)
+        if (starts[g] < 0 || counts[g] < 0 || (size_t)starts[g] + (size_t)counts[g] > q->k) return -3;
+    // The token quantized as quantize_query does it, in natural order (pairs of dimensions).
+    int16_t *a = aligned_alloc(64, (2 * q->pairs * sizeof(int16_t) + 63) / 64 * 64 + 64);
+    if (!a) return -2;
+    memset(a, 0, 2 * q->pairs * sizeof(int16_t));
+    float largest = 0.0f;
+    for (size_t i = 0; i < q->dim; i++) largest = fabsf(token[i]) > largest ? fabsf(token[i]) : largest;
+    const float tokenScale = largest / QUERY_LIMIT, inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
+    for (size_t i = 0; i < q->dim; i++) a[i] = (int16_t)lrintf(token[i] * inverse);
+    const size_t stride = 2 * q->pairs;
+    for (size_t g = 0; g < ranges; g++) {
+        for (size_t c = (size_t)starts[g]; c < (size_t)starts[g] + (size_t)counts[g]; c++) {
+            const int16_t *w = q->rows + c * stride;
+            int32_t sum;
+            switch (kernel) {
+#if defined(__x86_64__)
+            case PLAID_INT16_KERNEL_VNNI: sum = token_dot_vnni(a, w, q->pairs); break;
+            case PLAID_INT16_KERNEL_AVX2: sum = token_dot_avx2(a, w, q->pairs); break;
+#endif
+            default: sum = token_dot_portable(a, w, q->pairs); break;
+            }
+            *out++ = (float)sum * (q->scales[c] * tokenScale);
+        }
+    }
+    free(a);
+    return 0;
+}

@@ -97,7 +97,7 @@ LEVELS(float, plaid_interaction_tables, (const float *scores, size_t k, size_t q
             // Rounded half away from zero, and clamped in case a score passes the bound.
             float x = row[t] * scale;
             x = x > 32767.0f ? 32767.0f : (x < -32767.0f ? -32767.0f : x);
-            f[t] = (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
+            f[t] = row[t] == -INFINITY ? INT16_MIN : (int16_t)(int32_t)(x + (x >= 0.0f ? 0.5f : -0.5f));
         }
         if (passes) {
             memcpy(kept + rows * queryTokens, f, queryTokens * sizeof(int16_t));

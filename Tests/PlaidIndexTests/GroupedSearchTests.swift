@@ -37,16 +37,16 @@ final class GroupedSearchTests: XCTestCase {
     }
 
     /// Probing every group with a budget past every candidate scores every centroid and keeps
-    /// every candidate: the grouped search then returns what the dense search returns, result
-    /// for result (a filter allowing every document takes the dense path).
+    /// every candidate, and with ndocs = k stage 3 keeps all that stage 2 kept: the grouped search
+    /// then returns what the dense search returns, result for result (a filter allowing every
+    /// document takes the dense path).
     func testProbingEveryGroupWithoutABudgetEqualsTheDenseSearch() throws {
         let (index, corpus, _) = try groupedIndex()
         let groups = try XCTUnwrap(index.searchGroups)
         let everything = allowingEveryDocument(index)
         let queries = corpus.queries(count: 20)
-        for k in [10, 100] {
-            var p = SearchParameters(k: k)
-            p.ndocs = 64
+        for k in [10, 30] {
+            var p = SearchParameters(k: k, ncells: 2, centroidScoreThreshold: 0.4, ndocs: k)
             p.groupProbes = groups.count
             p.candidateBudget = index.documentCount
             p.exactScoringTokens = 0
@@ -54,6 +54,8 @@ final class GroupedSearchTests: XCTestCase {
             let grouped = searcher.search(queries: queries, parameters: p, threads: 1)
             let dense = searcher.search(queries: queries, parameters: p, filter: everything, threads: 1)
             XCTAssertEqual(grouped, dense, "k = \(k)")
+            // And it is not so at the defaults, which score fewer centroids and keep fewer candidates.
+            XCTAssertNotEqual(searcher.search(queries: queries, parameters: SearchParameters(k: k), threads: 1), dense, "k = \(k)")
         }
     }
 
@@ -86,6 +88,7 @@ final class GroupedSearchTests: XCTestCase {
         let queries = corpus.queries(count: 4, tokens: 16)
         var p = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 64)
         p.candidateBudget = 100
+        p.groupProbes = 2
         for q in 0..<queries.count {
             var trace = SearchTrace()
             let results = queries.values.withUnsafeBufferPointer {

@@ -101,6 +101,23 @@ public final class CentroidScorer: @unchecked Sendable {
         precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : status == -3 ? "a centroid id beyond \(count)" : "out of memory scoring centroids")
     }
 
+    /// Writes the scores of `token` [dim] against the centroids of each range in `ranges`, range
+    /// after range, with the 16-bit method (`.float32` and `.automatic` take the best kernel):
+    /// the floats `scores(queries:...)` gives those pairs.
+    public func scores(token: UnsafePointer<Float>, ranges: [Range<Int>], into scores: UnsafeMutablePointer<Float>,
+                       method: Method = .int16) {
+        guard !ranges.isEmpty else { return }
+        let kernel: Int32
+        switch method {
+        case .int16Portable: kernel = Int32(PLAID_INT16_KERNEL_PORTABLE)
+        case .int16AVX2: kernel = Int32(PLAID_INT16_KERNEL_AVX2)
+        default: kernel = Int32(PLAID_INT16_KERNEL_AUTOMATIC)
+        }
+        let starts = ranges.map { Int32($0.lowerBound) }, counts = ranges.map { Int32($0.count) }
+        let status = plaid_int16_token_scores(quantizedCentroids(), token, starts, counts, ranges.count, scores, kernel)
+        precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : status == -3 ? "a centroid range beyond \(count)" : "out of memory scoring centroids")
+    }
+
     /// The 16-bit rows, made on first use (6 MB for 8,192 centroids of dimension 384), so that
     /// building an index never pays for them.
     private func quantizedCentroids() -> OpaquePointer {

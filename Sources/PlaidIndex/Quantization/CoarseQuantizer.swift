@@ -48,6 +48,12 @@ public struct CoarseQuantizer: Sendable {
         scorer.scores(query: query, tokens: tokens, of: ids, into: scores, method: method)
     }
 
+    /// The scores of `token` [dim] against the centroids of each of `ranges`, range after range,
+    /// in 16 bits: what `scores(queries:...)` gives those pairs with `.int16`.
+    public func scores(token: UnsafePointer<Float>, ranges: [Range<Int>], into scores: UnsafeMutablePointer<Float>) {
+        scorer.scores(token: token, ranges: ranges, into: scores)
+    }
+
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.
     public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
         if count >= Self.groupedAssignmentFrom {

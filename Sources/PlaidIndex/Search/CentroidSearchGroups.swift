@@ -16,6 +16,8 @@ public struct CentroidSearchGroups: Sendable {
     /// Centroids in no group.
     public let tail: Range<Int>
     public var count: Int { ends.count }
+    /// The most centroids a group has.
+    public let largestGroup: Int
 
     public func members(of g: Int) -> Range<Int> { (g == 0 ? 0 : ends[g - 1])..<ends[g] }
 
@@ -48,6 +50,7 @@ public struct CentroidSearchGroups: Sendable {
         }
         self.ends = ends
         self.centers = centers
+        largestGroup = zip(ends, [0] + ends).map { $0 - $1 }.max() ?? 0
         tail = (ends.last ?? 0)..<total
     }
 }

@@ -20,85 +20,99 @@ import PlaidKernels
 /// documents reach them (the selection) and that stage 2 ignores codes of unscored centroids, as
 /// it ignores those below the threshold.
 extension Searcher {
-    /// Stage 1's scores of some centroids.
+    /// Grouped stage 1: each token's probes, and the rows of scores (every token) of the
+    /// centroids stage 2 keeps and of those stage 4 reads.
     struct PartialCentroidScores {
-        /// The scored centroids: row r of `values` is centroid ids[r]'s.
+        /// Centroids with a row: row r of `values` is centroid ids[r]'s.
         var ids: [Int32]
         /// [ids.count, tokens].
         var values: [Float]
-        /// [centroid]: its row in `values` plus 1; 0 when not scored.
+        /// [centroid]: its row in `values` plus 1; 0 when it has none.
         var slot: [UInt32]
         let tokens: Int
         let activeTokens: [Int]
         /// A bound on every |score| (see `CentroidScores.bound`).
         let bound: Float
+        /// probes[i]: active token i's best `ncells` centroids and their scores, best first (ties
+        /// to the lower centroid).
+        var probes: [[(centroid: Int, score: Float)]] = []
+        /// Centroids some token scored.
+        var scoredCentroids = 0
 
-        /// Scores the centroids among `codes` not scored yet.
-        mutating func scoreCodes(of documents: [Int], in index: CompressedIndex, query: UnsafePointer<Float>) {
+        /// Gives every centroid of `centroids` that has none a row (each at most once).
+        mutating func addRows(_ centroids: [Int], index: CompressedIndex, query: UnsafePointer<Float>) {
             var more: [Int32] = []
-            let pending = UInt32.max
+            for c in centroids where slot[c] == 0 {
+                more.append(Int32(c))
+                slot[c] = UInt32(ids.count + more.count)
+            }
+            guard !more.isEmpty else { return }
+            let first = values.count
+            values += repeatElement(0, count: more.count * tokens)
+            values.withUnsafeMutableBufferPointer {
+                index.quantizer.scores(query: query, tokens: tokens, of: more, into: $0.baseAddress! + first, method: .int16)
+            }
+            ids += more
+        }
+
+        /// Gives every centroid the documents' codes name a row.
+        mutating func addRows(forCodesOf documents: [Int], index: CompressedIndex, query: UnsafePointer<Float>) {
+            var codes: [Int] = []
             for ordinal in documents {
                 let (s, d) = index.locate(ordinal)
                 let segment = index.segments[s]
-                let codes = segment.codes(ofDocument: d), width = segment.info.codeWidth
-                for i in 0..<segment.documentLengths[d] {
-                    let code = Searcher.code(at: i, in: codes, width: width)
-                    if slot[code] == 0 { slot[code] = pending; more.append(Int32(code)) }
-                }
+                let start = segment.codes(ofDocument: d), width = segment.info.codeWidth
+                for i in 0..<segment.documentLengths[d] { codes.append(Searcher.code(at: i, in: start, width: width)) }
             }
-            guard !more.isEmpty else { return }
-            let first = ids.count
-            values += [Float](repeating: 0, count: more.count * tokens)
-            values.withUnsafeMutableBufferPointer {
-                index.quantizer.scores(query: query, tokens: tokens, of: more, into: $0.baseAddress! + first * tokens)
-            }
-            for (r, id) in more.enumerated() { slot[Int(id)] = UInt32(first + r + 1) }
-            ids += more
+            addRows(codes, index: index, query: query)
         }
     }
 
-    /// Grouped stage 1: the scores of the centroids of each active token's best `probes` groups.
-    func partialCentroidScores(query: UnsafePointer<Float>, tokens nq: Int, groups: CentroidSearchGroups, probes: Int) -> PartialCentroidScores {
+    /// Grouped stage 1: each active token scores the centroids of its best `probes` groups (by
+    /// its scores of their centers), takes its best `ncells` of them as probes, and every
+    /// centroid it scores at or above `threshold` (which stage 2 keeps) gets a row of scores by
+    /// every token, as does the tail.
+    func partialCentroidScores(query: UnsafePointer<Float>, tokens nq: Int, groups: CentroidSearchGroups, probes: Int,
+                               ncells: Int, threshold: Float) -> PartialCentroidScores {
         let dim = index.dim, g = groups.count
         let norms = (0..<nq).map { t in plaid_squared_norm(query + t * dim, dim).squareRoot() }
         let active = (0..<nq).filter { norms[$0] > 0 }
-        var chosen = [Bool](repeating: false, count: g)
+        var scores = PartialCentroidScores(ids: [], values: [], slot: [UInt32](repeating: 0, count: index.quantizer.count),
+                                           tokens: nq, activeTokens: active, bound: 1.01 * (norms.max() ?? 0))
+        var passing = Array(groups.tail)
         if !active.isEmpty {
             var groupScores = [Float](repeating: 0, count: g * nq)
             groups.centers.withUnsafeBufferPointer { BLAS.matmulTransposedB($0.baseAddress!, query, &groupScores, m: g, n: nq, k: dim) }
             let p = min(max(1, probes), g)
             var top = [Int32](repeating: 0, count: active.count * p), heap = [Float](repeating: 0, count: active.count * p)
             plaid_top_centroids(groupScores, g, nq, active.map(Int32.init), active.count, p, &top, &heap)
-            for group in top { chosen[Int(group)] = true }
+            scores.scoredCentroids = Set(top).reduce(0) { $0 + groups.members(of: Int($1)).count }
+            var own = [Float](repeating: 0, count: p * groups.largestGroup)
+            var owner = [Int32](repeating: 0, count: own.count)
+            for (i, t) in active.enumerated() {
+                // Groups in centroid order, so that the kernel's rows are too and ties go to the lower centroid.
+                let chosen = top[(i * p)..<((i + 1) * p)].sorted().map { groups.members(of: Int($0)) }
+                index.quantizer.scores(token: query + t * dim, ranges: chosen, into: &own)
+                var n = 0
+                for range in chosen { for c in range { owner[n] = Int32(c); n += 1 } }
+                for j in 0..<n where own[j] >= threshold { passing.append(Int(owner[j])) }
+                let m = min(max(1, ncells), n)
+                var best = [Int32](repeating: 0, count: m), bestScores = [Float](repeating: 0, count: m)
+                plaid_top_centroids(own, n, 1, [0], 1, m, &best, &bestScores)
+                scores.probes.append(zip(best, bestScores).map { (centroid: Int(owner[Int($0)]), score: $1) }
+                    .sorted { a, b in a.score != b.score ? a.score > b.score : a.centroid < b.centroid })
+            }
         }
-        var ids: [Int32] = []
-        for group in 0..<g where chosen[group] { ids += groups.members(of: group).map(Int32.init) }
-        ids += groups.tail.map(Int32.init)
-        var values = [Float](repeating: 0, count: ids.count * nq)
-        values.withUnsafeMutableBufferPointer { index.quantizer.scores(query: query, tokens: nq, of: ids, into: $0.baseAddress!) }
-        var slot = [UInt32](repeating: 0, count: index.quantizer.count)
-        for (r, id) in ids.enumerated() { slot[Int(id)] = UInt32(r + 1) }
-        return PartialCentroidScores(ids: ids, values: values, slot: slot, tokens: nq, activeTokens: active,
-                                     bound: 1.01 * (norms.max() ?? 0))
+        scores.addRows(passing, index: index, query: query)
+        return scores
     }
 
     /// Candidate lists: the live documents of each active token's top `ncells` scored centroids,
     /// in the order first found, and each one's score from the postings, `credit[i]` for
     /// candidates[i] (the sum over tokens of the best score among the token's probed centroids
     /// whose list holds it).
-    func scoredCandidates(_ scores: PartialCentroidScores, ncells: Int) -> (candidates: [Int], credit: [Float]) {
-        let nq = scores.tokens, rows = scores.ids.count
-        let n = min(max(1, ncells), rows)
-        let active = scores.activeTokens
-        guard n > 0, !active.isEmpty else { return ([], []) }
-        var top = [Int32](repeating: 0, count: active.count * n), heap = [Float](repeating: 0, count: active.count * n)
-        scores.values.withUnsafeBufferPointer { plaid_top_centroids($0.baseAddress!, rows, nq, active.map(Int32.init), active.count, n, &top, &heap) }
-        // Best probe first, so that a document in several of a token's lists is credited the best of them.
-        typealias Probe = (row: Int, score: Float)
-        let probes: [[Probe]] = (0..<active.count).map { i in
-            let probes: [Probe] = (0..<n).map { j in (row: Int(top[i * n + j]), score: heap[i * n + j]) }
-            return probes.sorted { a, b in a.score != b.score ? a.score > b.score : a.row < b.row }
-        }
+    func scoredCandidates(_ scores: PartialCentroidScores) -> (candidates: [Int], credit: [Float]) {
+        let probes = scores.probes
         // The segments' deletion bitmaps side by side in one array, so that the kernel can be
         // given a pointer into it for each list.
         var deletions: [UInt64] = [], deletionStart: [Int?] = []
@@ -111,7 +125,7 @@ extension Searcher {
             var room = 0, lists: [plaid_probed_list] = []
             for (i, tokenProbes) in probes.enumerated() {
                 for probe in tokenProbes {
-                    let c = Int(scores.ids[probe.row])
+                    let c = probe.centroid
                     for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
                         room += segment.invertedLists.count(ofList: c)
                         lists.append(segment.invertedLists.probed(list: c, base: index.segmentBases[s], deleted: deletionStart[s].map { bits.baseAddress! + $0 },
@@ -174,19 +188,20 @@ extension Searcher {
     func groupedSearch(query: UnsafePointer<Float>, tokens nq: Int, parameters p: SearchParameters, groups: CentroidSearchGroups,
                        trace: inout SearchTrace) -> [SearchResult] {
         var clock = trace.start()
-        var scores = partialCentroidScores(query: query, tokens: nq, groups: groups, probes: p.groupProbes)
-        trace.record(.centroidScores, since: &clock, in: scores.ids.count, out: scores.activeTokens.count)
+        var scores = partialCentroidScores(query: query, tokens: nq, groups: groups, probes: p.groupProbes, ncells: p.groupedNcells,
+                                           threshold: p.centroidScoreThreshold)
+        trace.record(.centroidScores, since: &clock, in: scores.scoredCentroids, out: scores.activeTokens.count)
         let ndocs = max(p.ndocs, p.k)
-        let (candidates, credit) = scoredCandidates(scores, ncells: p.ncells)
+        let (candidates, credit) = scoredCandidates(scores)
         trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
         let selected = Searcher.best(p.effectiveCandidateBudget, of: candidates, scores: credit)
         trace.record(.candidateSelection, since: &clock, in: candidates.count, out: selected.count)
         if selected.isEmpty { return [] }
-        let pruned = PartialInteraction(scores: scores, threshold: p.centroidScoreThreshold, index: index).best(ndocs, of: selected)
-        trace.record(.prunedInteraction, since: &clock, in: selected.count, out: pruned.count)
-        let full = PartialInteraction(scores: scores, threshold: nil, index: index).best(max(ndocs / 4, p.k), of: pruned)
-        trace.record(.fullInteraction, since: &clock, in: pruned.count, out: full.count)
-        scores.scoreCodes(of: full, in: index, query: query)
+        let ranked = PrunedInteraction(scores: scores, threshold: p.centroidScoreThreshold, index: index).ranked(ndocs, of: selected)
+        trace.record(.prunedInteraction, since: &clock, in: selected.count, out: ranked.count)
+        let full = Array(ranked.prefix(max(ndocs / 4, p.k)))
+        trace.record(.fullInteraction, since: &clock, in: ranked.count, out: full.count)
+        scores.addRows(forCodesOf: full, index: index, query: query)
         // Stage 4 reads each code's row of scores: the codes are rewritten as rows of `values`.
         var rows: [UInt32] = []
         var starts: [Int] = []
@@ -222,45 +237,45 @@ extension Searcher {
         }
     }
 
-    /// Stages 2 and 3 over partial scores: the centroid interaction (16-bit scores, as
-    /// `CentroidInteraction`) through a map from centroid to row; unscored centroids, and with a
-    /// threshold those whose best score is below it, map to the ignored row 0.
-    struct PartialInteraction {
+    /// Stage 2 over partial scores: the centroid interaction (16-bit scores, as
+    /// `CentroidInteraction`) on the rows of the centroids some token scored at or above the
+    /// threshold; every other code is ignored. Stage 3 keeps the best of its ranking: its scores
+    /// from every code would need a row for every code of every document it ranks, and adding
+    /// the codes below the threshold changed no ranking that mattered here (docs/benchmarks.md).
+    struct PrunedInteraction {
         let index: CompressedIndex
         let tokens: Int
-        /// Row 0 all Int16.min, then the rows of the centroids kept.
-        let table: [Int16]
-        /// [centroid]: its row in `table`.
+        /// Row 0 all Int16.min (ignored), then the kept rows.
+        let kept: [Int16]
+        /// [centroid]: its row in `kept`.
         let rowOf: [UInt32]
         let unit: Float
 
-        init(scores: PartialCentroidScores, threshold: Float?, index: CompressedIndex) {
+        init(scores: PartialCentroidScores, threshold: Float, index: CompressedIndex) {
             let rows = scores.ids.count, nq = scores.tokens
-            var rowOfScored = [UInt32](repeating: 0, count: rows)
+            var keptRowOf = [UInt32](repeating: 0, count: rows)
             var keptCount = 0, unit: Float = 0
             let active = scores.activeTokens.map(Int32.init)
             var full = [Int16](repeating: 0, count: rows * nq)
             var kept = [Int16](repeating: 0, count: (rows + 1) * nq)
             scores.values.withUnsafeBufferPointer { values in
-                unit = plaid_interaction_tables(values.baseAddress!, rows, nq, active, active.count, scores.bound, threshold ?? -Float.infinity,
-                                                &full, &rowOfScored, &kept, &keptCount)
+                unit = plaid_interaction_tables(values.baseAddress!, rows, nq, active, active.count, scores.bound, threshold,
+                                                &full, &keptRowOf, &kept, &keptCount)
             }
-            var rowOf = [UInt32](repeating: 0, count: index.quantizer.count)
-            for (r, id) in scores.ids.enumerated() { rowOf[Int(id)] = rowOfScored[r] }
             kept.removeLast((rows - keptCount) * nq)
+            var rowOf = [UInt32](repeating: 0, count: index.quantizer.count)
+            for (r, id) in scores.ids.enumerated() { rowOf[Int(id)] = keptRowOf[r] }
             self.index = index
             self.tokens = nq
-            self.table = kept
+            self.kept = kept
             self.rowOf = rowOf
             self.unit = unit
         }
 
-        /// The `count` best of `ordinals` (in score order; all of them, in their order, when
-        /// there are no more).
-        func best(_ count: Int, of ordinals: [Int]) -> [Int] {
-            guard ordinals.count > count else { return ordinals }
+        /// The `count` best of `ordinals` (all of them when there are no more), best first.
+        func ranked(_ count: Int, of ordinals: [Int]) -> [Int] {
             var top = TopK(k: count)
-            table.withUnsafeBufferPointer { table in
+            kept.withUnsafeBufferPointer { table in
                 rowOf.withUnsafeBufferPointer { rows in
                     for (i, ordinal) in ordinals.enumerated() {
                         if i + 4 < ordinals.count { index.prefetchCodes(ofDocument: ordinals[i + 4]) }
@@ -272,7 +287,7 @@ extension Searcher {
                     }
                 }
             }
-            return top.items.map(\.document)
+            return top.sorted().map(\.document)
         }
     }
 }

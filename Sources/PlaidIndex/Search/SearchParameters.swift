@@ -25,13 +25,17 @@ public struct SearchParameters: Sendable, Equatable {
     /// On a codebook trained in groups (`CentroidSearchGroups`): the groups whose centroids
     /// stage 1 scores for each query token, best first by the token's score of their centers.
     public var groupProbes: Int = SearchParameters.defaultGroupProbes
-    public static let defaultGroupProbes = 4
+    public static let defaultGroupProbes = 8
     /// Past any grouping's group count (a grouped codebook has about √(4k) groups).
     public static let maximumGroupProbes = 1 << 16
     /// On a codebook trained in groups: candidates kept, by their scores from the postings
-    /// alone, for the pruned centroid interaction; nil: 4 · ndocs. At least `ndocs` are kept.
+    /// alone, for the pruned centroid interaction; nil: 16 · ndocs. At least `ndocs` are kept.
     public var candidateBudget: Int?
-    public var effectiveCandidateBudget: Int { max(candidateBudget ?? 4 * ndocs, ndocs, k) }
+    public var effectiveCandidateBudget: Int { max(candidateBudget ?? 16 * ndocs, ndocs, k) }
+    /// On a codebook trained in groups: the centroids each query token probes, `ncells` but at
+    /// least 2. Candidates are chosen by the postings of the probed lists, and one list per token
+    /// leaves too few postings to choose by (docs/benchmarks.md, "Search at scale").
+    public var groupedNcells: Int { max(ncells, 2) }
     /// A filter matching at most this many tokens is searched by scoring every matching document
     /// exactly, with no probing (see `Searcher`); above it, the staged search runs restricted to
     /// the matches. The default is where the two ran equally fast on SciFact at dimension 384,

@@ -69,7 +69,8 @@ void plaid_top_centroids(const float *scores, size_t k, size_t queryTokens, cons
 /// centroids whose best score over `activeTokens` reaches `threshold` (stage 2's pruning), in
 /// centroid order after a row 0 of INT16_MIN (ignored), and rowOf[c] [k] centroid c's row there
 /// (0 when pruned). Only the few kept rows are read in stage 2, so they stay in L1. `kept` holds
-/// (k + 1) · queryTokens values.
+/// (k + 1) · queryTokens values. A score of −∞ (not computed) becomes INT16_MIN, which adds
+/// nothing to a document's score.
 float plaid_interaction_tables(const float *scores, size_t k, size_t queryTokens, const int32_t *activeTokens,
                                size_t activeCount, float bound, float threshold, int16_t *full, uint32_t *rowOf,
                                int16_t *kept, size_t *keptCount);
@@ -235,6 +236,13 @@ int plaid_int16_centroid_scores(const plaid_int16_centroids *quantized, const fl
 /// and token t, float for float. Returns 0, -1, -2, or -3 (an id out of range).
 int plaid_int16_centroid_scores_of(const plaid_int16_centroids *quantized, const int32_t *ids, size_t count,
                                    const float *query, size_t queryTokens, float *out, int kernel);
+
+/// One query token [dim] against the centroids of `ranges` runs, run g being centroids
+/// starts[g] ..< starts[g] + counts[g]: out holds, run after run, the floats
+/// plaid_int16_centroid_scores gives those centroids and that token. Returns 0, -1, -2 or -3
+/// (a run past the centroids).
+int plaid_int16_token_scores(const plaid_int16_centroids *quantized, const float *token, const int32_t *starts,
+                             const int32_t *counts, size_t ranges, float *out, int kernel);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,7 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Results per query (default: 10 for query, 100 for eval).")
     var k: Int?
 
-    @Option(help: "Centroids probed per query token (default by k: 1, 2 or 4).")
+    @Option(help: "Centroids probed per query token (default by k: 1, 2 or 4; at least 2 on an index whose centroids are grouped).")
     var ncells: Int?
 
     @Option(help: "Centroid score threshold t_cs of the pruning stage (default by k: 0.5, 0.45 or 0.4).")
@@ -16,10 +16,10 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Candidates kept after pruning; ndocs/4 reach the exact rerank (default by k: 256, 1024 or max(4k, 4096)).")
     var ndocs: Int?
 
-    @Option(help: "On an index whose centroids are grouped (from 16,384 centroids): groups whose centroids stage 1 scores per query token (default 4).")
+    @Option(help: "On an index whose centroids are grouped (from 16,384 centroids): groups whose centroids stage 1 scores per query token (default 8).")
     var groupProbes: Int?
 
-    @Option(help: "On an index whose centroids are grouped: candidates kept by their scores from the probed lists, for the pruning stage (default 4 · ndocs).")
+    @Option(help: "On an index whose centroids are grouped: candidates kept by their scores from the probed lists, for the pruning stage (default 16 · ndocs).")
     var candidateBudget: Int?
 
     @Option(help: ArgumentHelp("Threads searching queries in parallel.", valueName: "n"))
