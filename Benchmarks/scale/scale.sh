@@ -9,7 +9,8 @@
 #   WORK_DIR  where corpora and indexes go (default /tmp/plaid-scale; 100M tokens need ~30 GB)
 #   TOKENS    corpus sizes in tokens (default 1000000 8000000 32000000 100000000)
 # Env: QUERIES (default 200) queries per size up to 8M tokens; EXACT_QUERIES (default 100) above
-#   it, where the exhaustive reference is slow.
+#   it, where the exhaustive reference is slow. SEARCH_ONLY=1 keeps an index already in
+#   WORK_DIR/SIZE/index (and the figures of its build.log) and runs only the searches.
 # Prints one Markdown row per size; logs stay in WORK_DIR/SIZE/.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,8 +39,10 @@ for tokens in $sizes; do
     # Above 8M tokens exhaustive MaxSim takes minutes per query: fewer queries there.
     count=$(( tokens > 8000000 ? exact_queries : queries ))
     [ -d "$dir/corpus" ] || "$plaid" synthesize --documents "$documents" --dim 128 --queries "$count" --float16 --output "$dir/corpus" > /dev/null 2>&1
-    rm -rf "$dir/index"
-    /usr/bin/time -v "$plaid" build --embeddings "$dir/corpus" --index "$dir/index" > "$dir/build.log" 2>&1
+    if [ "${SEARCH_ONLY:-0}" != 1 ] || [ ! -d "$dir/index" ]; then
+        rm -rf "$dir/index"
+        /usr/bin/time -v "$plaid" build --embeddings "$dir/corpus" --index "$dir/index" > "$dir/build.log" 2>&1
+    fi
     wall=$(grep -o 'built .*, [0-9.]* s$' "$dir/build.log" | grep -o '[0-9.]* s$' | cut -d' ' -f1)
     rss=$(awk '/Maximum resident set size/ { printf "%.0f MB", $NF / 1024 }' "$dir/build.log")
     kmeans=$(tr '\r' '\n' < "$dir/build.log" | grep -o 'k-means.* in [0-9.]*m*[0-9.]*s' | tail -1 | grep -o 'in [0-9.ms]*$' | cut -d' ' -f2)

@@ -27,9 +27,11 @@ final class CLITests: PlaidCLITestCase {
         // --explain: one line per stage with its time and mean candidates in and out; k = 5 come out of the last.
         let explained = try plaid(["query", "--index", index, "--queries", embeddings + "/queries", "--k", "5", "--output", path("run2.tsv"), "--explain", "--quiet"])
         let stages = explained.stderr.split(separator: "\n").filter { $0.hasPrefix("1.") || $0.hasPrefix("2.") || $0.hasPrefix("3.") || $0.hasPrefix("4.") }
-        XCTAssertEqual(stages.count, 5, explained.stderr)
+        XCTAssertEqual(stages.count, 6, explained.stderr)
         XCTAssertTrue(stages[0].contains(" 64.0 "), explained.stderr)   // in: the 64 centroids
-        XCTAssertTrue(stages[4].hasPrefix("4. exact MaxSim") && stages[4].hasSuffix(" 5.0"), explained.stderr)
+        // 64 centroids are trained flat: no groups, so no candidate selection.
+        XCTAssertTrue(stages[2].hasPrefix("1. candidate selection") && stages[2].hasSuffix("(not run)"), explained.stderr)
+        XCTAssertTrue(stages[5].hasPrefix("4. exact MaxSim") && stages[5].hasSuffix(" 5.0"), explained.stderr)
         XCTAssertEqual(try String(contentsOfFile: path("run2.tsv"), encoding: .utf8), try String(contentsOfFile: path("run.tsv"), encoding: .utf8))
         let lines = try String(contentsOfFile: path("run.tsv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 12 * 5)
