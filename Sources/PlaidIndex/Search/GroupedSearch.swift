@@ -3,22 +3,26 @@ import PlaidCore
 import PlaidKernels
 
 /// The staged search over a codebook trained in groups (`CompressedIndex.searchGroups`), whose
-/// cost follows the candidates it keeps rather than the centroids and the corpus:
+/// cost follows the candidates it keeps rather than every centroid and every candidate:
 ///
-/// 1. centroid scores — each query token scored against the group centers, then every query
-///    token against the centroids of the union of each token's best `groupProbes` groups (and
-///    the tail), not against all centroids;
-///    candidate lists — each token's top `ncells` of those centroids, and their lists' documents;
+/// 1. centroid scores — each query token is scored against the group centers, then against the
+///    centroids of its own best `groupProbes` groups and the tail only (one dot product per pair);
+///    the centroids a token scores at or above the threshold, and the tail, are then scored by
+///    every token (the rows stage 2 reads);
+///    candidate lists — each token's best `ncells` (at least 2) of its scored centroids, and the
+///    documents of their lists;
 ///    candidate selection — each candidate scored from the postings alone: the sum over query
-///    tokens of the best score among that token's probed centroids whose list holds it; the best
-///    `candidateBudget` kept (a document no probed list of a token holds gets nothing for it);
-/// 2. pruned centroid interaction on those, from the scored centroids at or above the threshold;
-/// 3. centroid interaction on the best `ndocs`, after scoring every centroid their codes name;
-/// 4. exact MaxSim on the best `ndocs / 4`, as in `Searcher`.
+///    tokens of the best score among that token's probed centroids whose list holds it (nothing
+///    for a token none of whose lists holds it); the best `candidateBudget` kept;
+/// 2. pruned centroid interaction on those, over the rows of step 1: what the dense search's
+///    stage 2 computes for the same documents, but for centroids above the threshold that no
+///    token scored (they lie outside every token's best groups);
+/// 3. the best `ndocs / 4` of stage 2's ranking (the dense search rescored them from every code,
+///    which would need a row for every code);
+/// 4. exact MaxSim, as in `Searcher`, once every centroid their codes name has a row.
 ///
-/// Stages 2–4 compute what the dense search does for the same documents; what differs is which
-/// documents reach them (the selection) and that stage 2 ignores codes of unscored centroids, as
-/// it ignores those below the threshold.
+/// Probing every group with an unlimited budget and ndocs = k gives the dense search's results
+/// (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
 extension Searcher {
     /// Grouped stage 1: each token's probes, and the rows of scores (every token) of the
     /// centroids stage 2 keeps and of those stage 4 reads.
@@ -69,7 +73,7 @@ extension Searcher {
     }
 
     /// Grouped stage 1: each active token scores the centroids of its best `probes` groups (by
-    /// its scores of their centers), takes its best `ncells` of them as probes, and every
+    /// its scores of their centers) and of the tail, takes its best `ncells` of them as probes, and every
     /// centroid it scores at or above `threshold` (which stage 2 keeps) gets a row of scores by
     /// every token, as does the tail.
     func partialCentroidScores(query: UnsafePointer<Float>, tokens nq: Int, groups: CentroidSearchGroups, probes: Int,
@@ -87,11 +91,12 @@ extension Searcher {
             var top = [Int32](repeating: 0, count: active.count * p), heap = [Float](repeating: 0, count: active.count * p)
             plaid_top_centroids(groupScores, g, nq, active.map(Int32.init), active.count, p, &top, &heap)
             scores.scoredCentroids = Set(top).reduce(0) { $0 + groups.members(of: Int($1)).count }
-            var own = [Float](repeating: 0, count: p * groups.largestGroup)
+            var own = [Float](repeating: 0, count: p * groups.largestGroup + groups.tail.count)
             var owner = [Int32](repeating: 0, count: own.count)
             for (i, t) in active.enumerated() {
-                // Groups in centroid order, so that the kernel's rows are too and ties go to the lower centroid.
-                let chosen = top[(i * p)..<((i + 1) * p)].sorted().map { groups.members(of: Int($0)) }
+                // Groups in centroid order, then the tail (every token probes among it too), so
+                // that the kernel's rows are in centroid order and ties go to the lower centroid.
+                let chosen = top[(i * p)..<((i + 1) * p)].sorted().map { groups.members(of: Int($0)) } + [groups.tail]
                 index.quantizer.scores(token: query + t * dim, ranges: chosen, into: &own)
                 var n = 0
                 for range in chosen { for c in range { owner[n] = Int32(c); n += 1 } }
