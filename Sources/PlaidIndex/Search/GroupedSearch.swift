@@ -279,16 +279,21 @@ extension Searcher {
 
         /// The `count` best of `ordinals` (all of them when there are no more), best first.
         func ranked(_ count: Int, of ordinals: [Int]) -> [Int] {
+            // Where each document's codes lie, found first in one pass: the lookups are
+            // independent there, where made one document at a time each one waited on memory.
+            let documents = ordinals.map { ordinal -> (codes: UnsafeRawPointer, tokens: Int, width: Int) in
+                let (segmentNumber, d) = index.locate(ordinal)
+                let segment = index.segments[segmentNumber]
+                return (segment.codes(ofDocument: d), segment.documentLengths[d], segment.info.codeWidth)
+            }
             var top = TopK(k: count)
             kept.withUnsafeBufferPointer { table in
                 rowOf.withUnsafeBufferPointer { rows in
-                    for (i, ordinal) in ordinals.enumerated() {
-                        if i + 4 < ordinals.count { index.prefetchCodes(ofDocument: ordinals[i + 4]) }
-                        let (segmentNumber, d) = index.locate(ordinal)
-                        let segment = index.segments[segmentNumber]
-                        let score = plaid_centroid_interaction16(table.baseAddress!, rows.baseAddress!, tokens, segment.codes(ofDocument: d),
-                                                                 Int32(segment.info.codeWidth), segment.documentLengths[d], unit)
-                        top.insert(score: score, document: ordinal)
+                    for (i, document) in documents.enumerated() {
+                        if i + 4 < documents.count { plaid_prefetch(documents[i + 4].codes, documents[i + 4].tokens * documents[i + 4].width) }
+                        let score = plaid_centroid_interaction16(table.baseAddress!, rows.baseAddress!, tokens, document.codes,
+                                                                 Int32(document.width), document.tokens, unit)
+                        top.insert(score: score, document: ordinals[i])
                     }
                 }
             }
