@@ -11,6 +11,10 @@ import PlaidKernels
 /// 4. exact rerank — MaxSim from those documents' codes and residuals (q·c from stage 1 plus q·r
 ///    from the residual buckets, nothing decompressed), return the top k.
 ///
+/// On a codebook trained in groups (`CompressedIndex.searchGroups`, from 16,384 centroids on), an
+/// unfiltered search runs the grouped stages instead (GroupedSearch.swift), which score only each
+/// query token's best groups of centroids.
+///
 /// Each stage is a function of its own and records its time and candidates in a `SearchTrace`.
 /// With a `DocumentFilter`, only the documents it allows are ever returned. A filter matching at
 /// most `parameters.exactScoringTokens` tokens skips the stages: every allowed document is scored
