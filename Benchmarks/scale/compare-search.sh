@@ -7,19 +7,11 @@
 #
 # Usage: Benchmarks/scale/compare-search.sh [PLAID] [WORK_DIR] [TOKENS...]
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-plaid=$(realpath "${1:-$repo/.build/release/plaid}")
-work=${2:-/tmp/plaid-scale}
-shift $(( $# > 2 ? 2 : $# ))
-sizes=${*:-1000000 8000000 32000000 100000000}
+source "$(dirname "$0")/common.sh"
+scale_arguments "$@"
+plaid=$PLAID work=$WORK sizes=$SIZES
 runs=$(mktemp -d)
 trap 'rm -rf "$runs"' EXIT
-
-top10_kept() {
-    awk 'FNR == NR { if ($4 <= 10) ref[$1] = ref[$1] " " $3 " "; next }
-         $4 <= 10 && ($1 in ref) && index(ref[$1], " " $3 " ") { kept[$1]++ }
-         END { n = 0; s = 0; for (q in ref) { n++; s += kept[q] / 10 }; printf "%.3f", (n ? s / n : 0) }' "$1" "$2"
-}
 
 for tokens in $sizes; do
     dir="$work/$tokens"

@@ -13,22 +13,13 @@
 #   WORK_DIR/SIZE/index (and the figures of its build.log) and runs only the searches.
 # Prints one Markdown row per size; logs stay in WORK_DIR/SIZE/.
 set -euo pipefail
-repo=$(cd "$(dirname "$0")/../.." && pwd)
-plaid=$(realpath "${1:-$repo/.build/release/plaid}")
-work=${2:-/tmp/plaid-scale}
-shift $(( $# > 2 ? 2 : $# ))
-sizes=${*:-1000000 8000000 32000000 100000000}
+source "$(dirname "$0")/common.sh"
+scale_arguments "$@"
+plaid=$PLAID work=$WORK sizes=$SIZES
 queries=${QUERIES:-200}
 exact_queries=${EXACT_QUERIES:-100}
 mkdir -p "$work"
 
-# The share of each query's exhaustive top-10 that the searched top-10 keeps, averaged over the
-# queries the reference run ranks.
-top10_kept() {
-    awk 'FNR == NR { if ($4 <= 10) ref[$1] = ref[$1] " " $3 " "; next }
-         $4 <= 10 && ($1 in ref) && index(ref[$1], " " $3 " ") { kept[$1]++ }
-         END { n = 0; s = 0; for (q in ref) { n++; s += kept[q] / 10 }; printf "%.3f", (n ? s / n : 0) }' "$1" "$2"
-}
 rate() { grep -o '([0-9.]* queries/s)' "$1" | tail -1 | tr -d '(' | cut -d' ' -f1; }
 
 echo "| tokens | centroids | whole build | k-means | residual coding | build tokens/s | peak build RSS | index bytes/token | k=10 queries/s | k=100 queries/s | exact top-10 kept (k=10) |"

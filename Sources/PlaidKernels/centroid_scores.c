@@ -201,14 +201,21 @@ int plaid_int16_scores_has_avx2(void) {
 #endif
 }
 
+// The kernel asked for, AUTOMATIC resolved to the best this CPU runs; -1 where it lacks one asked for.
+static int available_kernel(int kernel) {
+    if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
+        return plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
+               : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
+    if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
+    if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    return kernel;
+}
+
 // The product of `queries` queries with `rows` centroids (ids, or all of them where ids is NULL).
 static int centroid_scores(const plaid_int16_centroids *q, const int32_t *ids, size_t rows, const float *query, size_t queries,
                            size_t queryTokens, float *out, int kernel) {
-    if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
-        kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
-                 : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
-    if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
-    if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    kernel = available_kernel(kernel);
+    if (kernel < 0) return -1;
     for (size_t r = 0; ids && r < rows; r++)
         if (ids[r] < 0 || (size_t)ids[r] >= q->k) return -3;
     // Lanes padded to a whole 32-token group, so the vector kernels read whole vectors.
@@ -319,11 +326,8 @@ __attribute__((target("avx2"))) static int32_t token_dot_avx2(const int16_t *a, 
 
 int plaid_int16_token_scores(const plaid_int16_centroids *q, const float *token, const int32_t *starts, const int32_t *counts,
                              size_t ranges, float *out, int kernel) {
-    if (kernel == PLAID_INT16_KERNEL_AUTOMATIC)
-        kernel = plaid_int8_nearest_has_vnni() ? PLAID_INT16_KERNEL_VNNI
-                 : plaid_int16_scores_has_avx2() ? PLAID_INT16_KERNEL_AVX2 : PLAID_INT16_KERNEL_PORTABLE;
-    if (kernel == PLAID_INT16_KERNEL_VNNI && !plaid_int8_nearest_has_vnni()) return -1;
-    if (kernel == PLAID_INT16_KERNEL_AVX2 && !plaid_int16_scores_has_avx2()) return -1;
+    kernel = available_kernel(kernel);
+    if (kernel < 0) return -1;
     for (size_t g = 0; g < ranges; g++)
         if (starts[g] < 0 || counts[g] < 0 || (size_t)starts[g] + (size_t)counts[g] > q->k) return -3;
     // The token quantized as quantize_query does it, in natural order (pairs of dimensions).

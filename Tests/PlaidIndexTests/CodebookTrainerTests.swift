@@ -33,24 +33,11 @@ final class CodebookTrainerTests: XCTestCase {
                        try Data(contentsOf: URL(fileURLWithPath: path("built/centroids-1.plaid"))))
     }
 
-    /// `count` documents of 16 unit vectors of dimension 32 that are zero outside `dims`.
-    private func documents(_ count: Int, dims: Range<Int>, seed: UInt64) throws -> DocumentBatch {
-        let values = randomUnitVectors(count * 16, dim: dims.count, seed: seed)
-        let documents = (0..<count).map { d in
-            (0..<16).flatMap { t -> [Float] in
-                var row = [Float](repeating: 0, count: 32)
-                for (j, dimension) in dims.enumerated() { row[dimension] = values[(d * 16 + t) * dims.count + j] }
-                return row
-            }
-        }
-        return try DocumentBatch(ids: (0..<count).map { "\(seed)-\($0)" }, documents: documents, dim: 32)
-    }
-
     /// Growth appends centroids for a batch far from the codebook (in dimensions its training
     /// never saw) and none for one drawn like the training; the same batch grows the same
     /// centroids again.
     func testGrowthAppendsCentroidsForOutliersOnlyAndIsSeeded() throws {
-        let home = try documents(200, dims: 0..<16, seed: 1)
+        let home = try batchInDimensions(200, dims: 0..<16, seed: 1)
         let (codebook, centroids) = try CodebookTrainer(parameters: BuildParameters(kmeans: KMeansParameters(centroids: 16, sampleSize: 2000)))
             .train(on: home, showProgress: false)
         XCTAssertEqual(codebook.tokensPerCentroid, 200)
@@ -59,11 +46,11 @@ final class CodebookTrainerTests: XCTestCase {
         func grow(_ batch: DocumentEmbeddingSource) throws -> CodebookGrowth {
             try CodebookTrainer.grow(codebook, quantizer: quantizer, codec: codec, for: batch, chunkTokens: 256, seedOffset: 3)
         }
-        let familiar = try grow(try documents(200, dims: 0..<16, seed: 2))
+        let familiar = try grow(try batchInDimensions(200, dims: 0..<16, seed: 2))
         XCTAssertTrue(familiar.centroids.isEmpty)
         XCTAssertLessThan(familiar.outlierTokens, 200)
         XCTAssertEqual(familiar.codes?.count, 200 * 16, "the pass's codes are kept when nothing grows")
-        let foreign = try documents(64, dims: 16..<32, seed: 3)
+        let foreign = try batchInDimensions(64, dims: 16..<32, seed: 3)
         let grown = try grow(foreign)
         XCTAssertEqual(grown.outlierTokens, 64 * 16, "every foreign token is an outlier")
         XCTAssertEqual(grown.centroids.count, 64 * 16 / 200 * 32, "one centroid per tokensPerCentroid outliers")

@@ -125,9 +125,9 @@ final class GroupedSearchTests: XCTestCase {
     func testDocumentsCodedAgainstAppendedCentroidsAreFound() throws {
         let path = (directory as NSString).appendingPathComponent("index")
         let kmeans = KMeansParameters(centroids: 256, twoLevelFrom: 128)
-        _ = try IndexBuilder.build(from: try documents(600, dims: 0..<16, seed: 1), at: path, parameters: BuildParameters(nbits: 2, kmeans: kmeans))
+        _ = try IndexBuilder.build(from: try batchInDimensions(600, dims: 0..<16, seed: 1), at: path, parameters: BuildParameters(nbits: 2, kmeans: kmeans))
         let writer = try IndexWriter(path: path)
-        let foreign = try documents(64, dims: 16..<32, seed: 2)
+        let foreign = try batchInDimensions(64, dims: 16..<32, seed: 2)
         try writer.add(foreign)
         try writer.commit()
         writer.close()
@@ -140,19 +140,6 @@ final class GroupedSearchTests: XCTestCase {
             let results = query.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress!, tokens: 16, parameters: SearchParameters(k: 3)) }
             XCTAssertEqual(results.first?.id, "2-\(d)", "document \(d)")
         }
-    }
-
-    /// `count` documents of 16 unit vectors of dimension 32 that are zero outside `dims`.
-    private func documents(_ count: Int, dims: Range<Int>, seed: UInt64) throws -> DocumentBatch {
-        let values = randomUnitVectors(count * 16, dim: dims.count, seed: seed)
-        let documents = (0..<count).map { d in
-            (0..<16).flatMap { t -> [Float] in
-                var row = [Float](repeating: 0, count: 32)
-                for (j, dimension) in dims.enumerated() { row[dimension] = values[(d * 16 + t) * dims.count + j] }
-                return row
-            }
-        }
-        return try DocumentBatch(ids: (0..<count).map { "\(seed)-\($0)" }, documents: documents, dim: 32)
     }
 
     /// The selection keeps the `count` best by score, ties to the lower ordinal, in ordinal
