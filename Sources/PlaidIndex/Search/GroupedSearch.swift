@@ -21,8 +21,8 @@ import PlaidKernels
 ///    which would need a row for every code);
 /// 4. exact MaxSim, as in `Searcher`, once every centroid their codes name has a row.
 ///
-/// Probing every group with an unlimited budget and ndocs = k gives the dense search's results
-/// (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
+/// Probing every group with an unlimited budget, ndocs = k and ncells ≥ 2 gives the dense
+/// search's results (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
 extension Searcher {
     /// Grouped stage 1: each token's probes, and the rows of scores (every token) of the
     /// centroids stage 2 keeps and of those stage 4 reads.
@@ -73,9 +73,9 @@ extension Searcher {
     }
 
     /// Grouped stage 1: each active token scores the centroids of its best `probes` groups (by
-    /// its scores of their centers) and of the tail, takes its best `ncells` of them as probes, and every
-    /// centroid it scores at or above `threshold` (which stage 2 keeps) gets a row of scores by
-    /// every token, as does the tail.
+    /// its scores of their centers) and of the tail, and takes its best `ncells` of them as
+    /// probes; every centroid a token scores at or above `threshold` (which stage 2 keeps) gets a
+    /// row of scores by every token, as does the tail.
     func partialCentroidScores(query: UnsafePointer<Float>, tokens nq: Int, groups: CentroidSearchGroups, probes: Int,
                                ncells: Int, threshold: Float) -> PartialCentroidScores {
         let dim = index.dim, g = groups.count
