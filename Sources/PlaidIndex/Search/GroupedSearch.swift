@@ -141,7 +141,7 @@ extension Searcher {
             found = [Int64](repeating: 0, count: room)
             credit = [Float](repeating: 0, count: room)
             let count = plaid_credit_lists(lists, lists.count, index.ordinalCount, &found, &credit)
-            precondition(count != Int.max, "out of memory crediting \(room) postings")
+            precondition(count >= 0, "out of memory crediting \(room) postings")  // SIZE_MAX reads as -1
             return count
         }
         credit.removeLast(credit.count - count)
