@@ -135,6 +135,17 @@ public final class Segment: @unchecked Sendable {
         codes.payload.baseAddress! + documentOffsets[d] * info.codeWidth
     }
 
+    /// The centroid of token t of local document d (codes are little-endian, `info.codeWidth` bytes).
+    @inline(__always)
+    func code(ofDocument d: Int, token t: Int) -> Int {
+        let start = codes(ofDocument: d)
+        switch info.codeWidth {
+        case 1: return Int(start.load(fromByteOffset: t, as: UInt8.self))
+        case 2: return Int(UInt16(littleEndian: start.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self)))
+        default: return Int(UInt32(littleEndian: start.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)))
+        }
+    }
+
     /// Pointer to local document d's packed residuals.
     @inline(__always)
     func residuals(ofDocument d: Int) -> UnsafePointer<UInt8> {

@@ -65,8 +65,7 @@ extension Searcher {
             for ordinal in documents {
                 let (s, d) = index.locate(ordinal)
                 let segment = index.segments[s]
-                let start = segment.codes(ofDocument: d), width = segment.info.codeWidth
-                for i in 0..<segment.documentLengths[d] { codes.append(Searcher.code(at: i, in: start, width: width)) }
+                for t in 0..<segment.documentLengths[d] { codes.append(segment.code(ofDocument: d, token: t)) }
             }
             addRows(codes, index: index, query: query)
         }
@@ -213,9 +212,8 @@ extension Searcher {
         for ordinal in full {
             let (s, d) = index.locate(ordinal)
             let segment = index.segments[s]
-            let codes = segment.codes(ofDocument: d), width = segment.info.codeWidth
             starts.append(rows.count)
-            for i in 0..<segment.documentLengths[d] { rows.append(scores.slot[Searcher.code(at: i, in: codes, width: width)] - 1) }
+            for t in 0..<segment.documentLengths[d] { rows.append(scores.slot[segment.code(ofDocument: d, token: t)] - 1) }
         }
         let results = rows.withUnsafeBufferPointer { rowCodes in
             let documents = full.enumerated().map { (j, ordinal) -> plaid_lookup_document in
@@ -230,16 +228,6 @@ extension Searcher {
         }
         trace.record(.exact, since: &clock, in: full.count, out: results.count)
         return results
-    }
-
-    /// Token i's centroid in a document's codes of `width` bytes.
-    @inline(__always)
-    static func code(at i: Int, in codes: UnsafeRawPointer, width: Int) -> Int {
-        switch width {
-        case 1: return Int(codes.load(fromByteOffset: i, as: UInt8.self))
-        case 2: return Int(codes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))
-        default: return Int(codes.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-        }
     }
 
     /// Stage 2 over partial scores: the centroid interaction (16-bit scores, as

@@ -52,7 +52,6 @@ struct SegmentMerger {
     /// The ids and lengths copied are appended to `allIDs` and `allLengths`.
     private func copyLiveDocuments(of segment: Segment, into writer: SegmentWriter,
                                    ids allIDs: inout [String], lengths allLengths: inout [Int]) throws {
-        let width = segment.info.codeWidth
         var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
         var metadata: [ByteExactID: [String: MetadataValue]] = [:]
         func flush() throws {
@@ -69,14 +68,7 @@ struct SegmentMerger {
         func copy(_ d: Int, fields: [String: MetadataValue]?) throws {
             let n = segment.documentLengths[d]
             if let fields, !fields.isEmpty { metadata[ByteExactID(segment.documentIDs[d])] = fields }
-            let source = segment.codes(ofDocument: d)
-            for t in 0..<n {
-                switch width {
-                case 1: codes.append(Int32(source.load(fromByteOffset: t, as: UInt8.self)))
-                case 2: codes.append(Int32(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))))
-                default: codes.append(Int32(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))))
-                }
-            }
+            for t in 0..<n { codes.append(Int32(truncatingIfNeeded: segment.code(ofDocument: d, token: t))) }
             residuals.append(contentsOf: UnsafeBufferPointer(start: segment.residuals(ofDocument: d), count: n * bytesPerVector))
             ids.append(segment.documentIDs[d])
             lengths.append(n)
