@@ -141,6 +141,26 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
     return (float)total * unit;
 }
 
+LEVELS_VOID(plaid_centroid_interactions16, (const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+                                            const plaid_lookup_document *documents, size_t count, float unit, float *scores),
+            (table, rowOf, queryTokens, documents, count, unit, scores)) {
+    // Each document's codes are fetched AHEAD documents ahead: the documents of a query lie far
+    // apart, and each one's codes are a miss to memory otherwise. Its first line is asked for
+    // FAR documents ahead, so that the page walk (each document is on a page of its own) is
+    // done by then rather than stalling the full fetch.
+    enum { AHEAD = 4, FAR = 32 };
+    for (size_t i = 0; i < count && i < FAR; i++) __builtin_prefetch(documents[i].codes, 0, 1);
+    for (size_t i = 0; i < count && i < AHEAD; i++) plaid_prefetch(documents[i].codes, documents[i].tokens * (size_t)documents[i].codeWidth);
+    for (size_t i = 0; i < count; i++) {
+        if (i + FAR < count) __builtin_prefetch(documents[i + FAR].codes, 0, 1);
+        if (i + AHEAD < count) plaid_prefetch(documents[i + AHEAD].codes, documents[i + AHEAD].tokens * (size_t)documents[i + AHEAD].codeWidth);
+        const plaid_lookup_document *d = &documents[i];
+        const int32_t total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, d->codes, d->codeWidth, d->tokens)
+                                                : interaction16(table, rowOf, 1, queryTokens, 0, d->codes, d->codeWidth, d->tokens);
+        scores[i] = (float)total * unit;
+    }
+}
+
 // ---- Stage 4: MaxSim through lookup tables of residual bit groups ---------------------------
 //
 // A token's q·r is a sum over groups of its residual bits, each read from a table of that
@@ -514,42 +534,151 @@ static inline size_t next_posting(const plaid_probed_list *list, size_t *p, size
 // Ordinals whose credits are kept at once: 512 KB of (stamp, credit), which stays in L2 while
 // every list is walked through them, where one array over a million documents (8 MB) made each
 // posting a miss to memory.
-enum { CREDIT_BLOCK = 1 << 16 };
+enum { CREDIT_BLOCK = 1 << 13 };
 
 size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits) {
     typedef struct { int32_t stamp; float credit; } slot;
-    slot *block = malloc(CREDIT_BLOCK * sizeof(slot));
-    size_t *position = malloc((listCount ? listCount : 1) * sizeof(size_t));
-    size_t *document = malloc((listCount ? listCount : 1) * sizeof(size_t));  // running id sum
-    size_t *pending = malloc((listCount ? listCount : 1) * sizeof(size_t));   // next ordinal, SIZE_MAX at the end
-    if (!block || !position || !document || !pending) { free(block); free(position); free(document); free(pending); return SIZE_MAX; }
+    // First every list is decoded, one after the other, into the live ordinals it holds: read
+    // block by block instead, the lists' bytes came in dozens of interleaved streams that the
+    // hardware did not prefetch, and each posting waited on its varint chain.
+    size_t bytes = 0;
+    for (size_t l = 0; l < listCount; l++) bytes += lists[l].end - lists[l].start;  // at least one byte per posting
+    slot *block = calloc(CREDIT_BLOCK, sizeof(slot));  // all zero between blocks (each block clears what it touched)
+    uint32_t *decoded = malloc((bytes ? bytes : 1) * sizeof(uint32_t));
+    size_t *cursor = malloc((listCount + 1) * sizeof(size_t)), *end = malloc((listCount + 1) * sizeof(size_t));
+    if (!block || !decoded || !cursor || !end) { free(block); free(decoded); free(cursor); free(end); return SIZE_MAX; }
+    size_t n = 0;
     for (size_t l = 0; l < listCount; l++) {
-        position[l] = lists[l].start; document[l] = 0;
-        const size_t id = next_posting(&lists[l], &position[l], &document[l]);
-        pending[l] = id == SIZE_MAX ? SIZE_MAX : lists[l].base + id;
+        const plaid_probed_list list = lists[l];
+        size_t p = list.start, doc = 0, id;
+        cursor[l] = n;
+        while ((id = next_posting(&list, &p, &doc)) != SIZE_MAX)
+            if (!(list.deleted && (list.deleted[id >> 6] >> (id & 63)) & 1)) decoded[n++] = (uint32_t)(list.base + id);
+        end[l] = n;
     }
     size_t count = 0;
     for (size_t lo = 0; lo < ordinals; lo += CREDIT_BLOCK) {
         const size_t hi = ordinals - lo < CREDIT_BLOCK ? ordinals : lo + CREDIT_BLOCK, first = count;
-        memset(block, 0, (hi - lo) * sizeof(slot));
         for (size_t l = 0; l < listCount; l++) {
-            const plaid_probed_list *list = &lists[l];
-            while (pending[l] < hi) {
-                const size_t ordinal = pending[l], id = ordinal - list->base;
-                if (!(list->deleted && (list->deleted[id >> 6] >> (id & 63)) & 1)) {
-                    slot *s = &block[ordinal - lo];
-                    if (s->stamp != list->mark) {
-                        if (s->stamp == 0) candidates[count++] = (int64_t)ordinal;
-                        s->stamp = list->mark;
-                        s->credit += list->score;
-                    }
+            const int32_t mark = lists[l].mark;
+            const float score = lists[l].score;
+            size_t at = cursor[l];
+            for (const size_t last = end[l]; at < last && decoded[at] < hi; at++) {
+                slot *s = &block[decoded[at] - lo];
+                const int32_t stamp = s->stamp;
+                if (stamp != mark) {
+                    if (stamp == 0) candidates[count++] = decoded[at];
+                    s->stamp = mark;
+                    s->credit += score;
                 }
-                const size_t next = next_posting(list, &position[l], &document[l]);
-                pending[l] = next == SIZE_MAX ? SIZE_MAX : list->base + next;
             }
+            cursor[l] = at;
         }
-        for (size_t i = first; i < count; i++) credits[i] = block[(size_t)candidates[i] - lo].credit;
+        // Clearing only the touched slots, where a memset of every block cost more than the
+        // postings on a sparse query over a million documents.
+        for (size_t i = first; i < count; i++) {
+            slot *s = &block[(size_t)candidates[i] - lo];
+            credits[i] = s->credit;
+            *s = (slot){0, 0.0f};
+        }
     }
-    free(block); free(position); free(document); free(pending);
+    free(block); free(decoded); free(cursor); free(end);
     return count;
+}
+
+// ---- Grouped search: the candidates kept ----------------------------------------------------
+
+// Sorts n non-negative values in increasing order (least significant byte first, as many passes
+// as the largest value needs); scratch holds n values.
+static void sort_ordinals(int64_t *values, size_t n, int64_t *scratch) {
+    uint64_t largest = 0;
+    for (size_t i = 0; i < n; i++) largest |= (uint64_t)values[i];
+    int64_t *from = values, *to = scratch;
+    for (unsigned shift = 0; shift < 64 && (largest >> shift) != 0; shift += 8) {
+        size_t start[257] = {0};
+        for (size_t i = 0; i < n; i++) start[(((uint64_t)from[i] >> shift) & 255) + 1]++;
+        for (size_t d = 1; d < 257; d++) start[d] += start[d - 1];
+        for (size_t i = 0; i < n; i++) to[start[((uint64_t)from[i] >> shift) & 255]++] = from[i];
+        int64_t *swap = from; from = to; to = swap;
+    }
+    if (from != values) memcpy(values, from, n * sizeof(int64_t));
+}
+
+// The r-th largest (1 ≤ r ≤ n) of values, which it reorders (quickselect, median of three).
+static float rth_largest(float *v, size_t n, size_t r) {
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1;
+    const ptrdiff_t target = (ptrdiff_t)r - 1;
+    while (lo < hi) {
+        const ptrdiff_t mid = lo + (hi - lo) / 2;
+        const float a = v[lo], b = v[mid], c = v[hi];
+        const float pivot = fmaxf(fminf(a, b), fminf(fmaxf(a, b), c));
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] > pivot) i++;
+            while (v[j] < pivot) j--;
+            if (i <= j) { const float t = v[i]; v[i] = v[j]; v[j] = t; i++; j--; }
+        }
+        if (target <= j) hi = j;
+        else if (target >= i) lo = i;
+        else return v[target];
+    }
+    return v[target];
+}
+
+// Bins of the score histogram that narrows the selection to the values of one bin.
+enum { SELECT_BINS = 4096 };
+
+static inline uint32_t score_bin(float score, float low, float scale) {
+    const float at = (score - low) * scale;
+    return at >= (float)(SELECT_BINS - 1) ? SELECT_BINS - 1 : (uint32_t)(int32_t)at;  // 0 ≤ at
+}
+
+size_t plaid_select_best(const int64_t *ordinals, const float *scores, size_t n, size_t count, int64_t *out) {
+    if (count > n) count = n;
+    if (count == 0) return 0;
+    if (count == n) {
+        int64_t *scratch = malloc(n * sizeof(int64_t));
+        if (!scratch) return SIZE_MAX;
+        memcpy(out, ordinals, n * sizeof(int64_t));
+        sort_ordinals(out, n, scratch);
+        free(scratch);
+        return n;
+    }
+    // The bin of a score is monotone in the score, so every score of a higher bin is larger than
+    // every score of a lower one: the count-th largest is in the bin where the counts from the
+    // top reach count, and only that bin's scores need selecting among.
+    float low = scores[0], high = scores[0];
+    for (size_t i = 1; i < n; i++) {  // comparisons, not fminf/fmaxf, so that this vectorises
+        low = scores[i] < low ? scores[i] : low;
+        high = scores[i] > high ? scores[i] : high;
+    }
+    const float range = high - low;
+    const float scale = range > 0 && isfinite(range) ? (float)(SELECT_BINS - 1) / range : 0.0f;
+    uint16_t *binOf = malloc(n * sizeof(uint16_t));
+    uint32_t *bins = calloc(SELECT_BINS, sizeof(uint32_t));
+    if (!binOf || !bins) { free(binOf); free(bins); return SIZE_MAX; }
+    for (size_t i = 0; i < n; i++) binOf[i] = (uint16_t)score_bin(scores[i], low, scale);
+    for (size_t i = 0; i < n; i++) bins[binOf[i]]++;
+    size_t bin = SELECT_BINS - 1, above = 0;
+    while (above + bins[bin] < count) above += bins[bin--];
+    float *values = malloc(bins[bin] * sizeof(float));
+    if (!values) { free(binOf); free(bins); return SIZE_MAX; }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) if (binOf[i] == bin) values[m++] = scores[i];
+    const float threshold = rth_largest(values, m, count - above);
+    free(values); free(binOf); free(bins);
+    size_t kept = 0, tied = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (scores[i] > threshold) out[kept++] = ordinals[i];
+        else tied += scores[i] == threshold;
+    }
+    int64_t *ties = malloc(tied * sizeof(int64_t)), *scratch = malloc((tied > count ? tied : count) * sizeof(int64_t));
+    if (!ties || !scratch) { free(ties); free(scratch); return SIZE_MAX; }
+    tied = 0;
+    for (size_t i = 0; i < n; i++) if (scores[i] == threshold) ties[tied++] = ordinals[i];
+    sort_ordinals(ties, tied, scratch);
+    for (size_t i = 0; kept < count; i++) out[kept++] = ties[i];
+    sort_ordinals(out, kept, scratch);
+    free(ties); free(scratch);
+    return kept;
 }

@@ -156,6 +156,25 @@ final class GroupedSearchTests: XCTestCase {
         }
     }
 
+    /// The same on many candidates with scores of every sign, ties among them, one value far
+    /// from the rest (so that most fall in one bin of the selection's histogram) and ordinals
+    /// past 2^24 (several passes of its sort).
+    func testTheSelectionOfManyCandidatesKeepsTheBestAsSortingWould() {
+        var rng = SeededRandom(seed: 9)
+        for trial in 0..<12 {
+            let n = 5_000 + Int(rng.next() % 20_000)
+            var score = (0..<n).map { _ in Float(Int(rng.next() % 20_001) - 10_000) / 997 }
+            if trial % 3 == 1 { score[Int(rng.next() % UInt64(n))] = 1e30 }
+            if trial % 3 == 2 { for i in 0..<n where i % 5 == 0 { score[i] = 1.5 } }
+            let ordinals = (0..<n).map { $0 * 4_099 + Int(rng.next() % 4_099) }.shuffled(using: &rng)
+            let scoreOf = Dictionary(uniqueKeysWithValues: zip(ordinals, score))
+            for count in [1, 10, n / 7, n - 1, n] {
+                let expected = ordinals.sorted { scoreOf[$0]! != scoreOf[$1]! ? scoreOf[$0]! > scoreOf[$1]! : $0 < $1 }.prefix(count).sorted()
+                XCTAssertEqual(Searcher.best(count, of: ordinals, scores: score), expected, "trial \(trial), count \(count)")
+            }
+        }
+    }
+
     /// A manifest whose group ends are out of order or past the centroids is refused at open.
     func testGroupEndsThatCannotBeAreRefused() {
         XCTAssertTrue(CentroidSearchGroups.isValid(ends: [3, 8, 10], trained: 10, centroidCount: 12))

@@ -24,6 +24,10 @@ import PlaidKernels
 /// Probing every group with an unlimited budget, ndocs = k and ncells ≥ 2 gives the dense
 /// search's results (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
 extension Searcher {
+    /// The groups an unfiltered search works in: the index's, but for a snapshot of 2^32
+    /// documents or more, whose ordinals the candidate lists' kernel does not hold.
+    var searchGroups: CentroidSearchGroups? { index.ordinalCount < 1 << 32 ? index.searchGroups : nil }
+
     /// Grouped stage 1: each token's probes, and the rows of scores (every token) of the
     /// centroids stage 2 keeps and of those stage 4 reads.
     struct PartialCentroidScores {
@@ -89,26 +93,52 @@ extension Searcher {
             let p = min(max(1, probes), g)
             var top = [Int32](repeating: 0, count: active.count * p), heap = [Float](repeating: 0, count: active.count * p)
             plaid_top_centroids(groupScores, g, nq, active.map(Int32.init), active.count, p, &top, &heap)
-            scores.scoredCentroids = Set(top).reduce(0) { $0 + groups.members(of: Int($1)).count }
-            var own = [Float](repeating: 0, count: p * groups.largestGroup + groups.tail.count)
-            var owner = [Int32](repeating: 0, count: own.count)
-            for (i, t) in active.enumerated() {
-                // Groups in centroid order, then the tail (every token probes among it too), so
-                // that the kernel's rows are in centroid order and ties go to the lower centroid.
-                let chosen = top[(i * p)..<((i + 1) * p)].sorted().map { groups.members(of: Int($0)) } + [groups.tail]
-                index.quantizer.scores(token: query + t * dim, ranges: chosen, into: &own)
-                var n = 0
-                for range in chosen { for c in range { owner[n] = Int32(c); n += 1 } }
-                for j in 0..<n where own[j] >= threshold { passing.append(Int(owner[j])) }
-                let m = min(max(1, ncells), n)
-                var best = [Int32](repeating: 0, count: m), bestScores = [Float](repeating: 0, count: m)
-                plaid_top_centroids(own, n, 1, [0], 1, m, &best, &bestScores)
-                scores.probes.append(zip(best, bestScores).map { (centroid: Int(owner[Int($0)]), score: $1) }
-                    .sorted { a, b in a.score != b.score ? a.score > b.score : a.centroid < b.centroid })
+            // Group-major: each chosen group's centroids are read from memory once and scored for
+            // every token that chose it while they are in cache, where token by token the same
+            // rows were read again for each token (stage 1 waited on memory, not on products).
+            var choosers = [[Int]](repeating: [], count: g)
+            for i in active.indices { for group in top[(i * p)..<((i + 1) * p)] { choosers[Int(group)].append(i) } }
+            let chosenGroups = (0..<g).filter { !choosers[$0].isEmpty }
+            scores.scoredCentroids = chosenGroups.reduce(0) { $0 + groups.members(of: $1).count }
+            var best = [ProbeChoice](repeating: ProbeChoice(count: max(1, ncells)), count: active.count)
+            var own = [Float](repeating: 0, count: max(groups.largestGroup, groups.tail.count))
+            // Groups in centroid order, then the tail (which every token probes among too), so
+            // that each token meets its centroids in increasing order and ties go to the lower.
+            let visits = chosenGroups.map { (members: groups.members(of: $0), tokens: choosers[$0]) }
+                + (groups.tail.isEmpty ? [] : [(members: groups.tail, tokens: Array(active.indices))])
+            for visit in visits {
+                for i in visit.tokens {
+                    index.quantizer.scores(token: query + active[i] * dim, ranges: [visit.members], into: &own)
+                    for (j, c) in visit.members.enumerated() {
+                        let score = own[j]
+                        if score >= threshold { passing.append(c) }
+                        best[i].consider(centroid: c, score: score)
+                    }
+                }
             }
+            scores.probes = best.map(\.chosen)
         }
         scores.addRows(passing, index: index, query: query)
         return scores
+    }
+
+    /// One token's best `count` centroids, best first, as they are met in increasing centroid
+    /// order (so a tie keeps the lower centroid).
+    struct ProbeChoice {
+        let count: Int
+        var chosen: [(centroid: Int, score: Float)] = []
+
+        init(count: Int) { self.count = count }
+
+        mutating func consider(centroid: Int, score: Float) {
+            if chosen.count == count {
+                guard score > chosen[count - 1].score else { return }
+                chosen.removeLast()
+            }
+            var at = chosen.count
+            while at > 0 && chosen[at - 1].score < score { at -= 1 }
+            chosen.insert((centroid, score), at: at)
+        }
     }
 
     /// Candidate lists: the live documents of each active token's top `ncells` scored centroids,
@@ -124,7 +154,7 @@ extension Searcher {
             deletionStart.append(segment.deleted.isEmpty ? nil : deletions.count)
             deletions += segment.deleted
         }
-        var found: [Int64] = [], credit: [Float] = []
+        var found: [Int] = [], credit: [Float] = []
         let count = deletions.withUnsafeBufferPointer { bits -> Int in
             var room = 0, lists: [plaid_probed_list] = []
             for (i, tokenProbes) in probes.enumerated() {
@@ -137,55 +167,36 @@ extension Searcher {
                     }
                 }
             }
-            found = [Int64](repeating: 0, count: room)
+            found = [Int](repeating: 0, count: room)
             credit = [Float](repeating: 0, count: room)
-            let count = plaid_credit_lists(lists, lists.count, index.ordinalCount, &found, &credit)
+            let count = found.withUnsafeMutableBufferPointer { found in
+                found.withMemoryRebound(to: Int64.self) { plaid_credit_lists(lists, lists.count, index.ordinalCount, $0.baseAddress, &credit) }
+            }
             precondition(count >= 0, "out of memory crediting \(room) postings")  // SIZE_MAX reads as -1
             return count
         }
         credit.removeLast(credit.count - count)
-        let candidates = found.prefix(count).map { Int($0) }
-        return (candidates, credit)
+        found.removeLast(found.count - count)
+        return (found, credit)
     }
 
-    /// The `count` of `ordinals` with the largest scores (`scores[i]` is ordinals[i]'s; ties to
-    /// the lower ordinal), in increasing ordinal order; all of them, sorted, when there are no more.
+    /// The `count` of `ordinals` (distinct, non-negative) with the largest scores (`scores[i]`
+    /// is ordinals[i]'s, finite; ties to the lower ordinal), in increasing ordinal order; all of
+    /// them, sorted, when there are no more.
     static func best(_ count: Int, of ordinals: [Int], scores: [Float]) -> [Int] {
-        guard ordinals.count > count else { return ordinals.sorted() }
-        guard count > 0 else { return [] }
-        var values = scores
-        let threshold = Searcher.largest(count, in: &values)
-        var kept: [Int] = [], ties: [Int] = []
-        kept.reserveCapacity(count)
-        for (ordinal, score) in zip(ordinals, scores) {
-            if score > threshold { kept.append(ordinal) } else if score == threshold { ties.append(ordinal) }
-        }
-        ties.sort()
-        kept += ties.prefix(count - kept.count)
-        return kept.sorted()
-    }
-
-    /// The `k`-th largest of `values` (1 ≤ k ≤ count), which it reorders (quickselect).
-    static func largest(_ k: Int, in values: inout [Float]) -> Float {
-        precondition(k >= 1 && k <= values.count)
-        let target = k - 1
-        return values.withUnsafeMutableBufferPointer { v -> Float in
-            var lo = 0, hi = v.count - 1
-            while lo < hi {
-                // Median of three as the pivot; descending order.
-                let mid = lo + (hi - lo) / 2
-                let a = v[lo], b = v[mid], c = v[hi]
-                let pivot = max(min(a, b), min(max(a, b), c))
-                var i = lo, j = hi
-                while i <= j {
-                    while v[i] > pivot { i += 1 }
-                    while v[j] < pivot { j -= 1 }
-                    if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+        precondition(scores.count == ordinals.count)
+        let room = min(max(count, 0), ordinals.count)
+        guard room > 0 else { return [] }
+        var kept = [Int](repeating: 0, count: room)
+        let made = ordinals.withUnsafeBufferPointer { given in
+            kept.withUnsafeMutableBufferPointer { out in
+                given.withMemoryRebound(to: Int64.self) { given in
+                    out.withMemoryRebound(to: Int64.self) { plaid_select_best(given.baseAddress!, scores, given.count, room, $0.baseAddress!) }
                 }
-                if target <= j { hi = j } else if target >= i { lo = i } else { return v[target] }
             }
-            return v[target]
         }
+        precondition(made == room, "out of memory selecting \(room) of \(ordinals.count) candidates")  // SIZE_MAX reads as -1
+        return kept
     }
 
     /// The grouped search of one query (no filter).
@@ -269,22 +280,16 @@ extension Searcher {
         func ranked(_ count: Int, of ordinals: [Int]) -> [Int] {
             // Where each document's codes lie, found first in one pass: the lookups are
             // independent there, where made one document at a time each one waited on memory.
-            let documents = ordinals.map { ordinal -> (codes: UnsafeRawPointer, tokens: Int, width: Int) in
+            let documents = ordinals.map { ordinal -> plaid_lookup_document in
                 let (segmentNumber, d) = index.locate(ordinal)
                 let segment = index.segments[segmentNumber]
-                return (segment.codes(ofDocument: d), segment.documentLengths[d], segment.info.codeWidth)
+                return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: nil, tokens: segment.documentLengths[d],
+                                             codeWidth: Int32(segment.info.codeWidth))
             }
+            var scores = [Float](repeating: 0, count: documents.count)
+            plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, unit, &scores)
             var top = TopK(k: count)
-            kept.withUnsafeBufferPointer { table in
-                rowOf.withUnsafeBufferPointer { rows in
-                    for (i, document) in documents.enumerated() {
-                        if i + 4 < documents.count { plaid_prefetch(documents[i + 4].codes, documents[i + 4].tokens * documents[i + 4].width) }
-                        let score = plaid_centroid_interaction16(table.baseAddress!, rows.baseAddress!, tokens, document.codes,
-                                                                 Int32(document.width), document.tokens, unit)
-                        top.insert(score: score, document: ordinals[i])
-                    }
-                }
-            }
+            for (ordinal, score) in zip(ordinals, scores) { top.insert(score: score, document: ordinal) }
             return top.sorted().map(\.document)
         }
     }

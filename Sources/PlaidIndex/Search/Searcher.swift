@@ -50,7 +50,7 @@ public struct Searcher: Sendable {
             Parallel.forEach(batches, threads: threads) { b in
                 let first = b * batch, count = min(batch, queries.count - first)
                 let started = DispatchTime.now().uptimeNanoseconds
-                let scores = runsStages(parameters, filter) && !(filter == nil && index.searchGroups != nil)
+                let scores = runsStages(parameters, filter) && !(filter == nil && searchGroups != nil)
                     ? centroidScores(queries: all.baseAddress! + first * perQuery, count: count, tokens: nq) : nil
                 let stageOne = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 / Double(count)
                 for i in 0..<count {
@@ -105,7 +105,7 @@ public struct Searcher: Sendable {
             trace.record(.exact, since: &clock, in: filter.count, out: results.count)
             return results
         }
-        if filter == nil, let groups = index.searchGroups {
+        if filter == nil, let groups = searchGroups {
             return groupedSearch(query: query, tokens: nq, parameters: p, groups: groups, trace: &trace)
         }
         var clock = trace.start()

@@ -106,6 +106,11 @@ typedef struct {
     int codeWidth;
 } plaid_lookup_document;
 
+/// plaid_centroid_interaction16 (rowOf given) of each of `count` documents (their codes; the
+/// residuals are not read) into scores[i].
+void plaid_centroid_interactions16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+                                   const plaid_lookup_document *documents, size_t count, float unit, float *scores);
+
 /// MaxSim of each of `count` documents from its codes and packed residuals, into scores[i]: a
 /// token's score against query token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus
 /// units[t] times the sum of the lookup entries of its residual's groups (q·r). Equal to MaxSim
@@ -201,9 +206,14 @@ typedef struct {
 /// token, the score of the first of that token's lists that holds it (a token's lists must come
 /// best first, and the tokens in order). Writes each candidate's ordinal and credit (room: one
 /// per posting) and returns their count, or SIZE_MAX when out of memory. `ordinals`: the
-/// snapshot's ordinal count (every base + id is below it). The candidates come in blocks of
+/// snapshot's ordinal count (every base + id is below it, and below 2^32). The candidates come in blocks of
 /// increasing ordinals, each block's in the order first credited.
 size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits);
+
+/// The `count` of `n` candidates (non-negative ordinals, distinct, with finite scores) whose
+/// scores are largest, ties to the lower ordinal, written to `out` (room for min(count, n)) in
+/// increasing ordinal order. Returns how many, or SIZE_MAX when out of memory.
+size_t plaid_select_best(const int64_t *ordinals, const float *scores, size_t n, size_t count, int64_t *out);
 
 /// Centroids quantized to 16 bits for stage 1's scores (centroid_scores.c). Opaque; made from
 /// [k, dim] float rows, freed by _destroy. NULL when out of memory.
