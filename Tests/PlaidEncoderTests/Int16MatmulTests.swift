@@ -4,7 +4,7 @@ import PlaidKernels
 @testable import PlaidEncoder
 
 /// The 16-bit integer matrix product (`plaid_enc_int16_gemm`): within its rounding bound of the
-/// exact product, never overflowing, the AVX2 path equal bit for bit to the plain C one, and the
+/// exact product, never overflowing, every vector tile (AVX2, AVX-512 VNNI) equal bit for bit to the plain C one, and the
 /// row-split multi-threaded `Linear` equal to one thread.
 final class Int16MatmulTests: XCTestCase {
     struct Packed {
@@ -135,17 +135,25 @@ final class Int16MatmulTests: XCTestCase {
         XCTAssertFalse(out.contains { $0.isNaN })
     }
 
-    func testVectorPathEqualsPortablePathBitForBit() throws {
-        guard String(cString: plaid_enc_int16_gemm_tile()) == "avx2" else {
-            throw XCTSkip("this CPU has no AVX2: plaid_enc_int16_gemm runs the portable tile itself")
+    /// Every tile this CPU runs (each kernel level it can run) equals the plain C one bit for bit.
+    func testEveryTileEqualsThePortableTileBitForBit() {
+        defer { plaid_set_kernel_level(0) }
+        var tiles: [String] = []
+        for level in [Int32(1), 3, 4] where level <= plaid_cpu_kernel_level() {
+            XCTAssertEqual(plaid_set_kernel_level(level), level)
+            let tile = String(cString: plaid_enc_int16_gemm_tile())
+            tiles.append(tile)
+            for (m, n, k) in [(5, 16, 64), (13, 40, 129), (97, 384, 384), (12, 48, 1536), (7, 3, 1)] {
+                let x = Self.randomMatrix(rows: m, columns: k, seed: UInt64(k), outliers: true)
+                let w = Self.randomMatrix(rows: n, columns: k, seed: UInt64(k + 1), outliers: false)
+                let fast = Self.multiply(x, w, m: m, n: n, k: k)
+                let portable = Self.multiply(x, w, m: m, n: n, k: k, portable: true)
+                XCTAssertEqual(fast.map(\.bitPattern), portable.map(\.bitPattern), "\(tile) at level \(level), \(m)×\(n)×\(k)")
+            }
         }
-        for (m, n, k) in [(5, 16, 64), (13, 40, 129), (97, 384, 384), (12, 48, 1536)] {
-            let x = Self.randomMatrix(rows: m, columns: k, seed: UInt64(k), outliers: true)
-            let w = Self.randomMatrix(rows: n, columns: k, seed: UInt64(k + 1), outliers: false)
-            let fast = Self.multiply(x, w, m: m, n: n, k: k)
-            let portable = Self.multiply(x, w, m: m, n: n, k: k, portable: true)
-            XCTAssertEqual(fast.map(\.bitPattern), portable.map(\.bitPattern), "\(m)×\(n)×\(k)")
-        }
+        XCTAssertEqual(tiles.first, "portable", "level 1 runs the plain C tile")
+        if plaid_cpu_kernel_level() >= 3 { XCTAssertTrue(tiles.contains("avx2"), "tiles run: \(tiles)") }
+        print("int16 product tiles compared with the portable one: \(tiles)")
     }
 
     /// The fused epilogues equal the separate passes over the plain product, bit for bit, on more

@@ -83,7 +83,9 @@ enum {
 void plaid_enc_int16_gemm(const float *x, size_t m, size_t k, const int16_t *packed, const float *scales,
                           size_t n, float *out, void *scratch, const float *bias, int epilogue);
 
-/// The tile plaid_enc_int16_gemm uses on this CPU: "avx2" or "portable".
+/// The tile plaid_enc_int16_gemm uses at the kernel level in force (plaid_kernel_level):
+/// "avx512-vnni" (level 4 on a CPU with AVX-512 VNNI), "avx2" (level 3 or more) or "portable".
+/// Every tile gives the same floats, bit for bit.
 const char *plaid_enc_int16_gemm_tile(void);
 
 /// The same with the plain C tile, which CPUs without AVX2 run: on one machine, bit for bit equal
