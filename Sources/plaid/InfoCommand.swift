@@ -4,23 +4,44 @@ import PlaidCore
 import PlaidIndex
 
 struct Info: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Describe an index: documents, segments, commit generation, sizes and bytes per token.")
+    static let configuration = CommandConfiguration(
+        abstract: "Describe an index: documents, segments, commit generation, sizes and bytes per token.",
+        discussion: "With --system instead of --index: the CPU, the level of plaid's kernels, the encoder's product tile and OpenBLAS's core type.")
 
-    @OptionGroup var index: IndexOptions
+    @Option(help: "Index directory.")
+    var index: String?
+
+    @Flag(help: "Describe this machine's code paths instead of an index.")
+    var system = false
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    func validate() throws {
+        if system == (index != nil) { throw ValidationError("Give either --index DIR (an index to describe) or --system (this machine).") }
+    }
+
     func run() throws {
+        guard let index else {
+            let machine = MachineDescription()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: try encoder.encode(machine), as: UTF8.self))
+            } else {
+                machine.lines.forEach { print($0) }
+            }
+            return
+        }
         try runReportingErrors {
-            let opened = try CompressedIndex(path: index.index)
+            let opened = try CompressedIndex(path: index)
             let book = opened.codebook
             let perToken = Double(opened.bytesOnDisk) / Double(max(1, opened.tokenCount))
             if json {
                 let data = try IndexDescription(opened).json()
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                print("index:           \(index.index)")
+                print("index:           \(index)")
                 print("documents:       \(opened.documentCount)")
                 print("deleted:         \(opened.deletedCount) (not yet compacted)")
                 print("segments:        \(opened.segments.count)")

@@ -2,6 +2,11 @@ import ArgumentParser
 import Foundation
 import PlaidCore
 
+#if os(Linux)
+// Before anything else: OpenBLAS may have taken this CPU for an older one (BLASCoreType).
+BLASCoreType.reexecuteWithBetterCoreIfNeeded()
+#endif
+
 /// `plaid`: build, search and evaluate PLAID indexes of ColBERT token embeddings.
 struct Plaid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

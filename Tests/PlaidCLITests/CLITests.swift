@@ -103,4 +103,20 @@ final class CLITests: PlaidCLITestCase {
         let hidden = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".") }
         XCTAssertEqual(hidden, [])
     }
+
+    /// `info --system` names the code paths this machine runs; a core type set outside plaid is
+    /// the one OpenBLAS runs and is reported as such (plaid does not replace it).
+    func testInfoSystemNamesTheCodePaths() throws {
+        let machine = try plaid(["info", "--system"]).stdout
+        for field in ["cpu:", "kernel level:", "encoder product:", "BLAS core:"] { XCTAssertTrue(machine.contains(field), machine) }
+        XCTAssertFalse(machine.contains("BLAS core:        unknown"), machine)
+        let chosen = try plaid(["info", "--system"], environment: ["OPENBLAS_CORETYPE": "Prescott"]).stdout
+        XCTAssertTrue(chosen.contains("BLAS core:        Prescott (OPENBLAS_CORETYPE=Prescott set outside plaid)"), chosen)
+        let json = try plaid(["info", "--system", "--json"]).stdout
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any]
+        XCTAssertNotNil(decoded?["kernelLevel"] as? Int, json)
+        let neither = try plaid(["info"], expect: nil)
+        XCTAssertNotEqual(neither.status, 0)
+        XCTAssertTrue(neither.stderr.contains("--index DIR") && neither.stderr.contains("--system"), neither.stderr)
+    }
 }
