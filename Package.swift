@@ -51,7 +51,7 @@ let package = Package(
             "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation", "PlaidServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"]),
+        .testTarget(name: "PlaidCoreTests", dependencies: ["PlaidCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidIndexTests", dependencies: ["PlaidIndex", "PlaidCore", "PlaidKernels"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidEncoderTests", dependencies: ["PlaidEncoder", "PlaidCore", "PlaidKernels"],

@@ -37,9 +37,11 @@ struct Add: ParsableCommand {
     var chunkTokens: Int = 1 << 16
 
     @OptionGroup var encoder: ModelOptions
+    @OptionGroup var pooling: PoolingOptions
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
+        if embeddings != nil && pooling.poolFactor > 1 { throw ValidationError("--pool-factor goes with --collection: it pools vectors as texts are encoded (embeddings were encoded already; pool them with plaid encode --pool-factor).") }
         if embeddings != nil && encoder.isGiven {
             throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
         }
@@ -65,7 +67,7 @@ struct Add: ParsableCommand {
                 let fields = try batchMetadata(file: metadata, collection: nil) { batch.ids }
                 added = try writer.add(batch, metadata: fields, upsert: upsert, growCodebook: growCodebook, showProgress: true)
             } else {
-                added = try writer.add(collection: collection!, encoder: try encoder.loadEncoder(), upsert: upsert,
+                added = try writer.add(collection: collection!, encoder: pooling.applied(to: try encoder.loadEncoder()), upsert: upsert,
                                        growCodebook: growCodebook, batchSize: encoder.batchSize, showProgress: true)
             }
             let commit = try writer.commit()

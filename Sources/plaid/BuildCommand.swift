@@ -33,6 +33,7 @@ struct Build: ParsableCommand {
     @OptionGroup var index: IndexOptions
     @OptionGroup var build: BuildOptions
     @OptionGroup var encoder: ModelOptions
+    @OptionGroup var pooling: PoolingOptions
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
@@ -42,6 +43,7 @@ struct Build: ParsableCommand {
         }
         if saveEmbeddings != nil && collection == nil { throw ValidationError("--save-embeddings goes with --collection.") }
         if float16 && saveEmbeddings == nil { throw ValidationError("--float16 goes with --save-embeddings: only kept embeddings are stored.") }
+        if embeddings != nil && pooling.poolFactor > 1 { throw ValidationError("--pool-factor goes with --collection: it pools vectors as texts are encoded (embeddings were encoded already; pool them with plaid encode --pool-factor).") }
         if embeddings != nil && encoder.isGiven {
             throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
         }
@@ -58,7 +60,7 @@ struct Build: ParsableCommand {
                 _ = try build.build(from: documents, metadata: fields, at: index.index)
                 return
             }
-            let summary = try IndexBuilder.build(collection: collection!, encoder: try encoder.loadEncoder(), at: index.index,
+            let summary = try IndexBuilder.build(collection: collection!, encoder: pooling.applied(to: try encoder.loadEncoder()), at: index.index,
                                                  parameters: build.parameters, overwrite: build.overwrite,
                                                  keepEmbeddingsAt: saveEmbeddings, float16: float16,
                                                  batchSize: encoder.batchSize, showProgress: true)

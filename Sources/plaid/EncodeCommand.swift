@@ -41,6 +41,7 @@ struct Encode: ParsableCommand {
     var overwrite = false
 
     @OptionGroup var encoder: ModelOptions
+    @OptionGroup var pooling: PoolingOptions
     @OptionGroup var reporting: ReportingOptions
 
     /// The texts and which side they are.
@@ -59,6 +60,7 @@ struct Encode: ParsableCommand {
             throw ValidationError("Give exactly one of --collection FILE (documents) and --queries FILE (queries).")
         }
         if mode != nil && input == nil { throw ValidationError("--mode goes with --input; --collection and --queries say the mode already.") }
+        if job.mode == .query && pooling.poolFactor > 1 { throw ValidationError("--pool-factor pools documents; queries are never pooled.") }
         guard FileManager.default.fileExists(atPath: job.input) else {
             throw ValidationError("\(collection != nil ? "--collection" : queries != nil ? "--queries" : "--input") \(job.input) does not exist.")
         }
@@ -69,7 +71,7 @@ struct Encode: ParsableCommand {
         try runReportingErrors {
             let job = self.job!
             try checkOutputDirectory(mode: job.mode)
-            _ = try CollectionEncoding.encode(job.input, with: try encoder.loadEncoder(), mode: job.mode, output: outputDirectory,
+            _ = try CollectionEncoding.encode(job.input, with: pooling.applied(to: try encoder.loadEncoder()), mode: job.mode, output: outputDirectory,
                                      float16: float16, batchSize: encoder.batchSize)
         }
     }

@@ -98,6 +98,44 @@ final class TextPipelineTests: PlaidCLITestCase {
         XCTAssertTrue(bad.stderr.contains("int8") && bad.stderr.contains("float32"), bad.stderr)
     }
 
+    /// `--pool-factor 2` on encode writes each document's vectors pooled as `TokenPooling` pools
+    /// the unpooled ones, build indexes that many vectors, and the options it cannot go with are refused.
+    func testPoolFactorPoolsDocumentsAsTheLibraryDoes() throws {
+        let dataset = try miniSciFact()
+        func encoded(_ extra: [String], into folder: String) throws -> (lengths: [Int], vectors: [Float]) {
+            let result = try run(["encode", "--model", model, "--collection", dataset + "/corpus.jsonl", "--output-dir", path(folder)] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let array = try NPYArray(path: path(folder + "/doc_embeddings.npy"))
+            var values = [Float](repeating: 0, count: array.elementCount)
+            values.withUnsafeMutableBufferPointer { array.copyFloats(start: 0, count: array.elementCount, into: $0.baseAddress!) }
+            return (try NPYArray(path: path(folder + "/doclens.npy")).integers(), values)
+        }
+        let full = try encoded([], into: "full"), pooled = try encoded(["--pool-factor", "2"], into: "pooled")
+        XCTAssertEqual(full.lengths.count, pooled.lengths.count)
+        XCTAssertLessThan(pooled.lengths.reduce(0, +) * 10, full.lengths.reduce(0, +) * 6, "about half the vectors")
+        let dimension = 384
+        var start = (full: 0, pooled: 0)
+        for (n, m) in zip(full.lengths, pooled.lengths).prefix(8) {
+            let expected = TokenPooling.pool(Array(full.vectors[(start.full * dimension)..<((start.full + n) * dimension)]), dimension: dimension, factor: 2)
+            let got = Array(pooled.vectors[(start.pooled * dimension)..<((start.pooled + m) * dimension)])
+            XCTAssertEqual(got.count, expected.count)
+            for (a, b) in zip(got, expected) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+            start = (start.full + n, start.pooled + m)
+        }
+        let build = try run(["build", "--model", model, "--collection", dataset + "/corpus.jsonl", "--index", path("index"),
+                             "--centroids", "32", "--pool-factor", "2"])
+        XCTAssertEqual(build.status, 0, build.stderr)
+        let info = try run(["info", "--index", path("index")]).stdout
+        XCTAssertTrue(info.contains("tokens:          \(pooled.lengths.reduce(0, +))"), info)
+        for (arguments, expected) in [(["encode", "--collection", dataset + "/corpus.jsonl", "--output-dir", path("x"), "--pool-factor", "0"], "at least 1"),
+                                      (["encode", "--queries", dataset + "/queries.jsonl", "--output-dir", path("x"), "--pool-factor", "2"], "queries are never pooled"),
+                                      (["build", "--embeddings", path("full"), "--index", path("y"), "--pool-factor", "2"], "--pool-factor goes with --collection")] {
+            let refused = try run(arguments)
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.stderr.contains(expected), refused.stderr)
+        }
+    }
+
     /// `plaid rerank` reorders a first-stage run by exact MaxSim: on the exhaustive search's own
     /// documents with their scores scrambled, it gives back the exhaustive order and scores.
     func testRerankRestoresTheExactOrder() throws {
