@@ -28,7 +28,8 @@ public enum PlaidServer {
         // Armed by the stop signal; cancelled last, so that it also bounds the pools' shutdown below.
         let watchdog = ShutdownWatchdog(after: configuration.shutdownTimeout)
         defer { watchdog.cancel() }
-        let service = try RetrievalService(indexPath: indexPath, encoder: encoder, modelFolder: encoder?.modelDirectory,
+        let pooled = encoder.map { configuration.poolFactor > 1 ? PooledEncoder($0, factor: configuration.poolFactor) as TextEncoder : $0 }
+        let service = try RetrievalService(indexPath: indexPath, encoder: pooled, modelFolder: encoder?.modelDirectory,
                                            threads: configuration.threads, limits: configuration.limits, readOnly: configuration.readOnly)
         let parser = WorkerPool(threads: max(1, min(configuration.threads, 4)), name: "plaid-parse")
         defer {

@@ -17,6 +17,9 @@ public struct ServerConfiguration: Sendable {
     public var apiKey: String?
     /// Serve searches only: no writer lock is taken and writes are answered 403.
     public var readOnly = false
+    /// Documents that the server encodes (adds, upserts and the document encodings it returns)
+    /// are pooled to about 1/poolFactor of their vectors (`TokenPooling`); 1 keeps them all.
+    public var poolFactor = 1
     /// Connections served at once; more wait in the listen backlog until one closes.
     public var maxConnections = 256
     /// Seconds a request's head may take to arrive, from the connection's opening or the previous

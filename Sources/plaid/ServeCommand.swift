@@ -104,6 +104,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds SIGTERM or SIGINT waits for requests in flight before the server stops anyway.")
     var shutdownTimeout: Double = 30
 
+    @OptionGroup var pooling: PoolingOptions
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
@@ -129,6 +130,7 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--dim must be a positive multiple of 8 of at most \(IndexBuilder.maximumDimension), not \(dim).")
         }
         if create && dim == nil && model == nil { throw ValidationError("--create needs --dim (or --model, whose dimension it takes).") }
+        if pooling.poolFactor > 1 && model == nil { throw ValidationError("--pool-factor pools the documents the server encodes: it needs --model.") }
     }
 
     func run() async throws {
@@ -165,6 +167,7 @@ struct Serve: AsyncParsableCommand {
         configuration.host = host
         configuration.port = port
         configuration.threads = threads
+        configuration.poolFactor = pooling.poolFactor
         configuration.limits.maxBodyBytes = maxBodyMib << 20
         configuration.limits.maxItemsPerRequest = maxItems
         configuration.limits.maxK = maxK

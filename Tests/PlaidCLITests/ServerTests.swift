@@ -360,6 +360,37 @@ final class ServerTests: PlaidCLITestCase {
         XCTAssertEqual((reranked.json["results"] as! [[String: Any]]).map { $0["id"] as! String }, ["on", "off"])
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
+
+    /// `serve --pool-factor 2` pools the documents it encodes (the vectors /encode returns for a
+    /// document are `plaid encode`'s, pooled by `TokenPooling`) and adds them so; queries are not pooled.
+    func testPoolFactorPoolsTheDocumentsTheServerEncodes() throws {
+        try SciFactSlice.requireModel()
+        let data = try SciFactSlice.make(at: path("scifact"), documents: 40)
+        try plaid(["build", "--collection", data + "/corpus.jsonl", "--index", path("index"), "--model", SciFactSlice.model, "--centroids", "32"])
+        let server = try ServerProcess(self, arguments: ["--index", path("index"), "--model", SciFactSlice.model, "--pool-factor", "2"])
+        let text = "Vitamin D deficiency is linked to disease in several large cohorts of older adults"
+        try #"{"_id": "d", "text": "\#(text)"}"#.write(toFile: path("d.jsonl"), atomically: true, encoding: .utf8)
+        try plaid(["encode", "--collection", path("d.jsonl"), "--output-dir", path("d"), "--model", SciFactSlice.model])
+        let array = try NPYArray(path: path("d/doc_embeddings.npy"))
+        var full = [Float](repeating: 0, count: array.elementCount)
+        full.withUnsafeMutableBufferPointer { array.copyFloats(start: 0, count: array.elementCount, into: $0.baseAddress!) }
+        let expected = TokenPooling.pool(full, dimension: 384, factor: 2)
+        let served = try server.request("POST", "/encode", ["texts": [text], "mode": "document"])
+        XCTAssertEqual(served.status, 200, served.error ?? "")
+        let vectors = (served.json["embeddings"] as! [[[Double]]])[0]
+        XCTAssertEqual(vectors.count * 384, expected.count)
+        XCTAssertLessThan(expected.count, full.count)
+        for (a, b) in zip(vectors.joined(), expected) { XCTAssertEqual(Float(a), b, accuracy: 1e-6) }
+        let query = try server.request("POST", "/encode", ["texts": [text], "mode": "query"])
+        XCTAssertEqual((query.json["embeddings"] as! [[[Double]]])[0].count, 32, "queries keep query_length vectors")
+        let added = try server.request("POST", "/documents", ["documents": [["id": "mine", "text": text]]])
+        XCTAssertEqual(added.status, 201, added.error ?? "")
+        XCTAssertEqual(hits(try server.request("POST", "/search", ["queries": [text], "k": 1])).first?["id"] as? String, "mine")
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+        let refused = try plaid(["serve", "--index", path("index"), "--pool-factor", "2"], expect: nil)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("needs --model"), refused.stderr)
+    }
 }
 
 private extension Array {
