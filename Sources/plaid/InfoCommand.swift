@@ -21,18 +21,17 @@ struct Info: ParsableCommand {
         if system == (index != nil) { throw ValidationError("Give either --index DIR (an index to describe) or --system (this machine).") }
     }
 
+    /// `--system`: this machine's code paths.
+    func describeMachine() throws {
+        let machine = MachineDescription()
+        guard json else { return machine.lines.forEach { print($0) } }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        print(String(decoding: try encoder.encode(machine), as: UTF8.self))
+    }
+
     func run() throws {
-        guard let index else {
-            let machine = MachineDescription()
-            if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                print(String(decoding: try encoder.encode(machine), as: UTF8.self))
-            } else {
-                machine.lines.forEach { print($0) }
-            }
-            return
-        }
+        guard let index else { return try describeMachine() }
         try runReportingErrors {
             let opened = try CompressedIndex(path: index)
             let book = opened.codebook
