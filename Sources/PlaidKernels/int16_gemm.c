@@ -203,11 +203,6 @@ static void tile_avx2(const int16_t *a, size_t aStride, const int16_t *panel, si
     }
 }
 
-// The same tile with AVX-512 VNNI: a panel's input pair for all 16 columns is one zmm, so per
-// pair one weight load, 6 broadcast activation pairs and 6 vpdpwssd (multiply, pair-add and
-// accumulate in one instruction) do what the AVX2 tile does in 24. The int32 sums are the same
-// (vpdpwssd wraps as vpaddd does, and nothing reaches 2^31), and so is every float operation, so
-// the result is the portable tile's bit for bit.
 // vpdpwssd written out: clang splits the intrinsic back into vpmaddwd and vpaddd (twice the
 // instructions) when it tunes for generic x86-64, which this target is built for.
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
@@ -216,6 +211,11 @@ static inline __m512i dpwssd(__m512i sums, __m512i a, __m512i b) {
     return sums;
 }
 
+// The same tile with AVX-512 VNNI: a panel's input pair for all 16 columns is one zmm, so per
+// pair one weight load, 6 broadcast activation pairs and 6 vpdpwssd (multiply, pair-add and
+// accumulate in one instruction) do what the AVX2 tile does in 24. The int32 sums are the same
+// (vpdpwssd wraps as vpaddd does, and nothing reaches 2^31), and so is every float operation, so
+// the result is the portable tile's bit for bit.
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static void tile_vnni(const int16_t *a, size_t aStride, const int16_t *panel, size_t pairs,
                       const float *rowScales, const float *columnScales,
@@ -257,6 +257,7 @@ static int cpu_has_vnni512(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
 }
 #endif
+
 
 static void gemm(TileFunction tile, const float *x, size_t m, size_t k, const int16_t *packed,
                  const float *scales, size_t n, float *out, void *scratch, const float *bias, int activation) {

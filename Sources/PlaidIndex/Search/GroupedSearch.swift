@@ -93,9 +93,8 @@ extension Searcher {
             let p = min(max(1, probes), g)
             var top = [Int32](repeating: 0, count: active.count * p), heap = [Float](repeating: 0, count: active.count * p)
             plaid_top_centroids(groupScores, g, nq, active.map(Int32.init), active.count, p, &top, &heap)
-            // Group-major: each chosen group's centroids are read from memory once and scored for
-            // every token that chose it while they are in cache, where token by token the same
-            // rows were read again for each token (stage 1 waited on memory, not on products).
+            // Group-major: each chosen group's centroids are scored for every token that chose it
+            // in turn, so that its rows are read from memory once and then from cache.
             var choosers = [[Int]](repeating: [], count: g)
             for i in active.indices { for group in top[(i * p)..<((i + 1) * p)] { choosers[Int(group)].append(i) } }
             let chosenGroups = (0..<g).filter { !choosers[$0].isEmpty }
