@@ -28,7 +28,7 @@ public enum PlaidServer {
         // Armed by the stop signal; cancelled last, so that it also bounds the pools' shutdown below.
         let watchdog = ShutdownWatchdog(after: configuration.shutdownTimeout)
         defer { watchdog.cancel() }
-        let pooled = encoder.map { configuration.poolFactor > 1 ? PooledEncoder($0, factor: configuration.poolFactor) as TextEncoder : $0 }
+        let pooled = encoder.map { PooledEncoder.pooling($0, factor: configuration.poolFactor) }
         let service = try RetrievalService(indexPath: indexPath, encoder: pooled, modelFolder: encoder?.modelDirectory,
                                            threads: configuration.threads, limits: configuration.limits, readOnly: configuration.readOnly)
         let parser = WorkerPool(threads: max(1, min(configuration.threads, 4)), name: "plaid-parse")

@@ -41,7 +41,7 @@ struct Add: ParsableCommand {
     @OptionGroup var reporting: ReportingOptions
 
     func validate() throws {
-        if embeddings != nil && pooling.poolFactor > 1 { throw ValidationError("--pool-factor goes with --collection: it pools vectors as texts are encoded (embeddings were encoded already; pool them with plaid encode --pool-factor).") }
+        try pooling.validate(embeddingsGiven: embeddings != nil)
         if embeddings != nil && encoder.isGiven {
             throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
         }

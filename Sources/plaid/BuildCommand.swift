@@ -43,7 +43,7 @@ struct Build: ParsableCommand {
         }
         if saveEmbeddings != nil && collection == nil { throw ValidationError("--save-embeddings goes with --collection.") }
         if float16 && saveEmbeddings == nil { throw ValidationError("--float16 goes with --save-embeddings: only kept embeddings are stored.") }
-        if embeddings != nil && pooling.poolFactor > 1 { throw ValidationError("--pool-factor goes with --collection: it pools vectors as texts are encoded (embeddings were encoded already; pool them with plaid encode --pool-factor).") }
+        try pooling.validate(embeddingsGiven: embeddings != nil)
         if embeddings != nil && encoder.isGiven {
             throw ValidationError("--model goes with --collection; embeddings were encoded already (plaid encode records their model in model.json).")
         }

@@ -25,9 +25,7 @@ struct Info: ParsableCommand {
     func describeMachine() throws {
         let machine = MachineDescription()
         guard json else { return machine.lines.forEach { print($0) } }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        print(String(decoding: try encoder.encode(machine), as: UTF8.self))
+        print(String(decoding: try machine.json(), as: UTF8.self))
     }
 
     func run() throws {

@@ -112,6 +112,11 @@ public final class PooledEncoder: TextEncoder {
         self.factor = factor
     }
 
+    /// `encoder` itself for a factor of 1, else `encoder` wrapped to pool its documents.
+    public static func pooling(_ encoder: TextEncoder, factor: Int) -> TextEncoder {
+        factor > 1 ? PooledEncoder(encoder, factor: factor) : encoder
+    }
+
     public var dimension: Int { base.dimension }
     public var queryLength: Int { base.queryLength }
     public var identity: ModelIdentity { base.identity }

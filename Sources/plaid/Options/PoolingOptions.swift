@@ -10,6 +10,13 @@ struct PoolingOptions: ParsableArguments {
         guard poolFactor >= 1 else { throw ValidationError("--pool-factor must be at least 1 (1 keeps every vector), not \(poolFactor).") }
     }
 
+    /// For build and add: pooling applies to texts being encoded, not to `--embeddings`.
+    func validate(embeddingsGiven: Bool) throws {
+        if embeddingsGiven && poolFactor > 1 {
+            throw ValidationError("--pool-factor goes with --collection: it pools vectors as texts are encoded (embeddings were encoded already; pool them with plaid encode --pool-factor).")
+        }
+    }
+
     /// `encoder` itself, or it wrapped to pool documents.
-    func applied(to encoder: TextEncoder) -> TextEncoder { poolFactor > 1 ? PooledEncoder(encoder, factor: poolFactor) : encoder }
+    func applied(to encoder: TextEncoder) -> TextEncoder { PooledEncoder.pooling(encoder, factor: poolFactor) }
 }
