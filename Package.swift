@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "PlaidEvaluation", targets: ["PlaidEvaluation"]),
         .library(name: "PlaidServer", targets: ["PlaidServer"]),
         .executable(name: "plaid", targets: ["plaid"]),
+        // The C interface the Python package loads (python/plaid/_native.py).
+        .library(name: "PlaidC", type: .dynamic, targets: ["PlaidC"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,6 +49,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ], resources: [.embedInCode("openapi.json")]),
+        // @_cdecl functions over the libraries: opaque handles, numpy buffers in place, errors as sentences.
+        .target(name: "PlaidC", dependencies: ["PlaidCore", "PlaidIndex", "PlaidEncoder"]),
         .executableTarget(name: "plaid", dependencies: [
             "PlaidCore", "PlaidIndex", "PlaidEncoder", "PlaidEvaluation", "PlaidServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

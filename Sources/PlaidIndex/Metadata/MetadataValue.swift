@@ -179,6 +179,32 @@ public enum MetadataReader {
         return out
     }
 
+    /// Metadata given as one JSON array aligned with `ids`: per document an object of its fields,
+    /// or null for none (what a library caller passes beside a batch of vectors). Errors name
+    /// `source` and the element.
+    public static func read(jsonArray text: [UInt8], ids: [String], source: String) throws -> BatchMetadata {
+        let parsed: JSONValue
+        do { parsed = try JSONReader.parse(text) } catch let error as JSONError {
+            throw PlaidError.invalidInput(file: source, detail: "expected a JSON array of one object (or null) per document; \(error.lineDescription)")
+        }
+        guard case .array(let elements) = parsed else {
+            throw PlaidError.invalidInput(file: source, detail: "expected a JSON array of one object (or null) per document, found \(parsed.kind)")
+        }
+        guard elements.count == ids.count else {
+            throw PlaidError.invalidInput(file: source, detail: "has \(elements.count) entries for \(ids.count) documents; give one object (or null) per document")
+        }
+        var out: BatchMetadata = [:]
+        for (i, element) in elements.enumerated() {
+            switch element {
+            case .null: continue
+            case .object(let members): out[ids[i]] = try values(of: members)
+            default:
+                throw PlaidError.invalidInput(file: source, detail: "entry \(i) (document '\(ids[i])') is \(element.kind); expected an object of fields, or null")
+            }
+        }
+        return out
+    }
+
     /// The metadata of every line of a JSONL text collection (see `collectionFields`); a TSV
     /// collection has none. A line whose id is not a string is passed over.
     public static func fromCollection(path: String) throws -> BatchMetadata {

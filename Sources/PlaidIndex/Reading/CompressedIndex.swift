@@ -254,3 +254,15 @@ public final class CompressedIndex: @unchecked Sendable {
         return out
     }
 }
+
+extension CompressedIndex {
+    /// What identifies the index's current commit on disk without reading it: the manifest's
+    /// inode, size and modification time (each commit renames a new manifest into place). Nil
+    /// without a manifest (a version-1 index). A reader that compares stamps sees another
+    /// process's commits at the cost of one `stat`.
+    public static func commitStamp(ofIndexAt indexPath: String) -> String? {
+        var info = stat()
+        guard stat((indexPath as NSString).appendingPathComponent(IndexComponent.manifest.fileName), &info) == 0 else { return nil }
+        return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)"
+    }
+}

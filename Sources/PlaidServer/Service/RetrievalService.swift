@@ -60,7 +60,7 @@ final class RetrievalService: @unchecked Sendable {
         self.limits = limits
         self.readOnly = readOnly
         writer = readOnly ? nil : try IndexWriter(path: indexPath)
-        openedManifest = RetrievalService.manifestVersion(indexPath)
+        openedManifest = CompressedIndex.commitStamp(ofIndexAt: indexPath)
         current = try CompressedIndex(path: indexPath)
         if let encoder {
             guard encoder.dimension == current.dim else {
@@ -102,7 +102,7 @@ final class RetrievalService: @unchecked Sendable {
     /// Read-only: when another process has committed since (each commit renames a new manifest
     /// into place), searches from now on read its commit. A stat per request; nothing when writing.
     func followCommits() throws {
-        guard readOnly, let version = RetrievalService.manifestVersion(indexPath) else { return }
+        guard readOnly, let version = CompressedIndex.commitStamp(ofIndexAt: indexPath) else { return }
         snapshotLock.lock()
         let seen = openedManifest == version
         snapshotLock.unlock()
@@ -114,12 +114,6 @@ final class RetrievalService: @unchecked Sendable {
         snapshotLock.unlock()
     }
 
-    /// The manifest's inode, size and modification time; nil without one (a version-1 index).
-    private static func manifestVersion(_ indexPath: String) -> String? {
-        var info = stat()
-        guard stat((indexPath as NSString).appendingPathComponent(IndexComponent.manifest.fileName), &info) == 0 else { return nil }
-        return "\(info.st_ino)-\(info.st_size)-\(info.st_mtim.tv_sec)-\(info.st_mtim.tv_nsec)"
-    }
 
     /// Finishes queued work and releases the writer lock.
     func close() {

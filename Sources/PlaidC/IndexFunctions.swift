@@ -1,0 +1,125 @@
+import Foundation
+import PlaidCore
+import PlaidIndex
+
+// Opening, building, writing to and describing an index. See ABI.swift for the conventions.
+
+public typealias ErrorOut = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+public typealias TextOut = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
+public typealias HandleOut = UnsafeMutablePointer<UnsafeMutableRawPointer?>?
+
+/// Opens the index at `path`; `*out` receives the handle, released with `plaid_index_close`.
+@_cdecl("plaid_index_open")
+public func plaid_index_open(_ path: UnsafePointer<CChar>?, _ out: HandleOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
+        out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
+    }
+}
+
+/// Releases the writer lock (if taken) and the handle.
+@_cdecl("plaid_index_close")
+public func plaid_index_close(_ handle: UnsafeMutableRawPointer?) {
+    guard let handle else { return }
+    let index = Unmanaged<IndexHandle>.fromOpaque(handle)
+    index.takeUnretainedValue().close()
+    index.release()
+}
+
+/// A batch of documents in the caller's memory: `n` documents, `lengths[i]` vectors each,
+/// `vectors` holding all of them as float32 rows of `dim`, ids as a UTF-8 buffer with offsets,
+/// and optional metadata as a JSON array (one object or null per document).
+private func batch(_ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
+                   _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
+                   _ metadataJSON: UnsafePointer<CChar>?) throws -> (BorrowedDocumentBatch, BatchMetadata) {
+    guard n > 0 else { throw PlaidError.invalidInput(file: "documents", detail: "none were given; there is nothing to index") }
+    guard let vectors, let lengths else { throw PlaidError.invalidArgument("documents: no vectors were given") }
+    let names = try strings(ids, idOffsets, n, what: "document ids")
+    let batch = try BorrowedDocumentBatch(ids: names, lengths: (0..<Int(n)).map { Int(lengths[$0]) }, values: vectors,
+                                          dim: Int(dim), sourceName: "documents")
+    var metadata: BatchMetadata = [:]
+    if let metadataJSON {
+        let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(metadataJSON).assumingMemoryBound(to: UInt8.self), count: strlen(metadataJSON)))
+        metadata = try MetadataReader.read(jsonArray: bytes, ids: names, source: "metadata")
+    }
+    return (batch, metadata)
+}
+
+/// Builds an index at `path` from a batch of documents (see `batch` above) and opens it.
+/// Options: nbits (1, 2, 4), centroids, kmeans_iterations, seed, overwrite.
+@_cdecl("plaid_index_build")
+public func plaid_index_build(_ path: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
+                              _ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
+                              _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
+                              _ metadataJSON: UnsafePointer<CChar>?, _ out: HandleOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
+        let options = try Options(options, source: "build options", known: ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite"])
+        var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
+        parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
+        if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }
+        if let seed = try options.int("seed", in: 0...Int.max) { parameters.kmeans.seed = UInt64(seed) }
+        let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
+        _ = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
+                                   overwrite: try options.bool("overwrite") ?? false)
+        out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
+    }
+}
+
+/// Adds a batch in one commit; with `upsert`, live documents of the same ids are replaced.
+/// `*summary` receives JSON: added, tokens, replaced, new_centroids, documents, generation.
+@_cdecl("plaid_index_add")
+public func plaid_index_add(_ handle: UnsafeMutableRawPointer?,
+                            _ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
+                            _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
+                            _ metadataJSON: UnsafePointer<CChar>?, _ upsert: Int32, _ summary: TextOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        let index = try indexHandle(handle)
+        let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
+        let (added, commit) = try index.write { try $0.add(documents, metadata: metadata, upsert: upsert != 0) }
+        give(try json(["added": added.documents, "tokens": added.tokens, "replaced": added.replaced,
+                       "new_centroids": added.newCentroids, "documents": try index.snapshot().index.documentCount,
+                       "generation": commit.generation]), to: summary)
+    }
+}
+
+/// Deletes the live documents of these ids in one commit. `*summary`: deleted, unknown (the
+/// ids that named no live document), documents, generation.
+@_cdecl("plaid_index_delete")
+public func plaid_index_delete(_ handle: UnsafeMutableRawPointer?, _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
+                               _ n: Int64, _ summary: TextOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        let index = try indexHandle(handle)
+        let names = try strings(ids, idOffsets, n, what: "document ids")
+        let (deleted, commit) = try index.write { try $0.delete(ids: names) }
+        give(try json(["deleted": deleted.deleted, "unknown": deleted.unknown,
+                       "documents": try index.snapshot().index.documentCount, "generation": commit.generation]), to: summary)
+    }
+}
+
+/// Rewrites the index as one segment of its live documents (search results do not change).
+@_cdecl("plaid_index_compact")
+public func plaid_index_compact(_ handle: UnsafeMutableRawPointer?, _ summary: TextOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        let index = try indexHandle(handle)
+        try index.withWriter { try $0.compact() }
+        let described = try index.snapshot().index
+        give(try json(["documents": described.documentCount, "segments": described.segments.count,
+                       "generation": described.generation]), to: summary)
+    }
+}
+
+/// `*description` receives what `plaid info --json` prints, plus `path` and the metadata fields.
+@_cdecl("plaid_index_info")
+public func plaid_index_info(_ handle: UnsafeMutableRawPointer?, _ description: TextOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        let index = try indexHandle(handle)
+        let snapshot = try index.snapshot().index
+        guard var object = try JSONSerialization.jsonObject(with: try IndexDescription(snapshot).json()) as? [String: Any] else {
+            throw PlaidError.invalidArgument("the index description is not a JSON object")
+        }
+        object["path"] = index.path
+        object["metadata_fields"] = snapshot.metadataFields.map { ["name": $0.name, "type": $0.type.rawValue] }
+        give(try json(object), to: description)
+    }
+}

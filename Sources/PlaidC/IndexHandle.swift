@@ -1,0 +1,103 @@
+import Foundation
+import PlaidCore
+import PlaidIndex
+
+/// One open index for a foreign caller: the snapshot that searches read and, from the first
+/// write on, the index's writer (so a process that only searches never takes the writer lock,
+/// and two processes can search one index while a third writes).
+///
+/// Searches read the newest commit: the one this handle wrote last, or another process's, seen
+/// by a `stat` of the manifest before each search; a search that has started keeps its snapshot
+/// to the end. Writes are one commit each and run one at a time.
+final class IndexHandle: @unchecked Sendable {
+    let path: String
+    private let writeLock = NSLock()
+    /// Opened by the first write, kept until `close`. Touched only under `writeLock`.
+    private var writer: IndexWriter?
+    private let snapshotLock = NSLock()
+    private var current: Snapshot
+
+    /// A commit, opened, with its id lookup built on first use.
+    final class Snapshot: @unchecked Sendable {
+        let index: CompressedIndex
+        let stamp: String?
+        private let lookupLock = NSLock()
+        private var builtLookup: DocumentLookup?
+
+        init(index: CompressedIndex, stamp: String?) { self.index = index; self.stamp = stamp }
+
+        var lookup: DocumentLookup {
+            lookupLock.lock()
+            defer { lookupLock.unlock() }
+            if let builtLookup { return builtLookup }
+            let built = DocumentLookup(index: index)
+            builtLookup = built
+            return built
+        }
+    }
+
+    init(path: String) throws {
+        self.path = path
+        let stamp = CompressedIndex.commitStamp(ofIndexAt: path)
+        current = Snapshot(index: try CompressedIndex(path: path), stamp: stamp)
+    }
+
+    /// The newest commit on disk, reopened when it changed since the last look.
+    func snapshot() throws -> Snapshot {
+        snapshotLock.lock()
+        let seen = current
+        snapshotLock.unlock()
+        let stamp = CompressedIndex.commitStamp(ofIndexAt: path)
+        guard stamp != seen.stamp else { return seen }
+        let fresh = Snapshot(index: try CompressedIndex(path: path, reusing: seen.index), stamp: stamp)
+        snapshotLock.lock()
+        defer { snapshotLock.unlock() }
+        current = fresh
+        return fresh
+    }
+
+    /// Runs `change` on the writer and commits it. A change that throws is discarded with the
+    /// writer (reopened by the next write), so nothing half-staged reaches a later commit.
+    func write<T>(_ change: (IndexWriter) throws -> T) throws -> (T, CommitSummary) {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let writer = try self.writer ?? IndexWriter(path: path)
+        self.writer = writer
+        do {
+            let result = try change(writer)
+            let commit = try writer.commit()
+            return (result, commit)
+        } catch {
+            writer.close()
+            self.writer = nil
+            throw error
+        }
+    }
+
+    /// Runs `body` with the writer (compaction, which commits itself).
+    func withWriter<T>(_ body: (IndexWriter) throws -> T) throws -> T {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        let writer = try self.writer ?? IndexWriter(path: path)
+        self.writer = writer
+        do { return try body(writer) } catch {
+            writer.close()
+            self.writer = nil
+            throw error
+        }
+    }
+
+    /// Releases the writer lock, if this handle took it.
+    func close() {
+        writeLock.lock()
+        defer { writeLock.unlock() }
+        writer?.close()
+        writer = nil
+    }
+}
+
+/// The handle behind an opaque pointer the caller holds (retained by `plaid_index_open`).
+func indexHandle(_ pointer: UnsafeMutableRawPointer?) throws -> IndexHandle {
+    guard let pointer else { throw PlaidError.invalidArgument("the index is closed") }
+    return Unmanaged<IndexHandle>.fromOpaque(pointer).takeUnretainedValue()
+}

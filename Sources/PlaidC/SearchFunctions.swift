@@ -1,0 +1,124 @@
+import Foundation
+import PlaidCore
+import PlaidIndex
+
+// Searching an index, and reading the results back. See ABI.swift for the conventions.
+
+/// The hits of a batch search, laid out for copying into arrays: per query its hit count; per
+/// hit its score, its id (one UTF-8 buffer with offsets) and, when asked for, its metadata.
+final class SearchResultsBox {
+    var counts: [Int64] = []
+    var scores: [Float] = []
+    var idBytes: [UInt8] = []
+    var idOffsets: [Int64] = [0]
+    /// A JSON array with one object per hit, when metadata was asked for; NUL-terminated.
+    private(set) var metadataJSON: UnsafeMutablePointer<CChar>?
+
+    init(_ hits: [[SearchResult]], metadata: [Int: [String: MetadataValue]]?) throws {
+        counts = hits.map { Int64($0.count) }
+        for hit in hits.joined() {
+            scores.append(hit.score)
+            idBytes += hit.id.utf8
+            idOffsets.append(Int64(idBytes.count))
+        }
+        if let metadata {
+            let objects: [[String: Any]] = hits.joined().map { hit in (metadata[hit.document] ?? [:]).mapValues(\.jsonObject) }
+            metadataJSON = strdup(try json(objects))
+        }
+    }
+
+    deinit { free(metadataJSON) }
+}
+
+/// Searches `n` queries, each `tokens` rows of `dim` float32 (zero rows pad short queries and
+/// add nothing), all in one contiguous array. `subset`: when `nSubset` ≥ 0, only the documents of
+/// these ids are searched (ids not in the index are passed over). Options: k, ncells, ndocs,
+/// centroid_score_threshold, threads, filter, filter_params, include_metadata. `*out` receives
+/// the results, released with `plaid_results_free`.
+@_cdecl("plaid_index_search")
+public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: UnsafePointer<Float>?, _ n: Int64,
+                               _ tokens: Int64, _ dim: Int64, _ options: UnsafePointer<CChar>?,
+                               _ subset: UnsafePointer<UInt8>?, _ subsetOffsets: UnsafePointer<Int64>?, _ nSubset: Int64,
+                               _ out: HandleOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        let index = try indexHandle(handle)
+        let options = try Options(options, source: "search options", known: [
+            "k", "ncells", "ndocs", "centroid_score_threshold", "threads", "filter", "filter_params", "include_metadata"])
+        var parameters = SearchParameters(k: try options.int("k", in: 1...SearchParameters.maximumK) ?? 10)
+        if let ncells = try options.int("ncells", in: 1...(1 << 16)) { parameters.ncells = ncells }
+        if let ndocs = try options.int("ndocs", in: 1...SearchParameters.maximumNdocs) { parameters.ndocs = ndocs }
+        if let threshold = try options.double("centroid_score_threshold") { parameters.centroidScoreThreshold = Float(threshold) }
+        let threads = try options.int("threads", in: 1...1024) ?? 1
+        let snapshot = try index.snapshot()
+        let queryEmbeddings = try queryBatch(queries, n: n, tokens: tokens, dim: dim, indexDim: snapshot.index.dim)
+        var filter: DocumentFilter?
+        if let expression = try options.string("filter") {
+            filter = try snapshot.index.documents(matching: MetadataFilter(expression, parameters: try options.filterParameters("filter_params") ?? []))
+        } else if try options.filterParameters("filter_params") != nil {
+            throw PlaidError.invalidArgument("search options: filter_params was given without a filter")
+        }
+        if nSubset >= 0 {
+            let allowed = snapshot.lookup.filter(ids: try strings(subset, subsetOffsets, nSubset, what: "subset ids"))
+            filter = filter.map { $0.intersection(allowed, in: snapshot.index) } ?? allowed
+        }
+        let hits = Searcher(index: snapshot.index).search(queries: queryEmbeddings, parameters: parameters, filter: filter, threads: threads)
+        let metadata = try options.bool("include_metadata") == true && !snapshot.index.metadataFields.isEmpty
+            ? try snapshot.index.metadata(of: hits.flatMap { $0.map(\.document) }) : (try options.bool("include_metadata") == true ? [:] : nil)
+        out?.pointee = Unmanaged.passRetained(try SearchResultsBox(hits, metadata: metadata)).toOpaque()
+    }
+}
+
+/// The queries as search takes them, checked: the index's dimension, finite values.
+private func queryBatch(_ queries: UnsafePointer<Float>?, n: Int64, tokens: Int64, dim: Int64, indexDim: Int) throws -> QueryEmbeddings {
+    guard n >= 0, tokens >= 1 else { throw PlaidError.invalidArgument("queries: expected at least one vector per query, got \(tokens)") }
+    guard dim == indexDim else {
+        throw PlaidError.invalidArgument("the queries have dimension \(dim) but the index has \(indexDim); encode both with the same model")
+    }
+    let count = Int(n) * Int(tokens) * Int(dim)
+    guard count == 0 || queries != nil else { throw PlaidError.invalidArgument("queries: no vectors were given") }
+    let values = count == 0 ? [] : Array(UnsafeBufferPointer(start: queries!, count: count))
+    if count > 0 {
+        try values.withUnsafeBufferPointer {
+            try EmbeddingsLayout.checkRows($0.baseAddress!, rows: Int(n) * Int(tokens), dim: Int(dim), firstRow: 0, file: "queries", allowZero: true)
+        }
+    }
+    return QueryEmbeddings(ids: (0..<Int(n)).map(String.init), tokensPerQuery: Int(tokens), dim: Int(dim), values: values)
+}
+
+private func results(_ pointer: UnsafeMutableRawPointer) -> SearchResultsBox {
+    Unmanaged<SearchResultsBox>.fromOpaque(pointer).takeUnretainedValue()
+}
+
+/// The sizes of the arrays `plaid_results_copy` fills: queries, hits, id bytes.
+@_cdecl("plaid_results_shape")
+public func plaid_results_shape(_ pointer: UnsafeMutableRawPointer, _ queries: UnsafeMutablePointer<Int64>,
+                                _ hits: UnsafeMutablePointer<Int64>, _ idBytes: UnsafeMutablePointer<Int64>) {
+    let box = results(pointer)
+    queries.pointee = Int64(box.counts.count)
+    hits.pointee = Int64(box.scores.count)
+    idBytes.pointee = Int64(box.idBytes.count)
+}
+
+/// Copies counts [queries], scores [hits], id offsets [hits + 1] and id bytes into the caller's arrays.
+@_cdecl("plaid_results_copy")
+public func plaid_results_copy(_ pointer: UnsafeMutableRawPointer, _ counts: UnsafeMutablePointer<Int64>, _ scores: UnsafeMutablePointer<Float>,
+                               _ idOffsets: UnsafeMutablePointer<Int64>, _ idBytes: UnsafeMutablePointer<UInt8>) {
+    let box = results(pointer)
+    counts.update(from: box.counts, count: box.counts.count)
+    scores.update(from: box.scores, count: box.scores.count)
+    idOffsets.update(from: box.idOffsets, count: box.idOffsets.count)
+    idBytes.update(from: box.idBytes, count: box.idBytes.count)
+}
+
+/// The hits' metadata as a JSON array (one object per hit), or NULL when it was not asked for.
+/// Owned by the results.
+@_cdecl("plaid_results_metadata")
+public func plaid_results_metadata(_ pointer: UnsafeMutableRawPointer) -> UnsafePointer<CChar>? {
+    results(pointer).metadataJSON.map { UnsafePointer($0) }
+}
+
+@_cdecl("plaid_results_free")
+public func plaid_results_free(_ pointer: UnsafeMutableRawPointer?) {
+    guard let pointer else { return }
+    Unmanaged<SearchResultsBox>.fromOpaque(pointer).release()
+}

@@ -1,0 +1,18 @@
+"""plaid from Python: PLAID's compressed ColBERT index and staged search, native, on the CPU.
+
+    import plaid
+    index = plaid.Index.build("docs.plaid", document_embeddings, ids)
+    results = index.search(query_embeddings, k=10)
+
+``plaid.pylate.PlaidIndex`` is the same index as a PyLate backend."""
+
+from . import _native
+from .encoder import Encoder, rerank
+from .errors import (CorruptIndexError, IndexExistsError, IndexLockedError, IndexNotFoundError, InvalidInputError,
+                     PlaidError)
+from .index import Index, SearchResults
+
+__version__ = _native.plaid_version().decode()
+
+__all__ = ["Index", "SearchResults", "Encoder", "rerank", "PlaidError", "InvalidInputError", "IndexNotFoundError",
+           "IndexLockedError", "IndexExistsError", "CorruptIndexError", "__version__"]

@@ -1,0 +1,216 @@
+"""An index on disk, from Python: build it from numpy arrays, add, delete, upsert and compact it,
+and search it in batches with filters."""
+
+import ctypes
+import json
+import os
+
+import numpy as np
+
+from . import _native as native
+from .arrays import document_batch, query_batch
+
+
+class SearchResults:
+    """The hits of a batch search: per query, ids (best first), their scores and, when asked for,
+    their metadata. Indexing or iterating gives per query a list of ``{"id", "score"}`` dicts
+    (with ``"metadata"`` when asked for), the shape PyLate's indexes return."""
+
+    def __init__(self, ids, scores, metadata=None):
+        self.ids = ids
+        self.scores = scores
+        self.metadata = metadata
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, query):
+        hits = [{"id": i, "score": float(s)} for i, s in zip(self.ids[query], self.scores[query])]
+        if self.metadata is not None:
+            for hit, fields in zip(hits, self.metadata[query]):
+                hit["metadata"] = fields
+        return hits
+
+    def __iter__(self):
+        return (self[q] for q in range(len(self)))
+
+    def __repr__(self):
+        return f"SearchResults({len(self)} queries, {sum(len(i) for i in self.ids)} hits)"
+
+
+class Index:
+    """An open plaid index. Searches read the newest commit (this object's or another process's);
+    the first write takes the index's writer lock, held until ``close()``, so another process
+    that writes meanwhile gets ``IndexLockedError``. Each write is one atomic commit.
+
+    Use as a context manager, or call ``close()``, to release the lock promptly."""
+
+    def __init__(self, path, _handle=None):
+        self.path = os.fspath(path)
+        if _handle is None:
+            _handle = ctypes.c_void_p()
+            native.call(native.plaid_index_open, self.path.encode(), ctypes.byref(_handle))
+        self._handle = _handle
+
+    @classmethod
+    def build(cls, path, embeddings, ids, *, metadata=None, nbits=2, centroids=None, kmeans_iterations=None,
+              seed=None, overwrite=False):
+        """Builds an index at ``path`` from the documents' token vectors (a list of [tokens, dim]
+        arrays, or one [documents, tokens, dim] array) and their string ids, and opens it.
+        ``metadata``: one dict (or None) per document, fields to filter on. An index already at
+        ``path`` is replaced only with ``overwrite=True``; the old one stays until the new one
+        is complete."""
+        path = os.fspath(path)
+        names = native.Strings(ids, "document ids")
+        vectors, lengths, dim = document_batch(embeddings, names.count)
+        options = _options(nbits=nbits, centroids=centroids, kmeans_iterations=kmeans_iterations, seed=seed,
+                           overwrite=overwrite)
+        handle = ctypes.c_void_p()
+        native.call(native.plaid_index_build, path.encode(), options, native.pointer(vectors),
+                    native.int64_pointer(lengths), names.count, dim, names.buffer_pointer, names.offsets_pointer,
+                    _metadata_json(metadata, names.count), ctypes.byref(handle))
+        return cls(path, _handle=handle)
+
+    # Writing
+
+    def add(self, embeddings, ids, *, metadata=None, upsert=False):
+        """Adds documents in one commit. An id already in the index is an error unless
+        ``upsert=True``, which replaces it. Returns a summary dict."""
+        names = native.Strings(ids, "document ids")
+        vectors, lengths, dim = document_batch(embeddings, names.count)
+        summary = ctypes.c_void_p()
+        native.call(native.plaid_index_add, self._live(), native.pointer(vectors), native.int64_pointer(lengths),
+                    names.count, dim, names.buffer_pointer, names.offsets_pointer,
+                    _metadata_json(metadata, names.count), int(bool(upsert)), ctypes.byref(summary))
+        return json.loads(native.take_text(summary))
+
+    def upsert(self, embeddings, ids, *, metadata=None):
+        """Adds documents, replacing those of the same ids, in one commit."""
+        return self.add(embeddings, ids, metadata=metadata, upsert=True)
+
+    def delete(self, ids):
+        """Deletes the documents of these ids in one commit; ids not in the index are listed
+        under ``"unknown"`` in the summary."""
+        names = native.Strings(ids, "document ids")
+        summary = ctypes.c_void_p()
+        native.call(native.plaid_index_delete, self._live(), names.buffer_pointer, names.offsets_pointer,
+                    names.count, ctypes.byref(summary))
+        return json.loads(native.take_text(summary))
+
+    def compact(self):
+        """Rewrites the index as one segment of its live documents; results do not change."""
+        summary = ctypes.c_void_p()
+        native.call(native.plaid_index_compact, self._live(), ctypes.byref(summary))
+        return json.loads(native.take_text(summary))
+
+    # Reading
+
+    def info(self):
+        """Counts, codebook, sizes, model and metadata fields of the current commit."""
+        description = ctypes.c_void_p()
+        native.call(native.plaid_index_info, self._live(), ctypes.byref(description))
+        return json.loads(native.take_text(description))
+
+    def __len__(self):
+        return self.info()["documents"]
+
+    def search(self, queries, k=10, *, filter=None, filter_params=None, subset=None, include_metadata=False,
+               ncells=None, ndocs=None, centroid_score_threshold=None, threads=1):
+        """Searches a batch of queries: one [queries, tokens, dim] array, a list of [tokens, dim]
+        arrays, or one [tokens, dim] query. ``filter`` is an SQL condition on the metadata
+        (``"year > ?"``) with ``filter_params`` bound to its ``?``; ``subset`` restricts the
+        search to these document ids. ``ncells``, ``ndocs`` and ``centroid_score_threshold``
+        are PLAID's parameters (their defaults depend on k). Returns ``SearchResults``."""
+        array = query_batch(queries)
+        if array.shape[0] == 0:
+            return SearchResults([], [], [] if include_metadata else None)
+        options = _options(k=k, filter=filter, filter_params=filter_params, include_metadata=include_metadata,
+                           ncells=ncells, ndocs=ndocs, centroid_score_threshold=centroid_score_threshold,
+                           threads=threads)
+        chosen = native.Strings(subset, "subset ids") if subset is not None else None
+        results = ctypes.c_void_p()
+        native.call(native.plaid_index_search, self._live(), native.pointer(array), array.shape[0], array.shape[1],
+                    array.shape[2], options, chosen.buffer_pointer if chosen else None,
+                    chosen.offsets_pointer if chosen else None, chosen.count if chosen else -1,
+                    ctypes.byref(results))
+        return _take_results(results)
+
+    def document_embeddings(self, ids):
+        """The decoded token vectors ([tokens, dim] float32) of these documents, as the index
+        stores them (centroid plus quantized residual)."""
+        names = native.Strings(ids, "document ids")
+        handle = ctypes.c_void_p()
+        native.call(native.plaid_index_document_vectors, self._live(), names.buffer_pointer, names.offsets_pointer,
+                    names.count, ctypes.byref(handle))
+        return native.take_vectors(handle)
+
+    # Lifetime
+
+    def close(self):
+        """Releases the writer lock (if this object took it) and the index."""
+        handle, self._handle = self._handle, None
+        if handle:
+            native.plaid_index_close(handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            self.close()
+
+    def __repr__(self):
+        return f"plaid.Index({self.path!r})"
+
+    def _live(self):
+        if not self._handle:
+            raise ValueError(f"the index at {self.path} is closed")
+        return self._handle
+
+
+def _options(**values):
+    """The options JSON the C interface takes, without the unset ones."""
+    return json.dumps({name: value for name, value in values.items() if value is not None}).encode()
+
+
+def _metadata_json(metadata, count):
+    if metadata is None:
+        return None
+    metadata = list(metadata)
+    if len(metadata) != count:
+        raise ValueError(f"metadata: {len(metadata)} entries for {count} documents; give one dict (or None) per document")
+    for position, fields in enumerate(metadata):
+        if fields is not None and not isinstance(fields, dict):
+            raise TypeError(f"metadata[{position}] is {type(fields).__name__}; give a dict of fields (or None)")
+    try:
+        return json.dumps(metadata, allow_nan=False).encode()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"metadata: a value is not JSON ({error}); use strings, numbers, booleans, lists and dicts") from None
+
+
+def _take_results(handle):
+    try:
+        queries, hits, id_bytes = ctypes.c_int64(), ctypes.c_int64(), ctypes.c_int64()
+        native.plaid_results_shape(handle, ctypes.byref(queries), ctypes.byref(hits), ctypes.byref(id_bytes))
+        # At least one element each: the C side takes non-null pointers.
+        counts = np.zeros(max(queries.value, 1), dtype=np.int64)
+        scores = np.zeros(max(hits.value, 1), dtype=np.float32)
+        offsets = np.zeros(hits.value + 1, dtype=np.int64)
+        buffer = np.zeros(max(id_bytes.value, 1), dtype=np.uint8)
+        native.plaid_results_copy(handle, native.pointer(counts), native.pointer(scores), native.pointer(offsets),
+                                  native.pointer(buffer))
+        metadata_text = native.plaid_results_metadata(handle)
+        metadata = json.loads(metadata_text.decode("utf-8")) if metadata_text is not None else None
+    finally:
+        native.plaid_results_free(handle)
+    ids = native.decode_strings(buffer[:id_bytes.value], offsets)
+    bounds = np.concatenate([[0], np.cumsum(counts[:queries.value])]).tolist()
+    per_query_ids = [ids[bounds[q]:bounds[q + 1]] for q in range(queries.value)]
+    per_query_scores = [scores[bounds[q]:bounds[q + 1]] for q in range(queries.value)]
+    per_query_metadata = None
+    if metadata is not None:
+        per_query_metadata = [metadata[bounds[q]:bounds[q + 1]] for q in range(queries.value)]
+    return SearchResults(per_query_ids, per_query_scores, per_query_metadata)
