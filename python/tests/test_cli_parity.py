@@ -1,0 +1,37 @@
+"""The same embeddings through `plaid query` and through Python give the same ids and scores."""
+
+import json
+import subprocess
+
+import numpy as np
+
+import plaid
+from conftest import plaid_binary
+
+
+def write_queries(directory, queries):
+    directory.mkdir()
+    np.save(directory / "query_embeddings.npy", queries)
+    (directory / "query_ids.json").write_text(json.dumps([f"q{i}" for i in range(len(queries))]))
+
+
+def read_run(path):
+    hits = {}
+    for line in path.read_text().splitlines():
+        query, _, document, rank, score, _ = line.split()
+        hits.setdefault(query, []).append((document, float(score)))
+    return hits
+
+
+def test_python_search_equals_plaid_query(built, corpus, tmp_path):
+    write_queries(tmp_path / "queries", corpus.queries)
+    for k in (10, 100):
+        run = tmp_path / f"run-{k}.trec"
+        subprocess.run([plaid_binary(), "query", "--index", built.path, "--queries", str(tmp_path / "queries"),
+                        "--k", str(k), "--output", str(run)], check=True, capture_output=True)
+        expected = read_run(run)
+        results = built.search(corpus.queries, k=k)
+        for q, hits in enumerate(results):
+            assert [h["id"] for h in hits] == [d for d, _ in expected[f"q{q}"]]
+            # The run file prints each float32 score as a double: equal to float32 rounding.
+            assert np.array_equal(np.float32([s for _, s in expected[f"q{q}"]]), results.scores[q])
