@@ -54,16 +54,40 @@ public func plaid_index_build(_ path: UnsafePointer<CChar>?, _ options: UnsafePo
                               _ metadataJSON: UnsafePointer<CChar>?, _ out: HandleOut, _ error: ErrorOut) -> Int32 {
     reportingErrors(error) {
         guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
-        let options = try Options(options, source: "build options", known: ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite"])
-        var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
-        parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
-        if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }
-        if let seed = try options.int("seed", in: 0...Int.max) { parameters.kmeans.seed = UInt64(seed) }
+        let options = try Options(options, source: "build options", known: BuildOptionNames.all)
+        let parameters = try buildParameters(options)
         let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
         _ = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
                                    overwrite: try options.bool("overwrite") ?? false)
         out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
     }
+}
+
+/// Creates an index of no documents and dimension `dim` and opens it; its first added batch
+/// trains the centroids (as a build on that batch would). Options as `plaid_index_build`'s.
+@_cdecl("plaid_index_create")
+public func plaid_index_create(_ path: UnsafePointer<CChar>?, _ dim: Int64, _ options: UnsafePointer<CChar>?,
+                               _ out: HandleOut, _ error: ErrorOut) -> Int32 {
+    reportingErrors(error) {
+        guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
+        let options = try Options(options, source: "create options", known: BuildOptionNames.all)
+        try IndexBuilder.createEmpty(at: path, dim: Int(dim), parameters: try buildParameters(options),
+                                     overwrite: try options.bool("overwrite") ?? false)
+        out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
+    }
+}
+
+private enum BuildOptionNames {
+    static let all: Set<String> = ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite"]
+}
+
+/// nbits (1, 2 or 4; default 2), centroids (default from the token count), kmeans_iterations, seed.
+private func buildParameters(_ options: Options) throws -> BuildParameters {
+    var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
+    parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
+    if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }
+    if let seed = try options.int("seed", in: 0...Int.max) { parameters.kmeans.seed = UInt64(seed) }
+    return parameters
 }
 
 /// Adds a batch in one commit; with `upsert`, live documents of the same ids are replaced.

@@ -58,6 +58,7 @@ _batch = [ctypes.c_void_p, c_int64_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_v
 plaid_index_open = _declare("plaid_index_open", [ctypes.c_char_p, c_void_pp, _text_out])
 plaid_index_close = _declare("plaid_index_close", [ctypes.c_void_p], None)
 plaid_index_build = _declare("plaid_index_build", [ctypes.c_char_p, ctypes.c_char_p] + _batch + [c_void_pp, _text_out])
+plaid_index_create = _declare("plaid_index_create", [ctypes.c_char_p, ctypes.c_int64, ctypes.c_char_p, c_void_pp, _text_out])
 plaid_index_add = _declare("plaid_index_add", [ctypes.c_void_p] + _batch + [ctypes.c_int32, _text_out, _text_out])
 plaid_index_delete = _declare("plaid_index_delete", [ctypes.c_void_p, ctypes.c_void_p, c_int64_p, ctypes.c_int64, _text_out, _text_out])
 plaid_index_compact = _declare("plaid_index_compact", [ctypes.c_void_p, _text_out, _text_out])

@@ -71,6 +71,16 @@ class Index:
                     _metadata_json(metadata, names.count), ctypes.byref(handle))
         return cls(path, _handle=handle)
 
+    @classmethod
+    def create(cls, path, dim, *, nbits=2, kmeans_iterations=None, seed=None, overwrite=False):
+        """Creates an index of no documents for vectors of dimension ``dim`` and opens it; the
+        first ``add`` trains its centroids, as a build on that batch would."""
+        path = os.fspath(path)
+        options = _options(nbits=nbits, kmeans_iterations=kmeans_iterations, seed=seed, overwrite=overwrite)
+        handle = ctypes.c_void_p()
+        native.call(native.plaid_index_create, path.encode(), int(dim), options, ctypes.byref(handle))
+        return cls(path, _handle=handle)
+
     # Writing
 
     def add(self, embeddings, ids, *, metadata=None, upsert=False):

@@ -121,3 +121,15 @@ def test_an_empty_index_is_built_only_from_documents(tmp_path):
     with pytest.raises(plaid.InvalidInputError, match="there is nothing to index"):
         plaid.Index.build(tmp_path / "empty", [], [])
     assert not (tmp_path / "empty").exists()
+
+
+def test_an_index_created_empty_is_trained_by_its_first_batch(tmp_path, corpus):
+    index = plaid.Index.create(tmp_path / "empty", corpus.dim, seed=7)
+    assert index.info()["documents"] == 0 and index.info()["centroids"] == 0
+    assert index.search(corpus.queries[:2], k=5).ids == [[], []]
+    index.add(corpus.documents, corpus.ids)
+    assert index.info()["centroids"] > 0
+    assert index.search(corpus.documents[11], k=1)[0][0]["id"] == "doc-11"
+    with pytest.raises(plaid.InvalidInputError, match="multiple of 8"):
+        plaid.Index.create(tmp_path / "odd", 12)
+    index.close()
