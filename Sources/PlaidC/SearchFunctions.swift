@@ -5,11 +5,13 @@ import PlaidIndex
 // Searching an index, and reading the results back. See ABI.swift for the conventions.
 
 /// The hits of a batch search, laid out for copying into arrays: per query its hit count; per
-/// hit its score, its id (one UTF-8 buffer with offsets) and, when asked for, its metadata.
+/// hit its score, its id (one UTF-8 buffer: id i is bytes idOffsets[i] ..< idOffsets[i + 1] - 1,
+/// each followed by a NUL) and, when asked for, its metadata.
 final class SearchResultsBox {
     var counts: [Int64] = []
     var scores: [Float] = []
     var idBytes: [UInt8] = []
+    /// Hit i's id starts at idOffsets[i]; byte idOffsets[i + 1] - 1 is the NUL after it.
     var idOffsets: [Int64] = [0]
     /// A JSON array with one object per hit, when metadata was asked for; NUL-terminated.
     private(set) var metadataJSON: UnsafeMutablePointer<CChar>?
@@ -19,6 +21,9 @@ final class SearchResultsBox {
         for hit in hits.joined() {
             scores.append(hit.score)
             idBytes += hit.id.utf8
+            // Each id ends in a NUL byte, so that a reader whose ids hold no NUL can split the
+            // whole buffer at once.
+            idBytes.append(0)
             idOffsets.append(Int64(idBytes.count))
         }
         if let metadata {

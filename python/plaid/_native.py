@@ -140,11 +140,17 @@ class Strings:
         return int64_pointer(self.offsets)
 
 
-def decode_strings(buffer, offsets):
-    """The strings of one UTF-8 buffer (bytes) cut at `offsets` (n + 1 of them)."""
+def decode_terminated_strings(buffer, offsets):
+    """The strings of one UTF-8 buffer (bytes) in which string i is bytes offsets[i] up to
+    offsets[i + 1] - 1, each followed by a NUL (search results' ids)."""
+    count = len(offsets) - 1
+    text = bytes(buffer).decode("utf-8")
+    parts = text.split("\0")
+    if len(parts) == count + 1:  # no id holds a NUL: one split did it
+        return parts[:count]
     data = bytes(buffer)
     bounds = offsets.tolist()
-    return [data[bounds[i]:bounds[i + 1]].decode("utf-8") for i in range(len(bounds) - 1)]
+    return [data[bounds[i]:bounds[i + 1] - 1].decode("utf-8") for i in range(count)]
 
 
 def take_vectors(handle):

@@ -25,7 +25,7 @@ class SearchResults:
         return len(self.ids)
 
     def __getitem__(self, query):
-        hits = [{"id": i, "score": float(s)} for i, s in zip(self.ids[query], self.scores[query])]
+        hits = [{"id": i, "score": s} for i, s in zip(self.ids[query], self.scores[query].tolist())]
         if self.metadata is not None:
             for hit, fields in zip(hits, self.metadata[query]):
                 hit["metadata"] = fields
@@ -216,7 +216,7 @@ def _take_results(handle):
         metadata = json.loads(metadata_text.decode("utf-8")) if metadata_text is not None else None
     finally:
         native.plaid_results_free(handle)
-    ids = native.decode_strings(buffer[:id_bytes.value], offsets)
+    ids = native.decode_terminated_strings(buffer[:id_bytes.value], offsets)
     bounds = np.concatenate([[0], np.cumsum(counts[:queries.value])]).tolist()
     per_query_ids = [ids[bounds[q]:bounds[q + 1]] for q in range(queries.value)]
     per_query_scores = [scores[bounds[q]:bounds[q + 1]] for q in range(queries.value)]

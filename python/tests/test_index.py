@@ -133,3 +133,12 @@ def test_an_index_created_empty_is_trained_by_its_first_batch(tmp_path, corpus):
     with pytest.raises(plaid.InvalidInputError, match="multiple of 8"):
         plaid.Index.create(tmp_path / "odd", 12)
     index.close()
+
+
+def test_ids_of_any_unicode_and_with_nul_come_back_intact(tmp_path, corpus):
+    ids = ["plain", "café", "caf\u0065\u0301", "with\0nul", "日本語", "emoji-\U0001F600", " spaced id "]
+    index = plaid.Index.build(tmp_path / "unicode", corpus.documents[:len(ids)], ids, seed=1)
+    results = index.search([corpus.documents[i] for i in range(len(ids))], k=1)
+    assert [hits[0]["id"] for hits in results] == ids
+    assert sorted(h["id"] for h in index.search(corpus.queries[:1], k=len(ids))[0]) == sorted(ids)
+    index.close()
