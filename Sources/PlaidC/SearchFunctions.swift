@@ -67,8 +67,10 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
             filter = filter.map { $0.intersection(allowed, in: snapshot.index) } ?? allowed
         }
         let hits = Searcher(index: snapshot.index).search(queries: queryEmbeddings, parameters: parameters, filter: filter, threads: threads)
-        let metadata = try options.bool("include_metadata") == true && !snapshot.index.metadataFields.isEmpty
-            ? try snapshot.index.metadata(of: hits.flatMap { $0.map(\.document) }) : (try options.bool("include_metadata") == true ? [:] : nil)
+        var metadata: [Int: [String: MetadataValue]]?
+        if try options.bool("include_metadata") ?? false {
+            metadata = snapshot.index.metadataFields.isEmpty ? [:] : try snapshot.index.metadata(of: hits.flatMap { $0.map(\.document) })
+        }
         out?.pointee = Unmanaged.passRetained(try SearchResultsBox(hits, metadata: metadata)).toOpaque()
     }
 }
