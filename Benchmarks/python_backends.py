@@ -11,8 +11,10 @@ returns at k = 10 and k = 100. Not part of CI; its results are in docs/benchmark
 EMB_DIR: doc_embeddings.npy, doclens.npy, doc_ids.json, query_embeddings.npy, query_ids.json
 (Benchmarks/python_backends/encode_scifact128.py writes SciFact's). QRELS: BEIR's qrels/test.tsv.
 Runs in one venv holding pylate 1.6.0, fast-plaid 1.4.6.2110 (PyLate 1.6's pin), xtr-warp-rs
-2.1.0.2110, torch 2.11 and plaid (pip install ./python); the exhaustive reference is
-`plaid query --exhaustive`."""
+2.1.0.2110 and torch 2.11 (both engines' pin, so one venv serves all three), with plaid from
+this checkout (pip install ./python, or PYTHONPATH=python and PLAID_LIBRARY); the measured venv
+also held sentence-transformers 5.3.0 and transformers 5.3.0 (../shared/python-reference.md's
+recipe). The exhaustive reference is `plaid query --exhaustive`."""
 
 import argparse
 import json

@@ -142,3 +142,32 @@ def test_ids_of_any_unicode_and_with_nul_come_back_intact(tmp_path, corpus):
     assert [hits[0]["id"] for hits in results] == ids
     assert sorted(h["id"] for h in index.search(corpus.queries[:1], k=len(ids))[0]) == sorted(ids)
     index.close()
+
+
+def test_searches_from_several_threads_at_once_equal_serial_ones(built, corpus):
+    from concurrent.futures import ThreadPoolExecutor
+    expected = [built.search(corpus.queries[i:i + 1], k=10).ids for i in range(len(corpus.queries))]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda i: built.search(corpus.queries[i:i + 1], k=10).ids, list(range(len(corpus.queries))) * 5))
+    assert got == expected * 5
+
+
+def test_writes_and_searches_from_threads_of_one_process(built, corpus):
+    import threading
+    errors = []
+
+    def write():
+        try:
+            for i in range(5):
+                built.add([corpus.documents[i] * -1], [f"threaded-{i}"])
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while writer.is_alive():
+        assert len(built.search(corpus.queries[:2], k=10)) == 2
+    writer.join()
+    assert errors == []
+    assert built.info()["documents"] == len(corpus.ids) + 5
+    assert built.search(corpus.documents[4] * -1, k=1)[0][0]["id"] == "threaded-4"
