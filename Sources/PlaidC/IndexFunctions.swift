@@ -100,10 +100,11 @@ public func plaid_index_add(_ handle: UnsafeMutableRawPointer?,
     reportingErrors(error) {
         let index = try indexHandle(handle)
         let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
-        let (added, commit) = try index.write { try $0.add(documents, metadata: metadata, upsert: upsert != 0) }
+        let ((added, live), commit) = try index.write { writer in
+            (try writer.add(documents, metadata: metadata, upsert: upsert != 0), writer.documentCount)
+        }
         give(try json(["added": added.documents, "tokens": added.tokens, "replaced": added.replaced,
-                       "new_centroids": added.newCentroids, "documents": try index.snapshot().index.documentCount,
-                       "generation": commit.generation]), to: summary)
+                       "new_centroids": added.newCentroids, "documents": live, "generation": commit.generation]), to: summary)
     }
 }
 
@@ -115,9 +116,9 @@ public func plaid_index_delete(_ handle: UnsafeMutableRawPointer?, _ ids: Unsafe
     reportingErrors(error) {
         let index = try indexHandle(handle)
         let names = try strings(ids, idOffsets, n, what: "document ids")
-        let (deleted, commit) = try index.write { try $0.delete(ids: names) }
-        give(try json(["deleted": deleted.deleted, "unknown": deleted.unknown,
-                       "documents": try index.snapshot().index.documentCount, "generation": commit.generation]), to: summary)
+        let ((deleted, live), commit) = try index.write { writer in (try writer.delete(ids: names), writer.documentCount) }
+        give(try json(["deleted": deleted.deleted, "unknown": deleted.unknown, "documents": live,
+                       "generation": commit.generation]), to: summary)
     }
 }
 
