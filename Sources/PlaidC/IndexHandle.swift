@@ -14,6 +14,10 @@ final class IndexHandle: @unchecked Sendable {
     private let writeLock = NSLock()
     /// Opened by the first write, kept until `close`. Touched only under `writeLock`.
     private var writer: IndexWriter?
+    /// The commit stamp of the writer's last commit (or of the commit it opened): while the
+    /// writer holds the lock nothing else commits, so another stamp means the index folder was
+    /// replaced or removed under it (its lock file with it), and the writer must not write there.
+    private var writerStamp: String?
     private let snapshotLock = NSLock()
     private var current: Snapshot
 
@@ -59,40 +63,55 @@ final class IndexHandle: @unchecked Sendable {
     /// Runs `change` on the writer and commits it. A change that throws is discarded with the
     /// writer (reopened by the next write), so nothing half-staged reaches a later commit.
     func write<T>(_ change: (IndexWriter) throws -> T) throws -> (T, CommitSummary) {
+        try withWriter { writer in
+            let result = try change(writer)
+            return (result, try writer.commit())
+        }
+    }
+
+    /// Runs `body` with the writer (compaction commits itself). A `body` that throws discards
+    /// the writer, as `write` says.
+    func withWriter<T>(_ body: (IndexWriter) throws -> T) throws -> T {
         writeLock.lock()
         defer { writeLock.unlock() }
-        let writer = try self.writer ?? IndexWriter(path: path)
-        self.writer = writer
+        let writer = try currentWriter()
         do {
-            let result = try change(writer)
-            let commit = try writer.commit()
-            return (result, commit)
+            let result = try body(writer)
+            writerStamp = CompressedIndex.commitStamp(ofIndexAt: path)
+            return result
         } catch {
-            writer.close()
-            self.writer = nil
+            discardWriter()
             throw error
         }
     }
 
-    /// Runs `body` with the writer (compaction, which commits itself).
-    func withWriter<T>(_ body: (IndexWriter) throws -> T) throws -> T {
-        writeLock.lock()
-        defer { writeLock.unlock() }
-        let writer = try self.writer ?? IndexWriter(path: path)
-        self.writer = writer
-        do { return try body(writer) } catch {
-            writer.close()
-            self.writer = nil
-            throw error
+    /// The open writer, or a new one; refuses when the index changed on disk since the writer's
+    /// last commit. Call with `writeLock` held.
+    private func currentWriter() throws -> IndexWriter {
+        if let writer {
+            guard CompressedIndex.commitStamp(ofIndexAt: path) == writerStamp else {
+                discardWriter()
+                throw PlaidError.refused("the index at \(path) changed on disk since this handle took its writer lock (it was replaced or removed by something that is not plaid); nothing was written. Open it again to write to what is there now")
+            }
+            return writer
         }
+        let opened = try IndexWriter(path: path)
+        writer = opened
+        writerStamp = CompressedIndex.commitStamp(ofIndexAt: path)
+        return opened
+    }
+
+    private func discardWriter() {
+        writer?.close()
+        writer = nil
+        writerStamp = nil
     }
 
     /// Releases the writer lock, if this handle took it.
     func close() {
         writeLock.lock()
         defer { writeLock.unlock() }
-        writer?.close()
-        writer = nil
+        discardWriter()
     }
 }
 

@@ -78,6 +78,7 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
 /// The queries as search takes them, checked: the index's dimension, finite values.
 private func queryBatch(_ queries: UnsafePointer<Float>?, n: Int64, tokens: Int64, dim: Int64, indexDim: Int) throws -> QueryEmbeddings {
     guard n >= 0, tokens >= 1 else { throw PlaidError.invalidArgument("queries: expected at least one vector per query, got \(tokens)") }
+    try SearchParameters.checkQueryTokens(Int(tokens), what: "queries")
     guard dim == indexDim else {
         throw PlaidError.invalidArgument("the queries have dimension \(dim) but the index has \(indexDim); encode both with the same model")
     }

@@ -71,6 +71,7 @@ struct Query: ParsableCommand {
             let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder) { model in
                 if let opened { try checkModel(queries: model, index: opened.codebook.model, strict: strict) }
             }
+            try SearchParameters.checkQueryTokens(queryEmbeddings.tokensPerQuery, what: queries)
             if let opened { try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index") }
             let allowed = try opened.flatMap { try filter.documents(of: $0) }
             if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }

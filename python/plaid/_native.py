@@ -85,6 +85,27 @@ plaid_encoder_encode = _declare("plaid_encoder_encode", [
     ctypes.c_void_p, ctypes.c_void_p, c_int64_p, ctypes.c_int64, ctypes.c_int32, c_void_pp, _text_out])
 
 
+def path_argument(path):
+    """A path as the C interface takes it: str or os.PathLike (bytes decoded as the file system
+    does), without NUL, which C would silently cut the path at."""
+    path = os.fsdecode(os.fspath(path))
+    if "\0" in path:
+        raise ValueError(f"embedded null byte in the path {path!r}")
+    if not path:
+        raise ValueError("the path is empty")
+    return path
+
+
+def integer_argument(name, value, minimum, maximum):
+    """An integer argument checked before it reaches a C int64, which would wrap it."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {type(value).__name__} ({value!r})")
+    value = int(value)
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
 def take_text(pointer):
     """The malloc'd string at `pointer` (a c_void_p), freed; None for NULL."""
     if not pointer.value:
@@ -118,6 +139,8 @@ class Strings:
     """Strings as the C interface takes them: one UTF-8 buffer and n + 1 int64 offsets."""
 
     def __init__(self, items, what):
+        if isinstance(items, (str, bytes)):
+            raise TypeError(f"{what} must be a list of strings, not one string; wrap it in a list: [{items!r}]")
         encoded = []
         for position, item in enumerate(items):
             if not isinstance(item, str):

@@ -17,7 +17,7 @@ class Encoder:
     ``pool_factor`` merges each document's vectors by that factor (1 keeps all)."""
 
     def __init__(self, model, *, precision=None, batch_size=None, pool_factor=None):
-        self.model = os.fspath(model)
+        self.model = native.path_argument(model)
         options = json.dumps({name: value for name, value in
                               {"precision": precision, "batch_size": batch_size, "pool_factor": pool_factor}.items()
                               if value is not None}).encode()
@@ -58,6 +58,8 @@ def rerank(query, documents, ids=None, k=None):
     q = query_batch(query, what="query")
     if q.shape[0] != 1:
         raise ValueError(f"query: expected one [tokens, dim] query, got {q.shape[0]} queries")
+    k = 0 if k is None else native.integer_argument("k", k, 1, 2**62)
+    documents = list(documents)
     ids = list(range(len(documents))) if ids is None else list(ids)
     vectors, lengths, dim = document_batch(list(documents), len(ids), what="documents")
     n = len(lengths)
@@ -69,6 +71,6 @@ def rerank(query, documents, ids=None, k=None):
     scores = np.zeros(n, dtype=np.float32)
     count = ctypes.c_int64()
     native.call(native.plaid_rerank, native.pointer(q), q.shape[1], q.shape[2], native.pointer(vectors),
-                native.pointer(lengths), n, k or 0, native.pointer(positions), native.pointer(scores),
+                native.pointer(lengths), n, k, native.pointer(positions), native.pointer(scores),
                 ctypes.byref(count))
     return [{"id": ids[positions[i]], "score": float(scores[i])} for i in range(count.value)]

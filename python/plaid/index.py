@@ -46,7 +46,7 @@ class Index:
     Use as a context manager, or call ``close()``, to release the lock promptly."""
 
     def __init__(self, path, _handle=None):
-        self.path = os.fspath(path)
+        self.path = native.path_argument(path)
         if _handle is None:
             _handle = ctypes.c_void_p()
             native.call(native.plaid_index_open, self.path.encode(), ctypes.byref(_handle))
@@ -60,7 +60,7 @@ class Index:
         ``metadata``: one dict (or None) per document, fields to filter on. An index already at
         ``path`` is replaced only with ``overwrite=True``; the old one stays until the new one
         is complete."""
-        path = os.fspath(path)
+        path = native.path_argument(path)
         names = native.Strings(ids, "document ids")
         vectors, lengths, dim = document_batch(embeddings, names.count)
         options = _options(nbits=nbits, centroids=centroids, kmeans_iterations=kmeans_iterations, seed=seed,
@@ -75,10 +75,11 @@ class Index:
     def create(cls, path, dim, *, nbits=2, kmeans_iterations=None, seed=None, overwrite=False):
         """Creates an index of no documents for vectors of dimension ``dim`` and opens it; the
         first ``add`` trains its centroids, as a build on that batch would."""
-        path = os.fspath(path)
+        path = native.path_argument(path)
+        dim = native.integer_argument("dim", dim, 8, 1 << 16)
         options = _options(nbits=nbits, kmeans_iterations=kmeans_iterations, seed=seed, overwrite=overwrite)
         handle = ctypes.c_void_p()
-        native.call(native.plaid_index_create, path.encode(), int(dim), options, ctypes.byref(handle))
+        native.call(native.plaid_index_create, path.encode(), dim, options, ctypes.byref(handle))
         return cls(path, _handle=handle)
 
     # Writing
@@ -182,8 +183,18 @@ class Index:
 
 
 def _options(**values):
-    """The options JSON the C interface takes, without the unset ones."""
-    return json.dumps({name: value for name, value in values.items() if value is not None}).encode()
+    """The options JSON the C interface takes, without the unset ones. numpy scalars are taken as
+    Python numbers; a number that is not finite is refused here (JSON has none)."""
+    def plain(name, value):
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, not {value}")
+        if isinstance(value, (list, tuple)):
+            return [plain(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return value
+    return json.dumps({name: plain(name, value) for name, value in values.items() if value is not None},
+                      allow_nan=False).encode()
 
 
 def _metadata_json(metadata, count):

@@ -56,6 +56,8 @@ class PlaidIndex(Base):
 
     def remove_documents(self, documents_ids):
         """Deletes these documents; ids not in the index are passed over."""
+        if isinstance(documents_ids, str):
+            documents_ids = [documents_ids]
         if self.index is not None:
             self.index.delete(list(documents_ids))
         return self
@@ -79,6 +81,8 @@ class PlaidIndex(Base):
         """The decoded vectors of the documents, grouped as the ids are (a list per query)."""
         if self.index is None:
             raise ValueError("The index is empty. Please add documents first.")
+        if any(isinstance(group, str) for group in documents_ids):
+            raise TypeError("documents_ids is a list of lists of ids (one list per query), as PyLate passes them")
         return [self.index.document_embeddings(list(group)) for group in documents_ids]
 
     def close(self):

@@ -115,3 +115,67 @@ def test_a_closed_index_says_so(built):
     built.close()
     with pytest.raises(ValueError, match="is closed"):
         built.search(np.ones((1, 32, 128), dtype=np.float32))
+
+
+# Found by probing the API (each the probe's input, before its fix).
+
+def test_a_query_of_half_a_million_tokens_is_refused_not_a_crash(tmp_path):
+    rng = np.random.default_rng(0)
+    index = plaid.Index.build(tmp_path / "q500k", [rng.standard_normal((5, 32)).astype(np.float32) for _ in range(200)],
+                              [f"d{i}" for i in range(200)], seed=1)
+    with pytest.raises(plaid.InvalidInputError, match="500000 vectors per query; at most 8192"):
+        index.search(np.ones((1, 500_000, 32), np.float32), k=3)
+    index.close()
+
+
+def test_an_index_replaced_under_a_writer_is_not_written_by_it(tmp_path, corpus):
+    import shutil
+    path = tmp_path / "replaced"
+    index = plaid.Index.build(path, corpus.documents[:200], corpus.ids[:200], seed=1)
+    index.add(corpus.documents[200:201], ["n1"])        # takes the writer lock
+    shutil.rmtree(path)                                   # the lock file goes with the folder
+    plaid.Index.build(path, corpus.documents[:20], corpus.ids[:20], seed=1).close()
+    with pytest.raises(plaid.InvalidInputError, match="changed on disk"):
+        index.add(corpus.documents[201:202], ["n2"])
+    with plaid.Index(path) as fresh:
+        assert fresh.info()["documents"] == 20
+    index.close()
+
+
+def test_paths_with_nul_are_refused(tmp_path, corpus):
+    with pytest.raises(ValueError, match="embedded null byte"):
+        plaid.Index.build(str(tmp_path) + "/b\x00c", corpus.documents[:20], corpus.ids[:20])
+    with pytest.raises(ValueError, match="embedded null byte"):
+        plaid.Index.create(str(tmp_path) + "/c\x00zz", 32)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()
+
+
+def test_integers_are_checked_not_wrapped(tmp_path, corpus):
+    with pytest.raises(ValueError, match="dim must be"):
+        plaid.Index.create(tmp_path / "wrapped", 2**64 + 32)
+    with pytest.raises(TypeError, match="dim must be an integer"):
+        plaid.Index.create(tmp_path / "float", 32.7)
+    with pytest.raises(ValueError, match="k must be"):
+        plaid.rerank(corpus.queries[0], corpus.documents[:3], k=2**64 + 1)
+    with pytest.raises(ValueError, match="k must be"):
+        plaid.rerank(corpus.queries[0], corpus.documents[:3], k=0)
+    assert not (tmp_path / "wrapped").exists()
+
+
+def test_one_string_where_ids_are_expected_is_a_type_error(built, corpus):
+    before = built.info()["generation"]
+    with pytest.raises(TypeError, match="not one string"):
+        built.delete("doc-1")
+    with pytest.raises(TypeError, match="not one string"):
+        built.add(corpus.documents[:3], "xyz")
+    with pytest.raises(TypeError, match="not one string"):
+        built.search(corpus.queries, subset="doc-1")
+    assert built.info()["generation"] == before
+
+
+def test_numpy_scalars_are_taken_and_non_finite_options_refused(built, corpus):
+    assert built.search(corpus.queries[:1], k=np.int64(3)).ids == built.search(corpus.queries[:1], k=3).ids
+    hits = built.search(corpus.queries[:1], k=5, filter="year >= ?", filter_params=[np.int64(2015)], include_metadata=True)
+    assert all(h["metadata"]["year"] >= 2015 for h in hits[0])
+    with pytest.raises(ValueError, match="centroid_score_threshold must be a finite number"):
+        built.search(corpus.queries[:1], centroid_score_threshold=float("nan"))

@@ -1,3 +1,5 @@
+import PlaidCore
+
 /// Parameters of PLAID's staged search, passed per call. `SearchParameters(k:)` gives PLAID's
 /// defaults for that k:
 ///
@@ -11,6 +13,16 @@ public struct SearchParameters: Sendable, Equatable {
     /// enough that their per-query buffers can always be allocated.
     public static let maximumK = 1_000_000
     public static let maximumNdocs = 1 << 26
+    /// The most vectors one query may have: far past ColBERT's 32, and small enough that the
+    /// stages' per-token working arrays (on the stack of a search thread) always fit.
+    public static let maximumQueryTokens = 8192
+
+    /// Refuses queries of more than `maximumQueryTokens` vectors, naming `what` they are.
+    public static func checkQueryTokens(_ tokens: Int, what: String) throws {
+        guard tokens <= maximumQueryTokens else {
+            throw PlaidError.invalidInput(file: what, detail: "have \(tokens) vectors per query; at most \(maximumQueryTokens) are searched (ColBERT queries have 32)")
+        }
+    }
 
     /// Results returned per query.
     public var k: Int
