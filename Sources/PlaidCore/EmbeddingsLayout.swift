@@ -285,9 +285,15 @@ public final class QueryEmbeddings: @unchecked Sendable {
 }
 
 extension EmbeddingsLayout {
+    /// The largest vector dimension plaid takes; an index's files record it in 16 bits' range.
+    public static let maximumDimension = 1 << 16
+
     public static func checkDimension(_ dim: Int, file: String) throws {
         guard dim > 0, dim % 8 == 0 else {
             throw PlaidError.invalidInput(file: file, detail: "embedding dimension \(dim) is not a positive multiple of 8")
+        }
+        guard dim <= maximumDimension else {
+            throw PlaidError.invalidInput(file: file, detail: "embedding dimension \(dim) is past the largest plaid takes; it must be at most \(maximumDimension)")
         }
     }
 

@@ -10,7 +10,10 @@ _CONVERTIBLE = (np.float16, np.float32, np.float64)
 
 def _as_float32(array, what):
     if hasattr(array, "detach"):  # a torch tensor, which may need grad detached and to leave a GPU
-        array = array.detach().cpu().numpy()
+        array = array.detach().cpu()
+        if str(array.dtype) == "torch.bfloat16":  # numpy has no bfloat16; float32 holds it exactly
+            array = array.float()
+        array = array.numpy()
     try:
         array = np.asarray(array)
     except ValueError as error:

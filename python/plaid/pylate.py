@@ -35,7 +35,8 @@ class PlaidIndex(Base):
         self.search_options = {"ncells": ncells, "ndocs": ndocs, "centroid_score_threshold": centroid_score_threshold,
                                "threads": num_threads}
         if override and os.path.exists(self.index_path):
-            if not os.path.exists(os.path.join(self.index_path, _MANIFEST)) and os.listdir(self.index_path):
+            if os.path.isfile(self.index_path) or (
+                    not os.path.exists(os.path.join(self.index_path, _MANIFEST)) and os.listdir(self.index_path)):
                 raise IndexExistsError(
                     f"{self.index_path} exists and is not a plaid index; override only replaces an index. "
                     "Choose another index_folder or index_name")

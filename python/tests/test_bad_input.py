@@ -179,3 +179,16 @@ def test_numpy_scalars_are_taken_and_non_finite_options_refused(built, corpus):
     assert all(h["metadata"]["year"] >= 2015 for h in hits[0])
     with pytest.raises(ValueError, match="centroid_score_threshold must be a finite number"):
         built.search(corpus.queries[:1], centroid_score_threshold=float("nan"))
+
+
+def test_a_dimension_past_the_index_format_is_an_input_error_not_a_damaged_index(tmp_path):
+    with pytest.raises(plaid.InvalidInputError, match="at most 65536"):
+        plaid.Index.build(tmp_path / "wide", [np.ones((1, 131072), np.float32) / 500] * 2, ["a", "b"])
+    assert not (tmp_path / "wide").exists()
+
+
+def test_bfloat16_tensors_are_converted(built, corpus):
+    import torch
+    query = torch.from_numpy(corpus.queries[:2]).to(torch.bfloat16)
+    expected = built.search(query.float().numpy(), k=5).ids
+    assert built.search(query, k=5).ids == expected

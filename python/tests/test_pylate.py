@@ -82,6 +82,10 @@ def test_override_replaces_only_a_plaid_index(tmp_path, corpus):
     with pytest.raises(plaid.IndexExistsError, match="is not a plaid index"):
         PlaidIndex(index_folder=str(tmp_path), index_name="not-an-index", override=True)
     assert (other / "keep.txt").read_text() == "mine"
+    (tmp_path / "a-file").write_text("mine too")
+    with pytest.raises(plaid.IndexExistsError, match="is not a plaid index"):
+        PlaidIndex(index_folder=str(tmp_path), index_name="a-file", override=True)
+    assert (tmp_path / "a-file").read_text() == "mine too"
 
 
 def test_an_index_is_reopened_by_name(backend, corpus, tmp_path):

@@ -64,7 +64,7 @@ public enum IndexBuilder {
     }
 
     /// The largest vector dimension an index may have; readers refuse a manifest claiming more.
-    public static let maximumDimension = 1 << 16
+    public static let maximumDimension = EmbeddingsLayout.maximumDimension
 
     /// Creates an index of no documents, to be filled by `IndexWriter.add`: its first batch
     /// trains the centroids and the residual codec with `parameters` (as `build` would on that
