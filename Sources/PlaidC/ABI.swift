@@ -172,18 +172,15 @@ private enum PlaidVersionText {
 }
 
 extension Options {
-    /// Filter parameters: strings, numbers and booleans, bound as SQLite binds them from the
-    /// server's `filter_params` (a boolean as 1 or 0).
+    /// Filter parameters: strings, numbers and booleans (`MetadataFilter.parameterText`).
     func filterParameters(_ name: String) throws -> [String]? {
         guard let value = members[name] else { return nil }
         guard case .array(let elements) = value else { throw PlaidError.invalidArgument("\(source): option '\(name)' must be a list, not \(value.kind)") }
         return try elements.enumerated().map { i, element in
-            switch element {
-            case .string(let s): return s
-            case .number(let d, let integer): return integer.map(String.init) ?? String(d)
-            case .bool(let b): return b ? "1" : "0"
-            default: throw PlaidError.invalidArgument("\(source): \(name)[\(i)] must be a string, number or boolean, not \(element.kind)")
+            guard let text = MetadataFilter.parameterText(element) else {
+                throw PlaidError.invalidArgument("\(source): \(name)[\(i)] must be a string, number or boolean, not \(element.kind)")
             }
+            return text
         }
     }
 }

@@ -57,9 +57,10 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
         let snapshot = try index.snapshot()
         let queryEmbeddings = try queryBatch(queries, n: n, tokens: tokens, dim: dim, indexDim: snapshot.index.dim)
         var filter: DocumentFilter?
+        let filterParameters = try options.filterParameters("filter_params")
         if let expression = try options.string("filter") {
-            filter = try snapshot.index.documents(matching: MetadataFilter(expression, parameters: try options.filterParameters("filter_params") ?? []))
-        } else if try options.filterParameters("filter_params") != nil {
+            filter = try snapshot.index.documents(matching: MetadataFilter(expression, parameters: filterParameters ?? []))
+        } else if filterParameters != nil {
             throw PlaidError.invalidArgument("search options: filter_params was given without a filter")
         }
         if nSubset >= 0 {

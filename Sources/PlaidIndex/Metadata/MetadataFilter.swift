@@ -149,6 +149,20 @@ private struct ExpressionScanner {
     }
 }
 
+extension MetadataFilter {
+    /// A filter parameter given as JSON, as the text it is bound as: a string as it is, a number
+    /// as its literal (an integer without a fraction), a boolean as 1 or 0. Nil for any other
+    /// kind, which a front end refuses in its own words.
+    public static func parameterText(_ value: JSONValue) -> String? {
+        switch value {
+        case .string(let s): return s
+        case .number(let d, let integer): return integer.map(String.init) ?? String(d)
+        case .bool(let b): return b ? "1" : "0"
+        default: return nil
+        }
+    }
+}
+
 /// The deadline of one filter over all the segments it reads, and whether SQLite was stopped at it.
 final class FilterClock {
     let timeLimit: Double

@@ -206,12 +206,10 @@ struct SearchRequest: Sendable {
         filter = try f.string("filter")
         filterParams = try f.array("filter_params").map {
             try $0.enumerated().map { i, value in
-                switch value {
-                case .string(let s): return s
-                case .number(let d, let integer): return integer.map(String.init) ?? String(d)
-                case .bool(let b): return b ? "1" : "0"
-                default: throw APIError.badRequest("field filter_params[\(i)] must be a string, number or boolean, not \(value.kind)")
+                guard let text = MetadataFilter.parameterText(value) else {
+                    throw APIError.badRequest("field filter_params[\(i)] must be a string, number or boolean, not \(value.kind)")
                 }
+                return text
             }
         }
         ncells = try f.integer("ncells")
