@@ -93,7 +93,11 @@ public struct EvaluationReport: Encodable, Sendable {
         if let nbits, let centroids { header += "; nbits \(nbits), \(centroids) centroids" }
         header += "; k \(k)"
         if let filter, let matchingDocuments { header += "; filter \"\(filter)\" (\(matchingDocuments) documents)" }
-        if let parameters { header += String(format: " (ncells %d, t_cs %.2f, ndocs %d)", parameters.ncells, parameters.centroidScoreThreshold, parameters.ndocs) }
+        if let parameters {
+            header += String(format: " (ncells %d, t_cs %.2f, ndocs %d, probe margin %.2f", parameters.ncells,
+                             parameters.centroidScoreThreshold, parameters.ndocs, parameters.probeMargin)
+            header += parameters.budgetsFromScores ? ", budgets from the scores)" : ", fixed budgets)"
+        }
         let recall = "Recall@\(cutoff)", map = "MAP@\(cutoff)"
         var lines = [header, "", "| search     | nDCG@10 | \(recall) | MRR@10 | \(map) |", "|------------|---------|\(String(repeating: "-", count: recall.count + 2))|--------|\(String(repeating: "-", count: map.count + 2))|"]
         for (name, s) in [("PLAID", plaid), ("exhaustive", exhaustive), ("run", run)] where s != nil {

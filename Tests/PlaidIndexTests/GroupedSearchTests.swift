@@ -38,8 +38,8 @@ final class GroupedSearchTests: XCTestCase {
 
     /// Probing every group with a budget past every candidate scores every centroid and keeps
     /// every candidate, and with ndocs = k stage 3 keeps all that stage 2 kept: the grouped search
-    /// then returns what the dense search returns, result for result (a filter allowing every
-    /// document takes the dense path).
+    /// then returns what the dense search with PLAID's fixed budgets returns, result for result
+    /// (a filter allowing every document takes the dense path).
     func testProbingEveryGroupWithoutABudgetEqualsTheDenseSearch() throws {
         let (index, corpus, _) = try groupedIndex()
         let groups = try XCTUnwrap(index.searchGroups)
@@ -52,7 +52,11 @@ final class GroupedSearchTests: XCTestCase {
             p.exactScoringTokens = 0
             let searcher = Searcher(index: index)
             let grouped = searcher.search(queries: queries, parameters: p, threads: 1)
-            let dense = searcher.search(queries: queries, parameters: p, filter: everything, threads: 1)
+            // The dense search with PLAID's fixed budgets and probes (the grouped stages have neither).
+            var fixed = p
+            fixed.budgetsFromScores = false
+            fixed.probeMargin = 0
+            let dense = searcher.search(queries: queries, parameters: fixed, filter: everything, threads: 1)
             XCTAssertEqual(grouped, dense, "k = \(k)")
             // And it is not so at the defaults, which score fewer centroids and keep fewer candidates.
             XCTAssertNotEqual(searcher.search(queries: queries, parameters: SearchParameters(k: k), threads: 1), dense, "k = \(k)")

@@ -56,16 +56,28 @@ final class SearchTests: XCTestCase {
     }
 
     /// The trace counts what each stage took in and kept: the centroids, the candidates of the
-    /// probed lists, `ndocs` of them, a quarter of those, then k; and the traced search returns
-    /// what the untraced one does.
+    /// probed lists, `ndocs` of them, a quarter of those, then k (with PLAID's fixed budgets; the
+    /// budgets from the scores take at least as many); and the traced search returns what the
+    /// untraced one does.
     func testTheTraceCountsEachStagesCandidates() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 1200, tokens: 20...40, dim: 32, seed: 4, in: directory)
         let path = (directory as NSString).appendingPathComponent("index")
         _ = try IndexBuilder.build(from: embeddings, at: path, parameters: BuildParameters(nbits: 2, kmeans: KMeansParameters(centroids: 64)))
         let searcher = Searcher(index: try CompressedIndex(path: path))
         let queries = corpus.queries(count: 6, tokens: 12)
-        let parameters = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 128)
+        var parameters = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 128)
+        parameters.budgetsFromScores = false
+        parameters.probeMargin = 0
+        var fromScores = parameters
+        fromScores.budgetsFromScores = true
         for q in 0..<queries.count {
+            var adaptive = SearchTrace()
+            _ = queries.values.withUnsafeBufferPointer {
+                searcher.search(query: $0.baseAddress! + q * 12 * 32, tokens: 12, parameters: fromScores, trace: &adaptive)
+            }
+            XCTAssertGreaterThanOrEqual(adaptive[.fullInteraction].itemsIn, 128)
+            XCTAssertEqual(adaptive[.fullInteraction].itemsOut, adaptive[.exact].itemsIn)
+            XCTAssertGreaterThanOrEqual(adaptive[.exact].itemsIn, 32)
             var trace = SearchTrace()
             let traced = queries.values.withUnsafeBufferPointer {
                 searcher.search(query: $0.baseAddress! + q * 12 * 32, tokens: 12, parameters: parameters, trace: &trace)

@@ -31,9 +31,20 @@ public struct SearchParameters: Sendable, Equatable {
     /// Centroids whose best score over the query tokens is below this are pruned from the
     /// approximate scoring stage (PLAID: t_cs).
     public var centroidScoreThreshold: Float
-    /// Candidates kept after centroid pruning; a quarter of them survive centroid interaction
-    /// into the exact rerank (PLAID: ndocs).
+    /// Candidates kept after centroid pruning, and a quarter of them after centroid interaction,
+    /// at first (PLAID: ndocs); both cuts move down the approximate rankings while documents past
+    /// them could still reach the first ten results (`Searcher.rescoredStages`).
     public var ndocs: Int
+    /// Whether the cuts after stages 2 and 3 move while the exact scores show that documents past
+    /// them could still reach the first ten results (`Searcher.rescoredStages`); false keeps
+    /// PLAID's fixed `ndocs` and `ndocs/4`. Not used by the grouped search.
+    public var budgetsFromScores = true
+    /// Past its `ncells` best centroids, a query token also probes those scoring within this
+    /// margin of its best, up to `probeWidening` · ncells in all (`Searcher.probedCentroids`);
+    /// 0 probes exactly `ncells`. Not used by the grouped search, whose probes are its own.
+    public var probeMargin: Float = SearchParameters.defaultProbeMargin
+    public static let defaultProbeMargin: Float = 0.02
+    public static let probeWidening = 4
     /// On a codebook trained in groups (`CentroidSearchGroups`): the groups whose centroids
     /// stage 1 scores for each query token, best first by the token's score of their centers.
     public var groupProbes: Int = SearchParameters.defaultGroupProbes

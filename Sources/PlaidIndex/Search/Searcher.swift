@@ -4,12 +4,15 @@ import PlaidKernels
 
 /// PLAID's staged search over a `CompressedIndex`:
 /// 1. candidate generation — score query tokens against all centroids with one product, take
-///    each token's top `ncells` centroids and union their inverted lists;
+///    each token's top `ncells` centroids (and those within `probeMargin` of its best) and union
+///    their inverted lists;
 /// 2. centroid pruning — approximate scores from the codes of centroids scoring ≥ t_cs only,
 ///    keep the best `ndocs`;
 /// 3. centroid interaction — approximate scores from all codes, keep the best `ndocs/4`;
 /// 4. exact rerank — MaxSim from those documents' codes and residuals (q·c from stage 1 plus q·r
 ///    from the residual buckets, nothing decompressed), return the top k.
+/// The cuts of stages 2 and 3 are where they start: while the exact scores show that documents
+/// past a cut could still reach the first ten results, the cut moves (AdaptiveRescoring.swift).
 ///
 /// On a codebook trained in groups (`CompressedIndex.searchGroups`, from 16,384 centroids on), an
 /// unfiltered search runs the grouped stages instead (GroupedSearch.swift), which score only each
@@ -119,15 +122,7 @@ public struct Searcher: Sendable {
         let candidates = generateCandidates(scores, parameters: p, filter: filter)
         trace.record(.candidates, since: &clock, in: scores.activeTokens.count, out: candidates.count)
         if candidates.isEmpty { return [] }
-        let ndocs = max(p.ndocs, p.k)
-        let interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
-        let pruned = interaction.best(ndocs, of: candidates, pruned: true)
-        trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: pruned.count)
-        let full = interaction.best(max(ndocs / 4, p.k), of: pruned, pruned: false)
-        trace.record(.fullInteraction, since: &clock, in: pruned.count, out: full.count)
-        let results = exactScores(of: full, centroidScores: scores, query: query, k: p.k)
-        trace.record(.exact, since: &clock, in: full.count, out: results.count)
-        return results
+        return rescoredStages(candidates: candidates, scores: scores, query: query, parameters: p, trace: &trace, clock: &clock)
     }
 
     /// Stage 1, first half: every centroid's score against every query token.
@@ -163,8 +158,31 @@ public struct Searcher: Sendable {
         }
     }
 
-    /// Stage 1, second half: each active token's top `ncells` centroids, and the union of their
-    /// inverted lists, as sorted ordinals (segment after segment, so ties rank as in the compacted
+    /// Each of `tokens`' `ncells` best centroids, and past them those within `margin` of its best
+    /// centroid's score, up to `SearchParameters.probeWidening` · ncells in all: a token between
+    /// centroids (a rare word, which k-means gave no centroid of its own) scores several almost
+    /// equally, and its documents may sit in any of their lists. Token after token, each token's
+    /// centroids best first.
+    func probedCentroids(_ scores: CentroidScores, tokens: [Int32], ncells: Int, margin: Float) -> [Int32] {
+        let k = index.quantizer.count
+        let width = margin > 0 ? min(k, SearchParameters.probeWidening * ncells) : ncells
+        var top = [Int32](repeating: 0, count: tokens.count * width)
+        var heap = [Float](repeating: 0, count: tokens.count * width)
+        scores.withValues { plaid_top_centroids($0, k, scores.tokens, tokens, tokens.count, width, &top, &heap) }
+        guard width > ncells else { return top }
+        var chosen: [Int32] = []
+        for t in 0..<tokens.count {
+            var ranked: [(score: Float, centroid: Int32)] = []
+            for j in 0..<width { ranked.append((heap[t * width + j], top[t * width + j])) }
+            ranked.sort { $0.score > $1.score || ($0.score == $1.score && $0.centroid < $1.centroid) }
+            let floor = ranked[0].score - margin
+            for (rank, item) in ranked.enumerated() where rank < ncells || item.score >= floor { chosen.append(item.centroid) }
+        }
+        return chosen
+    }
+
+    /// Stage 1, second half: each active token's top `ncells` centroids (and those within
+    /// `probeMargin` of its best, `probedCentroids`), and the union of their inverted lists, as sorted ordinals (segment after segment, so ties rank as in the compacted
     /// index). Deleted documents, and documents the filter does not allow, never become candidates.
     func generateCandidates(_ scores: CentroidScores, parameters p: SearchParameters, filter: DocumentFilter?) -> [Int] {
         let k = index.quantizer.count, nq = scores.tokens
@@ -182,9 +200,7 @@ public struct Searcher: Sendable {
         let tokens = scores.activeTokens.map(Int32.init)
         while true {
             var newlyProbed: [Int] = []
-            var top = [Int32](repeating: 0, count: tokens.count * ncells)
-            var heap = [Float](repeating: 0, count: tokens.count * ncells)
-            scores.withValues { plaid_top_centroids($0, k, nq, tokens, tokens.count, ncells, &top, &heap) }
+            let top = probedCentroids(scores, tokens: tokens, ncells: ncells, margin: p.probeMargin)
             for c in top where probed.insert(Int(c)).inserted { newlyProbed.append(Int(c)) }
             for c in newlyProbed.sorted() {
                 for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
@@ -247,67 +263,53 @@ public struct Searcher: Sendable {
             self.rowOf = rowOf
         }
 
-        /// The `count` best of `ordinals` by the interaction (codes of pruned centroids ignored
-        /// when `pruned`), in score order; all of them, in their order, when there are no more.
-        func best(_ count: Int, of ordinals: [Int], pruned: Bool) -> [Int] {
-            guard ordinals.count > count else { return ordinals }
-            var top = TopK(k: count)
+        /// A document with its full (A) and pruned (P) interaction scores.
+        struct Scored {
+            var score: Float
+            var pruned: Float
+            var document: Int
+
+            /// Higher A first; ties to the lower ordinal, so the ranking is a function of the scores.
+            static func better(_ a: Scored, _ b: Scored) -> Bool {
+                TopK.better((a.score, a.document), (b.score, b.document))
+            }
+        }
+
+        /// Every one of `ordinals` with its pruned interaction score (P), best first.
+        func rankedPruned(_ ordinals: [Int]) -> [(score: Float, document: Int)] {
+            let items = scored(ordinals, pruned: true)
+            return zip(items, ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+        }
+
+        /// The documents of `items` (P-scored) with their full interaction score (A) too, best A first.
+        func rankedFull(_ items: ArraySlice<(score: Float, document: Int)>) -> [Scored] {
+            let full = scored(items.map(\.document), pruned: false)
+            return zip(items, full).map { Scored(score: $1, pruned: $0.score, document: $0.document) }.sorted(by: Scored.better)
+        }
+
+        /// The interaction score of each of `ordinals`, codes of pruned centroids ignored when `pruned`.
+        private func scored(_ ordinals: [Int], pruned: Bool) -> [Float] {
             (pruned ? kept : full).withUnsafeBufferPointer { table in
                 rowOf.withUnsafeBufferPointer { rows in
-                    for (i, ordinal) in ordinals.enumerated() {
+                    ordinals.enumerated().map { (i, ordinal) in
                         if i + 4 < ordinals.count { index.prefetchCodes(ofDocument: ordinals[i + 4]) }
                         let (segmentNumber, d) = index.locate(ordinal)
                         let segment = index.segments[segmentNumber]
-                        let score = plaid_centroid_interaction16(table.baseAddress!, pruned ? rows.baseAddress! : nil, tokens,
-                                                                 segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
-                                                                 segment.documentLengths[d], unit)
-                        top.insert(score: score, document: ordinal)
+                        return plaid_centroid_interaction16(table.baseAddress!, pruned ? rows.baseAddress! : nil, tokens,
+                                                            segment.codes(ofDocument: d), Int32(segment.info.codeWidth),
+                                                            segment.documentLengths[d], unit)
                     }
                 }
             }
-            return top.items.map(\.document)
         }
-    }
-
-    /// Stage 4: MaxSim of the query against each document at `ordinals`, from its codes and
-    /// residuals without decompressing them: q·(c + r) = q·c + q·r, where q·c is stage 1's
-    /// centroid score and q·r is read from a table built once per query: each group of residual
-    /// bits' product with the query tokens for every value it can hold (WARP's implicit
-    /// decompression, here over every token of the candidates). A 2-bit residual of dimension
-    /// 384 is 128 lookups of a 32-token row (6-bit groups) instead of 384 multiply-adds per query
-    /// token. The entries are 16-bit and summed in 16 bits, with a unit per query token that rules
-    /// out overflow; a token's q·r is within dim·nbits/8 of its units of the float value. The
-    /// table (512 KB at dimension 384) is aligned to cache lines, since its rows are read at
-    /// random; staged_search.c says why the groups are 6 bits wide (measurements:
-    /// docs/benchmarks.md, "Design measurements"). The documents go to the kernel in one
-    /// call, which reads their tokens in chunks that run across documents. The best `k`, best first.
-    func exactScores(of ordinals: [Int], centroidScores scores: CentroidScores, query: UnsafePointer<Float>, k: Int) -> [SearchResult] {
-        let documents = ordinals.map { ordinal -> plaid_lookup_document in
-            let (segmentNumber, d) = index.locate(ordinal)
-            let segment = index.segments[segmentNumber]
-            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
-                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
-        }
-        return scores.withValues { exactScores(of: ordinals, documents: documents, scoreRows: $0, query: query, tokens: scores.tokens, k: k) }
     }
 
     /// Stage 4 on `documents` (those at `ordinals`), whose codes name rows of `scoreRows` [row, tokens]:
-    /// the centroid scores of the codes.
+    /// the centroid scores of the codes. MaxSim from the codes and residuals without decompressing
+    /// them (`ResidualLookup`); the best `k`, best first.
     func exactScores(of ordinals: [Int], documents: [plaid_lookup_document], scoreRows: UnsafePointer<Float>, query: UnsafePointer<Float>,
                      tokens nq: Int, k: Int) -> [SearchResult] {
-        let dim = index.dim
-        var queryT = [Float](repeating: 0, count: dim * nq)
-        for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
-        let nbits = Int32(index.codec.nbits)
-        // Aligned to cache lines, so that a row of 32 query tokens is one line, not two.
-        let lookupBytes = UnsafeMutableRawPointer.allocate(byteCount: plaid_residual_lookup_count(dim, nbits, nq) * 2, alignment: 64)
-        defer { lookupBytes.deallocate() }
-        let lookup = lookupBytes.bindMemory(to: Int16.self, capacity: plaid_residual_lookup_count(dim, nbits, nq))
-        var scratch = [Float](repeating: 0, count: 21 * nq)  // the table build needs 21 rows of nq, the kernel 2
-        var units = [Float](repeating: 0, count: nq)
-        plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, lookup, &units, &scratch)
-        var documentScores = [Float](repeating: 0, count: ordinals.count)
-        plaid_maxsim_from_lookup(scoreRows, lookup, units, nq, dim, nbits, documents, documents.count, &documentScores, &scratch)
+        let documentScores = ResidualLookup(index: index, query: query, tokens: nq).scores(of: documents, scoreRows: scoreRows)
         var final = TopK(k: k)
         for (ordinal, score) in zip(ordinals, documentScores) { final.insert(score: score, document: ordinal) }
         return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }

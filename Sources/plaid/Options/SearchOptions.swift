@@ -13,8 +13,14 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Centroid score threshold t_cs of the pruning stage (default by k: 0.5, 0.45 or 0.4).")
     var centroidScoreThreshold: Float?
 
-    @Option(help: "Candidates kept after pruning; ndocs/4 reach the exact rerank (default by k: 256, 1024 or max(4k, 4096)).")
+    @Option(help: "Candidates kept after pruning; at least ndocs/4 reach the exact rerank, more when their approximate scores are too close to tell apart (default by k: 256, 1024 or max(4k, 4096)).")
     var ndocs: Int?
+
+    @Flag(help: "Keep PLAID's fixed budgets: ndocs candidates after pruning and ndocs/4 scored exactly, however close their approximate scores.")
+    var fixedBudgets = false
+
+    @Option(help: "A query token also probes the centroids scoring within this margin of its best one, up to 4 · ncells (default 0.02; 0 probes exactly ncells).")
+    var probeMargin: Float?
 
     @Option(help: "On an index whose centroids are grouped (from 16,384 centroids): groups whose centroids stage 1 scores per query token (default 8).")
     var groupProbes: Int?
@@ -31,6 +37,9 @@ struct SearchOptions: ParsableArguments {
         if let ndocs, ndocs > SearchParameters.maximumNdocs { throw ValidationError("--ndocs must be at most \(SearchParameters.maximumNdocs), not \(ndocs).") }
         if let ncells, ncells < 1 { throw ValidationError("--ncells must be at least 1, not \(ncells).") }
         if let ndocs, ndocs < 1 { throw ValidationError("--ndocs must be at least 1, not \(ndocs).") }
+        if let probeMargin, !(0...2).contains(probeMargin) {
+            throw ValidationError("--probe-margin must be between 0 and 2 (centroid scores are cosines), not \(probeMargin).")
+        }
         if let groupProbes, !(1...SearchParameters.maximumGroupProbes).contains(groupProbes) {
             throw ValidationError("--group-probes must be between 1 and \(SearchParameters.maximumGroupProbes), not \(groupProbes).")
         }
@@ -46,6 +55,8 @@ struct SearchOptions: ParsableArguments {
         if let centroidScoreThreshold { p.centroidScoreThreshold = centroidScoreThreshold }
         if let ndocs { p.ndocs = ndocs }
         if let groupProbes { p.groupProbes = groupProbes }
+        if let probeMargin { p.probeMargin = probeMargin }
+        if fixedBudgets { p.budgetsFromScores = false }
         if let candidateBudget { p.candidateBudget = candidateBudget }
         return p
     }

@@ -1,0 +1,181 @@
+import Foundation
+import PlaidCore
+import PlaidKernels
+
+/// Stages 2–4 of the flat search with budgets read from the scores, not fixed by k.
+///
+/// PLAID keeps the best `ndocs` candidates by the pruned centroid interaction (P), the best
+/// `ndocs/4` of those by the full centroid interaction (A), and scores those exactly (E). Both cuts
+/// assume the approximate ranking's head holds the exact one's. On long queries it does; on short
+/// keyword queries against long documents many documents score within the approximation's error
+/// of each other, and the exact top ten lie hundreds of places down the approximate ranking
+/// (docs/benchmarks.md, "Budgets from the scores").
+///
+/// So both cuts are moved by what the exact scores say. After the first `ndocs/4` are scored
+/// exactly, the errors E − A and E − P of the documents scored so far estimate how far the
+/// approximations fall below or above the truth: with mean μ and deviation σ over the scored
+/// documents, no more than a few of R unscored documents are expected to exceed μ + σ·√(2 ln R),
+/// the expected largest of R normal errors. Any document whose A plus that margin reaches the
+/// exact score of the current `exactHead`-th best can still enter the first results, so it is scored
+/// exactly; any candidate past the `ndocs` cut whose P plus its margin reaches that score gets
+/// its A computed and joins the queue. The estimates and the bar are updated after each round,
+/// until a round adds nothing. The bar only rises and every round takes at least one document,
+/// so the loop ends; a query costs at most every candidate scored exactly, the bound of the
+/// candidate lists themselves.
+extension Searcher {
+    /// The results whose exact ranking the budgets protect: the first ten (the ranks nDCG@10 and
+    /// the exact top-10 kept are measured on). Deeper results are the best of the documents scored.
+    static let exactHead = 10
+
+    /// Stages 2–4 over the candidates of stage 1; the best `p.k`, best first.
+    func rescoredStages(candidates: [Int], scores: CentroidScores, query: UnsafePointer<Float>, parameters p: SearchParameters,
+                        trace: inout SearchTrace, clock: inout UInt64) -> [SearchResult] {
+        let ndocs = max(p.ndocs, p.k)
+        let interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
+        let byPruned = interaction.rankedPruned(candidates)
+        var approximated = min(ndocs, byPruned.count)
+        trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: approximated)
+
+        var queue = ApproximateQueue(interaction.rankedFull(byPruned[0..<approximated]))
+        let lookupStarted = DispatchTime.now().uptimeNanoseconds
+        var stageThree = Double(lookupStarted - clock) / 1e9
+        let lookup = ResidualLookup(index: index, query: query, tokens: scores.tokens)
+        var stageFour = Double(DispatchTime.now().uptimeNanoseconds - lookupStarted) / 1e9
+        var exactErrors = ErrorEstimate(), prunedErrors = ErrorEstimate()
+        var head = TopK(k: min(p.k, Self.exactHead)), best = TopK(k: p.k)
+        var scoredCount = 0
+        var batch = queue.take(min(max(ndocs / 4, p.k), queue.count))
+        while true {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let exact = scores.withValues { lookup.scores(of: batch.map(\.document), scoreRows: $0) }
+            for (item, score) in zip(batch, exact) {
+                exactErrors.add(Double(score - item.score))
+                prunedErrors.add(Double(score - item.pruned))
+                head.insert(score: score, document: item.document)
+                best.insert(score: score, document: item.document)
+            }
+            scoredCount += batch.count
+            let scoredAt = DispatchTime.now().uptimeNanoseconds
+            stageFour += Double(scoredAt - started) / 1e9
+            guard p.budgetsFromScores else { break }
+            // A document can still enter the head if its approximation plus the margin reaches
+            // the head's worst exact score (or any score, while the head is not full).
+            let bar = head.threshold?.score ?? -.infinity
+            let prunedMargin = prunedErrors.margin(over: byPruned.count - approximated)
+            var more = approximated
+            while more < byPruned.count && Double(byPruned[more].score) + prunedMargin >= Double(bar) { more += 1 }
+            if more > approximated {
+                queue.merge(interaction.rankedFull(byPruned[approximated..<more]))
+                approximated = more
+            }
+            let margin = exactErrors.margin(over: queue.count)
+            batch = queue.take(while: { Double($0.score) + margin >= Double(bar) })
+            stageThree += Double(DispatchTime.now().uptimeNanoseconds - scoredAt) / 1e9
+            if batch.isEmpty && more == approximated { break }
+        }
+        trace.record(.fullInteraction, seconds: stageThree, in: approximated, out: scoredCount)
+        let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
+        trace.record(.exact, seconds: stageFour, in: scoredCount, out: results.count)
+        clock = DispatchTime.now().uptimeNanoseconds
+        return results
+    }
+
+    /// Running mean and variance of an approximation's error (exact − approximate score), and the
+    /// margin that the largest error among `remaining` unscored documents is not expected to exceed.
+    struct ErrorEstimate {
+        private var count = 0.0, mean = 0.0, squares = 0.0
+
+        mutating func add(_ error: Double) {
+            count += 1
+            let delta = error - mean
+            mean += delta / count
+            squares += delta * (error - mean)
+        }
+
+        /// μ + σ·√(2 ln R): the expected maximum of R normal errors is below it. With no errors
+        /// seen, +∞ (everything is a candidate until something is known).
+        func margin(over remaining: Int) -> Double {
+            guard count > 0 else { return .infinity }
+            let deviation = (squares / count).squareRoot()
+            return mean + deviation * (2 * log(Double(max(remaining, 2)))).squareRoot()
+        }
+    }
+
+    /// Documents with their full (A) and pruned (P) interaction scores, best A first, taken
+    /// from the front.
+    struct ApproximateQueue {
+        private var items: [CentroidInteraction.Scored]
+        private var front = 0
+
+        init(_ items: [CentroidInteraction.Scored]) { self.items = items }
+
+        var count: Int { items.count - front }
+
+        mutating func take(_ n: Int) -> [CentroidInteraction.Scored] {
+            defer { front += n }
+            return Array(items[front..<front + n])
+        }
+
+        mutating func take(while condition: (CentroidInteraction.Scored) -> Bool) -> [CentroidInteraction.Scored] {
+            var end = front
+            while end < items.count && condition(items[end]) { end += 1 }
+            return take(end - front)
+        }
+
+        mutating func merge(_ more: [CentroidInteraction.Scored]) {
+            items = (items[front...] + more).sorted(by: CentroidInteraction.Scored.better)
+            front = 0
+        }
+    }
+}
+
+/// Stage 4's table for one query: each group of residual bits' product with the query tokens for
+/// every value the group can hold (WARP's implicit decompression), built once and then read for
+/// any number of documents. A 2-bit residual of dimension 384 is 128 lookups of a 32-token row
+/// (6-bit groups) instead of 384 multiply-adds per query token. The entries are 16-bit and summed
+/// in 16 bits, with a unit per query token that rules out overflow; a token's q·r is within
+/// dim·nbits/8 of its units of the float value. The table (512 KB at dimension 384) is aligned to
+/// cache lines, since its rows are read at random; staged_search.c says why the groups are 6 bits
+/// wide (measurements: docs/benchmarks.md, "Design measurements").
+final class ResidualLookup {
+    private let index: CompressedIndex
+    private let tokens: Int
+    private let table: UnsafeMutablePointer<Int16>
+    private var units: [Float]
+    private var scratch: [Float]
+
+    init(index: CompressedIndex, query: UnsafePointer<Float>, tokens nq: Int) {
+        self.index = index
+        self.tokens = nq
+        let dim = index.dim, nbits = Int32(index.codec.nbits)
+        var queryT = [Float](repeating: 0, count: dim * nq)
+        for t in 0..<nq { for j in 0..<dim { queryT[j * nq + t] = query[t * dim + j] } }
+        let count = plaid_residual_lookup_count(dim, nbits, nq)
+        // Aligned to cache lines, so that a row of 32 query tokens is one line, not two.
+        table = UnsafeMutableRawPointer.allocate(byteCount: count * 2, alignment: 64).bindMemory(to: Int16.self, capacity: count)
+        units = [Float](repeating: 0, count: nq)
+        scratch = [Float](repeating: 0, count: 21 * nq)  // the table build needs 21 rows of nq, the kernel 2
+        plaid_residual_lookup_build(queryT, nq, dim, nbits, index.codec.weights, table, &units, &scratch)
+    }
+
+    deinit { table.deallocate() }
+
+    /// MaxSim of each of `documents`, whose codes name rows of `scoreRows` [row, tokens]: the
+    /// centroid scores of the codes.
+    func scores(of documents: [plaid_lookup_document], scoreRows: UnsafePointer<Float>) -> [Float] {
+        var out = [Float](repeating: 0, count: documents.count)
+        plaid_maxsim_from_lookup(scoreRows, table, units, tokens, index.dim, Int32(index.codec.nbits), documents, documents.count,
+                                 &out, &scratch)
+        return out
+    }
+
+    /// MaxSim of the documents at `ordinals`, whose codes name centroids (rows of stage 1's scores).
+    func scores(of ordinals: [Int], scoreRows: UnsafePointer<Float>) -> [Float] {
+        scores(of: ordinals.map { ordinal -> plaid_lookup_document in
+            let (segmentNumber, d) = index.locate(ordinal)
+            let segment = index.segments[segmentNumber]
+            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
+                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
+        }, scoreRows: scoreRows)
+    }
+}
