@@ -50,13 +50,13 @@ final class GroupedSearchTests: XCTestCase {
             p.groupProbes = groups.count
             p.candidateBudget = index.documentCount
             p.exactScoringTokens = 0
+            // PLAID's fixed budgets, and the dense search without the probe margin (the grouped
+            // stages have none).
+            p.budgetsFromScores = false
+            p.probeMargin = 0
             let searcher = Searcher(index: index)
             let grouped = searcher.search(queries: queries, parameters: p, threads: 1)
-            // The dense search with PLAID's fixed budgets and probes (the grouped stages have neither).
-            var fixed = p
-            fixed.budgetsFromScores = false
-            fixed.probeMargin = 0
-            let dense = searcher.search(queries: queries, parameters: fixed, filter: everything, threads: 1)
+            let dense = searcher.search(queries: queries, parameters: p, filter: everything, threads: 1)
             XCTAssertEqual(grouped, dense, "k = \(k)")
             // And it is not so at the defaults, which score fewer centroids and keep fewer candidates.
             XCTAssertNotEqual(searcher.search(queries: queries, parameters: SearchParameters(k: k), threads: 1), dense, "k = \(k)")
@@ -86,14 +86,42 @@ final class GroupedSearchTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(share, 0.9)
     }
 
-    /// The trace shows the selection: candidates in, the budget out, and the pruned stage takes those.
+    /// With a first cut of k, the fixed budget scores only stage 2's k best exactly; the budgets
+    /// from the scores go down stage 2's ranking until they keep the codec bound's top ten (the
+    /// dense search scoring every decoded document) as well as the candidates allow.
+    func testBudgetsFromTheScoresMoveTheGroupedCut() throws {
+        let (index, corpus, _) = try groupedIndex()
+        let searcher = Searcher(index: index)
+        let queries = corpus.queries(count: 20)
+        var bound = SearchParameters(k: 10, ncells: 512, centroidScoreThreshold: -100, ndocs: 4 * index.documentCount)
+        bound.budgetsFromScores = false
+        bound.exactScoringTokens = 0
+        let reference = searcher.search(queries: queries, parameters: bound, filter: allowingEveryDocument(index), threads: 1)
+        var p = SearchParameters(k: 10, ncells: 2, centroidScoreThreshold: 0.4, ndocs: 10)
+        p.candidateBudget = index.documentCount
+        func kept(_ fromScores: Bool) -> Double {
+            p.budgetsFromScores = fromScores
+            let results = searcher.search(queries: queries, parameters: p, threads: 1)
+            return Double(zip(results, reference).map { Set($0.map(\.document)).intersection($1.map(\.document)).count }.reduce(0, +))
+                / Double(10 * queries.count)
+        }
+        let fixed = kept(false), fromScores = kept(true)
+        print("grouped search, codec bound's top-10 kept: fixed budget \(fixed), budgets from the scores \(fromScores)")
+        XCTAssertLessThan(fixed, 0.8)
+        XCTAssertGreaterThanOrEqual(fromScores, 0.95)
+    }
+
+    /// The trace shows the selection: candidates in, the budget out, and the pruned stage takes
+    /// those; with PLAID's fixed budgets a quarter of ndocs is scored exactly, and with the
+    /// budgets from the scores at least that many.
     func testTheTraceShowsTheCandidateSelection() throws {
         let (index, corpus, _) = try groupedIndex()
         let queries = corpus.queries(count: 4, tokens: 16)
         var p = SearchParameters(k: 10, ncells: 4, centroidScoreThreshold: 0.3, ndocs: 64)
         p.candidateBudget = 100
         p.groupProbes = 2
-        for q in 0..<queries.count {
+        for (q, fromScores) in zip(0..<queries.count, [false, true, false, true]) {
+            p.budgetsFromScores = fromScores
             var trace = SearchTrace()
             let results = queries.values.withUnsafeBufferPointer {
                 Searcher(index: index).search(query: $0.baseAddress! + q * 16 * 64, tokens: 16, parameters: p, trace: &trace)
@@ -105,7 +133,13 @@ final class GroupedSearchTests: XCTestCase {
             XCTAssertEqual(trace[.candidateSelection].itemsOut, 100)
             XCTAssertEqual(trace[.prunedInteraction].itemsIn, 100)
             XCTAssertEqual(trace[.prunedInteraction].itemsOut, 64)
-            XCTAssertEqual(trace[.fullInteraction].itemsOut, 16)
+            XCTAssertEqual(trace[.fullInteraction].itemsIn, 100)
+            if fromScores {
+                XCTAssertGreaterThanOrEqual(trace[.fullInteraction].itemsOut, 16)
+            } else {
+                XCTAssertEqual(trace[.fullInteraction].itemsOut, 16)
+            }
+            XCTAssertEqual(trace[.exact].itemsIn, trace[.fullInteraction].itemsOut)
             XCTAssertEqual(trace[.exact].itemsOut, 10)
         }
     }

@@ -18,11 +18,13 @@ import PlaidKernels
 ///    stage 2 computes for the same documents, but for centroids above the threshold that no
 ///    token scored (they lie outside every token's best groups);
 /// 3. the best `ndocs / 4` of stage 2's ranking (the dense search rescored them from every code,
-///    which would need a row for every code);
+///    which would need a row for every code), and with `budgetsFromScores` as many more down
+///    that ranking as the errors of its scores say could still reach the first ten
+///    (AdaptiveRescoring.swift);
 /// 4. exact MaxSim, as in `Searcher`, once every centroid their codes name has a row.
 ///
 /// Probing every group with an unlimited budget, ndocs = k and ncells ≥ 2 gives the dense
-/// search's results (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
+/// search's results with PLAID's fixed budgets (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
 extension Searcher {
     /// The groups an unfiltered search works in: the index's, but for a snapshot of 2^32
     /// documents or more, whose ordinals the candidate lists' kernel does not hold.
@@ -211,33 +213,62 @@ extension Searcher {
         let selected = Searcher.best(p.effectiveCandidateBudget, of: candidates, scores: credit)
         trace.record(.candidateSelection, since: &clock, in: candidates.count, out: selected.count)
         if selected.isEmpty { return [] }
-        let ranked = PrunedInteraction(scores: scores, threshold: p.centroidScoreThreshold, index: index).ranked(ndocs, of: selected)
-        trace.record(.prunedInteraction, since: &clock, in: selected.count, out: ranked.count)
-        let full = Array(ranked.prefix(max(ndocs / 4, p.k)))
-        trace.record(.fullInteraction, since: &clock, in: ranked.count, out: full.count)
-        scores.addRows(forCodesOf: full, index: index, query: query)
-        // Stage 4 reads each code's row of scores: the codes are rewritten as rows of `values`.
+        let ranked = PrunedInteraction(scores: scores, threshold: p.centroidScoreThreshold, index: index).ranked(selected)
+        trace.record(.prunedInteraction, since: &clock, in: selected.count, out: min(ndocs, ranked.count))
+        // Stage 3 keeps the best ndocs/4 of stage 2's ranking, and, with the budgets from the
+        // scores, as many more down it as the errors of the pruned scores say could still reach
+        // the first ten (as `rescoredStages` does for the flat search).
+        let lookup = ResidualLookup(index: index, query: query, tokens: nq)
+        var errors = ErrorEstimate()
+        var head = TopK(k: min(p.k, Self.exactHead)), best = TopK(k: p.k)
+        var taken = min(max(ndocs / 4, p.k), ranked.count), batch = ranked[0..<taken]
+        var stageFour = 0.0
+        while true {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let exact = exactScores(of: batch.map(\.document), scores: &scores, lookup: lookup, query: query)
+            for (item, score) in zip(batch, exact) {
+                errors.add(Double(score - item.score))
+                head.insert(score: score, document: item.document)
+                best.insert(score: score, document: item.document)
+            }
+            stageFour += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            guard p.budgetsFromScores else { break }
+            let bar = Double(head.threshold?.score ?? -.infinity), margin = errors.margin(over: ranked.count - taken)
+            var end = taken
+            while end < ranked.count && Double(ranked[end].score) + margin >= bar { end += 1 }
+            if end == taken { break }
+            batch = ranked[taken..<end]
+            taken = end
+        }
+        trace.record(.fullInteraction, seconds: 0, in: ranked.count, out: taken)
+        let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
+        trace.record(.exact, seconds: stageFour, in: taken, out: results.count)
+        clock = DispatchTime.now().uptimeNanoseconds
+        return results
+    }
+
+    /// Stage 4 of the grouped search: MaxSim of the documents at `ordinals`, after giving every
+    /// centroid their codes name a row of scores (the codes are rewritten as rows of `values`).
+    private func exactScores(of ordinals: [Int], scores: inout PartialCentroidScores, lookup: ResidualLookup,
+                             query: UnsafePointer<Float>) -> [Float] {
+        scores.addRows(forCodesOf: ordinals, index: index, query: query)
         var rows: [UInt32] = []
         var starts: [Int] = []
-        for ordinal in full {
+        for ordinal in ordinals {
             let (s, d) = index.locate(ordinal)
             let segment = index.segments[s]
             starts.append(rows.count)
             for t in 0..<segment.documentLengths[d] { rows.append(scores.slot[segment.code(ofDocument: d, token: t)] - 1) }
         }
-        let results = rows.withUnsafeBufferPointer { rowCodes in
-            let documents = full.enumerated().map { (j, ordinal) -> plaid_lookup_document in
+        return rows.withUnsafeBufferPointer { rowCodes in
+            let documents = ordinals.enumerated().map { (j, ordinal) -> plaid_lookup_document in
                 let (s, d) = index.locate(ordinal)
                 let segment = index.segments[s]
                 return plaid_lookup_document(codes: UnsafeRawPointer(rowCodes.baseAddress! + starts[j]), residuals: segment.residuals(ofDocument: d),
                                              tokens: segment.documentLengths[d], codeWidth: 4)
             }
-            return scores.values.withUnsafeBufferPointer {
-                exactScores(of: full, documents: documents, scoreRows: $0.baseAddress!, query: query, tokens: nq, k: p.k)
-            }
+            return scores.values.withUnsafeBufferPointer { lookup.scores(of: documents, scoreRows: $0.baseAddress!) }
         }
-        trace.record(.exact, since: &clock, in: full.count, out: results.count)
-        return results
     }
 
     /// Stage 2 over partial scores: the centroid interaction (16-bit scores, as
@@ -275,8 +306,8 @@ extension Searcher {
             self.unit = unit
         }
 
-        /// The `count` best of `ordinals` (all of them when there are no more), best first.
-        func ranked(_ count: Int, of ordinals: [Int]) -> [Int] {
+        /// Every one of `ordinals` with its score, best first.
+        func ranked(_ ordinals: [Int]) -> [(score: Float, document: Int)] {
             // Where each document's codes lie, found first in one pass: the lookups are
             // independent there, where made one document at a time each one waited on memory.
             let documents = ordinals.map { ordinal -> plaid_lookup_document in
@@ -287,9 +318,7 @@ extension Searcher {
             }
             var scores = [Float](repeating: 0, count: documents.count)
             plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, unit, &scores)
-            var top = TopK(k: count)
-            for (ordinal, score) in zip(ordinals, scores) { top.insert(score: score, document: ordinal) }
-            return top.sorted().map(\.document)
+            return zip(scores, ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
         }
     }
 }

@@ -37,7 +37,8 @@ public struct SearchParameters: Sendable, Equatable {
     public var ndocs: Int
     /// Whether the cuts after stages 2 and 3 move while the exact scores show that documents past
     /// them could still reach the first ten results (`Searcher.rescoredStages`); false keeps
-    /// PLAID's fixed `ndocs` and `ndocs/4`. Not used by the grouped search.
+    /// PLAID's fixed `ndocs` and `ndocs/4`. The grouped search moves its one cut (the best
+    /// `ndocs/4` of stage 2's ranking) the same way.
     public var budgetsFromScores = true
     /// Past its `ncells` best centroids, a query token also probes those scoring within this
     /// margin of its best, up to `probeWidening` · ncells in all (`Searcher.probedCentroids`);

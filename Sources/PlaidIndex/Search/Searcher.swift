@@ -304,17 +304,6 @@ public struct Searcher: Sendable {
         }
     }
 
-    /// Stage 4 on `documents` (those at `ordinals`), whose codes name rows of `scoreRows` [row, tokens]:
-    /// the centroid scores of the codes. MaxSim from the codes and residuals without decompressing
-    /// them (`ResidualLookup`); the best `k`, best first.
-    func exactScores(of ordinals: [Int], documents: [plaid_lookup_document], scoreRows: UnsafePointer<Float>, query: UnsafePointer<Float>,
-                     tokens nq: Int, k: Int) -> [SearchResult] {
-        let documentScores = ResidualLookup(index: index, query: query, tokens: nq).scores(of: documents, scoreRows: scoreRows)
-        var final = TopK(k: k)
-        for (ordinal, score) in zip(ordinals, documentScores) { final.insert(score: score, document: ordinal) }
-        return final.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
-    }
-
     /// MaxSim of the query against each document at `ordinals`, decompressed from its residuals;
     /// the best `k`, best first. For a narrow filter, which has no stage 1 to take centroid scores from.
     func exactScores(of ordinals: [Int], query: UnsafePointer<Float>, tokens nq: Int, k: Int) -> [SearchResult] {
