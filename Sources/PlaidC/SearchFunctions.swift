@@ -38,7 +38,8 @@ final class SearchResultsBox {
 /// Searches `n` queries, each `tokens` rows of `dim` float32 (zero rows pad short queries and
 /// add nothing), all in one contiguous array. `subset`: when `nSubset` ≥ 0, only the documents of
 /// these ids are searched (ids not in the index are passed over). Options: k, ncells, ndocs,
-/// centroid_score_threshold, threads, filter, filter_params, include_metadata. `*out` receives
+/// centroid_score_threshold, probe_margin, fixed_budgets, threads, filter, filter_params,
+/// include_metadata. `*out` receives
 /// the results, released with `plaid_results_free`.
 @_cdecl("plaid_index_search")
 public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: UnsafePointer<Float>?, _ n: Int64,
@@ -48,11 +49,19 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
     reportingErrors(error) {
         let index = try indexHandle(handle)
         let options = try Options(options, source: "search options", known: [
-            "k", "ncells", "ndocs", "centroid_score_threshold", "threads", "filter", "filter_params", "include_metadata"])
+            "k", "ncells", "ndocs", "centroid_score_threshold", "probe_margin", "fixed_budgets", "threads", "filter", "filter_params",
+            "include_metadata"])
         var parameters = SearchParameters(k: try options.int("k", in: 1...SearchParameters.maximumK) ?? 10)
         if let ncells = try options.int("ncells", in: 1...(1 << 16)) { parameters.ncells = ncells }
         if let ndocs = try options.int("ndocs", in: 1...SearchParameters.maximumNdocs) { parameters.ndocs = ndocs }
         if let threshold = try options.double("centroid_score_threshold") { parameters.centroidScoreThreshold = Float(threshold) }
+        if let margin = try options.double("probe_margin") {
+            guard (0...2).contains(margin) else {
+                throw PlaidError.invalidArgument("search options: probe_margin must be between 0 and 2 (centroid scores are cosines), not \(margin)")
+            }
+            parameters.probeMargin = Float(margin)
+        }
+        if try options.bool("fixed_budgets") ?? false { parameters.budgetsFromScores = false }
         let threads = try options.int("threads", in: 1...1024) ?? 1
         let snapshot = try index.snapshot()
         let queryEmbeddings = try queryBatch(queries, n: n, tokens: tokens, dim: dim, indexDim: snapshot.index.dim)

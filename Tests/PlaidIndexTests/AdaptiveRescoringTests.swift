@@ -18,14 +18,12 @@ final class AdaptiveRescoringTests: XCTestCase {
         XCTAssertGreaterThan(estimate.margin(over: 10_000), estimate.margin(over: 100))
     }
 
-    func testTheQueueTakesBestFirstAndMergesInOrder() {
-        typealias Scored = Searcher.CentroidInteraction.Scored
-        var queue = Searcher.ApproximateQueue([Scored(score: 9, pruned: 1, document: 4), Scored(score: 7, pruned: 1, document: 2),
-                                               Scored(score: 5, pruned: 1, document: 8)])
+    func testTheQueueTakesBestFirst() {
+        var queue = Searcher.ApproximateQueue([(score: 9, document: 4), (score: 8, document: 6), (score: 7, document: 1),
+                                               (score: 7, document: 2), (score: 5, document: 8)])
         XCTAssertEqual(queue.take(1).map(\.document), [4])
-        queue.merge([Scored(score: 8, pruned: 0, document: 6), Scored(score: 7, pruned: 0, document: 1)])
         XCTAssertEqual(queue.count, 4)
-        XCTAssertEqual(queue.take(while: { $0.score >= 7 }).map(\.document), [6, 1, 2], "ties to the lower ordinal")
+        XCTAssertEqual(queue.take(while: { $0.score >= 7 }).map(\.document), [6, 1, 2])
         XCTAssertEqual(queue.take(while: { $0.score >= 7 }).map(\.document), [])
         XCTAssertEqual(queue.take(1).map(\.document), [8])
         XCTAssertEqual(queue.count, 0)

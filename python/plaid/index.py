@@ -126,18 +126,20 @@ class Index:
         return self.info()["documents"]
 
     def search(self, queries, k=10, *, filter=None, filter_params=None, subset=None, include_metadata=False,
-               ncells=None, ndocs=None, centroid_score_threshold=None, threads=1):
+               ncells=None, ndocs=None, centroid_score_threshold=None, probe_margin=None, fixed_budgets=None, threads=1):
         """Searches a batch of queries: one [queries, tokens, dim] array, a list of [tokens, dim]
         arrays, or one [tokens, dim] query. ``filter`` is an SQL condition on the metadata
         (``"year > ?"``) with ``filter_params`` bound to its ``?``; ``subset`` restricts the
         search to these document ids. ``ncells``, ``ndocs`` and ``centroid_score_threshold``
-        are PLAID's parameters (their defaults depend on k). Returns ``SearchResults``."""
+        are PLAID's parameters (their defaults depend on k); ``probe_margin`` (default 0.02)
+        and ``fixed_budgets`` are plaid's (docs/cli.md, "How a search chooses its budgets").
+        Returns ``SearchResults``."""
         array = query_batch(queries)
         if array.shape[0] == 0:
             return SearchResults([], [], [] if include_metadata else None)
         options = _options(k=k, filter=filter, filter_params=filter_params, include_metadata=include_metadata,
                            ncells=ncells, ndocs=ndocs, centroid_score_threshold=centroid_score_threshold,
-                           threads=threads)
+                           probe_margin=probe_margin, fixed_budgets=fixed_budgets, threads=threads)
         chosen = native.Strings(subset, "subset ids") if subset is not None else None
         results = ctypes.c_void_p()
         native.call(native.plaid_index_search, self._live(), native.pointer(array), array.shape[0], array.shape[1],

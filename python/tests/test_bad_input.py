@@ -179,6 +179,8 @@ def test_numpy_scalars_are_taken_and_non_finite_options_refused(built, corpus):
     assert all(h["metadata"]["year"] >= 2015 for h in hits[0])
     with pytest.raises(ValueError, match="centroid_score_threshold must be a finite number"):
         built.search(corpus.queries[:1], centroid_score_threshold=float("nan"))
+    with pytest.raises(plaid.InvalidInputError, match="probe_margin must be between 0 and 2"):
+        built.search(corpus.queries[:1], probe_margin=3)
 
 
 def test_a_dimension_past_the_index_format_is_an_input_error_not_a_damaged_index(tmp_path):

@@ -25,12 +25,14 @@ def read_run(path):
 
 def test_python_search_equals_plaid_query(built, corpus, tmp_path):
     write_queries(tmp_path / "queries", corpus.queries)
-    for k in (10, 100):
-        run = tmp_path / f"run-{k}.trec"
+    # The defaults, and PLAID's fixed budgets without the probe margin.
+    for k, fixed in ((10, False), (100, False), (10, True)):
+        run = tmp_path / f"run-{k}-{fixed}.trec"
+        flags = ["--fixed-budgets", "--probe-margin", "0"] if fixed else []
         subprocess.run([plaid_binary(), "query", "--index", built.path, "--queries", str(tmp_path / "queries"),
-                        "--k", str(k), "--output", str(run)], check=True, capture_output=True)
+                        "--k", str(k), "--output", str(run), *flags], check=True, capture_output=True)
         expected = read_run(run)
-        results = built.search(corpus.queries, k=k)
+        results = built.search(corpus.queries, k=k, **({"fixed_budgets": True, "probe_margin": 0} if fixed else {}))
         for q, hits in enumerate(results):
             # The run file prints each float32 score as a double: equal to float32 rounding. It
             # lists tied scores in trec_eval's order (ids in decreasing byte order), the search

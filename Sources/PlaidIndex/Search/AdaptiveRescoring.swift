@@ -11,17 +11,17 @@ import PlaidKernels
 /// of each other, and the exact top ten lie hundreds of places down the approximate ranking
 /// (docs/benchmarks.md, "Budgets from the scores").
 ///
-/// So both cuts are moved by what the exact scores say. After the first `ndocs/4` are scored
-/// exactly, the errors E − A and E − P of the documents scored so far estimate how far the
-/// approximations fall below or above the truth: with mean μ and deviation σ over the scored
-/// documents, no more than a few of R unscored documents are expected to exceed μ + σ·√(2 ln R),
-/// the expected largest of R normal errors. Any document whose A plus that margin reaches the
-/// exact score of the current `exactHead`-th best can still enter the first results, so it is scored
-/// exactly; any candidate past the `ndocs` cut whose P plus its margin reaches that score gets
-/// its A computed and joins the queue. The estimates and the bar are updated after each round,
-/// until a round adds nothing. The bar only rises and every round takes at least one document,
-/// so the loop ends; a query costs at most every candidate scored exactly, the bound of the
-/// candidate lists themselves.
+/// So every candidate is ranked by A (P's cut would drop a document whose codes all name
+/// centroids below the threshold, whatever its exact score), and the cut before the exact scores
+/// moves by what they say. After the first `ndocs/4` are scored exactly, the errors E − A of the
+/// documents scored so far estimate how far A falls below or above the truth: with mean μ and
+/// deviation σ, no more than a few of R unscored documents are expected to exceed
+/// μ + σ·√(2 ln R), the expected largest of R normal errors. Any document whose A plus that margin
+/// reaches the exact score of the current `exactHead`-th best can still enter the first results,
+/// so it is scored exactly. The estimate and the bar are updated after each round, until a round
+/// adds nothing. Each round takes at least one document, so the loop ends; a query costs at most
+/// every candidate scored exactly, the bound of the candidate lists themselves. With
+/// `budgetsFromScores` false this is PLAID's stages 2–4, unchanged.
 extension Searcher {
     /// The results whose exact ranking the budgets protect: the first ten (the ranks nDCG@10 and
     /// the exact top-10 kept are measured on). Deeper results are the best of the documents scored.
@@ -32,48 +32,44 @@ extension Searcher {
                         trace: inout SearchTrace, clock: inout UInt64) -> [SearchResult] {
         let ndocs = max(p.ndocs, p.k)
         let interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
-        let byPruned = interaction.rankedPruned(candidates)
-        var approximated = min(ndocs, byPruned.count)
-        trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: approximated)
-
-        var queue = ApproximateQueue(interaction.rankedFull(byPruned[0..<approximated]))
+        let ranked: [CentroidInteraction.Scored]
+        if p.budgetsFromScores {
+            // Every candidate gets its full interaction score: a document whose codes all name
+            // centroids below the threshold has no pruned score to rank it by, yet may be the
+            // best (a query made of a document's own vectors, on a codebook whose centroids sit
+            // far from its tokens), and the full score costs about what the pruned one does here.
+            ranked = interaction.rankedFull(candidates)
+        } else {
+            let byPruned = interaction.rankedPruned(candidates)
+            trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: min(ndocs, byPruned.count))
+            ranked = interaction.rankedFull(byPruned.prefix(ndocs).map(\.document))
+        }
+        var queue = ApproximateQueue(ranked)
         let lookupStarted = DispatchTime.now().uptimeNanoseconds
-        var stageThree = Double(lookupStarted - clock) / 1e9
+        let stageThree = Double(lookupStarted - clock) / 1e9
         let lookup = ResidualLookup(index: index, query: query, tokens: scores.tokens)
         var stageFour = Double(DispatchTime.now().uptimeNanoseconds - lookupStarted) / 1e9
-        var exactErrors = ErrorEstimate(), prunedErrors = ErrorEstimate()
+        var errors = ErrorEstimate()
         var head = TopK(k: min(p.k, Self.exactHead)), best = TopK(k: p.k)
         var scoredCount = 0
         var batch = queue.take(min(max(ndocs / 4, p.k), queue.count))
-        while true {
+        while !batch.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
             let exact = scores.withValues { lookup.scores(of: batch.map(\.document), scoreRows: $0) }
             for (item, score) in zip(batch, exact) {
-                exactErrors.add(Double(score - item.score))
-                prunedErrors.add(Double(score - item.pruned))
+                errors.add(Double(score - item.score))
                 head.insert(score: score, document: item.document)
                 best.insert(score: score, document: item.document)
             }
             scoredCount += batch.count
-            let scoredAt = DispatchTime.now().uptimeNanoseconds
-            stageFour += Double(scoredAt - started) / 1e9
+            stageFour += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             guard p.budgetsFromScores else { break }
             // A document can still enter the head if its approximation plus the margin reaches
             // the head's worst exact score (or any score, while the head is not full).
-            let bar = head.threshold?.score ?? -.infinity
-            let prunedMargin = prunedErrors.margin(over: byPruned.count - approximated)
-            var more = approximated
-            while more < byPruned.count && Double(byPruned[more].score) + prunedMargin >= Double(bar) { more += 1 }
-            if more > approximated {
-                queue.merge(interaction.rankedFull(byPruned[approximated..<more]))
-                approximated = more
-            }
-            let margin = exactErrors.margin(over: queue.count)
-            batch = queue.take(while: { Double($0.score) + margin >= Double(bar) })
-            stageThree += Double(DispatchTime.now().uptimeNanoseconds - scoredAt) / 1e9
-            if batch.isEmpty && more == approximated { break }
+            let bar = Double(head.threshold?.score ?? -.infinity), margin = errors.margin(over: queue.count)
+            batch = queue.take(while: { Double($0.score) + margin >= bar })
         }
-        trace.record(.fullInteraction, seconds: stageThree, in: approximated, out: scoredCount)
+        trace.record(.fullInteraction, seconds: stageThree, in: ranked.count, out: scoredCount)
         let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
         trace.record(.exact, seconds: stageFour, in: scoredCount, out: results.count)
         clock = DispatchTime.now().uptimeNanoseconds
@@ -120,11 +116,6 @@ extension Searcher {
             var end = front
             while end < items.count && condition(items[end]) { end += 1 }
             return take(end - front)
-        }
-
-        mutating func merge(_ more: [CentroidInteraction.Scored]) {
-            items = (items[front...] + more).sorted(by: CentroidInteraction.Scored.better)
-            front = 0
         }
     }
 }

@@ -29,15 +29,16 @@ public struct SearchParameters: Sendable, Equatable {
     /// Centroids probed per query token in candidate generation (PLAID: `ncells`, nprobe).
     public var ncells: Int
     /// Centroids whose best score over the query tokens is below this are pruned from the
-    /// approximate scoring stage (PLAID: t_cs).
+    /// approximate scoring stage (PLAID: t_cs): in the grouped search, and in the flat search
+    /// with fixed budgets (with budgets from the scores it ranks every candidate unpruned).
     public var centroidScoreThreshold: Float
-    /// Candidates kept after centroid pruning, and a quarter of them after centroid interaction,
-    /// at first (PLAID: ndocs); both cuts move down the approximate rankings while documents past
-    /// them could still reach the first ten results (`Searcher.rescoredStages`).
+    /// Candidates kept after centroid pruning, a quarter of them after centroid interaction
+    /// (PLAID: ndocs). With budgets from the scores, a quarter of ndocs is where the exact scoring
+    /// starts, and the flat search ranks every candidate (`Searcher.rescoredStages`).
     public var ndocs: Int
-    /// Whether the cuts after stages 2 and 3 move while the exact scores show that documents past
-    /// them could still reach the first ten results (`Searcher.rescoredStages`); false keeps
-    /// PLAID's fixed `ndocs` and `ndocs/4`. The grouped search moves its one cut (the best
+    /// Whether the cut before the exact scores moves while they show that documents past it could
+    /// still reach the first ten results, with every candidate ranked by its full centroid
+    /// interaction (`Searcher.rescoredStages`); false keeps PLAID's fixed `ndocs` and `ndocs/4`. The grouped search moves its one cut (the best
     /// `ndocs/4` of stage 2's ranking) the same way.
     public var budgetsFromScores = true
     /// Past its `ncells` best centroids, a query token also probes those scoring within this

@@ -13,11 +13,11 @@ public struct SearchTrace: Sendable {
         /// Grouped codebooks only: candidates scored from the probed lists' postings; the best
         /// `candidateBudget` kept.
         case candidateSelection
-        /// Scores from the codes of centroids above the threshold; the best `ndocs` kept (in the
-        /// flat search, at first: out counts those).
+        /// Scores from the codes of centroids above the threshold; the best `ndocs` kept (not run by
+        /// the flat search with budgets from the scores).
         case prunedInteraction
-        /// Scores from every code; the best `ndocs / 4` kept (in the flat search, in: the
-        /// documents scored this way in the end, out: those scored exactly).
+        /// Scores from every code; the best `ndocs / 4` kept, or with budgets from the scores as
+        /// many as stage 4 scored (out).
         case fullInteraction
         /// MaxSim on the decompressed vectors; the best `k` kept (also the whole search of a narrow filter).
         case exact

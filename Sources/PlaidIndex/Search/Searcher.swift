@@ -11,8 +11,10 @@ import PlaidKernels
 /// 3. centroid interaction — approximate scores from all codes, keep the best `ndocs/4`;
 /// 4. exact rerank — MaxSim from those documents' codes and residuals (q·c from stage 1 plus q·r
 ///    from the residual buckets, nothing decompressed), return the top k.
-/// The cuts of stages 2 and 3 are where they start: while the exact scores show that documents
-/// past a cut could still reach the first ten results, the cut moves (AdaptiveRescoring.swift).
+/// With `budgetsFromScores` (the default), stage 2 is skipped: every candidate is ranked by
+/// stage 3's score, and the cut before stage 4 starts at `ndocs/4` and moves down that ranking
+/// while the exact scores show that documents past it could still reach the first ten results
+/// (AdaptiveRescoring.swift).
 ///
 /// On a codebook trained in groups (`CompressedIndex.searchGroups`, from 16,384 centroids on), an
 /// unfiltered search runs the grouped stages instead (GroupedSearch.swift), which score only each
@@ -263,28 +265,17 @@ public struct Searcher: Sendable {
             self.rowOf = rowOf
         }
 
-        /// A document with its full (A) and pruned (P) interaction scores.
-        struct Scored {
-            var score: Float
-            var pruned: Float
-            var document: Int
-
-            /// Higher A first; ties to the lower ordinal, so the ranking is a function of the scores.
-            static func better(_ a: Scored, _ b: Scored) -> Bool {
-                TopK.better((a.score, a.document), (b.score, b.document))
-            }
-        }
+        /// A document and its interaction score.
+        typealias Scored = (score: Float, document: Int)
 
         /// Every one of `ordinals` with its pruned interaction score (P), best first.
-        func rankedPruned(_ ordinals: [Int]) -> [(score: Float, document: Int)] {
-            let items = scored(ordinals, pruned: true)
-            return zip(items, ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+        func rankedPruned(_ ordinals: [Int]) -> [Scored] {
+            zip(scored(ordinals, pruned: true), ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
         }
 
-        /// The documents of `items` (P-scored) with their full interaction score (A) too, best A first.
-        func rankedFull(_ items: ArraySlice<(score: Float, document: Int)>) -> [Scored] {
-            let full = scored(items.map(\.document), pruned: false)
-            return zip(items, full).map { Scored(score: $1, pruned: $0.score, document: $0.document) }.sorted(by: Scored.better)
+        /// Every one of `ordinals` with its full interaction score (A), best first.
+        func rankedFull(_ ordinals: [Int]) -> [Scored] {
+            zip(scored(ordinals, pruned: false), ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
         }
 
         /// The interaction score of each of `ordinals`, codes of pruned centroids ignored when `pruned`.

@@ -10,10 +10,10 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Centroids probed per query token (default by k: 1, 2 or 4; at least 2 on an index whose centroids are grouped).")
     var ncells: Int?
 
-    @Option(help: "Centroid score threshold t_cs of the pruning stage (default by k: 0.5, 0.45 or 0.4).")
+    @Option(help: "Centroid score threshold t_cs of the pruning stage, which runs with --fixed-budgets or on an index whose centroids are grouped (default by k: 0.5, 0.45 or 0.4).")
     var centroidScoreThreshold: Float?
 
-    @Option(help: "Candidates kept after pruning; at least ndocs/4 reach the exact rerank, more when their approximate scores are too close to tell apart (default by k: 256, 1024 or max(4k, 4096)).")
+    @Option(help: "Candidates kept after pruning, ndocs/4 of them scored exactly; without --fixed-budgets, ndocs/4 is where exact scoring starts, and more are scored while their approximate scores are too close to tell apart (default by k: 256, 1024 or max(4k, 4096)).")
     var ndocs: Int?
 
     @Flag(help: "Keep PLAID's fixed budgets: ndocs candidates after pruning and ndocs/4 scored exactly, however close their approximate scores.")
