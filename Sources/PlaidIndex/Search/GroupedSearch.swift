@@ -24,7 +24,8 @@ import PlaidKernels
 /// 4. exact MaxSim, as in `Searcher`, once every centroid their codes name has a row.
 ///
 /// Probing every group with an unlimited budget, ndocs = k and ncells ≥ 2 gives the dense
-/// search's results with PLAID's fixed budgets (`GroupedSearchTests`). docs/benchmarks.md, "Search at scale", has what the defaults keep.
+/// search's results with PLAID's fixed budgets (`GroupedSearchTests`). docs/benchmarks.md,
+/// "Search at scale", has what the defaults keep.
 extension Searcher {
     /// The groups an unfiltered search works in: the index's, but for a snapshot of 2^32
     /// documents or more, whose ordinals the candidate lists' kernel does not hold.

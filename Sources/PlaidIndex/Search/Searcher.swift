@@ -184,8 +184,9 @@ public struct Searcher: Sendable {
     }
 
     /// Stage 1, second half: each active token's top `ncells` centroids (and those within
-    /// `probeMargin` of its best, `probedCentroids`), and the union of their inverted lists, as sorted ordinals (segment after segment, so ties rank as in the compacted
-    /// index). Deleted documents, and documents the filter does not allow, never become candidates.
+    /// `probeMargin` of its best, `probedCentroids`), and the union of their inverted lists, as
+    /// sorted ordinals (segment after segment, so ties rank as in the compacted index). Deleted
+    /// documents, and documents the filter does not allow, never become candidates.
     func generateCandidates(_ scores: CentroidScores, parameters p: SearchParameters, filter: DocumentFilter?) -> [Int] {
         let k = index.quantizer.count, nq = scores.tokens
         let ndocs = max(p.ndocs, p.k)
