@@ -48,9 +48,7 @@ final class AdaptiveRescoringTests: XCTestCase {
         fromScores.budgetsFromScores = true
         let reference = searcher.search(queries: queries, parameters: bound, threads: 1)
         func kept(_ parameters: SearchParameters) -> Double {
-            let results = searcher.search(queries: queries, parameters: parameters, threads: 1)
-            return Double(zip(results, reference).map { Set($0.map(\.document)).intersection($1.map(\.document)).count }.reduce(0, +))
-                / Double(10 * queries.count)
+            shareKept(searcher.search(queries: queries, parameters: parameters, threads: 1), of: reference)
         }
         let fixedKept = kept(fixed), adaptiveKept = kept(fromScores)
         print("codec bound's top-10 kept: fixed budgets \(fixedKept), budgets from the scores \(adaptiveKept)")

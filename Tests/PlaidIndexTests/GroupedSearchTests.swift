@@ -101,9 +101,7 @@ final class GroupedSearchTests: XCTestCase {
         p.candidateBudget = index.documentCount
         func kept(_ fromScores: Bool) -> Double {
             p.budgetsFromScores = fromScores
-            let results = searcher.search(queries: queries, parameters: p, threads: 1)
-            return Double(zip(results, reference).map { Set($0.map(\.document)).intersection($1.map(\.document)).count }.reduce(0, +))
-                / Double(10 * queries.count)
+            return shareKept(searcher.search(queries: queries, parameters: p, threads: 1), of: reference)
         }
         let fixed = kept(false), fromScores = kept(true)
         print("grouped search, codec bound's top-10 kept: fixed budget \(fixed), budgets from the scores \(fromScores)")

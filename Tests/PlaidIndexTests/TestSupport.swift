@@ -17,6 +17,12 @@ func randomUnitVectors(_ n: Int, dim: Int, seed: UInt64) -> [Float] {
     return v
 }
 
+/// The share of `reference`'s results, query by query, that `results` hold too.
+func shareKept(_ results: [[SearchResult]], of reference: [[SearchResult]]) -> Double {
+    let found = zip(results, reference).map { Set($0.map(\.document)).intersection($1.map(\.document)).count }.reduce(0, +)
+    return Double(found) / Double(max(1, reference.map(\.count).reduce(0, +)))
+}
+
 /// A small synthetic corpus written to disk and opened as embeddings.
 func smallCorpus(documents: Int = 300, tokens: ClosedRange<Int> = 20...40, dim: Int = 32, seed: UInt64 = 3,
                  in directory: String) throws -> (SyntheticCorpus, DocumentEmbeddings) {
