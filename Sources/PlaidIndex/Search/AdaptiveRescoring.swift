@@ -44,36 +44,56 @@ extension Searcher {
             trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: min(ndocs, byPruned.count))
             ranked = interaction.rankedFull(byPruned.prefix(ndocs).map(\.document))
         }
-        var queue = ApproximateQueue(ranked)
-        let lookupStarted = DispatchTime.now().uptimeNanoseconds
-        let stageThree = Double(lookupStarted - clock) / 1e9
+        let stageThree = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
         let lookup = ResidualLookup(index: index, query: query, tokens: scores.tokens)
-        var stageFour = Double(DispatchTime.now().uptimeNanoseconds - lookupStarted) / 1e9
+        let rescored = rescore(ranked, parameters: p) { ordinals in scores.withValues { lookup.scores(of: ordinals, scoreRows: $0) } }
+        trace.record(.fullInteraction, seconds: stageThree, in: ranked.count, out: rescored.scored)
+        clock = DispatchTime.now().uptimeNanoseconds
+        return rescored.results(trace: &trace, index: index)
+    }
+
+    /// Stage 4 as both searches run it: the best max(ndocs/4, k) of `ranked` (an approximate
+    /// ranking, best first) scored exactly by `exactScores`, and with `budgetsFromScores` as many
+    /// more down the ranking, round after round, as the errors seen say could still reach the
+    /// first `exactHead` results.
+    func rescore(_ ranked: [CentroidInteraction.Scored], parameters p: SearchParameters,
+                 exactScores: ([Int]) -> [Float]) -> Rescored {
+        var queue = ApproximateQueue(ranked)
         var errors = ErrorEstimate()
-        var head = TopK(k: min(p.k, Self.exactHead)), best = TopK(k: p.k)
-        var scoredCount = 0
-        var batch = queue.take(min(max(ndocs / 4, p.k), queue.count))
+        var head = TopK(k: min(p.k, Self.exactHead))
+        var rescored = Rescored(best: TopK(k: p.k))
+        var batch = queue.take(min(max(max(p.ndocs, p.k) / 4, p.k), queue.count))
         while !batch.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds
-            let exact = scores.withValues { lookup.scores(of: batch.map(\.document), scoreRows: $0) }
+            let exact = exactScores(batch.map(\.document))
             for (item, score) in zip(batch, exact) {
                 errors.add(Double(score - item.score))
                 head.insert(score: score, document: item.document)
-                best.insert(score: score, document: item.document)
+                rescored.best.insert(score: score, document: item.document)
             }
-            scoredCount += batch.count
-            stageFour += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            rescored.scored += batch.count
+            rescored.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             guard p.budgetsFromScores else { break }
             // A document can still enter the head if its approximation plus the margin reaches
             // the head's worst exact score (or any score, while the head is not full).
             let bar = Double(head.threshold?.score ?? -.infinity), margin = errors.margin(over: queue.count)
             batch = queue.take(while: { Double($0.score) + margin >= bar })
         }
-        trace.record(.fullInteraction, seconds: stageThree, in: ranked.count, out: scoredCount)
-        let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
-        trace.record(.exact, seconds: stageFour, in: scoredCount, out: results.count)
-        clock = DispatchTime.now().uptimeNanoseconds
-        return results
+        return rescored
+    }
+
+    /// What stage 4 kept, how many documents it scored exactly, and its time.
+    struct Rescored {
+        var best: TopK
+        var scored = 0
+        var seconds = 0.0
+
+        /// The best documents as results, best first, with stage 4 recorded in `trace`.
+        func results(trace: inout SearchTrace, index: CompressedIndex) -> [SearchResult] {
+            let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
+            trace.record(.exact, seconds: seconds, in: scored, out: results.count)
+            return results
+        }
     }
 
     /// Running mean and variance of an approximation's error (exact − approximate score), and the
@@ -97,8 +117,7 @@ extension Searcher {
         }
     }
 
-    /// Documents with their full (A) and pruned (P) interaction scores, best A first, taken
-    /// from the front.
+    /// Documents with their approximate scores, best first, taken from the front.
     struct ApproximateQueue {
         private var items: [CentroidInteraction.Scored]
         private var front = 0

@@ -220,32 +220,10 @@ extension Searcher {
         // scores, as many more down it as the errors of the pruned scores say could still reach
         // the first ten (as `rescoredStages` does for the flat search).
         let lookup = ResidualLookup(index: index, query: query, tokens: nq)
-        var errors = ErrorEstimate()
-        var head = TopK(k: min(p.k, Self.exactHead)), best = TopK(k: p.k)
-        var taken = min(max(ndocs / 4, p.k), ranked.count), batch = ranked[0..<taken]
-        var stageFour = 0.0
-        while true {
-            let started = DispatchTime.now().uptimeNanoseconds
-            let exact = exactScores(of: batch.map(\.document), scores: &scores, lookup: lookup, query: query)
-            for (item, score) in zip(batch, exact) {
-                errors.add(Double(score - item.score))
-                head.insert(score: score, document: item.document)
-                best.insert(score: score, document: item.document)
-            }
-            stageFour += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-            guard p.budgetsFromScores else { break }
-            let bar = Double(head.threshold?.score ?? -.infinity), margin = errors.margin(over: ranked.count - taken)
-            var end = taken
-            while end < ranked.count && Double(ranked[end].score) + margin >= bar { end += 1 }
-            if end == taken { break }
-            batch = ranked[taken..<end]
-            taken = end
-        }
-        trace.record(.fullInteraction, seconds: 0, in: ranked.count, out: taken)
-        let results = best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }
-        trace.record(.exact, seconds: stageFour, in: taken, out: results.count)
+        let rescored = rescore(ranked, parameters: p) { exactScores(of: $0, scores: &scores, lookup: lookup, query: query) }
+        trace.record(.fullInteraction, seconds: 0, in: ranked.count, out: rescored.scored)
         clock = DispatchTime.now().uptimeNanoseconds
-        return results
+        return rescored.results(trace: &trace, index: index)
     }
 
     /// Stage 4 of the grouped search: MaxSim of the documents at `ordinals`, after giving every
