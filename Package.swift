@@ -36,8 +36,11 @@ let package = Package(
         .target(name: "PlaidKernels", path: "Sources/PlaidKernels"),
         // System calls Swift's Glibc module does not expose (renameat2), no Swift API.
         .target(name: "CSystemCalls", path: "Sources/CSystemCalls"),
+        // FTS5 auxiliary functions (BM25 with the whole index's statistics), called per matching
+        // row inside SQLite, so in C. Links Debian's libsqlite3, as CSQLite does.
+        .target(name: "CFullText", path: "Sources/CFullText", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(name: "PlaidCore", dependencies: ["CBLAS", "CZstd", "PlaidKernels"]),
-        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls", "CSQLite"]),
+        .target(name: "PlaidIndex", dependencies: ["PlaidCore", "PlaidKernels", "CSystemCalls", "CSQLite", "CFullText"]),
         .target(name: "PlaidEncoder", dependencies: ["PlaidCore", "PlaidKernels"]),
         .target(name: "PlaidEvaluation", dependencies: ["PlaidCore", "PlaidIndex"]),
         // The HTTP API (`plaid serve`): routes over the living index, filtered search and the encoder.

@@ -16,6 +16,25 @@ public struct TextRecord: Equatable, Hashable, Sendable {
     }
 }
 
+/// A collection line as the file gives it: the title (nil when absent or null) and the text, before
+/// they are joined into what the encoder sees. Stored text keeps them apart, with their characters
+/// as given, so that spans and snippets point into the original text.
+public struct CollectionDocument: Equatable, Sendable {
+    public let id: String
+    public let title: String?
+    public let text: String
+
+    public init(id: String, title: String?, text: String) {
+        self.id = id
+        self.title = title
+        self.text = text
+    }
+
+    /// What the encoder sees (`TextCollectionReader` says why): `(title + " " + text).strip()`
+    /// with a title, else `text.strip()`.
+    public var record: TextRecord { TextRecord(id: id, text: pythonStrip(title.map { $0 + " " + text } ?? text)) }
+}
+
 /// The line formats a text collection can have. A `.zst` suffix is allowed after either extension.
 public enum TextCollectionFormat: Sendable {
     /// One JSON object a line: BEIR `corpus.jsonl` (`_id`, `title`, `text`), BEIR `queries.jsonl`
@@ -72,12 +91,18 @@ public final class TextCollectionReader {
         lines = LineReader(stream: try openByteStream(path: path))
     }
 
+    /// The 1-based number of the line the last record came from.
+    public var lineNumber: Int { lines.lineNumber }
+
     /// The next record, or nil at the end of the file.
-    public func next() throws -> TextRecord? {
+    public func next() throws -> TextRecord? { try nextDocument()?.record }
+
+    /// The next record with its title and text apart, or nil at the end of the file.
+    public func nextDocument() throws -> CollectionDocument? {
         while let line = try lines.nextLine() {
             let number = lines.lineNumber
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            let record: TextRecord
+            let record: CollectionDocument
             do {
                 switch format {
                 case .jsonl: record = try Self.parseJSONLine(line)
@@ -116,7 +141,7 @@ public final class TextCollectionReader {
 
     // MARK: - Line formats
 
-    private static func parseTSVLine(_ line: UnsafeBufferPointer<UInt8>, isFirst: Bool) throws -> TextRecord? {
+    private static func parseTSVLine(_ line: UnsafeBufferPointer<UInt8>, isFirst: Bool) throws -> CollectionDocument? {
         guard let tab = line.firstIndex(of: 0x09) else {
             throw LineProblem("expected id<TAB>text, found no tab")
         }
@@ -131,10 +156,10 @@ public final class TextCollectionReader {
             return nil
         }
         guard !id.isEmpty else { throw LineProblem("expected an id before the tab, found an empty id") }
-        return TextRecord(id: id, text: pythonStrip(text))
+        return CollectionDocument(id: id, title: nil, text: text)
     }
 
-    private static func parseJSONLine(_ line: UnsafeBufferPointer<UInt8>) throws -> TextRecord {
+    private static func parseJSONLine(_ line: UnsafeBufferPointer<UInt8>) throws -> CollectionDocument {
         var fields = try JSONReader.collectionFields(of: line, keeping: ["_id", "id", "title", "text"])
         // BEIR names the field `_id`; plain JSONL often `id`. When both appear, BEIR's wins.
         guard let idValue = fields["_id"] ?? fields["id"] else {
@@ -154,8 +179,8 @@ public final class TextCollectionReader {
             throw LineProblem("expected \"text\" to be a string in the record with id \"\(id)\", found \(textValue.kindName)")
         }
         switch fields["title"] {
-        case .string(let title)?: return TextRecord(id: id, text: pythonStrip(title + " " + text))
-        case nil, .null?: return TextRecord(id: id, text: pythonStrip(text))
+        case .string(let title)?: return CollectionDocument(id: id, title: title, text: text)
+        case nil, .null?: return CollectionDocument(id: id, title: nil, text: text)
         case let other?:
             throw LineProblem("expected \"title\" to be a string in the record with id \"\(id)\", found \(other.kindName)")
         }

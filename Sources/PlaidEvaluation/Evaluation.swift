@@ -4,7 +4,8 @@ import PlaidIndex
 
 /// A BEIR evaluation: encode the corpus, build an index (both kept under `work` and reused by
 /// later runs with the same settings), encode the judged queries, search with PLAID and with
-/// exhaustive MaxSim over the same embeddings, and score both against the qrels.
+/// exhaustive MaxSim over the same embeddings, and score both against the qrels. With `modes`
+/// holding bm25 or hybrid, the index stores the corpus's text and those searches are scored too.
 ///
 /// Metrics follow trec_eval and BEIR: nDCG@10, MRR@10, and Recall and MAP at min(k, 100); a
 /// retrieved document whose id is the query id is dropped, and queries without a judged relevant
@@ -23,6 +24,11 @@ public struct Evaluation {
     public var rebuild = false
     public var build = BuildParameters()
     public var search = SearchParameters()
+    /// The searches scored beside exhaustive MaxSim: PLAID always, BM25 and hybrid when listed
+    /// (then the index stores the corpus's text, with `build.storedText` or its default).
+    public var modes: [SearchMode] = [.plaid]
+    /// How the hybrid search fuses its rankings.
+    public var fusion = Fusion.standard
     /// With it, both searches see only the matching documents.
     public var filter: MetadataFilter?
     public var threads = Parallel.defaultThreadCount
@@ -51,7 +57,7 @@ public struct Evaluation {
         report.model = encoder.identity
         let workDirectory = work ?? Evaluation.defaultWork(dataset: data, encoder: encoder)
         let documents = try embeddings(of: data, in: workDirectory, encoder: encoder, report: &report)
-        let opened = try openIndex(of: documents, in: workDirectory, report: &report)
+        let opened = try openIndex(of: documents, texts: data.corpusPath, in: workDirectory, report: &report)
         report.describe(opened)
 
         let started = Date()
@@ -68,6 +74,12 @@ public struct Evaluation {
         report.exhaustive = .init(Metrics.evaluate(run: exactRun, qrels: qrels, cutoffs: cutoffs, options: Evaluation.options), cutoff: cutoffs[1])
         report.top10Share = plaidRun.topShare(of: exactRun)
         report.top10ShareQueries = exactRun.rankedQueries.count
+        for mode in [SearchMode.bm25, .hybrid] where modes.contains(mode) {
+            let (run, queriesPerSecond) = try searchText(mode, questions: queries, encoded: encoded, index: opened)
+            if let runDirectory { try run.writeTREC(path: (runDirectory as NSString).appendingPathComponent("\(mode.rawValue).run"), tag: mode.rawValue) }
+            let scores = Metrics.evaluate(run: run, qrels: qrels, cutoffs: cutoffs, options: Evaluation.options)
+            report.textModes.append(.init(mode: mode.rawValue, scores: .init(scores, cutoff: cutoffs[1]), queriesPerSecond: queriesPerSecond))
+        }
         return report
     }
 
@@ -126,10 +138,14 @@ public struct Evaluation {
 
     /// The index of `documents`: built now (or rebuilt), or reused if it was built from them
     /// with the settings asked for.
-    private func openIndex(of documents: DocumentEmbeddings, in work: String, report: inout EvaluationReport) throws -> CompressedIndex {
+    private func openIndex(of documents: DocumentEmbeddings, texts corpus: String, in work: String,
+                           report: inout EvaluationReport) throws -> CompressedIndex {
         let path = index ?? (work as NSString).appendingPathComponent("index-\(build.nbits)bit")
+        var build = build
+        if modes.contains(where: { $0 != .plaid }) && build.storedText == nil { build.storedText = try StoredTextSettings() }
         if !FileManager.default.fileExists(atPath: path) || rebuild {
-            let summary = try IndexBuilder.build(from: documents, at: path, parameters: build, overwrite: rebuild, showProgress: true)
+            let texts = build.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: corpus)
+            let summary = try IndexBuilder.build(from: documents, at: path, parameters: build, texts: texts, overwrite: rebuild, showProgress: true)
             report.buildSeconds = summary.seconds
             built(summary, path, documents.tokenCount)
         } else {
@@ -140,7 +156,23 @@ public struct Evaluation {
             throw PlaidError.refused("the index at \(path) was not built from \((work as NSString).appendingPathComponent("embeddings")); pass --overwrite to rebuild it")
         }
         try checkBuildSettings(of: opened, tokens: documents.tokenCount, path: path)
+        if let wanted = build.storedText, opened.manifest.storedText != wanted {
+            let found = opened.manifest.storedText.map { "text tokenized by '\($0.tokenizer)'" } ?? "no text"
+            throw PlaidError.refused("the index at \(path) stores \(found), and this run needs its text tokenized by '\(wanted.tokenizer)'; pass --overwrite to rebuild it")
+        }
         return opened
+    }
+
+    /// A BM25 or hybrid search of the judged queries, and its queries per second.
+    private func searchText(_ mode: SearchMode, questions: [TextRecord], encoded: QueryEmbeddings,
+                            index opened: CompressedIndex) throws -> (run: Run, queriesPerSecond: Double) {
+        let allowed = try filter.map { try opened.documents(matching: $0) }
+        let started = Date()
+        let (results, latencies, _) = try ModeSearch(index: opened, mode: mode, fusion: fusion)
+            .searchTimed(questions: questions.map(\.text), queries: encoded, parameters: search, filter: allowed, threads: threads)
+        let seconds = Date().timeIntervalSince(started)
+        status("\(mode.rawValue): " + SearchTimes.summary(queries: questions.count, seconds: seconds, latencies: latencies))
+        return (Run(results: results, queryIDs: encoded.ids), Double(questions.count) / seconds)
     }
 
     /// A reused index must have been built with the settings this run asks for: nbits, seed,

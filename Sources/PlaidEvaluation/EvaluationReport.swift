@@ -32,6 +32,13 @@ public struct EvaluationReport: Encodable, Sendable {
     public var exhaustiveQueriesPerSecond: Double?
     /// The share of the exhaustive (or --reference) top-10 that the searched (or --run) top-10
     /// keeps, over this many queries.
+    /// The BM25 and hybrid searches' scores and speed, in the order they ran.
+    public var textModes: [TextModeScores] = []
+    public struct TextModeScores: Encodable, Sendable {
+        public var mode: String
+        public var scores: Scores
+        public var queriesPerSecond: Double?
+    }
     public var top10Share: Double?
     public var top10ShareQueries: Int?
 
@@ -50,7 +57,7 @@ public struct EvaluationReport: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case dataset, split, queries, k, cutoff, model, index, nbits, centroids, seed, documents, tokens, parameters, filter, matchingDocuments
         case plaid, exhaustive, run, bytesPerToken, buildSeconds, encodeSeconds, encodeTokensPerSecond
-        case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond, top10Share, top10ShareQueries
+        case queryEncodeSeconds, searchQueriesPerSecond, exhaustiveQueriesPerSecond, top10Share, top10ShareQueries, textModes
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -70,6 +77,7 @@ public struct EvaluationReport: Encodable, Sendable {
         try c.encode(searchQueriesPerSecond, forKey: .searchQueriesPerSecond)
         try c.encode(exhaustiveQueriesPerSecond, forKey: .exhaustiveQueriesPerSecond)
         try c.encode(top10Share, forKey: .top10Share); try c.encode(top10ShareQueries, forKey: .top10ShareQueries)
+        try c.encode(textModes, forKey: .textModes)
     }
 
     struct SearchSettings: Encodable {
@@ -100,7 +108,8 @@ public struct EvaluationReport: Encodable, Sendable {
         }
         let recall = "Recall@\(cutoff)", map = "MAP@\(cutoff)"
         var lines = [header, "", "| search     | nDCG@10 | \(recall) | MRR@10 | \(map) |", "|------------|---------|\(String(repeating: "-", count: recall.count + 2))|--------|\(String(repeating: "-", count: map.count + 2))|"]
-        for (name, s) in [("PLAID", plaid), ("exhaustive", exhaustive), ("run", run)] where s != nil {
+        let rows = [("PLAID", plaid), ("exhaustive", exhaustive), ("run", run)] + textModes.map { ($0.mode == "bm25" ? "BM25" : $0.mode, Optional($0.scores)) }
+        for (name, s) in rows where s != nil {
             lines.append("| \(name.padding(toLength: 10, withPad: " ", startingAt: 0)) | \(f(s?.ndcgAt10))  | \(f(s?.recallAtCutoff).padding(toLength: recall.count, withPad: " ", startingAt: 0)) | \(f(s?.mrrAt10)) | \(f(s?.mapAtCutoff).padding(toLength: map.count, withPad: " ", startingAt: 0)) |")
         }
         if let top10Share, let top10ShareQueries {
@@ -117,6 +126,9 @@ public struct EvaluationReport: Encodable, Sendable {
             "search (PLAID):         \(searchQueriesPerSecond.map { formatRate($0, "queries") } ?? "-")",
             "search (exhaustive):    \(exhaustiveQueriesPerSecond.map { formatRate($0, "queries") } ?? "-")",
         ]
+        for text in textModes {
+            lines.append("search (\(text.mode)):" + String(repeating: " ", count: max(1, 14 - text.mode.count)) + (text.queriesPerSecond.map { formatRate($0, "queries") } ?? "-"))
+        }
         return lines.joined(separator: "\n")
     }
 }

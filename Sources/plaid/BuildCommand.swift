@@ -30,6 +30,9 @@ struct Build: ParsableCommand {
     @Option(help: "With --embeddings: documents' metadata, a JSONL file of objects with \"id\" and the fields (with --collection, each line's metadata and extra fields are used).")
     var metadata: String?
 
+    @Option(help: "With --embeddings and --store-text: the text collection the embeddings were encoded from, whose titles and texts the index stores.")
+    var texts: String?
+
     @OptionGroup var index: IndexOptions
     @OptionGroup var build: BuildOptions
     @OptionGroup var encoder: ModelOptions
@@ -49,6 +52,10 @@ struct Build: ParsableCommand {
         }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
         if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
+        if build.storeText && collection == nil && texts == nil {
+            throw ValidationError("--store-text with --embeddings needs --texts FILE, the collection they were encoded from: embeddings carry no text.")
+        }
+        if texts != nil && (embeddings == nil || !build.storeText) { throw ValidationError("--texts goes with --embeddings and --store-text.") }
     }
 
     func run() throws {
@@ -57,7 +64,8 @@ struct Build: ParsableCommand {
             if let embeddings {
                 let documents = try DocumentEmbeddings(directory: embeddings)
                 let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
-                _ = try build.build(from: documents, metadata: fields, at: index.index)
+                let stored = try texts.map { try StoredTextReader.fromCollection(path: $0) } ?? [:]
+                _ = try build.build(from: documents, metadata: fields, texts: stored, at: index.index)
                 return
             }
             let summary = try IndexBuilder.build(collection: collection!, encoder: pooling.applied(to: try encoder.loadEncoder()), at: index.index,

@@ -50,6 +50,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: "Searches to score besides exhaustive MaxSim, comma-separated: plaid (always run), bm25, hybrid. bm25 and hybrid store the corpus's text in the index (--store-text).")
+    var modes: String = "plaid"
+
+    @Option(help: "How hybrid fuses its rankings: relative (the default) or rrf.")
+    var fusion: ModeOptions.FusionName?
+
+    @Option(help: "With --fusion relative: PLAID's weight, between 0 and 1 (default 0.5).")
+    var alpha: Double?
+
     @OptionGroup var search: SearchOptions
     @OptionGroup var filter: FilterOptions
     @OptionGroup var encoder: ModelOptions
@@ -57,6 +66,18 @@ struct Eval: ParsableCommand {
     @OptionGroup var reporting: ReportingOptions
 
     var k: Int { search.k ?? 100 }
+
+    /// The modes --modes lists.
+    var searchModes: [SearchMode] {
+        get throws {
+            try modes.split(separator: ",").map { name in
+                guard let mode = SearchMode(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("--modes takes plaid, bm25 and hybrid, comma-separated; '\(name)' is none of them.")
+                }
+                return mode
+            }
+        }
+    }
 
     func validate() throws {
         switch (dataset, qrels) {
@@ -71,6 +92,11 @@ struct Eval: ParsableCommand {
         guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10, not \(k).") }
         if runFile != nil && (runDir != nil || index != nil) { throw ValidationError("--run scores an existing run; --run-dir and --index go with a search.") }
         if reference != nil && runFile == nil { throw ValidationError("--reference goes with --run; a search is compared with exhaustive MaxSim already.") }
+        _ = try searchModes
+        if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1, not \(alpha).") }
+        if alpha != nil && fusion == .rrf { throw ValidationError("--alpha weighs the relative fusion, not rrf.") }
+        if try (fusion != nil || alpha != nil) && !searchModes.contains(.hybrid) { throw ValidationError("--fusion and --alpha go with --modes ...,hybrid.") }
+        if runFile != nil && modes != "plaid" { throw ValidationError("--modes goes with a search; --run scores one run file.") }
     }
 
     func run() throws {
@@ -97,6 +123,8 @@ struct Eval: ParsableCommand {
         evaluation.rebuild = build.overwrite
         evaluation.build = build.parameters
         evaluation.search = search.parameters(defaultK: 100)
+        evaluation.modes = (try? searchModes) ?? [.plaid]
+        evaluation.fusion = ModeOptions.fusion(fusion, alpha: alpha)
         evaluation.filter = filter.metadataFilter
         evaluation.threads = search.threads
         evaluation.batchSize = encoder.batchSize

@@ -13,7 +13,8 @@ struct Query: ParsableCommand {
         a file of query texts (BEIR queries.jsonl, JSONL with id and text, or TSV), which is encoded \
         with --model in query mode first. The run is whitespace-separated TREC (qid Q0 docid rank score \
         tag), as trec_eval reads it. With --exhaustive, the reference: exact MaxSim over --embeddings, \
-        no index needed.
+        no index needed. With --mode bm25 or hybrid (an index built with --store-text), the queries must be \
+        texts: bm25 ranks by the stored text alone and encodes nothing.
         """)
 
     @Option(help: "Index directory (not needed with --exhaustive).")
@@ -25,6 +26,8 @@ struct Query: ParsableCommand {
     @OptionGroup var encoder: ModelOptions
 
     @OptionGroup var search: SearchOptions
+
+    @OptionGroup var modes: ModeOptions
 
     @Option(help: "Run file to write, or - for standard output.")
     var output: String
@@ -51,6 +54,9 @@ struct Query: ParsableCommand {
     func validate() throws {
         try search.validate()
         try filter.validate()
+        try modes.validate()
+        if exhaustive && modes.mode != .plaid { throw ValidationError("--exhaustive is exact MaxSim; --mode \(modes.mode.rawValue) searches an index.") }
+        if explain && modes.mode == .bm25 { throw ValidationError("--explain shows PLAID's stages; --mode bm25 runs none.") }
         if exhaustive && filter.filter != nil { throw ValidationError("--filter searches an index's metadata; --exhaustive reads embeddings, which have none.") }
         if exhaustive && embeddings == nil { throw ValidationError("--exhaustive needs --embeddings DIR with the uncompressed document embeddings.") }
         if !exhaustive && embeddings != nil { throw ValidationError("--embeddings goes with --exhaustive; a PLAID search reads only the index.") }
@@ -66,6 +72,10 @@ struct Query: ParsableCommand {
             let destination = try OutputDestination.prepare(output)
             if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
             let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
+            if let opened, modes.mode != .plaid {
+                try searchTexts(opened, destination: destination)
+                return
+            }
             let documents = try embeddings.map { try DocumentEmbeddings(directory: $0) }
             // A model mismatch is caught before any query is encoded.
             let queryEmbeddings = try loadOrEncodeQueries(queries, encoder: encoder) { model in
@@ -92,6 +102,43 @@ struct Query: ParsableCommand {
             if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
         }
     }
+
+    /// `--mode bm25` or `hybrid`: the queries are texts; hybrid encodes them too.
+    private func searchTexts(_ opened: CompressedIndex, destination: OutputDestination) throws {
+        let search = try ModeSearch(index: opened, mode: modes.mode, fusion: modes.fusionRule)
+        let records = try queryTexts(queries, mode: modes.mode)
+        var queryEmbeddings: QueryEmbeddings?
+        if search.needsEmbeddings {
+            let model = try encoder.loadEncoder()
+            try checkModel(queries: model.identity, index: opened.codebook.model, strict: strict)
+            queryEmbeddings = try encodeQueries(records, with: model, batchSize: encoder.batchSize).queries
+            try checkDimensions(query: queryEmbeddings!.dim, other: opened.dim, what: "the index")
+        }
+        let allowed = try filter.documents(of: opened)
+        let started = Date()
+        let (results, latencies, trace) = try search.searchTimed(questions: records.map(\.text), queries: queryEmbeddings,
+                                                                 parameters: self.search.parameters(defaultK: 10), filter: allowed,
+                                                                 threads: self.search.threads)
+        let seconds = Date().timeIntervalSince(started)
+        try destination.write(try Run(results: results, queryIDs: records.map(\.id)).trecData(tag: tag ?? modes.mode.rawValue))
+        printSearchTimes(queries: records.count, seconds: seconds, latencies: latencies)
+        if explain { printError(explanation(of: trace, queries: records.count)) }
+    }
+}
+
+/// The query texts of `path` for a search in `mode`, which reads text: a directory of embeddings
+/// is refused with what to give instead.
+func queryTexts(_ path: String, mode: SearchMode) throws -> [TextRecord] {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw PlaidError.missingFile(path: path, hint: "--queries takes a query embeddings directory or a query text file.")
+    }
+    guard !isDirectory.boolValue else {
+        throw PlaidError.invalidArgument("--mode \(mode.rawValue) reads the queries' text, but \(path) is a directory of embeddings; give the query text file (.jsonl or .tsv)")
+    }
+    let records = try TextCollectionReader.read(path: path)
+    guard !records.isEmpty else { throw PlaidError.invalidInput(file: path, detail: "holds no queries") }
+    return records
 }
 
 /// Queries encoded by another model than the index's: a warning, or with `strict` an error.

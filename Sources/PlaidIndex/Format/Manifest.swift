@@ -25,6 +25,10 @@ public struct SegmentInfo: Codable, Equatable, Sendable {
     /// UTF-8 bytes of the segment's ids, which fix the size of its ids file. Nil for a segment
     /// written by a plaid that did not record it.
     public var documentIDBytes: Int? = nil
+    /// The stored-text database in the segment directory (`text.sqlite`) and its checksum: present
+    /// in every segment of an index that stores text, absent otherwise.
+    public var textFile: String? = nil
+    public var textChecksum: String? = nil
 
     public var liveDocuments: Int { documentCount - deletedDocuments }
     public var liveTokens: Int { tokenCount - deletedTokens }
@@ -48,6 +52,8 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var metadataFields: [MetadataField]
     /// The plaid that made this commit.
     public var writtenBy: String
+    /// How the index stores its documents' text (`--store-text`); nil when it stores none.
+    public var storedText: StoredTextSettings? = nil
 
     public var documentCount: Int { segments.reduce(0) { $0 + $1.liveDocuments } }
     public var deletedCount: Int { segments.reduce(0) { $0 + $1.deletedDocuments } }

@@ -37,10 +37,13 @@ enum MetadataStore {
 /// A connection to an SQLite database, closed on deinit. Errors carry the database's message.
 final class SQLiteConnection {
     let path: String
+    /// What the database is, for messages: "metadata database" or "text database".
+    let role: String
     private(set) var handle: OpaquePointer?
 
-    init(path: String, readOnly: Bool) throws {
+    init(path: String, readOnly: Bool, role: String = "metadata database") throws {
         self.path = path
+        self.role = role
         // A read-only segment database never changes: `immutable=1` skips locking and change checks.
         let flags = readOnly ? (SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX)
                              : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX)
@@ -50,7 +53,7 @@ final class SQLiteConnection {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             sqlite3_close(handle)
             handle = nil
-            throw PlaidError.io(path: path, detail: "cannot open the metadata database: \(message)")
+            throw PlaidError.io(path: path, detail: "cannot open the \(role): \(message)")
         }
     }
 
@@ -60,14 +63,14 @@ final class SQLiteConnection {
 
     func execute(_ sql: String) throws {
         guard sqlite3_exec(handle, sql, nil, nil, nil) == SQLITE_OK else {
-            throw PlaidError.io(path: path, detail: "metadata database: \(message)")
+            throw PlaidError.io(path: path, detail: "\(role): \(message)")
         }
     }
 
     func prepare(_ sql: String) throws -> SQLiteStatement {
         var statement: OpaquePointer?
         guard sqlite3_prepare_v2(handle, sql, -1, &statement, nil) == SQLITE_OK, let statement else {
-            throw PlaidError.io(path: path, detail: "metadata database: \(message)")
+            throw PlaidError.io(path: path, detail: "\(role): \(message)")
         }
         return SQLiteStatement(statement, connection: self)
     }
@@ -106,19 +109,34 @@ final class SQLiteStatement {
         }
     }
     func bind(integer: Int64, at index: Int32) { sqlite3_bind_int64(pointer, index, integer) }
+    func bind(double: Double, at index: Int32) { sqlite3_bind_double(pointer, index, double) }
+    func bind(blob: [UInt8], at index: Int32) {
+        blob.withUnsafeBytes { bytes in
+            // An empty blob is bound as a zero-length blob, not NULL.
+            _ = sqlite3_bind_blob64(pointer, index, bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1), sqlite3_uint64(bytes.count),
+                                    SQLiteStatement.transient)
+        }
+    }
 
     /// Steps once: true while a row is available.
     func step() throws -> Bool {
         switch sqlite3_step(pointer) {
         case SQLITE_ROW: return true
         case SQLITE_DONE: return false
-        default: throw PlaidError.invalidArgument("metadata: \(connection.message)")
+        default: throw PlaidError.invalidArgument("\(connection.role): \(connection.message)")
         }
     }
 
     func reset() { sqlite3_reset(pointer); sqlite3_clear_bindings(pointer) }
 
     func integer(_ column: Int32) -> Int64 { sqlite3_column_int64(pointer, column) }
+    func double(_ column: Int32) -> Double { sqlite3_column_double(pointer, column) }
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(pointer, column) == SQLITE_NULL }
+    /// Column `column` as bytes (empty for NULL).
+    func blob(_ column: Int32) -> [UInt8] {
+        guard let start = sqlite3_column_blob(pointer, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: start, count: Int(sqlite3_column_bytes(pointer, column))))
+    }
     /// Column `column` as text, every byte of it (NUL included).
     func text(_ column: Int32) -> String {
         guard let start = sqlite3_column_text(pointer, column) else { return "" }

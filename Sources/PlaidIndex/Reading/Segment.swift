@@ -18,6 +18,8 @@ public final class Segment: @unchecked Sendable {
     public let bytesOnDisk: Int
     /// The segment's metadata database (nil for a version-1 index, which had none).
     let metadata: SegmentMetadata?
+    /// The segment's stored text (nil when the index stores none).
+    let text: SegmentText?
     let codes: ComponentReader
     let residuals: ComponentReader
     private let lists: ComponentReader
@@ -75,7 +77,15 @@ public final class Segment: @unchecked Sendable {
         bytes += deletions.storedBytes
         let opened = try Segment.openMetadata(directory: directory, info: info, verifyChecksums: verifyChecksums)
         metadata = opened.metadata
-        bytesOnDisk = bytes + opened.storedBytes
+        bytes += opened.storedBytes
+        if let file = info.textFile {
+            let textPath = (directory as NSString).appendingPathComponent(file)
+            text = try SegmentText(path: textPath, expectedChecksum: info.textChecksum, documentCount: n, verifyChecksum: verifyChecksums)
+            bytes += (try? FileManager.default.attributesOfItem(atPath: textPath)[.size] as? Int) ?? 0
+        } else {
+            text = nil
+        }
+        bytesOnDisk = bytes
     }
 
     /// Refuses a component whose payload is not the `bytes` the manifest implies.

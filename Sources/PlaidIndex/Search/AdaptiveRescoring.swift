@@ -27,7 +27,7 @@ extension Searcher {
     /// the exact top-10 kept are measured on). Deeper results are the best of the documents scored.
     static let exactHead = 10
 
-    /// Stages 2–4 over the candidates of stage 1; the best `p.k`, best first.
+    /// Stages 2–4 over the candidates of stage 1; the best `p.returnedResults`, best first.
     func rescoredStages(candidates: [Int], scores: CentroidScores, query: UnsafePointer<Float>, parameters p: SearchParameters,
                         trace: inout SearchTrace, clock: inout UInt64) -> [SearchResult] {
         let ndocs = max(p.ndocs, p.k)
@@ -61,7 +61,7 @@ extension Searcher {
         var queue = ApproximateQueue(ranked)
         var errors = ErrorEstimate()
         var head = TopK(k: min(p.k, Self.exactHead))
-        var rescored = Rescored(best: TopK(k: p.k))
+        var rescored = Rescored(best: TopK(k: p.returnedResults))
         var batch = queue.take(min(max(max(p.ndocs, p.k) / 4, p.k), queue.count))
         while !batch.isEmpty {
             let started = DispatchTime.now().uptimeNanoseconds

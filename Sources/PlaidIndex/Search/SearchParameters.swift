@@ -26,6 +26,13 @@ public struct SearchParameters: Sendable, Equatable {
 
     /// Results returned per query.
     public var k: Int
+    /// When more than `k`: results returned past the first k, the best of the documents that the
+    /// search for k scores exactly, in their exact order. The budgets are still chosen for k, so
+    /// the first k are those of the search for k and cost hardly more; what follows is a deeper
+    /// list for a hybrid search to fuse (`ModeSearch`), not the exact ranking's next places.
+    public var resultDepth: Int?
+    /// Results a search returns at most: `k`, or `resultDepth` when deeper.
+    public var returnedResults: Int { max(k, resultDepth ?? k) }
     /// Centroids probed per query token in candidate generation (PLAID: `ncells`, nprobe).
     public var ncells: Int
     /// Centroids whose best score over the query tokens is below this are pruned from the

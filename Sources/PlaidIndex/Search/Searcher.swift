@@ -106,7 +106,7 @@ public struct Searcher: Sendable {
         if index.documentCount == 0 || filter?.count == 0 { return [] }
         if let filter, filter.tokens <= p.exactScoringTokens {
             var clock = trace.start()
-            let results = exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.k)
+            let results = exactScores(of: filter.ordinals, query: query, tokens: nq, k: p.returnedResults)
             trace.record(.exact, since: &clock, in: filter.count, out: results.count)
             return results
         }

@@ -11,9 +11,14 @@ public struct BuildParameters: Sendable {
     public var chunkTokens: Int
     /// Held-out vectors for fitting the residual codec (ColBERTv2 holds out 5%, at most 50,000).
     public var heldoutSize: Int?
+    /// Whether, and how, the index stores its documents' text (`--store-text`): fixed for the
+    /// index's life, so that every segment of it has a full-text table.
+    public var storedText: StoredTextSettings?
 
-    public init(nbits: Int = 2, kmeans: KMeansParameters = KMeansParameters(), chunkTokens: Int = 1 << 16, heldoutSize: Int? = nil) {
+    public init(nbits: Int = 2, kmeans: KMeansParameters = KMeansParameters(), chunkTokens: Int = 1 << 16, heldoutSize: Int? = nil,
+                storedText: StoredTextSettings? = nil) {
         self.nbits = nbits; self.kmeans = kmeans; self.chunkTokens = chunkTokens; self.heldoutSize = heldoutSize
+        self.storedText = storedText
     }
 }
 
@@ -29,9 +34,11 @@ public struct BuildSummary: Sendable {
 /// directory beside the target that is moved into place only once complete. The result is a
 /// version-2 index of one segment at generation 1, the same format `IndexWriter` commits.
 public enum IndexBuilder {
-    /// `metadata` gives documents' fields (see `MetadataSchema` for the types a field may take).
+    /// `metadata` gives documents' fields (see `MetadataSchema` for the types a field may take);
+    /// `texts` their text, stored when `parameters.storedText` is set (a document without one
+    /// stores an empty text).
     public static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String,
-                             parameters: BuildParameters = BuildParameters(), metadata: BatchMetadata = [:],
+                             parameters: BuildParameters = BuildParameters(), metadata: BatchMetadata = [:], texts: BatchTexts = [:],
                              overwrite: Bool = false, showProgress: Bool = false) throws -> BuildSummary {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
@@ -45,7 +52,7 @@ public enum IndexBuilder {
         try DiskSpace.check(needed: estimatedBytes(of: embeddings, parameters: parameters), at: indexPath)
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
-            let manifest = try writeIndex(embeddings: embeddings, metadata: metadata, fields: fields, directory: directory,
+            let manifest = try writeIndex(embeddings: embeddings, metadata: metadata, texts: texts, fields: fields, directory: directory,
                                           parameters: parameters, showProgress: showProgress)
             let opened = try CompressedIndex(path: directory, verifyChecksums: false)
             return BuildSummary(manifest: manifest, bytesOnDisk: opened.bytesOnDisk, seconds: Date().timeIntervalSince(started))
@@ -60,6 +67,7 @@ public enum IndexBuilder {
         let tokens = Int64(source.tokenCount)
         let idBytes = source.ids.reduce(Int64(0)) { $0 + Int64($1.utf8.count) }
         let centroids = Int64(parameters.kmeans.centroidCount(embeddings: source.tokenCount)) * Int64(source.dim) * 4
+        // Stored text is not known here; its size is checked as the segment is written.
         return tokens * (residualBytes + 16) + idBytes + Int64(source.documentCount) * 32 + centroids + (1 << 20)
     }
 
@@ -90,25 +98,27 @@ public enum IndexBuilder {
                                     trainedCentroidCount: 0, createdBy: "plaid \(PlaidVersion.string)", centroidGroupEnds: nil, model: model)
             try IndexStorage.writeCentroids([], path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
             let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: [],
-                                    nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)")
+                                    nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)",
+                                    storedText: parameters.storedText)
             try manifest.commit(to: directory)
             FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
             return manifest
         }
     }
 
-    static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
+    static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, texts: BatchTexts, fields: [MetadataField],
                            directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
         let (codebook, centroids) = try CodebookTrainer(parameters: parameters).train(on: embeddings, showProgress: showProgress)
         try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
         let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         let name = Manifest.segmentName(0)
-        let segment = try writeSegment(embeddings, metadata: metadata, fields: fields,
+        let segment = try writeSegment(embeddings, metadata: metadata, texts: texts, storedText: parameters.storedText, fields: fields,
                                        directory: (directory as NSString).appendingPathComponent(name), name: name,
                                        quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress)
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
-                                segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)")
+                                segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)",
+                                storedText: parameters.storedText)
         try manifest.commit(to: directory)
         // The writer lock's file exists from the start, so that a refused write leaves the directory as it was.
         FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
@@ -118,11 +128,14 @@ public enum IndexBuilder {
     /// Streams every document of `source` through the quantizer and codec into a new segment
     /// directory. Memory is bounded by `chunkTokens`, not by the batch. `assignedCodes`, when
     /// given, are every token's nearest centroid already found by an earlier pass (the growth
-    /// pass of `IndexWriter.add`) with these centroids and the same chunks.
-    static func writeSegment(_ source: DocumentEmbeddingSource, metadata: BatchMetadata, fields: [MetadataField],
+    /// pass of `IndexWriter.add`) with these centroids and the same chunks. With `storedText`,
+    /// the segment stores `texts` too.
+    static func writeSegment(_ source: DocumentEmbeddingSource, metadata: BatchMetadata, texts: BatchTexts,
+                             storedText: StoredTextSettings?, fields: [MetadataField],
                              directory: String, name: String, quantizer: CoarseQuantizer, codec: ResidualCodec,
                              chunkTokens: Int, showProgress: Bool, assignedCodes: [Int32]? = nil) throws -> SegmentInfo {
-        let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector, fields: fields)
+        let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector, fields: fields,
+                                       storedText: storedText)
         let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
         source.prepareSequentialRead()
@@ -136,7 +149,7 @@ public enum IndexBuilder {
             try encoder.codes.withUnsafeBufferPointer { codes in
                 try encoder.packed.withUnsafeBytes { packed in
                     try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed,
-                                      metadata: { metadata[$0] })
+                                      metadata: { metadata[$0] }, texts: { texts[$0] })
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.

@@ -155,8 +155,8 @@ public final class IndexWriter {
     /// `metadata` gives documents' fields; they commit with the documents. Nothing is staged if
     /// the batch is refused.
     @discardableResult
-    public func add(_ batch: DocumentEmbeddingSource, metadata: BatchMetadata = [:], upsert: Bool = false, growCodebook: Bool = true,
-                    showProgress: Bool = false) throws -> AddSummary {
+    public func add(_ batch: DocumentEmbeddingSource, metadata: BatchMetadata = [:], texts: BatchTexts = [:], upsert: Bool = false,
+                    growCodebook: Bool = true, showProgress: Bool = false) throws -> AddSummary {
         try checkOpen()
         guard batch.documentCount > 0, batch.tokenCount > 0 else {
             throw PlaidError.invalidInput(file: batch.sourceName, detail: "holds no documents; there is nothing to add")
@@ -186,7 +186,8 @@ public final class IndexWriter {
                 appendCentroids(growth.centroids)
             }
             // Codes found by the growth pass are final unless it appended centroids (then it keeps none).
-            info = try IndexBuilder.writeSegment(batch, metadata: metadata, fields: fields, directory: directory(of: name), name: name,
+            info = try IndexBuilder.writeSegment(batch, metadata: metadata, texts: texts, storedText: committed.storedText, fields: fields,
+                                                 directory: directory(of: name), name: name,
                                                  quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress,
                                                  assignedCodes: growth.codes)
         } catch {
@@ -291,7 +292,7 @@ public final class IndexWriter {
         written.forEach(StagingFiles.unregister)
         try publish(Manifest(formatVersion: Manifest.formatVersion, generation: generation, codebook: codebook,
                              segments: staged.map(\.info), nextSegmentNumber: nextSegmentNumber,
-                             metadataFields: metadataFields, writtenBy: "plaid \(PlaidVersion.string)"))
+                             metadataFields: metadataFields, writtenBy: "plaid \(PlaidVersion.string)", storedText: committed.storedText))
         // The commit has landed: what follows only tidies, and its failure (a full disk) must not
         // make the caller believe the commit failed.
         var summary = CommitSummary(generation: committed.generation, compacted: false)
@@ -393,7 +394,7 @@ public final class IndexWriter {
     private func mergeCommitted(_ range: Range<Int>) throws {
         let name = Manifest.segmentName(nextSegmentNumber)
         let merger = SegmentMerger(indexDirectory: path, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector,
-                                   fields: metadataFields, chunkTokens: chunkTokens)
+                                   fields: metadataFields, storedText: committed.storedText, chunkTokens: chunkTokens)
         let merged = try merger.merge(staged[range].map(\.info), into: name)
         var segments = staged
         segments.replaceSubrange(range, with: merged.map {
@@ -402,7 +403,7 @@ public final class IndexWriter {
         do {
             try publish(Manifest(formatVersion: Manifest.formatVersion, generation: committed.generation + 1, codebook: codebook,
                                  segments: segments.map(\.info), nextSegmentNumber: nextSegmentNumber + 1, metadataFields: metadataFields,
-                                 writtenBy: "plaid \(PlaidVersion.string)"),
+                                 writtenBy: "plaid \(PlaidVersion.string)", storedText: committed.storedText),
                         segments: segments)
         } catch {
             discardStagedDirectory(name)

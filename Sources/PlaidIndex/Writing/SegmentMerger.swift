@@ -20,6 +20,8 @@ struct SegmentMerger {
     let bytesPerVector: Int
     /// The index's metadata fields, which the merged segment's table has.
     let fields: [MetadataField]
+    /// The index's stored-text settings: the merged segment stores its documents' text when set.
+    let storedText: StoredTextSettings?
     let chunkTokens: Int
 
     /// Writes the live documents of `segments` (in this order) as the segment `name`; nil, and no
@@ -28,7 +30,8 @@ struct SegmentMerger {
         let target = (indexDirectory as NSString).appendingPathComponent(name)
         var ids: [String] = [], lengths: [Int] = []
         do {
-            let writer = try SegmentWriter(directory: target, listCount: listCount, bytesPerVector: bytesPerVector, fields: fields)
+            let writer = try SegmentWriter(directory: target, listCount: listCount, bytesPerVector: bytesPerVector, fields: fields,
+                                           storedText: storedText)
             for info in segments {
                 let segment = try Segment(directory: (indexDirectory as NSString).appendingPathComponent(info.name), info: info,
                                           bytesPerVector: bytesPerVector, verifyChecksums: false)
@@ -53,13 +56,17 @@ struct SegmentMerger {
     private func copyLiveDocuments(of segment: Segment, into writer: SegmentWriter,
                                    ids allIDs: inout [String], lengths allLengths: inout [Int]) throws {
         var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
-        var metadata: [ByteExactID: [String: MetadataValue]] = [:]
+        var metadata: [ByteExactID: [String: MetadataValue]] = [:], texts: [ByteExactID: DocumentText] = [:]
         func flush() throws {
             guard !ids.isEmpty else { return }
             try codes.withUnsafeBufferPointer { c in
-                try residuals.withUnsafeBytes { try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[ByteExactID($0)] }) }
+                try residuals.withUnsafeBytes {
+                    try writer.append(ids: ids, lengths: lengths, codes: c, residuals: $0, metadata: { metadata[ByteExactID($0)] },
+                                      texts: { texts[ByteExactID($0)] })
+                }
             }
             metadata.removeAll(keepingCapacity: true)
+            texts.removeAll(keepingCapacity: true)
             allIDs += ids
             allLengths += lengths
             ids.removeAll(keepingCapacity: true); lengths.removeAll(keepingCapacity: true)
@@ -68,6 +75,7 @@ struct SegmentMerger {
         func copy(_ d: Int, fields: [String: MetadataValue]?) throws {
             let n = segment.documentLengths[d]
             if let fields, !fields.isEmpty { metadata[ByteExactID(segment.documentIDs[d])] = fields }
+            if let text = segment.text { texts[ByteExactID(segment.documentIDs[d])] = try text.text(of: d) }
             for t in 0..<n { codes.append(Int32(truncatingIfNeeded: segment.code(ofDocument: d, token: t))) }
             residuals.append(contentsOf: UnsafeBufferPointer(start: segment.residuals(ofDocument: d), count: n * bytesPerVector))
             ids.append(segment.documentIDs[d])

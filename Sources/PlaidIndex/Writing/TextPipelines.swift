@@ -10,7 +10,7 @@ public struct TextBuildSummary: Sendable {
 extension IndexBuilder {
     /// Encodes the text collection at `collection` (JSONL or TSV, optionally .zst) with `encoder`
     /// in document mode and builds an index of it at `path`; the collection's lines also give
-    /// the documents' metadata. The embeddings go to `keepEmbeddingsAt`, or to a hidden folder
+    /// the documents' metadata, and their title and text when `parameters.storedText` is set. The embeddings go to `keepEmbeddingsAt`, or to a hidden folder
     /// beside the index that is removed afterwards (and on SIGINT/SIGTERM, see `StagingFiles`).
     /// An index already at `path` is refused before any encoding unless `overwrite`.
     public static func build(collection: String, encoder: TextEncoder, at path: String,
@@ -20,9 +20,10 @@ extension IndexBuilder {
         // Refused before encoding, which is the long part.
         try AtomicDirectory.checkReplaceable(path, overwrite: overwrite)
         let metadata = try MetadataReader.fromCollection(path: collection)
+        let texts = parameters.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection)
         return try withEmbeddings(of: collection, encoder: encoder, beside: path, keepingAt: keepEmbeddingsAt,
                                   float16: float16, batchSize: batchSize) { documents, encoding in
-            let build = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
+            let build = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata, texts: texts,
                                                overwrite: overwrite, showProgress: showProgress)
             return TextBuildSummary(encoding: encoding, build: build)
         }
@@ -49,21 +50,24 @@ extension IndexBuilder {
 
 extension IndexWriter {
     /// Encodes the text collection at `collection` with `encoder` (the model that built the
-    /// index) and stages its documents, with the metadata its lines give, as
+    /// index) and stages its documents, with the metadata its lines give (and their title and
+    /// text, when the index stores text), as
     /// `add(_:metadata:upsert:growCodebook:showProgress:)` does; `commit()` makes them visible.
     @discardableResult
     public func add(collection: String, encoder: TextEncoder, upsert: Bool = false, growCodebook: Bool = true,
                     batchSize: Int = 32, showProgress: Bool = false) throws -> AddSummary {
         try checkEncoderDimension(encoder)
         let metadata = try MetadataReader.fromCollection(path: collection)
+        let texts = committed.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection)
         return try IndexBuilder.withEmbeddings(of: collection, encoder: encoder, beside: path, keepingAt: nil,
                                                float16: false, batchSize: batchSize) { documents, _ in
-            try add(documents, metadata: metadata, upsert: upsert, growCodebook: growCodebook, showProgress: showProgress)
+            try add(documents, metadata: metadata, texts: texts, upsert: upsert, growCodebook: growCodebook, showProgress: showProgress)
         }
     }
 
     /// Stages documents given as texts, encoded in memory with `encoder` (`chunk` texts per call,
     /// `beforeEachChunk` run before each: a caller's deadline); vectors recorded as the model's.
+    /// When the index stores text, each text is stored too (without a title).
     @discardableResult
     public func add(texts: [TextRecord], encoder: TextEncoder, metadata: BatchMetadata = [:], upsert: Bool = false,
                     chunk: Int = 32, beforeEachChunk: () throws -> Void = {}) throws -> AddSummary {
@@ -72,7 +76,16 @@ extension IndexWriter {
                                           beforeEachChunk: beforeEachChunk)
         let batch = try DocumentBatch(ids: texts.map(\.id), documents: vectors, dim: encoder.dimension, sourceName: "the texts")
         batch.model = encoder.identity
-        return try add(batch, metadata: metadata, upsert: upsert)
+        var stored: BatchTexts = [:]
+        if committed.storedText != nil {
+            for record in texts {
+                guard !record.text.utf8.contains(0) else {
+                    throw PlaidError.invalidArgument("the text of the document with id \"\(visible(record.id))\" holds a NUL character, which stored text cannot keep; remove it")
+                }
+                stored[record.id] = DocumentText(text: record.text)
+            }
+        }
+        return try add(batch, metadata: metadata, texts: stored, upsert: upsert)
     }
 
     private func checkEncoderDimension(_ encoder: TextEncoder) throws {

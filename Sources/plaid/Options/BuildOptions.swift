@@ -25,23 +25,44 @@ struct BuildOptions: ParsableArguments {
     @Flag(help: "Replace an existing index at the path (only once the new one is complete).")
     var overwrite = false
 
+    @Flag(help: "Keep each document's title and text in the index, with a full-text (SQLite FTS5) table, for --mode bm25 and hybrid. Texts come from --collection.")
+    var storeText = false
+
+    @Option(help: "With --store-text: the FTS5 tokenizer, such as 'unicode61 remove_diacritics 2' (the default) or 'porter unicode61' (English stemming).")
+    var ftsTokenizer: String?
+
     func validate() throws {
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1.") }
         guard kmeansIterations >= 0 else { throw ValidationError("--kmeans-iterations cannot be negative.") }
         if let sampleSize, sampleSize < 1 { throw ValidationError("--sample-size must be at least 1.") }
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
+        if ftsTokenizer != nil && !storeText { throw ValidationError("--fts-tokenizer goes with --store-text.") }
+        _ = try storedText
     }
 
+    /// The stored-text settings asked for (nil without --store-text); a tokenizer FTS5 refuses is an error.
+    var storedText: StoredTextSettings? {
+        get throws {
+            guard storeText else { return nil }
+            do {
+                return try StoredTextSettings(tokenizer: ftsTokenizer ?? StoredTextSettings.defaultTokenizer)
+            } catch let error as PlaidError {
+                throw ValidationError("--fts-tokenizer: \(error.description)")
+            }
+        }
+    }
+
+    /// The build's parameters (`validate()` has checked the tokenizer).
     var parameters: BuildParameters {
         BuildParameters(nbits: nbits, kmeans: KMeansParameters(centroids: centroids, iterations: kmeansIterations,
                                                                seed: seed, sampleSize: sampleSize),
-                        chunkTokens: chunkTokens)
+                        chunkTokens: chunkTokens, storedText: try? storedText)
     }
 
     /// Builds, printing the summary, and warns when the index has fewer centroids than asked for.
-    func build(from documents: DocumentEmbeddingSource, metadata: BatchMetadata = [:], at path: String) throws -> BuildSummary {
-        let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
+    func build(from documents: DocumentEmbeddingSource, metadata: BatchMetadata = [:], texts: BatchTexts = [:], at path: String) throws -> BuildSummary {
+        let summary = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata, texts: texts,
                                              overwrite: overwrite, showProgress: true)
         report(summary, path: path, tokens: documents.tokenCount)
         return summary

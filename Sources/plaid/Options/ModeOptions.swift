@@ -1,0 +1,34 @@
+import ArgumentParser
+import PlaidIndex
+
+extension SearchMode: ExpressibleByArgument {}
+
+/// How `query` ranks: PLAID, BM25 over stored text, or both fused.
+struct ModeOptions: ParsableArguments {
+    @Option(help: "plaid (MaxSim over the token vectors), bm25 (over the text an index built with --store-text keeps) or hybrid (both, fused). bm25 and hybrid need query texts.")
+    var mode: SearchMode = .plaid
+
+    @Option(help: "How hybrid fuses its two rankings: relative (each ranking's scores scaled to 0..1, then --alpha · PLAID + (1 − alpha) · BM25; the default) or rrf (reciprocal rank, k = 60).")
+    var fusion: FusionName?
+
+    @Option(help: "With --fusion relative: PLAID's weight, between 0 and 1 (default 0.5).")
+    var alpha: Double?
+
+    enum FusionName: String, ExpressibleByArgument, CaseIterable { case rrf, relative }
+
+    func validate() throws {
+        if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1, not \(alpha).") }
+        if alpha != nil && fusion == .rrf { throw ValidationError("--alpha weighs the relative fusion, not rrf.") }
+        if (fusion != nil || alpha != nil) && mode != .hybrid { throw ValidationError("--fusion and --alpha go with --mode hybrid.") }
+    }
+
+    var fusionRule: Fusion { ModeOptions.fusion(fusion, alpha: alpha) }
+
+    /// The fusion `--fusion` and `--alpha` name (relative at 0.5 when neither is given).
+    static func fusion(_ name: FusionName?, alpha: Double?) -> Fusion {
+        switch name ?? .relative {
+        case .rrf: return .reciprocalRank
+        case .relative: return .relativeScore(alpha: alpha ?? Fusion.defaultAlpha)
+        }
+    }
+}
