@@ -13,7 +13,8 @@ struct Add: ParsableCommand {
         residual codec; existing documents never change. An id already in the index is an error unless \
         --upsert replaces it in the same commit. When many new vectors lie far from every centroid, new \
         centroids are trained on them and appended (--no-grow-codebook turns this off). Memory is bounded \
-        by --chunk-tokens, not by the batch.
+        by --chunk-tokens, not by the batch. An index built with --store-text stores the new documents' \
+        text too: from --collection, or with --embeddings from --texts FILE.
         """)
 
     @OptionGroup var index: IndexOptions
@@ -26,6 +27,9 @@ struct Add: ParsableCommand {
 
     @Option(help: "With --embeddings: documents' metadata, a JSONL file of objects with \"id\" and the fields (with --collection, each line's metadata and extra fields are used).")
     var metadata: String?
+
+    @Option(help: "With --embeddings, for an index that stores text: the collection the embeddings were encoded from, whose titles and texts are stored.")
+    var texts: String?
 
     @Flag(help: "Replace documents whose id is already in the index, in the same commit.")
     var upsert = false
@@ -51,6 +55,7 @@ struct Add: ParsableCommand {
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
         if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
+        if texts != nil && embeddings == nil { throw ValidationError("--texts goes with --embeddings; a collection's texts come from its own lines.") }
     }
 
     func run() throws {
@@ -65,7 +70,14 @@ struct Add: ParsableCommand {
             if let embeddings {
                 let batch = try DocumentEmbeddings(directory: embeddings)
                 let fields = try batchMetadata(file: metadata, collection: nil) { batch.ids }
-                added = try writer.add(batch, metadata: fields, upsert: upsert, growCodebook: growCodebook, showProgress: true)
+                guard writer.storesText || texts == nil else {
+                    throw PlaidError.invalidArgument("the index at \(index.index) stores no text, so --texts has nothing to do; leave it out")
+                }
+                if writer.storesText && texts == nil {
+                    printWarning("the index stores text and --texts was not given: these documents store an empty text, and BM25 will not find them")
+                }
+                let stored = try texts.map { try StoredTextReader.fromCollection(path: $0) } ?? [:]
+                added = try writer.add(batch, metadata: fields, texts: stored, upsert: upsert, growCodebook: growCodebook, showProgress: true)
             } else {
                 added = try writer.add(collection: collection!, encoder: pooling.applied(to: try encoder.loadEncoder()), upsert: upsert,
                                        growCodebook: growCodebook, batchSize: encoder.batchSize, showProgress: true)

@@ -59,6 +59,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Bits per dimension of the residual codes of an index made by --create: 1, 2 or 4.")
     var nbits = 2
 
+    @Flag(help: "With --create: the index stores each added document's text, for searches with \"mode\": \"bm25\" or \"hybrid\".")
+    var storeText = false
+
+    @Option(help: "With --create --store-text: the FTS5 tokenizer (default 'unicode61 remove_diacritics 2').")
+    var ftsTokenizer: String?
+
+    /// The stored-text settings --store-text and --fts-tokenizer ask for (nil without --store-text).
+    var storedText: StoredTextSettings? {
+        get throws { try storedTextSettings(storeText: storeText, tokenizer: ftsTokenizer) }
+    }
+
     @Option(help: "Largest request body, in MiB.")
     var maxBodyMib = 64
 
@@ -126,6 +137,9 @@ struct Serve: AsyncParsableCommand {
         if noAuth && apiKeyFile != nil { throw ValidationError("--no-auth and --api-key-file contradict each other; give one.") }
         guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if dim != nil && !create { throw ValidationError("--dim goes with --create.") }
+        if storeText && !create { throw ValidationError("--store-text goes with --create; an existing index stores text if it was built with --store-text.") }
+        if ftsTokenizer != nil && !storeText { throw ValidationError("--fts-tokenizer goes with --store-text.") }
+        if storeText { _ = try storedText }
         if let dim, dim < 8 || dim % 8 != 0 || dim > IndexBuilder.maximumDimension {
             throw ValidationError("--dim must be a positive multiple of 8 of at most \(IndexBuilder.maximumDimension), not \(dim).")
         }
@@ -146,9 +160,9 @@ struct Serve: AsyncParsableCommand {
             let encoder = try model.map { try ColBERTEncoder(modelPath: $0, precision: precision) }
             if create && !FileManager.default.fileExists(atPath: index) {
                 let dimension = dim ?? encoder!.dimension
-                try IndexBuilder.createEmpty(at: index, dim: dimension, parameters: BuildParameters(nbits: nbits),
+                try IndexBuilder.createEmpty(at: index, dim: dimension, parameters: BuildParameters(nbits: nbits, storedText: try storedText),
                                              model: encoder?.identity)
-                printStatus("created an empty index at \(index) (dimension \(dimension), \(nbits) bits)")
+                printStatus("created an empty index at \(index) (dimension \(dimension), \(nbits) bits\(storeText ? ", storing text" : ""))")
             }
             let configuration = serverConfiguration(apiKey: apiKey)
             let host = self.host, index = self.index

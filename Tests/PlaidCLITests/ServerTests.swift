@@ -361,6 +361,54 @@ final class ServerTests: PlaidCLITestCase {
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
+    /// An index made with --store-text: text documents added through the server keep their text,
+    /// /search takes "mode", "fusion" and "include_text" and answers as `plaid query --mode` does,
+    /// and the mistakes are one sentence each.
+    func testTextModesOverHTTP() throws {
+        try SciFactSlice.requireModel()
+        let data = try SciFactSlice.make(at: path("scifact"), documents: 40)
+        try plaid(["build", "--collection", data + "/corpus.jsonl", "--index", path("index"), "--model", SciFactSlice.model,
+                   "--centroids", "32", "--store-text"])
+        try plaid(["build", "--collection", data + "/corpus.jsonl", "--index", path("plain"), "--model", SciFactSlice.model, "--centroids", "32"])
+        let text = "Vitamin D deficiency is linked to disease"
+        try #"{"_id": "q1", "text": "Vitamin D deficiency is linked to disease"}"#.write(toFile: path("q.jsonl"), atomically: true, encoding: .utf8)
+        let server = try ServerProcess(self, arguments: ["--index", path("index"), "--model", SciFactSlice.model])
+        for (mode, extra) in [("bm25", [String]()), ("hybrid", []), ("hybrid", ["--fusion", "rrf"])] {
+            try plaid(["query", "--index", path("index"), "--queries", path("q.jsonl"), "--k", "5", "--mode", mode, "--output", path("run.tsv"),
+                       "--model", SciFactSlice.model] + extra)
+            let cliIDs = try String(contentsOfFile: path("run.tsv"), encoding: .utf8).split(separator: "\n").map { String($0.split(separator: " ")[2]) }
+            var request: [String: Any] = ["queries": [text], "k": 5, "mode": mode]
+            if extra.count == 2 { request["fusion"] = extra[1] }
+            let answer = try server.request("POST", "/search", request)
+            XCTAssertEqual(answer.status, 200, answer.error ?? "")
+            XCTAssertEqual(hits(answer).map { $0["id"] as! String }, cliIDs, "\(mode) \(extra)")
+            XCTAssertNil(hits(answer).first?["text"], "no text unless asked for")
+        }
+        let added = try server.request("POST", "/documents", ["documents": [["id": "mine", "text": "Zebrafish fins regenerate"]]])
+        XCTAssertEqual(added.status, 201, added.error ?? "")
+        let found = try server.request("POST", "/search", ["queries": ["zebrafish"], "k": 3, "mode": "bm25", "include_text": true])
+        XCTAssertEqual(hits(found).map { $0["id"] as! String }, ["mine"])
+        XCTAssertEqual(hits(found).first?["text"] as? String, "Zebrafish fins regenerate")
+        for (body, expected) in [
+            (["query_embeddings": [[[Double](repeating: 0.1, count: 384)]], "mode": "bm25"] as [String: Any], "queries' text"),
+            (["queries": [text], "mode": "splade"], "field mode"),
+            (["queries": [text], "mode": "bm25", "fusion": "rrf"], "go with"),
+            (["queries": [text], "mode": "hybrid", "fusion": "rrf", "alpha": 0.3], "alpha"),
+            (["queries": [text], "mode": "hybrid", "alpha": 2], "alpha"),
+        ] {
+            let refused = try server.request("POST", "/search", body)
+            XCTAssertEqual(refused.status, 400, "\(body)")
+            XCTAssertTrue(refused.error?.contains(expected) ?? false, "\(body): \(refused.error ?? "")")
+        }
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+        let plain = try ServerProcess(self, arguments: ["--index", path("plain"), "--model", SciFactSlice.model])
+        let refused = try plain.request("POST", "/search", ["queries": [text], "mode": "hybrid"])
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertTrue(refused.error?.contains("stores no text") ?? false, refused.error ?? "")
+        XCTAssertFalse(refused.error?.contains(path("plain")) ?? true, "no server path: \(refused.error ?? "")")
+        XCTAssertEqual(plain.stop(), 0, plain.stderr)
+    }
+
     /// `serve --pool-factor 2` pools the documents it encodes (the vectors /encode returns for a
     /// document are `plaid encode`'s, pooled by `TokenPooling`) and adds them so; queries are not pooled.
     func testPoolFactorPoolsTheDocumentsTheServerEncodes() throws {

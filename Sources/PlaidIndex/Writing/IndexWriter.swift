@@ -125,6 +125,8 @@ public final class IndexWriter {
     }
 
     public var dim: Int { codebook.dim }
+    /// Whether the index stores its documents' text (`BuildParameters.storedText`).
+    public var storesText: Bool { committed.storedText != nil }
     /// Live documents, staged changes included.
     public var documentCount: Int { liveIDs.count }
     public func contains(id: String) -> Bool { liveIDs[ByteExactID(id)] != nil }

@@ -97,6 +97,8 @@ extension APIError {
             self = .badRequest(APIError.sentence(problem, in: input.field))
         case let .noModel(input):
             self = .badRequest("\(input.field) holds text but the server has no model; send embeddings, or start the server with --model")
+        case let .textModeWithoutTexts(mode):
+            self = .badRequest("mode \(mode.rawValue) searches the queries' text; send them in queries, not query_embeddings")
         case .readOnly:
             self = APIError(status: .forbidden, message: "the server is read-only (--read-only) and takes no writes; send them to a server started without --read-only")
         case let .indexUnavailable(.search, cause):

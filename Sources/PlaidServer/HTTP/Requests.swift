@@ -196,10 +196,17 @@ struct SearchRequest: Sendable {
     var ndocs: Int?
     /// Whether results carry their documents' metadata (default true).
     var includeMetadata: Bool?
+    /// plaid (default), bm25 or hybrid; the last two need the queries as texts and an index that stores text.
+    var mode: SearchMode?
+    /// How hybrid fuses: relative (default, with `alpha`) or rrf.
+    var fusion: Fusion?
+    /// Whether results carry their documents' stored title and text (default false).
+    var includeText: Bool?
 
     init(json: JSONValue) throws {
         let f = try Fields(json, what: "a search request", allowed: ["queries", "query_embeddings", "k", "filter", "filter_params", "ncells",
-                                                                     "centroid_score_threshold", "ndocs", "include_metadata"])
+                                                                     "centroid_score_threshold", "ndocs", "include_metadata", "mode",
+                                                                     "fusion", "alpha", "include_text"])
         queries = try f.strings("queries")
         queryEmbeddings = try f.array("query_embeddings").map { try $0.enumerated().map { try $1.vectors(at: "query_embeddings[\($0)]") } }
         k = try f.integer("k")
@@ -216,6 +223,23 @@ struct SearchRequest: Sendable {
         centroidScoreThreshold = try f.number("centroid_score_threshold")
         ndocs = try f.integer("ndocs")
         includeMetadata = try f.bool("include_metadata")
+        includeText = try f.bool("include_text")
+        mode = try f.string("mode").map { name in
+            guard let mode = SearchMode(rawValue: name) else {
+                throw APIError.badRequest("field mode must be \"plaid\", \"bm25\" or \"hybrid\", not \"\(visible(String(name.prefix(40))))\"")
+            }
+            return mode
+        }
+        let alpha = try f.number("alpha")
+        if let alpha, !(0...1).contains(alpha) { throw APIError.badRequest("field alpha must be between 0 and 1, not \(alpha)") }
+        switch try f.string("fusion") {
+        case nil, "relative"?: fusion = (try f.value("fusion") == nil && alpha == nil) ? nil : .relativeScore(alpha: Double(alpha ?? Float(Fusion.defaultAlpha)))
+        case "rrf"?:
+            guard alpha == nil else { throw APIError.badRequest("field alpha weighs the relative fusion; leave it out with \"fusion\": \"rrf\"") }
+            fusion = .reciprocalRank
+        case let other?: throw APIError.badRequest("field fusion must be \"relative\" or \"rrf\", not \"\(visible(String(other.prefix(40))))\"")
+        }
+        if fusion != nil && mode != .hybrid { throw APIError.badRequest("fields fusion and alpha go with \"mode\": \"hybrid\"") }
     }
 }
 

@@ -11,6 +11,10 @@ struct SearchResponse: Encodable, Sendable {
         var score: Float
         /// The document's fields; absent when it has none or the request asked for none.
         var metadata: [String: MetadataValue]?
+        /// The document's stored title and text, with `include_text`; absent otherwise (and the
+        /// title when it has none).
+        var title: String?
+        var text: String?
     }
     var results: [[Hit]]
     var tookMs: Double

@@ -11,7 +11,8 @@ extension Matrix {
 extension SearchRequest {
     var input: RetrievalService.Search {
         .init(texts: queries, vectors: queryEmbeddings?.map(\.input), k: k, filter: filter, filterParameters: filterParams,
-              ncells: ncells, centroidScoreThreshold: centroidScoreThreshold, ndocs: ndocs, includeMetadata: includeMetadata ?? true)
+              ncells: ncells, centroidScoreThreshold: centroidScoreThreshold, ndocs: ndocs, includeMetadata: includeMetadata ?? true,
+              mode: mode ?? .plaid, fusion: fusion ?? .standard, includeText: includeText ?? false)
     }
 }
 
@@ -37,7 +38,10 @@ extension EncodeRequest.Mode {
 extension SearchResponse {
     init(_ results: RetrievalService.SearchResults, tookMs: Double) {
         self.init(results: results.hits.map { hits in
-            hits.map { Hit(id: $0.id, score: $0.score, metadata: results.metadata[$0.document]) }
+            hits.map { hit in
+                let text = results.texts[hit.document]
+                return Hit(id: hit.id, score: hit.score, metadata: results.metadata[hit.document], title: text?.title, text: text?.text)
+            }
         }, tookMs: tookMs)
     }
 }

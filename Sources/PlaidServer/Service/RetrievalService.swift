@@ -135,24 +135,43 @@ final class RetrievalService: @unchecked Sendable {
         }
         let metadataFilter = search.filter.map { MetadataFilter($0, parameters: search.filterParameters ?? [], timeLimit: limits.filterTimeLimit) }
         if search.filter == nil, search.filterParameters != nil { throw ServiceError.filterParametersWithoutFilter }
+        if search.mode != .plaid, search.texts == nil { throw ServiceError.textModeWithoutTexts(search.mode) }
         return try await searchPool.run {
             try deadline.check()
             try self.followCommits()
             let index = try self.snapshot
-            let queries = try self.queryVectors(of: search, dim: index.dim, deadline: deadline)
-            if search.texts != nil, let tokens = queries.first?.tokens { try self.checkWork(vectors: tokens, k: parameters.k, in: .queryTexts) }
+            // Refused before any encoding when the index stores no text.
+            let modeSearch = try ModeSearch(index: index, mode: search.mode, fusion: search.fusion)
+            var queries: [QueryVectors]?
+            if modeSearch.needsEmbeddings {
+                queries = try self.queryVectors(of: search, dim: index.dim, deadline: deadline)
+                if search.texts != nil, let tokens = queries?.first?.tokens { try self.checkWork(vectors: tokens, k: parameters.k, in: .queryTexts) }
+            } else if let texts = search.texts {
+                try self.checkCount(texts.count, .queryTexts)
+            }
             try deadline.check()
             let filter = try metadataFilter.map { try index.documents(matching: $0) }
-            let searcher = Searcher(index: index)
-            let hits = try queries.map { query in
+            let count = queries?.count ?? search.texts?.count ?? 0
+            let hits = try (0..<count).map { q -> [SearchResult] in
                 try deadline.check()
-                return query.vectors.withUnsafeBufferPointer { searcher.search(query: $0.baseAddress!, tokens: query.tokens, parameters: parameters, filter: filter) }
+                let question = search.texts?[q]
+                guard let query = queries?[q] else {
+                    return try modeSearch.search(question: question, query: nil, tokens: 0, parameters: parameters, filter: filter)
+                }
+                return try query.vectors.withUnsafeBufferPointer {
+                    try modeSearch.search(question: question, query: $0.baseAddress!, tokens: query.tokens, parameters: parameters, filter: filter)
+                }
             }
-            var metadata: [Int: [String: MetadataValue]] = [:]
+            var results = SearchResults(hits: hits, metadata: [:])
             if search.includeMetadata, !index.metadataFields.isEmpty {
-                metadata = try index.metadata(of: hits.flatMap { $0.map(\.document) })
+                results.metadata = try index.metadata(of: hits.flatMap { $0.map(\.document) })
             }
-            return SearchResults(hits: hits, metadata: metadata)
+            if search.includeText {
+                for hit in hits.joined() where results.texts[hit.document] == nil {
+                    results.texts[hit.document] = try index.storedText(ofDocument: hit.document)
+                }
+            }
+            return results
         }
     }
 
@@ -207,8 +226,12 @@ final class RetrievalService: @unchecked Sendable {
             let batch = try DocumentBatch(ids: ids, documents: vectors, dim: index.dim, sourceName: "the request")
             // Vectors sent as numbers may come from any model; texts are this server's model's.
             if texts.count == ids.count { batch.model = self.encoder?.identity }
+            // A document sent as text keeps it when the index stores text (one sent as vectors, an empty one).
+            let stored: BatchTexts = documents.reduce(into: [:]) { all, document in
+                if let text = document.text { all[document.id] = DocumentText(text: text) }
+            }
             let (summary, commit, manifest) = try self.commitWrite { writer in
-                try writer.add(batch, metadata: metadata, upsert: upsert)
+                try writer.add(batch, metadata: metadata, texts: stored, upsert: upsert)
             }
             return Written(summary: summary, generation: commit.generation, documents: manifest.documentCount)
         }

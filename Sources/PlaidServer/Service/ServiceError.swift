@@ -1,4 +1,5 @@
 import Foundation
+import PlaidIndex
 
 /// What the retrieval service refuses, or cannot do now, in its own terms: which limit a request
 /// exceeds (the value and the maximum), which input is missing, contradicts another or is
@@ -24,6 +25,8 @@ enum ServiceError: Error {
     case invalidVectors(Input, VectorProblem)
     /// Text to encode, and no model to encode it.
     case noModel(Input)
+    /// A search in a mode that reads the queries' text (bm25, hybrid) given only vectors.
+    case textModeWithoutTexts(SearchMode)
     /// A write to a service that serves searches only.
     case readOnly
     /// The index cannot be searched or written now, because of `cause`; every request (search)

@@ -27,6 +27,10 @@ extension RetrievalService {
         var ndocs: Int?
         /// Whether the results carry their documents' metadata.
         var includeMetadata = true
+        var mode = SearchMode.plaid
+        var fusion = Fusion.standard
+        /// Whether the results carry their documents' stored text.
+        var includeText = false
     }
 
     /// A search's results: `hits[q]` are query q's, best first; `metadata` holds the fields of the
@@ -34,6 +38,8 @@ extension RetrievalService {
     struct SearchResults: Sendable {
         var hits: [[SearchResult]]
         var metadata: [Int: [String: MetadataValue]]
+        /// The stored text of the documents among the hits, when asked for, by document number.
+        var texts: [Int: DocumentText] = [:]
     }
 
     /// A document to add or rerank: its text or its vectors (exactly one of the two), and its fields.

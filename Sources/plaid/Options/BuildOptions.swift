@@ -43,14 +43,7 @@ struct BuildOptions: ParsableArguments {
 
     /// The stored-text settings asked for (nil without --store-text); a tokenizer FTS5 refuses is an error.
     var storedText: StoredTextSettings? {
-        get throws {
-            guard storeText else { return nil }
-            do {
-                return try StoredTextSettings(tokenizer: ftsTokenizer ?? StoredTextSettings.defaultTokenizer)
-            } catch let error as PlaidError {
-                throw ValidationError("--fts-tokenizer: \(error.description)")
-            }
-        }
+        get throws { try storedTextSettings(storeText: storeText, tokenizer: ftsTokenizer) }
     }
 
     /// The build's parameters (`validate()` has checked the tokenizer).
@@ -75,6 +68,17 @@ struct BuildOptions: ParsableArguments {
         if let centroids, centroids != made {
             printWarning("--centroids \(centroids) became \(made): k-means needs a sampled vector per centroid, and the sample holds \(summary.manifest.codebook.kmeansSampleSize) of the \(tokens) token vectors (raise --sample-size, up to the token count, for more)")
         }
+    }
+}
+
+/// The settings of `--store-text` and `--fts-tokenizer`: nil without --store-text; a tokenizer
+/// FTS5 refuses is a mistake in the options.
+func storedTextSettings(storeText: Bool, tokenizer: String?) throws -> StoredTextSettings? {
+    guard storeText else { return nil }
+    do {
+        return try StoredTextSettings(tokenizer: tokenizer ?? StoredTextSettings.defaultTokenizer)
+    } catch let error as PlaidError {
+        throw ValidationError("--fts-tokenizer: \(error.description)")
     }
 }
 

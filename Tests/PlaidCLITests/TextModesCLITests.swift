@@ -1,0 +1,96 @@
+import XCTest
+import Foundation
+
+/// `--store-text`, `query --mode` and `eval --modes` through the real binary, with the default
+/// model on a slice of SciFact.
+final class TextModesCLITests: PlaidCLITestCase {
+    private var model: String { SciFactSlice.model }
+
+    override func setUpWithError() throws {
+        try SciFactSlice.requireModel()
+        try super.setUpWithError()
+    }
+
+    private func run(_ arguments: [String]) throws -> PlaidProcess.Output { try plaid(arguments, expect: nil) }
+
+    private func runFile(_ path: String) throws -> [[String]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+    }
+
+    func testStoredTextModesAndTheirMistakes() throws {
+        let dataset = try SciFactSlice.make(at: path("mini"))
+        let index = path("index"), plain = path("plain")
+        var result = try run(["build", "--collection", dataset + "/corpus.jsonl", "--model", model, "--index", index, "--store-text",
+                              "--centroids", "64"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: index + "/seg-000000/text.sqlite"))
+        let questions = path("questions.jsonl")
+        try "{\"_id\": \"q1\", \"text\": \"ALDH1 expression in breast cancer\"}\n{\"_id\": \"q2\", \"text\": \"NEAR( * AND OR\"}\n{\"_id\": \"q3\", \"text\": \"?!\"}\n"
+            .write(toFile: questions, atomically: true, encoding: .utf8)
+
+        for mode in ["plaid", "bm25", "hybrid"] {
+            result = try run(["query", "--index", index, "--queries", questions, "--model", model, "--mode", mode, "--output", path("\(mode).run")])
+            XCTAssertEqual(result.status, 0, "\(mode): \(result.stderr)")
+        }
+        let bm25 = try runFile(path("bm25.run")), plaidRun = try runFile(path("plaid.run")), hybrid = try runFile(path("hybrid.run"))
+        XCTAssertTrue(bm25.allSatisfy { $0[0] != "q3" }, "a question of no words finds nothing by BM25")
+        XCTAssertTrue(bm25.contains { $0[0] == "q1" } && bm25.allSatisfy { $0[5] == "bm25" })
+        XCTAssertEqual(hybrid.filter { $0[0] == "q3" }.map { $0[2] }, plaidRun.filter { $0[0] == "q3" }.map { $0[2] },
+                       "with no words, hybrid ranks as PLAID does")
+        result = try run(["query", "--index", index, "--queries", questions, "--model", model, "--mode", "hybrid", "--fusion", "rrf",
+                          "--output", path("rrf.run")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+
+        // Mistakes: a sentence each, and nothing written.
+        result = try run(["build", "--collection", dataset + "/corpus.jsonl", "--model", model, "--index", plain, "--centroids", "64"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for (arguments, expected) in [
+            (["query", "--index", plain, "--queries", questions, "--mode", "bm25", "--output", path("x.run")], "stores no text"),
+            (["query", "--index", index, "--queries", path("missing"), "--mode", "bm25", "--output", path("x.run")], "does not exist"),
+            (["query", "--index", index, "--queries", questions, "--mode", "bm25", "--fusion", "rrf", "--output", path("x.run")], "--fusion"),
+            (["query", "--index", index, "--queries", questions, "--mode", "hybrid", "--fusion", "rrf", "--alpha", "0.3", "--output", path("x.run")], "--alpha"),
+            (["build", "--collection", dataset + "/corpus.jsonl", "--index", path("bad"), "--store-text", "--fts-tokenizer", "unicode61'); DROP"], "tokenizer"),
+            (["build", "--collection", dataset + "/corpus.jsonl", "--index", path("bad"), "--fts-tokenizer", "porter"], "--store-text"),
+        ] {
+            result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+            // One sentence (ArgumentParser adds its usage lines after a mistake in the options).
+            XCTAssertTrue(result.stderr.split(separator: "\n").first?.contains(expected) ?? false, result.stderr)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("x.run")))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad")))
+        // A query embeddings directory has no text for BM25.
+        result = try run(["encode", "--queries", questions, "--model", model, "--output", path("qemb")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(["query", "--index", index, "--queries", path("qemb"), "--mode", "bm25", "--output", path("x.run")])
+        XCTAssertTrue(result.status != 0 && result.stderr.contains("query text file"), result.stderr)
+
+        // An add from a collection stores its text too; the new documents are found by BM25.
+        let more = path("more.jsonl")
+        try "{\"_id\": \"new1\", \"title\": \"Zebrafish\", \"text\": \"zebrafish fins regenerate quickly\"}\n".write(toFile: more, atomically: true, encoding: .utf8)
+        result = try run(["add", "--index", index, "--collection", more, "--model", model])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        try "{\"_id\": \"z\", \"text\": \"zebrafish regeneration\"}\n".write(toFile: path("z.jsonl"), atomically: true, encoding: .utf8)
+        result = try run(["query", "--index", index, "--queries", path("z.jsonl"), "--mode", "bm25", "--output", path("z.run")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try runFile(path("z.run")).first?[2], "new1")
+    }
+
+    func testEvalComparesTheModes() throws {
+        let dataset = try SciFactSlice.make(at: path("mini"))
+        let result = try run(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--centroids", "64",
+                              "--modes", "plaid,bm25,hybrid", "--json", "--run-dir", path("runs")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [String: Any]
+        let modes = report["text_modes"] as! [[String: Any]]
+        XCTAssertEqual(modes.map { $0["mode"] as! String }, ["bm25", "hybrid"])
+        for mode in modes {
+            let scores = mode["scores"] as! [String: Double]
+            XCTAssertTrue((0.3...1).contains(scores["ndcg_at10"]!), "\(mode)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("runs/bm25.run")) && FileManager.default.fileExists(atPath: path("runs/hybrid.run")))
+        let unknown = try run(["eval", "--dataset", dataset, "--model", model, "--modes", "plaid,splade"])
+        XCTAssertTrue(unknown.status != 0 && unknown.stderr.contains("splade"), unknown.stderr)
+    }
+}
