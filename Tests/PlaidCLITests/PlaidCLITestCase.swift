@@ -17,10 +17,10 @@ class PlaidCLITestCase: XCTestCase {
     /// Runs plaid to completion and checks its exit status (unless `status` is nil).
     @discardableResult
     func plaid(_ arguments: [String], expect status: Int32? = 0, in workingDirectory: String? = nil,
-               environment: [String: String?] = [:], executable: URL = PlaidProcess.executable,
+               environment: [String: String?] = [:], executable: URL = PlaidProcess.executable, input: String? = nil,
                file: StaticString = #filePath, line: UInt = #line) throws -> PlaidProcess.Output {
         let result = try PlaidProcess(directory: directory, workingDirectory: workingDirectory, environment: environment,
-                                      executable: executable).run(arguments)
+                                      executable: executable, input: input).run(arguments)
         if let status { XCTAssertEqual(result.status, status, "plaid \(arguments.joined(separator: " ")): \(result.stderr)", file: file, line: line) }
         return result
     }

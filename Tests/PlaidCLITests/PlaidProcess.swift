@@ -12,6 +12,8 @@ struct PlaidProcess {
     var environment: [String: String?] = [:]
     /// The executable to run (default: the `plaid` built beside the tests).
     var executable: URL = PlaidProcess.executable
+    /// What the child reads on standard input (nothing: the test process's).
+    var input: String? = nil
 
     /// On Linux the test bundle URL is the products directory; on macOS it is the .xctest bundle in it.
     static var executable: URL {
@@ -37,6 +39,11 @@ struct PlaidProcess {
         let err = (directory as NSString).appendingPathComponent("stderr-\(id)")
         FileManager.default.createFile(atPath: out, contents: nil)
         FileManager.default.createFile(atPath: err, contents: nil)
+        if let input {
+            let inputPath = (directory as NSString).appendingPathComponent("stdin-\(id)")
+            FileManager.default.createFile(atPath: inputPath, contents: Data(input.utf8))
+            process.standardInput = FileHandle(forReadingAtPath: inputPath)
+        }
         process.standardOutput = FileHandle(forWritingAtPath: out)
         process.standardError = FileHandle(forWritingAtPath: err)
         try process.run()

@@ -77,6 +77,51 @@ final class TextModesCLITests: PlaidCLITestCase {
         XCTAssertEqual(try runFile(path("z.run")).first?[2], "new1")
     }
 
+    /// `plaid search "question"`: ranked lines with titles and marked passages, hybrid on an index
+    /// with text; standard input; JSON; and the index without text.
+    func testSearchPrintsRankedPassages() throws {
+        let dataset = try SciFactSlice.make(at: path("mini"))
+        let index = path("index"), plain = path("plain")
+        for (target, extra) in [(index, ["--store-text"]), (plain, [])] {
+            let built = try run(["build", "--collection", dataset + "/corpus.jsonl", "--model", model, "--index", target, "--centroids", "64"] + extra)
+            XCTAssertEqual(built.status, 0, built.stderr)
+        }
+        var result = try run(["search", "--index", index, "--model", model, "--k", "3", "ALDH1 expression in breast cancer"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.hasPrefix(" 1. ") || $0.hasPrefix(" 2. ") || $0.hasPrefix(" 3. ") }.count, 3, result.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("    ") && $0.lowercased().contains("breast") }, "a passage with the question's words: \(result.stdout)")
+        XCTAssertFalse(result.stdout.contains("\u{1B}["), "no terminal codes when the output is not a terminal")
+        try "{\"_id\": \"q\", \"text\": \"ALDH1 expression in breast cancer\"}\n".write(toFile: path("q.jsonl"), atomically: true, encoding: .utf8)
+        let hybrid = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--mode", "hybrid", "--k", "3", "--output", "-"])
+        let firstID = hybrid.stdout.split(separator: "\n").first?.split(separator: " ")[2]
+        XCTAssertTrue(lines.first?.hasPrefix(" 1. \(firstID ?? "?")  ") ?? false, "the first result is the hybrid search's: \(result.stdout) / \(hybrid.stdout)")
+
+        result = try plaid(["search", "--index", index, "--model", model, "--k", "2", "--json", "-"], expect: nil,
+                           input: "vitamin D\n\nALDH1 expression\n")
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let answers = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]]
+        XCTAssertEqual(answers.map { $0["question"] as! String }, ["vitamin D", "ALDH1 expression"])
+        for answer in answers {
+            for hit in answer["results"] as! [[String: Any]] {
+                let passage = hit["passage"] as! String, marks = hit["marks"] as! [[Int]]
+                for mark in marks {
+                    let scalars = Array(passage.unicodeScalars)
+                    XCTAssertLessThanOrEqual(mark[1], scalars.count)
+                    let word = String(String.UnicodeScalarView(scalars[mark[0]..<mark[1]])).lowercased()
+                    XCTAssertTrue((answer["question"] as! String).lowercased().contains(word), "\(word) is a word of the question")
+                }
+            }
+        }
+        result = try run(["search", "--index", plain, "--model", model, "--k", "2", "vitamin D"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").count, 2, "no text, no passages: \(result.stdout)")
+        result = try run(["search", "--index", plain, "--model", model, "--mode", "bm25", "vitamin D"])
+        XCTAssertTrue(result.status != 0 && result.stderr.contains("stores no text"), result.stderr)
+        result = try run(["search", "--index", index, "--model", model, "  "])
+        XCTAssertTrue(result.status != 0 && result.stderr.contains("empty"), result.stderr)
+    }
+
     func testEvalComparesTheModes() throws {
         let dataset = try SciFactSlice.make(at: path("mini"))
         let result = try run(["eval", "--dataset", dataset, "--model", model, "--work", path("work"), "--centroids", "64",

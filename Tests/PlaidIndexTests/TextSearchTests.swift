@@ -226,3 +226,27 @@ final class TextSearchTests: XCTestCase {
         }
     }
 }
+
+/// The passages `plaid search` prints.
+final class SnippetTests: XCTestCase {
+    func testThePassageHoldsTheMostQuestionWordsAndMarksThem() {
+        let text = "Alpha beta gamma. " + Array(repeating: "filler", count: 30).joined(separator: " ") + " Vitamin D keeps BONES strong; vitamin-d, bones."
+        let snippet = Snippet(of: text, for: "vitamin bones?", maximumWords: 8)
+        XCTAssertEqual(snippet.text, "Vitamin D keeps BONES strong; vitamin-d, bones")
+        XCTAssertEqual(snippet.marks.map { String(snippet.text[$0]) }, ["Vitamin", "BONES", "vitamin", "bones"])
+        XCTAssertTrue(snippet.cutBefore)
+        XCTAssertFalse(snippet.cutAfter)
+        XCTAssertEqual(snippet.rendered(open: "[", close: "]"), "…[Vitamin] D keeps [BONES] strong; [vitamin]-d, [bones]")
+    }
+
+    func testAccentsAndCaseAreFoldedAndNoMatchGivesTheStart() {
+        let snippet = Snippet(of: "Le café   est\nchaud. Très chaud.", for: "CAFE tres", maximumWords: 3)
+        XCTAssertEqual(snippet.marks.map { String(snippet.text[$0]) }, ["café"])
+        let none = Snippet(of: "one two three four", for: "zebra", maximumWords: 2)
+        XCTAssertEqual(none.text, "one two")
+        XCTAssertTrue(none.marks.isEmpty && none.cutAfter && !none.cutBefore)
+        XCTAssertEqual(Snippet(of: "  ", for: "x").text, "")
+        XCTAssertEqual(Snippet(of: "", for: "").rendered(open: "*", close: "*"), "")
+        XCTAssertEqual(Snippet(of: "🙂 émoji 🙂", for: "émoji").rendered(open: "*", close: "*"), "*émoji*")
+    }
+}

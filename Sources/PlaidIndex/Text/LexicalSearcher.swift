@@ -36,16 +36,22 @@ public struct LexicalSearcher: Sendable {
             word = String.UnicodeScalarView()
         }
         for scalar in question.unicodeScalars {
-            switch scalar.properties.generalCategory {
-            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
-                 .decimalNumber, .letterNumber, .otherNumber, .nonspacingMark, .spacingMark, .enclosingMark, .privateUse:
-                word.append(scalar)
-            default:
-                close()
-            }
+            if isWordScalar(scalar) { word.append(scalar) } else { close() }
         }
         close()
         return words
+    }
+
+    /// Whether `scalar` belongs to a word: a letter, digit or mark (or a private-use character),
+    /// as FTS5's unicode61 tokenizer keeps them together.
+    static func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.properties.generalCategory {
+        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+             .decimalNumber, .letterNumber, .otherNumber, .nonspacingMark, .spacingMark, .enclosingMark, .privateUse:
+            return true
+        default:
+            return false
+        }
     }
 
     /// The best `k` live documents for `question` by BM25, best first (ties by ordinal), among

@@ -1,0 +1,88 @@
+import Foundation
+
+/// A passage of a document's text around the words of a question, with those words marked: what
+/// `plaid search` prints under each result.
+///
+/// The passage is the window of at most `maximumWords` words holding the most distinct words of
+/// the question (then the most of them, then the earliest). Words compare as the full-text table's
+/// default tokenizer sees them: runs of letters, digits and marks (`LexicalSearcher.phrases`),
+/// ignoring case and accents. They are the question's words as written, not the tokens whose
+/// vectors matched: a PLAID match between different words is not marked.
+public struct Snippet: Equatable, Sendable {
+    /// The passage, as it stands in the text.
+    public var text: String
+    /// Where the question's words are in `text`.
+    public var marks: [Range<String.Index>]
+    /// Whether text was left out before and after the passage.
+    public var cutBefore: Bool, cutAfter: Bool
+
+    public static let defaultWords = 40
+
+    public init(text: String, marks: [Range<String.Index>], cutBefore: Bool, cutAfter: Bool) {
+        self.text = text; self.marks = marks; self.cutBefore = cutBefore; self.cutAfter = cutAfter
+    }
+
+    /// The passage of `text` for `question`; the text's first words when none of the question's is in it.
+    public init(of text: String, for question: String, maximumWords: Int = Snippet.defaultWords) {
+        let words = Snippet.words(of: text)
+        let wanted = Set(Snippet.words(of: question).map { Snippet.key(question[$0]) })
+        let hits = words.map { wanted.contains(Snippet.key(text[$0])) ? Snippet.key(text[$0]) : nil }
+        guard !words.isEmpty else {
+            self.init(text: text.trimmingCharacters(in: .whitespacesAndNewlines), marks: [], cutBefore: false, cutAfter: false)
+            return
+        }
+        let width = max(1, maximumWords)
+        var best = (start: 0, distinct: -1, count: -1)
+        var start = 0
+        // Windows start at each hit (or at 0): one of them holds the most, and no window needs to
+        // start at a word that is not a hit.
+        while start < words.count {
+            let window = hits[start..<min(start + width, words.count)].compactMap { $0 }
+            if (Set(window).count, window.count) > (best.distinct, best.count) { best = (start, Set(window).count, window.count) }
+            guard let next = hits[(start + 1)...].firstIndex(where: { $0 != nil }) else { break }
+            start = next
+        }
+        let end = min(best.start + width, words.count)
+        let passage = text[words[best.start].lowerBound..<words[end - 1].upperBound]
+        let passageText = String(passage)
+        // The marks, moved from the text's indices to the passage's own.
+        let marks = (best.start..<end).filter { hits[$0] != nil }.map { i -> Range<String.Index> in
+            let lower = passageText.utf8.index(passageText.startIndex, offsetBy: text.utf8.distance(from: passage.startIndex, to: words[i].lowerBound))
+            let upper = passageText.utf8.index(lower, offsetBy: text.utf8.distance(from: words[i].lowerBound, to: words[i].upperBound))
+            return lower..<upper
+        }
+        self.init(text: passageText, marks: marks, cutBefore: best.start > 0, cutAfter: end < words.count)
+    }
+
+    /// The passage with each mark between `open` and `close` (`**` for Markdown, ANSI bold on a
+    /// terminal), "…" where text was cut, and runs of white space as one space.
+    public func rendered(open: String, close: String) -> String {
+        var out = cutBefore ? "…" : ""
+        var at = text.startIndex
+        for mark in marks {
+            out += text[at..<mark.lowerBound] + open + text[mark] + close
+            at = mark.upperBound
+        }
+        out += text[at...]
+        if cutAfter { out += "…" }
+        return out.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+
+    /// Where the words of `text` are: runs of letters, digits and marks.
+    static func words(of text: String) -> [Range<String.Index>] {
+        var ranges: [Range<String.Index>] = []
+        var start: String.Index?
+        var index = text.unicodeScalars.startIndex
+        while index < text.unicodeScalars.endIndex {
+            let isWord = LexicalSearcher.isWordScalar(text.unicodeScalars[index])
+            if isWord, start == nil { start = index }
+            if !isWord, let open = start { ranges.append(open..<index); start = nil }
+            index = text.unicodeScalars.index(after: index)
+        }
+        if let open = start { ranges.append(open..<text.endIndex) }
+        return ranges
+    }
+
+    /// A word as compared: without case or accents.
+    static func key(_ word: Substring) -> String { word.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil) }
+}
