@@ -149,6 +149,18 @@ public final class ColBERTEncoder: @unchecked Sendable {
         return results
     }
 
+    /// The token each of a query's vectors stands for, as the tokenizer writes it (`[MASK]` for
+    /// the expansion): what a match's query token is.
+    public func queryTokenTexts(_ text: String) -> [String] {
+        tokenization.query(text).ids.map { tokenization.tokenizer.token(forID: $0) ?? "" }
+    }
+
+    /// The token each of a document's vectors stands for (skiplist tokens have none), as the
+    /// tokenizer writes it: what a match's document token is.
+    public func documentTokenTexts(_ text: String) -> [String]? {
+        tokenization.document(text).filter { !tokenization.skiplist.contains($0) }.map { tokenization.tokenizer.token(forID: $0) ?? "" }
+    }
+
     /// Number of vectors `encodeDocuments` returns for each text (tokens not in the skiplist).
     public func documentVectorCount(_ ids: [Int]) -> Int { ids.filter { !tokenization.skiplist.contains($0) }.count }
 

@@ -13,7 +13,9 @@ struct Search: ParsableCommand {
         --store-text and PLAID otherwise (--mode chooses). Each result is printed with its stored title \
         and the passage of its text holding the most of the question's words, marked (bold on a terminal). \
         - as the question reads questions from standard input, one a line. --json prints, per question, \
-        the results with their title, text passage and marks' character offsets, for scripts.
+        the results with their title, text passage and marks' character offsets, for scripts. --matches \
+        adds, per result, each query token's best document token and the score of that match, which sum \
+        to the document's MaxSim.
         """)
 
     @Argument(help: "The question, or - to read questions from standard input, one a line.")
@@ -33,6 +35,9 @@ struct Search: ParsableCommand {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Flag(help: "Show which document token each query token matched, and the score of each match.")
+    var matches = false
+
     @OptionGroup var encoder: ModelOptions
     @OptionGroup var filter: FilterOptions
     @OptionGroup var reporting: ReportingOptions
@@ -50,35 +55,35 @@ struct Search: ParsableCommand {
             let search = try ModeSearch(index: opened, mode: mode ?? (opened.storesText ? .hybrid : .plaid))
             let questions = try readQuestions()
             var queries: QueryEmbeddings?
-            if search.needsEmbeddings {
-                let model = try encoder.loadEncoder()
-                try checkModel(queries: model.identity, index: opened.codebook.model, strict: false)
-                queries = try model.encodeQueryEmbeddings(ids: questions.indices.map(String.init), texts: questions, batchSize: encoder.batchSize)
+            var model: ColBERTEncoder?
+            if search.needsEmbeddings || matches {
+                let loaded = try encoder.loadEncoder()
+                try checkModel(queries: loaded.identity, index: opened.codebook.model, strict: false)
+                queries = try loaded.encodeQueryEmbeddings(ids: questions.indices.map(String.init), texts: questions, batchSize: encoder.batchSize)
                 try checkDimensions(query: queries!.dim, other: opened.dim, what: "the index")
+                model = loaded
             }
             let allowed = try filter.documents(of: opened)
             let parameters = SearchParameters(k: k)
             var answers: [Answer] = []
             for (q, question) in questions.enumerated() {
-                let results: [SearchResult]
-                if let queries {
-                    let perQuery = queries.tokensPerQuery * queries.dim
-                    results = try queries.values[(q * perQuery)..<((q + 1) * perQuery)].withUnsafeBufferPointer {
-                        try search.search(question: question, query: $0.baseAddress!, tokens: queries.tokensPerQuery, parameters: parameters, filter: allowed)
-                    }
-                } else {
-                    results = try search.search(question: question, query: nil, tokens: 0, parameters: parameters, filter: allowed)
-                }
+                let query = queries.map { Array($0.values[(q * $0.tokensPerQuery * $0.dim)..<((q + 1) * $0.tokensPerQuery * $0.dim)]) }
+                let tokens = queries?.tokensPerQuery ?? 0
+                let results = try search.search(question: question, query: query, tokens: tokens, parameters: parameters, filter: allowed)
                 answers.append(Answer(question: question, hits: try results.map { result in
                     let stored = try opened.storedText(ofDocument: result.document)
-                    return Hit(result: result, title: stored?.title, passage: stored.map { Snippet(of: $0.text, for: question, maximumWords: passageWords) })
+                    var hit = Hit(result: result, title: stored?.title, passage: stored.map { Snippet(of: $0.text, for: question, maximumWords: passageWords) })
+                    if matches, let query {
+                        hit.matches = try MatchedTokens.of(document: result.document, in: opened, query: query, tokens: tokens, question: question, encoder: model)
+                    }
+                    return hit
                 }))
             }
             FileHandle.standardOutput.write(Data((json ? try jsonText(answers) : plainText(answers)).utf8))
         }
     }
 
-    struct Hit { var result: SearchResult; var title: String?; var passage: Snippet? }
+    struct Hit { var result: SearchResult; var title: String?; var passage: Snippet?; var matches: [MatchedTokens]? = nil }
     struct Answer { var question: String; var hits: [Hit] }
 
     private func readQuestions() throws -> [String] {
@@ -108,10 +113,23 @@ struct Search: ParsableCommand {
                 if let passage = hit.passage, !passage.text.isEmpty {
                     out += "    " + passage.rendered(open: bold ? "\u{1B}[1m" : "", close: bold ? "\u{1B}[0m" : "") + "\n"
                 }
+                if let matches = hit.matches { out += "    matched: " + Search.summary(of: matches) + "\n" }
             }
             if answers.count > 1 { out += "\n" }
         }
         return out
+    }
+
+    /// The matches a reader looks at first: the eight best-scoring of query tokens that are words
+    /// (not the tokenizer's markers such as [CLS], [Q] or [MASK]), as `query→document (score)`.
+    static func summary(of matches: [MatchedTokens]) -> String {
+        func isMarker(_ token: String?) -> Bool {
+            token.map { $0.trimmingCharacters(in: .whitespaces) }.map { $0.hasPrefix("[") && $0.hasSuffix("]") } ?? false
+        }
+        return matches.filter { !isMarker($0.queryText) }.sorted { $0.match.score > $1.match.score }.prefix(8).map { m in
+            let query = m.queryText ?? "#\(m.match.queryToken)", document = m.documentText ?? "#\(m.match.documentToken)"
+            return String(format: "%@→%@ (%.2f)", query, document, m.match.score)
+        }.joined(separator: ", ")
     }
 
     private func jsonText(_ answers: [Answer]) throws -> String {
@@ -119,6 +137,14 @@ struct Search: ParsableCommand {
             ["question": answer.question, "results": answer.hits.map { hit -> [String: Any] in
                 var object: [String: Any] = ["id": hit.result.id, "score": Double(hit.result.score)]
                 if let title = hit.title { object["title"] = title }
+                if let matches = hit.matches {
+                    object["matches"] = matches.map { m -> [String: Any] in
+                        var entry: [String: Any] = ["query_token": m.match.queryToken, "document_token": m.match.documentToken, "score": Double(m.match.score)]
+                        if let text = m.queryText { entry["query_text"] = text }
+                        if let text = m.documentText { entry["document_text"] = text }
+                        return entry
+                    }
+                }
                 if let passage = hit.passage {
                     object["passage"] = passage.text
                     // Where the marks are in the passage, in Unicode scalars (Python's string indices).

@@ -384,6 +384,17 @@ final class ServerTests: PlaidCLITestCase {
             XCTAssertEqual(hits(answer).map { $0["id"] as! String }, cliIDs, "\(mode) \(extra)")
             XCTAssertNil(hits(answer).first?["text"], "no text unless asked for")
         }
+        let matched = try server.request("POST", "/search", ["queries": [text], "k": 2, "mode": "hybrid", "matches": true])
+        XCTAssertEqual(matched.status, 200, matched.error ?? "")
+        for hit in hits(matched) {
+            let entries = hit["matches"] as! [[String: Any]]
+            XCTAssertEqual(entries.count, 32, "one per query vector")
+            XCTAssertTrue(entries.contains { $0["query_text"] as? String == "vitamin" && $0["document_text"] != nil }, "\(entries)")
+            let sum = entries.reduce(0.0) { $0 + ($1["score"] as! Double) }
+            let plain = try server.request("POST", "/search", ["queries": [text], "k": 40])
+            let score = hits(plain).first { $0["id"] as? String == hit["id"] as? String }?["score"] as? Double
+            if let score { XCTAssertEqual(sum, score, accuracy: 0.05, "the matches sum to the MaxSim") }
+        }
         let added = try server.request("POST", "/documents", ["documents": [["id": "mine", "text": "Zebrafish fins regenerate"]]])
         XCTAssertEqual(added.status, 201, added.error ?? "")
         let found = try server.request("POST", "/search", ["queries": ["zebrafish"], "k": 3, "mode": "bm25", "include_text": true])

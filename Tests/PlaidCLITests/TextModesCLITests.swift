@@ -97,6 +97,10 @@ final class TextModesCLITests: PlaidCLITestCase {
         let firstID = hybrid.stdout.split(separator: "\n").first?.split(separator: " ")[2]
         XCTAssertTrue(lines.first?.hasPrefix(" 1. \(firstID ?? "?")  ") ?? false, "the first result is the hybrid search's: \(result.stdout) / \(hybrid.stdout)")
 
+        result = try run(["search", "--index", index, "--model", model, "--k", "2", "--matches", "vitamin D deficiency"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout.split(separator: "\n").filter { $0.hasPrefix("    matched: ") }.count, 2, result.stdout)
+        XCTAssertTrue(result.stdout.contains("vitamin→vitamin"), result.stdout)
         result = try plaid(["search", "--index", index, "--model", model, "--k", "2", "--json", "-"], expect: nil,
                            input: "vitamin D\n\nALDH1 expression\n")
         XCTAssertEqual(result.status, 0, result.stderr)

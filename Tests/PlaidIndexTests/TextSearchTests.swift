@@ -181,6 +181,31 @@ final class TextSearchTests: XCTestCase {
         }
     }
 
+    /// A result's matches: each query token's argmax over the decoded document vectors, scores
+    /// summing to the decoded vectors' MaxSim (the reranker's), close to the search's score.
+    func testMatchesSumToTheDecodedMaxSim() throws {
+        let batch = try batchInDimensions(60, dims: 0..<32, seed: 21)
+        let opened = try CompressedIndex(path: try buildIndex("matches", batch: batch, texts: [:], storedText: false))
+        var query = randomUnitVectors(8, dim: 32, seed: 22)
+        for j in 0..<32 { query[6 * 32 + j] = 0 }   // a padding row
+        let results = Searcher(index: opened).search(query: query, tokens: 8, parameters: SearchParameters(k: 5))
+        XCTAssertEqual(results.count, 5)
+        for result in results {
+            let matches = opened.matches(query: query, tokens: 8, document: result.document)
+            XCTAssertEqual(matches.map(\.queryToken), [0, 1, 2, 3, 4, 5, 7], "the padding row matches nothing")
+            let vectors = opened.reconstruct(document: result.document)
+            let n = vectors.count / 32
+            for m in matches {
+                let dots = (0..<n).map { j in (0..<32).reduce(Float(0)) { $0 + query[m.queryToken * 32 + $1] * vectors[j * 32 + $1] } }
+                XCTAssertEqual(m.documentToken, dots.indices.max { dots[$0] < dots[$1] || (dots[$0] == dots[$1] && $0 > $1) })
+                XCTAssertEqual(m.score, dots[m.documentToken], accuracy: 1e-5)
+            }
+            let exact = Reranker.rerank(query: query, dim: 32, documents: [.init(id: result.id, vectors: vectors)])[0].score
+            XCTAssertEqual(matches.reduce(0) { $0 + $1.score }, exact, accuracy: 1e-4)
+            XCTAssertEqual(exact, result.score, accuracy: 0.01, "the search's score comes from the same codes")
+        }
+    }
+
     func testAnIndexWithoutTextRefusesTextModesInOneSentence() throws {
         let batch = try batchInDimensions(20, dims: 0..<32, seed: 18)
         let opened = try CompressedIndex(path: try buildIndex("plain", batch: batch, texts: [:], storedText: false))

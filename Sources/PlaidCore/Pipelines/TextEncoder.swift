@@ -20,9 +20,18 @@ public protocol TextEncoder: AnyObject {
     func encodeQueries(_ texts: [String], batchSize: Int) throws -> [[Float]]
     /// Queries in the form search takes, padded to `queryLength` vectors each.
     func encodeQueryEmbeddings(ids: [String], texts: [String], batchSize: Int) throws -> QueryEmbeddings
+    /// The token each of a query's vectors stands for, as the tokenizer writes it.
+    func queryTokenTexts(_ text: String) -> [String]
+    /// The token each of a document's vectors stands for; nil when its vectors do not stand for
+    /// tokens one by one (pooled).
+    func documentTokenTexts(_ text: String) -> [String]?
 }
 
 extension TextEncoder {
+    /// An encoder that cannot name its tokens names none: matches then carry positions only.
+    public func queryTokenTexts(_ text: String) -> [String] { [] }
+    public func documentTokenTexts(_ text: String) -> [String]? { nil }
+
     /// The one way texts become vectors in plaid: `texts` as documents or queries, `chunk` texts
     /// per call to the model, with `beforeEachChunk` run before each call (a deadline check
     /// stops a long request between chunks) and `progress` given the texts done so far.

@@ -141,4 +141,9 @@ public final class PooledEncoder: TextEncoder {
     public func encodeQueryEmbeddings(ids: [String], texts: [String], batchSize: Int) throws -> QueryEmbeddings {
         try base.encodeQueryEmbeddings(ids: ids, texts: texts, batchSize: batchSize)
     }
+
+    public func queryTokenTexts(_ text: String) -> [String] { base.queryTokenTexts(text) }
+
+    /// A pooled vector stands for a cluster of tokens, not one.
+    public func documentTokenTexts(_ text: String) -> [String]? { factor > 1 ? nil : base.documentTokenTexts(text) }
 }

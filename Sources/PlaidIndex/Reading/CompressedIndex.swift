@@ -181,6 +181,12 @@ public final class CompressedIndex: @unchecked Sendable {
         return segments[s].documentIDs[d]
     }
 
+    /// The number of vectors of the document at `ordinal`.
+    public func documentLength(_ ordinal: Int) -> Int {
+        let (s, d) = locate(ordinal)
+        return segments[s].documentLengths[d]
+    }
+
     public func isDeleted(_ ordinal: Int) -> Bool {
         let (s, d) = locate(ordinal)
         return segments[s].isDeleted(d)

@@ -202,11 +202,13 @@ struct SearchRequest: Sendable {
     var fusion: Fusion?
     /// Whether results carry their documents' stored title and text (default false).
     var includeText: Bool?
+    /// Whether results carry each query token's best match in the document (default false).
+    var matches: Bool?
 
     init(json: JSONValue) throws {
         let f = try Fields(json, what: "a search request", allowed: ["queries", "query_embeddings", "k", "filter", "filter_params", "ncells",
                                                                      "centroid_score_threshold", "ndocs", "include_metadata", "mode",
-                                                                     "fusion", "alpha", "include_text"])
+                                                                     "fusion", "alpha", "include_text", "matches"])
         queries = try f.strings("queries")
         queryEmbeddings = try f.array("query_embeddings").map { try $0.enumerated().map { try $1.vectors(at: "query_embeddings[\($0)]") } }
         k = try f.integer("k")
@@ -224,6 +226,7 @@ struct SearchRequest: Sendable {
         ndocs = try f.integer("ndocs")
         includeMetadata = try f.bool("include_metadata")
         includeText = try f.bool("include_text")
+        matches = try f.bool("matches")
         mode = try f.string("mode").map { name in
             guard let mode = SearchMode(rawValue: name) else {
                 throw APIError.badRequest("field mode must be \"plaid\", \"bm25\" or \"hybrid\", not \"\(visible(String(name.prefix(40))))\"")

@@ -12,7 +12,7 @@ extension SearchRequest {
     var input: RetrievalService.Search {
         .init(texts: queries, vectors: queryEmbeddings?.map(\.input), k: k, filter: filter, filterParameters: filterParams,
               ncells: ncells, centroidScoreThreshold: centroidScoreThreshold, ndocs: ndocs, includeMetadata: includeMetadata ?? true,
-              mode: mode ?? .plaid, fusion: fusion ?? .standard, includeText: includeText ?? false)
+              mode: mode ?? .plaid, fusion: fusion ?? .standard, includeText: includeText ?? false, matches: matches ?? false)
     }
 }
 
@@ -37,10 +37,11 @@ extension EncodeRequest.Mode {
 
 extension SearchResponse {
     init(_ results: RetrievalService.SearchResults, tookMs: Double) {
-        self.init(results: results.hits.map { hits in
-            hits.map { hit in
+        self.init(results: results.hits.enumerated().map { q, hits in
+            hits.enumerated().map { r, hit in
                 let text = results.texts[hit.document]
-                return Hit(id: hit.id, score: hit.score, metadata: results.metadata[hit.document], title: text?.title, text: text?.text)
+                return Hit(id: hit.id, score: hit.score, metadata: results.metadata[hit.document], title: text?.title, text: text?.text,
+                           matches: results.matches?[q][r].map(Hit.Match.init))
             }
         }, tookMs: tookMs)
     }

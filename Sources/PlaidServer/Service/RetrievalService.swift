@@ -143,7 +143,7 @@ final class RetrievalService: @unchecked Sendable {
             // Refused before any encoding when the index stores no text.
             let modeSearch = try ModeSearch(index: index, mode: search.mode, fusion: search.fusion)
             var queries: [QueryVectors]?
-            if modeSearch.needsEmbeddings {
+            if modeSearch.needsEmbeddings || search.matches {
                 queries = try self.queryVectors(of: search, dim: index.dim, deadline: deadline)
                 if search.texts != nil, let tokens = queries?.first?.tokens { try self.checkWork(vectors: tokens, k: parameters.k, in: .queryTexts) }
             } else if let texts = search.texts {
@@ -154,17 +154,21 @@ final class RetrievalService: @unchecked Sendable {
             let count = queries?.count ?? search.texts?.count ?? 0
             let hits = try (0..<count).map { q -> [SearchResult] in
                 try deadline.check()
-                let question = search.texts?[q]
-                guard let query = queries?[q] else {
-                    return try modeSearch.search(question: question, query: nil, tokens: 0, parameters: parameters, filter: filter)
-                }
-                return try query.vectors.withUnsafeBufferPointer {
-                    try modeSearch.search(question: question, query: $0.baseAddress!, tokens: query.tokens, parameters: parameters, filter: filter)
-                }
+                return try modeSearch.search(question: search.texts?[q], query: modeSearch.needsEmbeddings ? queries?[q].vectors : nil,
+                                             tokens: queries?[q].tokens ?? 0, parameters: parameters, filter: filter)
             }
             var results = SearchResults(hits: hits, metadata: [:])
             if search.includeMetadata, !index.metadataFields.isEmpty {
                 results.metadata = try index.metadata(of: hits.flatMap { $0.map(\.document) })
+            }
+            if search.matches, let queries {
+                results.matches = try hits.enumerated().map { q, results in
+                    try results.map { hit in
+                        try deadline.check()
+                        return try MatchedTokens.of(document: hit.document, in: index, query: queries[q].vectors, tokens: queries[q].tokens,
+                                                    question: search.texts?[q], encoder: self.encoder)
+                    }
+                }
             }
             if search.includeText {
                 for hit in hits.joined() where results.texts[hit.document] == nil {

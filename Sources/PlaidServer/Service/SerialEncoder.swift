@@ -28,6 +28,10 @@ final class SerialEncoder: TextEncoder, @unchecked Sendable {
         try serially { try encoder.encodeQueryEmbeddings(ids: ids, texts: texts, batchSize: batchSize) }
     }
 
+    // Tokenizing only: safe to run beside a call to the model (the encoders tokenize in parallel themselves).
+    func queryTokenTexts(_ text: String) -> [String] { encoder.queryTokenTexts(text) }
+    func documentTokenTexts(_ text: String) -> [String]? { encoder.documentTokenTexts(text) }
+
     private func serially<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }

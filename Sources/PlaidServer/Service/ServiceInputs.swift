@@ -31,6 +31,8 @@ extension RetrievalService {
         var fusion = Fusion.standard
         /// Whether the results carry their documents' stored text.
         var includeText = false
+        /// Whether the results carry each query token's best match in the document.
+        var matches = false
     }
 
     /// A search's results: `hits[q]` are query q's, best first; `metadata` holds the fields of the
@@ -40,6 +42,8 @@ extension RetrievalService {
         var metadata: [Int: [String: MetadataValue]]
         /// The stored text of the documents among the hits, when asked for, by document number.
         var texts: [Int: DocumentText] = [:]
+        /// `matches[q][r]`: the token matches of query q's r-th hit, when asked for.
+        var matches: [[[MatchedTokens]]]?
     }
 
     /// A document to add or rerank: its text or its vectors (exactly one of the two), and its fields.
