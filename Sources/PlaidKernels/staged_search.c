@@ -513,6 +513,24 @@ LEVELS_VOID(plaid_maxsim_from_lookup, (const float *centroidScores, const int16_
     if (open < count) scores[open] = sum_of(maxes, 32);
 }
 
+LEVELS_VOID(plaid_matches_from_lookup, (const float *centroidScores, const int16_t *lookup, const float *units,
+                                        size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *document,
+                                        float *best, int32_t *at, float *scratch),
+            (centroidScores, lookup, units, queryTokens, dim, nbits, document, best, at, scratch)) {
+    const size_t nq = queryTokens, positions = dim * (size_t)nbits / 8, hexBlocks = hex_blocks(positions, nbits);
+    int16_t *restrict sums = (int16_t *)scratch;
+    for (size_t t = 0; t < nq; t++) { best[t] = -INFINITY; at[t] = -1; }
+    for (size_t d = 0; d < document->tokens; d++) {
+        residual_sums(lookup, nq, positions, hexBlocks, document->residuals + d * positions, sums);
+        const float *cs = centroidScores + (size_t)code_at(document->codes, document->codeWidth, d) * nq;
+        for (size_t t = 0; t < nq; t++) {
+            // plaid_maxsim_from_lookup's expression, so that the maxima are its own.
+            const float score = cs[t] + (float)sums[t] * units[t];
+            if (score > best[t]) { best[t] = score; at[t] = (int32_t)d; }
+        }
+    }
+}
+
 // ---- Grouped search: candidates scored from their postings ----------------------------------
 
 // The next posting of a list at or past *p (its id added to *doc), or SIZE_MAX when the list

@@ -70,13 +70,13 @@ struct Search: ParsableCommand {
                 let query = queries.map { Array($0.values[(q * $0.tokensPerQuery * $0.dim)..<((q + 1) * $0.tokensPerQuery * $0.dim)]) }
                 let tokens = queries?.tokensPerQuery ?? 0
                 let results = try search.search(question: question, query: query, tokens: tokens, parameters: parameters, filter: allowed)
-                answers.append(Answer(question: question, hits: try results.map { result in
+                let matched = try query.flatMap { query in
+                    matches ? try MatchedTokens.of(documents: results.map(\.document), in: opened, query: query, tokens: tokens, question: question, encoder: model) : nil
+                }
+                answers.append(Answer(question: question, hits: try results.enumerated().map { r, result in
                     let stored = try opened.storedText(ofDocument: result.document)
-                    var hit = Hit(result: result, title: stored?.title, passage: stored.map { Snippet(of: $0.text, for: question, maximumWords: passageWords) })
-                    if matches, let query {
-                        hit.matches = try MatchedTokens.of(document: result.document, in: opened, query: query, tokens: tokens, question: question, encoder: model)
-                    }
-                    return hit
+                    return Hit(result: result, title: stored?.title, passage: stored.map { Snippet(of: $0.text, for: question, maximumWords: passageWords) },
+                               matches: matched?[r])
                 }))
             }
             FileHandle.standardOutput.write(Data((json ? try jsonText(answers) : plainText(answers)).utf8))

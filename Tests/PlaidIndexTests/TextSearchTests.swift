@@ -1,5 +1,6 @@
 import XCTest
 import PlaidCore
+import PlaidKernels
 @testable import PlaidIndex
 
 /// Stored text, BM25 over it (against a BM25 written out here), the modes and their fusion.
@@ -181,29 +182,37 @@ final class TextSearchTests: XCTestCase {
         }
     }
 
-    /// A result's matches: each query token's argmax over the decoded document vectors, scores
-    /// summing to the decoded vectors' MaxSim (the reranker's), close to the search's score.
-    func testMatchesSumToTheDecodedMaxSim() throws {
+    /// A result's matches: scores summing, in query order, to the search's score exactly; each the
+    /// pair's dot product over the decoded vectors up to the lookup table's rounding, and the best
+    /// pair of its query token up to that rounding; at every CPU level.
+    func testMatchesSumToTheSearchScore() throws {
         let batch = try batchInDimensions(60, dims: 0..<32, seed: 21)
         let opened = try CompressedIndex(path: try buildIndex("matches", batch: batch, texts: [:], storedText: false))
         var query = randomUnitVectors(8, dim: 32, seed: 22)
         for j in 0..<32 { query[6 * 32 + j] = 0 }   // a padding row
-        let results = Searcher(index: opened).search(query: query, tokens: 8, parameters: SearchParameters(k: 5))
-        XCTAssertEqual(results.count, 5)
-        for result in results {
-            let matches = opened.matches(query: query, tokens: 8, document: result.document)
-            XCTAssertEqual(matches.map(\.queryToken), [0, 1, 2, 3, 4, 5, 7], "the padding row matches nothing")
-            let vectors = opened.reconstruct(document: result.document)
-            let n = vectors.count / 32
-            for m in matches {
-                let dots = (0..<n).map { j in (0..<32).reduce(Float(0)) { $0 + query[m.queryToken * 32 + $1] * vectors[j * 32 + $1] } }
-                XCTAssertEqual(m.documentToken, dots.indices.max { dots[$0] < dots[$1] || (dots[$0] == dots[$1] && $0 > $1) })
-                XCTAssertEqual(m.score, dots[m.documentToken], accuracy: 1e-5)
+        let searcher = Searcher(index: opened)
+        defer { plaid_set_kernel_level(0) }
+        // Every CPU level this machine runs (the failure names it), at two depths.
+        for level in [Int32(1), 3, 4].filter({ $0 <= plaid_cpu_kernel_level() }) {
+        XCTAssertEqual(plaid_set_kernel_level(level), level)
+        for k in [5, 60] {
+            let results = searcher.search(query: query, tokens: 8, parameters: SearchParameters(k: k))
+            XCTAssertEqual(results.count, k)
+            let all = searcher.matches(query: query, tokens: 8, documents: results.map(\.document))
+            for (result, matches) in zip(results, all) {
+                XCTAssertEqual(matches.map(\.queryToken), [0, 1, 2, 3, 4, 5, 7], "the padding row matches nothing")
+                XCTAssertEqual(matches.reduce(Float(0)) { $0 + $1.score }, result.score, "level \(level): the sum is the search's score, bit for bit")
+                let vectors = opened.reconstruct(document: result.document)
+                let n = vectors.count / 32
+                for m in matches {
+                    let dots = (0..<n).map { j in (0..<32).reduce(Float(0)) { $0 + query[m.queryToken * 32 + $1] * vectors[j * 32 + $1] } }
+                    XCTAssertEqual(m.score, dots[m.documentToken], accuracy: 2e-3, "the pair's decoded score")
+                    XCTAssertGreaterThanOrEqual(dots[m.documentToken], dots.max()! - 4e-3, "the best pair, up to the table's rounding")
+                }
             }
-            let exact = Reranker.rerank(query: query, dim: 32, documents: [.init(id: result.id, vectors: vectors)])[0].score
-            XCTAssertEqual(matches.reduce(0) { $0 + $1.score }, exact, accuracy: 1e-4)
-            XCTAssertEqual(exact, result.score, accuracy: 0.01, "the search's score comes from the same codes")
         }
+        }
+        XCTAssertEqual(searcher.matches(query: query, tokens: 8, documents: []).count, 0)
     }
 
     func testAnIndexWithoutTextRefusesTextModesInOneSentence() throws {

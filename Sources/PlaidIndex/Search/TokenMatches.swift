@@ -1,6 +1,5 @@
 import Foundation
 import PlaidCore
-import PlaidKernels
 
 /// Why a document matched: for one query token, the document token whose vector scored highest
 /// against it, and that score. A document's MaxSim is the sum of its matches' scores.
@@ -9,7 +8,8 @@ public struct TokenMatch: Equatable, Sendable {
     public var queryToken: Int
     /// The matched token's position in the document's vectors (as the index stores them).
     public var documentToken: Int
-    /// The dot product of the two vectors: the query vector and the document's decoded one.
+    /// The score of the pair as the search's last stage computes it: the query vector against the
+    /// token's centroid and its residual (through the residual lookup table).
     public var score: Float
 
     public init(queryToken: Int, documentToken: Int, score: Float) {
@@ -17,25 +17,24 @@ public struct TokenMatch: Equatable, Sendable {
     }
 }
 
-extension CompressedIndex {
-    /// Each query token's best match among the decoded vectors of the document at `ordinal` (ties
-    /// to the earlier document token), in query order; all-zero query vectors (padding) match
-    /// nothing and are left out. The scores sum to the exact MaxSim of the decoded vectors, which
-    /// `Reranker` gives them; a search's score comes from the same codes through 16-bit lookup
-    /// tables (`ResidualLookup`), so it differs from that sum by their rounding at most.
-    public func matches(query: UnsafePointer<Float>, tokens nq: Int, document ordinal: Int) -> [TokenMatch] {
-        let vectors = reconstruct(document: ordinal)
-        let n = vectors.count / dim
-        guard n > 0, nq > 0 else { return [] }
-        var scores = [Float](repeating: 0, count: n * nq)
-        vectors.withUnsafeBufferPointer { d in
-            scores.withUnsafeMutableBufferPointer { BLAS.matmulTransposedB(d.baseAddress!, query, $0.baseAddress!, m: n, n: nq, k: dim) }
-        }
-        return (0..<nq).compactMap { t -> TokenMatch? in
-            guard (0..<dim).contains(where: { query[t * dim + $0] != 0 }) else { return nil }
-            var best = 0
-            for j in 1..<n where scores[j * nq + t] > scores[best * nq + t] { best = j }
-            return TokenMatch(queryToken: t, documentToken: best, score: scores[best * nq + t])
+extension Searcher {
+    /// For each document of `ordinals`: each query token's best match among its tokens (the first
+    /// of equal scores), in query order, as the search's exact stage scores them, so that the
+    /// scores summed in query order are the document's search score exactly. All-zero query
+    /// vectors (padding) add nothing and are left out. Costs one scoring of every centroid for the
+    /// query, then about an exact scoring per document.
+    public func matches(query: UnsafePointer<Float>, tokens nq: Int, documents ordinals: [Int]) -> [[TokenMatch]] {
+        guard nq > 0, !ordinals.isEmpty else { return ordinals.map { _ in [] } }
+        let scores = centroidScores(queries: query, count: 1, tokens: nq)[0]
+        let active = Set(scores.activeTokens)
+        let lookup = ResidualLookup(index: index, query: query, tokens: nq)
+        return scores.withValues { rows in
+            ordinals.map { ordinal in
+                lookup.matches(of: ordinal, scoreRows: rows).enumerated().compactMap { t, best in
+                    guard active.contains(t), best.token >= 0 else { return nil }
+                    return TokenMatch(queryToken: t, documentToken: best.token, score: best.score)
+                }
+            }
         }
     }
 }

@@ -11,19 +11,22 @@ public struct MatchedTokens: Equatable, Sendable {
     /// or its vectors do not stand for tokens one by one).
     public var documentText: String?
 
-    /// The matches of `query` (`tokens` vectors) in the document at `ordinal`, with token texts:
-    /// `question`'s tokens by `encoder`, and the document's from its stored text, tokenized again as
-    /// the encoder saw it when it was indexed. A document whose token count differs from its vector
-    /// count (pooled, or encoded by another model) gets no document texts rather than wrong ones.
-    public static func of(document ordinal: Int, in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
-                          question: String?, encoder: TextEncoder?) throws -> [MatchedTokens] {
-        let matches = index.matches(query: query, tokens: tokens, document: ordinal)
+    /// The matches of `query` (`tokens` vectors) in each document of `ordinals`
+    /// (`Searcher.matches`), with token texts: `question`'s tokens by `encoder`, and each
+    /// document's from its stored text, tokenized again as the encoder saw it when it was indexed.
+    /// A document whose token count differs from its vector count (pooled, or encoded by another
+    /// model) gets no document texts rather than wrong ones.
+    public static func of(documents ordinals: [Int], in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
+                          question: String?, encoder: TextEncoder?) throws -> [[MatchedTokens]] {
+        let matches = Searcher(index: index).matches(query: query, tokens: tokens, documents: ordinals)
         let queryTexts = question.flatMap { q in encoder?.queryTokenTexts(q) }.flatMap { $0.count == tokens ? $0 : nil }
-        var documentTexts: [String]?
-        if let encoder, let stored = try index.storedText(ofDocument: ordinal) {
-            let encoded = CollectionDocument(id: "", title: stored.title, text: stored.text).record.text
-            documentTexts = encoder.documentTokenTexts(encoded).flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
+        return try zip(ordinals, matches).map { ordinal, matches in
+            var documentTexts: [String]?
+            if let encoder, let stored = try index.storedText(ofDocument: ordinal) {
+                let encoded = CollectionDocument(id: "", title: stored.title, text: stored.text).record.text
+                documentTexts = encoder.documentTokenTexts(encoded).flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
+            }
+            return matches.map { MatchedTokens(match: $0, queryText: queryTexts?[$0.queryToken], documentText: documentTexts?[$0.documentToken]) }
         }
-        return matches.map { MatchedTokens(match: $0, queryText: queryTexts?[$0.queryToken], documentText: documentTexts?[$0.documentToken]) }
     }
 }

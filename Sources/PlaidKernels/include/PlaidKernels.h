@@ -120,6 +120,14 @@ void plaid_maxsim_from_lookup(const float *centroidScores, const int16_t *lookup
                               size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *documents,
                               size_t count, float *scores, float *scratch);
 
+/// For one document, each query token's best token as `plaid_maxsim_from_lookup` scores them:
+/// best[t] the score (their sum over t, in order, is that function's score of the document) and
+/// at[t] the token's position (the first of equal scores); -INFINITY and -1 for a document without
+/// tokens. `scratch` holds queryTokens floats.
+void plaid_matches_from_lookup(const float *centroidScores, const int16_t *lookup, const float *units,
+                               size_t queryTokens, size_t dim, int nbits, const plaid_lookup_document *document,
+                               float *best, int32_t *at, float *scratch);
+
 /// Codes the residuals of `count` vectors [count, dim] against their centroids
 /// (centroids[codes[t]]): each dimension's bucket is the number of the 2^nbits − 1 ascending
 /// `cutoffs` strictly below x − c, packed most significant first into `dim * nbits / 8` bytes per

@@ -163,11 +163,9 @@ final class RetrievalService: @unchecked Sendable {
             }
             if search.matches, let queries {
                 results.matches = try hits.enumerated().map { q, results in
-                    try results.map { hit in
-                        try deadline.check()
-                        return try MatchedTokens.of(document: hit.document, in: index, query: queries[q].vectors, tokens: queries[q].tokens,
-                                                    question: search.texts?[q], encoder: self.encoder)
-                    }
+                    try deadline.check()
+                    return try MatchedTokens.of(documents: results.map(\.document), in: index, query: queries[q].vectors, tokens: queries[q].tokens,
+                                                question: search.texts?[q], encoder: self.encoder)
                 }
             }
             if search.includeText {
