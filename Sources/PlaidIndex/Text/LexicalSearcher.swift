@@ -10,9 +10,10 @@ import PlaidCore
 /// compaction rewrites their segment, as in Lucene; they are never returned.
 ///
 /// A question becomes words: runs of letters, digits and combining marks (what FTS5's unicode61
-/// tokenizer keeps together), each quoted as an FTS5 phrase and joined by OR. Nothing a user
+/// tokenizer keeps together), each quoted as an FTS5 phrase and searched alone. Nothing a user
 /// writes is read as FTS5 syntax: `NEAR(`, `*`, `AND` and quotes are words or separators. A
-/// question with no words finds nothing.
+/// question with no words finds nothing. A question costs one pass over each of its (at most
+/// `maximumWords`) distinct words' postings, and memory for one word's postings at a time.
 public struct LexicalSearcher: Sendable {
     public let index: CompressedIndex
     public var k1 = 0.9
@@ -59,7 +60,6 @@ public struct LexicalSearcher: Sendable {
     public func search(_ question: String, k: Int, filter: DocumentFilter? = nil) throws -> [SearchResult] {
         let phrases = Self.phrases(of: question)
         guard !phrases.isEmpty, k > 0 else { return [] }
-        let match = phrases.joined(separator: " OR ")
         let texts = try index.segments.map { segment -> SegmentText in
             guard let text = segment.text else {
                 throw PlaidError.corruptIndex(file: segment.directory, detail: "the index stores text but this segment has none")
@@ -68,29 +68,37 @@ public struct LexicalSearcher: Sendable {
         }
         let documents = texts.reduce(0) { $0 + $1.documents }, tokens = texts.reduce(0) { $0 + $1.tokens }
         guard documents > 0 else { return [] }
-        let postings = try texts.map { try $0.postings(match: match, phrases: phrases.count) }
         let n = Double(documents), averageLength = Double(tokens) / n
-        let weights = (0..<phrases.count).map { i -> Double in
-            let df = Double(postings.reduce(0) { $0 + $1[i].documents.count })
-            return log(1 + (n - df + 0.5) / (df + 0.5))
+        // Word by word (a repeated word once, weighed by its count), so that memory holds one
+        // word's postings at a time, whatever the question.
+        var order: [String] = [], count: [String: Int] = [:]
+        for phrase in phrases {
+            if count[phrase] == nil { order.append(phrase) }
+            count[phrase, default: 0] += 1
         }
-        var best = TopK(k: k)
-        for (s, segmentPostings) in postings.enumerated() {
-            let segment = index.segments[s], base = index.segmentBases[s]
-            var scores = [Double](repeating: 0, count: segment.documentCount), touched: [Int32] = []
-            let lengths = texts[s].lengths
-            for (i, phrase) in segmentPostings.enumerated() {
-                for r in phrase.documents.indices {
-                    let d = Int(phrase.documents[r]), f = Double(phrase.occurrences[r])
-                    if scores[d] == 0 { touched.append(phrase.documents[r]) }
-                    scores[d] += weights[i] * f * (k1 + 1) / (f + k1 * (1 - b + b * Double(lengths[d]) / averageLength))
+        var scores = index.segments.map { [Double](repeating: 0, count: $0.documentCount) }
+        var touched = [[Int32]](repeating: [], count: texts.count)
+        for phrase in order {
+            let postings = try texts.map { try $0.postings(of: phrase) }
+            let df = Double(postings.reduce(0) { $0 + $1.documents.count })
+            let weight = Double(count[phrase]!) * log(1 + (n - df + 0.5) / (df + 0.5))
+            for (s, segmentPostings) in postings.enumerated() {
+                let lengths = texts[s].lengths
+                for r in segmentPostings.documents.indices {
+                    let d = Int(segmentPostings.documents[r]), f = Double(segmentPostings.occurrences[r])
+                    if scores[s][d] == 0 { touched[s].append(segmentPostings.documents[r]) }
+                    scores[s][d] += weight * f * (k1 + 1) / (f + k1 * (1 - b + b * Double(lengths[d]) / averageLength))
                 }
             }
-            for d32 in touched {
+        }
+        var best = TopK(k: k)
+        for (s, segment) in index.segments.enumerated() {
+            let base = index.segmentBases[s]
+            for d32 in touched[s] {
                 let d = Int(d32)
                 guard !segment.isDeleted(d) else { continue }
                 if let filter, !filter.allows(base + d) { continue }
-                best.insert(score: Float(scores[d]), document: base + d)
+                best.insert(score: Float(scores[s][d]), document: base + d)
             }
         }
         return best.sorted().map { SearchResult(document: $0.document, id: index.documentID($0.document), score: $0.score) }

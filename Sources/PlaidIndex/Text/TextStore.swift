@@ -178,9 +178,14 @@ final class SegmentText: @unchecked Sendable {
         var documents: [Int32] = [], occurrences: [Int32] = []
     }
 
+    /// The postings of `phrase`, an FTS5 phrase (a quoted word).
+    func postings(of phrase: String) throws -> Postings {
+        try postings(match: phrase, phrases: 1)[0]
+    }
+
     /// The postings of each phrase of `match` (an FTS5 expression of `phrases` quoted phrases
     /// joined by OR), in the expression's order.
-    func postings(match: String, phrases: Int) throws -> [Postings] {
+    private func postings(match: String, phrases: Int) throws -> [Postings] {
         lock.lock(); defer { lock.unlock() }
         if postingsStatement == nil {
             postingsStatement = try connection.prepare("SELECT plaid_phrase_postings(document_terms) FROM document_terms WHERE document_terms MATCH ? LIMIT 1")
