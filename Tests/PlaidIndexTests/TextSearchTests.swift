@@ -23,7 +23,7 @@ final class TextSearchTests: XCTestCase {
                 let word = vocabulary[Int(rng.next() % UInt64(vocabulary.count))]
                 return rng.next() % 5 == 0 ? word.uppercased() + "," : word
             }
-            out[id] = DocumentText(title: i % 3 == 0 ? "w\(i % 7) title" : nil, text: words.joined(separator: " "))
+            out[ByteExactID(id)] = DocumentText(title: i % 3 == 0 ? "w\(i % 7) title" : nil, text: words.joined(separator: " "))
         }
         return out
     }
@@ -39,7 +39,7 @@ final class TextSearchTests: XCTestCase {
     /// with the statistics of `all` (deleted documents included), for the documents of `live`.
     private func bruteForceBM25(_ question: String, all: BatchTexts, live: Set<String>, k: Int) -> [(id: String, score: Double)] {
         func words(_ s: String) -> [String] { s.lowercased().split { !$0.isLetter && !$0.isNumber }.map(String.init) }
-        let documents = all.mapValues { words(($0.title ?? "") + " " + $0.text) }
+        let documents = Dictionary(uniqueKeysWithValues: all.map { ($0.key.id, words(($0.value.title ?? "") + " " + $0.value.text)) })
         let n = Double(documents.count), average = Double(documents.values.reduce(0) { $0 + $1.count }) / n
         var scores: [String: Double] = [:]
         for term in words(question) {
@@ -105,22 +105,22 @@ final class TextSearchTests: XCTestCase {
         try writer.compact()
         opened = try CompressedIndex(path: index)
         XCTAssertEqual(opened.segments.count, 1)
-        let remaining = all.filter { live.contains($0.key) }
+        let remaining = all.filter { live.contains($0.key.id) }
         assertEqualRankings(try LexicalSearcher(index: opened).search(question, k: 20), bruteForceBM25(question, all: remaining, live: live, k: 20), "compacted")
         for (ordinal, id) in opened.liveDocumentIDs.enumerated().prefix(10) {
-            XCTAssertEqual(try opened.storedText(ofDocument: ordinal), all[id], "the compaction copies the text of \(id)")
+            XCTAssertEqual(try opened.storedText(ofDocument: ordinal), all[ByteExactID(id)], "the compaction copies the text of \(id)")
         }
     }
 
     func testStoredTextRoundTrips() throws {
         let batch = try batchInDimensions(10, dims: 0..<32, seed: 11)
         var all = texts(for: batch.ids, seed: 12)
-        all[batch.ids[1]] = DocumentText(title: "Ünïcode — tïtle", text: "  kept as given: émoji 🙂, tabs\tand\nlines  ")
-        all[batch.ids[2]] = nil   // a document without text stores an empty one
+        all[ByteExactID(batch.ids[1])] = DocumentText(title: "Ünïcode — tïtle", text: "  kept as given: émoji 🙂, tabs\tand\nlines  ")
+        all[ByteExactID(batch.ids[2])] = nil   // a document without text stores an empty one
         let opened = try CompressedIndex(path: try buildIndex("roundtrip", batch: batch, texts: all))
         XCTAssertTrue(opened.storesText)
         for (ordinal, id) in batch.ids.enumerated() {
-            XCTAssertEqual(try opened.storedText(ofDocument: ordinal), all[id] ?? DocumentText(text: ""), id)
+            XCTAssertEqual(try opened.storedText(ofDocument: ordinal), all[ByteExactID(id)] ?? DocumentText(text: ""), id)
         }
         XCTAssertEqual(try LexicalSearcher(index: opened).search("émoji", k: 5).map(\.id), [batch.ids[1]])
         XCTAssertEqual(try LexicalSearcher(index: opened).search("EMOJI tïtle", k: 5).first?.id, batch.ids[1], "case and diacritics folded")
@@ -234,7 +234,7 @@ final class TextSearchTests: XCTestCase {
         func result(_ d: Int, _ score: Float) -> SearchResult { SearchResult(document: d, id: "d\(d)", score: score) }
         let plaid = [result(1, 30), result(2, 20), result(3, 10)], lexical = [result(3, 9), result(4, 5), result(1, 1)]
         let rrf = Fusion.reciprocalRank.fuse(plaid: plaid, lexical: lexical, k: 4)
-        // d1: 1/61 + 1/63; d3: 1/63 + 1/61 (a tie, the lower ordinal first); d2: 1/62; d4: 1/62.
+        // d1: 1/61 + 1/63; d3: 1/63 + 1/61 (a tie: the better PLAID rank first); d2: 1/62; d4: 1/62.
         XCTAssertEqual(rrf.map(\.document), [1, 3, 2, 4])
         XCTAssertEqual(Double(rrf[0].score), 1.0 / 61 + 1.0 / 63, accuracy: 1e-7)
         let relative = Fusion.relativeScore(alpha: 0.25).fuse(plaid: plaid, lexical: lexical, k: 3)
@@ -242,6 +242,45 @@ final class TextSearchTests: XCTestCase {
         XCTAssertEqual(relative.map(\.document), [3, 4, 1])
         XCTAssertEqual(relative.map(\.score), [0.75, 0.375, 0.25])
         XCTAssertEqual(Fusion.reciprocalRank.fuse(plaid: plaid, lexical: [], k: 3).map(\.document), [1, 2, 3])
+    }
+
+    /// Probe defect: two ids that differ only in Unicode normalization ("café" precomposed and
+    /// decomposed) are two documents, and each keeps its own text.
+    func testIDsEqualOnlyAfterNormalizationKeepTheirOwnText() throws {
+        let ids = ["caf\u{E9}", "cafe\u{301}"] + (0..<20).map { "d\($0)" }
+        let vectors = randomUnitVectors(ids.count * 16, dim: 32, seed: 23)
+        let batch = try DocumentBatch(ids: ids, documents: (0..<ids.count).map { Array(vectors[($0 * 16 * 32)..<(($0 + 1) * 16 * 32)]) }, dim: 32)
+        var texts = self.texts(for: Array(ids.dropFirst(2)), seed: 24)
+        texts[ByteExactID(ids[0])] = DocumentText(text: "apples oranges precomposed")
+        texts[ByteExactID(ids[1])] = DocumentText(text: "zebras giraffes decomposed")
+        let opened = try CompressedIndex(path: try buildIndex("normalization", batch: batch, texts: texts))
+        XCTAssertEqual(try opened.storedText(ofDocument: 0)?.text, "apples oranges precomposed")
+        XCTAssertEqual(try opened.storedText(ofDocument: 1)?.text, "zebras giraffes decomposed")
+        XCTAssertEqual(try LexicalSearcher(index: opened).search("apples", k: 3).map(\.document), [0])
+    }
+
+    /// Probe defect: with PLAID's weight at 0 and no BM25 result, hybrid ranks as PLAID does
+    /// (fused ties go to the better PLAID rank), not by document number.
+    func testFusedTiesGoToThePlaidRanking() {
+        func result(_ d: Int, _ score: Float) -> SearchResult { SearchResult(document: d, id: "d\(d)", score: score) }
+        let plaid = [result(9, 30), result(4, 20), result(7, 10)]
+        XCTAssertEqual(Fusion.relativeScore(alpha: 0).fuse(plaid: plaid, lexical: [], k: 3).map(\.document), [9, 4, 7])
+        XCTAssertEqual(Fusion.relativeScore(alpha: 0).fuse(plaid: plaid, lexical: [result(7, 5)], k: 3).map(\.document), [7, 9, 4])
+    }
+
+    /// Probe defect: a NUL in a text given to the library (as the server's adds do) is refused,
+    /// naming the document, and nothing is written.
+    func testATextWithNULIsRefusedByTheWriter() throws {
+        let batch = try batchInDimensions(12, dims: 0..<32, seed: 25)
+        let index = try buildIndex("nul", batch: batch, texts: texts(for: batch.ids, seed: 26))
+        let more = try batchInDimensions(3, dims: 0..<32, seed: 27)
+        let writer = try IndexWriter(path: index)
+        XCTAssertThrowsError(try writer.add(more, texts: [ByteExactID(more.ids[1]): DocumentText(text: "abc\u{0}def")])) { error in
+            XCTAssertTrue("\(error)".contains("NUL") && "\(error)".contains(more.ids[1]), "\(error)")
+        }
+        XCTAssertFalse(writer.hasChanges)
+        writer.close()
+        XCTAssertEqual(try CompressedIndex(path: index).documentCount, 12)
     }
 
     func testTokenizerSettingsAreChecked() throws {
@@ -271,6 +310,18 @@ final class SnippetTests: XCTestCase {
         XCTAssertTrue(snippet.cutBefore)
         XCTAssertFalse(snippet.cutAfter)
         XCTAssertEqual(snippet.rendered(open: "[", close: "]"), "…[Vitamin] D keeps [BONES] strong; [vitamin]-d, [bones]")
+    }
+
+    /// Probe defects: a huge word limit overflowed, and the window search was quadratic (a
+    /// 600,000-word text took minutes); it is one pass now.
+    func testHugeLimitsAndLongTextsAreLinear() {
+        let text = Array(repeating: "vitamin bone density filler", count: 150_000).joined(separator: " ")
+        let started = Date()
+        for width in [40, 1000, Int.max] {
+            let snippet = Snippet(of: text, for: "vitamin bone density", maximumWords: width)
+            XCTAssertFalse(snippet.marks.isEmpty)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20, "three passes over 600,000 words")
     }
 
     func testAccentsAndCaseAreFoldedAndNoMatchGivesTheStart() {

@@ -27,7 +27,8 @@ public enum Fusion: Equatable, Sendable {
     public static func depth(k: Int) -> Int { max(k, 100) }
 
     /// The best `k` of `plaid` and `lexical` (each best first) fused, best first; ties go to the
-    /// lower ordinal. Scores are the fused ones.
+    /// better PLAID rank (so that with PLAID's weight at 0 and no BM25 result the ranking is
+    /// PLAID's), then to the lower ordinal. Scores are the fused ones.
     public func fuse(plaid: [SearchResult], lexical: [SearchResult], k: Int) -> [SearchResult] {
         var fused: [Int: (id: String, score: Double)] = [:]
         func add(_ ranking: [SearchResult], _ contribution: (Int, SearchResult) -> Double) {
@@ -35,6 +36,8 @@ public enum Fusion: Equatable, Sendable {
                 fused[result.document, default: (result.id, 0)].score += contribution(rank, result)
             }
         }
+        var plaidRank: [Int: Int] = [:]
+        for (rank, result) in plaid.enumerated() where plaidRank[result.document] == nil { plaidRank[result.document] = rank }
         switch self {
         case .reciprocalRank:
             add(plaid) { rank, _ in 1 / (Fusion.rrfK + Double(rank + 1)) }
@@ -46,7 +49,11 @@ public enum Fusion: Equatable, Sendable {
                 add(ranking) { _, result in weight * (span > 0 ? Double(result.score - low) / span : 1) }
             }
         }
-        return fused.sorted { $0.value.score > $1.value.score || ($0.value.score == $1.value.score && $0.key < $1.key) }
+        return fused.sorted { a, b in
+            if a.value.score != b.value.score { return a.value.score > b.value.score }
+            let rankA = plaidRank[a.key] ?? Int.max, rankB = plaidRank[b.key] ?? Int.max
+            return rankA != rankB ? rankA < rankB : a.key < b.key
+        }
             .prefix(k).map { SearchResult(document: $0.key, id: $0.value.id, score: Float($0.value.score)) }
     }
 }

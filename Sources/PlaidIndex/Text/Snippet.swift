@@ -26,23 +26,36 @@ public struct Snippet: Equatable, Sendable {
     public init(of text: String, for question: String, maximumWords: Int = Snippet.defaultWords) {
         let words = Snippet.words(of: text)
         let wanted = Set(Snippet.words(of: question).map { Snippet.key(question[$0]) })
-        let hits = words.map { wanted.contains(Snippet.key(text[$0])) ? Snippet.key(text[$0]) : nil }
+        let hits = words.map { range -> String? in
+            let key = Snippet.key(text[range])
+            return wanted.contains(key) ? key : nil
+        }
         guard !words.isEmpty else {
             self.init(text: text.trimmingCharacters(in: .whitespacesAndNewlines), marks: [], cutBefore: false, cutAfter: false)
             return
         }
         let width = max(1, maximumWords)
-        var best = (start: 0, distinct: -1, count: -1)
-        var start = 0
-        // Windows start at each hit (or at 0): one of them holds the most, and no window needs to
-        // start at a word that is not a hit.
-        while start < words.count {
-            let window = hits[start..<min(start + width, words.count)].compactMap { $0 }
-            if (Set(window).count, window.count) > (best.distinct, best.count) { best = (start, Set(window).count, window.count) }
-            guard let next = hits[(start + 1)...].firstIndex(where: { $0 != nil }) else { break }
-            start = next
+        // Windows start at 0 or at a hit (no better window starts elsewhere) and end `width`
+        // words later or at the text's end; both ends only move forward, so the counts of the
+        // question's words inside follow in one pass over the text.
+        var inside: [String: Int] = [:], distinct = 0, count = 0, start = 0, stop = 0
+        func move(to newStart: Int) {
+            while stop < newStart + min(width, words.count - newStart) {
+                if let key = hits[stop] { inside[key, default: 0] += 1; if inside[key] == 1 { distinct += 1 }; count += 1 }
+                stop += 1
+            }
+            while start < newStart {
+                if let key = hits[start] { inside[key]! -= 1; if inside[key] == 0 { distinct -= 1 }; count -= 1 }
+                start += 1
+            }
         }
-        let end = min(best.start + width, words.count)
+        move(to: 0)
+        var best = (start: 0, distinct: distinct, count: count)
+        for position in hits.indices where position > 0 && hits[position] != nil {
+            move(to: position)
+            if (distinct, count) > (best.distinct, best.count) { best = (position, distinct, count) }
+        }
+        let end = best.start + min(width, words.count - best.start)
         let passage = text[words[best.start].lowerBound..<words[end - 1].upperBound]
         let passageText = String(passage)
         // The marks, moved from the text's indices to the passage's own.

@@ -13,8 +13,9 @@ public struct DocumentText: Equatable, Sendable {
     }
 }
 
-/// Texts of a batch of documents, by id.
-public typealias BatchTexts = [String: DocumentText]
+/// Texts of a batch of documents, by id, compared byte for byte as every id is (two ids equal
+/// only after Unicode normalization name two documents).
+public typealias BatchTexts = [ByteExactID: DocumentText]
 
 /// How an index stores its documents' text, fixed when the index is made (`--store-text`): the
 /// FTS5 tokenizer of every segment's full-text table. Absent from the manifest of an index made
@@ -60,7 +61,7 @@ public enum StoredTextReader {
             if document.text.utf8.contains(0) || (document.title?.utf8.contains(0) ?? false) {
                 throw PlaidError.invalidInput(file: path, detail: "line \(reader.lineNumber): the record with id \"\(visible(document.id))\" holds a NUL character, which stored text cannot keep; remove it")
             }
-            texts[document.id] = DocumentText(title: document.title, text: document.text)
+            texts[ByteExactID(document.id)] = DocumentText(title: document.title, text: document.text)
         }
         return texts
     }

@@ -44,8 +44,12 @@ final class TextStoreWriter {
     }
 
     /// Appends document number `document` (in order); a document without text stores an empty one.
-    func append(document: Int, text: DocumentText?) throws {
+    /// A NUL character is refused, naming the document's `id`: FTS5's tokenizers stop at one.
+    func append(document: Int, id: String, text: DocumentText?) throws {
         precondition(document == documents, "stored text is appended in document order")
+        if text?.text.utf8.contains(0) ?? false || text?.title?.utf8.contains(0) ?? false {
+            throw PlaidError.invalidArgument("the text of the document with id \"\(visible(id))\" holds a NUL character, which stored text cannot keep; remove it")
+        }
         let title = text?.title, body = text?.text ?? ""
         let compressed = try Array(body.utf8).withUnsafeBytes { try Zstd.compress($0, level: 3) }
         insertText.reset()

@@ -149,7 +149,7 @@ public enum IndexBuilder {
             try encoder.codes.withUnsafeBufferPointer { codes in
                 try encoder.packed.withUnsafeBytes { packed in
                     try writer.append(ids: source.ids[chunk], lengths: Array(source.lengths[chunk]), codes: codes, residuals: packed,
-                                      metadata: { metadata[$0] }, texts: { texts[$0] })
+                                      metadata: { metadata[$0] }, texts: { texts[ByteExactID($0)] })
                 }
             }
             // The input was read once; let its pages go so resident memory stays at the chunk size.

@@ -56,7 +56,7 @@ struct SegmentMerger {
     private func copyLiveDocuments(of segment: Segment, into writer: SegmentWriter,
                                    ids allIDs: inout [String], lengths allLengths: inout [Int]) throws {
         var ids: [String] = [], lengths: [Int] = [], codes: [Int32] = [], residuals: [UInt8] = []
-        var metadata: [ByteExactID: [String: MetadataValue]] = [:], texts: [ByteExactID: DocumentText] = [:]
+        var metadata: [ByteExactID: [String: MetadataValue]] = [:], texts: BatchTexts = [:]
         func flush() throws {
             guard !ids.isEmpty else { return }
             try codes.withUnsafeBufferPointer { c in

@@ -57,7 +57,7 @@ final class SegmentWriter {
         }
         for id in newIDs {
             try metadata.append(document: ids.count, id: id, values: values(id))
-            try text?.append(document: ids.count, text: texts(id))
+            try text?.append(document: ids.count, id: id, text: texts(id))
             ids.append(id)
         }
         precondition(ids.count == lengths.count)

@@ -78,12 +78,7 @@ extension IndexWriter {
         batch.model = encoder.identity
         var stored: BatchTexts = [:]
         if committed.storedText != nil {
-            for record in texts {
-                guard !record.text.utf8.contains(0) else {
-                    throw PlaidError.invalidArgument("the text of the document with id \"\(visible(record.id))\" holds a NUL character, which stored text cannot keep; remove it")
-                }
-                stored[record.id] = DocumentText(text: record.text)
-            }
+            for record in texts { stored[ByteExactID(record.id)] = DocumentText(text: record.text) }
         }
         return try add(batch, metadata: metadata, texts: stored, upsert: upsert)
     }

@@ -230,7 +230,7 @@ final class RetrievalService: @unchecked Sendable {
             if texts.count == ids.count { batch.model = self.encoder?.identity }
             // A document sent as text keeps it when the index stores text (one sent as vectors, an empty one).
             let stored: BatchTexts = documents.reduce(into: [:]) { all, document in
-                if let text = document.text { all[document.id] = DocumentText(text: text) }
+                if let text = document.text { all[ByteExactID(document.id)] = DocumentText(text: text) }
             }
             let (summary, commit, manifest) = try self.commitWrite { writer in
                 try writer.add(batch, metadata: metadata, texts: stored, upsert: upsert)
