@@ -76,7 +76,7 @@ struct Add: ParsableCommand {
                 if writer.storesText && texts == nil {
                     printWarning("the index stores text and --texts was not given: these documents store an empty text, and BM25 will not find them")
                 }
-                let stored = try texts.map { try StoredTextReader.fromCollection(path: $0) } ?? [:]
+                let stored = try texts.map { try storedTexts(file: $0, for: batch.ids) } ?? [:]
                 added = try writer.add(batch, metadata: fields, texts: stored, upsert: upsert, growCodebook: growCodebook, showProgress: true)
             } else {
                 added = try writer.add(collection: collection!, encoder: pooling.applied(to: try encoder.loadEncoder()), upsert: upsert,

@@ -64,7 +64,7 @@ struct Build: ParsableCommand {
             if let embeddings {
                 let documents = try DocumentEmbeddings(directory: embeddings)
                 let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
-                let stored = try texts.map { try StoredTextReader.fromCollection(path: $0) } ?? [:]
+                let stored = try texts.map { try storedTexts(file: $0, for: documents.ids) } ?? [:]
                 _ = try build.build(from: documents, metadata: fields, texts: stored, at: index.index)
                 return
             }

@@ -99,7 +99,8 @@ struct Search: ParsableCommand {
         return lines
     }
 
-    /// Ranked lines a person reads; the marks bold on a terminal, plain elsewhere.
+    /// Ranked lines a person reads; the marks bold on a terminal, plain elsewhere. Control
+    /// characters of the stored text are shown escaped (`visible`), never sent to the terminal.
     private func plainText(_ answers: [Answer]) -> String {
         let bold = isatty(STDOUT_FILENO) != 0
         var out = ""
@@ -108,10 +109,10 @@ struct Search: ParsableCommand {
             if answer.hits.isEmpty { out += "(no results)\n" }
             for (rank, hit) in answer.hits.enumerated() {
                 out += String(format: "%2d. %@  %.4f", rank + 1, hit.result.id, hit.result.score)
-                if let title = hit.title, !title.isEmpty { out += "  " + title.split(whereSeparator: \.isNewline).joined(separator: " ") }
+                if let title = hit.title, !title.isEmpty { out += "  " + visible(title.split(whereSeparator: \.isNewline).joined(separator: " ")) }
                 out += "\n"
                 if let passage = hit.passage, !passage.text.isEmpty {
-                    out += "    " + passage.rendered(open: bold ? "\u{1B}[1m" : "", close: bold ? "\u{1B}[0m" : "") + "\n"
+                    out += "    " + passage.rendered(open: bold ? "\u{1B}[1m" : "", close: bold ? "\u{1B}[0m" : "", escaping: visible) + "\n"
                 }
                 if let matches = hit.matches { out += "    matched: " + Search.summary(of: matches) + "\n" }
             }

@@ -158,6 +158,9 @@ struct Serve: AsyncParsableCommand {
                 throw PlaidError.invalidArgument("--host \(host) answers other machines, so the server needs an API key: give --api-key-file FILE (or --no-auth if a proxy in front authenticates)")
             }
             let encoder = try model.map { try ColBERTEncoder(modelPath: $0, precision: precision) }
+            if create && storeText && FileManager.default.fileExists(atPath: index) {
+                printWarning("--store-text is not applied: an index is already at \(index), and it stores text only if it was made with --store-text")
+            }
             if create && !FileManager.default.fileExists(atPath: index) {
                 let dimension = dim ?? encoder!.dimension
                 try IndexBuilder.createEmpty(at: index, dim: dimension, parameters: BuildParameters(nbits: nbits, storedText: try storedText),

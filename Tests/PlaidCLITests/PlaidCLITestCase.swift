@@ -25,8 +25,8 @@ class PlaidCLITestCase: XCTestCase {
         return result
     }
 
-    func launch(_ arguments: [String]) throws -> (process: Process, stdout: String, stderr: String) {
-        try PlaidProcess(directory: directory).launch(arguments)
+    func launch(_ arguments: [String], in workingDirectory: String? = nil) throws -> (process: Process, stdout: String, stderr: String) {
+        try PlaidProcess(directory: directory, workingDirectory: workingDirectory).launch(arguments)
     }
 
     /// Every file under an index directory, by relative path (the writer lock aside).

@@ -16,8 +16,8 @@ final class ServerProcess {
     let stdoutPath: String
     let stderrPath: String
 
-    init(_ test: PlaidCLITestCase, arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        (process, stdoutPath, stderrPath) = try test.launch(["serve", "--port", "0"] + arguments)
+    init(_ test: PlaidCLITestCase, arguments: [String], workingDirectory: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+        (process, stdoutPath, stderrPath) = try test.launch(["serve", "--port", "0"] + arguments, in: workingDirectory)
         let deadline = Date().addingTimeInterval(120)
         var found: Int?
         while found == nil, Date() < deadline, process.isRunning {

@@ -395,6 +395,10 @@ final class ServerTests: PlaidCLITestCase {
             let score = hits(plain).first { $0["id"] as? String == hit["id"] as? String }?["score"] as? Double
             if let score { XCTAssertEqual(sum, score, accuracy: 0.05, "the matches sum to the MaxSim") }
         }
+        // Probe defect: a NUL was stored by the server though the command line refuses it.
+        let nul = try server.request("POST", "/documents", ["documents": [["id": "n1", "text": "abc\u{0}def"]]])
+        XCTAssertEqual(nul.status, 400)
+        XCTAssertTrue(nul.error?.contains("NUL") ?? false, nul.error ?? "")
         let added = try server.request("POST", "/documents", ["documents": [["id": "mine", "text": "Zebrafish fins regenerate"]]])
         XCTAssertEqual(added.status, 201, added.error ?? "")
         let found = try server.request("POST", "/search", ["queries": ["zebrafish"], "k": 3, "mode": "bm25", "include_text": true])
@@ -412,11 +416,19 @@ final class ServerTests: PlaidCLITestCase {
             XCTAssertTrue(refused.error?.contains(expected) ?? false, "\(body): \(refused.error ?? "")")
         }
         XCTAssertEqual(server.stop(), 0, server.stderr)
-        let plain = try ServerProcess(self, arguments: ["--index", path("plain"), "--model", SciFactSlice.model])
+        // Probe defect: include_text repeated each hit's text without bound; the answer's texts
+        // are bounded as a request body is.
+        let small = try ServerProcess(self, arguments: ["--index", path("index"), "--model", SciFactSlice.model, "--max-body-mib", "1"])
+        let many = try small.request("POST", "/search", ["queries": [String](repeating: "cancer cells", count: 100), "k": 40, "mode": "bm25", "include_text": true])
+        XCTAssertEqual(many.status, 413, many.error ?? "")
+        XCTAssertTrue(many.error?.contains("include_text") ?? false, many.error ?? "")
+        XCTAssertEqual(small.stop(), 0, small.stderr)
+        // Started with a relative index path: no server path reaches the client either way.
+        let plain = try ServerProcess(self, arguments: ["--index", "plain", "--model", SciFactSlice.model], workingDirectory: directory)
         let refused = try plain.request("POST", "/search", ["queries": [text], "mode": "hybrid"])
         XCTAssertEqual(refused.status, 400)
         XCTAssertTrue(refused.error?.contains("stores no text") ?? false, refused.error ?? "")
-        XCTAssertFalse(refused.error?.contains(path("plain")) ?? true, "no server path: \(refused.error ?? "")")
+        XCTAssertFalse(refused.error?.contains("plain") ?? true, "no server path: \(refused.error ?? "")")
         XCTAssertEqual(plain.stop(), 0, plain.stderr)
     }
 

@@ -66,6 +66,14 @@ final class TextModesCLITests: PlaidCLITestCase {
         result = try run(["query", "--index", index, "--queries", path("qemb"), "--mode", "bm25", "--output", path("x.run")])
         XCTAssertTrue(result.status != 0 && result.stderr.contains("query text file"), result.stderr)
 
+        // Probe defect: a --texts file covering some of the documents was taken silently.
+        result = try run(["encode", "--collection", more(path("two.jsonl"), ["t1", "t2"]), "--model", model, "--output-dir", path("two")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(["add", "--index", index, "--embeddings", path("two"), "--texts", more(path("partial.jsonl"), ["t1", "stranger"])])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("no text for 1 of the 2 documents (\"t2\")"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("1 ids that are not among the documents (\"stranger\")"), result.stderr)
+
         // An add from a collection stores its text too; the new documents are found by BM25.
         let more = path("more.jsonl")
         try "{\"_id\": \"new1\", \"title\": \"Zebrafish\", \"text\": \"zebrafish fins regenerate quickly\"}\n".write(toFile: more, atomically: true, encoding: .utf8)
@@ -124,6 +132,13 @@ final class TextModesCLITests: PlaidCLITestCase {
         XCTAssertTrue(result.status != 0 && result.stderr.contains("stores no text"), result.stderr)
         result = try run(["search", "--index", index, "--model", model, "  "])
         XCTAssertTrue(result.status != 0 && result.stderr.contains("empty"), result.stderr)
+    }
+
+    /// A small collection at `file` of documents with these ids.
+    private func more(_ file: String, _ ids: [String]) -> String {
+        try! ids.map { "{\"_id\": \"\($0)\", \"text\": \"the document \($0) about zebras\"}" }.joined(separator: "\n")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        return file
     }
 
     func testEvalComparesTheModes() throws {

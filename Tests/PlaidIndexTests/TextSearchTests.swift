@@ -324,6 +324,13 @@ final class SnippetTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 20, "three passes over 600,000 words")
     }
 
+    /// Probe defect: control characters of stored text reached the terminal; `escaping` shows
+    /// them, while white space still folds to single spaces and the marks stay as given.
+    func testEscapingReachesTheTextNotTheMarks() {
+        let snippet = Snippet(of: "red \u{1B}[31malert\u{1B}[0m  and\n\tred", for: "red")
+        XCTAssertEqual(snippet.rendered(open: "<", close: ">", escaping: visible), "<red> \\u{001B}[31malert\\u{001B}[0m and <red>")
+    }
+
     func testAccentsAndCaseAreFoldedAndNoMatchGivesTheStart() {
         let snippet = Snippet(of: "Le café   est\nchaud. Très chaud.", for: "CAFE tres", maximumWords: 3)
         XCTAssertEqual(snippet.marks.map { String(snippet.text[$0]) }, ["café"])

@@ -16,11 +16,13 @@ public struct MatchedTokens: Equatable, Sendable {
     /// document's from its stored text, tokenized again as the encoder saw it when it was indexed.
     /// A document whose token count differs from its vector count (pooled, or encoded by another
     /// model) gets no document texts rather than wrong ones.
+    /// `beforeEachDocument` runs before each document's texts are read (a caller's deadline).
     public static func of(documents ordinals: [Int], in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
-                          question: String?, encoder: TextEncoder?) throws -> [[MatchedTokens]] {
+                          question: String?, encoder: TextEncoder?, beforeEachDocument: () throws -> Void = {}) throws -> [[MatchedTokens]] {
         let matches = Searcher(index: index).matches(query: query, tokens: tokens, documents: ordinals)
         let queryTexts = question.flatMap { q in encoder?.queryTokenTexts(q) }.flatMap { $0.count == tokens ? $0 : nil }
         return try zip(ordinals, matches).map { ordinal, matches in
+            try beforeEachDocument()
             var documentTexts: [String]?
             if let encoder, let stored = try index.storedText(ofDocument: ordinal) {
                 let encoded = CollectionDocument(id: "", title: stored.title, text: stored.text).record.text

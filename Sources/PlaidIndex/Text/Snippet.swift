@@ -68,17 +68,26 @@ public struct Snippet: Equatable, Sendable {
     }
 
     /// The passage with each mark between `open` and `close` (`**` for Markdown, ANSI bold on a
-    /// terminal), "…" where text was cut, and runs of white space as one space.
-    public func rendered(open: String, close: String) -> String {
+    /// terminal), "…" where text was cut, and runs of white space as one space; the text itself
+    /// passes through `escaping` (say, to show control characters rather than send them to a
+    /// terminal), the marks do not.
+    public func rendered(open: String, close: String, escaping: (String) -> String = { $0 }) -> String {
+        // Each run of white space becomes one space before anything is escaped (a newline would
+        // otherwise be shown as an escape).
+        func plain(_ part: Substring) -> String {
+            let words = part.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            let lead = part.first?.isWhitespace == true ? " " : "", trail = part.last?.isWhitespace == true && !words.isEmpty ? " " : ""
+            return lead + escaping(words) + trail
+        }
         var out = cutBefore ? "…" : ""
         var at = text.startIndex
         for mark in marks {
-            out += text[at..<mark.lowerBound] + open + text[mark] + close
+            out += plain(text[at..<mark.lowerBound]) + open + escaping(String(text[mark])) + close
             at = mark.upperBound
         }
-        out += text[at...]
+        out += plain(text[at...])
         if cutAfter { out += "…" }
-        return out.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        return out.trimmingCharacters(in: .whitespaces)
     }
 
     /// Where the words of `text` are: runs of letters, digits and marks.

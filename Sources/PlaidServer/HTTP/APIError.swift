@@ -127,6 +127,8 @@ extension APIError {
             return .badRequest("\(field) has \(value) vectors; the limit is \(maximum) per query (--max-query-tokens)")
         case let .vectorsTimesK(vectors, k):
             return .badRequest("\(field) has \(vectors) vectors at k = \(k), \(value) vectors × k; the limit is \(maximum) (--max-tokens-times-k): send fewer vectors or a smaller k")
+        case .answerTextBytes:
+            return .tooLarge("the stored texts of these results come to more than \(maximum) bytes, the most one answer carries (--max-body-mib): ask for fewer queries or results, or leave out \(field)")
         }
     }
 
@@ -161,6 +163,7 @@ extension ServiceError.Input {
         case .ids: return "ids"
         case .texts: return "texts"
         case .text(let i): return "texts[\(i)]"
+        case .includeText: return "include_text"
         }
     }
 }

@@ -54,6 +54,8 @@ final class RetrievalService: @unchecked Sendable {
     ///   - modelFolder: the folder it was loaded from, which errors shown to clients must not name.
     init(indexPath: String, encoder: TextEncoder?, modelFolder: String? = nil, threads: Int,
          limits: ServerConfiguration.Limits, readOnly: Bool = false) throws {
+        // Absolute, so that every message naming a file of the index is one `folders` hides from clients.
+        let indexPath = URL(fileURLWithPath: indexPath).standardizedFileURL.path
         self.indexPath = indexPath
         self.encoder = encoder.map(SerialEncoder.init)
         folders = ServerFolders(index: indexPath, model: modelFolder)
@@ -163,14 +165,21 @@ final class RetrievalService: @unchecked Sendable {
             }
             if search.matches, let queries {
                 results.matches = try hits.enumerated().map { q, results in
-                    try deadline.check()
-                    return try MatchedTokens.of(documents: results.map(\.document), in: index, query: queries[q].vectors, tokens: queries[q].tokens,
-                                                question: search.texts?[q], encoder: self.encoder)
+                    try MatchedTokens.of(documents: results.map(\.document), in: index, query: queries[q].vectors, tokens: queries[q].tokens,
+                                         question: search.texts?[q], encoder: self.encoder, beforeEachDocument: deadline.check)
                 }
             }
             if search.includeText {
-                for hit in hits.joined() where results.texts[hit.document] == nil {
-                    results.texts[hit.document] = try index.storedText(ofDocument: hit.document)
+                // Each hit repeats its text in the answer: their sum is bounded as a request body is.
+                var bytes = 0
+                for hit in hits.joined() {
+                    let text = try results.texts[hit.document] ?? index.storedText(ofDocument: hit.document)
+                    bytes += (text?.text.utf8.count ?? 0) + (text?.title?.utf8.count ?? 0)
+                    guard bytes <= self.limits.maxBodyBytes else {
+                        throw ServiceError.limitExceeded(.answerTextBytes, value: bytes, maximum: self.limits.maxBodyBytes, in: .includeText)
+                    }
+                    try deadline.check()
+                    results.texts[hit.document] = text
                 }
             }
             return results

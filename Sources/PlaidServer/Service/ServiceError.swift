@@ -46,6 +46,8 @@ enum ServiceError: Error {
         case queryVectors
         /// A query's vectors times k, what its search costs grow with (the value is their product).
         case vectorsTimesK(vectors: Int, k: Int)
+        /// UTF-8 bytes of the stored texts one answer carries (`include_text`).
+        case answerTextBytes
     }
 
     enum Parameter: Equatable, Sendable {
@@ -71,6 +73,8 @@ enum ServiceError: Error {
         case ids
         /// The texts of an encoding, and text `i` of them.
         case texts, text(Int)
+        /// A search's request for its results' stored text.
+        case includeText
     }
 
     /// What is given either as text or as vectors, never both.

@@ -82,6 +82,20 @@ func storedTextSettings(storeText: Bool, tokenizer: String?) throws -> StoredTex
     }
 }
 
+/// The texts of `file` for the documents of `ids`, with a warning naming the documents it gives
+/// no text (they store an empty one) and the ids it has that are not documents.
+func storedTexts(file: String, for ids: [String]) throws -> BatchTexts {
+    let texts = try StoredTextReader.fromCollection(path: file)
+    let wanted = Set(ids.map(ByteExactID.init))
+    let missing = ids.filter { texts[ByteExactID($0)] == nil }, unknown = texts.keys.filter { !wanted.contains($0) }.map(\.id)
+    func some(_ list: [String]) -> String { list.prefix(3).map { "\"\(visible($0))\"" }.joined(separator: ", ") + (list.count > 3 ? ", …" : "") }
+    if !missing.isEmpty {
+        printWarning("\(file) has no text for \(missing.count) of the \(ids.count) documents (\(some(missing))): they store an empty text, and BM25 will not find them")
+    }
+    if !unknown.isEmpty { printWarning("\(file) has \(unknown.count) ids that are not among the documents (\(some(unknown))); their texts are not stored") }
+    return texts
+}
+
 func printBuildSummary(_ summary: BuildSummary, path: String) {
     let m = summary.manifest
     printStatus(String(format: "built %@: %d documents, %d tokens, %d centroids, %d bits, %.1f MB, %.2f bytes/token, %.1f s",
