@@ -115,8 +115,8 @@ extension TextStoreWriter {
     }
 }
 
-/// A segment's stored text opened for reading: documents' texts and the BM25 statistics and
-/// scores of its full-text table. One connection, used under a lock.
+/// A segment's stored text opened for reading: documents' texts, and the statistics and postings
+/// BM25 reads from its full-text table. One connection, used under a lock.
 final class SegmentText: @unchecked Sendable {
     let path: String
     /// Documents the full-text table holds (deleted ones included) and their tokens.
