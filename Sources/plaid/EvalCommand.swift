@@ -92,10 +92,7 @@ struct Eval: ParsableCommand {
         guard k >= 10 else { throw ValidationError("--k must be at least 10 for nDCG@10, not \(k).") }
         if runFile != nil && (runDir != nil || index != nil) { throw ValidationError("--run scores an existing run; --run-dir and --index go with a search.") }
         if reference != nil && runFile == nil { throw ValidationError("--reference goes with --run; a search is compared with exhaustive MaxSim already.") }
-        _ = try searchModes
-        if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1, not \(alpha).") }
-        if alpha != nil && fusion == .rrf { throw ValidationError("--alpha weighs the relative fusion, not rrf.") }
-        if try (fusion != nil || alpha != nil) && !searchModes.contains(.hybrid) { throw ValidationError("--fusion and --alpha go with --modes ...,hybrid.") }
+        try ModeOptions.check(fusion: fusion, alpha: alpha, hybrid: searchModes.contains(.hybrid), modeOption: "--modes ...,hybrid")
         if runFile != nil && modes != "plaid" { throw ValidationError("--modes goes with a search; --run scores one run file.") }
     }
 

@@ -31,16 +31,22 @@ public struct LexicalSearcher: Sendable {
     /// The words of `question` as FTS5 phrases, in order, duplicates kept (a word asked twice
     /// counts twice, as in a bag of words).
     public static func phrases(of question: String) -> [String] {
-        var words: [String] = [], word = String.UnicodeScalarView()
-        func close() {
-            if !word.isEmpty, words.count < maximumWords { words.append("\"" + String(word) + "\"") }
-            word = String.UnicodeScalarView()
+        words(of: question).prefix(maximumWords).map { "\"" + String(question.unicodeScalars[$0]) + "\"" }
+    }
+
+    /// Where the words of `text` are: runs of letters, digits and marks.
+    static func words(of text: String) -> [Range<String.Index>] {
+        var ranges: [Range<String.Index>] = []
+        var start: String.Index?
+        var index = text.unicodeScalars.startIndex
+        while index < text.unicodeScalars.endIndex {
+            let isWord = isWordScalar(text.unicodeScalars[index])
+            if isWord, start == nil { start = index }
+            if !isWord, let open = start { ranges.append(open..<index); start = nil }
+            index = text.unicodeScalars.index(after: index)
         }
-        for scalar in question.unicodeScalars {
-            if isWordScalar(scalar) { word.append(scalar) } else { close() }
-        }
-        close()
-        return words
+        if let open = start { ranges.append(open..<text.endIndex) }
+        return ranges
     }
 
     /// Whether `scalar` belongs to a word: a letter, digit or mark (or a private-use character),

@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The passage is the window of at most `maximumWords` words holding the most distinct words of
 /// the question (then the most of them, then the earliest). Words compare as the full-text table's
-/// default tokenizer sees them: runs of letters, digits and marks (`LexicalSearcher.phrases`),
+/// default tokenizer sees them: runs of letters, digits and marks (`LexicalSearcher.words`),
 /// ignoring case and accents. They are the question's words as written, not the tokens whose
 /// vectors matched: a PLAID match between different words is not marked.
 public struct Snippet: Equatable, Sendable {
@@ -24,8 +24,8 @@ public struct Snippet: Equatable, Sendable {
 
     /// The passage of `text` for `question`; the text's first words when none of the question's is in it.
     public init(of text: String, for question: String, maximumWords: Int = Snippet.defaultWords) {
-        let words = Snippet.words(of: text)
-        let wanted = Set(Snippet.words(of: question).map { Snippet.key(question[$0]) })
+        let words = LexicalSearcher.words(of: text)
+        let wanted = Set(LexicalSearcher.words(of: question).map { Snippet.key(question[$0]) })
         let hits = words.map { range -> String? in
             let key = Snippet.key(text[range])
             return wanted.contains(key) ? key : nil
@@ -88,21 +88,6 @@ public struct Snippet: Equatable, Sendable {
         out += plain(text[at...])
         if cutAfter { out += "…" }
         return out.trimmingCharacters(in: .whitespaces)
-    }
-
-    /// Where the words of `text` are: runs of letters, digits and marks.
-    static func words(of text: String) -> [Range<String.Index>] {
-        var ranges: [Range<String.Index>] = []
-        var start: String.Index?
-        var index = text.unicodeScalars.startIndex
-        while index < text.unicodeScalars.endIndex {
-            let isWord = LexicalSearcher.isWordScalar(text.unicodeScalars[index])
-            if isWord, start == nil { start = index }
-            if !isWord, let open = start { ranges.append(open..<index); start = nil }
-            index = text.unicodeScalars.index(after: index)
-        }
-        if let open = start { ranges.append(open..<text.endIndex) }
-        return ranges
     }
 
     /// A word as compared: without case or accents.

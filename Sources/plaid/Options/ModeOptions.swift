@@ -17,9 +17,15 @@ struct ModeOptions: ParsableArguments {
     enum FusionName: String, ExpressibleByArgument, CaseIterable { case rrf, relative }
 
     func validate() throws {
+        try ModeOptions.check(fusion: fusion, alpha: alpha, hybrid: mode == .hybrid, modeOption: "--mode hybrid")
+    }
+
+    /// The checks of `--fusion` and `--alpha`, shared with `eval` (`hybrid`: whether a hybrid
+    /// search is asked for, and `modeOption` how).
+    static func check(fusion: FusionName?, alpha: Double?, hybrid: Bool, modeOption: String) throws {
         if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1, not \(alpha).") }
         if alpha != nil && fusion == .rrf { throw ValidationError("--alpha weighs the relative fusion, not rrf.") }
-        if (fusion != nil || alpha != nil) && mode != .hybrid { throw ValidationError("--fusion and --alpha go with --mode hybrid.") }
+        if (fusion != nil || alpha != nil) && !hybrid { throw ValidationError("--fusion and --alpha go with \(modeOption).") }
     }
 
     var fusionRule: Fusion { ModeOptions.fusion(fusion, alpha: alpha) }
