@@ -179,14 +179,10 @@ final class ResidualLookup {
         return out
     }
 
-    /// Each query token's best token of the document at `ordinal` (whose codes name rows of
-    /// `scoreRows`) and its score, as `scores(of:scoreRows:)` finds them: those scores, summed in
+    /// Each query token's best token of `document` (whose codes name rows of `scoreRows`) and its score, as `scores(of:scoreRows:)` finds them: those scores, summed in
     /// query order, are that document's score.
-    func matches(of ordinal: Int, scoreRows: UnsafePointer<Float>) -> [(score: Float, token: Int)] {
-        let (segmentNumber, d) = index.locate(ordinal)
-        let segment = index.segments[segmentNumber]
-        var document = plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
-                                             tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
+    func matches(of document: plaid_lookup_document, scoreRows: UnsafePointer<Float>) -> [(score: Float, token: Int)] {
+        var document = document
         var best = [Float](repeating: 0, count: tokens), at = [Int32](repeating: 0, count: tokens)
         plaid_matches_from_lookup(scoreRows, table, units, tokens, index.dim, Int32(index.codec.nbits), &document, &best, &at, &scratch)
         return zip(best, at).map { (score: $0, token: Int($1)) }

@@ -50,6 +50,17 @@ extension Searcher {
         /// Centroids some token scored.
         var scoredCentroids = 0
 
+        /// No rows yet, for `query` [tokens, dim].
+        init(index: CompressedIndex, query: UnsafePointer<Float>, tokens nq: Int) {
+            let norms = (0..<nq).map { t in plaid_squared_norm(query + t * index.dim, index.dim).squareRoot() }
+            ids = []
+            values = []
+            slot = [UInt32](repeating: 0, count: index.quantizer.count)
+            tokens = nq
+            activeTokens = (0..<nq).filter { norms[$0] > 0 }
+            bound = 1.01 * (norms.max() ?? 0)
+        }
+
         /// Gives every centroid of `centroids` that has none a row (each at most once).
         mutating func addRows(_ centroids: [Int], index: CompressedIndex, query: UnsafePointer<Float>) {
             var more: [Int32] = []
@@ -76,6 +87,29 @@ extension Searcher {
             }
             addRows(codes, index: index, query: query)
         }
+
+        /// `body` given the documents at `ordinals` with their codes rewritten as rows of
+        /// `values` (every centroid they name must have one: `addRows(forCodesOf:)`), and `values`.
+        func withRowCodedDocuments<R>(_ ordinals: [Int], index: CompressedIndex,
+                                      _ body: ([plaid_lookup_document], UnsafePointer<Float>) -> R) -> R {
+            var rows: [UInt32] = []
+            var starts: [Int] = []
+            for ordinal in ordinals {
+                let (s, d) = index.locate(ordinal)
+                let segment = index.segments[s]
+                starts.append(rows.count)
+                for t in 0..<segment.documentLengths[d] { rows.append(slot[segment.code(ofDocument: d, token: t)] - 1) }
+            }
+            return rows.withUnsafeBufferPointer { rowCodes in
+                let documents = ordinals.enumerated().map { (j, ordinal) -> plaid_lookup_document in
+                    let (s, d) = index.locate(ordinal)
+                    let segment = index.segments[s]
+                    return plaid_lookup_document(codes: UnsafeRawPointer(rowCodes.baseAddress! + starts[j]), residuals: segment.residuals(ofDocument: d),
+                                                 tokens: segment.documentLengths[d], codeWidth: 4)
+                }
+                return values.withUnsafeBufferPointer { body(documents, $0.baseAddress!) }
+            }
+        }
     }
 
     /// Grouped stage 1: each active token scores the centroids of its best `probes` groups (by
@@ -85,10 +119,8 @@ extension Searcher {
     func partialCentroidScores(query: UnsafePointer<Float>, tokens nq: Int, groups: CentroidSearchGroups, probes: Int,
                                ncells: Int, threshold: Float) -> PartialCentroidScores {
         let dim = index.dim, g = groups.count
-        let norms = (0..<nq).map { t in plaid_squared_norm(query + t * dim, dim).squareRoot() }
-        let active = (0..<nq).filter { norms[$0] > 0 }
-        var scores = PartialCentroidScores(ids: [], values: [], slot: [UInt32](repeating: 0, count: index.quantizer.count),
-                                           tokens: nq, activeTokens: active, bound: 1.01 * (norms.max() ?? 0))
+        var scores = PartialCentroidScores(index: index, query: query, tokens: nq)
+        let active = scores.activeTokens
         var passing = Array(groups.tail)
         if !active.isEmpty {
             var groupScores = [Float](repeating: 0, count: g * nq)
@@ -231,23 +263,7 @@ extension Searcher {
     private func exactScores(of ordinals: [Int], scores: inout PartialCentroidScores, lookup: ResidualLookup,
                              query: UnsafePointer<Float>) -> [Float] {
         scores.addRows(forCodesOf: ordinals, index: index, query: query)
-        var rows: [UInt32] = []
-        var starts: [Int] = []
-        for ordinal in ordinals {
-            let (s, d) = index.locate(ordinal)
-            let segment = index.segments[s]
-            starts.append(rows.count)
-            for t in 0..<segment.documentLengths[d] { rows.append(scores.slot[segment.code(ofDocument: d, token: t)] - 1) }
-        }
-        return rows.withUnsafeBufferPointer { rowCodes in
-            let documents = ordinals.enumerated().map { (j, ordinal) -> plaid_lookup_document in
-                let (s, d) = index.locate(ordinal)
-                let segment = index.segments[s]
-                return plaid_lookup_document(codes: UnsafeRawPointer(rowCodes.baseAddress! + starts[j]), residuals: segment.residuals(ofDocument: d),
-                                             tokens: segment.documentLengths[d], codeWidth: 4)
-            }
-            return scores.values.withUnsafeBufferPointer { lookup.scores(of: documents, scoreRows: $0.baseAddress!) }
-        }
+        return scores.withRowCodedDocuments(ordinals, index: index) { lookup.scores(of: $0, scoreRows: $1) }
     }
 
     /// Stage 2 over partial scores: the centroid interaction (16-bit scores, as

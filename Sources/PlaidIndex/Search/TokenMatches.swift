@@ -21,16 +21,18 @@ extension Searcher {
     /// For each document of `ordinals`: each query token's best match among its tokens (the first
     /// of equal scores), in query order, as the search's exact stage scores them, so that the
     /// scores summed in query order are the document's search score exactly. All-zero query
-    /// vectors (padding) add nothing and are left out. Costs one scoring of every centroid for the
-    /// query, then about an exact scoring per document.
+    /// vectors (padding) add nothing and are left out. Costs the scores of the centroids the
+    /// documents' codes name (16-bit products, exact sums, so each equals stage 1's), the
+    /// query's residual table, and about an exact scoring per document.
     public func matches(query: UnsafePointer<Float>, tokens nq: Int, documents ordinals: [Int]) -> [[TokenMatch]] {
         guard nq > 0, !ordinals.isEmpty else { return ordinals.map { _ in [] } }
-        let scores = centroidScores(queries: query, count: 1, tokens: nq)[0]
+        var scores = PartialCentroidScores(index: index, query: query, tokens: nq)
+        scores.addRows(forCodesOf: ordinals, index: index, query: query)
         let active = Set(scores.activeTokens)
         let lookup = ResidualLookup(index: index, query: query, tokens: nq)
-        return scores.withValues { rows in
-            ordinals.map { ordinal in
-                lookup.matches(of: ordinal, scoreRows: rows).enumerated().compactMap { t, best in
+        return scores.withRowCodedDocuments(ordinals, index: index) { documents, rows in
+            documents.map { document in
+                lookup.matches(of: document, scoreRows: rows).enumerated().compactMap { t, best in
                     guard active.contains(t), best.token >= 0 else { return nil }
                     return TokenMatch(queryToken: t, documentToken: best.token, score: best.score)
                 }
