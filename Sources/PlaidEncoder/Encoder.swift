@@ -156,12 +156,17 @@ public final class ColBERTEncoder: @unchecked Sendable {
     }
 
     /// The token each of a document's vectors stands for (skiplist tokens have none), as the
-    /// tokenizer writes it: what a match's document token is. Only the text's first
-    /// `documentLength` · 128 characters are read (a document keeps its first `documentLength`
-    /// tokens, which span fewer but for long runs of white space or words of hundreds of
-    /// characters): a text past that then gives fewer tokens than vectors, and callers name none.
-    public func documentTokenTexts(_ text: String) -> [String]? {
-        tokenization.document(String(text.prefix(settings.documentLength * 128))).filter { !tokenization.skiplist.contains($0) }.map { tokenization.tokenizer.token(forID: $0) ?? "" }
+    /// tokenizer writes it, and its span in `text`: what a match's document token is. Only the
+    /// text's first `documentLength` · 128 characters are read (a document keeps its first
+    /// `documentLength` tokens, which span fewer but for long runs of white space or words of
+    /// hundreds of characters): a text past that then gives fewer tokens than vectors, and
+    /// callers name none.
+    public func documentTokens(_ text: String) -> [DocumentToken]? {
+        let read = String(text.prefix(settings.documentLength * 128))
+        let (ids, spans) = tokenization.documentWithSpans(read)
+        return zip(ids, spans).filter { !tokenization.skiplist.contains($0.0) }.map { id, span in
+            DocumentToken(text: tokenization.tokenizer.token(forID: id) ?? "", span: span)
+        }
     }
 
     /// Number of vectors `encodeDocuments` returns for each text (tokens not in the skiplist).

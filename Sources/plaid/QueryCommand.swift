@@ -47,6 +47,9 @@ struct Query: ParsableCommand {
     @Flag(help: "Print each search stage's time and candidates in and out, per query, to standard error.")
     var explain = false
 
+    @Option(help: "Also write why each result matched, as JSON lines (query, rank, id, score, and per query token its best document token and that score; with token texts and spans when the queries are texts and the index stores text), to this file or - for standard output.")
+    var matches: String?
+
     @OptionGroup var filter: FilterOptions
 
     @OptionGroup var reporting: ReportingOptions
@@ -62,6 +65,8 @@ struct Query: ParsableCommand {
         if !exhaustive && embeddings != nil { throw ValidationError("--embeddings goes with --exhaustive; a PLAID search reads only the index.") }
         if !exhaustive && index == nil { throw ValidationError("Give --index DIR (or --exhaustive with --embeddings DIR).") }
         if exhaustive && explain { throw ValidationError("--explain shows PLAID's stages; --exhaustive has none.") }
+        if exhaustive && matches != nil { throw ValidationError("--matches explains an index's results; --exhaustive searches no index.") }
+        if matches == "-" && ["-", "/dev/stdout"].contains(output) { throw ValidationError("--output and --matches cannot both be standard output.") }
         if let tag, tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word (no spaces): it is a column of the run file.") }
     }
 
@@ -70,10 +75,11 @@ struct Query: ParsableCommand {
         try runReportingErrors {
             // Every check that can fail comes before the search.
             let destination = try OutputDestination.prepare(output)
+            let matchesDestination = try matches.map { try OutputDestination.prepare($0, option: "--matches") }
             if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
             let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
             if let opened, modes.mode != .plaid {
-                try searchTexts(opened, destination: destination)
+                try searchTexts(opened, destination: destination, matchesDestination: matchesDestination)
                 return
             }
             let documents = try embeddings.map { try DocumentEmbeddings(directory: $0) }
@@ -100,29 +106,61 @@ struct Query: ParsableCommand {
             try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
             if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
+            if let matchesDestination, let opened {
+                // Token texts need the queries' text and the model, which a file of texts has.
+                let records = try? queryTexts(queries, mode: .plaid)
+                try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, questions: records?.map(\.text),
+                                 index: opened, encoder: records == nil ? nil : try encoder.loadEncoder())
+            }
         }
     }
 
+    /// `--matches`: a JSON line per query and result, with each query token's best document token
+    /// (`MatchedTokens`, whose scores sum to the result's).
+    private func writeMatches(to destination: OutputDestination, results: [[SearchResult]], queries: QueryEmbeddings, questions: [String]?,
+                              index: CompressedIndex, encoder: TextEncoder?) throws {
+        struct Line: Encodable { var query: String, rank: Int, id: String, score: Float, matches: [MatchedTokens] }
+        let json = JSONEncoder()
+        json.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let perQuery = queries.tokensPerQuery * queries.dim
+        var lines = Data()
+        for (q, hits) in results.enumerated() {
+            let matched = try queries.values.withUnsafeBufferPointer { all in
+                try MatchedTokens.of(documents: hits.map(\.document), in: index, query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery,
+                                     question: questions?[q], encoder: encoder)
+            }
+            for (rank, (hit, matches)) in zip(hits, matched).enumerated() {
+                lines += try json.encode(Line(query: queries.ids[q], rank: rank + 1, id: hit.id, score: hit.score, matches: matches))
+                lines += Data("\n".utf8)
+            }
+        }
+        try destination.write(lines)
+    }
+
     /// `--mode bm25` or `hybrid`: the queries are texts; hybrid encodes them too.
-    private func searchTexts(_ opened: CompressedIndex, destination: OutputDestination) throws {
+    private func searchTexts(_ opened: CompressedIndex, destination: OutputDestination, matchesDestination: OutputDestination?) throws {
         let search = try ModeSearch(index: opened, mode: modes.mode, fusion: modes.fusionRule)
         let records = try queryTexts(queries, mode: modes.mode)
         var queryEmbeddings: QueryEmbeddings?
-        if search.needsEmbeddings {
-            let model = try encoder.loadEncoder()
-            try checkModel(queries: model.identity, index: opened.codebook.model, strict: strict)
-            queryEmbeddings = try encodeQueries(records, with: model, batchSize: encoder.batchSize).queries
+        var model: ColBERTEncoder?
+        if search.needsEmbeddings || matchesDestination != nil {
+            model = try encoder.loadEncoder()
+            try checkModel(queries: model!.identity, index: opened.codebook.model, strict: strict)
+            queryEmbeddings = try encodeQueries(records, with: model!, batchSize: encoder.batchSize).queries
             try checkDimensions(query: queryEmbeddings!.dim, other: opened.dim, what: "the index")
         }
         let allowed = try filter.documents(of: opened)
         let started = Date()
-        let (results, latencies, trace) = try search.searchTimed(questions: records.map(\.text), queries: queryEmbeddings,
+        let (results, latencies, trace) = try search.searchTimed(questions: records.map(\.text), queries: search.needsEmbeddings ? queryEmbeddings : nil,
                                                                  parameters: self.search.parameters(defaultK: 10), filter: allowed,
                                                                  threads: self.search.threads)
         let seconds = Date().timeIntervalSince(started)
         try destination.write(try Run(results: results, queryIDs: records.map(\.id)).trecData(tag: tag ?? modes.mode.rawValue))
         printSearchTimes(queries: records.count, seconds: seconds, latencies: latencies)
         if explain { printError(explanation(of: trace, queries: records.count)) }
+        if let matchesDestination, let queryEmbeddings {
+            try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, questions: records.map(\.text), index: opened, encoder: model)
+        }
     }
 }
 

@@ -133,19 +133,17 @@ struct Search: ParsableCommand {
         }.joined(separator: ", ")
     }
 
+    /// `matches` in their one JSON form (`MatchedTokens: Encodable`), as JSONSerialization objects.
+    private func jsonObject(_ matches: [MatchedTokens]) throws -> Any {
+        try JSONSerialization.jsonObject(with: JSONEncoder().encode(matches))
+    }
+
     private func jsonText(_ answers: [Answer]) throws -> String {
-        let objects: [[String: Any]] = answers.map { answer in
-            ["question": answer.question, "results": answer.hits.map { hit -> [String: Any] in
+        let objects: [[String: Any]] = try answers.map { answer in
+            ["question": answer.question, "results": try answer.hits.map { hit -> [String: Any] in
                 var object: [String: Any] = ["id": hit.result.id, "score": Double(hit.result.score)]
                 if let title = hit.title { object["title"] = title }
-                if let matches = hit.matches {
-                    object["matches"] = matches.map { m -> [String: Any] in
-                        var entry: [String: Any] = ["query_token": m.match.queryToken, "document_token": m.match.documentToken, "score": Double(m.match.score)]
-                        if let text = m.queryText { entry["query_text"] = text }
-                        if let text = m.documentText { entry["document_text"] = text }
-                        return entry
-                    }
-                }
+                if let matches = hit.matches { object["matches"] = try jsonObject(matches) }
                 if let passage = hit.passage {
                     object["passage"] = passage.text
                     // Where the marks are in the passage, in Unicode scalars (Python's string indices).

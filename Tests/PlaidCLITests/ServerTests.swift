@@ -390,6 +390,8 @@ final class ServerTests: PlaidCLITestCase {
             let entries = hit["matches"] as! [[String: Any]]
             XCTAssertEqual(entries.count, 32, "one per query vector")
             XCTAssertTrue(entries.contains { $0["query_text"] as? String == "vitamin" && $0["document_text"] != nil }, "\(entries)")
+            let span = entries.first { $0["query_text"] as? String == "vitamin" }?["document_span"] as? [String: Any]
+            XCTAssertTrue(["title", "text"].contains(span?["field"] as? String) && (span?["end"] as? Int ?? 0) > (span?["start"] as? Int ?? 0), "\(entries)")
             let sum = entries.reduce(0.0) { $0 + ($1["score"] as! Double) }
             let plain = try server.request("POST", "/search", ["queries": [text], "k": 40])
             let score = hits(plain).first { $0["id"] as? String == hit["id"] as? String }?["score"] as? Double

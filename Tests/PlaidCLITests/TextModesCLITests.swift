@@ -125,6 +125,42 @@ final class TextModesCLITests: PlaidCLITestCase {
                 }
             }
         }
+        // Each matched token's span holds that token, in the stored title or text.
+        result = try run(["search", "--index", index, "--model", model, "--k", "3", "--json", "--matches", "ALDH1 expression in breast cancer"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let explained = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]]
+        let corpus = try String(contentsOfFile: dataset + "/corpus.jsonl", encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        var spans = 0
+        for hit in explained[0]["results"] as! [[String: Any]] {
+            let document = corpus.first { $0["_id"] as? String == hit["id"] as? String }!
+            for match in hit["matches"] as! [[String: Any]] {
+                guard let span = match["document_span"] as? [String: Any] else { continue }
+                let field = Array((document[span["field"] as! String] as! String).unicodeScalars)
+                let written = String(String.UnicodeScalarView(field[(span["start"] as! Int)..<(span["end"] as! Int)]))
+                let token = (match["document_text"] as! String).replacingOccurrences(of: "##", with: "")
+                XCTAssertEqual(written.lowercased().folding(options: .diacriticInsensitive, locale: nil), token, "\(match)")
+                spans += 1
+            }
+        }
+        XCTAssertGreaterThan(spans, 20)
+        // `plaid query --matches`: a JSON line per result, the same matches as `plaid search`'s.
+        result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--k", "3", "--output", path("m.run"), "--matches", path("m.jsonl")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let matchLines = try String(contentsOfFile: path("m.jsonl"), encoding: .utf8).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(matchLines.map { $0["id"] as! String }, try runFile(path("m.run")).map { $0[2] })
+        XCTAssertEqual(matchLines.map { $0["rank"] as! Int }, [1, 2, 3])
+        for line in matchLines {
+            let matches = line["matches"] as! [[String: Any]]
+            XCTAssertEqual(matches.reduce(0.0) { $0 + ($1["score"] as! Double) }, line["score"] as! Double, accuracy: 1e-3)
+            XCTAssertTrue(matches.contains { $0["document_span"] != nil && $0["query_text"] as? String == "breast" }, "\(matches)")
+        }
+        result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--output", "-", "--matches", "-"])
+        XCTAssertTrue(result.status != 0 && result.stderr.contains("cannot both be standard output"), result.stderr)
+
         result = try run(["search", "--index", plain, "--model", model, "--k", "2", "vitamin D"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout.split(separator: "\n").count, 2, "no text, no passages: \(result.stdout)")

@@ -22,15 +22,29 @@ public protocol TextEncoder: AnyObject {
     func encodeQueryEmbeddings(ids: [String], texts: [String], batchSize: Int) throws -> QueryEmbeddings
     /// The token each of a query's vectors stands for, as the tokenizer writes it.
     func queryTokenTexts(_ text: String) -> [String]
-    /// The token each of a document's vectors stands for; nil when its vectors do not stand for
-    /// tokens one by one (pooled).
-    func documentTokenTexts(_ text: String) -> [String]?
+    /// The token each of a document's vectors stands for, and where it lies in `text`; nil when
+    /// its vectors do not stand for tokens one by one (pooled).
+    func documentTokens(_ text: String) -> [DocumentToken]?
+}
+
+/// The token a document vector stands for: as the tokenizer writes it (`##ing`), and where it
+/// came from in the text the encoder read.
+public struct DocumentToken: Equatable, Sendable {
+    public var text: String
+    /// Unicode scalar offsets (Python's string indices) into that text; nil for a token that
+    /// stands for none of it (`[CLS]`, a marker) or could not be placed.
+    public var span: Range<Int>?
+
+    public init(text: String, span: Range<Int>?) {
+        self.text = text
+        self.span = span
+    }
 }
 
 extension TextEncoder {
     /// An encoder that cannot name its tokens names none: matches then carry positions only.
     public func queryTokenTexts(_ text: String) -> [String] { [] }
-    public func documentTokenTexts(_ text: String) -> [String]? { nil }
+    public func documentTokens(_ text: String) -> [DocumentToken]? { nil }
 
     /// The one way texts become vectors in plaid: `texts` as documents or queries, `chunk` texts
     /// per call to the model, with `beforeEachChunk` run before each call (a deadline check

@@ -145,5 +145,5 @@ public final class PooledEncoder: TextEncoder {
     public func queryTokenTexts(_ text: String) -> [String] { base.queryTokenTexts(text) }
 
     /// A pooled vector stands for a cluster of tokens, not one.
-    public func documentTokenTexts(_ text: String) -> [String]? { factor > 1 ? nil : base.documentTokenTexts(text) }
+    public func documentTokens(_ text: String) -> [DocumentToken]? { factor > 1 ? nil : base.documentTokens(text) }
 }

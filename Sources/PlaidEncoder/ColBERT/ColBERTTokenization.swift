@@ -77,8 +77,20 @@ struct ColBERTTokenization: @unchecked Sendable {
 
     /// Document token ids (all attended to).
     func document(_ text: String) -> [Int] {
+        ColBERTTokenization.inserting(documentPrefixID, into: tokenizedDocument(text))
+    }
+
+    /// Document token ids and each one's span in `text` (`Tokenizer.spans`; nil for the special
+    /// tokens and the prefix).
+    func documentWithSpans(_ text: String) -> (ids: [Int], spans: [Range<Int>?]) {
+        let ids = tokenizedDocument(text)
+        var spans = tokenizer.spans(of: ids, in: text, lowercased: lowercase)
+        if documentPrefixID != nil { spans.insert(nil, at: min(1, spans.count)) }
+        return (ColBERTTokenization.inserting(documentPrefixID, into: ids), spans)
+    }
+
+    private func tokenizedDocument(_ text: String) -> [Int] {
         let length = documentPrefixID == nil ? settings.documentLength : settings.documentLength - 1
-        let ids = tokenizer.encode(prepare(text), addSpecialTokens: true, maxLength: length)
-        return ColBERTTokenization.inserting(documentPrefixID, into: ids)
+        return tokenizer.encode(prepare(text), addSpecialTokens: true, maxLength: length)
     }
 }

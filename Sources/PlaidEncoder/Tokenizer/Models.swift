@@ -7,6 +7,8 @@ protocol TokenizationModel: Sendable {
     func tokenize(_ word: ScalarSlice, into ids: inout [Int])
     /// Token string → id, for the model's own vocabulary.
     var vocabulary: [String: Int] { get }
+    /// The id of what the model cannot spell, if it has one.
+    var unknownID: Int? { get }
 }
 
 /// Reads the `model` field.
@@ -65,16 +67,20 @@ func string(of scalars: ScalarSlice) -> String {
 /// or longer than `max_input_chars_per_word` characters, becomes a single unknown token.
 struct WordPieceModel: TokenizationModel {
     let vocabulary: [String: Int]
+    /// What starts a piece inside a word (`##`).
+    let continuingPrefix: String
     /// Ids of the continuation pieces, keyed without their `##` prefix so that a lookup needs no
     /// concatenation.
     private let continuationIDs: [String: Int]
-    private let unknownID: Int
+    private let unknownWordID: Int
+    var unknownID: Int? { unknownWordID }
     private let maxCharactersPerWord: Int
     private let cache = WordCache()
 
     init(_ fields: JSONFields) throws {
         vocabulary = try readVocabulary(fields)
         let prefix = try fields.optionalString("continuing_subword_prefix") ?? "##"
+        continuingPrefix = prefix
         var continuations: [String: Int] = [:]
         for (token, id) in vocabulary where token.hasPrefix(prefix) && token.count > prefix.count {
             continuations[String(token.dropFirst(prefix.count))] = id
@@ -84,14 +90,14 @@ struct WordPieceModel: TokenizationModel {
         guard let unknownID = vocabulary[unknownToken] else {
             throw fields.invalid("unk_token", "names \"\(unknownToken)\", which is not in `\(fields.fieldPath("vocab"))`")
         }
-        self.unknownID = unknownID
+        unknownWordID = unknownID
         maxCharactersPerWord = fields.optional("max_input_chars_per_word") == nil
             ? 100 : try fields.int("max_input_chars_per_word")
     }
 
     func tokenize(_ word: ScalarSlice, into ids: inout [Int]) {
         if word.count > maxCharactersPerWord {
-            ids.append(unknownID)
+            ids.append(unknownWordID)
             return
         }
         let key = string(of: word)
@@ -117,7 +123,7 @@ struct WordPieceModel: TokenizationModel {
                 if match != nil { break }
                 end -= 1
             }
-            guard let id = match else { return [unknownID] }
+            guard let id = match else { return [unknownWordID] }
             pieces.append(id)
             start = end
         }
@@ -134,11 +140,11 @@ struct BPEModel: TokenizationModel {
     /// Ids of single-character tokens, by scalar value; with a continuing-subword prefix or an
     /// end-of-word suffix the other cases are looked up by string.
     private let characterIDs: [UInt32: Int]
-    private let unknownID: Int?
+    let unknownID: Int?
     private let fuseUnknown: Bool
     private let ignoreMerges: Bool
-    private let continuingSubwordPrefix: String?
-    private let endOfWordSuffix: String?
+    let continuingSubwordPrefix: String?
+    let endOfWordSuffix: String?
     private let cache = WordCache()
 
     init(_ fields: JSONFields) throws {

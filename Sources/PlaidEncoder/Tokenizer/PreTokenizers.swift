@@ -164,6 +164,15 @@ enum ByteLevelAlphabet {
         return characters
     }()
 
+    /// The byte that `character` spells (nil for a character outside the alphabet).
+    static func byte(of character: Unicode.Scalar) -> UInt8? { bytesByCharacter[character.value] }
+
+    private static let bytesByCharacter: [UInt32: UInt8] = {
+        var bytes: [UInt32: UInt8] = [:]
+        for (byte, character) in characters.enumerated() { bytes[character.value] = UInt8(byte) }
+        return bytes
+    }()
+
     /// The word's UTF-8 bytes, one alphabet character each.
     static func spell(_ word: ScalarSlice) -> [Unicode.Scalar] {
         var spelled: [Unicode.Scalar] = []

@@ -24,6 +24,9 @@ public final class Tokenizer: Sendable {
     private let template: SingleSequenceTemplate
     private let addedTokenIDs: [String: Int]
     private let tokensByID: [Int: String]
+    /// Ids of the added tokens (special tokens among them), which stand for no text of their own.
+    private let addedIDs: Set<Int>
+    private let aligner: TokenAligner
     /// The number of ids: the vocabulary plus added tokens beyond it (the embedding table's rows).
     public let vocabularySize: Int
 
@@ -73,6 +76,8 @@ public final class Tokenizer: Sendable {
         for (token, id) in model.vocabulary { tokensByID[id] = token }
         for (token, id) in addedTokenIDs { tokensByID[id] = token }
         self.tokensByID = tokensByID
+        addedIDs = Set(addedTokenIDs.values)
+        aligner = TokenAligner(surface: Self.surface(of: model, after: preTokenizer), normalizer: normalizer)
         vocabularySize = (tokensByID.keys.max() ?? -1) + 1
 
         let vocabulary = model.vocabulary
@@ -105,6 +110,34 @@ public final class Tokenizer: Sendable {
     /// The token string of `id`, or nil for an id outside the vocabulary.
     public func token(forID id: Int) -> String? {
         tokensByID[id]
+    }
+
+    /// Where each of `ids` lies in `text`, in Unicode scalar offsets (Python's string indices):
+    /// `ids` are what `encode` gave for `text` (or for `text` lower-cased, with `lowercased`), with
+    /// the template's special tokens when `withSpecialTokens`. Those get nil, as does a token that
+    /// could not be placed (`TokenAligner` says how tokens are placed).
+    public func spans(of ids: [Int], in text: String, lowercased: Bool = false, withSpecialTokens: Bool = true) -> [Range<Int>?] {
+        let template = withSpecialTokens && ids.count >= self.template.specialTokenCount
+            ? (prefix: self.template.prefix.count, suffix: self.template.suffix.count) : (prefix: 0, suffix: 0)
+        let tokens = ids.enumerated().map { position, id -> TokenAligner.Token in
+            if position < template.prefix || position >= ids.count - template.suffix { return .none }
+            guard let token = tokensByID[id] else { return .none }
+            if id == model.unknownID { return .unknown(written: Array(token.unicodeScalars)) }
+            if addedIDs.contains(id) { return .added(Array(token.unicodeScalars)) }
+            return aligner.surfaceBytes(of: token).map { .surface($0) } ?? .none
+        }
+        return aligner.spans(of: tokens, in: text, lowercased: lowercased)
+    }
+
+    private static func surface(of model: TokenizationModel, after preTokenizer: PreTokenizer?) -> TokenAligner.Surface {
+        if let wordPiece = model as? WordPieceModel { return .wordPiece(continuingPrefix: wordPiece.continuingPrefix) }
+        func isByteLevel(_ step: PreTokenizer?) -> Bool {
+            if step is ByteLevelPreTokenizer { return true }
+            return (step as? PreTokenizerSequence)?.steps.contains(where: isByteLevel) ?? false
+        }
+        if isByteLevel(preTokenizer) { return .byteLevel }
+        let bpe = model as? BPEModel
+        return .plain(continuingPrefix: bpe?.continuingSubwordPrefix, endOfWordSuffix: bpe?.endOfWordSuffix)
     }
 
     private func textTokenIDs(_ text: String) -> [Int] {

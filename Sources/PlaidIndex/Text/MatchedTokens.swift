@@ -1,8 +1,8 @@
 import Foundation
 import PlaidCore
 
-/// A `TokenMatch` with what a reader needs to see it: the query token's text and the matched
-/// document token's, where they are known.
+/// A `TokenMatch` with what a reader needs to see it: the query token's text, and the matched
+/// document token's text and place in the stored text, where they are known.
 public struct MatchedTokens: Equatable, Sendable {
     public var match: TokenMatch
     /// The query token as the tokenizer writes it (nil for queries given as vectors).
@@ -10,12 +10,15 @@ public struct MatchedTokens: Equatable, Sendable {
     /// The matched document token as the tokenizer writes it (nil when the index stores no text,
     /// or its vectors do not stand for tokens one by one).
     public var documentText: String?
+    /// Where the matched document token lies in the stored title or text (nil where `documentText`
+    /// is, and for tokens that stand for no text, such as `[CLS]`).
+    public var documentSpan: StoredTextSpan?
 
     /// The matches of `query` (`tokens` vectors) in each document of `ordinals`
-    /// (`Searcher.matches`), with token texts: `question`'s tokens by `encoder`, and each
-    /// document's from its stored text, tokenized again as the encoder saw it when it was indexed.
-    /// A document whose token count differs from its vector count (pooled, or encoded by another
-    /// model) gets no document texts rather than wrong ones.
+    /// (`Searcher.matches`), with token texts and spans: `question`'s tokens by `encoder`, and
+    /// each document's from its stored text, tokenized again as the encoder saw it when it was
+    /// indexed. A document whose token count differs from its vector count (pooled, or encoded by
+    /// another model) gets no document texts rather than wrong ones.
     /// `beforeEachDocument` runs before each document's texts are read (a caller's deadline).
     public static func of(documents ordinals: [Int], in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
                           question: String?, encoder: TextEncoder?, beforeEachDocument: () throws -> Void = {}) throws -> [[MatchedTokens]] {
@@ -23,12 +26,73 @@ public struct MatchedTokens: Equatable, Sendable {
         let queryTexts = question.flatMap { q in encoder?.queryTokenTexts(q) }.flatMap { $0.count == tokens ? $0 : nil }
         return try zip(ordinals, matches).map { ordinal, matches in
             try beforeEachDocument()
-            var documentTexts: [String]?
+            var documentTokens: [DocumentToken]?
+            var title: String?
             if let encoder, let stored = try index.storedText(ofDocument: ordinal) {
-                let encoded = CollectionDocument(id: "", title: stored.title, text: stored.text).record.text
-                documentTexts = encoder.documentTokenTexts(encoded).flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
+                title = stored.title
+                // What the encoder read, but unstripped, so that spans count from the title's start.
+                let read = stored.title.map { $0 + " " + stored.text } ?? stored.text
+                documentTokens = encoder.documentTokens(read).flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
             }
-            return matches.map { MatchedTokens(match: $0, queryText: queryTexts?[$0.queryToken], documentText: documentTexts?[$0.documentToken]) }
+            return matches.map { match in
+                let token = documentTokens?[match.documentToken]
+                return MatchedTokens(match: match, queryText: queryTexts?[match.queryToken], documentText: token?.text,
+                                     documentSpan: token?.span.flatMap { StoredTextSpan(joinedSpan: $0, title: title) })
+            }
+        }
+    }
+}
+
+/// A place in a document's stored text: in its title or its text, in Unicode scalar offsets
+/// (Python's string indices) into that field.
+public struct StoredTextSpan: Equatable, Sendable {
+    public enum Field: String, Sendable { case title, text }
+    public var field: Field
+    public var range: Range<Int>
+
+    public init(field: Field, range: Range<Int>) {
+        self.field = field
+        self.range = range
+    }
+
+    /// The span of `joined`, a range of `title + " " + text` (of the text alone without a title).
+    init?(joinedSpan joined: Range<Int>, title: String?) {
+        guard let title else {
+            self.init(field: .text, range: joined)
+            return
+        }
+        let titleLength = title.unicodeScalars.count
+        if joined.lowerBound < titleLength {
+            self.init(field: .title, range: joined.lowerBound..<min(joined.upperBound, titleLength))
+        } else if joined.lowerBound > titleLength {
+            self.init(field: .text, range: (joined.lowerBound - titleLength - 1)..<(joined.upperBound - titleLength - 1))
+        } else {
+            return nil  // the joining space
+        }
+    }
+}
+
+/// The one JSON form of a match, shared by `plaid search --json`, `plaid query --matches` and the
+/// server: `query_token`, `document_token`, `score`, and where known `query_text`,
+/// `document_text` and `document_span` (`field`, `start`, `end`).
+extension MatchedTokens: Encodable {
+    private enum Keys: String, CodingKey {
+        case queryToken = "query_token", documentToken = "document_token", score, queryText = "query_text", documentText = "document_text"
+        case documentSpan = "document_span", field, start, end
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(match.queryToken, forKey: .queryToken)
+        try container.encode(match.documentToken, forKey: .documentToken)
+        try container.encode(match.score, forKey: .score)
+        try container.encodeIfPresent(queryText, forKey: .queryText)
+        try container.encodeIfPresent(documentText, forKey: .documentText)
+        if let documentSpan {
+            var span = container.nestedContainer(keyedBy: Keys.self, forKey: .documentSpan)
+            try span.encode(documentSpan.field.rawValue, forKey: .field)
+            try span.encode(documentSpan.range.lowerBound, forKey: .start)
+            try span.encode(documentSpan.range.upperBound, forKey: .end)
         }
     }
 }

@@ -16,21 +16,7 @@ struct SearchResponse: Encodable, Sendable {
         var title: String?
         var text: String?
         /// With `matches`: each query token's best document token and the score of that match.
-        var matches: [Match]?
-
-        struct Match: Encodable, Sendable {
-            var queryToken: Int, documentToken: Int, score: Float
-            var queryText: String?, documentText: String?
-
-            init(_ m: MatchedTokens) {
-                queryToken = m.match.queryToken; documentToken = m.match.documentToken; score = m.match.score
-                queryText = m.queryText; documentText = m.documentText
-            }
-
-            enum CodingKeys: String, CodingKey {
-                case queryToken = "query_token", documentToken = "document_token", score, queryText = "query_text", documentText = "document_text"
-            }
-        }
+        var matches: [MatchedTokens]?
     }
     var results: [[Hit]]
     var tookMs: Double

@@ -41,7 +41,7 @@ extension SearchResponse {
             hits.enumerated().map { r, hit in
                 let text = results.texts[hit.document]
                 return Hit(id: hit.id, score: hit.score, metadata: results.metadata[hit.document], title: text?.title, text: text?.text,
-                           matches: results.matches?[q][r].map(Hit.Match.init))
+                           matches: results.matches?[q][r])
             }
         }, tookMs: tookMs)
     }

@@ -30,7 +30,7 @@ final class SerialEncoder: TextEncoder, @unchecked Sendable {
 
     // Tokenizing only: safe to run beside a call to the model (the encoders tokenize in parallel themselves).
     func queryTokenTexts(_ text: String) -> [String] { encoder.queryTokenTexts(text) }
-    func documentTokenTexts(_ text: String) -> [String]? { encoder.documentTokenTexts(text) }
+    func documentTokens(_ text: String) -> [DocumentToken]? { encoder.documentTokens(text) }
 
     private func serially<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()

@@ -1,0 +1,237 @@
+import Foundation
+import PlaidCore
+
+/// Where a tokenizer's tokens lie in the text they came from, for highlighting.
+///
+/// The tokenizer itself keeps no offsets: its normalizers rewrite whole pieces of text (NFD, case,
+/// accents, replacements), and tracking every scalar through them would touch every normalizer.
+/// Instead the tokens are aligned to the text afterwards: the text is normalized one grapheme
+/// cluster at a time (with the same normalizer, so `É` becomes `e` for an uncased BERT), and each
+/// token's surface (a WordPiece piece without its `##`, a byte-level BPE token's bytes) is matched
+/// against what follows the previous token, white space aside. A span covers whole clusters and
+/// no white space at its ends. Added tokens met in the text are matched as written; the unknown
+/// token takes the text between the tokens placed around it. Tokens of the template (`[CLS]`),
+/// of white space alone, and any that cannot be found nearby get no span; the alignment then goes
+/// on from the last match, so one odd token never shifts the spans of the rest.
+struct TokenAligner {
+    /// How a vocabulary entry spells the text it stands for.
+    enum Surface {
+        /// WordPiece: the piece, less the continuing-subword prefix of pieces inside a word.
+        case wordPiece(continuingPrefix: String)
+        /// GPT-2 byte-level BPE: one alphabet character per byte of UTF-8.
+        case byteLevel
+        /// Other BPE: the token, less a continuing prefix and an end-of-word suffix; `▁` is a space.
+        case plain(continuingPrefix: String?, endOfWordSuffix: String?)
+    }
+
+    /// What a token stands for in the text, for placing it.
+    enum Token {
+        /// Nothing (a token of the post-processor's template, or a vocabulary entry without text).
+        case none
+        /// The unknown token: its own text where the text holds it (`[UNK]` written out), else
+        /// the word that follows the previous token (up to white space or punctuation).
+        case unknown(written: [Unicode.Scalar])
+        /// An added token met in the text: its content, as the text spells it.
+        case added([Unicode.Scalar])
+        /// A vocabulary entry: `surfaceBytes`.
+        case surface([UInt8])
+    }
+
+    /// How far past the previous token a token is looked for, in bytes of normalized text (or
+    /// scalars, for added tokens): an unknown token's word, or text the normalizer rewrote across
+    /// clusters, is skipped so, while a token that is not there costs a bounded search.
+    static let searchWindow = 256
+
+    let surface: Surface
+    let normalizer: TextNormalizer?
+
+    /// Byte-level BPE spells every byte of the text, white space included, so it is matched byte
+    /// for byte; the other models drop white space, so it is left out on both sides.
+    private var keepsWhiteSpace: Bool { if case .byteLevel = surface { true } else { false } }
+
+    /// The bytes of text that token `token` (its vocabulary entry) stands for; nil when none.
+    func surfaceBytes(of token: String) -> [UInt8]? {
+        var spelled: [UInt8] = []
+        switch surface {
+        case let .wordPiece(prefix):
+            spelled = Array((token.hasPrefix(prefix) && token.count > prefix.count ? String(token.dropFirst(prefix.count)) : token).utf8)
+        case .byteLevel:
+            for scalar in token.unicodeScalars {
+                guard let byte = ByteLevelAlphabet.byte(of: scalar) else { return nil }
+                spelled.append(byte)
+            }
+        case let .plain(prefix, suffix):
+            var text = token
+            if let prefix, text.hasPrefix(prefix) { text.removeFirst(prefix.count) }
+            if let suffix, text.hasSuffix(suffix) { text.removeLast(suffix.count) }
+            spelled = Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
+        }
+        if !keepsWhiteSpace { spelled = String(decoding: spelled, as: UTF8.self).unicodeScalars.filter { !Self.isWhiteSpace($0) }.flatMap { Array(UTF8.encode($0)!) } }
+        return spelled.isEmpty ? nil : spelled
+    }
+
+    /// Each token's span in `text`, in Unicode scalar offsets. `lowercased`: the text was
+    /// lower-cased before tokenizing (some ColBERT models do it themselves).
+    func spans(of tokens: [Token], in text: String, lowercased: Bool) -> [Range<Int>?] {
+        let normalized = NormalizedText(text, normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keepsWhiteSpace)
+        let bytes = normalized.bytes[...]
+        var spans = [Range<Int>?](repeating: nil, count: tokens.count)
+        var cursor = 0
+        /// Token t placed at bytes [start, end) of the normalized text.
+        func place(_ t: Int, _ start: Int, _ end: Int, span: Range<Int>? = nil) {
+            spans[t] = span ?? normalized.span(start..<end)
+            cursor = end
+        }
+        for (t, token) in tokens.enumerated() {
+            switch token {
+            case .none:
+                continue
+            case let .unknown(written):
+                if let (start, end) = Self.findAdded(written, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor)),
+                   normalized.firstByte(from: start) == cursor {
+                    place(t, cursor, normalized.firstByte(from: end), span: normalized.trimmed(start..<end))
+                } else if cursor < bytes.count {
+                    place(t, cursor, normalized.wordEnd(from: cursor))
+                }
+            case var .surface(surface):
+                var start = Self.find(surface[...], in: bytes, from: cursor)
+                if start == nil && keepsWhiteSpace && surface.first == 0x20 {
+                    // A space the pre-tokenizer put before the text (`add_prefix_space`).
+                    surface.removeFirst()
+                    if !surface.isEmpty { start = Self.find(surface[...], in: bytes, from: cursor) }
+                }
+                if let start { place(t, start, start + surface.count) }
+            case let .added(content):
+                // Added tokens are cut from the text before normalizing: look for them as written.
+                guard let (start, end) = Self.findAdded(content, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor)) else { continue }
+                place(t, normalized.firstByte(from: start), normalized.firstByte(from: end), span: normalized.trimmed(start..<end))
+            }
+        }
+        return spans
+    }
+
+    /// The first occurrence of `pattern` in `text` that starts within `searchWindow` of `cursor`.
+    private static func find(_ pattern: ArraySlice<UInt8>, in text: ArraySlice<UInt8>, from cursor: Int) -> Int? {
+        guard let first = pattern.first else { return nil }
+        let last = min(cursor + searchWindow, text.count - pattern.count)
+        guard cursor <= last else { return nil }
+        for start in cursor...last where text[start] == first {
+            if text[start..<(start + pattern.count)].elementsEqual(pattern) { return start }
+        }
+        return nil
+    }
+
+    /// The first occurrence of added token `content` in `scalars` within `searchWindow` of
+    /// `cursor`, where a white-space scalar of the content matches any white-space scalar and
+    /// letters match in either case (an added token that is normalized, such as PyLate's `"[Q] "`,
+    /// also matches `"[q]\t"`).
+    private static func findAdded(_ content: [Unicode.Scalar], in scalars: [Unicode.Scalar], from cursor: Int) -> (Int, Int)? {
+        guard !content.isEmpty, cursor < scalars.count else { return nil }
+        for start in cursor..<min(cursor + searchWindow, scalars.count) {
+            var i = start
+            var matched = true
+            for scalar in content {
+                guard i < scalars.count, scalars[i] == scalar || (isWhiteSpace(scalar) && isWhiteSpace(scalars[i]))
+                        || scalars[i].properties.lowercaseMapping == scalar.properties.lowercaseMapping else {
+                    matched = false
+                    break
+                }
+                i += 1
+            }
+            if matched { return (start, i) }
+        }
+        return nil
+    }
+
+    static func isWhiteSpace(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "\u{2581}" || UnicodeClasses.isWhitespace(scalar)
+    }
+}
+
+/// A text normalized one grapheme cluster at a time (so that `é` written as `e` and a combining
+/// accent composes as it does in the whole text), as UTF-8, with the cluster each byte comes from.
+private struct NormalizedText {
+    let scalars: [Unicode.Scalar]
+    private(set) var bytes: [UInt8] = []
+    /// Per byte: its cluster's first scalar and the scalar past its last.
+    private var starts: [Int32] = [], ends: [Int32] = []
+    /// Per byte: whether it is part of a white-space scalar (kept only with `keepingWhiteSpace`).
+    private var blank: [Bool] = []
+    /// Per byte: whether a word starts there (after white space, at or after punctuation).
+    private var wordStart: [Bool] = []
+
+    init(_ text: String, normalizer: TextNormalizer?, lowercased: Bool, keepingWhiteSpace: Bool) {
+        scalars = Array(text.unicodeScalars)
+        bytes.reserveCapacity(scalars.count)
+        starts.reserveCapacity(scalars.count)
+        ends.reserveCapacity(scalars.count)
+        blank.reserveCapacity(scalars.count)
+        var cache: [Character: [(scalar: Unicode.Scalar, blank: Bool)]] = [:]
+        var offset = 0
+        var breaksAfter = true
+        for character in text {
+            let isBlank = character.unicodeScalars.allSatisfy(TokenAligner.isWhiteSpace)
+            // BERT's pre-tokenizer makes a word of each punctuation mark and CJK ideograph.
+            let isPunctuation = character.unicodeScalars.contains { UnicodeClasses.isBertPunctuation($0) || UnicodeClasses.isChineseCharacter($0) }
+            let startsWord = breaksAfter || isPunctuation
+            breaksAfter = isBlank || isPunctuation
+            let width = character.unicodeScalars.count
+            let normalized: [(scalar: Unicode.Scalar, blank: Bool)]
+            if let known = cache[character] {
+                normalized = known
+            } else {
+                var cluster = Array((lowercased ? character.lowercased() : String(character)).unicodeScalars)
+                normalizer?.normalize(&cluster)
+                normalized = cluster.map { (scalar: $0, blank: TokenAligner.isWhiteSpace($0)) }.filter { keepingWhiteSpace || !$0.blank }
+                cache[character] = normalized
+            }
+            for (n, (scalar, isBlank)) in normalized.enumerated() {
+                let utf8 = UTF8.encode(scalar)!
+                wordStart.append(n == 0 && startsWord)
+                wordStart.append(contentsOf: repeatElement(false, count: utf8.count - 1))
+                bytes.append(contentsOf: utf8)
+                blank.append(contentsOf: repeatElement(isBlank, count: utf8.count))
+                starts.append(contentsOf: repeatElement(Int32(offset), count: utf8.count))
+                ends.append(contentsOf: repeatElement(Int32(offset + width), count: utf8.count))
+            }
+            offset += width
+        }
+    }
+
+    /// The scalars that bytes `range` come from, less white space at either end; nil when they
+    /// are all white space.
+    func span(_ range: Range<Int>) -> Range<Int>? {
+        var first = range.lowerBound, last = range.upperBound - 1
+        while first <= last && blank[first] { first += 1 }
+        while last >= first && blank[last] { last -= 1 }
+        return first <= last ? Int(starts[first])..<Int(ends[last]) : nil
+    }
+
+    /// `range` of the scalars less white space at either end; nil when it is all white space.
+    func trimmed(_ range: Range<Int>) -> Range<Int>? {
+        var start = range.lowerBound, end = range.upperBound
+        while start < end && TokenAligner.isWhiteSpace(scalars[start]) { start += 1 }
+        while end > start && TokenAligner.isWhiteSpace(scalars[end - 1]) { end -= 1 }
+        return start < end ? start..<end : nil
+    }
+
+    /// The byte past the word that starts at byte `byte`: the next byte that starts a word.
+    func wordEnd(from byte: Int) -> Int {
+        var end = byte + 1
+        while end < bytes.count && !wordStart[end] { end += 1 }
+        return end
+    }
+
+    /// The scalar where byte `byte` starts (the text's end past the last byte).
+    func scalarOffset(ofByte byte: Int) -> Int { byte < starts.count ? Int(starts[byte]) : scalars.count }
+
+    /// The first byte that comes from scalar `offset` or later.
+    func firstByte(from offset: Int) -> Int {
+        var low = 0, high = starts.count
+        while low < high {
+            let middle = (low + high) / 2
+            if Int(starts[middle]) < offset { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+}
