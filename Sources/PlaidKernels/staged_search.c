@@ -520,6 +520,25 @@ LEVELS_VOID(plaid_matches_from_lookup, (const float *centroidScores, const int16
     const size_t nq = queryTokens, positions = dim * (size_t)nbits / 8, hexBlocks = hex_blocks(positions, nbits);
     int16_t *restrict sums = (int16_t *)scratch;
     for (size_t t = 0; t < nq; t++) { best[t] = -INFINITY; at[t] = -1; }
+    if (nq == 32) {
+        // The maxsim kernel's chunked sums (the same 16-bit sums: integer adds in any order), a
+        // chunk of the document's tokens at a time.
+        int16_t chunk[CHUNK_TOKENS][32] __attribute__((aligned(64)));
+        const uint8_t *rows[CHUNK_TOKENS];
+        for (size_t d0 = 0; d0 < document->tokens; d0 += CHUNK_TOKENS) {
+            const size_t n = document->tokens - d0 < CHUNK_TOKENS ? document->tokens - d0 : CHUNK_TOKENS;
+            for (size_t i = 0; i < n; i++) rows[i] = document->residuals + (d0 + i) * positions;
+            residual_sums32((const char *)lookup, positions, hexBlocks, rows, n, chunk, rows, 0);
+            for (size_t i = 0; i < n; i++) {
+                const float *cs = centroidScores + (size_t)code_at(document->codes, document->codeWidth, d0 + i) * 32;
+                for (size_t t = 0; t < 32; t++) {
+                    const float score = cs[t] + (float)chunk[i][t] * units[t];
+                    if (score > best[t]) { best[t] = score; at[t] = (int32_t)(d0 + i); }
+                }
+            }
+        }
+        return;
+    }
     for (size_t d = 0; d < document->tokens; d++) {
         residual_sums(lookup, nq, positions, hexBlocks, document->residuals + d * positions, sums);
         const float *cs = centroidScores + (size_t)code_at(document->codes, document->codeWidth, d) * nq;

@@ -124,16 +124,21 @@ struct Query: ParsableCommand {
         json.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let perQuery = queries.tokensPerQuery * queries.dim
         var lines = Data()
+        var seconds = 0.0
         for (q, hits) in results.enumerated() {
+            let started = Date()
             let matched = try queries.values.withUnsafeBufferPointer { all in
                 try MatchedTokens.of(documents: hits.map(\.document), in: index, query: all.baseAddress! + q * perQuery, tokens: queries.tokensPerQuery,
                                      question: questions?[q], encoder: encoder)
             }
+            seconds += Date().timeIntervalSince(started)
             for (rank, (hit, matches)) in zip(hits, matched).enumerated() {
                 lines += try json.encode(Line(query: queries.ids[q], rank: rank + 1, id: hit.id, score: hit.score, matches: matches))
                 lines += Data("\n".utf8)
             }
         }
+        printStatus(String(format: "matches of %d results in %.3f s (%.3f ms per query; token texts and spans included, writing them out not)",
+                           results.reduce(0) { $0 + $1.count }, seconds, seconds * 1000 / Double(max(1, results.count))))
         try destination.write(lines)
     }
 
