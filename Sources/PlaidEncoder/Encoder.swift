@@ -165,9 +165,11 @@ public final class ColBERTEncoder: @unchecked Sendable {
         let read = String(text.prefix(settings.documentLength * 128))
         let (ids, spans) = tokenization.documentWithSpans(read)
         return zip(ids, spans).filter { !tokenization.skiplist.contains($0.0) }.map { id, span in
-            DocumentToken(text: tokenization.tokenizer.token(forID: id) ?? "", span: span)
+            DocumentToken(id: id, text: tokenization.tokenizer.token(forID: id) ?? "", span: span)
         }
     }
+
+    public func tokenText(ofID id: Int) -> String? { tokenization.tokenizer.token(forID: id) }
 
     /// Number of vectors `encodeDocuments` returns for each text (tokens not in the skiplist).
     public func documentVectorCount(_ ids: [Int]) -> Int { ids.filter { !tokenization.skiplist.contains($0) }.count }

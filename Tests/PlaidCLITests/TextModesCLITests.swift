@@ -125,26 +125,46 @@ final class TextModesCLITests: PlaidCLITestCase {
                 }
             }
         }
-        // Each matched token's span holds that token, in the stored title or text.
-        result = try run(["search", "--index", index, "--model", model, "--k", "3", "--json", "--matches", "ALDH1 expression in breast cancer"])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        let explained = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]]
+        // Each matched token's span holds that token, in the stored title or text: from the
+        // tokens stored at build (built from the collection), or from the text tokenized again
+        // (built from embeddings with --texts, which keeps no tokens).
         let corpus = try String(contentsOfFile: dataset + "/corpus.jsonl", encoding: .utf8).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
         }
-        var spans = 0
-        for hit in explained[0]["results"] as! [[String: Any]] {
-            let document = corpus.first { $0["_id"] as? String == hit["id"] as? String }!
-            for match in hit["matches"] as! [[String: Any]] {
-                guard let span = match["document_span"] as? [String: Any] else { continue }
-                let field = Array((document[span["field"] as! String] as! String).unicodeScalars)
-                let written = String(String.UnicodeScalarView(field[(span["start"] as! Int)..<(span["end"] as! Int)]))
-                let token = (match["document_text"] as! String).replacingOccurrences(of: "##", with: "")
-                XCTAssertEqual(written.lowercased().folding(options: .diacriticInsensitive, locale: nil), token, "\(match)")
-                spans += 1
+        let fromEmbeddings = path("from-embeddings")
+        result = try run(["encode", "--collection", dataset + "/corpus.jsonl", "--model", model, "--output-dir", path("corpus-embeddings")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(["build", "--embeddings", path("corpus-embeddings"), "--texts", dataset + "/corpus.jsonl", "--store-text",
+                          "--index", fromEmbeddings, "--centroids", "64"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        for target in [index, fromEmbeddings] {
+            result = try run(["search", "--index", target, "--model", model, "--k", "3", "--json", "--matches", "ALDH1 expression in breast cancer"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let explained = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]]
+            var spans = 0
+            for hit in explained[0]["results"] as! [[String: Any]] {
+                let document = corpus.first { $0["_id"] as? String == hit["id"] as? String }!
+                for match in hit["matches"] as! [[String: Any]] {
+                    guard let span = match["document_span"] as? [String: Any] else { continue }
+                    let field = Array((document[span["field"] as! String] as! String).unicodeScalars)
+                    let written = String(String.UnicodeScalarView(field[(span["start"] as! Int)..<(span["end"] as! Int)]))
+                    let token = (match["document_text"] as! String).replacingOccurrences(of: "##", with: "")
+                    XCTAssertEqual(written.lowercased().folding(options: .diacriticInsensitive, locale: nil), token, "\(target): \(match)")
+                    spans += 1
+                }
             }
+            XCTAssertGreaterThan(spans, 20, target)
         }
-        XCTAssertGreaterThan(spans, 20)
+        // Query vectors alone (no model loaded): the stored tokens still give the spans.
+        result = try run(["encode", "--queries", path("q.jsonl"), "--model", model, "--output", path("q-embeddings")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(["query", "--index", index, "--queries", path("q-embeddings"), "--k", "3", "--output", path("v.run"), "--matches", path("v.jsonl")])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let vectorMatches = try String(contentsOfFile: path("v.jsonl"), encoding: .utf8).split(separator: "\n").flatMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["matches"] as! [[String: Any]]
+        }
+        XCTAssertTrue(vectorMatches.contains { $0["document_span"] != nil }, "\(vectorMatches)")
+        XCTAssertFalse(vectorMatches.contains { $0["document_text"] != nil || $0["query_text"] != nil }, "no model, no token texts")
         // `plaid query --matches`: a JSON line per result, the same matches as `plaid search`'s.
         result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--k", "3", "--output", path("m.run"), "--matches", path("m.jsonl")])
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -23,7 +23,12 @@ final class TextSearchTests: XCTestCase {
                 let word = vocabulary[Int(rng.next() % UInt64(vocabulary.count))]
                 return rng.next() % 5 == 0 ? word.uppercased() + "," : word
             }
-            out[ByteExactID(id)] = DocumentText(title: i % 3 == 0 ? "w\(i % 7) title" : nil, text: words.joined(separator: " "))
+            // Every other document with tokens, as one encoded on its way in keeps them (made up
+            // here: stored text keeps whatever it is given, and the tests compare it whole).
+            let tokens = i % 2 == 0 ? nil : (0..<words.count).map { t in
+                StoredToken(id: Int(rng.next() % 30_522), span: t % 4 == 3 ? nil : (t * 5)..<(t * 5 + 1 + Int(rng.next() % 9)))
+            }
+            out[ByteExactID(id)] = DocumentText(title: i % 3 == 0 ? "w\(i % 7) title" : nil, text: words.joined(separator: " "), tokens: tokens)
         }
         return out
     }
@@ -110,6 +115,18 @@ final class TextSearchTests: XCTestCase {
         for (ordinal, id) in opened.liveDocumentIDs.enumerated().prefix(10) {
             XCTAssertEqual(try opened.storedText(ofDocument: ordinal), all[ByteExactID(id)], "the compaction copies the text of \(id)")
         }
+    }
+
+    /// Stored tokens' coding: spans that overlap (byte-level tokens of one character share it),
+    /// none, large ids; an empty list is not nil; damaged bytes are refused, not misread.
+    func testStoredTokensRoundTrip() {
+        let tokens = [StoredToken(id: 101, span: nil), StoredToken(id: 7, span: 0..<4), StoredToken(id: 2_000_000, span: 8..<15),
+                      StoredToken(id: 3, span: 8..<15), StoredToken(id: 4, span: 9..<10), StoredToken(id: 0, span: 200..<200), StoredToken(id: 102, span: nil)]
+        XCTAssertEqual(StoredToken.decode(StoredToken.encode(tokens)), tokens)
+        XCTAssertEqual(StoredToken.decode(StoredToken.encode([])), [])
+        XCTAssertNil(StoredToken.decode(Array(StoredToken.encode(tokens).dropLast())), "a token cut short")
+        XCTAssertNil(StoredToken.decode([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]), "a varint past 2^31")
+        XCTAssertNil(StoredToken.decode([5, 2, 0]), "a span before the text's start")
     }
 
     func testStoredTextRoundTrips() throws {

@@ -25,17 +25,22 @@ public protocol TextEncoder: AnyObject {
     /// The token each of a document's vectors stands for, and where it lies in `text`; nil when
     /// its vectors do not stand for tokens one by one (pooled).
     func documentTokens(_ text: String) -> [DocumentToken]?
+    /// The token of vocabulary id `id`, as the tokenizer writes it.
+    func tokenText(ofID id: Int) -> String?
 }
 
 /// The token a document vector stands for: as the tokenizer writes it (`##ing`), and where it
 /// came from in the text the encoder read.
 public struct DocumentToken: Equatable, Sendable {
+    /// The token's id in the model's vocabulary.
+    public var id: Int
     public var text: String
     /// Unicode scalar offsets (Python's string indices) into that text; nil for a token that
     /// stands for none of it (`[CLS]`, a marker) or could not be placed.
     public var span: Range<Int>?
 
-    public init(text: String, span: Range<Int>?) {
+    public init(id: Int, text: String, span: Range<Int>?) {
+        self.id = id
         self.text = text
         self.span = span
     }
@@ -45,6 +50,7 @@ extension TextEncoder {
     /// An encoder that cannot name its tokens names none: matches then carry positions only.
     public func queryTokenTexts(_ text: String) -> [String] { [] }
     public func documentTokens(_ text: String) -> [DocumentToken]? { nil }
+    public func tokenText(ofID id: Int) -> String? { nil }
 
     /// The one way texts become vectors in plaid: `texts` as documents or queries, `chunk` texts
     /// per call to the model, with `beforeEachChunk` run before each call (a deadline check

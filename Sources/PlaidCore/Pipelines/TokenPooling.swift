@@ -146,4 +146,5 @@ public final class PooledEncoder: TextEncoder {
 
     /// A pooled vector stands for a cluster of tokens, not one.
     public func documentTokens(_ text: String) -> [DocumentToken]? { factor > 1 ? nil : base.documentTokens(text) }
+    public func tokenText(ofID id: Int) -> String? { base.tokenText(ofID: id) }
 }

@@ -8,17 +8,19 @@ public struct MatchedTokens: Equatable, Sendable {
     /// The query token as the tokenizer writes it (nil for queries given as vectors).
     public var queryText: String?
     /// The matched document token as the tokenizer writes it (nil when the index stores no text,
-    /// or its vectors do not stand for tokens one by one).
+    /// no model is at hand, or its vectors do not stand for tokens one by one).
     public var documentText: String?
-    /// Where the matched document token lies in the stored title or text (nil where `documentText`
-    /// is, and for tokens that stand for no text, such as `[CLS]`).
+    /// Where the matched document token lies in the stored title or text (nil when the index
+    /// stores no text, for tokens that stand for no text, such as `[CLS]`, and where neither the
+    /// stored tokens nor a model can say).
     public var documentSpan: StoredTextSpan?
 
     /// The matches of `query` (`tokens` vectors) in each document of `ordinals`
     /// (`Searcher.matches`), with token texts and spans: `question`'s tokens by `encoder`, and
-    /// each document's from its stored text, tokenized again as the encoder saw it when it was
-    /// indexed. A document whose token count differs from its vector count (pooled, or encoded by
-    /// another model) gets no document texts rather than wrong ones.
+    /// each document's from its stored tokens (spans even without `encoder`), or for a text
+    /// stored without them its stored text tokenized again by `encoder`. A document whose token
+    /// count differs from its vector count (pooled, or encoded by another model) gets no document
+    /// texts or spans rather than wrong ones.
     /// `beforeEachDocument` runs before each document's texts are read (a caller's deadline).
     public static func of(documents ordinals: [Int], in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
                           question: String?, encoder: TextEncoder?, beforeEachDocument: () throws -> Void = {}) throws -> [[MatchedTokens]] {
@@ -26,18 +28,16 @@ public struct MatchedTokens: Equatable, Sendable {
         let queryTexts = question.flatMap { q in encoder?.queryTokenTexts(q) }.flatMap { $0.count == tokens ? $0 : nil }
         return try zip(ordinals, matches).map { ordinal, matches in
             try beforeEachDocument()
-            var documentTokens: [DocumentToken]?
-            var title: String?
-            if let encoder, let stored = try index.storedText(ofDocument: ordinal) {
-                title = stored.title
-                // What the encoder read, but unstripped, so that spans count from the title's start.
-                let read = stored.title.map { $0 + " " + stored.text } ?? stored.text
-                documentTokens = encoder.documentTokens(read).flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
+            var documentTokens: [StoredToken]?
+            let stored = try index.storedText(ofDocument: ordinal)
+            if let stored {
+                documentTokens = (stored.tokens ?? (encoder.flatMap { stored.tokenized(by: $0).tokens }))
+                    .flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
             }
             return matches.map { match in
                 let token = documentTokens?[match.documentToken]
-                return MatchedTokens(match: match, queryText: queryTexts?[match.queryToken], documentText: token?.text,
-                                     documentSpan: token?.span.flatMap { StoredTextSpan(joinedSpan: $0, title: title) })
+                return MatchedTokens(match: match, queryText: queryTexts?[match.queryToken], documentText: token.flatMap { encoder?.tokenText(ofID: $0.id) },
+                                     documentSpan: token?.span.flatMap { StoredTextSpan(joinedSpan: $0, title: stored?.title) })
             }
         }
     }
@@ -55,7 +55,8 @@ public struct StoredTextSpan: Equatable, Sendable {
         self.range = range
     }
 
-    /// The span of `joined`, a range of `title + " " + text` (of the text alone without a title).
+    /// The span of `joined`, a range of `DocumentText.encoded`: `title + " " + text` (the text
+    /// alone without a title).
     init?(joinedSpan joined: Range<Int>, title: String?) {
         guard let title else {
             self.init(field: .text, range: joined)

@@ -6,11 +6,96 @@ import PlaidCore
 public struct DocumentText: Equatable, Sendable {
     public var title: String?
     public var text: String
+    /// Each of the document's vectors' tokens, when the text was encoded with the index's model
+    /// on its way in (so that a match names its token and span without tokenizing again); nil
+    /// for a text stored beside embeddings encoded elsewhere.
+    public var tokens: [StoredToken]?
 
-    public init(title: String? = nil, text: String) {
+    public init(title: String? = nil, text: String, tokens: [StoredToken]? = nil) {
         self.title = title
         self.text = text
+        self.tokens = tokens
     }
+
+    /// What the encoder read of it: `title + " " + text`, or the text alone (unstripped, so
+    /// that spans into it count from the title's start; the encoder strips it itself).
+    public var encoded: String { title.map { $0 + " " + text } ?? text }
+
+    /// This text with its tokens, as `encoder` makes them from `encoded` (nil when the
+    /// encoder's vectors do not stand for tokens one by one).
+    public func tokenized(by encoder: TextEncoder) -> DocumentText {
+        var copy = self
+        copy.tokens = encoder.documentTokens(encoded)?.map { StoredToken(id: $0.id, span: $0.span) }
+        return copy
+    }
+}
+
+/// A document vector's token as stored text keeps it: its vocabulary id, and where it lies in
+/// `DocumentText.encoded`, in Unicode scalars (nil for `[CLS]`, markers, and tokens that could not
+/// be placed).
+public struct StoredToken: Equatable, Sendable {
+    public var id: Int
+    public var span: Range<Int>?
+
+    public init(id: Int, span: Range<Int>?) {
+        self.id = id
+        self.span = span
+    }
+
+    /// The tokens as `text.sqlite` keeps them: per token the id, then 0 for no span, or the
+    /// span's start less the previous span's end, zigzagged, plus 1, and its length; all LEB128
+    /// varints.
+    static func encode(_ tokens: [StoredToken]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(3 * tokens.count)
+        func put(_ value: Int) {
+            var v = UInt64(value)
+            while v >= 0x80 { bytes.append(UInt8(v & 0x7F) | 0x80); v >>= 7 }
+            bytes.append(UInt8(v))
+        }
+        var previousEnd = 0
+        for token in tokens {
+            put(token.id)
+            guard let span = token.span else { put(0); continue }
+            let gap = span.lowerBound - previousEnd
+            put(((gap << 1) ^ (gap >> 63)) + 1)
+            put(span.count)
+            previousEnd = span.upperBound
+        }
+        return bytes
+    }
+
+    /// `encode`'s tokens back; nil for bytes it cannot have written.
+    static func decode(_ bytes: [UInt8]) -> [StoredToken]? {
+        var tokens: [StoredToken] = [], at = 0
+        func next() -> Int? {
+            var value: UInt64 = 0, shift: UInt64 = 0
+            while at < bytes.count, shift < 63 {
+                let byte = bytes[at]; at += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value <= UInt64(Int32.max) ? Int(value) : nil }
+                shift += 7
+            }
+            return nil
+        }
+        var previousEnd = 0
+        while at < bytes.count {
+            guard let id = next(), let gap = next() else { return nil }
+            guard gap > 0 else { tokens.append(StoredToken(id: id, span: nil)); continue }
+            guard let length = next() else { return nil }
+            let start = previousEnd + (((gap - 1) >> 1) ^ -((gap - 1) & 1))
+            guard start >= 0, length >= 0 else { return nil }
+            tokens.append(StoredToken(id: id, span: start..<(start + length)))
+            previousEnd = start + length
+        }
+        return tokens
+    }
+}
+
+extension BatchTexts {
+    /// These texts with their tokens (`DocumentText.tokenized(by:)`), for an index that stores
+    /// text, built or added to with `encoder`.
+    func tokenized(by encoder: TextEncoder) -> BatchTexts { mapValues { $0.tokenized(by: encoder) } }
 }
 
 /// Texts of a batch of documents, by id, compared byte for byte as every id is (two ids equal

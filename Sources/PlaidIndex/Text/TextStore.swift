@@ -8,7 +8,9 @@ import PlaidCore
 ///
 /// - `document_text`: `document`, the document's number in the segment (an INTEGER PRIMARY KEY,
 ///   which VACUUM keeps, unlike a bare rowid); `title` as given (NULL when none) and `body`, the
-///   text as one zstd frame of its UTF-8 bytes.
+///   text as one zstd frame of its UTF-8 bytes; `tokens`, where the text was encoded with the
+///   index's model on its way in, each vector's token id and span (`StoredToken.encode`) as one
+///   zstd frame, else NULL (a file written before the column existed has none).
 /// - `document_terms`: an FTS5 table without content (`content=''`) over the title and the text,
 ///   whose rowids are the same numbers. It keeps the postings and each row's token counts, which
 ///   BM25 needs; the text itself is read from `document_text`.
@@ -34,12 +36,12 @@ final class TextStoreWriter {
         // Staging until a manifest names it, and flushed by the writer: no journal needed.
         try connection.execute("""
             PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;
-            CREATE TABLE document_text (document INTEGER PRIMARY KEY, title TEXT, body BLOB NOT NULL);
+            CREATE TABLE document_text (document INTEGER PRIMARY KEY, title TEXT, body BLOB NOT NULL, tokens BLOB);
             CREATE VIRTUAL TABLE document_terms USING fts5(title, text, content='', tokenize='\(settings.tokenizer)');
             CREATE TABLE text_statistics (documents INTEGER NOT NULL, tokens INTEGER NOT NULL, lengths BLOB NOT NULL);
             BEGIN;
             """)
-        insertText = try connection.prepare("INSERT INTO document_text (document, title, body) VALUES (?, ?, ?)")
+        insertText = try connection.prepare("INSERT INTO document_text (document, title, body, tokens) VALUES (?, ?, ?, ?)")
         insertTerms = try connection.prepare("INSERT INTO document_terms (rowid, title, text) VALUES (?, ?, ?)")
     }
 
@@ -56,6 +58,9 @@ final class TextStoreWriter {
         insertText.bind(integer: Int64(document), at: 1)
         if let title { insertText.bind(text: title, at: 2) }
         insertText.bind(blob: compressed, at: 3)
+        if let tokens = text?.tokens {
+            insertText.bind(blob: try StoredToken.encode(tokens).withUnsafeBytes { try Zstd.compress($0, level: 3) }, at: 4)
+        }
         _ = try insertText.step()
         insertTerms.reset()
         insertTerms.bind(integer: Int64(document), at: 1)
@@ -127,6 +132,8 @@ final class SegmentText: @unchecked Sendable {
     private let connection: SQLiteConnection
     private let lock = NSLock()
     private var postingsStatement: SQLiteStatement?
+    /// Whether `document_text` has the `tokens` column.
+    private let hasTokens: Bool
 
     init(path: String, expectedChecksum: String?, documentCount: Int, verifyChecksum: Bool) throws {
         self.path = path
@@ -140,6 +147,8 @@ final class SegmentText: @unchecked Sendable {
         guard plaid_fulltext_register(UnsafeMutableRawPointer(connection.handle)) == SQLITE_OK else {
             throw PlaidError.io(path: path, detail: "this SQLite has no FTS5, which stored text needs")
         }
+        let columns = try connection.prepare("SELECT 1 FROM pragma_table_info('document_text') WHERE name = 'tokens'")
+        hasTokens = try columns.step()
         let statistics = try connection.prepare("SELECT documents, tokens, lengths FROM text_statistics")
         guard (try? statistics.step()) == true else {
             throw PlaidError.corruptIndex(file: path, detail: "has no text statistics: the file is damaged. Rebuild the index")
@@ -159,21 +168,30 @@ final class SegmentText: @unchecked Sendable {
     /// The stored title and text of local document `d`.
     func text(of d: Int) throws -> DocumentText {
         lock.lock(); defer { lock.unlock() }
-        let statement = try connection.prepare("SELECT title, body FROM document_text WHERE document = ?")
+        let statement = try connection.prepare("SELECT title, body\(hasTokens ? ", tokens" : "") FROM document_text WHERE document = ?")
         statement.bind(integer: Int64(d), at: 1)
         guard try statement.step() else {
             throw PlaidError.corruptIndex(file: path, detail: "has no text for document \(d)")
         }
         let title: String? = statement.isNull(0) ? nil : statement.text(0)
-        let body = try statement.blob(1).withUnsafeBytes { compressed -> String in
+        let body = String(decoding: try decompressed(statement.blob(1), what: "the text of document \(d)"), as: UTF8.self)
+        var tokens: [StoredToken]?
+        if hasTokens && !statement.isNull(2) {
+            tokens = StoredToken.decode(try decompressed(statement.blob(2), what: "the tokens of document \(d)"))
+            if tokens == nil { throw PlaidError.corruptIndex(file: path, detail: "the tokens of document \(d) cannot be read: the file is damaged. Rebuild the index") }
+        }
+        return DocumentText(title: title, text: body, tokens: tokens)
+    }
+
+    private func decompressed(_ blob: [UInt8], what: String) throws -> [UInt8] {
+        try blob.withUnsafeBytes { compressed in
             guard let size = Zstd.frameContentSize(compressed), size <= UInt64(1 << 31) else {
-                throw PlaidError.corruptIndex(file: path, detail: "the text of document \(d) is not a zstd frame")
+                throw PlaidError.corruptIndex(file: path, detail: "\(what) is not a zstd frame")
             }
             var bytes = [UInt8](repeating: 0, count: Int(size))
             try bytes.withUnsafeMutableBytes { try Zstd.decompress(compressed, into: $0, file: path) }
-            return String(decoding: bytes, as: UTF8.self)
+            return bytes
         }
-        return DocumentText(title: title, text: body)
     }
 
     /// A phrase's postings in this segment: for each row holding it (rising), the row and the

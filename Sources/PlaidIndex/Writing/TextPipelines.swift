@@ -20,7 +20,7 @@ extension IndexBuilder {
         // Refused before encoding, which is the long part.
         try AtomicDirectory.checkReplaceable(path, overwrite: overwrite)
         let metadata = try MetadataReader.fromCollection(path: collection)
-        let texts = parameters.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection)
+        let texts = parameters.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection).tokenized(by: encoder)
         return try withEmbeddings(of: collection, encoder: encoder, beside: path, keepingAt: keepEmbeddingsAt,
                                   float16: float16, batchSize: batchSize) { documents, encoding in
             let build = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata, texts: texts,
@@ -58,7 +58,7 @@ extension IndexWriter {
                     batchSize: Int = 32, showProgress: Bool = false) throws -> AddSummary {
         try checkEncoderDimension(encoder)
         let metadata = try MetadataReader.fromCollection(path: collection)
-        let texts = committed.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection)
+        let texts = committed.storedText == nil ? [:] : try StoredTextReader.fromCollection(path: collection).tokenized(by: encoder)
         return try IndexBuilder.withEmbeddings(of: collection, encoder: encoder, beside: path, keepingAt: nil,
                                                float16: false, batchSize: batchSize) { documents, _ in
             try add(documents, metadata: metadata, texts: texts, upsert: upsert, growCodebook: growCodebook, showProgress: showProgress)
@@ -67,7 +67,7 @@ extension IndexWriter {
 
     /// Stages documents given as texts, encoded in memory with `encoder` (`chunk` texts per call,
     /// `beforeEachChunk` run before each: a caller's deadline); vectors recorded as the model's.
-    /// When the index stores text, each text is stored too (without a title).
+    /// When the index stores text, each text is stored too (without a title), with its tokens.
     @discardableResult
     public func add(texts: [TextRecord], encoder: TextEncoder, metadata: BatchMetadata = [:], upsert: Bool = false,
                     chunk: Int = 32, beforeEachChunk: () throws -> Void = {}) throws -> AddSummary {
@@ -78,7 +78,7 @@ extension IndexWriter {
         batch.model = encoder.identity
         var stored: BatchTexts = [:]
         if committed.storedText != nil {
-            for record in texts { stored[ByteExactID(record.id)] = DocumentText(text: record.text) }
+            for record in texts { stored[ByteExactID(record.id)] = DocumentText(text: record.text).tokenized(by: encoder) }
         }
         return try add(batch, metadata: metadata, texts: stored, upsert: upsert)
     }

@@ -237,9 +237,12 @@ final class RetrievalService: @unchecked Sendable {
             let batch = try DocumentBatch(ids: ids, documents: vectors, dim: index.dim, sourceName: "the request")
             // Vectors sent as numbers may come from any model; texts are this server's model's.
             if texts.count == ids.count { batch.model = self.encoder?.identity }
-            // A document sent as text keeps it when the index stores text (one sent as vectors, an empty one).
-            let stored: BatchTexts = documents.reduce(into: [:]) { all, document in
-                if let text = document.text { all[ByteExactID(document.id)] = DocumentText(text: text) }
+            // A document sent as text keeps it, with its tokens, when the index stores text (one
+            // sent as vectors, an empty one).
+            let stored: BatchTexts = !index.storesText ? [:] : documents.reduce(into: [:]) { all, document in
+                guard let text = document.text else { return }
+                let kept = DocumentText(text: text)
+                all[ByteExactID(document.id)] = self.encoder.map { kept.tokenized(by: $0) } ?? kept
             }
             let (summary, commit, manifest) = try self.commitWrite { writer in
                 try writer.add(batch, metadata: metadata, texts: stored, upsert: upsert)

@@ -31,6 +31,7 @@ final class SerialEncoder: TextEncoder, @unchecked Sendable {
     // Tokenizing only: safe to run beside a call to the model (the encoders tokenize in parallel themselves).
     func queryTokenTexts(_ text: String) -> [String] { encoder.queryTokenTexts(text) }
     func documentTokens(_ text: String) -> [DocumentToken]? { encoder.documentTokens(text) }
+    func tokenText(ofID id: Int) -> String? { encoder.tokenText(ofID: id) }
 
     private func serially<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
