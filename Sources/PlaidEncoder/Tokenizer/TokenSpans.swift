@@ -44,10 +44,22 @@ struct TokenAligner {
 
     let surface: Surface
     let normalizer: TextNormalizer?
+    /// The clusters of the 128 ASCII characters, as they are and lower-cased: most text is
+    /// ASCII, and normalizing it a character at a time would be most of the alignment's cost.
+    fileprivate let ascii: [[Cluster]]
+
+    init(surface: Surface, normalizer: TextNormalizer?) {
+        self.surface = surface
+        self.normalizer = normalizer
+        let keeping = { if case .byteLevel = surface { true } else { false } }()
+        ascii = [false, true].map { lowercased in
+            (0..<128).map { Cluster(Character(Unicode.Scalar(UInt8($0))), normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keeping) }
+        }
+    }
 
     /// Byte-level BPE spells every byte of the text, white space included, so it is matched byte
     /// for byte; the other models drop white space, so it is left out on both sides.
-    private var keepsWhiteSpace: Bool { if case .byteLevel = surface { true } else { false } }
+    fileprivate var keepsWhiteSpace: Bool { if case .byteLevel = surface { true } else { false } }
 
     /// The bytes of text that token `token` (its vocabulary entry) stands for; nil when none.
     func surfaceBytes(of token: String) -> [UInt8]? {
@@ -73,7 +85,7 @@ struct TokenAligner {
     /// Each token's span in `text`, in Unicode scalar offsets. `lowercased`: the text was
     /// lower-cased before tokenizing (some ColBERT models do it themselves).
     func spans(of tokens: [Token], in text: String, lowercased: Bool) -> [Range<Int>?] {
-        let normalized = NormalizedText(text, normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keepsWhiteSpace)
+        let normalized = NormalizedText(text, aligner: self, lowercased: lowercased)
         let bytes = normalized.bytes[...]
         var spans = [Range<Int>?](repeating: nil, count: tokens.count)
         var cursor = 0
@@ -160,41 +172,49 @@ private struct NormalizedText {
     /// Per byte: whether a word starts there (after white space, at or after punctuation).
     private var wordStart: [Bool] = []
 
-    init(_ text: String, normalizer: TextNormalizer?, lowercased: Bool, keepingWhiteSpace: Bool) {
+    init(_ text: String, aligner: TokenAligner, lowercased: Bool) {
         scalars = Array(text.unicodeScalars)
         bytes.reserveCapacity(scalars.count)
         starts.reserveCapacity(scalars.count)
         ends.reserveCapacity(scalars.count)
         blank.reserveCapacity(scalars.count)
-        var cache: [Character: [(scalar: Unicode.Scalar, blank: Bool)]] = [:]
+        wordStart.reserveCapacity(scalars.count)
+        let ascii = aligner.ascii[lowercased ? 1 : 0], keeping = aligner.keepsWhiteSpace
+        // Keyed by the exact bytes: Characters compare by canonical equivalence, and `ñ` written
+        // as one scalar or as two must not share a width.
+        var cache: [[UInt8]: Cluster] = [:]
         var offset = 0
         var breaksAfter = true
-        for character in text {
-            let isBlank = character.unicodeScalars.allSatisfy(TokenAligner.isWhiteSpace)
-            // BERT's pre-tokenizer makes a word of each punctuation mark and CJK ideograph.
-            let isPunctuation = character.unicodeScalars.contains { UnicodeClasses.isBertPunctuation($0) || UnicodeClasses.isChineseCharacter($0) }
-            let startsWord = breaksAfter || isPunctuation
-            breaksAfter = isBlank || isPunctuation
-            let width = character.unicodeScalars.count
-            let normalized: [(scalar: Unicode.Scalar, blank: Bool)]
-            if let known = cache[character] {
-                normalized = known
+        let utf8 = text.utf8
+        var i = utf8.startIndex
+        while i < utf8.endIndex {
+            // An ASCII character followed by another is a cluster of its own (but CR, which LF joins).
+            let byte = utf8[i], after = utf8.index(after: i)
+            let cluster: Cluster
+            if byte < 0x80 && byte != 0x0D && (after == utf8.endIndex || utf8[after] < 0x80) {
+                cluster = ascii[Int(byte)]
+                i = after
             } else {
-                var cluster = Array((lowercased ? character.lowercased() : String(character)).unicodeScalars)
-                normalizer?.normalize(&cluster)
-                normalized = cluster.map { (scalar: $0, blank: TokenAligner.isWhiteSpace($0)) }.filter { keepingWhiteSpace || !$0.blank }
-                cache[character] = normalized
+                let end = text.index(after: i)
+                let key = Array(utf8[i..<end])
+                if let known = cache[key] {
+                    cluster = known
+                } else {
+                    cluster = Cluster(Character(String(text[i..<end])), normalizer: aligner.normalizer, lowercased: lowercased, keepingWhiteSpace: keeping)
+                    cache[key] = cluster
+                }
+                i = end
             }
-            for (n, (scalar, isBlank)) in normalized.enumerated() {
-                let utf8 = UTF8.encode(scalar)!
+            let startsWord = breaksAfter || cluster.isPunctuation
+            breaksAfter = cluster.isBlank || cluster.isPunctuation
+            for (n, (byte, isBlank)) in zip(cluster.bytes, cluster.blank).enumerated() {
                 wordStart.append(n == 0 && startsWord)
-                wordStart.append(contentsOf: repeatElement(false, count: utf8.count - 1))
-                bytes.append(contentsOf: utf8)
-                blank.append(contentsOf: repeatElement(isBlank, count: utf8.count))
-                starts.append(contentsOf: repeatElement(Int32(offset), count: utf8.count))
-                ends.append(contentsOf: repeatElement(Int32(offset + width), count: utf8.count))
+                bytes.append(byte)
+                blank.append(isBlank)
+                starts.append(Int32(offset))
+                ends.append(Int32(offset + cluster.width))
             }
-            offset += width
+            offset += cluster.width
         }
     }
 
@@ -233,5 +253,32 @@ private struct NormalizedText {
             if Int(starts[middle]) < offset { low = middle + 1 } else { high = middle }
         }
         return low
+    }
+}
+
+/// One grapheme cluster of a text, normalized: its bytes (white space left out unless kept, each
+/// byte marked when it belongs to white space), its width in scalars, and whether it is white
+/// space or punctuation (where BERT's words break).
+private struct Cluster {
+    var bytes: [UInt8] = []
+    var blank: [Bool] = []
+    let width: Int
+    let isBlank: Bool
+    let isPunctuation: Bool
+
+    init(_ character: Character, normalizer: TextNormalizer?, lowercased: Bool, keepingWhiteSpace: Bool) {
+        width = character.unicodeScalars.count
+        isBlank = character.unicodeScalars.allSatisfy(TokenAligner.isWhiteSpace)
+        // BERT's pre-tokenizer makes a word of each punctuation mark and CJK ideograph.
+        isPunctuation = character.unicodeScalars.contains { UnicodeClasses.isBertPunctuation($0) || UnicodeClasses.isChineseCharacter($0) }
+        var scalars = Array((lowercased ? character.lowercased() : String(character)).unicodeScalars)
+        normalizer?.normalize(&scalars)
+        for scalar in scalars {
+            let white = TokenAligner.isWhiteSpace(scalar)
+            guard keepingWhiteSpace || !white else { continue }
+            let utf8 = UTF8.encode(scalar)!
+            bytes += utf8
+            blank += repeatElement(white, count: utf8.count)
+        }
     }
 }
