@@ -106,13 +106,19 @@ struct Query: ParsableCommand {
             try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
             if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
-            if let matchesDestination, let opened {
-                // Token texts need the queries' text and the model, which a file of texts has.
-                let records = try? queryTexts(queries, mode: .plaid)
-                try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, questions: records?.map(\.text),
-                                 index: opened, encoder: records == nil ? nil : try encoder.loadEncoder())
-            }
+            if let matchesDestination, let opened { try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, index: opened) }
         }
+    }
+
+    /// `--matches` after a PLAID search: token texts need the queries' text and the model, which
+    /// a file of query texts has (an embeddings directory has neither).
+    private func writeMatches(to destination: OutputDestination, results: [[SearchResult]], queries embeddings: QueryEmbeddings,
+                              index: CompressedIndex) throws {
+        var isDirectory: ObjCBool = false
+        let texts = FileManager.default.fileExists(atPath: queries, isDirectory: &isDirectory) && !isDirectory.boolValue
+            ? try TextCollectionReader.read(path: queries).map(\.text) : nil
+        try writeMatches(to: destination, results: results, queries: embeddings, questions: texts, index: index,
+                         encoder: texts == nil ? nil : try encoder.loadEncoder())
     }
 
     /// `--matches`: a JSON line per query and result, with each query token's best document token
