@@ -45,8 +45,19 @@ private func batch(_ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<In
     return (batch, metadata)
 }
 
+/// The stored texts of option `texts` (one string per document of `ids`, the order of the
+/// batch); empty when the option is absent.
+private func batchTexts(_ options: Options, ids: [String]) throws -> BatchTexts {
+    guard let texts = try options.strings("texts") else { return [:] }
+    guard texts.count == ids.count else {
+        throw PlaidError.invalidArgument("\(options.source): texts holds \(texts.count) texts for \(ids.count) documents; give one per document")
+    }
+    return Dictionary(zip(ids, texts).map { (ByteExactID($0), DocumentText(text: $1)) }, uniquingKeysWith: { first, _ in first })
+}
+
 /// Builds an index at `path` from a batch of documents (see `batch` above) and opens it.
-/// Options: nbits (1, 2, 4), centroids, kmeans_iterations, seed, overwrite.
+/// Options: nbits (1, 2, 4), centroids, kmeans_iterations, seed, overwrite, store_text,
+/// fts_tokenizer, and texts (one per document, stored with it; implies store_text).
 @_cdecl("plaid_index_build")
 public func plaid_index_build(_ path: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?,
                               _ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
@@ -54,10 +65,11 @@ public func plaid_index_build(_ path: UnsafePointer<CChar>?, _ options: UnsafePo
                               _ metadataJSON: UnsafePointer<CChar>?, _ out: HandleOut, _ error: ErrorOut) -> Int32 {
     reportingErrors(error) {
         guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
-        let options = try Options(options, source: "build options", known: BuildOptionNames.all)
+        let options = try Options(options, source: "build options", known: BuildOptionNames.all.union(["texts"]))
         let parameters = try buildParameters(options)
         let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
-        _ = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata,
+        let texts = try batchTexts(options, ids: documents.ids)
+        _ = try IndexBuilder.build(from: documents, at: path, parameters: parameters, metadata: metadata, texts: texts,
                                    overwrite: try options.bool("overwrite") ?? false)
         out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
     }
@@ -78,30 +90,42 @@ public func plaid_index_create(_ path: UnsafePointer<CChar>?, _ dim: Int64, _ op
 }
 
 private enum BuildOptionNames {
-    static let all: Set<String> = ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite"]
+    static let all: Set<String> = ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite", "store_text", "fts_tokenizer"]
 }
 
-/// nbits (1, 2 or 4; default 2), centroids (default from the token count), kmeans_iterations, seed.
+/// nbits (1, 2 or 4; default 2), centroids (default from the token count), kmeans_iterations, seed;
+/// store_text (or texts given) and fts_tokenizer (docs/text.md).
 private func buildParameters(_ options: Options) throws -> BuildParameters {
     var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
     parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
     if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }
     if let seed = try options.int("seed", in: 0...Int.max) { parameters.kmeans.seed = UInt64(seed) }
+    let storeText = try options.bool("store_text"), tokenizer = try options.string("fts_tokenizer")
+    let texts = try options.strings("texts") != nil
+    if storeText == false && texts { throw PlaidError.invalidArgument("\(options.source): texts are stored with store_text, which is false") }
+    if tokenizer != nil && !(storeText ?? texts) { throw PlaidError.invalidArgument("\(options.source): fts_tokenizer goes with store_text") }
+    if storeText ?? texts { parameters.storedText = try StoredTextSettings(tokenizer: tokenizer ?? StoredTextSettings.defaultTokenizer) }
     return parameters
 }
 
-/// Adds a batch in one commit; with `upsert`, live documents of the same ids are replaced.
+/// Adds a batch in one commit. Options: upsert (live documents of the same ids are replaced),
+/// texts (one per document, stored with it on an index that stores text).
 /// `*summary` receives JSON: added, tokens, replaced, new_centroids, documents, generation.
 @_cdecl("plaid_index_add")
 public func plaid_index_add(_ handle: UnsafeMutableRawPointer?,
                             _ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
                             _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
-                            _ metadataJSON: UnsafePointer<CChar>?, _ upsert: Int32, _ summary: TextOut, _ error: ErrorOut) -> Int32 {
+                            _ metadataJSON: UnsafePointer<CChar>?, _ options: UnsafePointer<CChar>?, _ summary: TextOut, _ error: ErrorOut) -> Int32 {
     reportingErrors(error) {
         let index = try indexHandle(handle)
+        let options = try Options(options, source: "add options", known: ["upsert", "texts"])
         let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
+        let texts = try batchTexts(options, ids: documents.ids), upsert = try options.bool("upsert") ?? false
         let ((added, live), commit) = try index.write { writer in
-            (try writer.add(documents, metadata: metadata, upsert: upsert != 0), writer.documentCount)
+            if !texts.isEmpty && !writer.storesText {
+                throw PlaidError.invalidArgument("add options: texts were given, but the index stores no text; build it with store_text=True")
+            }
+            return (try writer.add(documents, metadata: metadata, texts: texts, upsert: upsert), writer.documentCount)
         }
         give(try json(["added": added.documents, "tokens": added.tokens, "replaced": added.replaced,
                        "new_centroids": added.newCentroids, "documents": live, "generation": commit.generation]), to: summary)

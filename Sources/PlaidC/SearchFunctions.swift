@@ -39,8 +39,10 @@ final class SearchResultsBox {
 /// add nothing), all in one contiguous array. `subset`: when `nSubset` ≥ 0, only the documents of
 /// these ids are searched (ids not in the index are passed over). Options: k, ncells, ndocs,
 /// centroid_score_threshold, probe_margin, fixed_budgets, threads, filter, filter_params,
-/// include_metadata. `*out` receives
-/// the results, released with `plaid_results_free`.
+/// include_metadata; on an index that stores text, mode (plaid, bm25 or hybrid; docs/text.md),
+/// questions (the queries' texts, one per query, for bm25 and hybrid), fusion and alpha (hybrid).
+/// A bm25 search takes no vectors (`queries` NULL, `tokens` 0). `*out` receives the results,
+/// released with `plaid_results_free`.
 @_cdecl("plaid_index_search")
 public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: UnsafePointer<Float>?, _ n: Int64,
                                _ tokens: Int64, _ dim: Int64, _ options: UnsafePointer<CChar>?,
@@ -50,7 +52,7 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
         let index = try indexHandle(handle)
         let options = try Options(options, source: "search options", known: [
             "k", "ncells", "ndocs", "centroid_score_threshold", "probe_margin", "fixed_budgets", "threads", "filter", "filter_params",
-            "include_metadata"])
+            "include_metadata", "mode", "questions", "fusion", "alpha"])
         var parameters = SearchParameters(k: try options.int("k", in: 1...SearchParameters.maximumK) ?? 10)
         if let ncells = try options.int("ncells", in: 1...(1 << 16)) { parameters.ncells = ncells }
         if let ndocs = try options.int("ndocs", in: 1...SearchParameters.maximumNdocs) { parameters.ndocs = ndocs }
@@ -64,7 +66,9 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
         if try options.bool("fixed_budgets") ?? false { parameters.budgetsFromScores = false }
         let threads = try options.int("threads", in: 1...1024) ?? 1
         let snapshot = try index.snapshot()
-        let queryEmbeddings = try queryBatch(queries, n: n, tokens: tokens, dim: dim, indexDim: snapshot.index.dim)
+        let modes = try modeSearch(options, index: snapshot.index, queries: n)
+        let queryEmbeddings = modes.search?.needsEmbeddings == false && tokens == 0 && queries == nil
+            ? nil : try queryBatch(queries, n: n, tokens: tokens, dim: dim, indexDim: snapshot.index.dim)
         var filter: DocumentFilter?
         let filterParameters = try options.filterParameters("filter_params")
         if let expression = try options.string("filter") {
@@ -76,13 +80,37 @@ public func plaid_index_search(_ handle: UnsafeMutableRawPointer?, _ queries: Un
             let allowed = snapshot.lookup.filter(ids: try strings(subset, subsetOffsets, nSubset, what: "subset ids"))
             filter = filter.map { $0.intersection(allowed, in: snapshot.index) } ?? allowed
         }
-        let hits = Searcher(index: snapshot.index).search(queries: queryEmbeddings, parameters: parameters, filter: filter, threads: threads)
+        let hits = try modes.search.map {
+            try $0.searchTimed(questions: modes.questions, queries: $0.needsEmbeddings ? queryEmbeddings : nil, parameters: parameters,
+                               filter: filter, threads: threads).results
+        } ?? Searcher(index: snapshot.index).search(queries: queryEmbeddings!, parameters: parameters, filter: filter, threads: threads)
         var metadata: [Int: [String: MetadataValue]]?
         if try options.bool("include_metadata") ?? false {
             metadata = snapshot.index.metadataFields.isEmpty ? [:] : try snapshot.index.metadata(of: hits.flatMap { $0.map(\.document) })
         }
         out?.pointee = Unmanaged.passRetained(try SearchResultsBox(hits, metadata: metadata)).toOpaque()
     }
+}
+
+/// The search of `options`' mode, with the questions it reads: nil for a PLAID search without
+/// text (the plain search, as before modes existed).
+private func modeSearch(_ options: Options, index: CompressedIndex, queries n: Int64) throws -> (search: ModeSearch?, questions: [String]?) {
+    let name = try options.string("mode") ?? "plaid"
+    guard let mode = SearchMode(rawValue: name) else {
+        throw PlaidError.invalidArgument("search options: mode must be plaid, bm25 or hybrid, not \"\(visible(String(name.prefix(40))))\"")
+    }
+    let questions = try options.strings("questions"), fusionName = try options.string("fusion"), alpha = try options.double("alpha")
+    if mode != .hybrid && (fusionName != nil || alpha != nil) { throw PlaidError.invalidArgument("search options: fusion and alpha go with mode hybrid") }
+    if mode == .plaid {
+        guard questions == nil else { throw PlaidError.invalidArgument("search options: questions are read by modes bm25 and hybrid, not plaid") }
+        return (nil, nil)
+    }
+    guard let questions, questions.count == Int(n) else {
+        throw PlaidError.invalidArgument("search options: mode \(name) needs questions, the text of each of the \(n) queries")
+    }
+    let fusion: Fusion
+    do { fusion = try Fusion(named: fusionName, alpha: alpha) } catch PlaidError.invalidArgument(let detail) { throw PlaidError.invalidArgument("search options: \(detail)") }
+    return (try ModeSearch(index: index, mode: mode, fusion: fusion), questions)
 }
 
 /// The queries as search takes them, checked: the index's dimension, finite values.

@@ -53,18 +53,21 @@ class Index:
         self._handle = _handle
 
     @classmethod
-    def build(cls, path, embeddings, ids, *, metadata=None, nbits=2, centroids=None, kmeans_iterations=None,
-              seed=None, overwrite=False):
+    def build(cls, path, embeddings, ids, *, metadata=None, texts=None, store_text=None, fts_tokenizer=None, nbits=2,
+              centroids=None, kmeans_iterations=None, seed=None, overwrite=False):
         """Builds an index at ``path`` from the documents' token vectors (a list of [tokens, dim]
         arrays, or one [documents, tokens, dim] array) and their string ids, and opens it.
-        ``metadata``: one dict (or None) per document, fields to filter on. An index already at
-        ``path`` is replaced only with ``overwrite=True``; the old one stays until the new one
-        is complete."""
+        ``metadata``: one dict (or None) per document, fields to filter on. ``texts``: one string
+        per document, stored with it for BM25 and hybrid search (``store_text`` defaults to
+        whether texts are given; ``fts_tokenizer`` is SQLite FTS5's, docs/text.md). An index
+        already at ``path`` is replaced only with ``overwrite=True``; the old one stays until the
+        new one is complete."""
         path = native.path_argument(path)
         names = native.Strings(ids, "document ids")
         vectors, lengths, dim = document_batch(embeddings, names.count)
         options = _options(nbits=nbits, centroids=centroids, kmeans_iterations=kmeans_iterations, seed=seed,
-                           overwrite=overwrite)
+                           overwrite=overwrite, store_text=store_text, fts_tokenizer=fts_tokenizer,
+                           texts=_texts(texts, names.count))
         handle = ctypes.c_void_p()
         native.call(native.plaid_index_build, path.encode(), options, native.pointer(vectors),
                     native.int64_pointer(lengths), names.count, dim, names.buffer_pointer, names.offsets_pointer,
@@ -72,32 +75,37 @@ class Index:
         return cls(path, _handle=handle)
 
     @classmethod
-    def create(cls, path, dim, *, nbits=2, kmeans_iterations=None, seed=None, overwrite=False):
+    def create(cls, path, dim, *, store_text=False, fts_tokenizer=None, nbits=2, kmeans_iterations=None, seed=None,
+               overwrite=False):
         """Creates an index of no documents for vectors of dimension ``dim`` and opens it; the
-        first ``add`` trains its centroids, as a build on that batch would."""
+        first ``add`` trains its centroids, as a build on that batch would. With
+        ``store_text=True`` its documents keep the texts ``add`` is given."""
         path = native.path_argument(path)
         dim = native.integer_argument("dim", dim, 8, 1 << 16)
-        options = _options(nbits=nbits, kmeans_iterations=kmeans_iterations, seed=seed, overwrite=overwrite)
+        options = _options(nbits=nbits, kmeans_iterations=kmeans_iterations, seed=seed, overwrite=overwrite,
+                           store_text=store_text or None, fts_tokenizer=fts_tokenizer)
         handle = ctypes.c_void_p()
         native.call(native.plaid_index_create, path.encode(), dim, options, ctypes.byref(handle))
         return cls(path, _handle=handle)
 
     # Writing
 
-    def add(self, embeddings, ids, *, metadata=None, upsert=False):
+    def add(self, embeddings, ids, *, metadata=None, texts=None, upsert=False):
         """Adds documents in one commit. An id already in the index is an error unless
-        ``upsert=True``, which replaces it. Returns a summary dict."""
+        ``upsert=True``, which replaces it. ``texts``: one string per document, stored with it
+        (on an index that stores text). Returns a summary dict."""
         names = native.Strings(ids, "document ids")
         vectors, lengths, dim = document_batch(embeddings, names.count)
         summary = ctypes.c_void_p()
         native.call(native.plaid_index_add, self._live(), native.pointer(vectors), native.int64_pointer(lengths),
                     names.count, dim, names.buffer_pointer, names.offsets_pointer,
-                    _metadata_json(metadata, names.count), int(bool(upsert)), ctypes.byref(summary))
+                    _metadata_json(metadata, names.count), _options(upsert=bool(upsert), texts=_texts(texts, names.count)),
+                    ctypes.byref(summary))
         return json.loads(native.take_text(summary))
 
-    def upsert(self, embeddings, ids, *, metadata=None):
+    def upsert(self, embeddings, ids, *, metadata=None, texts=None):
         """Adds documents, replacing those of the same ids, in one commit."""
-        return self.add(embeddings, ids, metadata=metadata, upsert=True)
+        return self.add(embeddings, ids, metadata=metadata, texts=texts, upsert=True)
 
     def delete(self, ids):
         """Deletes the documents of these ids in one commit; ids not in the index are listed
@@ -125,25 +133,50 @@ class Index:
     def __len__(self):
         return self.info()["documents"]
 
-    def search(self, queries, k=10, *, filter=None, filter_params=None, subset=None, include_metadata=False,
-               ncells=None, ndocs=None, centroid_score_threshold=None, probe_margin=None, fixed_budgets=None, threads=1):
+    def search(self, queries=None, k=10, *, texts=None, mode="plaid", fusion=None, alpha=None, filter=None,
+               filter_params=None, subset=None, include_metadata=False, ncells=None, ndocs=None,
+               centroid_score_threshold=None, probe_margin=None, fixed_budgets=None, threads=1):
         """Searches a batch of queries: one [queries, tokens, dim] array, a list of [tokens, dim]
         arrays, or one [tokens, dim] query. ``filter`` is an SQL condition on the metadata
         (``"year > ?"``) with ``filter_params`` bound to its ``?``; ``subset`` restricts the
         search to these document ids. ``ncells``, ``ndocs`` and ``centroid_score_threshold``
         are PLAID's parameters (their defaults depend on k); ``probe_margin`` (default 0.02)
         and ``fixed_budgets`` are plaid's (docs/cli.md, "How a search chooses its budgets").
+
+        On an index that stores text, ``mode`` chooses the ranking (docs/text.md): ``"plaid"``
+        (MaxSim over the vectors), ``"bm25"`` (over the stored text; give ``texts``, the queries'
+        texts, and no vectors) or ``"hybrid"`` (both fused, by ``fusion="relative"`` with
+        ``alpha``, PLAID's weight, 0.5 by default, or ``"rrf"``; give vectors and ``texts``).
         Returns ``SearchResults``."""
-        array = query_batch(queries)
-        if array.shape[0] == 0:
+        if mode not in ("plaid", "bm25", "hybrid"):
+            raise ValueError(f"mode must be 'plaid', 'bm25' or 'hybrid', not {mode!r}")
+        if mode == "plaid" and texts is not None:
+            raise ValueError("texts are read by mode='bm25' and mode='hybrid'; a plaid search reads the vectors alone")
+        if mode == "bm25":
+            if queries is not None:
+                raise ValueError("mode='bm25' ranks by the stored text alone; give texts, not vectors")
+            if texts is None:
+                raise ValueError("mode='bm25' needs texts, the queries' texts")
+            questions = _texts(texts, len(texts) if not isinstance(texts, str) else 1)
+            array, shape = None, (len(questions), 0, 0)
+        else:
+            if queries is None:
+                raise ValueError(f"mode={mode!r} needs the queries' vectors")
+            array = query_batch(queries)
+            shape = array.shape
+            questions = None if texts is None else _texts(texts, shape[0])
+            if mode == "hybrid" and questions is None:
+                raise ValueError("mode='hybrid' needs texts, the queries' texts, beside their vectors")
+        if shape[0] == 0:
             return SearchResults([], [], [] if include_metadata else None)
         options = _options(k=k, filter=filter, filter_params=filter_params, include_metadata=include_metadata,
                            ncells=ncells, ndocs=ndocs, centroid_score_threshold=centroid_score_threshold,
-                           probe_margin=probe_margin, fixed_budgets=fixed_budgets, threads=threads)
+                           probe_margin=probe_margin, fixed_budgets=fixed_budgets, threads=threads,
+                           mode=None if mode == "plaid" else mode, questions=questions, fusion=fusion, alpha=alpha)
         chosen = native.Strings(subset, "subset ids") if subset is not None else None
         results = ctypes.c_void_p()
-        native.call(native.plaid_index_search, self._live(), native.pointer(array), array.shape[0], array.shape[1],
-                    array.shape[2], options, chosen.buffer_pointer if chosen else None,
+        native.call(native.plaid_index_search, self._live(), native.pointer(array) if array is not None else None,
+                    shape[0], shape[1], shape[2], options, chosen.buffer_pointer if chosen else None,
                     chosen.offsets_pointer if chosen else None, chosen.count if chosen else -1,
                     ctypes.byref(results))
         return _take_results(results)
@@ -197,6 +230,21 @@ def _options(**values):
         return value
     return json.dumps({name: plain(name, value) for name, value in values.items() if value is not None},
                       allow_nan=False).encode()
+
+
+def _texts(texts, count):
+    """The documents' texts as the options take them: a list of one string per document."""
+    if texts is None:
+        return None
+    if isinstance(texts, str):
+        raise TypeError("texts is one string; give a list of one string per document")
+    texts = list(texts)
+    if len(texts) != count:
+        raise ValueError(f"texts: {len(texts)} texts for {count} documents; give one string per document")
+    for position, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"texts[{position}] is {type(text).__name__}; give a string")
+    return texts
 
 
 def _metadata_json(metadata, count):

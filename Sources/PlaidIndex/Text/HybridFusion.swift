@@ -1,4 +1,5 @@
 import Foundation
+import PlaidCore
 
 /// Which ranking a search returns: PLAID's (MaxSim over the token vectors), BM25's over the
 /// stored text, or the two fused.
@@ -21,6 +22,19 @@ public enum Fusion: Equatable, Sendable {
     /// for both full questions and three-keyword ones, where reciprocal rank fell below BM25
     /// alone (docs/benchmarks.md, "Text in the index").
     public static let standard = Fusion.relativeScore(alpha: defaultAlpha)
+
+    /// The fusion called `name` (`relative`, the default, or `rrf`) with relative's `alpha`
+    /// (0…1, default 0.5), as a front end's options give them; a mistake is named in one sentence.
+    public init(named name: String?, alpha: Double?) throws {
+        if let alpha, !(0...1).contains(alpha) { throw PlaidError.invalidArgument("alpha must be between 0 and 1, not \(alpha)") }
+        switch name ?? "relative" {
+        case "relative": self = .relativeScore(alpha: alpha ?? Fusion.defaultAlpha)
+        case "rrf":
+            guard alpha == nil else { throw PlaidError.invalidArgument("alpha weighs the relative fusion; leave it out with the rrf fusion") }
+            self = .reciprocalRank
+        default: throw PlaidError.invalidArgument("fusion must be \"relative\" or \"rrf\", not \"\(visible(String(name!.prefix(40))))\"")
+        }
+    }
 
     /// Both rankings are cut to this many before fusing (at least k): a document below it in
     /// both could not reach the first k of a fusion of deeper lists by more than a few places.
