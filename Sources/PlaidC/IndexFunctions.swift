@@ -110,7 +110,8 @@ private func buildParameters(_ options: Options) throws -> BuildParameters {
 
 /// Adds a batch in one commit. Options: upsert (live documents of the same ids are replaced),
 /// texts (one per document, stored with it on an index that stores text).
-/// `*summary` receives JSON: added, tokens, replaced, new_centroids, documents, generation.
+/// `*summary` receives JSON: added, tokens, replaced, new_centroids, documents, generation, and on
+/// an index that stores text without_text (the documents given no text).
 @_cdecl("plaid_index_add")
 public func plaid_index_add(_ handle: UnsafeMutableRawPointer?,
                             _ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
@@ -121,14 +122,19 @@ public func plaid_index_add(_ handle: UnsafeMutableRawPointer?,
         let options = try Options(options, source: "add options", known: ["upsert", "texts"])
         let (documents, metadata) = try batch(vectors, lengths, n, dim, ids, idOffsets, metadataJSON)
         let texts = try batchTexts(options, ids: documents.ids), upsert = try options.bool("upsert") ?? false
+        var withoutText: Int?
         let ((added, live), commit) = try index.write { writer in
             if !texts.isEmpty && !writer.storesText {
                 throw PlaidError.invalidArgument("add options: texts were given, but the index stores no text; build it with store_text=True")
             }
+            if writer.storesText { withoutText = documents.ids.filter { texts[ByteExactID($0)] == nil }.count }
             return (try writer.add(documents, metadata: metadata, texts: texts, upsert: upsert), writer.documentCount)
         }
-        give(try json(["added": added.documents, "tokens": added.tokens, "replaced": added.replaced,
-                       "new_centroids": added.newCentroids, "documents": live, "generation": commit.generation]), to: summary)
+        var fields: [String: Any] = ["added": added.documents, "tokens": added.tokens, "replaced": added.replaced,
+                                     "new_centroids": added.newCentroids, "documents": live, "generation": commit.generation]
+        // On an index that stores text: the documents added without one (they store an empty text).
+        if let withoutText { fields["without_text"] = withoutText }
+        give(try json(fields), to: summary)
     }
 }
 

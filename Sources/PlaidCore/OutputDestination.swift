@@ -60,6 +60,21 @@ public enum OutputDestination: Equatable, Sendable {
         return .file(target)
     }
 
+    /// Whether writing both would leave only one: both standard output, or one file (by its
+    /// absolute path, links resolved, or by its inode where both exist).
+    public func isSame(as other: OutputDestination) -> Bool {
+        switch (self, other) {
+        case (.standardOutput, .standardOutput): return true
+        case let (.file(a), .file(b)), let (.characterDevice(a), .characterDevice(b)):
+            let resolvedA = URL(fileURLWithPath: a).standardizedFileURL.resolvingSymlinksInPath().path
+            let resolvedB = URL(fileURLWithPath: b).standardizedFileURL.resolvingSymlinksInPath().path
+            if resolvedA == resolvedB { return true }
+            var infoA = stat(), infoB = stat()
+            return stat(a, &infoA) == 0 && stat(b, &infoB) == 0 && infoA.st_dev == infoB.st_dev && infoA.st_ino == infoB.st_ino
+        default: return false
+        }
+    }
+
     /// Writes `data` whole: to standard output, or atomically to the file.
     public func write(_ data: Data) throws {
         switch self {

@@ -66,7 +66,6 @@ struct Query: ParsableCommand {
         if !exhaustive && index == nil { throw ValidationError("Give --index DIR (or --exhaustive with --embeddings DIR).") }
         if exhaustive && explain { throw ValidationError("--explain shows PLAID's stages; --exhaustive has none.") }
         if exhaustive && matches != nil { throw ValidationError("--matches explains an index's results; --exhaustive searches no index.") }
-        if matches == "-" && ["-", "/dev/stdout"].contains(output) { throw ValidationError("--output and --matches cannot both be standard output.") }
         if let tag, tag.isEmpty || tag.contains(where: \.isWhitespace) { throw ValidationError("--tag must be one word (no spaces): it is a column of the run file.") }
     }
 
@@ -76,6 +75,11 @@ struct Query: ParsableCommand {
             // Every check that can fail comes before the search.
             let destination = try OutputDestination.prepare(output)
             let matchesDestination = try matches.map { try OutputDestination.prepare($0, option: "--matches") }
+            if let matchesDestination, matchesDestination.isSame(as: destination) {
+                throw PlaidError.invalidArgument(destination == .standardOutput
+                    ? "--output and --matches cannot both be standard output; write one of them to a file"
+                    : "--output \(output) and --matches \(matches!) name the same file; give each its own")
+            }
             if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
             let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
             if let opened, modes.mode != .plaid {
@@ -125,7 +129,7 @@ struct Query: ParsableCommand {
     /// (`MatchedTokens`, whose scores sum to the result's).
     private func writeMatches(to destination: OutputDestination, results: [[SearchResult]], queries: QueryEmbeddings, questions: [String]?,
                               index: CompressedIndex, encoder: TextEncoder?) throws {
-        struct Line: Encodable { var query: String, rank: Int, id: String, score: Float, matches: [MatchedTokens] }
+        struct Line: Encodable { var query: String, rank: Int, id: String, score: Float, maxsim: Float, matches: [MatchedTokens] }
         let json = JSONEncoder()
         json.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let perQuery = queries.tokensPerQuery * queries.dim
@@ -139,11 +143,12 @@ struct Query: ParsableCommand {
             }
             seconds += Date().timeIntervalSince(started)
             for (rank, (hit, matches)) in zip(hits, matched).enumerated() {
-                lines += try json.encode(Line(query: queries.ids[q], rank: rank + 1, id: hit.id, score: hit.score, matches: matches))
+                lines += try json.encode(Line(query: queries.ids[q], rank: rank + 1, id: hit.id, score: hit.score,
+                                              maxsim: MatchedTokens.maxSim(of: matches), matches: matches))
                 lines += Data("\n".utf8)
             }
         }
-        printStatus(String(format: "matches of %d results in %.3f s (%.3f ms per query; token texts and spans included, writing them out not)",
+        printStatus(String(format: "matches of %d results in %.3f s (%.3f ms per query; token texts and spans, where known, included; writing them out not)",
                            results.reduce(0) { $0 + $1.count }, seconds, seconds * 1000 / Double(max(1, results.count))))
         try destination.write(lines)
     }

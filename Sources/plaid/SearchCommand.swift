@@ -143,7 +143,10 @@ struct Search: ParsableCommand {
             ["question": answer.question, "results": try answer.hits.map { hit -> [String: Any] in
                 var object: [String: Any] = ["id": hit.result.id, "score": Double(hit.result.score)]
                 if let title = hit.title { object["title"] = title }
-                if let matches = hit.matches { object["matches"] = try jsonObject(matches) }
+                if let matches = hit.matches {
+                    object["matches"] = try jsonObject(matches)
+                    object["maxsim"] = Double(MatchedTokens.maxSim(of: matches))
+                }
                 if let passage = hit.passage {
                     object["passage"] = passage.text
                     // Where the marks are in the passage, in Unicode scalars (Python's string indices).

@@ -393,6 +393,7 @@ final class ServerTests: PlaidCLITestCase {
             let span = entries.first { $0["query_text"] as? String == "vitamin" }?["document_span"] as? [String: Any]
             XCTAssertTrue(["title", "text"].contains(span?["field"] as? String) && (span?["end"] as? Int ?? 0) > (span?["start"] as? Int ?? 0), "\(entries)")
             let sum = entries.reduce(0.0) { $0 + ($1["score"] as! Double) }
+            XCTAssertEqual(hit["maxsim"] as? Double ?? -1, sum, accuracy: 1e-3, "a hit with matches carries their sum")
             let plain = try server.request("POST", "/search", ["queries": [text], "k": 40])
             let score = hits(plain).first { $0["id"] as? String == hit["id"] as? String }?["score"] as? Double
             if let score { XCTAssertEqual(sum, score, accuracy: 0.05, "the matches sum to the MaxSim") }

@@ -180,6 +180,26 @@ final class TextModesCLITests: PlaidCLITestCase {
         }
         result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--output", "-", "--matches", "-"])
         XCTAssertTrue(result.status != 0 && result.stderr.contains("cannot both be standard output"), result.stderr)
+        // Probe defect: one file for both (by name, or through a link) kept only one of them.
+        try FileManager.default.createSymbolicLink(atPath: path("link.run"), withDestinationPath: path("m.run"))
+        let runBefore = try String(contentsOfFile: path("m.run"), encoding: .utf8)
+        for (output, matches) in [(path("m.run"), path("m.run")), (path("m.run"), path("link.run")), (path("link.run"), path("m.run"))] {
+            result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--output", output, "--matches", matches])
+            XCTAssertTrue(result.status != 0 && result.stderr.contains("name the same file"), result.stderr)
+            XCTAssertEqual(try String(contentsOfFile: path("m.run"), encoding: .utf8), runBefore, "nothing written")
+        }
+        // Probe defect: in bm25 and hybrid modes the matches summed to a score no output showed;
+        // each result with matches carries its MaxSim, their sum.
+        for mode in ["bm25", "hybrid", "plaid"] {
+            result = try run(["search", "--index", index, "--model", model, "--k", "2", "--json", "--matches", "--mode", mode, "breast cancer"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let hits = (try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as! [[String: Any]])[0]["results"] as! [[String: Any]]
+            for hit in hits {
+                let sum = (hit["matches"] as! [[String: Any]]).reduce(Float(0)) { $0 + Float($1["score"] as! Double) }
+                XCTAssertEqual(Float(hit["maxsim"] as! Double), sum, accuracy: 1e-3, mode)
+                if mode == "plaid" { XCTAssertEqual(hit["maxsim"] as! Double, hit["score"] as! Double, mode) }
+            }
+        }
 
         result = try run(["search", "--index", plain, "--model", model, "--k", "2", "vitamin D"])
         XCTAssertEqual(result.status, 0, result.stderr)

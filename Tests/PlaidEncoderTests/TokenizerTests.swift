@@ -166,6 +166,16 @@ final class TokenizerTests: XCTestCase {
         }
     }
 
+    /// Probe defect: U+2581 (SentencePiece's space) was taken as white space for every
+    /// tokenizer; BERT's takes it as a symbol, so the unknown words around it lost it from their
+    /// spans. HF's offsets, as the probe found them.
+    func testTheMetaspaceCharacterIsPartOfAWordForWordPiece() throws {
+        let tokenizer = try Tokenizer(path: Self.miniLMPath)
+        let text = "\u{2581}start sentence\u{2581}piece \u{2581}marker\u{2581} test"
+        let ids = tokenizer.encode(text, addSpecialTokens: false)
+        XCTAssertEqual(tokenizer.spans(of: ids, in: text, withSpecialTokens: false), [0..<6, 7..<21, 22..<30, 31..<35])
+    }
+
     func testMiniLMWordPieceMatchesHuggingFace() throws {
         try assertParity(tokenizerPath: Self.miniLMPath, reference: "minilm-wordpiece")
     }

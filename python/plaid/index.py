@@ -4,6 +4,7 @@ and search it in batches with filters."""
 import ctypes
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -101,7 +102,11 @@ class Index:
                     names.count, dim, names.buffer_pointer, names.offsets_pointer,
                     _metadata_json(metadata, names.count), _options(upsert=bool(upsert), texts=_texts(texts, names.count)),
                     ctypes.byref(summary))
-        return json.loads(native.take_text(summary))
+        summary = json.loads(native.take_text(summary))
+        if summary.get("without_text"):
+            warnings.warn(f"no text for {summary['without_text']} of the {names.count} documents: the index stores text, and "
+                          "they store an empty one, which BM25 never finds; pass texts=", UserWarning, stacklevel=2)
+        return summary
 
     def upsert(self, embeddings, ids, *, metadata=None, texts=None):
         """Adds documents, replacing those of the same ids, in one commit."""
@@ -157,14 +162,14 @@ class Index:
                 raise ValueError("mode='bm25' ranks by the stored text alone; give texts, not vectors")
             if texts is None:
                 raise ValueError("mode='bm25' needs texts, the queries' texts")
-            questions = _texts(texts, len(texts) if not isinstance(texts, str) else 1)
+            questions = _texts(texts, None, "queries")
             array, shape = None, (len(questions), 0, 0)
         else:
             if queries is None:
                 raise ValueError(f"mode={mode!r} needs the queries' vectors")
             array = query_batch(queries)
             shape = array.shape
-            questions = None if texts is None else _texts(texts, shape[0])
+            questions = None if texts is None else _texts(texts, shape[0], "queries")
             if mode == "hybrid" and questions is None:
                 raise ValueError("mode='hybrid' needs texts, the queries' texts, beside their vectors")
         if shape[0] == 0:
@@ -232,18 +237,25 @@ def _options(**values):
                       allow_nan=False).encode()
 
 
-def _texts(texts, count):
-    """The documents' texts as the options take them: a list of one string per document."""
+def _texts(texts, count, what="documents"):
+    """The texts as the options take them: a list of one string per document (or query); any
+    iterable of strings, checked here so that a mistake names the text. ``count`` None: any."""
     if texts is None:
         return None
-    if isinstance(texts, str):
-        raise TypeError("texts is one string; give a list of one string per document")
+    if isinstance(texts, (str, bytes)):
+        raise TypeError(f"texts is one string; give a list of one string per {what[:-1]}")
+    if isinstance(texts, dict):
+        raise TypeError(f"texts is a dict; give a list of one string per {what[:-1]}")
     texts = list(texts)
-    if len(texts) != count:
-        raise ValueError(f"texts: {len(texts)} texts for {count} documents; give one string per document")
+    if count is not None and len(texts) != count:
+        raise ValueError(f"texts: {len(texts)} texts for {count} {what}; give one string per {what[:-1]}")
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{position}] is {type(text).__name__}; give a string")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(f"texts[{position}] is not valid Unicode ({error.reason} at {error.start}: a lone surrogate?)") from None
     return texts
 
 

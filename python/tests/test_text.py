@@ -113,3 +113,19 @@ def test_mistakes_are_named(with_text, corpus):
     # Words that look like FTS5 syntax are words.
     for question in ['"NEAR(', "*", "AND OR", ""]:
         assert len(with_text.search(texts=[question], mode="bm25")[0]) == 0
+
+
+def test_probe_defects_of_texts_from_python(with_text, corpus):
+    # Texts left out of an add or upsert on an index that stores text are warned about (their
+    # documents store an empty text, which BM25 never finds), as the command line warns.
+    with pytest.warns(UserWarning, match="no text for 1 of the 1 documents"):
+        with_text.upsert([corpus.documents[4]], ["doc-4"])
+    # A lone surrogate names the text, not the options' JSON.
+    with pytest.raises(ValueError, match=r"texts\[1\] is not valid Unicode"):
+        with_text.search(texts=["coffee", "\ud800x"], mode="bm25")
+    # Any iterable of strings, a generator included; a dict is not a list of texts.
+    assert len(with_text.search(texts=(t for t in ["coffee"]), mode="bm25")) == 1
+    with pytest.raises(TypeError, match="texts is a dict"):
+        with_text.search(texts={"a": "coffee"}, mode="bm25")
+    with pytest.raises(ValueError, match="2 texts for 8 queries"):
+        with_text.search(corpus.queries, texts=["a", "b"], mode="hybrid")

@@ -53,7 +53,8 @@ struct TokenAligner {
         self.normalizer = normalizer
         let keeping = { if case .byteLevel = surface { true } else { false } }()
         ascii = [false, true].map { lowercased in
-            (0..<128).map { Cluster(Character(Unicode.Scalar(UInt8($0))), normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keeping) }
+            (0..<128).map { Cluster(Character(Unicode.Scalar(UInt8($0))), normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keeping,
+                                    metaspace: false) }
         }
     }
 
@@ -78,7 +79,7 @@ struct TokenAligner {
             if let suffix, text.hasSuffix(suffix) { text.removeLast(suffix.count) }
             spelled = Array(text.replacingOccurrences(of: "\u{2581}", with: " ").utf8)
         }
-        if !keepsWhiteSpace { spelled = String(decoding: spelled, as: UTF8.self).unicodeScalars.filter { !Self.isWhiteSpace($0) }.flatMap { Array(UTF8.encode($0)!) } }
+        if !keepsWhiteSpace { spelled = String(decoding: spelled, as: UTF8.self).unicodeScalars.filter { !Self.isWhiteSpace($0, metaspace: metaspace) }.flatMap { Array(UTF8.encode($0)!) } }
         return spelled.isEmpty ? nil : spelled
     }
 
@@ -99,7 +100,7 @@ struct TokenAligner {
             case .none:
                 continue
             case let .unknown(written):
-                if let (start, end) = Self.findAdded(written, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor)),
+                if let (start, end) = Self.findAdded(written, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor), metaspace: metaspace),
                    normalized.firstByte(from: start) == cursor {
                     place(t, cursor, normalized.firstByte(from: end), span: normalized.trimmed(start..<end))
                 } else if cursor < bytes.count {
@@ -115,7 +116,7 @@ struct TokenAligner {
                 if let start { place(t, start, start + surface.count) }
             case let .added(content):
                 // Added tokens are cut from the text before normalizing: look for them as written.
-                guard let (start, end) = Self.findAdded(content, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor)) else { continue }
+                guard let (start, end) = Self.findAdded(content, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor), metaspace: metaspace) else { continue }
                 place(t, normalized.firstByte(from: start), normalized.firstByte(from: end), span: normalized.trimmed(start..<end))
             }
         }
@@ -137,13 +138,13 @@ struct TokenAligner {
     /// `cursor`, where a white-space scalar of the content matches any white-space scalar and
     /// letters match in either case (an added token that is normalized, such as PyLate's `"[Q] "`,
     /// also matches `"[q]\t"`).
-    private static func findAdded(_ content: [Unicode.Scalar], in scalars: [Unicode.Scalar], from cursor: Int) -> (Int, Int)? {
+    private static func findAdded(_ content: [Unicode.Scalar], in scalars: [Unicode.Scalar], from cursor: Int, metaspace: Bool) -> (Int, Int)? {
         guard !content.isEmpty, cursor < scalars.count else { return nil }
         for start in cursor..<min(cursor + searchWindow, scalars.count) {
             var i = start
             var matched = true
             for scalar in content {
-                guard i < scalars.count, scalars[i] == scalar || (isWhiteSpace(scalar) && isWhiteSpace(scalars[i]))
+                guard i < scalars.count, scalars[i] == scalar || (isWhiteSpace(scalar, metaspace: metaspace) && isWhiteSpace(scalars[i], metaspace: metaspace))
                         || scalars[i].properties.lowercaseMapping == scalar.properties.lowercaseMapping else {
                     matched = false
                     break
@@ -155,9 +156,14 @@ struct TokenAligner {
         return nil
     }
 
-    static func isWhiteSpace(_ scalar: Unicode.Scalar) -> Bool {
-        scalar == "\u{2581}" || UnicodeClasses.isWhitespace(scalar)
+    /// White space as the tokenizer drops it: `metaspace` (SentencePiece's `▁`, which other BPE
+    /// vocabularies write for a space) only where `.plain` surfaces spell spaces so; BERT takes
+    /// it as a symbol of a word.
+    static func isWhiteSpace(_ scalar: Unicode.Scalar, metaspace: Bool) -> Bool {
+        (metaspace && scalar == "\u{2581}") || UnicodeClasses.isWhitespace(scalar)
     }
+
+    fileprivate var metaspace: Bool { if case .plain = surface { true } else { false } }
 }
 
 /// A text normalized one grapheme cluster at a time (so that `é` written as `e` and a combining
@@ -171,6 +177,8 @@ private struct NormalizedText {
     private var blank: [Bool] = []
     /// Per byte: whether a word starts there (after white space, at or after punctuation).
     private var wordStart: [Bool] = []
+    /// Whether `▁` is white space (`TokenAligner.isWhiteSpace`).
+    private let metaspace: Bool
 
     init(_ text: String, aligner: TokenAligner, lowercased: Bool) {
         scalars = Array(text.unicodeScalars)
@@ -180,6 +188,7 @@ private struct NormalizedText {
         blank.reserveCapacity(scalars.count)
         wordStart.reserveCapacity(scalars.count)
         let ascii = aligner.ascii[lowercased ? 1 : 0], keeping = aligner.keepsWhiteSpace
+        metaspace = aligner.metaspace
         // Keyed by the exact bytes: Characters compare by canonical equivalence, and `ñ` written
         // as one scalar or as two must not share a width.
         var cache: [[UInt8]: Cluster] = [:]
@@ -200,7 +209,8 @@ private struct NormalizedText {
                 if let known = cache[key] {
                     cluster = known
                 } else {
-                    cluster = Cluster(Character(String(text[i..<end])), normalizer: aligner.normalizer, lowercased: lowercased, keepingWhiteSpace: keeping)
+                    cluster = Cluster(Character(String(text[i..<end])), normalizer: aligner.normalizer, lowercased: lowercased,
+                                      keepingWhiteSpace: keeping, metaspace: metaspace)
                     cache[key] = cluster
                 }
                 i = end
@@ -230,8 +240,8 @@ private struct NormalizedText {
     /// `range` of the scalars less white space at either end; nil when it is all white space.
     func trimmed(_ range: Range<Int>) -> Range<Int>? {
         var start = range.lowerBound, end = range.upperBound
-        while start < end && TokenAligner.isWhiteSpace(scalars[start]) { start += 1 }
-        while end > start && TokenAligner.isWhiteSpace(scalars[end - 1]) { end -= 1 }
+        while start < end && TokenAligner.isWhiteSpace(scalars[start], metaspace: metaspace) { start += 1 }
+        while end > start && TokenAligner.isWhiteSpace(scalars[end - 1], metaspace: metaspace) { end -= 1 }
         return start < end ? start..<end : nil
     }
 
@@ -266,15 +276,15 @@ private struct Cluster {
     let isBlank: Bool
     let isPunctuation: Bool
 
-    init(_ character: Character, normalizer: TextNormalizer?, lowercased: Bool, keepingWhiteSpace: Bool) {
+    init(_ character: Character, normalizer: TextNormalizer?, lowercased: Bool, keepingWhiteSpace: Bool, metaspace: Bool) {
         width = character.unicodeScalars.count
-        isBlank = character.unicodeScalars.allSatisfy(TokenAligner.isWhiteSpace)
+        isBlank = character.unicodeScalars.allSatisfy { TokenAligner.isWhiteSpace($0, metaspace: metaspace) }
         // BERT's pre-tokenizer makes a word of each punctuation mark and CJK ideograph.
         isPunctuation = character.unicodeScalars.contains { UnicodeClasses.isBertPunctuation($0) || UnicodeClasses.isChineseCharacter($0) }
         var scalars = Array((lowercased ? character.lowercased() : String(character)).unicodeScalars)
         normalizer?.normalize(&scalars)
         for scalar in scalars {
-            let white = TokenAligner.isWhiteSpace(scalar)
+            let white = TokenAligner.isWhiteSpace(scalar, metaspace: metaspace)
             guard keepingWhiteSpace || !white else { continue }
             let utf8 = UTF8.encode(scalar)!
             bytes += utf8

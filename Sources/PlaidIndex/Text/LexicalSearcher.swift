@@ -23,7 +23,7 @@ public struct LexicalSearcher: Sendable {
 
     public init(index: CompressedIndex) throws {
         guard index.manifest.storedText != nil else {
-            throw PlaidError.refused("\(index.path) stores no text, so it has no lexical (BM25) search; build the index with --store-text")
+            throw PlaidError.refused("\(index.path) stores no text, so it has no lexical (BM25) search; build it with stored text (--store-text; store_text=True from Python)")
         }
         self.index = index
     }

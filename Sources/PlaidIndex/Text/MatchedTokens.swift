@@ -15,6 +15,13 @@ public struct MatchedTokens: Equatable, Sendable {
     /// stored tokens nor a model can say).
     public var documentSpan: StoredTextSpan?
 
+    /// A result's MaxSim from its matches: their scores summed in query order, which is the
+    /// score a PLAID search gives it, bit for bit (in bm25 and hybrid modes the result's own
+    /// score is another one).
+    public static func maxSim(of matches: [MatchedTokens]) -> Float {
+        matches.reduce(Float(0)) { $0 + $1.match.score }
+    }
+
     /// The matches of `query` (`tokens` vectors) in each document of `ordinals`
     /// (`Searcher.matches`), with token texts and spans: `question`'s tokens by `encoder`, and
     /// each document's from its stored tokens (spans even without `encoder`), or for a text

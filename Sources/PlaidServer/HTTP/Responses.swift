@@ -15,8 +15,10 @@ struct SearchResponse: Encodable, Sendable {
         /// title when it has none).
         var title: String?
         var text: String?
-        /// With `matches`: each query token's best document token and the score of that match.
+        /// With `matches`: each query token's best document token and the score of that match,
+        /// and their sum, the document's MaxSim (its score in plaid mode, not in bm25 or hybrid).
         var matches: [MatchedTokens]?
+        var maxsim: Float?
     }
     var results: [[Hit]]
     var tookMs: Double

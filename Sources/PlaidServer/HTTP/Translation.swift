@@ -41,7 +41,8 @@ extension SearchResponse {
             hits.enumerated().map { r, hit in
                 let text = results.texts[hit.document]
                 return Hit(id: hit.id, score: hit.score, metadata: results.metadata[hit.document], title: text?.title, text: text?.text,
-                           matches: results.matches?[q][r])
+                           matches: results.matches?[q][r],
+                           maxsim: results.matches.map { MatchedTokens.maxSim(of: $0[q][r]) })
             }
         }, tookMs: tookMs)
     }
