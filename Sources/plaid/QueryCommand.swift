@@ -73,13 +73,7 @@ struct Query: ParsableCommand {
         reporting.apply()
         try runReportingErrors {
             // Every check that can fail comes before the search.
-            let destination = try OutputDestination.prepare(output)
-            let matchesDestination = try matches.map { try OutputDestination.prepare($0, option: "--matches") }
-            if let matchesDestination, matchesDestination.isSame(as: destination) {
-                throw PlaidError.invalidArgument(destination == .standardOutput
-                    ? "--output and --matches cannot both be standard output; write one of them to a file"
-                    : "--output \(output) and --matches \(matches!) name the same file; give each its own")
-            }
+            let (destination, matchesDestination) = try destinations()
             if exhaustive && index != nil { printWarning("--index is not read with --exhaustive, which searches --embeddings") }
             let opened = exhaustive ? nil : try index.map { try CompressedIndex(path: $0) }
             if let opened, modes.mode != .plaid {
@@ -112,6 +106,18 @@ struct Query: ParsableCommand {
             if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
             if let matchesDestination, let opened { try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, index: opened) }
         }
+    }
+
+    /// Where the run and the matches go, refused when writing one would lose the other.
+    private func destinations() throws -> (run: OutputDestination, matches: OutputDestination?) {
+        let destination = try OutputDestination.prepare(output)
+        let matchesDestination = try matches.map { try OutputDestination.prepare($0, option: "--matches") }
+        if let matchesDestination, matchesDestination.isSame(as: destination) {
+            throw PlaidError.invalidArgument(destination == .standardOutput
+                ? "--output and --matches cannot both be standard output; write one of them to a file"
+                : "--output \(output) and --matches \(matches!) name the same file; give each its own")
+        }
+        return (destination, matchesDestination)
     }
 
     /// `--matches` after a PLAID search: token texts need the queries' text and the model, which
