@@ -45,3 +45,12 @@ def plaid_binary():
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path} does not exist: build plaid (swift build -c release) or set PLAID_BINARY")
     return path
+
+
+def read_run(path):
+    """A TREC run file as {query: [(document, score), ...]}, in the file's order."""
+    hits = {}
+    for line in path.read_text().splitlines():
+        query, _, document, _, score, _ = line.split()
+        hits.setdefault(query, []).append((document, float(score)))
+    return hits

@@ -6,21 +6,13 @@ import subprocess
 import numpy as np
 
 import plaid
-from conftest import plaid_binary
+from conftest import plaid_binary, read_run
 
 
 def write_queries(directory, queries):
     directory.mkdir()
     np.save(directory / "query_embeddings.npy", queries)
     (directory / "query_ids.json").write_text(json.dumps([f"q{i}" for i in range(len(queries))]))
-
-
-def read_run(path):
-    hits = {}
-    for line in path.read_text().splitlines():
-        query, _, document, rank, score, _ = line.split()
-        hits.setdefault(query, []).append((document, float(score)))
-    return hits
 
 
 def test_python_search_equals_plaid_query(built, corpus, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import plaid
-from conftest import plaid_binary
+from conftest import plaid_binary, read_run
 
 WORDS = ["vitamin", "bone", "calcium", "sleep", "memory", "tide", "moon", "coffee", "yeast", "protein",
          "cell", "gene", "tumor", "immune", "virus", "heart", "brain", "muscle", "insulin", "liver"]
@@ -35,14 +35,6 @@ def by_score(ids, scores):
     for i, s in zip(ids, scores):
         groups.setdefault(float(s), set()).add(i)
     return sorted(groups.items(), reverse=True)
-
-
-def read_run(path):
-    hits = {}
-    for line in path.read_text().splitlines():
-        query, _, document, _, score, _ = line.split()
-        hits.setdefault(query, []).append((document, float(score)))
-    return hits
 
 
 def test_bm25_equals_plaid_query_on_the_same_index(with_text, tmp_path):
