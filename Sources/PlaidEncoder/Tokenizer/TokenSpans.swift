@@ -10,7 +10,7 @@ import PlaidCore
 /// token's surface (a WordPiece piece without its `##`, a byte-level BPE token's bytes) is matched
 /// against what follows the previous token, white space aside. A span covers whole clusters and
 /// no white space at its ends. Added tokens met in the text are matched as written; the unknown
-/// token takes the text between the tokens placed around it. Tokens of the template (`[CLS]`),
+/// token takes the word that follows the previous token. Tokens of the template (`[CLS]`),
 /// of white space alone, and any that cannot be found nearby get no span; the alignment then goes
 /// on from the last match, so one odd token never shifts the spans of the rest.
 struct TokenAligner {
@@ -48,19 +48,23 @@ struct TokenAligner {
     /// ASCII, and normalizing it a character at a time would be most of the alignment's cost.
     fileprivate let ascii: [[Cluster]]
 
+    /// Byte-level BPE spells every byte of the text, white space included, so it is matched byte
+    /// for byte; the other models drop white space, so it is left out on both sides.
+    fileprivate let keepsWhiteSpace: Bool
+    /// Whether `▁` is white space (`isWhiteSpace`): for `.plain` surfaces, which spell spaces so.
+    fileprivate let metaspace: Bool
+
     init(surface: Surface, normalizer: TextNormalizer?) {
         self.surface = surface
         self.normalizer = normalizer
-        let keeping = { if case .byteLevel = surface { true } else { false } }()
+        if case .byteLevel = surface { keepsWhiteSpace = true } else { keepsWhiteSpace = false }
+        if case .plain = surface { metaspace = true } else { metaspace = false }
+        let keeping = keepsWhiteSpace, metaspace = metaspace
         ascii = [false, true].map { lowercased in
             (0..<128).map { Cluster(Character(Unicode.Scalar(UInt8($0))), normalizer: normalizer, lowercased: lowercased, keepingWhiteSpace: keeping,
-                                    metaspace: false) }
+                                    metaspace: metaspace) }
         }
     }
-
-    /// Byte-level BPE spells every byte of the text, white space included, so it is matched byte
-    /// for byte; the other models drop white space, so it is left out on both sides.
-    fileprivate var keepsWhiteSpace: Bool { if case .byteLevel = surface { true } else { false } }
 
     /// The bytes of text that token `token` (its vocabulary entry) stands for; nil when none.
     func surfaceBytes(of token: String) -> [UInt8]? {
@@ -156,14 +160,12 @@ struct TokenAligner {
         return nil
     }
 
-    /// White space as the tokenizer drops it: `metaspace` (SentencePiece's `▁`, which other BPE
-    /// vocabularies write for a space) only where `.plain` surfaces spell spaces so; BERT takes
-    /// it as a symbol of a word.
+    /// White space as the tokenizer drops it: with `metaspace` also SentencePiece's `▁`, which
+    /// `.plain` BPE vocabularies write for a space (BERT's takes it as a symbol of a word).
     static func isWhiteSpace(_ scalar: Unicode.Scalar, metaspace: Bool) -> Bool {
         (metaspace && scalar == "\u{2581}") || UnicodeClasses.isWhitespace(scalar)
     }
 
-    fileprivate var metaspace: Bool { if case .plain = surface { true } else { false } }
 }
 
 /// A text normalized one grapheme cluster at a time (so that `é` written as `e` and a combining
