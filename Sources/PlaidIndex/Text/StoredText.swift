@@ -6,15 +6,30 @@ import PlaidCore
 public struct DocumentText: Equatable, Sendable {
     public var title: String?
     public var text: String
+    /// `tokens` as `text.sqlite` keeps them (`StoredToken.encode`): about 3 bytes a token rather
+    /// than 32 while a whole collection's texts wait to be written, and decoded only when a match
+    /// reads them (a passage or BM25 never does).
+    var encodedTokens: [UInt8]?
+
     /// Each of the document's vectors' tokens, when the text was encoded with the index's model
     /// on its way in (so that a match names its token and span without tokenizing again); nil
-    /// for a text stored beside embeddings encoded elsewhere.
-    public var tokens: [StoredToken]?
+    /// for a text stored beside embeddings encoded elsewhere, or whose stored tokens cannot be
+    /// read (a match then tokenizes the text again).
+    public var tokens: [StoredToken]? {
+        get { encodedTokens.flatMap(StoredToken.decode) }
+        set { encodedTokens = newValue.map(StoredToken.encode) }
+    }
 
     public init(title: String? = nil, text: String, tokens: [StoredToken]? = nil) {
         self.title = title
         self.text = text
-        self.tokens = tokens
+        self.encodedTokens = tokens.map(StoredToken.encode)
+    }
+
+    init(title: String?, text: String, encodedTokens: [UInt8]?) {
+        self.title = title
+        self.text = text
+        self.encodedTokens = encodedTokens
     }
 
     /// What the encoder read of it: `title + " " + text`, or the text alone (unstripped, so

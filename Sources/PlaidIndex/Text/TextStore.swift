@@ -58,8 +58,8 @@ final class TextStoreWriter {
         insertText.bind(integer: Int64(document), at: 1)
         if let title { insertText.bind(text: title, at: 2) }
         insertText.bind(blob: compressed, at: 3)
-        if let tokens = text?.tokens {
-            insertText.bind(blob: try StoredToken.encode(tokens).withUnsafeBytes { try Zstd.compress($0, level: 3) }, at: 4)
+        if let tokens = text?.encodedTokens {
+            insertText.bind(blob: try tokens.withUnsafeBytes { try Zstd.compress($0, level: 3) }, at: 4)
         }
         _ = try insertText.step()
         insertTerms.reset()
@@ -175,12 +175,8 @@ final class SegmentText: @unchecked Sendable {
         }
         let title: String? = statement.isNull(0) ? nil : statement.text(0)
         let body = String(decoding: try decompressed(statement.blob(1), what: "the text of document \(d)"), as: UTF8.self)
-        var tokens: [StoredToken]?
-        if hasTokens && !statement.isNull(2) {
-            tokens = StoredToken.decode(try decompressed(statement.blob(2), what: "the tokens of document \(d)"))
-            if tokens == nil { throw PlaidError.corruptIndex(file: path, detail: "the tokens of document \(d) cannot be read: the file is damaged. Rebuild the index") }
-        }
-        return DocumentText(title: title, text: body, tokens: tokens)
+        let tokens = hasTokens && !statement.isNull(2) ? try decompressed(statement.blob(2), what: "the tokens of document \(d)") : nil
+        return DocumentText(title: title, text: body, encodedTokens: tokens)
     }
 
     private func decompressed(_ blob: [UInt8], what: String) throws -> [UInt8] {
