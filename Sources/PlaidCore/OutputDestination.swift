@@ -60,12 +60,13 @@ public enum OutputDestination: Equatable, Sendable {
         return .file(target)
     }
 
-    /// Whether writing both would leave only one: both standard output, or one file (by its
-    /// absolute path, links resolved, or by its inode where both exist).
+    /// Whether writing both would leave only one: both standard output (mixed into one stream),
+    /// or one file (by its absolute path, links resolved, or by its inode where both exist), which
+    /// the second write replaces. A device (`/dev/null`, a terminal) keeps both writes.
     public func isSame(as other: OutputDestination) -> Bool {
         switch (self, other) {
         case (.standardOutput, .standardOutput): return true
-        case let (.file(a), .file(b)), let (.characterDevice(a), .characterDevice(b)):
+        case let (.file(a), .file(b)):
             let resolvedA = URL(fileURLWithPath: a).standardizedFileURL.resolvingSymlinksInPath().path
             let resolvedB = URL(fileURLWithPath: b).standardizedFileURL.resolvingSymlinksInPath().path
             if resolvedA == resolvedB { return true }

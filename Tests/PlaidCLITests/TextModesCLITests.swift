@@ -188,6 +188,9 @@ final class TextModesCLITests: PlaidCLITestCase {
             XCTAssertTrue(result.status != 0 && result.stderr.contains("name the same file"), result.stderr)
             XCTAssertEqual(try String(contentsOfFile: path("m.run"), encoding: .utf8), runBefore, "nothing written")
         }
+        // A device loses nothing written to it twice (the benchmarks send both to /dev/null).
+        result = try run(["query", "--index", index, "--queries", path("q.jsonl"), "--model", model, "--output", "/dev/null", "--matches", "/dev/null"])
+        XCTAssertEqual(result.status, 0, result.stderr)
         // Probe defect: in bm25 and hybrid modes the matches summed to a score no output showed;
         // each result with matches carries its MaxSim, their sum.
         for mode in ["bm25", "hybrid", "plaid"] {
