@@ -6,9 +6,9 @@ import PlaidCore
 public struct DocumentText: Equatable, Sendable {
     public var title: String?
     public var text: String
-    /// `tokens` as `text.sqlite` keeps them (`StoredToken.encode`): about 3 bytes a token rather
-    /// than 32 while a whole collection's texts wait to be written, and decoded only when a match
-    /// reads them (a passage or BM25 never does).
+    /// `tokens` as `text.sqlite` keeps them (`StoredToken.encode`: a few bytes a token, where a
+    /// `StoredToken` takes 32) while a whole collection's texts wait to be written, and decoded
+    /// only when a match reads them (a passage or BM25 never does).
     var encodedTokens: [UInt8]?
 
     /// Each of the document's vectors' tokens, when the text was encoded with the index's model
