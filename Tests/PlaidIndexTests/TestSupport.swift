@@ -34,12 +34,12 @@ func smallCorpus(documents: Int = 300, tokens: ClosedRange<Int> = 20...40, dim: 
 
 /// `count` documents of 16 unit vectors of dimension 32 that are zero outside `dims`, with ids
 /// "SEED-i": batches far from each other when their `dims` differ.
-func batchInDimensions(_ count: Int, dims: Range<Int>, seed: UInt64) throws -> DocumentBatch {
-    let values = randomUnitVectors(count * 16, dim: dims.count, seed: seed)
+func batchInDimensions(_ count: Int, dims: Range<Int>, seed: UInt64, tokens: Int = 16) throws -> DocumentBatch {
+    let values = randomUnitVectors(count * tokens, dim: dims.count, seed: seed)
     let documents = (0..<count).map { d in
-        (0..<16).flatMap { t -> [Float] in
+        (0..<tokens).flatMap { t -> [Float] in
             var row = [Float](repeating: 0, count: 32)
-            for (j, dimension) in dims.enumerated() { row[dimension] = values[(d * 16 + t) * dims.count + j] }
+            for (j, dimension) in dims.enumerated() { row[dimension] = values[(d * tokens + t) * dims.count + j] }
             return row
         }
     }

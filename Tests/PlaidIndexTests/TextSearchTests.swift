@@ -203,15 +203,21 @@ final class TextSearchTests: XCTestCase {
     /// pair's dot product over the decoded vectors up to the lookup table's rounding, and the best
     /// pair of its query token up to that rounding; at every CPU level.
     func testMatchesSumToTheSearchScore() throws {
-        let batch = try batchInDimensions(60, dims: 0..<32, seed: 21)
-        let opened = try CompressedIndex(path: try buildIndex("matches", batch: batch, texts: [:], storedText: false))
+        // Documents of 300 tokens too, past the 32-token kernel's chunk of 128.
+        let batch = try batchInDimensions(60, dims: 0..<32, seed: 21), long = try batchInDimensions(8, dims: 0..<32, seed: 23, tokens: 300)
+        let path = try buildIndex("matches", batch: batch, texts: [:], storedText: false)
+        let writer = try IndexWriter(path: path)
+        try writer.add(long)
+        try writer.commit()
+        writer.close()
+        let opened = try CompressedIndex(path: path)
         let searcher = Searcher(index: opened)
         defer { plaid_set_kernel_level(0) }
         // Every CPU level this machine runs (the failure names it), at two depths, with 8 query
         // tokens and with 32 (the kernels' own path for 32).
         for level in [Int32(1), 3, 4].filter({ $0 <= plaid_cpu_kernel_level() }) {
         XCTAssertEqual(plaid_set_kernel_level(level), level)
-        for (k, nq) in [(5, 8), (60, 8), (5, 32), (60, 32)] {
+        for (k, nq) in [(5, 8), (68, 8), (5, 32), (68, 32)] {
             var query = randomUnitVectors(nq, dim: 32, seed: 22)
             for j in 0..<32 { query[6 * 32 + j] = 0 }   // a padding row
             let results = searcher.search(query: query, tokens: nq, parameters: SearchParameters(k: k))

@@ -162,14 +162,14 @@ class Index:
                 raise ValueError("mode='bm25' ranks by the stored text alone; give texts, not vectors")
             if texts is None:
                 raise ValueError("mode='bm25' needs texts, the queries' texts")
-            questions = _texts(texts, None, "queries")
+            questions = _texts(texts, None, "queries", "query")
             array, shape = None, (len(questions), 0, 0)
         else:
             if queries is None:
                 raise ValueError(f"mode={mode!r} needs the queries' vectors")
             array = query_batch(queries)
             shape = array.shape
-            questions = None if texts is None else _texts(texts, shape[0], "queries")
+            questions = None if texts is None else _texts(texts, shape[0], "queries", "query")
             if mode == "hybrid" and questions is None:
                 raise ValueError("mode='hybrid' needs texts, the queries' texts, beside their vectors")
         if shape[0] == 0:
@@ -237,18 +237,18 @@ def _options(**values):
                       allow_nan=False).encode()
 
 
-def _texts(texts, count, what="documents"):
+def _texts(texts, count, what="documents", one="document"):
     """The texts as the options take them: a list of one string per document (or query); any
     iterable of strings, checked here so that a mistake names the text. ``count`` None: any."""
     if texts is None:
         return None
     if isinstance(texts, (str, bytes)):
-        raise TypeError(f"texts is one string; give a list of one string per {what[:-1]}")
+        raise TypeError(f"texts is one string; give a list of one string per {one}")
     if isinstance(texts, dict):
-        raise TypeError(f"texts is a dict; give a list of one string per {what[:-1]}")
+        raise TypeError(f"texts is a dict; give a list of one string per {one}")
     texts = list(texts)
     if count is not None and len(texts) != count:
-        raise ValueError(f"texts: {len(texts)} texts for {count} {what}; give one string per {what[:-1]}")
+        raise ValueError(f"texts: {len(texts)} texts for {count} {what}; give one string per {one}")
     for position, text in enumerate(texts):
         if not isinstance(text, str):
             raise TypeError(f"texts[{position}] is {type(text).__name__}; give a string")

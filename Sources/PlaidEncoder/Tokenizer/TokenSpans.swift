@@ -104,8 +104,8 @@ struct TokenAligner {
             case .none:
                 continue
             case let .unknown(written):
-                if let (start, end) = Self.findAdded(written, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor), metaspace: metaspace),
-                   normalized.firstByte(from: start) == cursor {
+                if let (start, end) = Self.findAdded(written, in: normalized.scalars, from: normalized.scalarOffset(ofByte: cursor), metaspace: metaspace,
+                                                     anchored: true), normalized.firstByte(from: start) == cursor {
                     place(t, cursor, normalized.firstByte(from: end), span: normalized.trimmed(start..<end))
                 } else if cursor < bytes.count {
                     place(t, cursor, normalized.wordEnd(from: cursor))
@@ -139,12 +139,13 @@ struct TokenAligner {
     }
 
     /// The first occurrence of added token `content` in `scalars` within `searchWindow` of
-    /// `cursor`, where a white-space scalar of the content matches any white-space scalar and
-    /// letters match in either case (an added token that is normalized, such as PyLate's `"[Q] "`,
+    /// `cursor` (at `cursor` itself when `anchored`), where a white-space scalar of the content
+    /// matches any white-space scalar and letters match in either case (an added token that is normalized, such as PyLate's `"[Q] "`,
     /// also matches `"[q]\t"`).
-    private static func findAdded(_ content: [Unicode.Scalar], in scalars: [Unicode.Scalar], from cursor: Int, metaspace: Bool) -> (Int, Int)? {
+    private static func findAdded(_ content: [Unicode.Scalar], in scalars: [Unicode.Scalar], from cursor: Int, metaspace: Bool,
+                                  anchored: Bool = false) -> (Int, Int)? {
         guard !content.isEmpty, cursor < scalars.count else { return nil }
-        for start in cursor..<min(cursor + searchWindow, scalars.count) {
+        for start in cursor..<min(cursor + (anchored ? 1 : searchWindow), scalars.count) {
             var i = start
             var matched = true
             for scalar in content {

@@ -61,8 +61,10 @@ extension Searcher {
             bound = 1.01 * (norms.max() ?? 0)
         }
 
-        /// Gives every centroid of `centroids` that has none a row (each at most once).
-        mutating func addRows(_ centroids: [Int], index: CompressedIndex, query: UnsafePointer<Float>) {
+        /// Gives every centroid of `centroids` that has none a row (each at most once), scored by
+        /// `method` (the grouped search's 16-bit products by default).
+        mutating func addRows(_ centroids: [Int], index: CompressedIndex, query: UnsafePointer<Float>,
+                              method: CentroidScorer.Method = .int16) {
             var more: [Int32] = []
             for c in centroids where slot[c] == 0 {
                 more.append(Int32(c))
@@ -72,20 +74,21 @@ extension Searcher {
             let first = values.count
             values += repeatElement(0, count: more.count * tokens)
             values.withUnsafeMutableBufferPointer {
-                index.quantizer.scores(query: query, tokens: tokens, of: more, into: $0.baseAddress! + first, method: .int16)
+                index.quantizer.scores(query: query, tokens: tokens, of: more, into: $0.baseAddress! + first, method: method)
             }
             ids += more
         }
 
         /// Gives every centroid the documents' codes name a row.
-        mutating func addRows(forCodesOf documents: [Int], index: CompressedIndex, query: UnsafePointer<Float>) {
+        mutating func addRows(forCodesOf documents: [Int], index: CompressedIndex, query: UnsafePointer<Float>,
+                              method: CentroidScorer.Method = .int16) {
             var codes: [Int] = []
             for ordinal in documents {
                 let (s, d) = index.locate(ordinal)
                 let segment = index.segments[s]
                 for t in 0..<segment.documentLengths[d] { codes.append(segment.code(ofDocument: d, token: t)) }
             }
-            addRows(codes, index: index, query: query)
+            addRows(codes, index: index, query: query, method: method)
         }
 
         /// `body` given the documents at `ordinals` with their codes rewritten as rows of

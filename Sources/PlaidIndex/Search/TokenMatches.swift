@@ -22,12 +22,13 @@ extension Searcher {
     /// of equal scores), in query order, as the search's exact stage scores them, so that the
     /// scores summed in query order are the document's search score exactly. All-zero query
     /// vectors (padding) add nothing and are left out. Costs the scores of the centroids the
-    /// documents' codes name (16-bit products, exact sums, so each equals stage 1's), the
-    /// query's residual table, and about an exact scoring per document.
+    /// documents' codes name (by the unfiltered search's stage 1 method; on CPUs with AVX2 both
+    /// are 16-bit products with exact sums, so each row equals stage 1's however it is computed),
+    /// the query's residual table, and about an exact scoring per document.
     public func matches(query: UnsafePointer<Float>, tokens nq: Int, documents ordinals: [Int]) -> [[TokenMatch]] {
         guard nq > 0, !ordinals.isEmpty else { return ordinals.map { _ in [] } }
         var scores = PartialCentroidScores(index: index, query: query, tokens: nq)
-        scores.addRows(forCodesOf: ordinals, index: index, query: query)
+        scores.addRows(forCodesOf: ordinals, index: index, query: query, method: searchGroups == nil ? .automatic : .int16)
         let active = Set(scores.activeTokens)
         let lookup = ResidualLookup(index: index, query: query, tokens: nq)
         return scores.withRowCodedDocuments(ordinals, index: index) { documents, rows in

@@ -27,11 +27,16 @@ public struct MatchedTokens: Equatable, Sendable {
     /// each document's from its stored tokens (spans even without `encoder`), or for a text
     /// stored without them its stored text tokenized again by `encoder`. A document whose token
     /// count differs from its vector count (pooled, or encoded by another model) gets no document
-    /// texts or spans rather than wrong ones.
+    /// texts or spans rather than wrong ones, and an `encoder` of another model than the index's
+    /// names no tokens.
     /// `beforeEachDocument` runs before each document's texts are read (a caller's deadline).
     public static func of(documents ordinals: [Int], in index: CompressedIndex, query: UnsafePointer<Float>, tokens: Int,
                           question: String?, encoder: TextEncoder?, beforeEachDocument: () throws -> Void = {}) throws -> [[MatchedTokens]] {
         let matches = Searcher(index: index).matches(query: query, tokens: tokens, documents: ordinals)
+        // Another model's vocabulary would name the stored ids wrongly, and tokenize differently.
+        let encoder = encoder.flatMap { encoder in
+            index.codebook.model.map { encoder.identity.isSameModel(as: $0) } ?? true ? encoder : nil
+        }
         let queryTexts = question.flatMap { q in encoder?.queryTokenTexts(q) }.flatMap { $0.count == tokens ? $0 : nil }
         return try zip(ordinals, matches).map { ordinal, matches in
             try beforeEachDocument()
