@@ -43,7 +43,7 @@ public struct MatchedTokens: Equatable, Sendable {
             var documentTokens: [StoredToken]?
             let stored = try index.storedText(ofDocument: ordinal)
             if let stored {
-                documentTokens = (stored.tokens ?? (encoder.flatMap { stored.tokenized(by: $0).tokens }))
+                documentTokens = (stored.tokens ?? encoder.flatMap(stored.tokens(by:)))
                     .flatMap { $0.count == index.documentLength(ordinal) ? $0 : nil }
             }
             return matches.map { match in

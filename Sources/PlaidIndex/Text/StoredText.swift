@@ -40,8 +40,13 @@ public struct DocumentText: Equatable, Sendable {
     /// encoder's vectors do not stand for tokens one by one).
     public func tokenized(by encoder: TextEncoder) -> DocumentText {
         var copy = self
-        copy.tokens = encoder.documentTokens(encoded)?.map { StoredToken(id: $0.id, span: $0.span) }
+        copy.tokens = tokens(by: encoder)
         return copy
+    }
+
+    /// Its tokens as `encoder` makes them from `encoded`, not stored.
+    func tokens(by encoder: TextEncoder) -> [StoredToken]? {
+        encoder.documentTokens(encoded)?.map { StoredToken(id: $0.id, span: $0.span) }
     }
 }
 
