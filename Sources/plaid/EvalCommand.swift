@@ -112,22 +112,24 @@ struct Eval: ParsableCommand {
 
     /// The evaluation the options describe, reporting on stderr.
     var evaluation: Evaluation {
-        var evaluation = Evaluation(dataset: dataset!)
-        evaluation.split = split
-        evaluation.k = k
-        evaluation.work = work
-        evaluation.index = index
-        evaluation.rebuild = build.overwrite
-        evaluation.build = build.parameters
-        evaluation.search = search.parameters(defaultK: 100)
-        evaluation.modes = (try? searchModes) ?? [.plaid]
-        evaluation.fusion = ModeOptions.fusion(fusion, alpha: alpha)
-        evaluation.filter = filter.metadataFilter
-        evaluation.threads = search.threads
-        evaluation.batchSize = encoder.batchSize
-        evaluation.runDirectory = runDir
-        evaluation.status = { printStatus($0) }
-        evaluation.built = { [build] summary, path, tokens in build.report(summary, path: path, tokens: tokens) }
-        return evaluation
+        get throws {
+            var evaluation = Evaluation(dataset: dataset!)
+            evaluation.split = split
+            evaluation.k = k
+            evaluation.work = work
+            evaluation.index = index
+            evaluation.rebuild = build.overwrite
+            evaluation.build = build.parameters
+            evaluation.search = search.parameters(defaultK: 100)
+            evaluation.modes = try searchModes
+            evaluation.fusion = try ModeOptions.fusion(fusion, alpha: alpha)
+            evaluation.filter = filter.metadataFilter
+            evaluation.threads = search.threads
+            evaluation.batchSize = encoder.batchSize
+            evaluation.runDirectory = runDir
+            evaluation.status = { printStatus($0) }
+            evaluation.built = { [build] summary, path, tokens in build.report(summary, path: path, tokens: tokens) }
+            return evaluation
+        }
     }
 }

@@ -161,7 +161,7 @@ struct Query: ParsableCommand {
 
     /// `--mode bm25` or `hybrid`: the queries are texts; hybrid encodes them too.
     private func searchTexts(_ opened: CompressedIndex, destination: OutputDestination, matchesDestination: OutputDestination?) throws {
-        let search = try ModeSearch(index: opened, mode: modes.mode, fusion: modes.fusionRule)
+        let search = try ModeSearch(index: opened, mode: modes.mode, fusion: try modes.fusionRule)
         let records = try queryTexts(queries, mode: modes.mode)
         var queryEmbeddings: QueryEmbeddings?
         var model: ColBERTEncoder?

@@ -24,7 +24,8 @@ public enum Fusion: Equatable, Sendable {
     public static let standard = Fusion.relativeScore(alpha: defaultAlpha)
 
     /// The fusion called `name` (`relative`, the default, or `rrf`) with relative's `alpha`
-    /// (0…1, default 0.5), as a front end's options give them; a mistake is named in one sentence.
+    /// (0…1, default 0.5), as a front end's options give them: the one check of both, whose
+    /// sentence starts with the setting's name, for the front end to prefix (`--`, `field `).
     public init(named name: String?, alpha: Double?) throws {
         if let alpha, !(0...1).contains(alpha) { throw PlaidError.invalidArgument("alpha must be between 0 and 1, not \(alpha)") }
         switch name ?? "relative" {

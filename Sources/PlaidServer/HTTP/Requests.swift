@@ -234,13 +234,13 @@ struct SearchRequest: Sendable {
             return mode
         }
         let alpha = try f.number("alpha")
-        if let alpha, !(0...1).contains(alpha) { throw APIError.badRequest("field alpha must be between 0 and 1, not \(alpha)") }
-        switch try f.string("fusion") {
-        case nil, "relative"?: fusion = (try f.value("fusion") == nil && alpha == nil) ? nil : .relativeScore(alpha: Double(alpha ?? Float(Fusion.defaultAlpha)))
-        case "rrf"?:
-            guard alpha == nil else { throw APIError.badRequest("field alpha weighs the relative fusion; leave it out with \"fusion\": \"rrf\"") }
-            fusion = .reciprocalRank
-        case let other?: throw APIError.badRequest("field fusion must be \"relative\" or \"rrf\", not \"\(visible(String(other.prefix(40))))\"")
+        if try f.value("fusion") != nil || alpha != nil {
+            // Checked as the library checks it, the sentence naming the field.
+            do {
+                fusion = try Fusion(named: try f.string("fusion"), alpha: alpha.map(Double.init))
+            } catch PlaidError.invalidArgument(let detail) {
+                throw APIError.badRequest("field \(detail)")
+            }
         }
         if fusion != nil && mode != .hybrid { throw APIError.badRequest("fields fusion and alpha go with \"mode\": \"hybrid\"") }
     }

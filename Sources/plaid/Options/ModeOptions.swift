@@ -1,4 +1,5 @@
 import ArgumentParser
+import PlaidCore
 import PlaidIndex
 
 extension SearchMode: ExpressibleByArgument {}
@@ -23,18 +24,19 @@ struct ModeOptions: ParsableArguments {
     /// The checks of `--fusion` and `--alpha`, shared with `eval` (`hybrid`: whether a hybrid
     /// search is asked for, and `modeOption` how).
     static func check(fusion: FusionName?, alpha: Double?, hybrid: Bool, modeOption: String) throws {
-        if let alpha, !(0...1).contains(alpha) { throw ValidationError("--alpha must be between 0 and 1, not \(alpha).") }
-        if alpha != nil && fusion == .rrf { throw ValidationError("--alpha weighs the relative fusion, not rrf.") }
+        _ = try ModeOptions.fusion(fusion, alpha: alpha)
         if (fusion != nil || alpha != nil) && !hybrid { throw ValidationError("--fusion and --alpha go with \(modeOption).") }
     }
 
-    var fusionRule: Fusion { ModeOptions.fusion(fusion, alpha: alpha) }
+    var fusionRule: Fusion { get throws { try ModeOptions.fusion(fusion, alpha: alpha) } }
 
-    /// The fusion `--fusion` and `--alpha` name (relative at 0.5 when neither is given).
-    static func fusion(_ name: FusionName?, alpha: Double?) -> Fusion {
-        switch name ?? .relative {
-        case .rrf: return .reciprocalRank
-        case .relative: return .relativeScore(alpha: alpha ?? Fusion.defaultAlpha)
+    /// The fusion `--fusion` and `--alpha` name (relative at 0.5 when neither is given), checked
+    /// as the library checks it (`Fusion(named:alpha:)`), its sentence naming the option.
+    static func fusion(_ name: FusionName?, alpha: Double?) throws -> Fusion {
+        do {
+            return try Fusion(named: name?.rawValue, alpha: alpha)
+        } catch PlaidError.invalidArgument(let detail) {
+            throw ValidationError("--\(detail).")
         }
     }
 }
