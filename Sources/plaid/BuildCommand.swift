@@ -13,7 +13,14 @@ struct Build: ParsableCommand {
         (and the model.json `plaid encode` writes, which the index then records). Then trains k-means \
         centroids on a sample, encodes every token's residual in --nbits bits per dimension, and writes \
         the index directory atomically.
+
+        With --codebook CB (plaid codebook train, or any index), nothing is trained: the documents are \
+        coded with that codebook, its bits and text settings, exactly as plaid segment build codes them, \
+        and without --embeddings or --collection the index is created with no documents, for plaid attach.
         """)
+
+    @Option(help: "A shared codebook (plaid codebook train) or index whose codebook to code with, instead of training one.")
+    var codebook: String?
 
     @Option(help: "Directory holding doc_embeddings.npy, doclens.npy and doc_ids.json (this or --collection).")
     var embeddings: String?
@@ -41,7 +48,12 @@ struct Build: ParsableCommand {
 
     func validate() throws {
         try build.validate()
-        guard (embeddings == nil) != (collection == nil) else {
+        if codebook != nil {
+            if build.centroids != nil || build.sampleSize != nil || build.storeText {
+                throw ValidationError("--centroids, --sample-size and --store-text go with training; with --codebook they come from the codebook.")
+            }
+            if embeddings != nil && collection != nil { throw ValidationError("Give at most one of --embeddings and --collection with --codebook.") }
+        } else if (embeddings == nil) == (collection == nil) {
             throw ValidationError("Give exactly one of --embeddings DIR (token embeddings) and --collection FILE (texts to encode).")
         }
         if saveEmbeddings != nil && collection == nil { throw ValidationError("--save-embeddings goes with --collection.") }
@@ -52,15 +64,21 @@ struct Build: ParsableCommand {
         }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
         if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
-        if build.storeText && collection == nil && texts == nil {
+        if build.storeText && collection == nil && texts == nil && codebook == nil {
             throw ValidationError("--store-text with --embeddings needs --texts FILE, the collection they were encoded from: embeddings carry no text.")
         }
-        if texts != nil && (embeddings == nil || !build.storeText) { throw ValidationError("--texts goes with --embeddings and --store-text.") }
+        if texts != nil && (embeddings == nil || (!build.storeText && codebook == nil)) {
+            throw ValidationError("--texts goes with --embeddings and --store-text (or a --codebook that stores text).")
+        }
     }
 
     func run() throws {
         reporting.apply()
         try runReportingErrors {
+            if let codebook {
+                try buildWithCodebook(try SharedCodebook(path: codebook))
+                return
+            }
             if let embeddings {
                 let documents = try DocumentEmbeddings(directory: embeddings)
                 let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
@@ -73,6 +91,29 @@ struct Build: ParsableCommand {
                                                  keepEmbeddingsAt: saveEmbeddings, float16: float16,
                                                  batchSize: encoder.batchSize, showProgress: true)
             build.report(summary.build, path: index.index, tokens: summary.encoding.vectors)
+        }
+    }
+
+    /// `--codebook`: the documents coded with a shared codebook, or an index of none to attach to.
+    private func buildWithCodebook(_ shared: SharedCodebook) throws {
+        if let embeddings {
+            let documents = try DocumentEmbeddings(directory: embeddings)
+            let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
+            let stored = try texts.map { try storedTexts(file: $0, for: documents.ids) } ?? [:]
+            let summary = try IndexBuilder.build(from: documents, at: index.index, codebook: shared, metadata: fields, texts: stored,
+                                                 chunkTokens: build.chunkTokens, overwrite: build.overwrite, showProgress: true)
+            printBuildSummary(summary, path: index.index)
+        } else if let collection {
+            let summary = try IndexBuilder.build(collection: collection, encoder: pooling.applied(to: try encoder.loadEncoder()), at: index.index,
+                                                 codebook: shared, chunkTokens: build.chunkTokens, overwrite: build.overwrite,
+                                                 batchSize: encoder.batchSize, showProgress: true)
+            printBuildSummary(summary.build, path: index.index)
+        } else {
+            try IndexBuilder.create(at: index.index, codebook: shared, overwrite: build.overwrite)
+            printStatus("created \(index.index) with the codebook of \(shared.path) (\(shared.codebook.centroidCount) centroids) and no documents; add segments with plaid attach")
+        }
+        if let outliers = (try? CompressedIndex(path: index.index, verifyChecksums: false))?.codebook.outliersCodedWithoutGrowth, outliers > 0 {
+            printStatus("\(outliers) tokens lay beyond the codebook's outlier distance (coded without growing it)")
         }
     }
 }

@@ -19,7 +19,7 @@ struct Plaid: AsyncParsableCommand {
         assembled default model everywhere.
         """,
         version: PlaidVersion.string,
-        subcommands: [Build.self, Add.self, Delete.self, Compact.self, Query.self, Search.self, Rerank.self, Serve.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
+        subcommands: [Build.self, Add.self, CodebookCommands.self, SegmentCommands.self, Attach.self, Delete.self, Compact.self, Query.self, Search.self, Rerank.self, Serve.self, Metadata.self, Info.self, Encode.self, Eval.self, Synthesize.self]
     )
 }
 

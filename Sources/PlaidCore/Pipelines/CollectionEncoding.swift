@@ -14,12 +14,14 @@ public enum CollectionEncoding {
     /// Encodes the collection at `input` into the embeddings layout in `output`, a chunk of
     /// texts at a time so memory stays bounded; the encoder sorts each chunk by length into
     /// batches and runs the batches of a chunk side by side on the cores. Progress (texts/s,
-    /// tokens/s, ETA) goes to stderr unless `ProgressReporter.quiet`.
+    /// tokens/s, ETA) goes to stderr unless `ProgressReporter.quiet`. With `only`, just the texts
+    /// at those positions (0-based, in file order) are encoded: a sample.
     public static func encode(_ input: String, with encoder: TextEncoder, mode: EmbeddingMode, output: String,
-                              float16: Bool, batchSize: Int) throws -> EncodingSummary {
+                              float16: Bool, batchSize: Int, only selection: Set<Int>? = nil) throws -> EncodingSummary {
         // Reading the whole file once up front finds malformed lines before any encoding.
         var count = 0
         try TextCollectionReader(path: input).forEach { _ in count += 1 }
+        if let selection { count = selection.filter { $0 < count }.count }
         guard count > 0 else { throw PlaidError.invalidInput(file: input, detail: "holds no texts") }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         let writer = try EmbeddingsWriter(directory: output, mode: mode, dimension: encoder.dimension,
@@ -45,7 +47,10 @@ public enum CollectionEncoding {
             done += chunk.count
             chunk.removeAll(keepingCapacity: true)
         }
+        var position = -1
         try TextCollectionReader(path: input).forEach { record in
+            position += 1
+            if let selection, !selection.contains(position) { return }
             chunk.append(record)
             if chunk.count == chunkSize { try flush() }
         }

@@ -18,6 +18,9 @@ public enum IndexComponent: UInt32, CaseIterable, Sendable {
     case manifest = 8
     /// Version 2: one segment's deleted documents, a bitmap.
     case deletions = 9
+    /// A segment built apart from any index (`plaid segment build`): what it was coded against
+    /// and what it holds, written last, so that a directory without it is incomplete.
+    case segmentDescriptor = 10
 
     /// The file's name in a version-1 index directory, and in a version-2 segment directory for
     /// the segment components. Centroids and deletions carry their generation in version 2
@@ -33,6 +36,7 @@ public enum IndexComponent: UInt32, CaseIterable, Sendable {
         case .invertedLists: return "ivf.plaid"
         case .manifest: return "manifest.plaid"
         case .deletions: return "deleted.plaid"
+        case .segmentDescriptor: return "segment.plaid"
         }
     }
 

@@ -268,11 +268,7 @@ public enum MetadataSchema {
     /// ignore it), more than `maxFields` fields, and metadata given under an id that is not the
     /// document's id byte for byte.
     public static func merge(_ fields: [MetadataField], with metadata: BatchMetadata, order: [String], source: String) throws -> [MetadataField] {
-        var merged = fields
-        var position = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
-        // Names as SQLite compares them, to the field spelled so: `id` is the built-in field.
-        var folded = Dictionary(fields.map { (MetadataStore.folded($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
-        folded[MetadataStore.folded("id")] = "id"
+        var schema = Growing(fields, source: source)
         for id in order {
             guard let entry = metadata.index(forKey: id) else { continue }
             let (key, values) = metadata[entry]
@@ -281,30 +277,59 @@ public enum MetadataSchema {
             }
             for name in values.keys.sorted() {
                 guard let type = values[name]!.type else { continue }
-                if let reason = MetadataStore.reservation(of: name) {
-                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' is reserved (\(reason)); rename the field")
-                }
-                if let p = position[name] {
-                    guard merged[p].name.utf8.elementsEqual(name.utf8) else {
-                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(merged[p].name)' only in Unicode normalization; use one spelling for the field")
-                    }
-                    guard let widened = merged[p].type.merged(with: type) else {
-                        throw PlaidError.invalidInput(file: source, detail: "field '\(name)' is \(merged[p].type.rawValue) in document '\(merged[p].firstDocument)' but \(type.rawValue) in document '\(id)'; a field keeps one type")
-                    }
-                    merged[p].type = widened
-                } else {
-                    if let other = folded[MetadataStore.folded(name)] {
-                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(other)' only in case, and SQLite's names ignore case; use one spelling for the field")
-                    }
-                    guard merged.count < maxFields else {
-                        throw PlaidError.invalidInput(file: source, detail: "document '\(id)' adds the field '\(name)' but an index has at most \(maxFields) fields and this one has \(merged.count); keep fewer distinct fields (nested values can go in one JSON field)")
-                    }
-                    position[name] = merged.count
-                    folded[MetadataStore.folded(name)] = name
-                    merged.append(MetadataField(name: name, type: type, firstDocument: id))
-                }
+                try schema.add(name, type: type, document: id)
             }
         }
-        return merged
+        return schema.fields
+    }
+
+    /// `fields` extended by the fields of a segment (`segmentFields`, in their order), with the
+    /// same checks as a batch's metadata, each field's first document standing for the segment's.
+    public static func merge(_ fields: [MetadataField], withFieldsOf segmentFields: [MetadataField], source: String) throws -> [MetadataField] {
+        var schema = Growing(fields, source: source)
+        for field in segmentFields { try schema.add(field.name, type: field.type, document: field.firstDocument) }
+        return schema.fields
+    }
+
+    /// Fields being extended one value at a time.
+    private struct Growing {
+        private(set) var fields: [MetadataField]
+        let source: String
+        private var position: [String: Int]
+        /// Names as SQLite compares them, to the field spelled so: `id` is the built-in field.
+        private var folded: [String: String]
+
+        init(_ fields: [MetadataField], source: String) {
+            self.fields = fields
+            self.source = source
+            position = Dictionary(uniqueKeysWithValues: fields.enumerated().map { ($1.name, $0) })
+            folded = Dictionary(fields.map { (MetadataStore.folded($0.name), $0.name) }, uniquingKeysWith: { first, _ in first })
+            folded[MetadataStore.folded("id")] = "id"
+        }
+
+        mutating func add(_ name: String, type: MetadataType, document id: String) throws {
+            if let reason = MetadataStore.reservation(of: name) {
+                throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' is reserved (\(reason)); rename the field")
+            }
+            if let p = position[name] {
+                guard fields[p].name.utf8.elementsEqual(name.utf8) else {
+                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(fields[p].name)' only in Unicode normalization; use one spelling for the field")
+                }
+                guard let widened = fields[p].type.merged(with: type) else {
+                    throw PlaidError.invalidInput(file: source, detail: "field '\(name)' is \(fields[p].type.rawValue) in document '\(fields[p].firstDocument)' but \(type.rawValue) in document '\(id)'; a field keeps one type")
+                }
+                fields[p].type = widened
+            } else {
+                if let other = folded[MetadataStore.folded(name)] {
+                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' differs from field '\(other)' only in case, and SQLite's names ignore case; use one spelling for the field")
+                }
+                guard fields.count < maxFields else {
+                    throw PlaidError.invalidInput(file: source, detail: "document '\(id)' adds the field '\(name)' but an index has at most \(maxFields) fields and this one has \(fields.count); keep fewer distinct fields (nested values can go in one JSON field)")
+                }
+                position[name] = fields.count
+                folded[MetadataStore.folded(name)] = name
+                fields.append(MetadataField(name: name, type: type, firstDocument: id))
+            }
+        }
     }
 }

@@ -10,8 +10,13 @@ struct ChunkEncoder {
     private(set) var vectors: [Float] = []
     private(set) var codes: [Int32] = []
     private(set) var packed: [UInt8] = []
-    /// Squared distance of each token of the last chunk to its centroid, in `distancesOnly` mode.
+    /// Squared distance of each token of the last chunk to its centroid, in `distancesOnly` mode
+    /// or when counting outliers.
     private(set) var distances: [Float] = []
+    /// When set, `encode` counts the tokens farther (squared) than this from their centroid.
+    var outlierDistance: Float?
+    /// Tokens beyond `outlierDistance` in the chunks encoded so far.
+    private(set) var outlierTokens = 0
 
     /// Tokens whose residuals one work item codes.
     static let residualBlock = 4_096
@@ -36,7 +41,8 @@ struct ChunkEncoder {
             codes = [Int32](repeating: 0, count: count)
             packed = [UInt8](repeating: 0, count: count * codec.bytesPerVector)
         }
-        if distancesOnly && distances.count < count { distances = [Float](repeating: 0, count: count) }
+        let measuring = distancesOnly || outlierDistance != nil
+        if measuring && distances.count < count { distances = [Float](repeating: 0, count: count) }
         try vectors.withUnsafeMutableBufferPointer { v in
             try source.copyTokens(start: start, count: count, into: v.baseAddress!)
             if let assigned {
@@ -45,9 +51,11 @@ struct ChunkEncoder {
             } else {
                 codes.withUnsafeMutableBufferPointer { quantizer.assign(v.baseAddress!, count: count, into: $0.baseAddress!) }
             }
-            if distancesOnly {
+            if measuring {
                 Self.measureDistances(v.baseAddress!, codes: codes, count: count, centroids: quantizer.centroids, dim: dim, into: &distances)
-            } else {
+            }
+            if let threshold = outlierDistance { outlierTokens += distances[0..<count].lazy.filter { $0 > threshold }.count }
+            if !distancesOnly {
                 Self.codeResiduals(v.baseAddress!, codes: codes, count: count, centroids: quantizer.centroids, codec: codec, into: &packed)
             }
         }

@@ -40,6 +40,13 @@ public enum IndexBuilder {
     public static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String,
                              parameters: BuildParameters = BuildParameters(), metadata: BatchMetadata = [:], texts: BatchTexts = [:],
                              overwrite: Bool = false, showProgress: Bool = false) throws -> BuildSummary {
+        try build(from: embeddings, at: indexPath, parameters: parameters, shared: nil, metadata: metadata, texts: texts,
+                  overwrite: overwrite, showProgress: showProgress)
+    }
+
+    /// `build`, trained on `embeddings` or, given `shared`, coded with its codebook.
+    static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String, parameters: BuildParameters, shared: SharedCodebook?,
+                      metadata: BatchMetadata, texts: BatchTexts, overwrite: Bool, showProgress: Bool) throws -> BuildSummary {
         guard ResidualCodec.supportedBits.contains(parameters.nbits) else {
             throw PlaidError.invalidArgument("nbits must be 1, 2 or 4 (got \(parameters.nbits))")
         }
@@ -53,7 +60,7 @@ public enum IndexBuilder {
         let started = Date()
         return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
             let manifest = try writeIndex(embeddings: embeddings, metadata: metadata, texts: texts, fields: fields, directory: directory,
-                                          parameters: parameters, showProgress: showProgress)
+                                          parameters: parameters, shared: shared, showProgress: showProgress)
             let opened = try CompressedIndex(path: directory, verifyChecksums: false)
             return BuildSummary(manifest: manifest, bytesOnDisk: opened.bytesOnDisk, seconds: Date().timeIntervalSince(started))
         }
@@ -96,32 +103,50 @@ public enum IndexBuilder {
                                     kmeansIterations: parameters.kmeans.iterations, kmeansSeed: parameters.kmeans.seed,
                                     kmeansSampleSize: 0, averageResidual: 0, outlierDistance: nil, tokensPerCentroid: 0,
                                     trainedCentroidCount: 0, createdBy: "plaid \(PlaidVersion.string)", centroidGroupEnds: nil, model: model)
-            try IndexStorage.writeCentroids([], path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
-            let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: [],
-                                    nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)",
-                                    storedText: parameters.storedText)
-            try manifest.commit(to: directory)
-            FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
-            return manifest
+            return try writeIndexWithoutSegments(directory: directory, codebook: codebook, centroids: [], storedText: parameters.storedText)
         }
     }
 
+    /// Writes into `directory` an index of no documents at generation 1: `codebook` (untrained,
+    /// or trained with `centroids`) and no segments. What `createEmpty`, a trained codebook
+    /// (`SharedCodebook`) and `create(at:codebook:)` are on disk.
+    @discardableResult
+    static func writeIndexWithoutSegments(directory: String, codebook: Codebook, centroids: [Float],
+                                          storedText: StoredTextSettings?) throws -> Manifest {
+        var codebook = codebook
+        codebook.centroidsFile = Codebook.centroidsFileName(generation: 1)
+        try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
+        let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook, segments: [],
+                                nextSegmentNumber: 0, metadataFields: [], writtenBy: "plaid \(PlaidVersion.string)",
+                                storedText: storedText)
+        try manifest.commit(to: directory)
+        _ = FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
+        return manifest
+    }
+
+    /// Writes the index of `embeddings` into `directory`: with the centroids and codec of
+    /// `shared` when given (coded as its segments are, without growth), else trained on them.
     static func writeIndex(embeddings: DocumentEmbeddingSource, metadata: BatchMetadata, texts: BatchTexts, fields: [MetadataField],
-                           directory: String, parameters: BuildParameters, showProgress: Bool) throws -> Manifest {
-        let (codebook, centroids) = try CodebookTrainer(parameters: parameters).train(on: embeddings, showProgress: showProgress)
+                           directory: String, parameters: BuildParameters, shared: SharedCodebook? = nil,
+                           showProgress: Bool) throws -> Manifest {
+        var (codebook, centroids) = try shared.map { ($0.codebook, $0.centroids) }
+            ?? CodebookTrainer(parameters: parameters).train(on: embeddings, showProgress: showProgress)
+        codebook.centroidsFile = Codebook.centroidsFileName(generation: 1)
         try IndexStorage.writeCentroids(centroids, path: (directory as NSString).appendingPathComponent(codebook.centroidsFile))
         let quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         let codec = ResidualCodec(dim: codebook.dim, nbits: codebook.nbits, cutoffs: codebook.bucketCutoffs, weights: codebook.bucketWeights)
         let name = Manifest.segmentName(0)
-        let segment = try writeSegment(embeddings, metadata: metadata, texts: texts, storedText: parameters.storedText, fields: fields,
+        let written = try writeSegment(embeddings, metadata: metadata, texts: texts, storedText: parameters.storedText, fields: fields,
                                        directory: (directory as NSString).appendingPathComponent(name), name: name,
-                                       quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress)
+                                       quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress,
+                                       countOutliersBeyond: shared == nil ? nil : codebook.outlierDistance)
+        if shared != nil { codebook.outliersCodedWithoutGrowth = written.outlierTokens }
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
-                                segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)",
+                                segments: [written.info], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)",
                                 storedText: parameters.storedText)
         try manifest.commit(to: directory)
         // The writer lock's file exists from the start, so that a refused write leaves the directory as it was.
-        FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
+        _ = FileManager.default.createFile(atPath: (directory as NSString).appendingPathComponent(IndexLock.fileName), contents: nil)
         return manifest
     }
 
@@ -129,15 +154,18 @@ public enum IndexBuilder {
     /// directory. Memory is bounded by `chunkTokens`, not by the batch. `assignedCodes`, when
     /// given, are every token's nearest centroid already found by an earlier pass (the growth
     /// pass of `IndexWriter.add`) with these centroids and the same chunks. With `storedText`,
-    /// the segment stores `texts` too.
+    /// the segment stores `texts` too. With `countOutliersBeyond`, the tokens farther (squared)
+    /// from their centroid are counted.
     static func writeSegment(_ source: DocumentEmbeddingSource, metadata: BatchMetadata, texts: BatchTexts,
                              storedText: StoredTextSettings?, fields: [MetadataField],
                              directory: String, name: String, quantizer: CoarseQuantizer, codec: ResidualCodec,
-                             chunkTokens: Int, showProgress: Bool, assignedCodes: [Int32]? = nil) throws -> SegmentInfo {
+                             chunkTokens: Int, showProgress: Bool, assignedCodes: [Int32]? = nil,
+                             countOutliersBeyond threshold: Float? = nil) throws -> (info: SegmentInfo, outlierTokens: Int) {
         let writer = try SegmentWriter(directory: directory, listCount: quantizer.count, bytesPerVector: codec.bytesPerVector, fields: fields,
                                        storedText: storedText)
         let progress = showProgress ? ProgressReporter(label: "encoding residuals", total: source.tokenCount, unit: "tokens") : nil
         var encoder = ChunkEncoder(quantizer: quantizer, codec: codec)
+        encoder.outlierDistance = threshold
         source.prepareSequentialRead()
         let bytesPerToken = Int64(codec.bytesPerVector + 16)
         for chunk in source.documentChunks(maxTokens: max(chunkTokens, 1)) {
@@ -157,6 +185,6 @@ public enum IndexBuilder {
             progress?.update(source.offsets[chunk.upperBound])
         }
         progress?.finish()
-        return try writer.finish(name: name)
+        return (try writer.finish(name: name), encoder.outlierTokens)
     }
 }

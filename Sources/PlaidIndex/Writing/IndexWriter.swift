@@ -191,7 +191,7 @@ public final class IndexWriter {
             info = try IndexBuilder.writeSegment(batch, metadata: metadata, texts: texts, storedText: committed.storedText, fields: fields,
                                                  directory: directory(of: name), name: name,
                                                  quantizer: quantizer, codec: codec, chunkTokens: chunkTokens, showProgress: showProgress,
-                                                 assignedCodes: growth.codes)
+                                                 assignedCodes: growth.codes).info
         } catch {
             (codebook, centroids, quantizer, codec, centroidsChanged) = saved
             discardStagedDirectory(name)
@@ -224,6 +224,70 @@ public final class IndexWriter {
         codebook.centroidCount += grown.count / codebook.dim
         quantizer = CoarseQuantizer(centroids: centroids, dim: codebook.dim, recheckDistance: codebook.outlierDistance)
         centroidsChanged = true
+    }
+
+    // MARK: Attaching
+
+    /// Stages segments built apart from the index (`SharedCodebook.buildSegment`, on any
+    /// machine), in the order given, as new segments; `commit()` makes them all visible at once.
+    /// Every segment is checked before anything is staged (`AttachableSegment`: complete,
+    /// undamaged, coded with this index's codebook, of its dimension, model and text settings),
+    /// and its ids must be new to the index (unless `upsert` replaces those documents) and to
+    /// the other segments. The segments' files are linked or copied in, never moved: the segment
+    /// directories stay as they were. Attached segments never grow the codebook; their tokens
+    /// beyond its outlier distance are counted in `Codebook.outliersCodedWithoutGrowth`.
+    @discardableResult
+    public func attach(segments directories: [String], upsert: Bool = false) throws -> AttachSummary {
+        try checkOpen()
+        guard codebook.isTrained else {
+            throw PlaidError.refused("the index at \(path) was created empty and has no trained codebook to check the segments against; create it from their codebook with plaid build --codebook CB")
+        }
+        var checked: [AttachableSegment] = []
+        var incoming: [ByteExactID: String] = [:]
+        var fields = metadataFields
+        for directory in directories {
+            let segment = try AttachableSegment(directory: directory, indexPath: path, codebook: codebook, centroids: centroids,
+                                                storedText: committed.storedText)
+            for id in segment.ids {
+                if let other = incoming.updateValue(directory, forKey: ByteExactID(id)) {
+                    throw PlaidError.refused("the id '\(visible(id))' is in both \(other) and \(directory); the segments attached together must not share ids")
+                }
+            }
+            fields = try MetadataSchema.merge(fields, withFieldsOf: segment.descriptor.segment.metadataFields, source: directory)
+            checked.append(segment)
+        }
+        let existing = checked.flatMap(\.ids).filter { liveIDs[ByteExactID($0)] != nil }
+        if !upsert && !existing.isEmpty { throw PlaidError.alreadyInIndex(ids: existing) }
+        // Every check passed. Nothing is staged unless every segment arrives.
+        var names: [String] = []
+        do {
+            for segment in checked {
+                names.append(Manifest.segmentName(nextSegmentNumber + names.count))
+                try SegmentDirectory.linkOrCopy(segment.directory, to: directory(of: names.last!))
+            }
+        } catch {
+            names.forEach(discardStagedDirectory)
+            throw error
+        }
+        nextSegmentNumber += names.count
+        metadataFields = fields
+        if upsert { _ = markDeleted(existing) }
+        var summary = AttachSummary(segments: names.count, documents: 0, tokens: 0, replaced: upsert ? existing.count : 0, outlierTokens: 0)
+        for (segment, name) in zip(checked, names) {
+            var info = segment.descriptor.segment
+            info.name = name
+            let s = staged.count
+            staged.append(StagedSegment(info: info, lengths: segment.lengths,
+                                        deleted: [UInt64](repeating: 0, count: Segment.bitmapWords(info.documentCount)), isNew: true))
+            for (d, id) in segment.ids.enumerated() { liveIDs[ByteExactID(id)] = (s, d) }
+            summary.documents += info.documentCount
+            summary.tokens += info.tokenCount
+            summary.outlierTokens += segment.descriptor.outlierTokens
+        }
+        if summary.outlierTokens > 0 {
+            codebook.outliersCodedWithoutGrowth = (codebook.outliersCodedWithoutGrowth ?? 0) + summary.outlierTokens
+        }
+        return summary
     }
 
     // MARK: Deleting

@@ -1,0 +1,161 @@
+import Foundation
+import PlaidCore
+
+/// What a segment built apart from any index holds and what it was coded with: the file
+/// `segment.plaid` in its directory (`plaid segment build`). It is written last, once every other
+/// file is complete and flushed, so a directory without it is a segment whose build was stopped.
+public struct SegmentDescriptor: Codable, Equatable, Sendable {
+    public static let formatVersion = 1
+
+    public var formatVersion: Int
+    /// `Codebook.identity` of the codebook the segment was coded with, over `segment.listCount` centroids.
+    public var codebookIdentity: String
+    public var dim: Int
+    public var nbits: Int
+    /// The model the vectors came from, when known.
+    public var model: ModelIdentity?
+    /// Whether the segment stores its documents' text (`text.sqlite`), and how; it must be the index's.
+    public var storedText: StoredTextSettings?
+    /// The segment's files as a manifest records them (its name is given when it is attached).
+    public var segment: SegmentInfo
+    /// Tokens farther from every centroid than the codebook's outlier distance.
+    public var outlierTokens: Int
+    public var writtenBy: String
+
+    /// The largest descriptor a reader accepts (its metadata fields are bounded by `MetadataSchema.maxFields`).
+    static let maximumBytes = 16 << 20
+
+    /// Reads the descriptor of the segment directory `directory`, refusing a directory that is
+    /// not a segment, one whose build did not finish, and a damaged descriptor.
+    public static func read(directory: String) throws -> SegmentDescriptor {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PlaidError.invalidArgument("\(directory) is not a directory; give the directory plaid segment build wrote")
+        }
+        let file = (directory as NSString).appendingPathComponent(IndexComponent.segmentDescriptor.fileName)
+        guard FileManager.default.fileExists(atPath: file) else {
+            let incomplete = SegmentDirectory.holdsOnlySegmentFiles(directory) && !SegmentDirectory.isEmpty(directory)
+            throw PlaidError.refused(incomplete
+                ? "\(directory) is an incomplete segment: it has no \(IndexComponent.segmentDescriptor.fileName), which plaid segment build writes last, so its build was stopped; build it again with --overwrite"
+                : "\(directory) is not a segment: it has no \(IndexComponent.segmentDescriptor.fileName); give the directory plaid segment build wrote")
+        }
+        let reader = try ComponentReader(path: file, component: .segmentDescriptor, size: .atMost(maximumBytes), verifyChecksum: true)
+        guard let descriptor = try? JSONDecoder().decode(SegmentDescriptor.self, from: Data(reader.payload)),
+              descriptor.formatVersion == formatVersion else {
+            throw PlaidError.corruptIndex(file: file, detail: "is not a segment description of format version \(formatVersion)")
+        }
+        return descriptor
+    }
+
+    /// Writes the descriptor into `directory` and flushes it and the directory.
+    func write(directory: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        _ = try ComponentWriter.write(directory: directory, component: .segmentDescriptor, payload: Array(try encoder.encode(self)),
+                                      compress: false)
+        AtomicDirectory.syncDirectory(directory)
+    }
+}
+
+/// The rules for the directory a segment is built into.
+enum SegmentDirectory {
+    /// Whether every entry of `directory` has a name a segment's files have, so that removing it
+    /// (`--overwrite`) cannot take anything plaid did not write.
+    static func holdsOnlySegmentFiles(_ directory: String) -> Bool {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let suffixes = [".plaid", ".sqlite", ".scratch", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm"]
+        return entries.allSatisfy { entry in suffixes.contains { entry.hasSuffix($0) } }
+    }
+
+    static func isEmpty(_ directory: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty
+    }
+
+    /// Refuses to build over something at `path`: an empty directory is used, a segment (complete
+    /// or not) is replaced only with `overwrite`, and anything else never.
+    static func checkWritable(_ path: String, overwrite: Bool) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return }
+        guard isDirectory.boolValue, holdsOnlySegmentFiles(path) else {
+            throw PlaidError.refused("\(path) exists and is not a segment directory; plaid will not replace it. Choose another --output")
+        }
+        if isEmpty(path) || overwrite { return }
+        let complete = FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(IndexComponent.segmentDescriptor.fileName))
+        throw PlaidError.refused(complete
+            ? "\(path) already holds a segment; pass --overwrite to replace it"
+            : "\(path) holds an incomplete segment (its build was stopped); pass --overwrite to build it again")
+    }
+}
+
+extension SharedCodebook {
+    /// Codes `source` with this codebook into a new segment directory at `path`, for
+    /// `IndexWriter.attach`: self-checking (checksummed files) and recording the codebook's
+    /// identity, its model and text settings, and how many tokens lay beyond the outlier
+    /// distance (a segment never grows the codebook; they are coded all the same). Memory is
+    /// bounded by `chunkTokens`, as for a build. `metadata` and `texts` are as for
+    /// `IndexBuilder.build`; texts are stored when the codebook says so. A process killed midway
+    /// leaves a directory without its descriptor, which attach refuses and `overwrite` replaces.
+    @discardableResult
+    public func buildSegment(from source: DocumentEmbeddingSource, metadata: BatchMetadata = [:], texts: BatchTexts = [:],
+                             at path: String, overwrite: Bool = false, chunkTokens: Int = 1 << 16,
+                             showProgress: Bool = false) throws -> SegmentDescriptor {
+        try checkCompatible(source)
+        try EmbeddingsLayout.checkUnique(source.ids, file: source.sourceName)
+        let fields = try MetadataSchema.merge([], with: metadata, order: source.ids, source: source.sourceName)
+        try SegmentDirectory.checkWritable(path, overwrite: overwrite)
+        let parent = AtomicDirectory.location(of: path).parent
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        try DiskSpace.check(needed: Int64(source.tokenCount) * Int64(codec.bytesPerVector + 16), at: parent)
+        let written = try IndexBuilder.writeSegment(source, metadata: metadata, texts: texts, storedText: storedText, fields: fields,
+                                                    directory: path, name: "", quantizer: quantizer, codec: codec,
+                                                    chunkTokens: chunkTokens, showProgress: showProgress,
+                                                    countOutliersBeyond: codebook.outlierDistance)
+        let descriptor = SegmentDescriptor(formatVersion: SegmentDescriptor.formatVersion,
+                                           codebookIdentity: codebook.identity(centroids: centroids, listCount: written.info.listCount),
+                                           dim: codebook.dim, nbits: codebook.nbits, model: source.model ?? codebook.model,
+                                           storedText: storedText, segment: written.info, outlierTokens: written.outlierTokens,
+                                           writtenBy: "plaid \(PlaidVersion.string)")
+        try descriptor.write(directory: path)
+        StagingFiles.unregister(path)   // complete: an interruption from here must not remove it
+        return descriptor
+    }
+
+    /// Refuses vectors of another dimension or model than the codebook's.
+    func checkCompatible(_ source: DocumentEmbeddingSource) throws {
+        guard source.documentCount > 0, source.tokenCount > 0 else {
+            throw PlaidError.invalidInput(file: source.sourceName, detail: "holds no documents; there is nothing to code")
+        }
+        guard source.dim == codebook.dim else {
+            throw PlaidError.invalidInput(file: source.sourceName, detail: "has embeddings of dimension \(source.dim) but the codebook at \(path) has dimension \(codebook.dim); encode with the model the codebook was trained for")
+        }
+        if let theirs = source.model, let ours = codebook.model, !theirs.isSameModel(as: ours) {
+            throw PlaidError.refused("\(source.sourceName) was encoded with the model \(theirs.summary) but the codebook at \(path) was trained on \(ours.summary); encode with that model")
+        }
+    }
+}
+
+extension IndexBuilder {
+    /// Builds an index of `embeddings` coded with `codebook` exactly as its segments are
+    /// (`SharedCodebook.buildSegment`): no training and no growth, the codebook's bits and text
+    /// settings. One machine building so and many building segments that are then attached give
+    /// the same search results.
+    public static func build(from embeddings: DocumentEmbeddingSource, at indexPath: String, codebook: SharedCodebook,
+                             metadata: BatchMetadata = [:], texts: BatchTexts = [:], chunkTokens: Int = 1 << 16,
+                             overwrite: Bool = false, showProgress: Bool = false) throws -> BuildSummary {
+        try codebook.checkCompatible(embeddings)
+        let parameters = BuildParameters(nbits: codebook.codebook.nbits, chunkTokens: chunkTokens, storedText: codebook.storedText)
+        return try build(from: embeddings, at: indexPath, parameters: parameters, shared: codebook, metadata: metadata, texts: texts,
+                         overwrite: overwrite, showProgress: showProgress)
+    }
+
+    /// Creates an index of no documents with `codebook` (and its text settings), to attach
+    /// segments coded with it to (`IndexWriter.attach`).
+    @discardableResult
+    public static func create(at indexPath: String, codebook: SharedCodebook, overwrite: Bool = false) throws -> Manifest {
+        var book = codebook.codebook
+        book.outliersCodedWithoutGrowth = nil
+        return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
+            try writeIndexWithoutSegments(directory: directory, codebook: book, centroids: codebook.centroids, storedText: codebook.storedText)
+        }
+    }
+}
