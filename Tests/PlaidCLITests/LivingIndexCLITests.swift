@@ -29,7 +29,7 @@ final class LivingIndexCLITests: PlaidCLITestCase {
         return path(name)
     }
 
-    /// `kill -9` at 20 points spread over each command's run (its duration measured first): afterwards the index opens, passes
+    /// `kill -9` at 20 points spread over each command's run (add, attach, delete, compact) (its duration measured first): afterwards the index opens, passes
     /// its checksums, and holds exactly the old or the new set of ids. A later writer then works
     /// (the dead writer's lock is free and its files are collected).
     func testKilledAddDeleteAndCompactLeaveTheOldOrTheNewCommit() throws {
@@ -45,9 +45,12 @@ final class LivingIndexCLITests: PlaidCLITestCase {
         try plaid(["add", "--index", fragmented, "--embeddings", batch])
         try plaid(["delete", "--index", fragmented, "--ids", path("ids.txt")])
         XCTAssertEqual(try CompressedIndex(path: fragmented).segments.count, 2)
+        // For attach: the batch as a segment coded with the index's own codebook.
+        try plaid(["segment", "build", "--codebook", pristine, "--embeddings", batch, "--output", path("segment")])
 
         let commands: [(name: String, start: String, arguments: (String) -> [String])] = [
             ("add", pristine, { ["add", "--index", $0, "--embeddings", batch] }),
+            ("attach", pristine, { ["attach", "--index", $0, self.path("segment")] }),
             ("delete", pristine, { ["delete", "--index", $0, "--ids", self.path("ids.txt")] }),
             ("compact", fragmented, { ["compact", "--index", $0] }),
             // Two commits in one command: the deletion, then the compaction it triggers.

@@ -8,7 +8,7 @@ extension Codebook {
     /// `listCount`; an index whose codebook has the same identity over that many centroids can
     /// take the segment in, however many centroids it appended since (growth never changes the
     /// centroids before them). Not cryptographic: it catches mistakes, not forgeries.
-    func identity(centroids: [Float], listCount: Int) -> String {
+    public func identity(centroids: [Float], listCount: Int) -> String {
         precondition(listCount <= centroids.count / max(1, dim), "the identity covers centroids the codebook has")
         var state = plaid_checksum_state()
         plaid_checksum_init(&state, 0x636f_6465_626f_6f6b)   // "codebook"

@@ -21,6 +21,12 @@ public struct IndexDescription: Encodable, Sendable {
     public var createdBy: String
     public var writtenBy: String
     public var model: ModelIdentity?
+    /// `Codebook.identity` over every centroid: equal for two indexes (or a codebook) whose
+    /// segments can be attached to one another.
+    public var codebookIdentity: String
+    /// Tokens of attached segments coded beyond the codebook's outlier distance
+    /// (`Codebook.outliersCodedWithoutGrowth`); 0 when none.
+    public var outliersCodedWithoutGrowth: Int
 
     public init(_ index: CompressedIndex) {
         documents = index.documentCount
@@ -37,11 +43,13 @@ public struct IndexDescription: Encodable, Sendable {
         createdBy = index.codebook.createdBy
         writtenBy = index.manifest.writtenBy
         model = index.codebook.model
+        codebookIdentity = index.codebook.identity(centroids: index.quantizer.centroids, listCount: index.codebook.centroidCount)
+        outliersCodedWithoutGrowth = index.codebook.outliersCodedWithoutGrowth ?? 0
     }
 
     private enum CodingKeys: String, CodingKey {
         case documents, deleted, segments, generation, formatVersion, tokens, centroids, dim, nbits, bytes,
-             bytesPerToken, createdBy, writtenBy, model
+             bytesPerToken, createdBy, writtenBy, model, codebookIdentity, outliersCodedWithoutGrowth
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -60,6 +68,8 @@ public struct IndexDescription: Encodable, Sendable {
         try c.encode(createdBy, forKey: .createdBy)
         try c.encode(writtenBy, forKey: .writtenBy)
         try c.encode(model, forKey: .model)   // null, not absent, when not recorded
+        try c.encode(codebookIdentity, forKey: .codebookIdentity)
+        try c.encode(outliersCodedWithoutGrowth, forKey: .outliersCodedWithoutGrowth)
     }
 
     /// Pretty-printed JSON with sorted snake_case keys.
