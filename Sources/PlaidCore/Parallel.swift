@@ -2,8 +2,19 @@ import Foundation
 
 /// Work split over the machine's cores.
 public enum Parallel {
-    /// The number of worker threads used by default: the active processor count.
-    public static var defaultThreadCount: Int { ProcessInfo.processInfo.activeProcessorCount }
+    /// The number of worker threads used by default: `PLAID_THREADS` when it is a positive
+    /// integer (a job engine running several plaid processes on one machine gives each its
+    /// share), else the active processor count.
+    public static let defaultThreadCount: Int = threadCount(environment: ProcessInfo.processInfo.environment)
+
+    static func threadCount(environment: [String: String]) -> Int {
+        if let given = environment[threadsVariable].flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), given >= 1 {
+            return min(given, 4_096)
+        }
+        return ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    public static let threadsVariable = "PLAID_THREADS"
 
     /// Runs `body(i)` for every i in 0..<count on up to `threads` threads. Items are handed out
     /// in contiguous chunks, so the result of each item must not depend on which thread ran it.
