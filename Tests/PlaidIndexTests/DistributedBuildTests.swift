@@ -141,6 +141,25 @@ final class DistributedBuildTests: XCTestCase {
         try shared.buildSegment(from: try batch(150..<160), at: path("clash-with-index"))
         try shared.buildSegment(from: try batch(290..<300), at: path("clash-with-good"))
 
+        // Vectors of another model than the index's (the same vectors, so the same codebook identity).
+        func identity(_ hash: String) -> ModelIdentity {
+            ModelIdentity(name: "m-\(hash)", path: "/models/\(hash)", hash: hash, dim: 32, queryLength: 32, documentLength: 180,
+                          queryPrefix: "[Q] ", documentPrefix: "[D] ", precision: "int16")
+        }
+        let modelled = try batch(0..<300)
+        modelled.model = identity("aaaa")
+        let modelCodebook = try SharedCodebook.train(on: modelled, at: path("cb-model"), parameters: parameters)
+        XCTAssertEqual(modelCodebook.identity, shared.identity)
+        try IndexBuilder.create(at: path("index-of-model"), codebook: modelCodebook)
+        let otherModel = try batch(300..<320)
+        otherModel.model = identity("bbbb")
+        try shared.buildSegment(from: otherModel, at: path("other-model"))
+        let modelWriter = try IndexWriter(path: path("index-of-model"))
+        XCTAssertThrowsError(try modelWriter.attach(segments: [path("other-model")])) { error in
+            XCTAssertTrue("\(error)".contains("was encoded with the model m-bbbb"), "\(error)")
+        }
+        modelWriter.close()
+
         let before = try snapshot(path("index"))
         let cases: [(segments: [String], says: String)] = [
             ([path("good"), path("other-codebook")], "coded with another codebook"),

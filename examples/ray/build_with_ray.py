@@ -31,10 +31,11 @@ def plaid(binary, *arguments, threads=None):
     environment = dict(os.environ)
     if threads is not None:
         environment["PLAID_THREADS"] = str(threads)
-    done = subprocess.run([binary, *map(str, arguments), "--quiet"], env=environment, capture_output=True, text=True)
+    done = subprocess.run([binary, *map(str, arguments)], env=environment, capture_output=True, text=True)
+    lines = [line.strip() for line in done.stderr.replace("\r", "\n").splitlines() if line.strip()]
     if done.returncode != 0:
-        raise RuntimeError(f"plaid {arguments[0]} failed ({done.returncode}): {done.stderr.strip()}")
-    return done.stderr.strip()
+        raise RuntimeError(f"plaid {arguments[0]} failed ({done.returncode}): {lines[-1] if lines else ''}")
+    return lines[-1] if lines else ""
 
 
 def shard_ranges(collection, shards):
@@ -121,7 +122,7 @@ def main():
         plaid(args.plaid, "build", "--codebook", codebook, "--index", args.index)
     attached = plaid(args.plaid, "attach", "--index", args.index, *segments)
     timings["attach_seconds"] = round(time.time() - started, 2)
-    print(json.dumps({"index": args.index, "codebook": codebook, "shards": shards, "attach": attached, **timings}, indent=2))
+    print(json.dumps({"index": os.path.abspath(args.index), "codebook": codebook, "shards": shards, "attach": attached, **timings}, indent=2))
 
 
 if __name__ == "__main__":
