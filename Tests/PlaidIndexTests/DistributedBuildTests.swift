@@ -169,6 +169,7 @@ final class DistributedBuildTests: XCTestCase {
             ([path("incomplete")], "incomplete segment"),
             ([path("good"), path("clash-with-index")], pool.ids[150]),
             ([path("good"), path("clash-with-good")], "in both"),
+            ([path("good"), path("good") + "/"], "is named twice"),
             ([path("missing")], "not a directory"),
             ([path("cb")], "not a segment"),
         ]

@@ -242,6 +242,10 @@ public final class IndexWriter {
         guard codebook.isTrained else {
             throw PlaidError.refused("the index at \(path) was created empty and has no trained codebook to check the segments against; create it from their codebook with plaid build --codebook CB")
         }
+        var named = Set<String>()
+        for directory in directories where !named.insert(URL(fileURLWithPath: directory).standardizedFileURL.path).inserted {
+            throw PlaidError.invalidArgument("\(directory) is named twice; name each segment once")
+        }
         var checked: [AttachableSegment] = []
         var incoming: [ByteExactID: String] = [:]
         var fields = metadataFields
