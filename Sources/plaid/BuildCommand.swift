@@ -49,8 +49,8 @@ struct Build: ParsableCommand {
     func validate() throws {
         try build.validate()
         if codebook != nil {
-            if build.centroids != nil || build.sampleSize != nil || build.storeText {
-                throw ValidationError("--centroids, --sample-size and --store-text go with training; with --codebook they come from the codebook.")
+            if build.trainingOptionGiven {
+                throw ValidationError("--nbits, --centroids, --seed, --kmeans-iterations, --sample-size, --store-text and --fts-tokenizer go with training; with --codebook they come from the codebook.")
             }
             if embeddings != nil && collection != nil { throw ValidationError("Give at most one of --embeddings and --collection with --codebook.") }
         } else if (embeddings == nil) == (collection == nil) {
@@ -97,6 +97,7 @@ struct Build: ParsableCommand {
     /// `--codebook`: the documents coded with a shared codebook, or an index of none to attach to.
     private func buildWithCodebook(_ shared: SharedCodebook) throws {
         if let embeddings {
+            try requireTexts(texts, for: shared)
             let documents = try DocumentEmbeddings(directory: embeddings)
             let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
             let stored = try texts.map { try storedTexts(file: $0, for: documents.ids) } ?? [:]
@@ -112,7 +113,7 @@ struct Build: ParsableCommand {
             try IndexBuilder.create(at: index.index, codebook: shared, overwrite: build.overwrite)
             printStatus("created \(index.index) with the codebook of \(shared.path) (\(shared.codebook.centroidCount) centroids) and no documents; add segments with plaid attach")
         }
-        if let outliers = (try? CompressedIndex(path: index.index, verifyChecksums: false))?.codebook.outliersCodedWithoutGrowth, outliers > 0 {
+        if let outliers = (try? CompressedIndex(path: index.index, verifyChecksums: false))?.manifest.outliersCodedWithoutGrowth, outliers > 0 {
             printStatus("\(outliers) tokens lay beyond the codebook's outlier distance (coded without growing it)")
         }
     }

@@ -51,6 +51,7 @@ struct TrainCodebook: ParsableCommand {
         if embeddings != nil && encoder.isGiven { throw ValidationError("--model goes with --collection; embeddings were encoded already.") }
         if sampleDocuments != nil && collection == nil { throw ValidationError("--sample-documents goes with --collection; sample embeddings yourself.") }
         if let sampleDocuments, sampleDocuments < 1 { throw ValidationError("--sample-documents must be at least 1.") }
+        guard !output.isEmpty else { throw ValidationError("--output must name the codebook directory to write.") }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
     }
 

@@ -49,8 +49,8 @@ struct Info: ParsableCommand {
                 print("centroids:       \(book.centroidCount)\(book.centroidCount > book.trainedCentroidCount ? " (\(book.centroidCount - book.trainedCentroidCount) appended by additions)" : "")")
                 print("nbits:           \(book.nbits)")
                 print("codebook:        identity \(book.identity(centroids: opened.quantizer.centroids, listCount: book.centroidCount))")
-                if let outliers = book.outliersCodedWithoutGrowth, outliers > 0 {
-                    print("outliers:        \(outliers) tokens of attached segments lay beyond the codebook's outlier distance (coded without growing it)")
+                if opened.manifest.outliersCodedWithoutGrowth > 0 {
+                    print("outliers:        \(opened.manifest.outliersCodedWithoutGrowth) tokens of attached segments lay beyond the codebook's outlier distance (coded without growing it)")
                 }
                 print("bytes on disk:   \(opened.bytesOnDisk)")
                 print(String(format: "bytes per token: %.2f", perToken))

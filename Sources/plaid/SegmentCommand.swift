@@ -21,8 +21,9 @@ struct BuildSegment: ParsableCommand {
         then attaches to that index). Takes the inputs of plaid build: --embeddings DIR or --collection \
         FILE (encoded with --model, the codebook's model). The segment never grows the codebook: tokens \
         far from every centroid are coded all the same and counted. Its files are checksummed, and \
-        segment.plaid, written last, records the codebook's identity; a build that is stopped leaves a \
-        directory plaid attach refuses and --overwrite replaces. Memory is bounded by --chunk-tokens.
+        segment.plaid records the codebook's identity. The segment is written beside --output and moved \
+        into place once complete: a build that fails or is stopped leaves what was there. --overwrite \
+        replaces a segment at --output. Memory is bounded by --chunk-tokens.
         """)
 
     @Option(help: "The shared codebook (plaid codebook train) or an index whose codebook to use.")
@@ -43,7 +44,7 @@ struct BuildSegment: ParsableCommand {
     @Option(help: "The segment directory to write.")
     var output: String
 
-    @Flag(help: "Replace a segment (complete or not) already at --output.")
+    @Flag(help: "Replace a segment already at --output (never a directory of other files).")
     var overwrite = false
 
     @Option(help: "Token vectors processed per step; peak memory grows with it.")
@@ -62,6 +63,7 @@ struct BuildSegment: ParsableCommand {
         if metadata != nil && collection != nil { throw ValidationError("--metadata goes with --embeddings; a collection's metadata comes from its own lines.") }
         if texts != nil && embeddings == nil { throw ValidationError("--texts goes with --embeddings; a collection's texts come from its own lines.") }
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
+        guard !output.isEmpty else { throw ValidationError("--output must name the segment directory to write.") }
         if let collection, !FileManager.default.fileExists(atPath: collection) { throw ValidationError("--collection \(collection) does not exist.") }
     }
 
@@ -74,12 +76,7 @@ struct BuildSegment: ParsableCommand {
             if let embeddings {
                 let documents = try DocumentEmbeddings(directory: embeddings)
                 let fields = try batchMetadata(file: metadata, collection: nil) { documents.ids }
-                guard shared.storedText != nil || texts == nil else {
-                    throw PlaidError.invalidArgument("the codebook at \(codebook) stores no text, so --texts has nothing to do; leave it out")
-                }
-                if shared.storedText != nil && texts == nil {
-                    printWarning("the codebook stores text and --texts was not given: these documents store an empty text, and BM25 will not find them")
-                }
+                try requireTexts(texts, for: shared)
                 let stored = try texts.map { try storedTexts(file: $0, for: documents.ids) } ?? [:]
                 descriptor = try shared.buildSegment(from: documents, metadata: fields, texts: stored, at: output, overwrite: overwrite,
                                                      chunkTokens: chunkTokens, showProgress: true)
@@ -90,8 +87,19 @@ struct BuildSegment: ParsableCommand {
             }
             let info = descriptor.segment
             printStatus(String(format: "built segment %@: %d documents, %d tokens (%d beyond the codebook's outlier distance), codebook %@; %.1f s",
-                               output, info.documentCount, info.tokenCount, descriptor.outlierTokens, descriptor.codebookIdentity,
+                               output, info.documentCount, info.tokenCount, info.outlierTokens ?? 0, descriptor.codebookIdentity,
                                Date().timeIntervalSince(started)))
         }
+    }
+}
+
+/// With `--embeddings` and a codebook: `--texts` exactly when the codebook stores text. Without
+/// them the documents would store empty texts that BM25 never finds.
+func requireTexts(_ texts: String?, for shared: SharedCodebook) throws {
+    if shared.storedText != nil && texts == nil {
+        throw PlaidError.invalidArgument("the codebook at \(shared.path) stores text, so the documents need theirs: give --texts FILE, the collection the embeddings were encoded from (or code the collection itself with --collection)")
+    }
+    if shared.storedText == nil && texts != nil {
+        throw PlaidError.invalidArgument("the codebook at \(shared.path) stores no text, so --texts has nothing to do; leave it out")
     }
 }

@@ -6,12 +6,29 @@ import PlaidCore
 /// segment build` per shard of a text collection, `plaid attach`, against `plaid build --codebook`
 /// of the whole collection, with the default model on a slice of SciFact.
 final class DistributedCLITests: PlaidCLITestCase {
-    override func setUpWithError() throws {
-        try SciFactSlice.requireModel()
-        try super.setUpWithError()
+    /// With a codebook, what the codebook fixes cannot be given again, and a codebook that stores
+    /// text needs the texts of embeddings: documents would otherwise store empty texts silently.
+    func testACodebooksSettingsAndTextsAreNotLeftOut() throws {
+        try plaid(["synthesize", "--documents", "60", "--dim", "32", "--output", path("emb")])
+        try plaid(["codebook", "train", "--embeddings", path("emb"), "--centroids", "16", "--store-text", "--output", path("cb")])
+        for (arguments, says) in [
+            (["segment", "build", "--codebook", path("cb"), "--embeddings", path("emb"), "--output", path("segment")], "--texts"),
+            (["build", "--codebook", path("cb"), "--embeddings", path("emb"), "--index", path("index")], "--texts"),
+            (["build", "--codebook", path("cb"), "--nbits", "4", "--index", path("index")], "come from the codebook"),
+            (["build", "--codebook", path("cb"), "--seed", "3", "--index", path("index")], "come from the codebook"),
+            (["build", "--codebook", path("cb"), "--kmeans-iterations", "2", "--index", path("index")], "come from the codebook"),
+            (["segment", "build", "--codebook", path("cb"), "--embeddings", path("emb"), "--output", ""], "--output"),
+            (["codebook", "train", "--embeddings", path("emb"), "--output", ""], "--output"),
+        ] {
+            let refused = try plaid(arguments, expect: nil)
+            XCTAssertNotEqual(refused.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(refused.stderr.contains(says), "\(arguments): \(refused.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("segment")) || FileManager.default.fileExists(atPath: path("index")))
+        }
     }
 
     func testShardsOfACollectionAttachedAnswerAsOneBuild() throws {
+        try SciFactSlice.requireModel()
         let dataset = try SciFactSlice.make(at: path("mini"), documents: 60)
         let lines = try String(contentsOfFile: dataset + "/corpus.jsonl", encoding: .utf8).split(separator: "\n")
         let model = ["--model", SciFactSlice.model]

@@ -139,6 +139,12 @@ final class DistributedBuildTests: XCTestCase {
         try shared.buildSegment(from: try batch(320..<340), at: path("incomplete"))
         try FileManager.default.removeItem(atPath: path("incomplete/segment.plaid"))
         try shared.buildSegment(from: try batch(150..<160), at: path("clash-with-index"))
+        // Header bytes 56..<64 are reserved (zero) and outside the header checksum.
+        try shared.buildSegment(from: try batch(340..<350), at: path("reserved-byte"))
+        let reserved = path("reserved-byte/codes.plaid")
+        var reservedBytes = try Data(contentsOf: URL(fileURLWithPath: reserved))
+        reservedBytes[56] ^= 0xFF
+        try reservedBytes.write(to: URL(fileURLWithPath: reserved))
         try shared.buildSegment(from: try batch(290..<300), at: path("clash-with-good"))
 
         // Vectors of another model than the index's (the same vectors, so the same codebook identity).
@@ -166,6 +172,7 @@ final class DistributedBuildTests: XCTestCase {
             ([path("dim-16")], "dimension 16"),
             ([path("with-text")], "stores text"),
             ([path("good"), path("damaged")], "is damaged"),
+            ([path("reserved-byte")], "is damaged"),
             ([path("incomplete")], "incomplete segment"),
             ([path("good"), path("clash-with-index")], pool.ids[150]),
             ([path("good"), path("clash-with-good")], "in both"),
@@ -222,15 +229,83 @@ final class DistributedBuildTests: XCTestCase {
         let shared = try SharedCodebook.train(on: near, at: path("cb"), parameters: BuildParameters(kmeans: KMeansParameters(centroids: 16)))
         let far = try batchInDimensions(30, dims: 16..<32, seed: 6)
         let descriptor = try shared.buildSegment(from: far, at: path("far"))
-        XCTAssertGreaterThan(descriptor.outlierTokens, 400)
+        XCTAssertGreaterThan(descriptor.segment.outlierTokens!, 400)
         try IndexBuilder.create(at: path("index"), codebook: shared)
         let writer = try IndexWriter(path: path("index"))
         let summary = try writer.attach(segments: [path("far")])
         try writer.commit()
         writer.close()
-        XCTAssertEqual(summary.outlierTokens, descriptor.outlierTokens)
+        XCTAssertEqual(summary.outlierTokens, descriptor.segment.outlierTokens!)
         let index = try CompressedIndex(path: path("index"))
-        XCTAssertEqual(index.codebook.outliersCodedWithoutGrowth, descriptor.outlierTokens)
+        XCTAssertEqual(index.manifest.outliersCodedWithoutGrowth, descriptor.segment.outlierTokens!)
         XCTAssertEqual(index.codebook.centroidCount, 16)
+    }
+
+    /// A build that fails on bad input found while streaming (a NaN) leaves the segment it was to
+    /// replace as it was, and nothing of its own; a killed build's leftovers beside the segment are
+    /// removed by the next build there.
+    func testAFailedOverwriteKeepsTheOldSegmentAndLeavesNothing() throws {
+        let shared = try SharedCodebook.train(on: try batch(0..<300), at: path("cb"), parameters: parameters)
+        try shared.buildSegment(from: try batch(0..<20), at: path("segments/segment"))
+        let before = try snapshot(path("segments/segment"))
+        let nan = path("nan-embeddings")
+        try FileManager.default.copyItem(atPath: path("embeddings"), toPath: nan)
+        let file = (nan as NSString).appendingPathComponent(EmbeddingsLayout.documentEmbeddings)
+        let offset = try NPYArray(path: file).dataOffset + (5 * 32 + 3) * 4
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        bytes.replaceSubrange(offset..<offset + 4, with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { Data($0) })
+        try bytes.write(to: URL(fileURLWithPath: file))
+        let gone = ProcessIdentity(host: ProcessIdentity.current.host, pid: 4194300, started: 1)
+        for suffix in ["building", "embeddings"] {
+            try FileManager.default.createDirectory(atPath: path("segments/.segment.\(suffix)-\(gone.tag)"), withIntermediateDirectories: true)
+        }
+        for (target, overwrite) in [("segments/segment", true), ("segments/new", false)] {
+            XCTAssertThrowsError(try shared.buildSegment(from: try DocumentEmbeddings(directory: nan), at: path(target), overwrite: overwrite)) { error in
+                XCTAssertTrue("\(error)".contains("NaN"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try snapshot(path("segments/segment")), before)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("segments")), ["segment"])
+    }
+
+    /// `overwrite` replaces only a directory of plaid's own files: regular files whose contents
+    /// are a component's or a SQLite database's, not merely their names.
+    func testOverwriteRemovesOnlyPlaidsOwnFiles() throws {
+        let shared = try SharedCodebook.train(on: try batch(0..<300), at: path("cb"), parameters: parameters)
+        try FileManager.default.createDirectory(atPath: path("folder/codes.plaid"), withIntermediateDirectories: true)
+        try "precious".write(toFile: path("folder/codes.plaid/inner"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: path("mine"), withIntermediateDirectories: true)
+        try "mine".write(toFile: path("mine/metadata.sqlite"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: path("junk"), withIntermediateDirectories: true)
+        try "not a component".write(toFile: path("junk/segment.plaid"), atomically: true, encoding: .utf8)
+        for directory in ["folder", "mine", "junk"] {
+            XCTAssertThrowsError(try shared.buildSegment(from: try batch(0..<20), at: path(directory), overwrite: true), directory) { error in
+                XCTAssertTrue("\(error)".contains("is not a segment directory"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try String(contentsOfFile: path("folder/codes.plaid/inner"), encoding: .utf8), "precious")
+        XCTAssertEqual(try String(contentsOfFile: path("mine/metadata.sqlite"), encoding: .utf8), "mine")
+    }
+
+    /// The index's count of outliers is that of the segments it holds: a segment replaced or
+    /// compacted away takes its count with it.
+    func testTheOutlierCountFollowsTheDocumentsKept() throws {
+        let near = try batchInDimensions(40, dims: 0..<16, seed: 5)
+        let shared = try SharedCodebook.train(on: near, at: path("cb"), parameters: BuildParameters(kmeans: KMeansParameters(centroids: 16)))
+        let far = try batchInDimensions(30, dims: 16..<32, seed: 6)
+        let descriptor = try shared.buildSegment(from: far, at: path("far"))
+        try IndexBuilder.create(at: path("index"), codebook: shared)
+        for upsert in [false, true] {
+            let writer = try IndexWriter(path: path("index"))
+            try writer.attach(segments: [path("far")], upsert: upsert)
+            try writer.commit()
+            writer.close()
+            XCTAssertEqual(try CompressedIndex(path: path("index")).manifest.outliersCodedWithoutGrowth, descriptor.segment.outlierTokens!)
+        }
+        let writer = try IndexWriter(path: path("index"))
+        try writer.delete(ids: far.ids)
+        try writer.commit()
+        writer.close()
+        XCTAssertEqual(try CompressedIndex(path: path("index")).manifest.outliersCodedWithoutGrowth, 0)
     }
 }

@@ -15,6 +15,7 @@ extension SharedCodebook {
         var total = 0
         try TextCollectionReader(path: collection).forEach { _ in total += 1 }
         let selection = sampleDocuments.flatMap { $0 < total ? sample($0, of: total, seed: parameters.kmeans.seed) : nil }
+        AtomicDirectory.removeStaleTemporaries(beside: path)
         let directory = AtomicDirectory.temporaryPath(for: path, suffix: "embeddings")
         StagingFiles.register(directory)
         defer {

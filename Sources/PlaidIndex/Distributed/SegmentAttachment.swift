@@ -24,7 +24,7 @@ struct AttachableSegment {
 
     init(directory: String, indexPath: String, codebook: Codebook, centroids: [Float], storedText: StoredTextSettings?) throws {
         self.directory = directory
-        let d = try SegmentDescriptor.read(directory: directory)
+        let d = try AttachableSegment.undamaged(directory) { try SegmentDescriptor.read(directory: directory) }
         descriptor = d
         guard d.dim == codebook.dim else {
             throw PlaidError.refused("\(directory) holds vectors of dimension \(d.dim) but the index at \(indexPath) has dimension \(codebook.dim); build the segment with this index's codebook")
@@ -45,15 +45,26 @@ struct AttachableSegment {
         guard d.segment.deletedDocuments == 0, d.segment.deletedTokens == 0, d.segment.deletionsFile == nil else {
             throw PlaidError.corruptIndex(file: directory, detail: "its description names deleted documents, which a new segment never has; build it again with --overwrite")
         }
-        let segment: Segment
-        do {
-            segment = try Segment(directory: directory, info: d.segment, bytesPerVector: d.dim * d.nbits / 8, verifyChecksums: true)
-        } catch let PlaidError.corruptIndex(file, detail) {
-            throw PlaidError.refused("\(directory) is damaged: \(file) \(detail.replacingOccurrences(of: ". Rebuild the index", with: "")); build the segment again with --overwrite")
+        let segment = try AttachableSegment.undamaged(directory) {
+            try Segment(directory: directory, info: d.segment, bytesPerVector: d.dim * d.nbits / 8, verifyChecksums: true)
         }
         ids = segment.documentIDs
         lengths = segment.documentLengths
         try EmbeddingsLayout.checkUnique(ids, file: directory)
+    }
+}
+
+extension AttachableSegment {
+    /// `open()`, with a damaged file reported as the segment's damage and its remedy (a reader's
+    /// message would say to rebuild the index).
+    static func undamaged<T>(_ directory: String, _ open: () throws -> T) throws -> T {
+        do {
+            return try open()
+        } catch let PlaidError.corruptIndex(file, detail) {
+            let what = detail.replacingOccurrences(of: ". Rebuild the index with this version of plaid", with: "")
+                .replacingOccurrences(of: ". Rebuild the index", with: "")
+            throw PlaidError.refused("\(directory) is damaged: \(file) \(what); build the segment again with --overwrite")
+        }
     }
 }
 

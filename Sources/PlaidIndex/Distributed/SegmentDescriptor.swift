@@ -1,4 +1,5 @@
 import Foundation
+import CSystemCalls
 import PlaidCore
 
 /// What a segment built apart from any index holds and what it was coded with: the file
@@ -16,10 +17,9 @@ public struct SegmentDescriptor: Codable, Equatable, Sendable {
     public var model: ModelIdentity?
     /// Whether the segment stores its documents' text (`text.sqlite`), and how; it must be the index's.
     public var storedText: StoredTextSettings?
-    /// The segment's files as a manifest records them (its name is given when it is attached).
+    /// The segment's files as a manifest records them (its name is given when it is attached),
+    /// with its tokens beyond the codebook's outlier distance (`outlierTokens`).
     public var segment: SegmentInfo
-    /// Tokens farther from every centroid than the codebook's outlier distance.
-    public var outlierTokens: Int
     public var writtenBy: String
 
     /// The largest descriptor a reader accepts (its metadata fields are bounded by `MetadataSchema.maxFields`).
@@ -59,16 +59,54 @@ public struct SegmentDescriptor: Codable, Equatable, Sendable {
 
 /// The rules for the directory a segment is built into.
 enum SegmentDirectory {
-    /// Whether every entry of `directory` has a name a segment's files have, so that removing it
-    /// (`--overwrite`) cannot take anything plaid did not write.
+    /// Whether every entry of `directory` is a file a segment build writes, so that removing it
+    /// (`--overwrite`) cannot take anything plaid did not write: regular files only (no folder, no
+    /// link), components (`.plaid`) that begin with the component magic number, SQLite databases
+    /// that begin with SQLite's, and SQLite's and plaid's scratch files. A file cut short before
+    /// its header (a killed build) may also be empty.
     static func holdsOnlySegmentFiles(_ directory: String) -> Bool {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let suffixes = [".plaid", ".sqlite", ".scratch", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm"]
-        return entries.allSatisfy { entry in suffixes.contains { entry.hasSuffix($0) } }
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return false }
+        return entries.allSatisfy { entry in
+            let path = (directory as NSString).appendingPathComponent(entry)
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                  attributes[.type] as? FileAttributeType == .typeRegular else { return false }
+            if [".scratch", ".sqlite-journal", ".sqlite-wal", ".sqlite-shm"].contains(where: { entry.hasSuffix($0) }) { return true }
+            let magic: [UInt8]
+            if entry.hasSuffix(".plaid") {
+                magic = Array("PLAIDIDX".utf8)
+            } else if entry.hasSuffix(".sqlite") {
+                magic = Array("SQLite format 3\u{0}".utf8)
+            } else {
+                return false
+            }
+            guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+            defer { try? handle.close() }
+            let start = (try? handle.read(upToCount: magic.count)) ?? Data()
+            return start.isEmpty || Array(start) == magic
+        }
     }
 
     static func isEmpty(_ directory: String) -> Bool {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).isEmpty
+    }
+
+    /// Puts the complete segment `temporary` at `target`: one rename, or with `overwrite` an
+    /// exchange with the segment there (whose files then go with `temporary`), checked again first.
+    static func moveIntoPlace(_ temporary: String, at target: String, overwrite: Bool) throws {
+        try checkWritable(target, overwrite: overwrite)
+        if FileManager.default.fileExists(atPath: target) {
+            if plaid_rename_exchange(temporary, target) != 0 {
+                try FileManager.default.removeItem(atPath: target)
+                guard rename(temporary, target) == 0 else {
+                    throw PlaidError.io(path: target, detail: "cannot move the new segment into place: \(String(cString: strerror(errno)))")
+                }
+            }
+        } else {
+            guard rename(temporary, target) == 0 else {
+                throw PlaidError.io(path: target, detail: "cannot move the new segment into place: \(String(cString: strerror(errno)))")
+            }
+        }
+        AtomicDirectory.syncDirectory(AtomicDirectory.location(of: target).parent)
     }
 
     /// Refuses to build over something at `path`: an empty directory is used, a segment (complete
@@ -93,8 +131,10 @@ extension SharedCodebook {
     /// identity, its model and text settings, and how many tokens lay beyond the outlier
     /// distance (a segment never grows the codebook; they are coded all the same). Memory is
     /// bounded by `chunkTokens`, as for a build. `metadata` and `texts` are as for
-    /// `IndexBuilder.build`; texts are stored when the codebook says so. A process killed midway
-    /// leaves a directory without its descriptor, which attach refuses and `overwrite` replaces.
+    /// `IndexBuilder.build`; texts are stored when the codebook says so. The segment is written
+    /// beside `path` and moved into place once complete: a build that fails leaves what was at
+    /// `path`, and one that is killed leaves a hidden `.NAME.building-TAG` directory that the next
+    /// build there removes.
     @discardableResult
     public func buildSegment(from source: DocumentEmbeddingSource, metadata: BatchMetadata = [:], texts: BatchTexts = [:],
                              at path: String, overwrite: Bool = false, chunkTokens: Int = 1 << 16,
@@ -103,20 +143,29 @@ extension SharedCodebook {
         try EmbeddingsLayout.checkUnique(source.ids, file: source.sourceName)
         let fields = try MetadataSchema.merge([], with: metadata, order: source.ids, source: source.sourceName)
         try SegmentDirectory.checkWritable(path, overwrite: overwrite)
-        let parent = AtomicDirectory.location(of: path).parent
+        let (target, parent, name) = AtomicDirectory.location(of: path)
         try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        AtomicDirectory.removeStaleTemporaries(parent: parent, name: name)
         try DiskSpace.check(needed: Int64(source.tokenCount) * Int64(codec.bytesPerVector + 16), at: parent)
+        // Written beside the target and moved into place once complete, so that a build that fails
+        // (bad input found while streaming, a full disk) leaves the segment it was to replace.
+        let temporary = AtomicDirectory.temporaryPath(for: target, suffix: "building")
+        defer {
+            try? FileManager.default.removeItem(atPath: temporary)
+            StagingFiles.unregister(temporary)
+        }
         let written = try IndexBuilder.writeSegment(source, metadata: metadata, texts: texts, storedText: storedText, fields: fields,
-                                                    directory: path, name: "", quantizer: quantizer, codec: codec,
+                                                    directory: temporary, name: "", quantizer: quantizer, codec: codec,
                                                     chunkTokens: chunkTokens, showProgress: showProgress,
                                                     countOutliersBeyond: codebook.outlierDistance)
+        var segment = written.info
+        segment.outlierTokens = written.outlierTokens
         let descriptor = SegmentDescriptor(formatVersion: SegmentDescriptor.formatVersion,
-                                           codebookIdentity: codebook.identity(centroids: centroids, listCount: written.info.listCount),
+                                           codebookIdentity: codebook.identity(centroids: centroids, listCount: segment.listCount),
                                            dim: codebook.dim, nbits: codebook.nbits, model: source.model ?? codebook.model,
-                                           storedText: storedText, segment: written.info, outlierTokens: written.outlierTokens,
-                                           writtenBy: "plaid \(PlaidVersion.string)")
-        try descriptor.write(directory: path)
-        StagingFiles.unregister(path)   // complete: an interruption from here must not remove it
+                                           storedText: storedText, segment: segment, writtenBy: "plaid \(PlaidVersion.string)")
+        try descriptor.write(directory: temporary)
+        try SegmentDirectory.moveIntoPlace(temporary, at: target, overwrite: overwrite)
         return descriptor
     }
 
@@ -152,10 +201,9 @@ extension IndexBuilder {
     /// segments coded with it to (`IndexWriter.attach`).
     @discardableResult
     public static func create(at indexPath: String, codebook: SharedCodebook, overwrite: Bool = false) throws -> Manifest {
-        var book = codebook.codebook
-        book.outliersCodedWithoutGrowth = nil
-        return try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
-            try writeIndexWithoutSegments(directory: directory, codebook: book, centroids: codebook.centroids, storedText: codebook.storedText)
+        try AtomicDirectory.create(at: indexPath, overwrite: overwrite) { directory in
+            try writeIndexWithoutSegments(directory: directory, codebook: codebook.codebook, centroids: codebook.centroids,
+                                          storedText: codebook.storedText)
         }
     }
 }

@@ -19,6 +19,9 @@ public struct SharedCodebook: Sendable {
 
     /// Opens the codebook (or the index) at `path`, checking the centroids' checksum: they decide every code.
     public init(path: String) throws {
+        guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName)) else {
+            throw PlaidError.invalidArgument("\(path) is not a codebook: it has no \(IndexComponent.manifest.fileName); give the directory plaid codebook train wrote (or an index)")
+        }
         let index = try CompressedIndex(path: path, verifyChecksums: false)
         guard index.codebook.isTrained else {
             throw PlaidError.refused("\(path) is an index created empty, whose codebook is not trained yet; train one with plaid codebook train")

@@ -38,10 +38,6 @@ public struct Codebook: Codable, Equatable, Sendable {
     /// The model whose vectors the index holds, when the build knew it (text collections, and
     /// embeddings that `plaid encode` wrote).
     public var model: ModelIdentity?
-    /// Tokens of attached segments (`plaid segment build`, `plaid attach`) or of a build from a
-    /// shared codebook that lay farther than `outlierDistance` from every centroid: they are coded
-    /// all the same, since such segments never grow the codebook, but less exactly. Nil: none.
-    public var outliersCodedWithoutGrowth: Int? = nil
 
     /// Whether centroids and the residual codec exist. An index created empty
     /// (`IndexBuilder.createEmpty`) has neither until its first batch trains them, as a build would.

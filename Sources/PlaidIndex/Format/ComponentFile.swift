@@ -114,6 +114,10 @@ struct ComponentHeader: Equatable {
         guard let component = IndexComponent(rawValue: get(12, UInt32.self)), component == expected else {
             throw PlaidError.corruptIndex(file: file, detail: "holds component \(get(12, UInt32.self)), expected \(expected.rawValue) (\(expected.fileName))")
         }
+        // Outside the header checksum: reserved, so any other value is damage.
+        guard get(56, UInt64.self) == 0 else {
+            throw PlaidError.corruptIndex(file: file, detail: "the header's reserved bytes 56 to 63 are not zero: the header is damaged")
+        }
         guard let encoding = PayloadEncoding(rawValue: get(16, UInt32.self)) else {
             throw PlaidError.corruptIndex(file: file, detail: "unknown payload encoding \(get(16, UInt32.self))")
         }
@@ -173,7 +177,7 @@ public final class ComponentReader: @unchecked Sendable {
         self.component = component
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw PlaidError.corruptIndex(file: path, detail: "the file is missing from the index directory")
+            throw PlaidError.corruptIndex(file: path, detail: "the file is missing")
         }
         file = try MappedFile(path: path)
         storedBytes = file.count

@@ -29,6 +29,12 @@ public struct SegmentInfo: Codable, Equatable, Sendable {
     /// in every segment of an index that stores text, absent otherwise.
     public var textFile: String? = nil
     public var textChecksum: String? = nil
+    /// Tokens that lay farther than the codebook's outlier distance from every centroid when the
+    /// segment was built apart (`plaid segment build`) or from a shared codebook (`plaid build
+    /// --codebook`): coded all the same, since such segments never grow the codebook. Nil for
+    /// segments whose additions could grow it. A merge keeps the count of its segments (in
+    /// proportion to the tokens kept, for a segment with deletions).
+    public var outlierTokens: Int? = nil
 
     public var liveDocuments: Int { documentCount - deletedDocuments }
     public var liveTokens: Int { tokenCount - deletedTokens }
@@ -59,6 +65,9 @@ public struct Manifest: Codable, Equatable, Sendable {
     public var deletedCount: Int { segments.reduce(0) { $0 + $1.deletedDocuments } }
     public var tokenCount: Int { segments.reduce(0) { $0 + $1.liveTokens } }
     public var deletedTokenCount: Int { segments.reduce(0) { $0 + $1.deletedTokens } }
+    /// Tokens of the live segments coded beyond the codebook's outlier distance without growing it
+    /// (`SegmentInfo.outlierTokens`).
+    public var outliersCodedWithoutGrowth: Int { segments.reduce(0) { $0 + ($1.outlierTokens ?? 0) } }
     /// Tokens stored, deleted ones included.
     public var storedTokenCount: Int { segments.reduce(0) { $0 + $1.tokenCount } }
 

@@ -24,8 +24,8 @@ public struct IndexDescription: Encodable, Sendable {
     /// `Codebook.identity` over every centroid: equal for two indexes (or a codebook) whose
     /// segments can be attached to one another.
     public var codebookIdentity: String
-    /// Tokens of attached segments coded beyond the codebook's outlier distance
-    /// (`Codebook.outliersCodedWithoutGrowth`); 0 when none.
+    /// Tokens of the segments coded beyond the codebook's outlier distance without growing it
+    /// (`Manifest.outliersCodedWithoutGrowth`); 0 when none.
     public var outliersCodedWithoutGrowth: Int
 
     public init(_ index: CompressedIndex) {
@@ -44,7 +44,7 @@ public struct IndexDescription: Encodable, Sendable {
         writtenBy = index.manifest.writtenBy
         model = index.codebook.model
         codebookIdentity = index.codebook.identity(centroids: index.quantizer.centroids, listCount: index.codebook.centroidCount)
-        outliersCodedWithoutGrowth = index.codebook.outliersCodedWithoutGrowth ?? 0
+        outliersCodedWithoutGrowth = index.manifest.outliersCodedWithoutGrowth
     }
 
     private enum CodingKeys: String, CodingKey {

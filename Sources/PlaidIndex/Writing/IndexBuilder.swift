@@ -140,9 +140,10 @@ public enum IndexBuilder {
                                        directory: (directory as NSString).appendingPathComponent(name), name: name,
                                        quantizer: quantizer, codec: codec, chunkTokens: parameters.chunkTokens, showProgress: showProgress,
                                        countOutliersBeyond: shared == nil ? nil : codebook.outlierDistance)
-        if shared != nil { codebook.outliersCodedWithoutGrowth = written.outlierTokens }
+        var segment = written.info
+        if shared != nil { segment.outlierTokens = written.outlierTokens }
         let manifest = Manifest(formatVersion: Manifest.formatVersion, generation: 1, codebook: codebook,
-                                segments: [written.info], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)",
+                                segments: [segment], nextSegmentNumber: 1, metadataFields: fields, writtenBy: "plaid \(PlaidVersion.string)",
                                 storedText: parameters.storedText)
         try manifest.commit(to: directory)
         // The writer lock's file exists from the start, so that a refused write leaves the directory as it was.

@@ -235,7 +235,7 @@ public final class IndexWriter {
     /// and its ids must be new to the index (unless `upsert` replaces those documents) and to
     /// the other segments. The segments' files are linked or copied in, never moved: the segment
     /// directories stay as they were. Attached segments never grow the codebook; their tokens
-    /// beyond its outlier distance are counted in `Codebook.outliersCodedWithoutGrowth`.
+    /// beyond its outlier distance are counted (`SegmentInfo.outlierTokens`).
     @discardableResult
     public func attach(segments directories: [String], upsert: Bool = false) throws -> AttachSummary {
         try checkOpen()
@@ -286,10 +286,7 @@ public final class IndexWriter {
             for (d, id) in segment.ids.enumerated() { liveIDs[ByteExactID(id)] = (s, d) }
             summary.documents += info.documentCount
             summary.tokens += info.tokenCount
-            summary.outlierTokens += segment.descriptor.outlierTokens
-        }
-        if summary.outlierTokens > 0 {
-            codebook.outliersCodedWithoutGrowth = (codebook.outliersCodedWithoutGrowth ?? 0) + summary.outlierTokens
+            summary.outlierTokens += info.outlierTokens ?? 0
         }
         return summary
     }

@@ -38,7 +38,9 @@ struct SegmentMerger {
                 try copyLiveDocuments(of: segment, into: writer, ids: &ids, lengths: &lengths)
             }
             if writer.documentCount > 0 {
-                return Merged(info: try writer.finish(name: name), ids: ids, lengths: lengths)
+                var info = try writer.finish(name: name)
+                info.outlierTokens = SegmentMerger.outliersKept(by: segments)
+                return Merged(info: info, ids: ids, lengths: lengths)
             }
             try? FileManager.default.removeItem(atPath: target)
             StagingFiles.unregister(target)
@@ -89,5 +91,16 @@ struct SegmentMerger {
             for d in 0..<segment.documentCount where !segment.isDeleted(d) { try copy(d, fields: nil) }
         }
         try flush()
+    }
+
+    /// The outlier tokens (`SegmentInfo.outlierTokens`) a merge of `segments` keeps: all of a
+    /// segment's without deletions; of one with deletions, which tokens were the outliers is not
+    /// recorded, so its count in proportion to the tokens kept. Nil when none had a count.
+    static func outliersKept(by segments: [SegmentInfo]) -> Int? {
+        let counted = segments.filter { $0.outlierTokens != nil }
+        guard !counted.isEmpty else { return nil }
+        return counted.reduce(0) { sum, info in
+            sum + Int((Double(info.outlierTokens!) * Double(info.liveTokens) / Double(max(1, info.tokenCount))).rounded())
+        }
     }
 }

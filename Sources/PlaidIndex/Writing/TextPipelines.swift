@@ -34,6 +34,8 @@ extension IndexBuilder {
     static func withEmbeddings<T>(of collection: String, encoder: TextEncoder, beside indexPath: String, keepingAt: String?,
                                   float16: Bool, batchSize: Int,
                                   _ body: (DocumentEmbeddings, EncodingSummary) throws -> T) throws -> T {
+        // What a killed run at this path left (its process gone) goes first.
+        if keepingAt == nil { AtomicDirectory.removeStaleTemporaries(beside: indexPath) }
         let directory = keepingAt ?? AtomicDirectory.temporaryPath(for: indexPath, suffix: "embeddings")
         if keepingAt == nil { StagingFiles.register(directory) }
         defer {

@@ -4,17 +4,17 @@ import PlaidIndex
 
 /// Options of an index build, shared by `build` and `eval`.
 struct BuildOptions: ParsableArguments {
-    @Option(help: "Bits per dimension of the residual codes: 1, 2 or 4.")
-    var nbits: Int = 2
+    @Option(help: "Bits per dimension of the residual codes: 1, 2 or 4 (default 2).")
+    var nbits: Int?
 
     @Option(help: "Number of k-means centroids (default: 2^floor(log2(16·√tokens)); at most one per sampled vector).")
     var centroids: Int?
 
-    @Option(help: "Seed of sampling and k-means; the same input and seed give identical index files on the same machine.")
-    var seed: UInt64 = 42
+    @Option(help: "Seed of sampling and k-means (default 42); the same input and seed give identical index files on the same machine.")
+    var seed: UInt64?
 
-    @Option(help: "k-means iterations.")
-    var kmeansIterations: Int = 4
+    @Option(help: "k-means iterations (default 4).")
+    var kmeansIterations: Int?
 
     @Option(help: "Token vectors sampled for k-means (default: 48 per centroid, at most 1 GiB of vectors).")
     var sampleSize: Int?
@@ -32,9 +32,9 @@ struct BuildOptions: ParsableArguments {
     var ftsTokenizer: String?
 
     func validate() throws {
-        guard [1, 2, 4].contains(nbits) else { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
+        if let nbits, ![1, 2, 4].contains(nbits) { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1.") }
-        guard kmeansIterations >= 0 else { throw ValidationError("--kmeans-iterations cannot be negative.") }
+        if let kmeansIterations, kmeansIterations < 0 { throw ValidationError("--kmeans-iterations cannot be negative.") }
         if let sampleSize, sampleSize < 1 { throw ValidationError("--sample-size must be at least 1.") }
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
         if ftsTokenizer != nil && !storeText { throw ValidationError("--fts-tokenizer goes with --store-text.") }
@@ -46,11 +46,18 @@ struct BuildOptions: ParsableArguments {
         get throws { try storedTextSettings(storeText: storeText, tokenizer: ftsTokenizer) }
     }
 
+    /// Whether any option that only training uses was given (with `--codebook` they come from the codebook).
+    var trainingOptionGiven: Bool {
+        nbits != nil || centroids != nil || seed != nil || kmeansIterations != nil || sampleSize != nil || storeText || ftsTokenizer != nil
+    }
+
     /// The build's parameters (`validate()` has checked the tokenizer).
     var parameters: BuildParameters {
-        BuildParameters(nbits: nbits, kmeans: KMeansParameters(centroids: centroids, iterations: kmeansIterations,
-                                                               seed: seed, sampleSize: sampleSize),
-                        chunkTokens: chunkTokens, storedText: try? storedText)
+        let defaults = BuildParameters()
+        return BuildParameters(nbits: nbits ?? defaults.nbits,
+                               kmeans: KMeansParameters(centroids: centroids, iterations: kmeansIterations ?? defaults.kmeans.iterations,
+                                                        seed: seed ?? defaults.kmeans.seed, sampleSize: sampleSize),
+                               chunkTokens: chunkTokens, storedText: try? storedText)
     }
 
     /// Builds, printing the summary, and warns when the index has fewer centroids than asked for.
