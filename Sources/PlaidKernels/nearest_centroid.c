@@ -105,6 +105,10 @@ int plaid_int8_nearest_has_vnni(void) {
            __builtin_cpu_supports("avx512vnni");
 }
 
+int plaid_int8_nearest_has_avx2(void) {
+    return __builtin_cpu_supports("avx2");
+}
+
 // What the products of one tile leave behind for each of its rows: the best approximate score
 // so far, and every centroid not yet ruled out by it (index and approximate score, in index
 // order). A centroid below best − 2·bound can never win, and best only grows, so one pass over
@@ -247,6 +251,63 @@ static void tile_kernel_vnni(const plaid_int8_centroids *q, size_t tile, const u
     }
 }
 
+// The same integer products on AVX2, which has no unsigned-by-signed 4-byte dot product that
+// cannot overflow: maddubs sums two u8·s8 products into 16 bits with saturation, and (x̂+128)·ĉ
+// pairs reach 64,770. So the row is taken back to signed x̂ (the stored byte XOR 0x80), and
+// |x̂|·(sgn(x̂)·ĉ) pairs stay within 2·127·127 = 32,258. The sums are Σ x̂·ĉ, which is what the
+// other kernels' sums are once the offset 128·Σĉ is taken off: the same integers, so the same
+// scores and the same candidates. One row at a time: 8 accumulators of 8 centroids each.
+__attribute__((target("avx2")))
+static void tile_kernel_avx2(const plaid_int8_centroids *q, size_t tile, const uint8_t *u, const float *rowScale,
+                             candidates *rows, size_t liveRows) {
+    const size_t steps = q->steps, stride = steps * 4;
+    const int8_t *codes = q->codes + tile * steps * COLUMNS_PER_TILE * 4;
+    const __m256i flip = _mm256_set1_epi8((char)0x80), ones = _mm256_set1_epi16(1);
+    const size_t c0 = tile * COLUMNS_PER_TILE;
+    for (size_t r = 0; r < liveRows; r++) {
+        __m256i sums[8];
+        for (int g = 0; g < 8; g++) sums[g] = _mm256_setzero_si256();
+        for (size_t s = 0; s < steps; s++) {
+            int32_t w;
+            memcpy(&w, u + r * stride + s * 4, 4);
+            const __m256i x = _mm256_xor_si256(_mm256_set1_epi32(w), flip);
+            const __m256i magnitude = _mm256_abs_epi8(x);
+            const int8_t *lanes = codes + s * COLUMNS_PER_TILE * 4;
+            for (int g = 0; g < 8; g++) {
+                __m256i c = _mm256_load_si256((const __m256i *)(lanes + 32 * g));
+                __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(c, x));
+                sums[g] = _mm256_add_epi32(sums[g], _mm256_madd_epi16(pairs, ones));
+            }
+        }
+        const __m256 scale = _mm256_set1_ps(rowScale[r]);
+        __m256 scores[8];
+        __m256 best = _mm256_set1_ps(rows[r].best);
+        for (int g = 0; g < 8; g++) {
+            __m256 factor = _mm256_mul_ps(scale, _mm256_loadu_ps(q->scales + c0 + 8 * g));
+            scores[g] = _mm256_sub_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums[g]), factor), _mm256_loadu_ps(q->bias + c0 + 8 * g));
+            best = _mm256_max_ps(best, scores[g]);
+        }
+        __m128 half = _mm_max_ps(_mm256_castps256_ps128(best), _mm256_extractf128_ps(best, 1));
+        half = _mm_max_ps(half, _mm_movehl_ps(half, half));
+        half = _mm_max_ss(half, _mm_shuffle_ps(half, half, 1));
+        const float rowBest = _mm_cvtss_f32(half);
+        rows[r].best = rowBest;
+        for (int g = 0; g < 8; g++) {
+            const int mask = rows[r].topP
+                ? _mm256_movemask_ps(_mm256_cmp_ps(scores[g], _mm256_set1_ps(top_threshold(&rows[r])), _CMP_GT_OQ))
+                : _mm256_movemask_ps(_mm256_cmp_ps(scores[g], _mm256_set1_ps(rowBest - rows[r].margin), _CMP_GE_OQ));
+            if (!mask) continue;
+            float values[8];
+            _mm256_storeu_ps(values, scores[g]);
+            for (int l = 0; l < 8; l++) {
+                if (!(mask & (1 << l))) continue;
+                if (rows[r].topP) offer_top(&rows[r], (int32_t)(c0 + 8 * g + l), values[l]);
+                else keep_candidate(&rows[r], (int32_t)(c0 + 8 * g + l), values[l]);
+            }
+        }
+    }
+}
+
 // x·c in float, summed in one fixed order whatever the CPU: 16 independent lanes (one AVX-512
 // register, two AVX2, four SSE), no contraction into FMA, no reassociation. So each clone gives
 // the same bits, and a machine gives the same answer on every code path.
@@ -263,11 +324,15 @@ CLONES static float exact_dot(const float *a, const float *b, size_t n) {
 }
 #pragma clang fp contract(on)
 
-// The tile kernel this call runs, or NULL when it asked for VNNI on a CPU without it.
+// The tile kernel this call runs, or NULL when it asked for one the CPU cannot run.
 static tile_kernel chosen_kernel(int kernel) {
-    if (kernel == PLAID_INT8_KERNEL_VNNI || (kernel == PLAID_INT8_KERNEL_AUTOMATIC && plaid_int8_nearest_has_vnni()))
-        return plaid_int8_nearest_has_vnni() ? tile_kernel_vnni : NULL;
-    return tile_kernel_portable;
+    switch (kernel) {
+    case PLAID_INT8_KERNEL_VNNI: return plaid_int8_nearest_has_vnni() ? tile_kernel_vnni : NULL;
+    case PLAID_INT8_KERNEL_AVX2: return plaid_int8_nearest_has_avx2() ? tile_kernel_avx2 : NULL;
+    case PLAID_INT8_KERNEL_PORTABLE: return tile_kernel_portable;
+    default:
+        return plaid_int8_nearest_has_vnni() ? tile_kernel_vnni : plaid_int8_nearest_has_avx2() ? tile_kernel_avx2 : tile_kernel_portable;
+    }
 }
 
 // The buffers of one call: a block of quantized rows and, per row, its surviving candidates.

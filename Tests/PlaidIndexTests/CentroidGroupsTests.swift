@@ -1,4 +1,5 @@
 import XCTest
+import PlaidKernels
 import PlaidCore
 @testable import PlaidIndex
 
@@ -91,11 +92,27 @@ final class CentroidGroupsTests: XCTestCase {
         XCTAssertGreaterThan(misses(1), misses(CentroidGroups.defaultProbes))
     }
 
+    /// Without VNNI, an AVX2 CPU runs the AVX2 products, not the plain C ones (six times slower
+    /// on a Zen 2, docs/benchmarks.md).
+    func testTheFastestKernelTheCPURunsIsChosen() {
+        let automatic = NearestCentroidFinder.int8Kernel(for: .automatic)
+        if NearestCentroidFinder.hasVNNI {
+            XCTAssertEqual(automatic, Int32(PLAID_INT8_KERNEL_VNNI))
+        } else if NearestCentroidFinder.hasAVX2 {
+            XCTAssertEqual(automatic, Int32(PLAID_INT8_KERNEL_AVX2))
+        } else {
+            XCTAssertEqual(automatic, Int32(PLAID_INT8_KERNEL_PORTABLE))
+        }
+        print("CentroidGroupsTests: the grouped assignment runs int8 kernel \(automatic) (1 portable, 2 VNNI, 3 AVX2)")
+    }
+
     func testEveryKernelAndEverySplitGiveTheSameAnswer() {
         let (centroids, points, dim) = clusteredSet(centroids: 1_024)
         let groups = CentroidGroups(centroids: centroids, dim: dim, probes: 2)
         let whole = grouped(groups, points)
         XCTAssertTrue(grouped(groups, points, method: .int8Portable) == whole)
+        if NearestCentroidFinder.hasAVX2 { XCTAssertTrue(grouped(groups, points, method: .int8AVX2) == whole) }
+        if NearestCentroidFinder.hasVNNI { XCTAssertTrue(grouped(groups, points, method: .int8) == whole) }
         let cut = 1_001
         XCTAssertTrue(grouped(groups, Array(points[..<(cut * dim)])) + grouped(groups, Array(points[(cut * dim)...])) == whole)
         XCTAssertEqual(whole.count, points.count / dim)

@@ -50,7 +50,7 @@ final class NearestCentroidTests: XCTestCase {
 
     /// The int8 kernels this CPU can run; the test says which it ran.
     private var int8Methods: [NearestCentroidFinder.Method] {
-        NearestCentroidFinder.hasVNNI ? [.int8Portable, .int8] : [.int8Portable]
+        [.int8Portable] + (NearestCentroidFinder.hasAVX2 ? [.int8AVX2] : []) + (NearestCentroidFinder.hasVNNI ? [.int8] : [])
     }
 
     func testInt8PruningGivesTheExactFloatArgmax() {

@@ -95,8 +95,7 @@ public final class CentroidGroups: @unchecked Sendable {
     public func assign(_ points: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>,
                        recheckBelow: Float? = nil, method: NearestCentroidFinder.Method = .automatic) {
         guard n > 0 else { return }
-        let kernel = method == .int8Portable || !NearestCentroidFinder.hasVNNI
-            ? Int32(PLAID_INT8_KERNEL_PORTABLE) : Int32(PLAID_INT8_KERNEL_VNNI)
+        let kernel = NearestCentroidFinder.int8Kernel(for: method)
         let blocks = (n + Self.blockRows - 1) / Self.blockRows
         Parallel.forEach(blocks) { b in
             let start = b * Self.blockRows

@@ -11,6 +11,8 @@ import PlaidKernels
 /// - `.int8` (CPUs with AVX-512 VNNI): 8-bit products with a proven error bound prune the
 ///   centroids, and the few the bound cannot rule out are scored in float (nearest_centroid.c).
 ///   About four times fewer cycles per product than float, and the answer is the float argmax.
+///   `.int8AVX2` computes the same integer products with AVX2 (the same answer, bit for bit);
+///   the grouped assignment (`CentroidGroups`) uses it where the CPU lacks VNNI.
 /// - `.float32`: one sgemm per block of vectors, then an argmax per row.
 /// Both find the same centroid up to the float rounding of near-ties (the sums differ in order).
 public final class NearestCentroidFinder: @unchecked Sendable {
@@ -20,6 +22,8 @@ public final class NearestCentroidFinder: @unchecked Sendable {
         case float32
         /// 8-bit pruning with the AVX-512 VNNI products; needs `hasVNNI`.
         case int8
+        /// 8-bit pruning with the AVX2 products; needs `hasAVX2`.
+        case int8AVX2
         /// 8-bit pruning with the plain C products (slow; for tests on any CPU).
         case int8Portable
     }
@@ -31,6 +35,20 @@ public final class NearestCentroidFinder: @unchecked Sendable {
 
     /// Whether this CPU runs the VNNI products.
     public static let hasVNNI = plaid_int8_nearest_has_vnni() != 0
+    /// Whether this CPU runs the AVX2 products.
+    public static let hasAVX2 = plaid_int8_nearest_has_avx2() != 0
+
+    /// The 8-bit kernel a method runs (`PLAID_INT8_KERNEL_…`): the one it names, or for the others
+    /// the fastest this CPU runs (VNNI, else AVX2, else the plain C products).
+    static func int8Kernel(for method: Method) -> Int32 {
+        switch method {
+        case .int8Portable: return Int32(PLAID_INT8_KERNEL_PORTABLE)
+        case .int8: return Int32(PLAID_INT8_KERNEL_VNNI)
+        case .int8AVX2: return Int32(PLAID_INT8_KERNEL_AVX2)
+        case .automatic, .float32:
+            return Int32(hasVNNI ? PLAID_INT8_KERNEL_VNNI : hasAVX2 ? PLAID_INT8_KERNEL_AVX2 : PLAID_INT8_KERNEL_PORTABLE)
+        }
+    }
 
     private let lock = NSLock()
     private var quantized: OpaquePointer?
@@ -59,10 +77,8 @@ public final class NearestCentroidFinder: @unchecked Sendable {
         case .float32, .automatic:
             assignByFloatProducts(points, count: n, into: codes)
             return 0
-        case .int8:
-            return assignByInt8Products(points, count: n, into: codes, kernel: Int32(PLAID_INT8_KERNEL_VNNI))
-        case .int8Portable:
-            return assignByInt8Products(points, count: n, into: codes, kernel: Int32(PLAID_INT8_KERNEL_PORTABLE))
+        case .int8, .int8AVX2, .int8Portable:
+            return assignByInt8Products(points, count: n, into: codes, kernel: NearestCentroidFinder.int8Kernel(for: method))
         }
     }
 

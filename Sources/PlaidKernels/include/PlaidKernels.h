@@ -151,11 +151,14 @@ void plaid_int8_centroids_destroy(plaid_int8_centroids *quantized);
 
 /// Whether this CPU runs the AVX-512 VNNI products (Zen 4, Ice Lake and later).
 int plaid_int8_nearest_has_vnni(void);
+/// Whether this CPU runs the AVX2 products (Haswell, Zen and later).
+int plaid_int8_nearest_has_avx2(void);
 
 enum {
-    PLAID_INT8_KERNEL_AUTOMATIC = 0,  // VNNI where the CPU has it, else the plain C products
+    PLAID_INT8_KERNEL_AUTOMATIC = 0,  // VNNI where the CPU has it, else AVX2, else the plain C products
     PLAID_INT8_KERNEL_PORTABLE = 1,
     PLAID_INT8_KERNEL_VNNI = 2,       // fails (returns -1) where the CPU lacks VNNI
+    PLAID_INT8_KERNEL_AVX2 = 3,       // fails (returns -1) where the CPU lacks AVX2
 };
 
 /// out[r] = argmax over c of (points[r]·centroids[c] − bias[c]) for r < n, the first c on
