@@ -6,7 +6,7 @@
 
 ``plaid.pylate.PlaidIndex`` is the same index as a PyLate backend."""
 
-from . import _native
+from . import _native, shards
 from .encoder import Encoder, rerank
 from .errors import (CorruptIndexError, IndexExistsError, IndexLockedError, IndexNotFoundError, InvalidInputError,
                      PlaidError)
@@ -14,5 +14,5 @@ from .index import Index, SearchResults
 
 __version__ = _native.plaid_version().decode()
 
-__all__ = ["Index", "SearchResults", "Encoder", "rerank", "PlaidError", "InvalidInputError", "IndexNotFoundError",
+__all__ = ["Index", "SearchResults", "Encoder", "rerank", "shards", "PlaidError", "InvalidInputError", "IndexNotFoundError",
            "IndexLockedError", "IndexExistsError", "CorruptIndexError", "__version__"]
