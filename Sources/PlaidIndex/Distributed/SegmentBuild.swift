@@ -47,15 +47,7 @@ extension SharedCodebook {
 
     /// Refuses vectors of another dimension or model than the codebook's.
     func checkCompatible(_ source: DocumentEmbeddingSource) throws {
-        guard source.documentCount > 0, source.tokenCount > 0 else {
-            throw PlaidError.invalidInput(file: source.sourceName, detail: "holds no documents; there is nothing to code")
-        }
-        guard source.dim == codebook.dim else {
-            throw PlaidError.invalidInput(file: source.sourceName, detail: "has embeddings of dimension \(source.dim) but the codebook at \(path) has dimension \(codebook.dim); encode with the model the codebook was trained for")
-        }
-        if let theirs = source.model, let ours = codebook.model, !theirs.isSameModel(as: ours) {
-            throw PlaidError.refused("\(source.sourceName) was encoded with the model \(theirs.summary) but the codebook at \(path) was trained on \(ours.summary); encode with that model")
-        }
+        try codebook.checkCanCode(source, holder: "the codebook at \(path)", purpose: "code")
     }
 }
 

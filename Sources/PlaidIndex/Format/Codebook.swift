@@ -57,3 +57,20 @@ extension Codebook {
 
     static func centroidsFileName(generation: Int) -> String { "centroids-\(generation).plaid" }
 }
+
+extension Codebook {
+    /// Refuses vectors this codebook cannot code, naming `holder` (what holds it, "the index at
+    /// P"): a source with no documents (`purpose`: what there would be nothing to do), vectors of
+    /// another dimension, and vectors another model made.
+    func checkCanCode(_ source: DocumentEmbeddingSource, holder: String, purpose: String) throws {
+        guard source.documentCount > 0, source.tokenCount > 0 else {
+            throw PlaidError.invalidInput(file: source.sourceName, detail: "holds no documents; there is nothing to \(purpose)")
+        }
+        guard source.dim == dim else {
+            throw PlaidError.invalidInput(file: source.sourceName, detail: "has embeddings of dimension \(source.dim) but \(holder) has dimension \(dim); encode with the model of \(holder)")
+        }
+        if let theirs = source.model, let ours = model, !theirs.isSameModel(as: ours) {
+            throw PlaidError.refused("\(source.sourceName) was encoded with the model \(theirs.summary) but \(holder) holds vectors of \(ours.summary); encode with the model of \(holder)")
+        }
+    }
+}

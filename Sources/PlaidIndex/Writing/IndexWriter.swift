@@ -160,15 +160,7 @@ public final class IndexWriter {
     public func add(_ batch: DocumentEmbeddingSource, metadata: BatchMetadata = [:], texts: BatchTexts = [:], upsert: Bool = false,
                     growCodebook: Bool = true, showProgress: Bool = false) throws -> AddSummary {
         try checkOpen()
-        guard batch.documentCount > 0, batch.tokenCount > 0 else {
-            throw PlaidError.invalidInput(file: batch.sourceName, detail: "holds no documents; there is nothing to add")
-        }
-        guard batch.dim == codebook.dim else {
-            throw PlaidError.invalidInput(file: batch.sourceName, detail: "has embeddings of dimension \(batch.dim) but the index at \(path) has dimension \(codebook.dim); encode with the model that built the index")
-        }
-        if let theirs = batch.model, let ours = codebook.model, !theirs.isSameModel(as: ours) {
-            throw PlaidError.refused("\(batch.sourceName) was encoded with the model \(theirs.summary) but the index at \(path) was built with \(ours.summary); encode with the model that built the index")
-        }
+        try codebook.checkCanCode(batch, holder: "the index at \(path)", purpose: "add")
         try EmbeddingsLayout.checkUnique(batch.ids, file: batch.sourceName)
         let existing = batch.ids.filter { liveIDs[ByteExactID($0)] != nil }
         if !upsert && !existing.isEmpty {
