@@ -109,6 +109,9 @@ struct Options {
         self.members = members
     }
 
+    /// Whether the option was given (and not null).
+    func has(_ name: String) -> Bool { members[name] != nil }
+
     func int(_ name: String) throws -> Int? {
         guard let value = members[name] else { return nil }
         guard case .number(_, let integer?) = value, let int = Int(exactly: integer) else {

@@ -29,7 +29,7 @@ public func plaid_index_close(_ handle: UnsafeMutableRawPointer?) {
 /// A batch of documents in the caller's memory: `n` documents, `lengths[i]` vectors each,
 /// `vectors` holding all of them as float32 rows of `dim`, ids as a UTF-8 buffer with offsets,
 /// and optional metadata as a JSON array (one object or null per document).
-private func batch(_ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
+func batch(_ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<Int64>?, _ n: Int64, _ dim: Int64,
                    _ ids: UnsafePointer<UInt8>?, _ idOffsets: UnsafePointer<Int64>?,
                    _ metadataJSON: UnsafePointer<CChar>?) throws -> (BorrowedDocumentBatch, BatchMetadata) {
     guard n > 0 else { throw PlaidError.invalidInput(file: "documents", detail: "none were given; there is nothing to index") }
@@ -47,7 +47,7 @@ private func batch(_ vectors: UnsafePointer<Float>?, _ lengths: UnsafePointer<In
 
 /// The stored texts of option `texts` (one string per document of `ids`, the order of the
 /// batch); empty when the option is absent.
-private func batchTexts(_ options: Options, ids: [String]) throws -> BatchTexts {
+func batchTexts(_ options: Options, ids: [String]) throws -> BatchTexts {
     guard let texts = try options.strings("texts") else { return [:] }
     guard texts.count == ids.count else {
         throw PlaidError.invalidArgument("\(options.source): texts holds \(texts.count) texts for \(ids.count) documents; give one per document")
@@ -76,26 +76,41 @@ public func plaid_index_build(_ path: UnsafePointer<CChar>?, _ options: UnsafePo
 }
 
 /// Creates an index of no documents and dimension `dim` and opens it; its first added batch
-/// trains the centroids (as a build on that batch would). Options as `plaid_index_build`'s.
+/// trains the centroids (as a build on that batch would). Options as `plaid_index_build`'s, or
+/// `codebook` (a trained codebook's or an index's path; `dim` 0 or the codebook's): the index
+/// then has that codebook, for `plaid_index_attach`, and takes no training option.
 @_cdecl("plaid_index_create")
 public func plaid_index_create(_ path: UnsafePointer<CChar>?, _ dim: Int64, _ options: UnsafePointer<CChar>?,
                                _ out: HandleOut, _ error: ErrorOut) -> Int32 {
     reportingErrors(error) {
         guard let path = string(path) else { throw PlaidError.invalidArgument("no index path was given") }
-        let options = try Options(options, source: "create options", known: BuildOptionNames.all)
-        try IndexBuilder.createEmpty(at: path, dim: Int(dim), parameters: try buildParameters(options),
-                                     overwrite: try options.bool("overwrite") ?? false)
+        let options = try Options(options, source: "create options", known: BuildOptionNames.all.union(["codebook"]))
+        let overwrite = try options.bool("overwrite") ?? false
+        if let codebook = try options.string("codebook") {
+            let training = BuildOptionNames.all.subtracting(["overwrite"]).filter { options.has($0) }
+            guard training.isEmpty else {
+                throw PlaidError.invalidArgument("create options: \(training.sorted().joined(separator: ", ")) go with training; with codebook they come from the codebook")
+            }
+            let shared = try SharedCodebook(path: codebook)
+            guard dim == 0 || Int(dim) == shared.codebook.dim else {
+                throw PlaidError.invalidArgument("create options: the codebook at \(codebook) has dimension \(shared.codebook.dim), not \(dim)")
+            }
+            try IndexBuilder.create(at: path, codebook: shared, overwrite: overwrite)
+            out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
+            return
+        }
+        try IndexBuilder.createEmpty(at: path, dim: Int(dim), parameters: try buildParameters(options), overwrite: overwrite)
         out?.pointee = Unmanaged.passRetained(try IndexHandle(path: path)).toOpaque()
     }
 }
 
-private enum BuildOptionNames {
+enum BuildOptionNames {
     static let all: Set<String> = ["nbits", "centroids", "kmeans_iterations", "seed", "overwrite", "store_text", "fts_tokenizer"]
 }
 
 /// nbits (1, 2 or 4; default 2), centroids (default from the token count), kmeans_iterations, seed;
 /// store_text (or texts given) and fts_tokenizer (docs/text.md).
-private func buildParameters(_ options: Options) throws -> BuildParameters {
+func buildParameters(_ options: Options) throws -> BuildParameters {
     var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
     parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
     if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }

@@ -10,9 +10,9 @@ from . import _native, shards
 from .encoder import Encoder, rerank
 from .errors import (CorruptIndexError, IndexExistsError, IndexLockedError, IndexNotFoundError, InvalidInputError,
                      PlaidError)
-from .index import Index, SearchResults
+from .index import Index, SearchResults, build_segment, train_codebook
 
 __version__ = _native.plaid_version().decode()
 
-__all__ = ["Index", "SearchResults", "Encoder", "rerank", "shards", "PlaidError", "InvalidInputError", "IndexNotFoundError",
+__all__ = ["Index", "SearchResults", "Encoder", "rerank", "shards", "train_codebook", "build_segment", "PlaidError", "InvalidInputError", "IndexNotFoundError",
            "IndexLockedError", "IndexExistsError", "CorruptIndexError", "__version__"]

@@ -76,12 +76,25 @@ class Index:
         return cls(path, _handle=handle)
 
     @classmethod
-    def create(cls, path, dim, *, store_text=False, fts_tokenizer=None, nbits=2, kmeans_iterations=None, seed=None,
-               overwrite=False):
+    def create(cls, path, dim=None, *, codebook=None, store_text=False, fts_tokenizer=None, nbits=2, kmeans_iterations=None,
+               seed=None, overwrite=False):
         """Creates an index of no documents for vectors of dimension ``dim`` and opens it; the
         first ``add`` trains its centroids, as a build on that batch would. With
-        ``store_text=True`` its documents keep the texts ``add`` is given."""
+        ``store_text=True`` its documents keep the texts ``add`` is given. With ``codebook`` (a
+        path from ``plaid.train_codebook``, or an index's), the index takes that codebook and its
+        text settings instead, for ``attach`` (``dim`` may be left out)."""
         path = native.path_argument(path)
+        if codebook is not None:
+            if store_text or fts_tokenizer is not None or nbits != 2 or kmeans_iterations is not None or seed is not None:
+                raise ValueError("store_text, fts_tokenizer, nbits, kmeans_iterations and seed go with training; "
+                                 "with codebook= they come from the codebook")
+            dim = 0 if dim is None else native.integer_argument("dim", dim, 8, 1 << 16)
+            handle = ctypes.c_void_p()
+            native.call(native.plaid_index_create, path.encode(), dim,
+                        _options(codebook=native.path_argument(codebook), overwrite=overwrite), ctypes.byref(handle))
+            return cls(path, _handle=handle)
+        if dim is None:
+            raise ValueError("give dim, the dimension of the vectors, or codebook=")
         dim = native.integer_argument("dim", dim, 8, 1 << 16)
         options = _options(nbits=nbits, kmeans_iterations=kmeans_iterations, seed=seed, overwrite=overwrite,
                            store_text=store_text or None, fts_tokenizer=fts_tokenizer)
@@ -107,6 +120,17 @@ class Index:
             warnings.warn(f"no text for {summary['without_text']} of the {names.count} documents: the index stores text, and "
                           "they store an empty one, which BM25 never finds; pass texts=", UserWarning, stacklevel=2)
         return summary
+
+    def attach(self, segments, *, upsert=False):
+        """Attaches segment directories (``plaid.build_segment``, on any machine) in one commit, in
+        the order given. Every segment is checked first: complete, undamaged, coded with this
+        index's codebook, of its dimension, model and text settings, with ids new to the index
+        (unless ``upsert=True`` replaces those documents) and to each other. Returns a summary dict."""
+        paths = native.Strings([native.path_argument(segment) for segment in segments], "segment paths")
+        summary = ctypes.c_void_p()
+        native.call(native.plaid_index_attach, self._live(), paths.buffer_pointer, paths.offsets_pointer, paths.count,
+                    _options(upsert=bool(upsert)), ctypes.byref(summary))
+        return json.loads(native.take_text(summary))
 
     def upsert(self, embeddings, ids, *, metadata=None, texts=None):
         """Adds documents, replacing those of the same ids, in one commit."""
@@ -297,3 +321,38 @@ def _take_results(handle):
     if metadata is not None:
         per_query_metadata = [metadata[bounds[q]:bounds[q + 1]] for q in range(queries.value)]
     return SearchResults(per_query_ids, per_query_scores, per_query_metadata)
+
+
+def train_codebook(path, embeddings, ids=None, *, nbits=2, centroids=None, kmeans_iterations=None, seed=None,
+                   store_text=False, fts_tokenizer=None, overwrite=False):
+    """Trains the codebook a build spread over machines shares (docs/distributed.md) on documents'
+    token vectors (a sample of the corpus) and writes it at ``path``: what ``Index.build`` would train
+    on them. With ``store_text=True``, segments coded with it store their texts. Returns a summary
+    dict (``identity``, ``centroids``, ``dim``, ``nbits``)."""
+    path = native.path_argument(path)
+    count = len(embeddings)
+    names = native.Strings([str(i) for i in range(count)] if ids is None else ids, "document ids")
+    vectors, lengths, dim = document_batch(embeddings, names.count)
+    options = _options(nbits=nbits, centroids=centroids, kmeans_iterations=kmeans_iterations, seed=seed,
+                       overwrite=overwrite, store_text=store_text or None, fts_tokenizer=fts_tokenizer)
+    summary = ctypes.c_void_p()
+    native.call(native.plaid_codebook_train, path.encode(), options, native.pointer(vectors), native.int64_pointer(lengths),
+                names.count, dim, names.buffer_pointer, names.offsets_pointer, None, ctypes.byref(summary))
+    return json.loads(native.take_text(summary))
+
+
+def build_segment(path, codebook, embeddings, ids, *, metadata=None, texts=None, overwrite=False):
+    """Codes documents with ``codebook`` (``train_codebook``'s path, or an index's) into a segment
+    directory at ``path``, for ``Index.attach``: on any machine, from any process. ``texts`` are
+    required when the codebook stores text. A segment already at ``path`` is replaced only with
+    ``overwrite=True``. Returns a summary dict (``documents``, ``tokens``, ``outlier_tokens``,
+    ``codebook_identity``)."""
+    path, codebook = native.path_argument(path), native.path_argument(codebook)
+    names = native.Strings(ids, "document ids")
+    vectors, lengths, dim = document_batch(embeddings, names.count)
+    summary = ctypes.c_void_p()
+    native.call(native.plaid_segment_build, codebook.encode(), path.encode(),
+                _options(overwrite=overwrite, texts=_texts(texts, names.count)), native.pointer(vectors),
+                native.int64_pointer(lengths), names.count, dim, names.buffer_pointer, names.offsets_pointer,
+                _metadata_json(metadata, names.count), ctypes.byref(summary))
+    return json.loads(native.take_text(summary))
