@@ -53,6 +53,10 @@ struct Build: ParsableCommand {
                 throw ValidationError("--nbits, --centroids, --seed, --kmeans-iterations, --sample-size, --store-text and --fts-tokenizer go with training; with --codebook they come from the codebook.")
             }
             if embeddings != nil && collection != nil { throw ValidationError("Give at most one of --embeddings and --collection with --codebook.") }
+            if saveEmbeddings != nil { throw ValidationError("--save-embeddings does not go with --codebook; encode with plaid encode to keep the vectors.") }
+            if embeddings == nil && collection == nil && (metadata != nil || texts != nil) {
+                throw ValidationError("--metadata and --texts go with --embeddings; an index created with no documents has none.")
+            }
         } else if (embeddings == nil) == (collection == nil) {
             throw ValidationError("Give exactly one of --embeddings DIR (token embeddings) and --collection FILE (texts to encode).")
         }

@@ -105,9 +105,13 @@ final class DistributedBuildTests: XCTestCase {
         XCTAssertThrowsError(try writer.attach(segments: [path("segment")])) { error in
             XCTAssertTrue("\(error)".contains(pool.ids[280]), "\(error)")
         }
+        // A stray journal beside the segment's files (someone opened its database) stays out of the index.
+        try "stray".write(toFile: path("segment/metadata.sqlite-wal"), atomically: true, encoding: .utf8)
         let summary = try writer.attach(segments: [path("segment")], upsert: true)
         try writer.commit()
         writer.close()
+        let attached = try CompressedIndex(path: path("index")).segments.last!.directory
+        XCTAssertFalse(FileManager.default.fileExists(atPath: attached + "/metadata.sqlite-wal"))
         XCTAssertEqual(summary.replaced, 20)
         XCTAssertEqual(Set(try CompressedIndex(path: path("index")).liveDocumentIDs), Set(pool.ids))
     }

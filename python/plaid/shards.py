@@ -36,8 +36,16 @@ def merge(per_shard, k):
 
 def search(urls, request, *, timeout=30.0, api_key=None):
     """Sends the ``POST /search`` body ``request`` to every server in ``urls`` at once and returns, per
-    query, the hits merged to the request's ``k`` (default 10), as one index would answer. A shard that
-    fails raises ``ShardError`` naming it: a partial answer is never passed off as a whole one."""
+    query, the hits merged to the request's ``k`` (default 10), as one index would answer. Only the plaid
+    mode's scores compare across shards (BM25 and the fusions are each shard's own), so another ``mode``
+    is refused. A shard that fails raises ``ShardError`` naming it: a partial answer is never passed off
+    as a whole one."""
+    if not urls:
+        raise ValueError("give the address of at least one shard's server")
+    if request.get("mode", "plaid") != "plaid":
+        # BM25's term statistics and the fusions' normalizations are each shard's own.
+        raise ValueError(f"mode {request['mode']!r} scores documents against each shard's own statistics, so the shards' "
+                         "scores do not compare; only the plaid mode's can be merged")
     k = int(request.get("k", 10))
     body = json.dumps(request).encode()
     headers = {"Content-Type": "application/json"}

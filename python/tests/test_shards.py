@@ -77,3 +77,7 @@ def test_merge_breaks_ties_by_shard_then_rank():
     assert shards.merge([[], []], 10) == []
     with pytest.raises(ValueError):
         shards.merge(hits, -1)
+    with pytest.raises(ValueError, match="do not compare"):
+        shards.search(["http://127.0.0.1:9"], {"queries": ["q"], "mode": "bm25"})
+    with pytest.raises(ValueError, match="at least one"):
+        shards.search([], {"queries": ["q"]})

@@ -33,7 +33,7 @@ struct AttachableSegment {
             throw PlaidError.refused("\(directory) was encoded with the model \(theirs.summary) but the index at \(indexPath) holds \(ours.summary); encode with the index's model")
         }
         let listCount = d.segment.listCount
-        guard d.nbits == codebook.nbits, listCount <= codebook.centroidCount,
+        guard d.nbits == codebook.nbits, listCount >= 1, listCount <= codebook.centroidCount,
               codebook.identity(centroids: centroids, listCount: listCount) == d.codebookIdentity else {
             throw PlaidError.refused("\(directory) was coded with another codebook (\(d.codebookIdentity), \(listCount) centroids, \(d.nbits) bits) than the index at \(indexPath) has (\(codebook.centroidCount) centroids, \(codebook.nbits) bits); build it with plaid segment build --codebook naming this index's codebook")
         }
@@ -69,16 +69,19 @@ extension AttachableSegment {
 }
 
 extension SegmentDirectory {
-    /// Makes `target` hold the files of the segment directory `source`: hard links where both lie
+    /// Makes `target` hold the files of the segment directory `source` that `info` names: hard links where both lie
     /// on one file system (segment files are never changed in place, so they can be shared), copies
     /// otherwise, flushed either way. `source` is left as it was. `target` is registered as staging
     /// (`StagingFiles`) until a commit names it.
-    static func linkOrCopy(_ source: String, to target: String) throws {
+    static func linkOrCopy(_ source: String, to target: String, info: SegmentInfo) throws {
         let fm = FileManager.default
         try? fm.removeItem(atPath: target)
         try fm.createDirectory(atPath: target, withIntermediateDirectories: false)
         StagingFiles.register(target)
-        for entry in try fm.contentsOfDirectory(atPath: source) {
+        // The files the segment's record names, and no stray scratch or journal file beside them.
+        let files = IndexComponent.segmentComponents.map(\.fileName) + [IndexComponent.segmentDescriptor.fileName]
+            + [info.metadataFile, info.textFile].compactMap { $0 }
+        for entry in files {
             let from = (source as NSString).appendingPathComponent(entry), to = (target as NSString).appendingPathComponent(entry)
             if link(from, to) == 0 { continue }
             do {

@@ -95,11 +95,10 @@ enum SegmentDirectory {
     static func moveIntoPlace(_ temporary: String, at target: String, overwrite: Bool) throws {
         try checkWritable(target, overwrite: overwrite)
         if FileManager.default.fileExists(atPath: target) {
+            // Where paths cannot be exchanged (NFS), the old segment moves aside first and is put
+            // back by the next build if this one dies between the two renames.
             if plaid_rename_exchange(temporary, target) != 0 {
-                try FileManager.default.removeItem(atPath: target)
-                guard rename(temporary, target) == 0 else {
-                    throw PlaidError.io(path: target, detail: "cannot move the new segment into place: \(String(cString: strerror(errno)))")
-                }
+                try AtomicDirectory.replaceWithTwoRenames(target: target, temporary: temporary)
             }
         } else {
             guard rename(temporary, target) == 0 else {

@@ -22,16 +22,23 @@ public struct SharedCodebook: Sendable {
         guard FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName)) else {
             throw PlaidError.invalidArgument("\(path) is not a codebook: it has no \(IndexComponent.manifest.fileName); give the directory plaid codebook train wrote (or an index)")
         }
-        let index = try CompressedIndex(path: path, verifyChecksums: false)
-        guard index.codebook.isTrained else {
-            throw PlaidError.refused("\(path) is an index created empty, whose codebook is not trained yet; train one with plaid codebook train")
+        // The manifest and the centroids only: an index's segments are not needed for its codebook.
+        let (manifest, version) = try CompressedIndex.readCommit(path: path, verifyChecksums: true)
+        let book = manifest.codebook
+        guard version == Manifest.formatVersion, book.isTrained else {
+            throw PlaidError.refused("\(path) has no trained codebook (an index created empty, or one of format version 1); train one with plaid codebook train")
         }
-        let book = index.codebook
+        let buckets = 1 << max(0, min(book.nbits, 8))
+        guard (8...IndexBuilder.maximumDimension).contains(book.dim), book.dim % 8 == 0, ResidualCodec.supportedBits.contains(book.nbits),
+              book.bucketCutoffs.count == buckets - 1, book.bucketWeights.count == buckets, book.centroidCount <= 1 << 24 else {
+            throw PlaidError.corruptIndex(file: (path as NSString).appendingPathComponent(IndexComponent.manifest.fileName),
+                                          detail: "the codebook fields are inconsistent (dim \(book.dim), nbits \(book.nbits), \(book.centroidCount) centroids)")
+        }
         centroids = try IndexStorage.readCentroids(path: (path as NSString).appendingPathComponent(book.centroidsFile),
                                                    count: book.centroidCount, dim: book.dim, verifyChecksum: true)
         self.path = path
         codebook = book
-        storedText = index.manifest.storedText
+        storedText = manifest.storedText
     }
 
     /// The identity every segment coded with this codebook records (`Codebook.identity`).

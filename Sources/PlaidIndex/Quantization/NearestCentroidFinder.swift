@@ -38,14 +38,15 @@ public final class NearestCentroidFinder: @unchecked Sendable {
     /// Whether this CPU runs the AVX2 products.
     public static let hasAVX2 = plaid_int8_nearest_has_avx2() != 0
 
-    /// The 8-bit kernel a method runs (`PLAID_INT8_KERNEL_…`): the one it names, or for the others
-    /// the fastest this CPU runs (VNNI, else AVX2, else the plain C products).
+    /// The 8-bit kernel a method runs (`PLAID_INT8_KERNEL_…`): the one it names (`.int8` where
+    /// the CPU has VNNI), or for the others the fastest this CPU runs (VNNI, else AVX2, else the
+    /// plain C products).
     static func int8Kernel(for method: Method) -> Int32 {
         switch method {
         case .int8Portable: return Int32(PLAID_INT8_KERNEL_PORTABLE)
-        case .int8: return Int32(PLAID_INT8_KERNEL_VNNI)
+        case .int8 where hasVNNI: return Int32(PLAID_INT8_KERNEL_VNNI)
         case .int8AVX2: return Int32(PLAID_INT8_KERNEL_AVX2)
-        case .automatic, .float32:
+        case .automatic, .float32, .int8:
             return Int32(hasVNNI ? PLAID_INT8_KERNEL_VNNI : hasAVX2 ? PLAID_INT8_KERNEL_AVX2 : PLAID_INT8_KERNEL_PORTABLE)
         }
     }

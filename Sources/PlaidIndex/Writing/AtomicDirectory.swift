@@ -65,7 +65,7 @@ public enum AtomicDirectory {
     /// Where the file system cannot exchange two paths: the old index moves aside to
     /// `.NAME.replaced-TAG` first, and is put back by `restoreInterruptedReplacement` if the
     /// process dies before the new one is in place.
-    private static func replaceWithTwoRenames(target: String, temporary: String) throws {
+    static func replaceWithTwoRenames(target: String, temporary: String) throws {
         let old = temporaryPath(for: target, suffix: "replaced")
         try? FileManager.default.removeItem(atPath: old)
         guard rename(target, old) == 0 else { throw PlaidError.io(path: target, detail: "cannot move the existing index aside: \(String(cString: strerror(errno)))") }

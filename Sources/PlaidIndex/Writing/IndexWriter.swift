@@ -259,7 +259,7 @@ public final class IndexWriter {
         do {
             for segment in checked {
                 names.append(Manifest.segmentName(nextSegmentNumber + names.count))
-                try SegmentDirectory.linkOrCopy(segment.directory, to: directory(of: names.last!))
+                try SegmentDirectory.linkOrCopy(segment.directory, to: directory(of: names.last!), info: segment.descriptor.segment)
             }
         } catch {
             names.forEach(discardStagedDirectory)
