@@ -2,3 +2,4 @@
 // exports it (Debian 12's libzstd 1.5.4 does).
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
+#include <zstd_errors.h>

@@ -45,8 +45,9 @@ public final class FileByteStream: ByteStream {
 
 /// Streaming zstd decompression of another byte stream (`ZSTD_decompressStream`).
 /// Concatenated frames decompress as one stream, as the `zstd` tool does. Memory: one input
-/// chunk plus the window the frame asks for (8 MiB or less at the usual levels; frames made with `--long=N`
-/// need 2^N bytes, accepted up to N = 31 where libzstd's default limit would refuse N > 27).
+/// chunk plus the window the frame asks for, at most 2^`maximumWindowLog` bytes (8 MiB or less at the usual
+/// levels). The window is named in the frame's header, so without a limit a file of a few bytes could make
+/// the reader allocate gigabytes; a frame over the limit (`zstd --long=N`, N > 27) is refused, naming it.
 public final class ZstdDecompressingStream: ByteStream {
     public var path: String { source.path }
     private let source: ByteStream
@@ -58,12 +59,14 @@ public final class ZstdDecompressingStream: ByteStream {
     /// Whether the last frame is unfinished: `ZSTD_decompressStream` returns 0 exactly when a frame is complete.
     private var frameOpen = false
 
+    /// The largest window decoded: 2^27 bytes (128 MiB), as the `zstd` tool decodes without `--long`.
+    public static let maximumWindowLog = 27
+
     public init(source: ByteStream) throws {
         guard let dctx = ZSTD_createDCtx() else {
             throw PlaidError.io(path: source.path, detail: "zstd: cannot allocate a decompression context")
         }
-        // Accept `zstd --long=28…31` files, whose window is over libzstd's default decoding limit of 2^27.
-        let set = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 31)
+        let set = ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, Int32(Self.maximumWindowLog))
         if ZSTD_isError(set) != 0 {
             ZSTD_freeDCtx(dctx)
             throw PlaidError.io(path: source.path, detail: "zstd: cannot set the window limit: \(String(cString: ZSTD_getErrorName(set)))")
@@ -86,6 +89,13 @@ public final class ZstdDecompressingStream: ByteStream {
             }
             var inBuffer = ZSTD_inBuffer(src: input.baseAddress! + inputStart, size: inputEnd - inputStart, pos: 0)
             let hint = ZSTD_decompressStream(context, &output, &inBuffer)
+            if ZSTD_getErrorCode(hint) == ZSTD_error_frameParameter_windowTooLarge {
+                let limit = Self.maximumWindowLog
+                throw PlaidError.invalidInput(
+                    file: path, detail: "a zstd frame asks for a window over 2^\(limit) bytes (made with `zstd --long=N`, N > \(limit)); "
+                        + "expected at most 2^\(limit), so that a file's header cannot claim gigabytes of memory. "
+                        + "Decompress it first (`zstd -d --long=31 FILE`) or recompress it without --long")
+            }
             if ZSTD_isError(hint) != 0 {
                 throw PlaidError.invalidInput(
                     file: path, detail: "zstd data cannot be decompressed: \(String(cString: ZSTD_getErrorName(hint)))")

@@ -101,6 +101,25 @@ final class TextCollectionTests: XCTestCase {
         assertInvalidInput(foreign, mentions: ["zstd"])
     }
 
+    /// A zstd frame of `payload` in one raw block whose header asks for a window of 2^`windowLog` bytes.
+    private func zstdFrame(windowLog: Int, payload: String) -> [UInt8] {
+        let body = Array(payload.utf8)
+        let blockHeader = 1 | (body.count << 3)  // last block, raw, its size
+        return [0x28, 0xB5, 0x2F, 0xFD, 0x00, UInt8((windowLog - 10) << 3),
+                UInt8(blockHeader & 0xFF), UInt8((blockHeader >> 8) & 0xFF), UInt8(blockHeader >> 16)] + body
+    }
+
+    func testZstdWindowIsBoundedBeforeItIsAllocated() throws {
+        // Regression (fuzz-text-collection, CI): a 10-byte frame header asking for a 2 GiB window
+        // made the reader allocate 2 GiB before reading one byte of text.
+        let line = "{\"id\": \"a\", \"text\": \"x\"}\n"
+        let greedy = try write("greedy.jsonl.zst", bytes: zstdFrame(windowLog: 31, payload: line))
+        assertInvalidInput(greedy, mentions: ["window", "2^27", "--long"])
+        // The largest window `zstd` itself decodes without being asked (2^27, 128 MiB) is accepted.
+        let usual = try write("usual.jsonl.zst", bytes: zstdFrame(windowLog: 27, payload: line))
+        XCTAssertEqual(try TextCollectionReader.read(path: usual), [TextRecord(id: "a", text: "x")])
+    }
+
     func testLongLinesGrowTheBuffer() throws {
         let long = String(repeating: "word ", count: 600_000)
         let path = try write("long.jsonl", "{\"id\": \"a\", \"text\": \"\(long)\"}\n{\"id\": \"b\", \"text\": \"short\"}\n")
