@@ -15,6 +15,25 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(SearchParameters(k: 2000).ndocs, 8000)
     }
 
+    func testRankedOrdersAsTheComparisonDoes() {
+        // Scores of both signs, zeros of both signs, many ties, extremes; documents in any order.
+        var rng = SeededRandom(seed: 7)
+        let pool: [Float] = [0, -0.0, 1, -1, 0.5, -0.5, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                             .leastNonzeroMagnitude, -.leastNonzeroMagnitude, 3.25, -7.75]
+        for size in [0, 1, 2, 17, 1000] {
+            let scores = (0..<size).map { _ in rng.next() % 3 == 0 ? Float(Int(rng.next() % 2001) - 1000) / 64 : pool[Int(rng.next() % UInt64(pool.count))] }
+            var documents = Array(0..<size).map { $0 * 7919 % max(size, 1) }
+            if size == 1000 { documents[3] = (1 << 32) - 1 }
+            let expected = zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+            let ranked = TopK.ranked(scores: scores, documents: documents)
+            XCTAssertEqual(ranked.map(\.document), expected.map(\.document), "size \(size)")
+            XCTAssertEqual(ranked.map(\.score), expected.map(\.score), "size \(size)")
+        }
+        // A document past 2^32 takes the comparison sort, with the same order.
+        let far = TopK.ranked(scores: [1, 2, 1], documents: [1 << 33, 5, 4])
+        XCTAssertEqual(far.map(\.document), [5, 4, 1 << 33])
+    }
+
     func testStagedSearchRecoversTheExhaustiveTopTen() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 1500, tokens: 30...60, dim: 64, seed: 12, in: directory)
         let path = (directory as NSString).appendingPathComponent("index")

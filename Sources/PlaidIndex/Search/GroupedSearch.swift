@@ -316,7 +316,7 @@ extension Searcher {
             }
             var scores = [Float](repeating: 0, count: documents.count)
             plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, unit, &scores)
-            return zip(scores, ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+            return TopK.ranked(scores: scores, documents: ordinals)
         }
     }
 }

@@ -271,12 +271,12 @@ public struct Searcher: Sendable {
 
         /// Every one of `ordinals` with its pruned interaction score (P), best first.
         func rankedPruned(_ ordinals: [Int]) -> [Scored] {
-            zip(scored(ordinals, pruned: true), ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+            TopK.ranked(scores: scored(ordinals, pruned: true), documents: ordinals)
         }
 
         /// Every one of `ordinals` with its full interaction score (A), best first.
         func rankedFull(_ ordinals: [Int]) -> [Scored] {
-            zip(scored(ordinals, pruned: false), ordinals).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+            TopK.ranked(scores: scored(ordinals, pruned: false), documents: ordinals)
         }
 
         /// The interaction score of each of `ordinals`, codes of pruned centroids ignored when `pruned`.

@@ -52,4 +52,28 @@ struct TopK {
 
     /// The kept items, best first.
     func sorted() -> [(score: Float, document: Int)] { items.sorted(by: TopK.better) }
+
+    /// `documents[i]` with `scores[i]` (finite), every one, best first as `better` orders them.
+    /// With every document below 2^32 each pair is packed into one integer whose order is that
+    /// order, so the sort compares integers rather than calling a comparison per pair.
+    static func ranked(scores: [Float], documents: [Int]) -> [(score: Float, document: Int)] {
+        precondition(scores.count == documents.count)
+        guard documents.allSatisfy({ $0 >= 0 && $0 < 1 << 32 }) else {
+            return zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: better)
+        }
+        var keys = [UInt64](repeating: 0, count: scores.count)
+        for i in scores.indices {
+            // Order-preserving bits of the score (+0 for −0, which compares equal to it), inverted
+            // so that the best comes first, above the document number.
+            let bits = (scores[i] + 0).bitPattern
+            let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+            keys[i] = UInt64(~ascending) << 32 | UInt64(documents[i])
+        }
+        keys.sort()
+        return keys.map { key in
+            let ascending = ~UInt32(truncatingIfNeeded: key >> 32)
+            let bits = ascending & 0x8000_0000 != 0 ? ascending & 0x7FFF_FFFF : ~ascending
+            return (score: Float(bitPattern: bits), document: Int(key & 0xFFFF_FFFF))
+        }
+    }
 }
