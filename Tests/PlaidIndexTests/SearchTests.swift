@@ -74,6 +74,26 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(exactOne, exactMany)
     }
 
+    /// Codes copied into huge pages (as a segment's large codes are) search exactly as codes read
+    /// through the map.
+    func testCodesInHugePagesSearchAsMappedCodes() throws {
+        let (corpus, embeddings) = try smallCorpus(documents: 300, in: directory)
+        let path = (directory as NSString).appendingPathComponent("index")
+        _ = try IndexBuilder.build(from: embeddings, at: path)
+        let queries = corpus.queries(count: 12, tokens: 16)
+        let mapped = try CompressedIndex(path: path)
+        XCTAssertNil(mapped.segments[0].residentCodes)
+        let saved = Segment.residentCodesMinimumBytes
+        Segment.residentCodesMinimumBytes = 1
+        defer { Segment.residentCodesMinimumBytes = saved }
+        let copied = try CompressedIndex(path: path)
+        XCTAssertNotNil(copied.segments[0].residentCodes)
+        for k in [5, 100] {
+            XCTAssertEqual(Searcher(index: copied).search(queries: queries, parameters: SearchParameters(k: k), threads: 1),
+                           Searcher(index: mapped).search(queries: queries, parameters: SearchParameters(k: k), threads: 1), "k = \(k)")
+        }
+    }
+
     /// The trace counts what each stage took in and kept: the centroids, the candidates of the
     /// probed lists, `ndocs` of them, a quarter of those, then k (with PLAID's fixed budgets; the
     /// budgets from the scores take at least as many); and the traced search returns what the

@@ -220,6 +220,13 @@ public final class ComponentReader: @unchecked Sendable {
         }
     }
 
+    /// Lets the kernel drop the mapped pages of a raw payload from this process once it has been
+    /// copied elsewhere (the map stays valid; `payload` read again reads the file back).
+    func dropMappedPages() {
+        guard decoded == nil else { return }
+        file.dropPages(offset: ComponentHeader.size, length: payload.count)
+    }
+
     deinit { decoded?.deallocate() }
 }
 

@@ -21,6 +21,14 @@ public final class Segment: @unchecked Sendable {
     /// The segment's stored text (nil when the index stores none).
     let text: SegmentText?
     let codes: ComponentReader
+    /// The codes, in huge pages when they are `residentCodesMinimumBytes` or more (their map's
+    /// pages then dropped): stage 2 reads the codes of thousands of documents spread over the
+    /// file per query, and through 4 KiB pages of a map most of those reads also missed the TLB
+    /// (docs/benchmarks.md, "Search at scale"). Nil: read in place through the map.
+    let residentCodes: HugePageCopy?
+    private let codeBytes: UnsafeRawPointer
+    /// Codes of fewer bytes stay in the map (8M tokens of 4-byte codes are 32 MiB).
+    nonisolated(unsafe) static var residentCodesMinimumBytes = 32 << 20
     let residuals: ComponentReader
     private let lists: ComponentReader
     /// Bit d set: local document d is deleted. Empty when nothing is deleted.
@@ -60,13 +68,16 @@ public final class Segment: @unchecked Sendable {
         documentIDs = try IndexStorage.readDocumentIDs(try open(.documentIDs, IndexStorage.documentIDsSize(info)), expected: n)
         codes = try open(.codes, .exactly(info.tokenCount * info.codeWidth))
         try Segment.expect(codes, bytes: info.tokenCount * info.codeWidth)
+        residentCodes = codes.payload.count >= Segment.residentCodesMinimumBytes ? HugePageCopy(of: codes.payload) : nil
+        if residentCodes != nil { codes.dropMappedPages() }
+        codeBytes = residentCodes?.bytes ?? codes.payload.baseAddress ?? UnsafeRawPointer(bitPattern: 64)!
         residuals = try open(.residuals, .exactly(info.tokenCount * bytesPerVector))
         try Segment.expect(residuals, bytes: info.tokenCount * bytesPerVector)
         lists = try open(.invertedLists, .atMost(InvertedLists.maximumBytes(listCount: info.listCount, tokens: info.tokenCount)))
         invertedLists = try InvertedLists(payload: lists.payload, listCount: info.listCount, documentCount: n, file: path(.invertedLists),
                                           checkPostings: verifyChecksums)
         // A code naming a centroid that does not exist would make search read out of bounds.
-        let maxCode = CompressedIndex.largestCode(codes.payload, width: info.codeWidth)
+        let maxCode = CompressedIndex.largestCode(UnsafeRawBufferPointer(start: codeBytes, count: codes.payload.count), width: info.codeWidth)
         guard info.tokenCount == 0 || maxCode < info.listCount else {
             throw PlaidError.corruptIndex(file: path(.codes), detail: "holds centroid id \(maxCode) but the segment has \(info.listCount) lists")
         }
@@ -142,7 +153,7 @@ public final class Segment: @unchecked Sendable {
     /// Pointer to local document d's centroid codes (`info.codeWidth` bytes each).
     @inline(__always)
     func codes(ofDocument d: Int) -> UnsafeRawPointer {
-        codes.payload.baseAddress! + documentOffsets[d] * info.codeWidth
+        codeBytes + documentOffsets[d] * info.codeWidth
     }
 
     /// The centroid of token t of local document d (codes are little-endian, `info.codeWidth` bytes).
