@@ -1,4 +1,5 @@
 import Foundation
+import PlaidKernels
 
 /// Element types of the NumPy arrays the toolkit reads and writes.
 public enum NPYElementType: String, Sendable {
@@ -89,10 +90,7 @@ public final class NPYArray: @unchecked Sendable {
         case .float32:
             UnsafeMutableRawPointer(out).copyMemory(from: data + start * 4, byteCount: count * 4)
         case .float16:
-            let src = data + start * 2
-            for i in 0..<count {
-                out[i] = Float(Float16(bitPattern: src.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))
-            }
+            plaid_float16_to_float32(data + start * 2, out, count)
         case .int32:
             for i in 0..<count { out[i] = Float(data.loadUnaligned(fromByteOffset: (start + i) * 4, as: Int32.self)) }
         case .int64:

@@ -210,3 +210,54 @@ void plaid_prefetch(const void *start, size_t bytes) {
     for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
     if (bytes) __builtin_prefetch(p + bytes - 1, 0, 3);
 }
+
+// ---- Float16 to float32 ------------------------------------------------------------------------
+//
+// Every float16 is exactly a float32, so both paths give the same bits for every input but
+// signalling NaNs, which both return quiet (the F16C instruction quiets them). Without F16C
+// (below level 3) a conversion in Swift or C is a library call per value.
+
+static inline float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F;
+    uint32_t mantissa = h & 0x3FF, bits;
+    if (exponent == 0x1F) {
+        bits = sign | 0x7F800000 | (mantissa << 13) | (mantissa ? 0x400000 : 0);
+    } else if (exponent != 0) {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    } else if (mantissa == 0) {
+        bits = sign;
+    } else {  // subnormal: mantissa · 2^-24, normalised
+        uint32_t shifts = 0;
+        while (!(mantissa & 0x400)) { mantissa <<= 1; shifts++; }
+        bits = sign | ((113 - shifts) << 23) | ((mantissa & 0x3FF) << 13);
+    }
+    float value;
+    memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx,f16c"))) static void float16_to_float32_f16c(const uint8_t *source, float *destination, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm256_storeu_ps(destination + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(source + 2 * i))));
+    for (; i < count; i++) {
+        uint16_t h;
+        memcpy(&h, source + 2 * i, sizeof h);
+        destination[i] = half_to_float(h);
+    }
+}
+#endif
+
+void plaid_float16_to_float32(const void *source, float *destination, size_t count) {
+    const uint8_t *bytes = source;
+#if defined(__x86_64__)
+    if (plaid_kernel_level() >= 3) { float16_to_float32_f16c(bytes, destination, count); return; }  // x86-64-v3 has F16C
+#endif
+    for (size_t i = 0; i < count; i++) {
+        uint16_t h;
+        memcpy(&h, bytes + 2 * i, sizeof h);
+        destination[i] = half_to_float(h);
+    }
+}

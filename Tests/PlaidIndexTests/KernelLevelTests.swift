@@ -39,6 +39,26 @@ final class KernelLevelTests: XCTestCase {
     /// A whole staged search (stages 1–4 on a 2-bit index of dimension 104, whose residual rows
     /// end past the kernels' blocks) and the decompressing exact path give the same documents
     /// and scores at every level.
+    /// Every float16 bit pattern converts at each level to the float Swift's conversion gives
+    /// (NaNs to a quiet NaN of the same sign and payload), from an odd address too.
+    func testFloat16ConversionIsExactAtEveryLevel() {
+        let patterns = (0...UInt16.max).map { $0 }
+        var bytes = [UInt8](repeating: 0, count: 1 + 2 * patterns.count)
+        for (i, h) in patterns.enumerated() { bytes[1 + 2 * i] = UInt8(h & 0xFF); bytes[2 + 2 * i] = UInt8(h >> 8) }
+        let expected = patterns.map { h -> UInt32 in
+            let bits = Float(Float16(bitPattern: h)).bitPattern
+            return Float16(bitPattern: h).isNaN ? bits | 0x40_0000 : bits
+        }
+        for (level, converted) in atEachLevel({ () -> [UInt32] in
+            var out = [Float](repeating: 0, count: patterns.count)
+            bytes.withUnsafeBytes { plaid_float16_to_float32($0.baseAddress! + 1, &out, patterns.count) }
+            return out.map(\.bitPattern)
+        }) {
+            let wrong = zip(patterns, zip(converted, expected)).filter { $1.0 != $1.1 }
+            XCTAssertTrue(wrong.isEmpty, "level \(level): \(wrong.count) patterns differ, first \(wrong.first.map { String($0.0, radix: 16) } ?? "")")
+        }
+    }
+
     func testSearchIsTheSameAtEveryLevel() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 300, tokens: 20...70, dim: 104, seed: 21, in: directory)
         let path = (directory as NSString).appendingPathComponent("index")

@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// Element types a safetensors file may declare. Only the floating-point ones can be model
 /// parameters here; the integer ones appear as buffers (`embeddings.position_ids`).
@@ -100,7 +101,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
         case .float16:
             return FloatStorage(count: count) { out in
-                for i in 0..<count { out[i] = Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: i * 2, as: UInt16.self)))) }
+                plaid_float16_to_float32(source, out, count)
             }
         case .bfloat16:
             // bfloat16 is the upper half of a float32.

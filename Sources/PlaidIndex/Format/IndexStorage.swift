@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// Reading and writing the small components (centroids, document lengths and ids, deletion bitmaps).
 enum IndexStorage {
@@ -21,7 +22,11 @@ enum IndexStorage {
         guard reader.payload.count == k * dim * 2 else {
             throw PlaidError.corruptIndex(file: path, detail: "holds \(reader.payload.count) payload bytes, \(k) centroids of dimension \(dim) need \(k * dim * 2)")
         }
-        return (0..<k * dim).map { Float(Float16(bitPattern: reader.payload.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
+        guard k * dim > 0 else { return [] }
+        return [Float](unsafeUninitializedCapacity: k * dim) { out, initialized in
+            plaid_float16_to_float32(reader.payload.baseAddress!, out.baseAddress!, k * dim)
+            initialized = k * dim
+        }
     }
 
     /// Writes a segment's document lengths and ids into its directory; returns the ids' UTF-8

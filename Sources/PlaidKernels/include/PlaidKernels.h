@@ -14,6 +14,10 @@ extern "C" {
 /// Squared L2 norm of a float vector.
 float plaid_squared_norm(const float *a, size_t n);
 
+/// `count` little-endian IEEE half floats at `source` (any alignment) as floats: F16C at kernel
+/// level 3 and up, bit manipulation below; the same bits either way, signalling NaNs made quiet.
+void plaid_float16_to_float32(const void *source, float *destination, size_t count);
+
 /// maxes[i] = max(maxes[i], row[i]) for i < n.
 void plaid_rowmax_accumulate(const float *row, float *maxes, size_t n);
 
