@@ -24,10 +24,11 @@ public final class Segment: @unchecked Sendable {
     /// The codes, in huge pages when they are `residentCodesMinimumBytes` or more (their map's
     /// pages then dropped): stage 2 reads the codes of thousands of documents spread over the
     /// file per query, and through 4 KiB pages of a map most of those reads also missed the TLB
-    /// (docs/benchmarks.md, "Search at scale"). Nil: read in place through the map.
+    /// (docs/benchmarks.md, "Search and coding at 100M tokens on a Zen 2"). Nil: read in place
+    /// through the map.
     let residentCodes: HugePageCopy?
     private let codeBytes: UnsafeRawPointer
-    /// Codes of fewer bytes stay in the map (8M tokens of 4-byte codes are 32 MiB).
+    /// Codes of fewer bytes stay in the map (32 MiB: 8.4M tokens of 4-byte codes, past 65,536 centroids).
     nonisolated(unsafe) static var residentCodesMinimumBytes = 32 << 20
     let residuals: ComponentReader
     private let lists: ComponentReader
