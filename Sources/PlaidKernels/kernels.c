@@ -261,3 +261,24 @@ void plaid_float16_to_float32(const void *source, float *destination, size_t cou
         destination[i] = half_to_float(h);
     }
 }
+
+// ---- Sorting 64-bit keys ----------------------------------------------------------------------
+
+// Least significant digit first, 11 bits a pass (a 2,048-entry count that stays in L1), each pass
+// stable. A pass whose digit is the same in every key moves nothing and is skipped: keys made of
+// a score above a document number share most of the number's high bits.
+void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch) {
+    enum { BITS = 11, BUCKETS = 1 << BITS };
+    uint64_t *from = keys, *to = scratch;
+    size_t counts[BUCKETS];
+    for (int shift = 0; shift < 64; shift += BITS) {
+        memset(counts, 0, sizeof counts);
+        for (size_t i = 0; i < count; i++) counts[(from[i] >> shift) & (BUCKETS - 1)]++;
+        if (count == 0 || counts[(from[0] >> shift) & (BUCKETS - 1)] == count) continue;
+        size_t start = 0;
+        for (size_t b = 0; b < BUCKETS; b++) { const size_t n = counts[b]; counts[b] = start; start += n; }
+        for (size_t i = 0; i < count; i++) to[counts[(from[i] >> shift) & (BUCKETS - 1)]++] = from[i];
+        uint64_t *swap = from; from = to; to = swap;
+    }
+    if (from != keys) memcpy(keys, from, count * sizeof *keys);
+}

@@ -34,6 +34,24 @@ final class SearchTests: XCTestCase {
         XCTAssertEqual(far.map(\.document), [5, 4, 1 << 33])
     }
 
+    func testSortKeysSortsAsTheStandardLibrary() {
+        // Keys varying in every digit, in a few digits only (the passes that move nothing are
+        // skipped), all equal, and with duplicates; sizes around the empty and one-key cases.
+        var rng = SeededRandom(seed: 11)
+        let shapes: [(String, () -> UInt64)] = [("random", { rng.next() }),
+                                                ("high and low bits", { (rng.next() % 5) << 60 | rng.next() % 3 }),
+                                                ("one digit", { (rng.next() % 2048) << 22 }),
+                                                ("equal", { 0xDEAD_BEEF })]
+        for (shape, key) in shapes {
+            for size in [0, 1, 2, 3, 100, 20_000] {
+                var keys = (0..<size).map { _ in key() }, scratch = [UInt64](repeating: 0, count: size)
+                let expected = keys.sorted()
+                plaid_sort_keys(&keys, keys.count, &scratch)
+                XCTAssertEqual(keys, expected, "\(shape), \(size) keys")
+            }
+        }
+    }
+
     func testStagedSearchRecoversTheExhaustiveTopTen() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 1500, tokens: 30...60, dim: 64, seed: 12, in: directory)
         let path = (directory as NSString).appendingPathComponent("index")

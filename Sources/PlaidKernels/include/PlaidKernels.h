@@ -225,6 +225,9 @@ typedef struct {
 /// increasing ordinals, each block's in the order first credited.
 size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits);
 
+/// Sorts `count` keys into increasing order; `scratch` has room for `count` keys.
+void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch);
+
 /// The `count` of `n` candidates (non-negative ordinals, distinct, with finite scores) whose
 /// scores are largest, ties to the lower ordinal, written to `out` (room for min(count, n)) in
 /// increasing ordinal order. Returns how many, or SIZE_MAX when out of memory.
