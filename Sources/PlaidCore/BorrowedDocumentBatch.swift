@@ -24,7 +24,11 @@ public final class BorrowedDocumentBatch: DocumentEmbeddingSource, @unchecked Se
             guard n > 0 else {
                 throw PlaidError.invalidInput(file: sourceName, detail: "document '\(ids[i])' has \(n) vectors; every document needs at least one")
             }
-            offsets.append(offsets[i] + n)
+            let (end, overflow) = offsets[i].addingReportingOverflow(n)
+            guard !overflow else {
+                throw PlaidError.invalidInput(file: sourceName, detail: "document '\(ids[i])' has \(n) vectors, which takes the total past what can be held")
+            }
+            offsets.append(end)
         }
         self.dim = dim; self.ids = ids; self.lengths = lengths; self.offsets = offsets
         self.values = values; self.sourceName = sourceName

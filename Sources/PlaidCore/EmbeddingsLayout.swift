@@ -199,6 +199,11 @@ public final class DocumentEmbeddings: DocumentEmbeddingSource, @unchecked Senda
             guard n > 0 else {
                 throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths, detail: "document \(i) has length \(n); every document needs at least one token")
             }
+            // Checked against the rows left, so that the sum cannot overflow either.
+            guard n <= embeddings.shape[0] - offsets[i] else {
+                throw PlaidError.invalidInput(file: EmbeddingsLayout.documentLengths,
+                                              detail: "document \(i) has length \(n), but only \(embeddings.shape[0] - offsets[i]) of the \(embeddings.shape[0]) rows of \(EmbeddingsLayout.documentEmbeddings) are left for it; the lengths must add up to its rows")
+            }
             offsets.append(offsets[i] + n)
         }
         self.offsets = offsets

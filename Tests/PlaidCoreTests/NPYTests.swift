@@ -89,6 +89,15 @@ final class NPYTests: XCTestCase {
         XCTAssertNoThrow(try DocumentEmbeddings(directory: try layout("ok", embeddings: good, rows: 3, dim: 8, lengths: [1, 2], ids: ["a", "b"])))
         let mismatch = try layout("mismatch", embeddings: good, rows: 3, dim: 8, lengths: [1, 1], ids: ["a", "b"])
         XCTAssertThrowsError(try DocumentEmbeddings(directory: mismatch)) { XCTAssertTrue("\($0)".contains("doc_embeddings.npy") && "\($0)".contains("add up to 2"), "\($0)") }
+        // Lengths whose sum passes Int.max (found by a probe: the sum trapped on overflow).
+        let huge = try layout("huge", embeddings: good, rows: 3, dim: 8, lengths: [1, 2], ids: ["a", "b"])
+        let lengths = try NPYWriter(path: (huge as NSString).appendingPathComponent("doclens.npy"), elementType: .int64, rowShape: [])
+        try lengths.append(integers: [1 << 62, 1 << 62, 1, 1])
+        try lengths.finish()
+        try EmbeddingsLayout.writeIDs(["a", "b", "c", "d"], path: (huge as NSString).appendingPathComponent("doc_ids.json"))
+        XCTAssertThrowsError(try DocumentEmbeddings(directory: huge)) {
+            XCTAssertTrue("\($0)".contains("doclens.npy") && "\($0)".contains("document 0") && "\($0)".contains("3 rows"), "\($0)")
+        }
         let duplicate = try layout("dup", embeddings: good, rows: 3, dim: 8, lengths: [1, 2], ids: ["a", "a"])
         XCTAssertThrowsError(try DocumentEmbeddings(directory: duplicate)) { XCTAssertTrue("\($0)".contains("doc_ids.json") && "\($0)".contains("duplicate id 'a'"), "\($0)") }
         let badDim = try layout("dim", embeddings: Array(good.prefix(18)), rows: 3, dim: 6, lengths: [1, 2], ids: ["a", "b"])
