@@ -101,6 +101,43 @@ final class HonestFilesTests: XCTestCase {
         }
     }
 
+    /// A manifest whose checksum is good but whose counters cannot be (found by a probe: each of
+    /// these crashed a command on an overflow, and a next segment number naming a live segment
+    /// made `add` write over it) is refused at open, naming the field; nothing is written.
+    func testAManifestWithImpossibleCountersIsRefusedAtOpen() throws {
+        let original = try build(try oneTokenDocuments(50, prefix: "d", seed: 7), "counters")
+        let manifestPath = (original as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+        let good = try Manifest.read(path: manifestPath)
+        let forgeries: [(String, (inout Manifest) -> Void)] = [
+            ("generation", { $0.generation = .max }),
+            ("generation", { $0.generation = -1 }),
+            ("nextSegmentNumber", { $0.nextSegmentNumber = .max }),
+            ("nextSegmentNumber", { $0.nextSegmentNumber = -1 }),
+            ("nextSegmentNumber", { $0.nextSegmentNumber = 0 }),
+            ("deletedTokens", { $0.segments[0].deletedTokens = .min }),
+            ("deletedTokens", { $0.segments[0].deletedTokens = .max }),
+            ("deletedDocuments", { $0.segments[0].deletedDocuments = 51 }),
+            ("outlierTokens", { $0.segments[0].outlierTokens = .max }),
+            ("tokenCount", { $0.segments[0].tokenCount = -5 }),
+            ("name", { $0.segments[0].name = "../elsewhere/seg-000000" }),
+            ("name", { $0.segments.append($0.segments[0]) }),
+        ]
+        for (number, (field, forge)) in forgeries.enumerated() {
+            let index = path("forged-\(number)")
+            try FileManager.default.copyItem(atPath: original, toPath: index)
+            var manifest = good
+            forge(&manifest)
+            let target = (index as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+            _ = try ComponentWriter.write(path: target, component: .manifest, payload: Array(try JSONEncoder().encode(manifest)), compress: false)
+            XCTAssertThrowsError(try CompressedIndex(path: index), "forgery \(number)") { error in
+                let message = describe(error)
+                XCTAssertTrue(message.contains("manifest.plaid") && message.contains(field), "forgery \(number): \(message)")
+            }
+            XCTAssertThrowsError(try IndexWriter(path: index), "forgery \(number): a writer must not open it either")
+            XCTAssertEqual(try CompressedIndex(path: original).documentCount, 50)
+        }
+    }
+
     /// The commit reads back what it names: a staged segment damaged before the commit makes the
     /// commit fail, and the index stays at its last commit.
     func testACommitNeverNamesAFileThatAReaderRefuses() throws {

@@ -84,7 +84,47 @@ public struct Manifest: Codable, Equatable, Sendable {
               manifest.formatVersion == Manifest.formatVersion else {
             throw PlaidError.corruptIndex(file: path, detail: "the manifest is not valid JSON of format version \(Manifest.formatVersion)")
         }
+        try manifest.checkCounters(path: path)
         return manifest
+    }
+
+    /// The most any count or number of the manifest may be: far beyond any real index, and low
+    /// enough that sums of counts and a commit's increments cannot overflow.
+    static let largestCount = 1 << 53
+
+    /// Checks what a checksum cannot: that the counters are possible, that the next segment
+    /// number is above every segment's (a writer creates that directory, so a number at or below
+    /// a live segment's would write over it), and that segment names are plain, distinct
+    /// `seg-N` directories of the index.
+    func checkCounters(path: String) throws {
+        func refuse(_ detail: String) -> PlaidError {
+            PlaidError.corruptIndex(file: path, detail: "\(detail); the manifest was damaged or edited: restore the index from a copy")
+        }
+        func check(_ value: Int, _ field: String, in range: ClosedRange<Int>, of segment: String? = nil) throws {
+            guard !range.contains(value) else { return }
+            throw refuse("field '\(field)'\(segment.map { " of segment '\($0)'" } ?? "") is \(value); expected \(range.lowerBound) to \(range.upperBound)")
+        }
+        try check(generation, "generation", in: 0...Manifest.largestCount)
+        try check(nextSegmentNumber, "nextSegmentNumber", in: 0...Manifest.largestCount)
+        var names = Set<String>(), tokens = 0
+        for segment in segments {
+            let name = segment.name
+            guard name.hasPrefix("seg-"), name.count >= 10, name.count <= 20, name.dropFirst(4).allSatisfy({ $0.isASCII && $0.isNumber }),
+                  let number = Int(name.dropFirst(4)), number >= 0 else {
+                throw refuse("segment name '\(name)' is not a segment directory of the index (seg- and at least six digits)")
+            }
+            guard names.insert(name).inserted else { throw refuse("segment name '\(name)' appears twice") }
+            guard number < nextSegmentNumber else {
+                throw refuse("field 'nextSegmentNumber' is \(nextSegmentNumber), not above segment '\(name)' (a new segment would be written over it)")
+            }
+            try check(segment.tokenCount, "tokenCount", in: 0...(Manifest.largestCount - tokens), of: name)
+            tokens += segment.tokenCount
+            try check(segment.documentCount, "documentCount", in: 0...segment.tokenCount, of: name)
+            try check(segment.deletedDocuments, "deletedDocuments", in: 0...segment.documentCount, of: name)
+            try check(segment.deletedTokens, "deletedTokens", in: 0...segment.tokenCount, of: name)
+            if let outliers = segment.outlierTokens { try check(outliers, "outlierTokens", in: 0...segment.tokenCount, of: name) }
+            if let bytes = segment.documentIDBytes { try check(bytes, "documentIDBytes", in: 0...Manifest.largestCount, of: name) }
+        }
     }
 
     /// Replaces `INDEX/manifest.plaid` atomically: the new manifest is written and flushed under a
