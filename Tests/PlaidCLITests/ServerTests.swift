@@ -111,6 +111,11 @@ final class ServerTests: PlaidCLITestCase {
         XCTAssertEqual(hits(bare).count, 3)
         XCTAssertTrue(hits(bare).allSatisfy { $0["metadata"] == nil })
 
+        // Probe defect: a NUL in a field name reached SQLite and was answered 500.
+        let nulField = try server.request("POST", "/documents", ["documents": [["id": "n1", "embeddings": fresh[1], "metadata": ["a\u{0}b": 1]]]])
+        XCTAssertEqual(nulField.status, 400, nulField.error ?? "")
+        XCTAssertTrue(nulField.error?.contains("NUL") ?? false, nulField.error ?? "")
+
         // An id already live: refused without upsert, replaced (200) with it.
         let again = try server.request("POST", "/documents", ["documents": [["id": "new0", "embeddings": fresh[1]]]])
         XCTAssertEqual(again.status, 400)

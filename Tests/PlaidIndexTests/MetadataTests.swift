@@ -433,6 +433,11 @@ final class MetadataTests: XCTestCase {
             (year, ["Year": .integer(2000)], "'Year' differs from field 'year' only in case"),
             ([], ["year": .integer(1), "YEAR": .integer(2)], "differs from field"),
             ((0..<1_000).map { MetadataField(name: "f\($0)", type: .integer, firstDocument: "d0") }, ["one_more": .integer(1)], "at most 1000 fields"),
+            // Found by a probe: SQLite ends an identifier at a NUL, so the table could not be made
+            // (the server answered 500, the command line SQLite's own message).
+            ([], ["a\u{0}b": .integer(1)], "'a\\u0000b' is reserved (a field name cannot hold the NUL character"),
+            ([], ["\u{0}": .integer(1)], "NUL character"),
+            ([], ["x\u{0}": .string("y")], "NUL character"),
         ]
         for (fields, values, message) in cases {
             XCTAssertThrowsError(try MetadataSchema.merge(fields, with: ["doc": values], order: ["doc"], source: "meta.jsonl"), message) {
@@ -442,7 +447,7 @@ final class MetadataTests: XCTestCase {
         // Through the writer: refused, and nothing staged.
         let indexPath = try buildIndex("names", documents: 50)
         let writer = try IndexWriter(path: indexPath)
-        for fields in [["rowid": MetadataValue.integer(7)], ["Year": .integer(2000)]] {
+        for fields in [["rowid": MetadataValue.integer(7)], ["Year": .integer(2000)], ["a\u{0}b": .integer(1)]] {
             XCTAssertThrowsError(try writer.add(try batchOf([60], ids: ["late"]), metadata: ["late": fields]))
             XCTAssertFalse(writer.hasChanges)
         }

@@ -16,10 +16,12 @@ enum MetadataStore {
     /// Why a user field may not take `field` as its name, or nil when it may. SQLite compares
     /// names ignoring ASCII case, so these are refused in any case: the id, the prefix of the
     /// store's own columns (`plaid_rowid`), and SQLite's names for the row number, which would
-    /// read the row number instead of the field.
+    /// read the row number instead of the field; and names SQLite cannot hold.
     static func reservation(of field: String) -> String? {
         let name = folded(field)
         if field.isEmpty { return "a field needs a name" }
+        // SQLite's identifiers end at a NUL, so the table could not hold such a column.
+        if field.utf8.contains(0) { return "a field name cannot hold the NUL character, U+0000" }
         if field == "id" { return "'id' is the document's id" }
         if name.hasPrefix("plaid_") { return "names starting with 'plaid_' are plaid's own" }
         if ["rowid", "oid", "_rowid_"].contains(name) { return "'rowid', 'oid' and '_rowid_' are SQLite's names for the row number" }

@@ -309,7 +309,8 @@ public enum MetadataSchema {
 
         mutating func add(_ name: String, type: MetadataType, document id: String) throws {
             if let reason = MetadataStore.reservation(of: name) {
-                throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(name)' is reserved (\(reason)); rename the field")
+                let shown = name.replacingOccurrences(of: "\u{0}", with: "\\u0000")
+                throw PlaidError.invalidInput(file: source, detail: "document '\(id)': the field name '\(shown)' is reserved (\(reason)); rename the field")
             }
             if let p = position[name] {
                 guard fields[p].name.utf8.elementsEqual(name.utf8) else {
