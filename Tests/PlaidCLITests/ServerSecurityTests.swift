@@ -335,6 +335,33 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
+    /// Found by a probe: a head refused after a pipelined write was answered at once and the
+    /// connection closed, so the write's client saw only the refusal although the write had been
+    /// committed. Each request gets its answer, in order, the refusal last.
+    func testARefusedHeadIsAnsweredAfterTheRequestsBeforeIt() throws {
+        let index = try emptyIndex()
+        let server = try ServerProcess(self, arguments: ["--index", index])
+        let host = "Host: 127.0.0.1:\(server.port)"
+        let cases: [(second: String, id: String, status: Int)] = [
+            ("GET /info HTTP/1.1\r\n\(host)\r\n\(host)\r\n\r\n", "pipe-1", 400),
+            ("FOO / HTTP/1.1\r\n\r\n", "pipe-2", 501),
+        ]
+        for (number, (second, id, status)) in cases.enumerated() {
+            let add = json(["documents": [["id": id, "embeddings": [[1, 0, 0, 0, 0, 0, 0, 0]]]]])
+            let fd = try server.connect()
+            defer { close(fd) }
+            let head = "POST /documents HTTP/1.1\r\n\(host)\r\nContent-Type: application/json\r\nContent-Length: \(add.count)\r\n\r\n"
+            ServerProcess.send(fd, Data(head.utf8) + add + Data(second.utf8))
+            let (data, closed) = ServerProcess.receive(fd, timeout: 30)
+            let text = String(decoding: data, as: UTF8.self)
+            let statuses = text.components(separatedBy: "HTTP/1.1 ").dropFirst().compactMap { Int($0.prefix(3)) }
+            XCTAssertEqual(statuses, [201, status], text)
+            XCTAssertTrue(closed, "the connection is closed after the refusal")
+            XCTAssertEqual(try server.request("GET", "/info").json["documents"] as? Int, number + 1, "\(id) was committed")
+        }
+        XCTAssertEqual(server.stop(), 0, server.stderr)
+    }
+
     /// A client that announces 1000 bytes and sends 7 is dropped after --idle-timeout, and
     /// SIGTERM does not wait for it past --shutdown-timeout.
     func testStalledClientsAreDroppedAndDoNotBlockShutdown() throws {

@@ -19,6 +19,10 @@ import NIOHTTP1
 ///   where NIO's own answer is an empty 400.
 ///
 /// Each refusal answers and closes the connection: what follows a refused head cannot be framed.
+/// A refusal waits for the answers of the requests before it on the connection (pipelined), so
+/// that each client sees its own answer: a write answered only by the next request's refusal
+/// would look failed though committed. Only a request whose body the parser breaks off is
+/// refused at once, since that request can never be answered otherwise.
 final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -29,8 +33,12 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     /// Requests whose head has come and whose response has not ended.
     private var unanswered = 0
-    /// Set once a refusal is sent: the rest of the connection's input is dropped.
+    /// Set once a refusal is sent or waiting: the rest of the connection's input is dropped.
     private var closing = false
+    /// A refusal waiting for the answers of the requests before it (`unanswered` of them).
+    private var waiting: Refusal?
+    /// Whether a forwarded request's body is still arriving.
+    private var bodyOpen = false
 
     init(headerTimeout: TimeAmount) {
         self.headerTimeout = headerTimeout
@@ -47,32 +55,48 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         guard case .head(var head) = unwrapInboundIn(data) else {
+            if case .end = unwrapInboundIn(data) { bodyOpen = false }
             context.fireChannelRead(data)
             return
         }
         cancelTimer()
-        unanswered += 1
         if let refusal = RequestHeadGuard.refusal(for: &head) {
-            refuse(context, refusal)
+            refuseAfterEarlierAnswers(context, refusal)
             return
         }
+        unanswered += 1
+        bodyOpen = true
         context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            unanswered = max(0, unanswered - 1)
-            if unanswered == 0 { armTimer(context) }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
+        unanswered = max(0, unanswered - 1)
         context.write(data, promise: promise)
+        guard unanswered == 0 else { return }
+        if let refusal = waiting {
+            waiting = nil
+            refuse(context, refusal)
+        } else {
+            armTimer(context)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        guard let error = error as? HTTPParserError, !closing else {
+        guard let error = error as? HTTPParserError else {
             context.fireErrorCaught(error)
             return
         }
-        refuse(context, RequestHeadGuard.refusal(for: error))
+        guard !closing else { return }  // the connection is being refused already
+        let refusal = RequestHeadGuard.refusal(for: error)
+        if bodyOpen {
+            refuse(context, refusal)
+        } else {
+            refuseAfterEarlierAnswers(context, refusal)
+        }
     }
 
     // MARK: The rules
@@ -140,6 +164,17 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     // MARK: Answering and timing
+
+    /// Refuses now when every earlier request is answered, else once the last of them is.
+    private func refuseAfterEarlierAnswers(_ context: ChannelHandlerContext, _ refusal: Refusal) {
+        guard unanswered > 0 else {
+            refuse(context, refusal)
+            return
+        }
+        closing = true
+        cancelTimer()
+        waiting = refusal
+    }
 
     private func refuse(_ context: ChannelHandlerContext, _ refusal: Refusal) {
         closing = true
