@@ -230,6 +230,33 @@ final class ServerSecurityTests: PlaidCLITestCase {
         XCTAssertEqual(server.stop(), 0, server.stderr)
     }
 
+    /// Found by a probe: a 60 MiB body of one string and then numbers (`{"ids": ["a", 0, 0, …]}`)
+    /// was charged for its values only when its array closed, and peaked at 877 MB before its
+    /// 413; and an object of millions of members the same way. What a body's values take is
+    /// charged as they are read, within the documented 6 times the body's size.
+    func testUnpackedValuesAreChargedAsTheyAreRead() throws {
+        let index = try emptyIndex()
+        func body(_ opening: String, _ element: (Int) -> String, count: Int, closing: String) -> Data {
+            var body = Data(capacity: count * 12 + 64)
+            body.append(contentsOf: Array(opening.utf8))
+            for i in 0..<count { body.append(contentsOf: Array(element(i).utf8)) }
+            body.append(contentsOf: Array(closing.utf8))
+            return body
+        }
+        let numbers = body("{\"ids\": [\"a\"", { _ in ",0" }, count: 30 << 20, closing: "]}")
+        let members = body("{\"x\": 1", { ",\"k\($0)\":0" }, count: 5_000_000, closing: "}")
+        for (path, probe) in [("/rerank", numbers), ("/search", members)] {
+            let server = try ServerProcess(self, arguments: ["--index", index])  // a peak of its own
+            let before = server.memory.resident
+            let answer = try server.request("POST", path, probe)
+            XCTAssertTrue([400, 413].contains(answer.status), "\(answer.status): \(answer.error ?? "")")
+            // The body itself, and 6 times its size for its values, with room for the rest.
+            XCTAssertLessThan(server.memory.peak - before, 7 * probe.count + (64 << 20), "peak resident memory after \(path)")
+            XCTAssertEqual(try server.request("GET", "/health").status, 200)
+            XCTAssertEqual(server.stop(), 0, server.stderr)
+        }
+    }
+
     /// Texts per request and bytes per text are bounded before any encoding; so are k and
     /// query tokens × k; and a request past --request-timeout is answered 503.
     func testWorkPerRequestIsBounded() throws {

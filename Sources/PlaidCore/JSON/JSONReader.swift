@@ -43,6 +43,8 @@ public struct JSONReader {
     private static let containerCost = 64   // an array's header and allocation
     private static let slotCost = MemoryLayout<JSONValue>.stride
     private static let memberCost = MemoryLayout<(key: String, value: JSONValue)>.stride
+    /// A name in the set that finds duplicates: a hash table is at most three quarters full.
+    private static let nameCost = 2 * MemoryLayout<String>.stride
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, options: Options) {
         self.bytes = bytes
@@ -102,10 +104,10 @@ public struct JSONReader {
         if try openObject(depth: depth) {
             repeat {
                 let name = try memberName(unique: &names)
-                members.append((name, try value(depth: depth)))
+                try append((name, try value(depth: depth)), to: &members, slotCost: Self.memberCost)
             } while try nextMember()
         }
-        try charge(Self.containerCost + members.count * Self.memberCost)
+        try charge(Self.containerCost)
         return .object(members)
     }
 
@@ -132,17 +134,17 @@ public struct JSONReader {
                         try charge(-Self.containerCost)   // the row's numbers were charged, its array is gone
                     } else {
                         values = try unpacked(numbers, width: width)
-                        values!.append(element)
+                        try append(element, to: &values!, slotCost: Self.slotCost)
                     }
                 } else {
                     if values == nil { values = try unpacked(numbers, width: width) }
-                    values!.append(try value(depth: depth))
+                    try append(try value(depth: depth), to: &values!, slotCost: Self.slotCost)
                 }
                 first = false
             } while try next(closing: UInt8(ascii: "]"), expected: "',' or ']'")
         }
         if let values {
-            try charge(Self.containerCost + values.count * Self.slotCost)
+            try charge(Self.containerCost)
             return .array(values)
         }
         try charge(Self.containerCost)
@@ -151,10 +153,31 @@ public struct JSONReader {
 
     /// The elements packed so far, one value each (charged as such).
     private mutating func unpacked(_ numbers: [Double], width: Int) throws -> [JSONValue] {
-        guard width > 0 else { return numbers.map { .number($0, integer: Int64(exactly: $0)) } }
+        guard width > 0 else {
+            try charge(numbers.count * Self.slotCost)
+            return numbers.map { .number($0, integer: Int64(exactly: $0)) }
+        }
         let rows = numbers.count / width
-        try charge(rows * Self.containerCost)
+        try charge(rows * (Self.containerCost + Self.slotCost))
         return (0..<rows).map { .numbers(Array(numbers[($0 * width)..<(($0 + 1) * width)])) }
+    }
+
+    /// Appends `element`, charging each growth of the array's storage as it happens: a container
+    /// charged only when it closed let a body of millions of small values grow far past the
+    /// budget before it was refused.
+    private mutating func append<Element>(_ element: Element, to array: inout [Element], slotCost: Int) throws {
+        let capacity = array.capacity
+        if array.count == capacity { try affordGrowth(from: capacity, slotCost: slotCost) }
+        array.append(element)
+        if array.capacity > capacity { try charge((array.capacity - capacity) * slotCost) }
+    }
+
+    /// Fails when storage about to grow from `capacity` slots would pass the budget while both
+    /// the old storage and the new (about twice as large) exist, as they do while it is copied.
+    private func affordGrowth(from capacity: Int, slotCost: Int) throws {
+        guard charged + 2 * max(capacity, 1) * slotCost <= budget else {
+            throw error(.tooLarge(memoryMultiple: options.memoryMultiple ?? 0))
+        }
     }
 
     // MARK: - Objects, member by member
@@ -175,7 +198,10 @@ public struct JSONReader {
         guard peek() == UInt8(ascii: "\"") else { throw error(.expected("a field name in double quotes")) }
         let start = position
         let name = try string()
+        let capacity = names.capacity
+        if names.count == capacity { try affordGrowth(from: capacity, slotCost: Self.nameCost) }
         guard names.insert(name) else { throw JSONError(.duplicateField(name), at: start, in: bytes) }
+        if names.capacity > capacity { try charge((names.capacity - capacity) * Self.nameCost) }
         skipWhitespace()
         guard peek() == UInt8(ascii: ":") else { throw error(.expected("':' after a field name")) }
         position += 1
@@ -313,6 +339,10 @@ public struct JSONReader {
     struct MemberNames {
         private var list: [String] = []
         private var set: Set<String>?
+
+        /// Names it can hold before its storage grows, and names it holds.
+        var capacity: Int { self.set?.capacity ?? list.capacity }
+        var count: Int { self.set?.count ?? list.count }
 
         /// False when `name` was there already.
         mutating func insert(_ name: String) -> Bool {
