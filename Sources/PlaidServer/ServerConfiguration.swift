@@ -45,6 +45,9 @@ public struct ServerConfiguration: Sendable {
         public var maxQueryTokens = 512
         /// A query's vectors times k (its cost grows with both).
         public var maxTokensTimesK = 131_072
+        /// Entries one search's answer carries: queries × k, times 1 + the query tokens when
+        /// matches are asked for.
+        public var maxResults = 100_000
         /// Candidate documents (`ndocs`) and probed centroids per query token (`ncells`) a request may ask for.
         public var maxNdocs = 65_536
         public var maxNcells = 64

@@ -85,6 +85,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most vectors × k of one query (a 32-vector query may ask for k up to 4,096).")
     var maxTokensTimesK = 131_072
 
+    @Option(help: "Most entries one search answers with: queries × k, times 1 + the query tokens when matches are asked for.")
+    var maxResults = 100_000
+
     @Option(help: "Largest ndocs (candidate documents) a search may ask for.")
     var maxNdocs = 65_536
 
@@ -123,7 +126,7 @@ struct Serve: AsyncParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, not \(threads).") }
         guard maxBodyMib >= 1 else { throw ValidationError("--max-body-mib must be at least 1, not \(maxBodyMib).") }
         guard maxItems >= 1 else { throw ValidationError("--max-items must be at least 1, not \(maxItems).") }
-        for (name, value) in [("--max-k", maxK), ("--max-query-tokens", maxQueryTokens), ("--max-tokens-times-k", maxTokensTimesK),
+        for (name, value) in [("--max-k", maxK), ("--max-query-tokens", maxQueryTokens), ("--max-tokens-times-k", maxTokensTimesK), ("--max-results", maxResults),
                               ("--max-ndocs", maxNdocs), ("--max-ncells", maxNcells), ("--max-texts", maxTexts), ("--max-text-bytes", maxTextBytes),
                               ("--max-connections", maxConnections)] {
             guard value >= 1 else { throw ValidationError("\(name) must be at least 1, not \(value).") }
@@ -190,6 +193,7 @@ struct Serve: AsyncParsableCommand {
         configuration.limits.maxK = maxK
         configuration.limits.maxQueryTokens = maxQueryTokens
         configuration.limits.maxTokensTimesK = maxTokensTimesK
+        configuration.limits.maxResults = maxResults
         configuration.limits.maxNdocs = maxNdocs
         configuration.limits.maxNcells = maxNcells
         configuration.limits.maxTexts = maxTexts

@@ -261,7 +261,7 @@ final class ServerSecurityTests: PlaidCLITestCase {
     /// query tokens × k; and a request past --request-timeout is answered 503.
     func testWorkPerRequestIsBounded() throws {
         let index = try emptyIndex()
-        let server = try ServerProcess(self, arguments: ["--index", index, "--max-texts", "3", "--max-text-bytes", "100"])
+        let server = try ServerProcess(self, arguments: ["--index", index, "--max-texts", "3", "--max-text-bytes", "100", "--max-results", "50"])
         let long = String(repeating: "x", count: 101)
         let cases: [(String, Any, Int, String)] = [
             ("/encode", ["texts": ["a", "b", "c", "d"], "mode": "query"], 413, "--max-texts"),
@@ -273,11 +273,19 @@ final class ServerSecurityTests: PlaidCLITestCase {
             ("/search", ["query_embeddings": [[[Int]]](repeating: [[Int]](repeating: [1, 0, 0, 0, 0, 0, 0, 0], count: 512), count: 1), "k": 1_000], 400, "--max-tokens-times-k"),
             ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "k": 10_000], 400, "--max-k"),
             ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "ndocs": 100_000_000], 400, "ndocs"),
+            // Found by a probe: 128 queries at k = 1,000 with matches made a 170 MB answer and a
+            // 1 GB peak; answers are bounded by the entries they carry.
+            ("/search", ["query_embeddings": [[[Int]]](repeating: [[1, 0, 0, 0, 0, 0, 0, 0]], count: 6), "k": 10], 413, "--max-results"),
+            ("/search", ["query_embeddings": [[[Int]]](repeating: [[1, 0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0, 0]], count: 4), "k": 5,
+                         "matches": true], 413, "--max-results"),
+            ("/search", ["query_embeddings": [[[Int]]](repeating: [[1, 0, 0, 0, 0, 0, 0, 0]], count: 5), "k": 10], 200, ""),
+            ("/search", ["query_embeddings": [[[Int]]](repeating: [[1, 0, 0, 0, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0, 0]], count: 3), "k": 5,
+                         "matches": true], 200, ""),
         ]
         for (route, body, status, says) in cases {
             let answer = try server.request("POST", route, body)
             XCTAssertEqual(answer.status, status, "\(route) \(body): \(answer.error ?? "")")
-            XCTAssertTrue(answer.error?.contains(says) == true, answer.error ?? "")
+            if status != 200 { XCTAssertTrue(answer.error?.contains(says) == true, answer.error ?? "") }
         }
         XCTAssertEqual(server.stop(), 0, server.stderr)
 

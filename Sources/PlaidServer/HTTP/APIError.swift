@@ -127,6 +127,9 @@ extension APIError {
             return .badRequest("\(field) has \(value) vectors; the limit is \(maximum) per query (--max-query-tokens)")
         case let .vectorsTimesK(vectors, k):
             return .badRequest("\(field) has \(vectors) vectors at k = \(k), \(value) vectors × k; the limit is \(maximum) (--max-tokens-times-k): send fewer vectors or a smaller k")
+        case let .results(queries, k, matchedTokens):
+            let matches = matchedTokens.map { " with the matches of up to \($0) query tokens each" } ?? ""
+            return .tooLarge("this search asks for \(queries) queries × k = \(k) results\(matches), \(value) entries; the limit is \(maximum) per answer (--max-results): send fewer queries per request or a smaller k")
         case .answerTextBytes:
             return .tooLarge("the stored texts of these results come to more than \(maximum) bytes, the most one answer carries (--max-body-mib): ask for fewer queries or results, or leave out \(field)")
         }

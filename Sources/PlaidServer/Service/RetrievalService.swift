@@ -151,9 +151,11 @@ final class RetrievalService: @unchecked Sendable {
             } else if let texts = search.texts {
                 try self.checkCount(texts.count, .queryTexts)
             }
+            let count = queries?.count ?? search.texts?.count ?? 0
+            try self.checkAnswerSize(queries: count, k: parameters.k, matchedTokens: search.matches ? queries?.map(\.tokens).max() : nil,
+                                     in: search.texts != nil ? .queryTexts : .queryVectorSets)
             try deadline.check()
             let filter = try metadataFilter.map { try index.documents(matching: $0) }
-            let count = queries?.count ?? search.texts?.count ?? 0
             let hits = try (0..<count).map { q -> [SearchResult] in
                 try deadline.check()
                 return try modeSearch.search(question: search.texts?[q], query: modeSearch.needsEmbeddings ? queries?[q].vectors : nil,
@@ -417,6 +419,16 @@ final class RetrievalService: @unchecked Sendable {
     private func checkWork(vectors: Int, k: Int, in input: ServiceError.Input) throws {
         guard vectors * k <= limits.maxTokensTimesK else {
             throw ServiceError.limitExceeded(.vectorsTimesK(vectors: vectors, k: k), value: vectors * k, maximum: limits.maxTokensTimesK, in: input)
+        }
+    }
+
+    /// The entries an answer may carry: each query's k results, and with matches an entry per
+    /// query token of each, so that the answer's size and the memory that makes it are bounded.
+    private func checkAnswerSize(queries: Int, k: Int, matchedTokens: Int?, in input: ServiceError.Input) throws {
+        let entries = queries * k * (1 + (matchedTokens ?? 0))
+        guard entries <= limits.maxResults else {
+            throw ServiceError.limitExceeded(.results(queries: queries, k: k, matchedTokens: matchedTokens), value: entries,
+                                             maximum: limits.maxResults, in: input)
         }
     }
 

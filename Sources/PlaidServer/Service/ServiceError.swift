@@ -48,6 +48,9 @@ enum ServiceError: Error {
         case vectorsTimesK(vectors: Int, k: Int)
         /// UTF-8 bytes of the stored texts one answer carries (`include_text`).
         case answerTextBytes
+        /// Results one answer carries (queries × k), with an entry per query token of each when
+        /// matches are asked for.
+        case results(queries: Int, k: Int, matchedTokens: Int?)
     }
 
     enum Parameter: Equatable, Sendable {
