@@ -113,7 +113,7 @@ enum BuildOptionNames {
 func buildParameters(_ options: Options) throws -> BuildParameters {
     var parameters = BuildParameters(nbits: try options.int("nbits") ?? 2)
     parameters.kmeans.centroids = try options.int("centroids", in: 1...(1 << 24))
-    if let iterations = try options.int("kmeans_iterations", in: 1...1000) { parameters.kmeans.iterations = iterations }
+    if let iterations = try options.int("kmeans_iterations", in: 1...KMeansParameters.maximumIterations) { parameters.kmeans.iterations = iterations }
     if let seed = try options.int("seed", in: 0...Int.max) { parameters.kmeans.seed = UInt64(seed) }
     let storeText = try options.bool("store_text"), tokenizer = try options.string("fts_tokenizer")
     let texts = try options.strings("texts") != nil

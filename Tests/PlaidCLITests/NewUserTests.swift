@@ -78,6 +78,14 @@ final class NewUserTests: PlaidCLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("huge-dim")))
         try assertRefused(["info", "--index", path("a-file")], "is a file, not an index directory")
         try assertRefused(["query", "--index", index, "--queries", queries, "--k", "-5", "--output", path("r")], "--k must be at least 1, not -5")
+        // Found by a probe: a NaN threshold was taken and changed the first result; a huge
+        // iteration count ran for as long as asked.
+        for threshold in ["nan", "inf", "3"] {
+            try assertRefused(["query", "--index", index, "--queries", queries, "--centroid-score-threshold", threshold, "--output", path("r")],
+                              "--centroid-score-threshold must be between -2 and 2")
+        }
+        try assertRefused(["build", "--embeddings", embeddings, "--index", path("i3"), "--kmeans-iterations", "9223372036854775807"],
+                          "--kmeans-iterations must be between 0 and 1000")
         try assertRefused(["build", "--embeddings", embeddings, "--index", path("i2"), "--float16"], "--float16 goes with --save-embeddings")
         try assertRefused(["build", "--embeddings", embeddings, "--index", path("i2"), "--model", "m"], "--model goes with --collection")
         try assertRefused(["query", "--index", index, "--queries", queries, "--output", path("r"), "--tag", "two words"], "--tag must be one word")

@@ -273,6 +273,8 @@ final class ServerSecurityTests: PlaidCLITestCase {
             ("/search", ["query_embeddings": [[[Int]]](repeating: [[Int]](repeating: [1, 0, 0, 0, 0, 0, 0, 0], count: 512), count: 1), "k": 1_000], 400, "--max-tokens-times-k"),
             ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "k": 10_000], 400, "--max-k"),
             ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "ndocs": 100_000_000], 400, "ndocs"),
+            // Found by a probe: 1e300 became infinity and was taken.
+            ("/search", ["query_embeddings": [[[1, 0, 0, 0, 0, 0, 0, 0]]], "centroid_score_threshold": 1e300], 400, "centroid_score_threshold"),
             // Found by a probe: 128 queries at k = 1,000 with matches made a 170 MB answer and a
             // 1 GB peak; answers are bounded by the entries they carry.
             ("/search", ["query_embeddings": [[[Int]]](repeating: [[1, 0, 0, 0, 0, 0, 0, 0]], count: 6), "k": 10], 413, "--max-results"),

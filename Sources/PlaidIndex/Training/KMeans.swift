@@ -8,6 +8,9 @@ public struct KMeansParameters: Sendable, Equatable {
     public var centroids: Int?
     /// Lloyd iterations after initialisation (ColBERT's `kmeans_niters` defaults to 4).
     public var iterations: Int
+    /// The most iterations a caller may ask for: far past where k-means stops moving, and a
+    /// bound on a build's time.
+    public static let maximumIterations = 1_000
     /// Seed of the sample, the initial centroids and empty-cluster repairs.
     public var seed: UInt64
     /// Embeddings sampled for training. `nil`: 48 per centroid, at most 1 GiB of vectors and all of them.

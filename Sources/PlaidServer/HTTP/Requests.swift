@@ -223,6 +223,10 @@ struct SearchRequest: Sendable {
         }
         ncells = try f.integer("ncells")
         centroidScoreThreshold = try f.number("centroid_score_threshold")
+        if let threshold = centroidScoreThreshold, !(-2...2).contains(threshold) {
+            // A number past Float's range arrives as infinity; a threshold there prunes everything.
+            throw APIError.badRequest("field centroid_score_threshold must be between -2 and 2 (centroid scores are cosines), not \(threshold.isFinite ? "\(threshold)" : "a number that large")")
+        }
         ndocs = try f.integer("ndocs")
         includeMetadata = try f.bool("include_metadata")
         includeText = try f.bool("include_text")

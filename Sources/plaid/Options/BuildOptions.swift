@@ -34,7 +34,9 @@ struct BuildOptions: ParsableArguments {
     func validate() throws {
         if let nbits, ![1, 2, 4].contains(nbits) { throw ValidationError("--nbits must be 1, 2 or 4, not \(nbits).") }
         if let centroids, centroids < 1 { throw ValidationError("--centroids must be at least 1.") }
-        if let kmeansIterations, kmeansIterations < 0 { throw ValidationError("--kmeans-iterations cannot be negative.") }
+        if let kmeansIterations, !(0...KMeansParameters.maximumIterations).contains(kmeansIterations) {
+            throw ValidationError("--kmeans-iterations must be between 0 and \(KMeansParameters.maximumIterations), not \(kmeansIterations).")
+        }
         if let sampleSize, sampleSize < 1 { throw ValidationError("--sample-size must be at least 1.") }
         guard chunkTokens >= 1 else { throw ValidationError("--chunk-tokens must be at least 1.") }
         if ftsTokenizer != nil && !storeText { throw ValidationError("--fts-tokenizer goes with --store-text.") }

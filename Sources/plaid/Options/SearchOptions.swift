@@ -37,6 +37,9 @@ struct SearchOptions: ParsableArguments {
         if let ndocs, ndocs > SearchParameters.maximumNdocs { throw ValidationError("--ndocs must be at most \(SearchParameters.maximumNdocs), not \(ndocs).") }
         if let ncells, ncells < 1 { throw ValidationError("--ncells must be at least 1, not \(ncells).") }
         if let ndocs, ndocs < 1 { throw ValidationError("--ndocs must be at least 1, not \(ndocs).") }
+        if let centroidScoreThreshold, !(-2...2).contains(centroidScoreThreshold) {
+            throw ValidationError("--centroid-score-threshold must be between -2 and 2 (centroid scores are cosines), not \(centroidScoreThreshold).")
+        }
         if let probeMargin, !(0...2).contains(probeMargin) {
             throw ValidationError("--probe-margin must be between 0 and 2 (centroid scores are cosines), not \(probeMargin).")
         }
