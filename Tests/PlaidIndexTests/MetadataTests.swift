@@ -454,6 +454,22 @@ final class MetadataTests: XCTestCase {
         writer.close()
     }
 
+    /// Found by a probe: a field's type clash or reserved name in a metadata file was reported
+    /// against the embeddings it went with, and in a collection against the temporary folder of
+    /// its encoded embeddings. The file that holds the fields is named.
+    func testFieldErrorsNameTheFileThatHoldsTheFields() throws {
+        let lines = [#"{"id": "a", "year": 2020}"#, #"{"id": "b", "year": "2020"}"#]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: path("meta.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try MetadataReader.read(path: path("meta.jsonl"), batchIDs: ["a", "b"])) {
+            XCTAssertTrue("\($0)".contains("meta.jsonl") && "\($0)".contains("integer in document 'a' but string in document 'b'"), "\($0)")
+        }
+        let collection = [#"{"_id": "m1", "text": "x", "metadata": {"year": 2020}}"#, #"{"_id": "m2", "text": "y", "rowid": 3}"#]
+        try (collection.joined(separator: "\n") + "\n").write(toFile: path("corpus.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try MetadataReader.fromCollection(path: path("corpus.jsonl"))) {
+            XCTAssertTrue("\($0)".contains("corpus.jsonl") && "\($0)".contains("'rowid' is reserved"), "\($0)")
+        }
+    }
+
     private func batchOf(_ documents: [Int], ids: [String]) throws -> DocumentBatch {
         let vectors = try documents.map { d -> [Float] in
             var v = [Float](repeating: 0, count: pool.lengths[d] * pool.dim)

@@ -176,6 +176,9 @@ public enum MetadataReader {
             }
             out[id] = fields
         }
+        // The fields' types and names are checked here too, so that their errors name this file
+        // rather than the embeddings it goes with.
+        _ = try MetadataSchema.merge([], with: out, order: batchIDs, source: path)
         return out
     }
 
@@ -212,11 +215,15 @@ public enum MetadataReader {
         guard stripped.hasSuffix(".jsonl") || stripped.hasSuffix(".json") else { return [:] }
         let lines = try LineReader(path: path)
         var out: BatchMetadata = [:]
+        var order: [String] = []
         while let line = try lines.nextLine() {
             guard let members = try? JSONReader.parseObject(line), let id = collectionID(members),
                   let fields = try? collectionFields(members) else { continue }
-            if !fields.isEmpty { out[id] = fields }
+            if !fields.isEmpty, out.updateValue(fields, forKey: id) == nil { order.append(id) }
         }
+        // Checked here, naming the collection: later the documents come from encoded embeddings
+        // in a temporary folder, whose name would mean nothing to the user.
+        _ = try MetadataSchema.merge([], with: out, order: order, source: path)
         return out
     }
 
