@@ -60,7 +60,7 @@ func describe(_ error: Error) -> (PlaidStatus, String) {
     case .invalidInput, .invalidArgument, .alreadyInIndex, .filter, .refused: status = .invalidInput
     case .missingFile, .noIndex: status = .notFound
     case .locked: status = .locked
-    case .indexExists, .occupiedByOther: status = .exists
+    case .indexExists, .emptyDirectoryExists, .occupiedByOther: status = .exists
     case .corruptIndex: status = .corrupt
     case .io, .insufficientSpace: status = .failed
     }

@@ -24,6 +24,8 @@ public enum PlaidError: Error, CustomStringConvertible, Equatable {
     case alreadyInIndex(ids: [String])
     /// A build asked to write where an index already is, without replacing it (overwrite).
     case indexExists(path: String)
+    /// A build asked to write into an empty directory without being told it may replace it.
+    case emptyDirectoryExists(path: String)
     /// A build asked to write where something that is not an index is; it is never replaced.
     case occupiedByOther(path: String)
     /// No index at `path`.
@@ -64,6 +66,8 @@ public enum PlaidError: Error, CustomStringConvertible, Equatable {
             return "\(ids.count) id\(ids.count == 1 ? " is" : "s are") already in the index (\(named)); \(remedies.upsert) to replace \(them), or delete \(them) first"
         case let .indexExists(path):
             return "an index already exists at \(path); \(remedies.overwrite) to replace it"
+        case let .emptyDirectoryExists(path):
+            return "\(path) is an empty directory; \(remedies.overwrite) to build the index in its place"
         case let .occupiedByOther(path):
             return "\(path) exists and is not a plaid index; \(remedies.overwriteName) only replaces an index. Choose another \(remedies.indexPath)"
         case let .noIndex(path):

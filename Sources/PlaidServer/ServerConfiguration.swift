@@ -47,7 +47,7 @@ public struct ServerConfiguration: Sendable {
         public var maxTokensTimesK = 131_072
         /// Entries one search's answer carries: queries × k, times 1 + the query tokens when
         /// matches are asked for.
-        public var maxResults = 100_000
+        public var maxResults = 250_000
         /// Candidate documents (`ndocs`) and probed centroids per query token (`ncells`) a request may ask for.
         public var maxNdocs = 65_536
         public var maxNcells = 64

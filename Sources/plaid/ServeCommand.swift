@@ -86,7 +86,7 @@ struct Serve: AsyncParsableCommand {
     var maxTokensTimesK = 131_072
 
     @Option(help: "Most entries one search answers with: queries × k, times 1 + the query tokens when matches are asked for.")
-    var maxResults = 100_000
+    var maxResults = 250_000
 
     @Option(help: "Largest ndocs (candidate documents) a search may ask for.")
     var maxNdocs = 65_536

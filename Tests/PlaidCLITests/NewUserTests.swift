@@ -77,6 +77,14 @@ final class NewUserTests: PlaidCLITestCase {
         try assertRefused(["serve", "--index", path("huge-dim"), "--create", "--dim", "100000000", "--port", "0"], "--dim must be")
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("huge-dim")))
         try assertRefused(["info", "--index", path("a-file")], "is a file, not an index directory")
+        // Found by a probe: a file at --index was called an index, and a file above it gave a
+        // Foundation error number.
+        for overwrite in [[], ["--overwrite"]] {
+            try assertRefused(["build", "--embeddings", embeddings, "--index", path("a-file")] + overwrite, "a-file exists and is not a plaid index")
+        }
+        try assertRefused(["build", "--embeddings", embeddings, "--index", path("a-file/sub")], "a-file is a file, so")
+        try FileManager.default.createDirectory(atPath: path("empty"), withIntermediateDirectories: false)
+        try assertRefused(["build", "--embeddings", embeddings, "--index", path("empty")], "is an empty directory; pass --overwrite")
         try assertRefused(["query", "--index", index, "--queries", queries, "--k", "-5", "--output", path("r")], "--k must be at least 1, not -5")
         // Found by a probe: a NaN threshold was taken and changed the first result; a huge
         // iteration count ran for as long as asked.

@@ -150,6 +150,12 @@ final class DistributedBuildTests: XCTestCase {
         reservedBytes[56] ^= 0xFF
         try reservedBytes.write(to: URL(fileURLWithPath: reserved))
         try shared.buildSegment(from: try batch(290..<300), at: path("clash-with-good"))
+        // Found by a review: a description whose counts a reader refuses was attached, and the
+        // index no longer opened.
+        try shared.buildSegment(from: try batch(350..<360), at: path("impossible-counts"))
+        var forged = try SegmentDescriptor.read(directory: path("impossible-counts"))
+        forged.segment.outlierTokens = forged.segment.tokenCount * 10
+        try forged.write(directory: path("impossible-counts"))
 
         // Vectors of another model than the index's (the same vectors, so the same codebook identity).
         func identity(_ hash: String) -> ModelIdentity {
@@ -183,6 +189,7 @@ final class DistributedBuildTests: XCTestCase {
             ([path("good"), path("good") + "/"], "is named twice"),
             ([path("missing")], "not a directory"),
             ([path("cb")], "not a segment"),
+            ([path("impossible-counts")], "field 'outlierTokens'"),
         ]
         for (segments, says) in cases {
             let writer = try IndexWriter(path: path("index"))

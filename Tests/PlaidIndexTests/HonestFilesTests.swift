@@ -121,6 +121,9 @@ final class HonestFilesTests: XCTestCase {
             ("tokenCount", { $0.segments[0].tokenCount = -5 }),
             ("name", { $0.segments[0].name = "../elsewhere/seg-000000" }),
             ("name", { $0.segments.append($0.segments[0]) }),
+            // Found by a review: the codebook's iterations crashed a growing add, or ran for ever.
+            ("kmeansIterations", { $0.codebook.kmeansIterations = -1 }),
+            ("kmeansIterations", { $0.codebook.kmeansIterations = 100_000_000 }),
         ]
         for (number, (field, forge)) in forgeries.enumerated() {
             let index = path("forged-\(number)")
@@ -136,6 +139,25 @@ final class HonestFilesTests: XCTestCase {
             XCTAssertThrowsError(try IndexWriter(path: index), "forgery \(number): a writer must not open it either")
             XCTAssertEqual(try CompressedIndex(path: original).documentCount, 50)
         }
+    }
+
+    /// Found by a review: a counter at the largest value open accepts went past it with the next
+    /// commit, which wrote a manifest no command could open. A commit checks what it writes.
+    func testACommitNeverWritesCountersAReaderRefuses() throws {
+        let index = try build(try oneTokenDocuments(50, prefix: "d", seed: 8), "limit")
+        let target = (index as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+        var manifest = try Manifest.read(path: target)
+        manifest.generation = Manifest.largestCount
+        _ = try ComponentWriter.write(path: target, component: .manifest, payload: Array(try JSONEncoder().encode(manifest)), compress: false)
+        let writer = try IndexWriter(path: index)
+        try writer.delete(ids: ["d5"])
+        XCTAssertThrowsError(try writer.commit()) { error in
+            XCTAssertTrue(describe(error).contains("generation") && describe(error).contains("nothing was committed"), describe(error))
+        }
+        writer.close()
+        let opened = try CompressedIndex(path: index)
+        XCTAssertEqual(opened.generation, Manifest.largestCount)
+        XCTAssertEqual(opened.documentCount, 50)
     }
 
     /// The commit reads back what it names: a staged segment damaged before the commit makes the

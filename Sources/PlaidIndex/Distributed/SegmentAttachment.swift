@@ -42,6 +42,9 @@ struct AttachableSegment {
             let ours = storedText.map { "stores text (\($0.tokenizer))" } ?? "stores none"
             throw PlaidError.refused("\(directory) \(theirs) but the index at \(indexPath) \(ours); build the segment with the index's codebook, which records its text settings")
         }
+        if let problem = d.segment.countProblem() {
+            throw PlaidError.corruptIndex(file: directory, detail: "its description is impossible (\(problem)); build it again with --overwrite")
+        }
         guard d.segment.deletedDocuments == 0, d.segment.deletedTokens == 0, d.segment.deletionsFile == nil else {
             throw PlaidError.corruptIndex(file: directory, detail: "its description names deleted documents, which a new segment never has; build it again with --overwrite")
         }

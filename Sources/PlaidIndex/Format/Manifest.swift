@@ -36,6 +36,22 @@ public struct SegmentInfo: Codable, Equatable, Sendable {
     /// proportion to the tokens kept, for a segment with deletions).
     public var outlierTokens: Int? = nil
 
+    /// Which count is impossible ("field 'outlierTokens' is 12; expected 0 to 10"), or nil;
+    /// `tokensBefore` is the tokens of the segments before it, whose sum is bounded too.
+    func countProblem(tokensBefore: Int = 0) -> String? {
+        var checks = [("tokenCount", tokenCount, 0...(Manifest.largestCount - tokensBefore)),
+                      ("documentCount", documentCount, 0...max(0, tokenCount)),
+                      ("deletedDocuments", deletedDocuments, 0...max(0, documentCount)),
+                      ("deletedTokens", deletedTokens, 0...max(0, tokenCount)),
+                      ("listCount", listCount, 0...Manifest.largestCount)]
+        if let outlierTokens { checks.append(("outlierTokens", outlierTokens, 0...max(0, tokenCount))) }
+        if let documentIDBytes { checks.append(("documentIDBytes", documentIDBytes, 0...Manifest.largestCount)) }
+        for (field, value, range) in checks where !range.contains(value) {
+            return "field '\(field)' is \(value); expected \(range.lowerBound) to \(range.upperBound)"
+        }
+        return nil
+    }
+
     public var liveDocuments: Int { documentCount - deletedDocuments }
     public var liveTokens: Int { tokenCount - deletedTokens }
 }
@@ -95,17 +111,16 @@ public struct Manifest: Codable, Equatable, Sendable {
     /// Checks what a checksum cannot: that the counters are possible, that the next segment
     /// number is above every segment's (a writer creates that directory, so a number at or below
     /// a live segment's would write over it), and that segment names are plain, distinct
-    /// `seg-N` directories of the index.
-    func checkCounters(path: String) throws {
-        func refuse(_ detail: String) -> PlaidError {
-            PlaidError.corruptIndex(file: path, detail: "\(detail); the manifest was damaged or edited: restore the index from a copy")
+    /// `seg-N` directories of the index. `remedy` ends the message.
+    func checkCounters(path: String, remedy: String = "the manifest was damaged or edited: restore the index from a copy") throws {
+        func refuse(_ detail: String) -> PlaidError { PlaidError.corruptIndex(file: path, detail: "\(detail); \(remedy)") }
+        let fields = [("generation", generation, 0...Manifest.largestCount),
+                      ("nextSegmentNumber", nextSegmentNumber, 0...Manifest.largestCount),
+                      ("kmeansIterations", codebook.kmeansIterations, 0...KMeansParameters.maximumIterations),
+                      ("kmeansSampleSize", codebook.kmeansSampleSize, 0...Manifest.largestCount)]
+        for (field, value, range) in fields where !range.contains(value) {
+            throw refuse("field '\(field)' is \(value); expected \(range.lowerBound) to \(range.upperBound)")
         }
-        func check(_ value: Int, _ field: String, in range: ClosedRange<Int>, of segment: String? = nil) throws {
-            guard !range.contains(value) else { return }
-            throw refuse("field '\(field)'\(segment.map { " of segment '\($0)'" } ?? "") is \(value); expected \(range.lowerBound) to \(range.upperBound)")
-        }
-        try check(generation, "generation", in: 0...Manifest.largestCount)
-        try check(nextSegmentNumber, "nextSegmentNumber", in: 0...Manifest.largestCount)
         var names = Set<String>(), tokens = 0
         for segment in segments {
             let name = segment.name
@@ -117,22 +132,20 @@ public struct Manifest: Codable, Equatable, Sendable {
             guard number < nextSegmentNumber else {
                 throw refuse("field 'nextSegmentNumber' is \(nextSegmentNumber), not above segment '\(name)' (a new segment would be written over it)")
             }
-            try check(segment.tokenCount, "tokenCount", in: 0...(Manifest.largestCount - tokens), of: name)
+            if let problem = segment.countProblem(tokensBefore: tokens) { throw refuse("\(problem) of segment '\(name)'") }
             tokens += segment.tokenCount
-            try check(segment.documentCount, "documentCount", in: 0...segment.tokenCount, of: name)
-            try check(segment.deletedDocuments, "deletedDocuments", in: 0...segment.documentCount, of: name)
-            try check(segment.deletedTokens, "deletedTokens", in: 0...segment.tokenCount, of: name)
-            if let outliers = segment.outlierTokens { try check(outliers, "outlierTokens", in: 0...segment.tokenCount, of: name) }
-            if let bytes = segment.documentIDBytes { try check(bytes, "documentIDBytes", in: 0...Manifest.largestCount, of: name) }
         }
     }
 
     /// Replaces `INDEX/manifest.plaid` atomically: the new manifest is written and flushed under a
     /// temporary name, renamed over the old one, and the directory is flushed. This rename is the commit.
     func commit(to indexDirectory: String) throws {
+        let final = (indexDirectory as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
+        // A commit never writes what a reader would refuse (a count past its bound, from a
+        // segment brought in or a counter at its limit): the index stays at its last commit.
+        try checkCounters(path: final, remedy: "nothing was committed, and the index is as it was")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        let final = (indexDirectory as NSString).appendingPathComponent(IndexComponent.manifest.fileName)
         let temporary = final + ".\(generation).tmp"
         StagingFiles.register(temporary)
         _ = try ComponentWriter.write(path: temporary, component: .manifest, payload: Array(try encoder.encode(self)), compress: false)

@@ -93,14 +93,21 @@ public enum AtomicDirectory {
         let fm = FileManager.default
         let target = (path as NSString).standardizingPath
         var isDirectory: ObjCBool = false
+        // Split by hand: Foundation's path splitting traps on a bare relative name.
+        let parent = target.lastIndex(of: "/").map { String(target[..<$0]) } ?? ""
+        var parentIsDirectory: ObjCBool = false
+        if !parent.isEmpty, fm.fileExists(atPath: parent, isDirectory: &parentIsDirectory), !parentIsDirectory.boolValue {
+            throw PlaidError.invalidArgument("\(parent) is a file, so \(path) cannot be made in it; choose a path in a directory")
+        }
         if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
-            guard overwrite else {
-                throw PlaidError.indexExists(path: path)
-            }
-            // --overwrite replaces an index (or an empty directory), never a folder of other data.
+            // --overwrite replaces an index (or an empty directory), never a file or a folder of
+            // other data: such a target is named for what it is, with or without --overwrite.
             let contents = (try? fm.contentsOfDirectory(atPath: target)) ?? []
             guard isDirectory.boolValue && (isIndex(target) || contents.isEmpty) else {
                 throw PlaidError.occupiedByOther(path: path)
+            }
+            guard overwrite else {
+                throw isIndex(target) ? PlaidError.indexExists(path: path) : PlaidError.emptyDirectoryExists(path: path)
             }
         }
     }

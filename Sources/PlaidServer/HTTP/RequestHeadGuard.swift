@@ -21,8 +21,8 @@ import NIOHTTP1
 /// Each refusal answers and closes the connection: what follows a refused head cannot be framed.
 /// A refusal waits for the answers of the requests before it on the connection (pipelined), so
 /// that each client sees its own answer: a write answered only by the next request's refusal
-/// would look failed though committed. Only a request whose body the parser breaks off is
-/// refused at once, since that request can never be answered otherwise.
+/// would look failed though committed. A request whose body the parser breaks off is itself
+/// answered by the refusal, once the requests before it are.
 final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPServerRequestPart
@@ -35,8 +35,9 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered = 0
     /// Set once a refusal is sent or waiting: the rest of the connection's input is dropped.
     private var closing = false
-    /// A refusal waiting for the answers of the requests before it (`unanswered` of them).
-    private var waiting: Refusal?
+    /// A refusal waiting for the answers of the requests before it, sent once `unanswered` is
+    /// down to `answeredBy` (1 when the refused request's own head was passed on and counted).
+    private var waiting: (refusal: Refusal, answeredBy: Int)?
     /// Whether a forwarded request's body is still arriving.
     private var bodyOpen = false
 
@@ -76,11 +77,11 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         unanswered = max(0, unanswered - 1)
         context.write(data, promise: promise)
-        guard unanswered == 0 else { return }
-        if let refusal = waiting {
+        if let (refusal, answeredBy) = waiting {
+            guard unanswered <= answeredBy else { return }
             waiting = nil
             refuse(context, refusal)
-        } else {
+        } else if unanswered == 0 {
             armTimer(context)
         }
     }
@@ -91,12 +92,8 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         guard !closing else { return }  // the connection is being refused already
-        let refusal = RequestHeadGuard.refusal(for: error)
-        if bodyOpen {
-            refuse(context, refusal)
-        } else {
-            refuseAfterEarlierAnswers(context, refusal)
-        }
+        // Mid-body, the broken request's head was passed on and counted: the refusal is its answer.
+        refuseAfterEarlierAnswers(context, RequestHeadGuard.refusal(for: error), answeredBy: bodyOpen ? 1 : 0)
     }
 
     // MARK: The rules
@@ -165,15 +162,16 @@ final class RequestHeadGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Answering and timing
 
-    /// Refuses now when every earlier request is answered, else once the last of them is.
-    private func refuseAfterEarlierAnswers(_ context: ChannelHandlerContext, _ refusal: Refusal) {
-        guard unanswered > 0 else {
+    /// Refuses now when every earlier request is answered (all but `answeredBy` of `unanswered`),
+    /// else once the last of them is.
+    private func refuseAfterEarlierAnswers(_ context: ChannelHandlerContext, _ refusal: Refusal, answeredBy: Int = 0) {
+        guard unanswered > answeredBy else {
             refuse(context, refusal)
             return
         }
         closing = true
         cancelTimer()
-        waiting = refusal
+        waiting = (refusal, answeredBy)
     }
 
     private func refuse(_ context: ChannelHandlerContext, _ refusal: Refusal) {
