@@ -58,6 +58,9 @@ public struct Qrels: Sendable, Equatable {
             }
             judgments[query, default: [:]][doc] = level
         }
+        guard !judgments.isEmpty else {
+            throw PlaidError.invalidInput(file: path, detail: "holds no judgments; expected lines of a query id, a document id and a relevance level (BEIR's TSV or TREC's qrels)")
+        }
         return Qrels(judgments)
     }
 }

@@ -63,6 +63,11 @@ final class FileFormatTests: XCTestCase {
         assertInvalidInput(try Qrels.load(path: bad), file: bad, mentions: ["line 3", "integer", "yes"])
         let fields = try write("fields.tsv", "q1\td1\n")
         assertInvalidInput(try Qrels.load(path: fields), file: fields, mentions: ["line 1", "found 2 fields"])
+        // Found by a probe: an empty qrels file gave every metric as 0.0000 and exit 0.
+        for (name, text) in [("empty.tsv", ""), ("header-only.tsv", "query-id\tcorpus-id\tscore\n")] {
+            let empty = try write(name, text)
+            assertInvalidInput(try Qrels.load(path: empty), file: empty, mentions: ["no judgments"])
+        }
     }
 
     func testBEIRDatasetMissingSplitListsTheSplitsThatExist() throws {

@@ -202,6 +202,10 @@ final class MetadataTests: XCTestCase {
             ("year = $year", "only ? placeholders"),
             ("year > 2000 AND (source = 'pmc'", "opens a parenthesis it does not close"),
             ("year > 2000\u{0}) UNION ALL SELECT -1 --", "NUL character"),
+            // Found by a probe: these said 'near ")": syntax error', a parenthesis plaid adds.
+            ("", "the filter is empty"),
+            ("   \n", "the filter is empty"),
+            ("-- a comment only", "the filter is empty"),
         ]
         for (expression, message) in refused {
             XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in

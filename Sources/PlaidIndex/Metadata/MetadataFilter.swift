@@ -51,6 +51,9 @@ public struct MetadataFilter: Sendable, Equatable {
             throw PlaidError.filter(.nulCharacter(at: scanner.at(nul)))
         }
         try scanner.checkParenthesesAndNames()
+        guard scanner.sawExpression else {
+            throw PlaidError.invalidArgument("the filter is empty; give one SQL expression over the metadata fields, such as year >= 2020 AND source = 'pubmed'")
+        }
     }
 }
 
@@ -63,6 +66,8 @@ private struct ExpressionScanner {
     private var i = 0
     /// Offsets of the parentheses open at `i`.
     private var open: [Int] = []
+    /// Whether anything but whitespace and comments was read.
+    private(set) var sawExpression = false
 
     init(expression: String, bytes: [UInt8]) {
         self.expression = expression
@@ -80,6 +85,9 @@ private struct ExpressionScanner {
     mutating func checkParenthesesAndNames() throws {
         while i < bytes.count {
             let c = bytes[i]
+            let comment = (c == UInt8(ascii: "-") || c == UInt8(ascii: "/")) && i + 1 < bytes.count
+                && bytes[i + 1] == (c == UInt8(ascii: "-") ? UInt8(ascii: "-") : UInt8(ascii: "*"))
+            if !comment && ![0x20, 0x09, 0x0A, 0x0D, 0x0C].contains(c) { sawExpression = true }
             switch c {
             case UInt8(ascii: "\""), UInt8(ascii: "`"):
                 let start = i
