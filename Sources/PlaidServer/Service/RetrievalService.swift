@@ -171,21 +171,26 @@ final class RetrievalService: @unchecked Sendable {
                                          question: search.texts?[q], encoder: self.encoder, beforeEachDocument: deadline.check)
                 }
             }
-            if search.includeText {
-                // Each hit repeats its text in the answer: their sum is bounded as a request body is.
-                var bytes = 0
-                for hit in hits.joined() {
-                    let text = try results.texts[hit.document] ?? index.storedText(ofDocument: hit.document)
-                    bytes += (text?.text.utf8.count ?? 0) + (text?.title?.utf8.count ?? 0)
-                    guard bytes <= self.limits.maxBodyBytes else {
-                        throw ServiceError.limitExceeded(.answerTextBytes, value: bytes, maximum: self.limits.maxBodyBytes, in: .includeText)
-                    }
-                    try deadline.check()
-                    results.texts[hit.document] = text
-                }
-            }
+            if search.includeText { results.texts = try self.storedTexts(of: hits, in: index, deadline: deadline) }
             return results
         }
+    }
+
+    /// The stored texts of `hits` by document. Each hit repeats its text in the answer: their sum
+    /// is bounded as a request body is.
+    private func storedTexts(of hits: [[SearchResult]], in index: CompressedIndex, deadline: Deadline) throws -> [Int: DocumentText] {
+        var texts: [Int: DocumentText] = [:]
+        var bytes = 0
+        for hit in hits.joined() {
+            let text = try texts[hit.document] ?? index.storedText(ofDocument: hit.document)
+            bytes += (text?.text.utf8.count ?? 0) + (text?.title?.utf8.count ?? 0)
+            guard bytes <= limits.maxBodyBytes else {
+                throw ServiceError.limitExceeded(.answerTextBytes, value: bytes, maximum: limits.maxBodyBytes, in: .includeText)
+            }
+            try deadline.check()
+            texts[hit.document] = text
+        }
+        return texts
     }
 
     /// PLAID's defaults for the search's k (10 if not given), with the parameters it sets.
