@@ -206,6 +206,8 @@ final class MetadataTests: XCTestCase {
             ("", "the filter is empty"),
             ("   \n", "the filter is empty"),
             ("-- a comment only", "the filter is empty"),
+            ("year >", "the filter ends before its expression is complete"),
+            ("year > 2000 AND", "the filter ends before its expression is complete"),
         ]
         for (expression, message) in refused {
             XCTAssertThrowsError(try index.documents(matching: MetadataFilter(expression)), expression) { error in

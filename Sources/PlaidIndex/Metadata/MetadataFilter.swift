@@ -422,6 +422,10 @@ final class SegmentMetadata: @unchecked Sendable {
         }
         let offset = Int(sqlite3_error_offset(connection.handle))
         let prefixBytes = prefix.utf8.count
+        if offset > prefixBytes + filter.expression.utf8.count {
+            // SQLite stopped at the parenthesis plaid closes the expression with.
+            return .invalidArgument("the filter ends before its expression is complete (\"\(filter.expression)\"); finish it, as in year > 2000")
+        }
         if offset >= prefixBytes && offset <= prefixBytes + filter.expression.utf8.count {
             let position = String(decoding: Array(filter.expression.utf8.prefix(offset - prefixBytes)), as: UTF8.self).count + 1
             return .invalidArgument("the filter is not a valid SQL expression: \(message) (at character \(position) of \"\(filter.expression)\")")
