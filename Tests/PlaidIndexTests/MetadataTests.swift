@@ -244,6 +244,16 @@ final class MetadataTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("lang"), "\(error)")
             XCTAssertTrue("\(error)".contains("year"), "\(error)")
         }
+        // Found by a probe: one field name of 10,000 characters made every such error longer.
+        let longWriter = try IndexWriter(path: indexPath)
+        let long = String(repeating: "x", count: 10_000)
+        try longWriter.add(try batchOf([61], ids: ["long-named"]), metadata: ["long-named": [long: .integer(1)]])
+        try longWriter.commit()
+        longWriter.close()
+        XCTAssertThrowsError(try CompressedIndex(path: indexPath).documents(matching: MetadataFilter("nosuchfield = 1"))) { error in
+            XCTAssertTrue("\(error)".contains(String(repeating: "x", count: 40) + "…"), "\(error)".prefix(200) + "")
+            XCTAssertLessThan("\(error)".count, 1_000)
+        }
     }
 
     /// A row number the metadata database gives back is checked against the segment: a damaged

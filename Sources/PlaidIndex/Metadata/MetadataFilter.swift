@@ -417,7 +417,11 @@ final class SegmentMetadata: @unchecked Sendable {
         }
         if message.hasPrefix("no such column: ") {
             let name = message.dropFirst("no such column: ".count)
-            let known = (["id"] + schema.map(\.name)).joined(separator: ", ")
+            // At most 50 names of at most 40 characters: an index of long or many names would
+            // otherwise make every such error as long as all of them.
+            let names = ["id"] + schema.map(\.name)
+            let known = names.prefix(50).map { $0.count > 40 ? $0.prefix(40) + "…" : $0 }.joined(separator: ", ")
+                + (names.count > 50 ? ", and \(names.count - 50) more (plaid metadata lists them)" : "")
             return .invalidArgument("the filter names an unknown field '\(name)'; the fields are: \(known)")
         }
         let offset = Int(sqlite3_error_offset(connection.handle))
