@@ -624,20 +624,10 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
 
 // ---- Grouped search: the candidates kept ----------------------------------------------------
 
-// Sorts n non-negative values in increasing order (least significant byte first, as many passes
-// as the largest value needs); scratch holds n values.
+// Sorts n non-negative values in increasing order (as unsigned keys, whose order is theirs);
+// scratch holds n values.
 static void sort_ordinals(int64_t *values, size_t n, int64_t *scratch) {
-    uint64_t largest = 0;
-    for (size_t i = 0; i < n; i++) largest |= (uint64_t)values[i];
-    int64_t *from = values, *to = scratch;
-    for (unsigned shift = 0; shift < 64 && (largest >> shift) != 0; shift += 8) {
-        size_t start[257] = {0};
-        for (size_t i = 0; i < n; i++) start[(((uint64_t)from[i] >> shift) & 255) + 1]++;
-        for (size_t d = 1; d < 257; d++) start[d] += start[d - 1];
-        for (size_t i = 0; i < n; i++) to[start[((uint64_t)from[i] >> shift) & 255]++] = from[i];
-        int64_t *swap = from; from = to; to = swap;
-    }
-    if (from != values) memcpy(values, from, n * sizeof(int64_t));
+    plaid_sort_keys((uint64_t *)values, n, (uint64_t *)scratch);
 }
 
 // The r-th largest (1 ≤ r ≤ n) of values, which it reorders (quickselect, median of three).

@@ -91,12 +91,10 @@ public enum AtomicDirectory {
     /// but a plaid index or an empty directory even then.
     public static func checkReplaceable(_ path: String, overwrite: Bool) throws {
         let fm = FileManager.default
-        let target = (path as NSString).standardizingPath
+        let (target, parent, _) = location(of: path)
         var isDirectory: ObjCBool = false
-        // Split by hand: Foundation's path splitting traps on a bare relative name.
-        let parent = target.lastIndex(of: "/").map { String(target[..<$0]) } ?? ""
         var parentIsDirectory: ObjCBool = false
-        if !parent.isEmpty, fm.fileExists(atPath: parent, isDirectory: &parentIsDirectory), !parentIsDirectory.boolValue {
+        if fm.fileExists(atPath: parent, isDirectory: &parentIsDirectory), !parentIsDirectory.boolValue {
             throw PlaidError.invalidArgument("\(parent) is a file, so \(path) cannot be made in it; choose a path in a directory")
         }
         if fm.fileExists(atPath: target, isDirectory: &isDirectory) {
