@@ -19,6 +19,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -41,8 +44,15 @@ plaid_int16_centroids *plaid_int16_centroids_create(const float *centroids, size
     plaid_int16_centroids *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->k = k; q->dim = dim; q->pairs = (dim + 1) / 2;
-    const size_t stride = 2 * q->pairs, bytes = (k * stride * sizeof(int16_t) + 63) / 64 * 64;
-    q->rows = aligned_alloc(64, bytes ? bytes : 64);
+    const size_t stride = 2 * q->pairs, huge = (size_t)1 << 21;
+    size_t bytes = (k * stride * sizeof(int16_t) + 63) / 64 * 64;
+    // A table of 2 MiB or more is asked for in huge pages: stages 1 and 4 of the grouped search
+    // read rows scattered over it, each on a page of its own with 4 KiB pages.
+    if (bytes >= huge) bytes = (bytes + huge - 1) / huge * huge;
+    q->rows = aligned_alloc(bytes >= huge ? huge : 64, bytes ? bytes : 64);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (q->rows && bytes >= huge) madvise(q->rows, bytes, MADV_HUGEPAGE);
+#endif
     q->scales = malloc((k ? k : 1) * sizeof(float));
     if (!q->rows || !q->scales) { plaid_int16_centroids_destroy(q); return NULL; }
     memset(q->rows, 0, bytes);
