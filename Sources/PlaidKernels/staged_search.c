@@ -622,6 +622,26 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
     return count;
 }
 
+// ---- Grouped search: stage 4's rows -------------------------------------------------------
+
+size_t plaid_rows_of_codes(const plaid_lookup_document *documents, size_t count, size_t centroids, uint32_t *slot,
+                           uint32_t rows, int32_t *added, uint32_t *rowCodes) {
+    size_t fresh = 0, at = 0;
+    for (size_t i = 0; i < count; i++) {
+        const plaid_lookup_document *d = &documents[i];
+        for (size_t t = 0; t < d->tokens; t++) {
+            const uint32_t code = code_at(d->codes, d->codeWidth, t);
+            if (code >= centroids) return SIZE_MAX;
+            if (!slot[code]) {
+                slot[code] = rows + (uint32_t)++fresh;
+                added[fresh - 1] = (int32_t)code;
+            }
+            rowCodes[at++] = slot[code] - 1;
+        }
+    }
+    return fresh;
+}
+
 // ---- Grouped search: the candidates kept ----------------------------------------------------
 
 // Sorts n non-negative values in increasing order (as unsigned keys, whose order is theirs);

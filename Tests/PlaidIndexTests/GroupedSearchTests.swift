@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 import XCTest
 @testable import PlaidIndex
 
@@ -209,6 +210,36 @@ final class GroupedSearchTests: XCTestCase {
                 XCTAssertEqual(Searcher.best(count, of: ordinals, scores: score), expected, "trial \(trial), count \(count)")
             }
         }
+    }
+
+    /// Stage 4's rewriting of codes as rows: each centroid gets one row, in the order first met
+    /// after the rows already given, whatever the codes' width; a code past the centroids is refused.
+    func testRowsOfCodesGiveEachCentroidOneRowInTheOrderFirstMet() {
+        let wide: [UInt32] = [7, 3, 7, 9], narrow: [UInt16] = [3, 5], bytes: [UInt8] = [9, 0]
+        var slot = [UInt32](repeating: 0, count: 10)
+        slot[5] = 2  // centroid 5 already has row 1, and rows 0 and 1 exist
+        var added = [Int32](repeating: -1, count: 8), rows = [UInt32](repeating: 99, count: 8)
+        let count = wide.withUnsafeBytes { w in
+            narrow.withUnsafeBytes { n in
+                bytes.withUnsafeBytes { b in
+                    let documents = [plaid_lookup_document(codes: w.baseAddress!, residuals: nil, tokens: 4, codeWidth: 4),
+                                     plaid_lookup_document(codes: n.baseAddress!, residuals: nil, tokens: 2, codeWidth: 2),
+                                     plaid_lookup_document(codes: b.baseAddress!, residuals: nil, tokens: 2, codeWidth: 1)]
+                    return plaid_rows_of_codes(documents, 3, 10, &slot, 2, &added, &rows)
+                }
+            }
+        }
+        XCTAssertEqual(count, 4)
+        XCTAssertEqual(Array(added.prefix(4)), [7, 3, 9, 0])
+        XCTAssertEqual(rows, [2, 3, 2, 4, 3, 1, 4, 5])
+        XCTAssertEqual(slot[7], 3)
+        XCTAssertEqual(slot[0], 6)
+        let past: [UInt32] = [2, 10]
+        let refused = past.withUnsafeBytes { w in
+            plaid_rows_of_codes([plaid_lookup_document(codes: w.baseAddress!, residuals: nil, tokens: 2, codeWidth: 4)], 1, 10,
+                                &slot, 6, &added, &rows)
+        }
+        XCTAssertEqual(refused, -1, "SIZE_MAX for a code past the centroids")
     }
 
     /// A manifest whose group ends are out of order or past the centroids is refused at open.

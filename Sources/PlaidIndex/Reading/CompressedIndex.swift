@@ -165,6 +165,27 @@ public final class CompressedIndex: @unchecked Sendable {
         return (lo, ordinal - segmentBases[lo])
     }
 
+    /// The documents at `ordinals` as the kernels read them (their packed residuals too, with
+    /// `residuals`). The segment is looked up again only where an ordinal leaves the previous
+    /// one's: stage 2 lays out thousands of documents a query, and a lookup and a segment
+    /// reference per document cost more than its kernel's work on some of them.
+    func lookupDocuments(_ ordinals: [Int], residuals: Bool) -> [plaid_lookup_document] {
+        var documents: [plaid_lookup_document] = []
+        documents.reserveCapacity(ordinals.count)
+        guard var segment = segments.first else { return documents }
+        var low = 0, high = segmentBases[1]  // the ordinals of `segment`
+        for ordinal in ordinals {
+            if ordinal < low || ordinal >= high {
+                let s = locate(ordinal).segment
+                segment = segments[s]
+                low = segmentBases[s]
+                high = segmentBases[s + 1]
+            }
+            documents.append(segment.lookupDocument(ordinal - low, residuals: residuals))
+        }
+        return documents
+    }
+
     /// Starts bringing the codes of the document at `ordinal` into cache without waiting for
     /// them (the centroid interaction asks for a later candidate's while it scores the current
     /// one; stage 4's kernel prefetches residuals itself).

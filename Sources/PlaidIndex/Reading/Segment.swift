@@ -1,5 +1,6 @@
 import Foundation
 import PlaidCore
+import PlaidKernels
 
 /// One immutable segment opened for search: its documents' ids and lengths in memory, their
 /// centroid codes, residuals and inverted lists used in place through memory maps, and the
@@ -155,6 +156,15 @@ public final class Segment: @unchecked Sendable {
     @inline(__always)
     func codes(ofDocument d: Int) -> UnsafeRawPointer {
         codeBytes + documentOffsets[d] * info.codeWidth
+    }
+
+    /// Local document d as the kernels read it: its codes, its packed residuals (or none), its length.
+    @inline(__always)
+    func lookupDocument(_ d: Int, residuals withResiduals: Bool) -> plaid_lookup_document {
+        let first = documentOffsets[d]
+        return plaid_lookup_document(codes: codeBytes + first * info.codeWidth,
+                                     residuals: withResiduals ? residuals(ofDocument: d) : nil,
+                                     tokens: documentOffsets[d + 1] - first, codeWidth: Int32(info.codeWidth))
     }
 
     /// The centroid of token t of local document d (codes are little-endian, `info.codeWidth` bytes).

@@ -190,11 +190,6 @@ final class ResidualLookup {
 
     /// MaxSim of the documents at `ordinals`, whose codes name centroids (rows of stage 1's scores).
     func scores(of ordinals: [Int], scoreRows: UnsafePointer<Float>) -> [Float] {
-        scores(of: ordinals.map { ordinal -> plaid_lookup_document in
-            let (segmentNumber, d) = index.locate(ordinal)
-            let segment = index.segments[segmentNumber]
-            return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: segment.residuals(ofDocument: d),
-                                         tokens: segment.documentLengths[d], codeWidth: Int32(segment.info.codeWidth))
-        }, scoreRows: scoreRows)
+        scores(of: index.lookupDocuments(ordinals, residuals: true), scoreRows: scoreRows)
     }
 }

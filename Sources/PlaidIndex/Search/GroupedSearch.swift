@@ -70,6 +70,12 @@ extension Searcher {
                 more.append(Int32(c))
                 slot[c] = UInt32(ids.count + more.count)
             }
+            scoreRows(more, index: index, query: query, method: method)
+        }
+
+        /// Appends the rows of `more`, whose slots name the rows after the present ones, in order.
+        private mutating func scoreRows(_ more: [Int32], index: CompressedIndex, query: UnsafePointer<Float>,
+                                        method: CentroidScorer.Method) {
             guard !more.isEmpty else { return }
             let first = values.count
             values += repeatElement(0, count: more.count * tokens)
@@ -79,36 +85,28 @@ extension Searcher {
             ids += more
         }
 
-        /// Gives every centroid the documents' codes name a row.
-        mutating func addRows(forCodesOf documents: [Int], index: CompressedIndex, query: UnsafePointer<Float>,
-                              method: CentroidScorer.Method = .int16) {
-            var codes: [Int] = []
-            for ordinal in documents {
-                let (s, d) = index.locate(ordinal)
-                let segment = index.segments[s]
-                for t in 0..<segment.documentLengths[d] { codes.append(segment.code(ofDocument: d, token: t)) }
-            }
-            addRows(codes, index: index, query: query, method: method)
-        }
-
         /// `body` given the documents at `ordinals` with their codes rewritten as rows of
-        /// `values` (every centroid they name must have one: `addRows(forCodesOf:)`), and `values`.
-        func withRowCodedDocuments<R>(_ ordinals: [Int], index: CompressedIndex,
-                                      _ body: ([plaid_lookup_document], UnsafePointer<Float>) -> R) -> R {
-            var rows: [UInt32] = []
-            var starts: [Int] = []
-            for ordinal in ordinals {
-                let (s, d) = index.locate(ordinal)
-                let segment = index.segments[s]
-                starts.append(rows.count)
-                for t in 0..<segment.documentLengths[d] { rows.append(slot[segment.code(ofDocument: d, token: t)] - 1) }
+        /// `values`, and `values`, once every centroid their codes name has a row (scored by
+        /// `method`, the grouped search's 16-bit products by default).
+        mutating func withRowCodedDocuments<R>(_ ordinals: [Int], index: CompressedIndex, query: UnsafePointer<Float>,
+                                               method: CentroidScorer.Method = .int16,
+                                               _ body: ([plaid_lookup_document], UnsafePointer<Float>) -> R) -> R {
+            var documents = index.lookupDocuments(ordinals, residuals: true)
+            let tokenCount = documents.reduce(0) { $0 + $1.tokens }
+            var rowCodes = [UInt32](repeating: 0, count: tokenCount), added = [Int32](repeating: 0, count: tokenCount)
+            let rows = UInt32(ids.count)
+            let count = slot.withUnsafeMutableBufferPointer {
+                plaid_rows_of_codes(documents, documents.count, index.quantizer.count, $0.baseAddress!, rows, &added, &rowCodes)
             }
-            return rows.withUnsafeBufferPointer { rowCodes in
-                let documents = ordinals.enumerated().map { (j, ordinal) -> plaid_lookup_document in
-                    let (s, d) = index.locate(ordinal)
-                    let segment = index.segments[s]
-                    return plaid_lookup_document(codes: UnsafeRawPointer(rowCodes.baseAddress! + starts[j]), residuals: segment.residuals(ofDocument: d),
-                                                 tokens: segment.documentLengths[d], codeWidth: 4)
+            precondition(count >= 0, "a code past the codebook's \(index.quantizer.count) centroids")  // SIZE_MAX reads as -1; codes are checked at open
+            added.removeLast(tokenCount - count)
+            scoreRows(added, index: index, query: query, method: method)
+            return rowCodes.withUnsafeBufferPointer { rowCodes in
+                var start = 0
+                for i in documents.indices {
+                    documents[i].codes = UnsafeRawPointer(rowCodes.baseAddress! + start)
+                    documents[i].codeWidth = 4
+                    start += documents[i].tokens
                 }
                 return values.withUnsafeBufferPointer { body(documents, $0.baseAddress!) }
             }
@@ -265,8 +263,7 @@ extension Searcher {
     /// centroid their codes name a row of scores (the codes are rewritten as rows of `values`).
     private func exactScores(of ordinals: [Int], scores: inout PartialCentroidScores, lookup: ResidualLookup,
                              query: UnsafePointer<Float>) -> [Float] {
-        scores.addRows(forCodesOf: ordinals, index: index, query: query)
-        return scores.withRowCodedDocuments(ordinals, index: index) { lookup.scores(of: $0, scoreRows: $1) }
+        scores.withRowCodedDocuments(ordinals, index: index, query: query) { lookup.scores(of: $0, scoreRows: $1) }
     }
 
     /// Stage 2 over partial scores: the centroid interaction (16-bit scores, as
@@ -308,12 +305,7 @@ extension Searcher {
         func ranked(_ ordinals: [Int]) -> [(score: Float, document: Int)] {
             // Where each document's codes lie, found first in one pass: the lookups are
             // independent there, where made one document at a time each one waited on memory.
-            let documents = ordinals.map { ordinal -> plaid_lookup_document in
-                let (segmentNumber, d) = index.locate(ordinal)
-                let segment = index.segments[segmentNumber]
-                return plaid_lookup_document(codes: segment.codes(ofDocument: d), residuals: nil, tokens: segment.documentLengths[d],
-                                             codeWidth: Int32(segment.info.codeWidth))
-            }
+            let documents = index.lookupDocuments(ordinals, residuals: false)
             var scores = [Float](repeating: 0, count: documents.count)
             plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, unit, &scores)
             return TopK.ranked(scores: scores, documents: ordinals)

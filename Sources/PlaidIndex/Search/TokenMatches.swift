@@ -28,10 +28,10 @@ extension Searcher {
     public func matches(query: UnsafePointer<Float>, tokens nq: Int, documents ordinals: [Int]) -> [[TokenMatch]] {
         guard nq > 0, !ordinals.isEmpty else { return ordinals.map { _ in [] } }
         var scores = PartialCentroidScores(index: index, query: query, tokens: nq)
-        scores.addRows(forCodesOf: ordinals, index: index, query: query, method: searchGroups == nil ? .automatic : .int16)
         let active = Set(scores.activeTokens)
         let lookup = ResidualLookup(index: index, query: query, tokens: nq)
-        return scores.withRowCodedDocuments(ordinals, index: index) { documents, rows in
+        let method: CentroidScorer.Method = searchGroups == nil ? .automatic : .int16
+        return scores.withRowCodedDocuments(ordinals, index: index, query: query, method: method) { documents, rows in
             documents.map { document in
                 lookup.matches(of: document, scoreRows: rows).enumerated().compactMap { t, best in
                     guard active.contains(t), best.token >= 0 else { return nil }

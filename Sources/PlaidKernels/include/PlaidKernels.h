@@ -225,6 +225,15 @@ typedef struct {
 /// increasing ordinals, each block's in the order first credited.
 size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits);
 
+/// Grouped search's stage 4: the codes of `count` documents rewritten as rows of a table of
+/// centroid scores. slot[c] (for each of `centroids` centroids) is 1 + centroid c's row, or 0
+/// where it has none; a centroid without one gets the next row (`rows`, then on), in the order
+/// first met, and is appended to `added`. rowCodes receives every token's row, document after
+/// document (room: the documents' tokens; `added` needs as much). Returns how many centroids were
+/// added, or SIZE_MAX for a code of `centroids` or more (what was added by then stays).
+size_t plaid_rows_of_codes(const plaid_lookup_document *documents, size_t count, size_t centroids, uint32_t *slot,
+                           uint32_t rows, int32_t *added, uint32_t *rowCodes);
+
 /// Sorts `count` keys into increasing order; `scratch` has room for `count` keys.
 void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch);
 
