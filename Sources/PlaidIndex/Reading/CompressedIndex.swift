@@ -170,20 +170,19 @@ public final class CompressedIndex: @unchecked Sendable {
     /// one's: stage 2 lays out thousands of documents a query, and a lookup and a segment
     /// reference per document cost more than its kernel's work on some of them.
     func lookupDocuments(_ ordinals: [Int], residuals: Bool) -> [plaid_lookup_document] {
-        var documents: [plaid_lookup_document] = []
-        documents.reserveCapacity(ordinals.count)
-        guard var segment = segments.first else { return documents }
-        var low = 0, high = segmentBases[1]  // the ordinals of `segment`
-        for ordinal in ordinals {
-            if ordinal < low || ordinal >= high {
-                let s = locate(ordinal).segment
-                segment = segments[s]
-                low = segmentBases[s]
-                high = segmentBases[s + 1]
+        guard !segments.isEmpty else { return [] }
+        return [plaid_lookup_document](unsafeUninitializedCapacity: ordinals.count) { documents, count in
+            var s = 0, low = 0, high = segmentBases[1]  // the ordinals of segment s
+            for (i, ordinal) in ordinals.enumerated() {
+                if ordinal < low || ordinal >= high {
+                    s = locate(ordinal).segment
+                    low = segmentBases[s]
+                    high = segmentBases[s + 1]
+                }
+                (documents.baseAddress! + i).initialize(to: segments[s].lookupDocument(ordinal - low, residuals: residuals))
             }
-            documents.append(segment.lookupDocument(ordinal - low, residuals: residuals))
+            count = ordinals.count
         }
-        return documents
     }
 
     /// Starts bringing the codes of the document at `ordinal` into cache without waiting for
