@@ -190,7 +190,7 @@ extension Searcher {
             deletions += segment.deleted
         }
         var found: [Int] = [], credit: [Float] = []
-        let count = deletions.withUnsafeBufferPointer { bits -> Int in
+        deletions.withUnsafeBufferPointer { bits in
             var room = 0, lists: [plaid_probed_list] = []
             for (i, tokenProbes) in probes.enumerated() {
                 for probe in tokenProbes {
@@ -202,16 +202,19 @@ extension Searcher {
                     }
                 }
             }
-            found = [Int](repeating: 0, count: room)
-            credit = [Float](repeating: 0, count: room)
-            let count = found.withUnsafeMutableBufferPointer { found in
-                found.withMemoryRebound(to: Int64.self) { plaid_credit_lists(lists, lists.count, index.ordinalCount, $0.baseAddress, &credit) }
+            // Not cleared first: the kernel writes the first `count` of each (room: a posting each).
+            var count = 0
+            credit = [Float](unsafeUninitializedCapacity: room) { credit, kept in
+                found = [Int](unsafeUninitializedCapacity: room) { found, made in
+                    count = found.withMemoryRebound(to: Int64.self) {
+                        plaid_credit_lists(lists, lists.count, index.ordinalCount, $0.baseAddress, credit.baseAddress)
+                    }
+                    made = max(count, 0)
+                }
+                kept = max(count, 0)
             }
             precondition(count >= 0, "out of memory crediting \(room) postings")  // SIZE_MAX reads as -1
-            return count
         }
-        credit.removeLast(credit.count - count)
-        found.removeLast(found.count - count)
         return (found, credit)
     }
 
