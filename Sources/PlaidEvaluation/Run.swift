@@ -101,17 +101,40 @@ public struct Run: Sendable, Equatable {
         try OutputDestination.prepare(path).write(try trecData(tag: tag))
     }
 
+    /// Whether a TREC run file can hold `id` as a column: not empty, no whitespace.
+    public static func fitsTREC(_ id: String) -> Bool { !id.isEmpty && !id.contains(where: \.isWhitespace) }
+
+    /// Refuses, before a search, what would make its TREC run unwritable: a query id or the tag
+    /// that `fitsTREC` refuses, or a document id among `documentIDs` (every document the search
+    /// could return, in `source`), whether or not the search would return that document.
+    public static func checkTRECColumns(queryIDs: [String], tag: String, documentIDs: [[String]], source: String) throws {
+        if let id = ([tag] + queryIDs).first(where: { !fitsTREC($0) }) {
+            throw PlaidError.invalidArgument("the query id or tag \"\(id)\" is empty or contains whitespace, which a TREC run file cannot hold")
+        }
+        var refused = 0, first: String?
+        for ids in documentIDs {
+            for id in ids where !fitsTREC(id) {
+                refused += 1
+                if first == nil { first = id }
+            }
+        }
+        if let first {
+            throw PlaidError.invalidArgument(
+                "document id \"\(first)\" of \(source) (one of \(refused)) is empty or contains whitespace, which the TREC run plaid query writes cannot hold; search it through plaid serve or the Python package, whose answers are JSON, or give the documents ids without whitespace")
+        }
+    }
+
     /// The run as TREC text: `qid Q0 docid rank score tag` per line, whitespace-separated,
     /// queries in byte order and documents in trec_eval's order.
     public func trecData(tag: String = "plaid") throws -> Data {
-        for id in [tag] + scores.keys where id.isEmpty || id.contains(where: { $0.isWhitespace }) {
+        for id in [tag] + scores.keys where !Run.fitsTREC(id) {
             throw PlaidError.invalidArgument(
                 "the id or tag \"\(id)\" is empty or contains whitespace, which a TREC run file cannot hold")
         }
         var out = ""
         for query in scores.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             for (index, doc) in ranking(query: query).enumerated() {
-                if doc.id.isEmpty || doc.id.contains(where: { $0.isWhitespace }) {
+                if !Run.fitsTREC(doc.id) {
                     throw PlaidError.invalidArgument(
                         "document id \"\(doc.id)\" of query \"\(query)\" is empty or contains whitespace, which a TREC run file cannot hold")
                 }

@@ -86,6 +86,9 @@ struct Query: ParsableCommand {
                 if let opened { try checkModel(queries: model, index: opened.codebook.model, strict: strict) }
             }
             try SearchParameters.checkQueryTokens(queryEmbeddings.tokensPerQuery, what: queries)
+            try Run.checkTRECColumns(queryIDs: queryEmbeddings.ids, tag: runTag,
+                                     documentIDs: opened.map(liveDocumentIDs) ?? [documents?.ids ?? []],
+                                     source: opened == nil ? "the document embeddings" : "the index")
             if let opened { try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index") }
             let allowed = try opened.flatMap { try filter.documents(of: $0) }
             if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }
@@ -101,10 +104,20 @@ struct Query: ParsableCommand {
                                                                                    filter: allowed, threads: search.threads)
             }
             let seconds = Date().timeIntervalSince(started)
-            try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: tag ?? (exhaustive ? "plaid-exhaustive" : "plaid")))
+            try destination.write(try Run(results: results, queryIDs: queryEmbeddings.ids).trecData(tag: runTag))
             printSearchTimes(queries: queryEmbeddings.count, seconds: seconds, latencies: latencies)
             if explain { printError(explanation(of: trace, queries: queryEmbeddings.count)) }
             if let matchesDestination, let opened { try writeMatches(to: matchesDestination, results: results, queries: queryEmbeddings, index: opened) }
+        }
+    }
+
+    /// The run's last column.
+    private var runTag: String { tag ?? (exhaustive ? "plaid-exhaustive" : "plaid") }
+
+    /// The ids of the documents a search of `index` can return, segment by segment.
+    private func liveDocumentIDs(of index: CompressedIndex) -> [[String]] {
+        index.segments.map { segment in
+            segment.liveDocumentCount == segment.documentCount ? segment.documentIDs : segment.documentIDs.indices.filter { !segment.isDeleted($0) }.map { segment.documentIDs[$0] }
         }
     }
 
@@ -171,6 +184,8 @@ struct Query: ParsableCommand {
             queryEmbeddings = try encodeQueries(records, with: model!, batchSize: encoder.batchSize).queries
             try checkDimensions(query: queryEmbeddings!.dim, other: opened.dim, what: "the index")
         }
+        try Run.checkTRECColumns(queryIDs: records.map(\.id), tag: tag ?? modes.mode.rawValue, documentIDs: liveDocumentIDs(of: opened),
+                                 source: "the index")
         let allowed = try filter.documents(of: opened)
         let started = Date()
         let (results, latencies, trace) = try search.searchTimed(questions: records.map(\.text), queries: search.needsEmbeddings ? queryEmbeddings : nil,

@@ -49,6 +49,31 @@ final class CLITests: PlaidCLITestCase {
         XCTAssertGreaterThanOrEqual(agree, 10)
     }
 
+    /// A document or query id that a TREC run cannot hold (empty, or with whitespace) stops `plaid
+    /// query` before it searches, whether or not a search would return that document: it once
+    /// searched every query and then refused the run only when such a document was retrieved.
+    func testIDsATRECRunCannotHoldAreRefusedBeforeTheSearch() throws {
+        let embeddings = try synthesize("emb", documents: 60, queries: 3)
+        let idsPath = embeddings + "/doc_ids.json"
+        var ids = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: idsPath)))
+        ids[5] = "doc five"
+        try JSONEncoder().encode(ids).write(to: URL(fileURLWithPath: idsPath))
+        let index = path("index")
+        try plaid(["build", "--embeddings", embeddings, "--index", index, "--centroids", "16"])
+        for k in ["1", "60"] {
+            let refused = try plaid(["query", "--index", index, "--queries", embeddings + "/queries", "--k", k, "--output", path("run-\(k).tsv")],
+                                    expect: 1)
+            XCTAssertTrue(refused.stderr.contains("\"doc five\"") && refused.stderr.contains("TREC"), refused.stderr)
+            XCTAssertTrue(refused.stderr.contains("plaid serve"), "says where such ids can be searched: \(refused.stderr)")
+            XCTAssertFalse(refused.stderr.contains("queries/s"), "refused before searching: \(refused.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("run-\(k).tsv")))
+        }
+        let exhaustive = try plaid(["query", "--exhaustive", "--embeddings", embeddings, "--queries", embeddings + "/queries", "--k", "1",
+                                    "--output", path("exact.tsv")], expect: 1)
+        XCTAssertTrue(exhaustive.stderr.contains("\"doc five\""), exhaustive.stderr)
+        XCTAssertFalse(exhaustive.stderr.contains("queries/s"), exhaustive.stderr)
+    }
+
     func testUserMistakesGiveOneClearSentence() throws {
         let embeddings = try synthesize("emb", documents: 40)
         let index = path("index")
