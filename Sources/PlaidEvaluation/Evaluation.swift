@@ -57,6 +57,9 @@ public struct Evaluation {
         report.model = encoder.identity
         let workDirectory = work ?? Evaluation.defaultWork(dataset: data, encoder: encoder)
         let documents = try embeddings(of: data, in: workDirectory, encoder: encoder, report: &report)
+        if runDirectory != nil {  // the runs are written at the end: their ids are checked before any search
+            try Run.checkTRECColumns(queryIDs: queries.map(\.id), tag: "plaid-exhaustive", documentIDs: [documents.ids], source: data.corpusPath)
+        }
         let opened = try openIndex(of: documents, texts: data.corpusPath, in: workDirectory, report: &report)
         report.describe(opened)
 

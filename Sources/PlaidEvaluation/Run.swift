@@ -120,7 +120,7 @@ public struct Run: Sendable, Equatable {
         }
         if let first {
             throw PlaidError.invalidArgument(
-                "document id \"\(first)\" of \(source) (one of \(refused)) is empty or contains whitespace, which the TREC run plaid query writes cannot hold; search it through plaid serve or the Python package, whose answers are JSON, or give the documents ids without whitespace")
+                "document id \"\(first)\" of \(source) (one of \(refused)) is empty or contains whitespace, which a TREC run file cannot hold; search it through plaid serve or the Python package, whose answers are JSON, or give the documents ids without whitespace")
         }
     }
 
