@@ -36,8 +36,11 @@ public final class NPYArray: @unchecked Sendable {
         file = try MappedFile(path: path)
         let bytes = file.bytes
         let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] // "\x93NUMPY"
-        guard file.count >= 10, (0..<6).allSatisfy({ bytes.load(fromByteOffset: $0, as: UInt8.self) == magic[$0] }) else {
+        guard file.count >= 6, (0..<6).allSatisfy({ bytes.load(fromByteOffset: $0, as: UInt8.self) == magic[$0] }) else {
             throw PlaidError.invalidInput(file: name, detail: "not a NumPy .npy file (the magic string \\x93NUMPY is missing)")
+        }
+        guard file.count >= 10 else {
+            throw PlaidError.invalidInput(file: name, detail: "the .npy file ends after \(file.count) bytes, inside its preamble (10 bytes); write it again")
         }
         let major = bytes.load(fromByteOffset: 6, as: UInt8.self)
         let headerLength: Int
@@ -47,14 +50,16 @@ public final class NPYArray: @unchecked Sendable {
             headerLength = Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self).littleEndian)
             headerStart = 10
         case 2, 3:
-            guard file.count >= 12 else { throw PlaidError.invalidInput(file: name, detail: "the .npy header is truncated") }
+            guard file.count >= 12 else {
+                throw PlaidError.invalidInput(file: name, detail: "the .npy file ends after \(file.count) bytes, inside its preamble (12 bytes); write it again")
+            }
             headerLength = Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt32.self).littleEndian)
             headerStart = 12
         default:
             throw PlaidError.invalidInput(file: name, detail: "unsupported .npy format version \(major) (expected 1, 2 or 3)")
         }
         guard headerStart + headerLength <= file.count else {
-            throw PlaidError.invalidInput(file: name, detail: "the .npy header is truncated")
+            throw PlaidError.invalidInput(file: name, detail: "the .npy header is truncated: its length field says \(headerLength) bytes after byte \(headerStart), and the file has \(file.count) bytes; write it again")
         }
         let headerData = Data(bytes: bytes + headerStart, count: headerLength)
         guard let header = String(data: headerData, encoding: major == 3 ? .utf8 : .isoLatin1) else {

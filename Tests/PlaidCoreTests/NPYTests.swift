@@ -58,6 +58,23 @@ final class NPYTests: XCTestCase {
         XCTAssertThrowsError(try NPYArray(path: short)) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
     }
 
+    /// A file cut inside its preamble, or whose header length runs past its end, is named with
+    /// the sizes involved (a 9-byte file was called "not a NumPy file" and a header length past
+    /// the end "truncated", with no sizes).
+    func testAFileCutShortSaysWhereAndHowLong() throws {
+        let whole = try Data(contentsOf: URL(fileURLWithPath: writeNPY("w.npy", header: "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", payload: floats([1, 2]))))
+        let cut = (directory as NSString).appendingPathComponent("cut.npy")
+        FileManager.default.createFile(atPath: cut, contents: whole.prefix(9))
+        XCTAssertThrowsError(try NPYArray(path: cut)) { XCTAssertTrue("\($0)".contains("ends after 9 bytes, inside its preamble"), "\($0)") }
+        var long = whole
+        long[8] = 0x60; long[9] = 0xEA  // a header of 60,000 bytes
+        let longPath = (directory as NSString).appendingPathComponent("long.npy")
+        FileManager.default.createFile(atPath: longPath, contents: long)
+        XCTAssertThrowsError(try NPYArray(path: longPath)) {
+            XCTAssertTrue("\($0)".contains("says 60000 bytes") && "\($0)".contains("the file has \(whole.count) bytes"), "\($0)")
+        }
+    }
+
     func testWriterRoundTrips() throws {
         let path = (directory as NSString).appendingPathComponent("w.npy")
         let writer = try NPYWriter(path: path, elementType: .float16, rowShape: [8])
