@@ -599,14 +599,16 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
             const int32_t mark = lists[l].mark;
             const float score = lists[l].score;
             size_t at = cursor[l];
+            // Without branches: whether a posting is a new candidate, or the token's first list
+            // holding it, follows no pattern, and a mispredicted branch per posting cost more
+            // than the stores it saves.
             for (const size_t last = end[l]; at < last && decoded[at] < hi; at++) {
                 slot *s = &block[decoded[at] - lo];
                 const int32_t stamp = s->stamp;
-                if (stamp != mark) {
-                    if (stamp == 0) candidates[count++] = decoded[at];
-                    s->stamp = mark;
-                    s->credit += score;
-                }
+                candidates[count] = decoded[at];
+                count += stamp == 0;
+                s->credit += stamp != mark ? score : 0.0f;
+                s->stamp = mark;
             }
             cursor[l] = at;
         }
