@@ -212,6 +212,61 @@ final class GroupedSearchTests: XCTestCase {
         }
     }
 
+    /// The candidate lists' kernel against a plain reference: each live document of the lists,
+    /// credited once per token with the score of that token's first list holding it, over
+    /// ordinals spanning several of its blocks, two segments and deletions.
+    func testCreditedListsAgreeWithAPlainReference() {
+        var rng = SeededRandom(seed: 21)
+        let segmentSizes = [30_000, 12_000], bases = [0, 30_000], ordinals = 42_000
+        let deleted: [[UInt64]] = segmentSizes.map { n in (0..<(n + 63) / 64).map { _ in rng.next() & rng.next() & rng.next() } }
+        for trial in 0..<6 {
+            var data: [UInt8] = []
+            var specs: [(segment: Int, start: Int, end: Int, token: Int, score: Float, documents: [Int])] = []
+            for token in 0..<(3 + trial) {
+                for _ in 0..<(1 + Int(rng.next() % 3)) {
+                    let segment = Int(rng.next() % 2), n = segmentSizes[segment]
+                    let step = [2, 40, 700][Int(rng.next() % 3)]  // gaps of one, one or two, and two bytes
+                    var documents: [Int] = [], d = Int(rng.next() % UInt64(step))
+                    while d < n { documents.append(d); d += 1 + Int(rng.next() % UInt64(step)) }
+                    let start = data.count
+                    var previous = 0
+                    for doc in documents {
+                        var gap = doc - previous
+                        previous = doc
+                        while gap >= 0x80 { data.append(UInt8(gap & 0x7F) | 0x80); gap >>= 7 }
+                        data.append(UInt8(gap))
+                    }
+                    specs.append((segment, start, data.count, token, Float(Int(rng.next() % 1000)) / 100 - 3, documents))
+                }
+            }
+            var expected: [Int: Float] = [:]
+            var seen = Set<[Int]>()
+            for spec in specs {
+                for d in spec.documents where deleted[spec.segment][d >> 6] >> (d & 63) & 1 == 0 {
+                    let ordinal = bases[spec.segment] + d
+                    if seen.insert([spec.token, ordinal]).inserted { expected[ordinal, default: 0] += spec.score }
+                }
+            }
+            let room = specs.reduce(0) { $0 + $1.documents.count }
+            var candidates = [Int64](repeating: -1, count: room), credits = [Float](repeating: 0, count: room)
+            let count = data.withUnsafeBufferPointer { bytes in
+                deleted[0].withUnsafeBufferPointer { first in
+                    deleted[1].withUnsafeBufferPointer { second in
+                        let lists = specs.map { spec in
+                            plaid_probed_list(data: bytes.baseAddress!, start: spec.start, end: spec.end, documentCount: segmentSizes[spec.segment],
+                                              base: bases[spec.segment], deleted: spec.segment == 0 ? first.baseAddress! : second.baseAddress!,
+                                              mark: Int32(spec.token + 1), score: spec.score)
+                        }
+                        return plaid_credit_lists(lists, lists.count, ordinals, &candidates, &credits)
+                    }
+                }
+            }
+            XCTAssertEqual(count, expected.count, "trial \(trial)")
+            let found = Dictionary(uniqueKeysWithValues: (0..<max(count, 0)).map { (Int(candidates[$0]), credits[$0]) })
+            XCTAssertEqual(found, expected, "trial \(trial)")
+        }
+    }
+
     /// Stage 4's rewriting of codes as rows: each centroid gets one row, in the order first met
     /// after the rows already given, whatever the codes' width; a code past the centroids is refused.
     func testRowsOfCodesGiveEachCentroidOneRowInTheOrderFirstMet() {
