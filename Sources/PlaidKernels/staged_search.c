@@ -552,20 +552,28 @@ LEVELS_VOID(plaid_matches_from_lookup, (const float *centroidScores, const int16
 
 // ---- Grouped search: candidates scored from their postings ----------------------------------
 
-// The next posting of a list at or past *p (its id added to *doc), or SIZE_MAX when the list
-// ends or breaks its contract (a varint running past the end, an id past documentCount).
-static inline size_t next_posting(const plaid_probed_list *list, size_t *p, size_t *doc) {
-    size_t gap = 0;
-    unsigned shift = 0;
-    for (;;) {
-        if (*p >= list->end || shift >= 63) return SIZE_MAX;
-        const uint8_t byte = list->data[(*p)++];
-        gap |= (size_t)(byte & 0x7F) << shift;
-        if (byte < 0x80) break;
-        shift += 7;
+// Appends the live ordinals of `list` to decoded[n...] and returns the new count. The list ends
+// at its end, or where it breaks its contract (a varint running past the end or longer than 9
+// bytes, an id past documentCount). Its fields are read into locals first: read through the
+// list each time, the compiler reloaded its end from memory for every byte (decoded might alias it).
+static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict decoded, size_t n) {
+    const uint8_t *restrict data = list->data;
+    const uint64_t *restrict deleted = list->deleted;
+    const size_t end = list->end, documentCount = list->documentCount, base = list->base;
+    size_t p = list->start, doc = 0;
+    while (p < end) {
+        size_t gap = 0;
+        for (unsigned shift = 0;; shift += 7) {
+            if (p >= end || shift >= 63) return n;
+            const uint8_t byte = data[p++];
+            gap |= (size_t)(byte & 0x7F) << shift;
+            if (byte < 0x80) break;
+        }
+        doc += gap;
+        if (doc >= documentCount) return n;
+        if (!(deleted && (deleted[doc >> 6] >> (doc & 63)) & 1)) decoded[n++] = (uint32_t)(base + doc);
     }
-    *doc += gap;
-    return *doc < list->documentCount ? *doc : SIZE_MAX;
+    return n;
 }
 
 // Ordinals whose credits are kept at once: 64 KB of (stamp, credit), which stays in L1 and L2
@@ -585,11 +593,8 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
     if (!block || !decoded || !cursor || !end) { free(block); free(decoded); free(cursor); free(end); return SIZE_MAX; }
     size_t n = 0;
     for (size_t l = 0; l < listCount; l++) {
-        const plaid_probed_list list = lists[l];
-        size_t p = list.start, doc = 0, id;
         cursor[l] = n;
-        while ((id = next_posting(&list, &p, &doc)) != SIZE_MAX)
-            if (!(list.deleted && (list.deleted[id >> 6] >> (id & 63)) & 1)) decoded[n++] = (uint32_t)(list.base + id);
+        n = decode_list(&lists[l], decoded, n);
         end[l] = n;
     }
     size_t count = 0;
