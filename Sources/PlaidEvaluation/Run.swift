@@ -101,8 +101,17 @@ public struct Run: Sendable, Equatable {
         try OutputDestination.prepare(path).write(try trecData(tag: tag))
     }
 
-    /// Whether a TREC run file can hold `id` as a column: not empty, no whitespace.
-    public static func fitsTREC(_ id: String) -> Bool { !id.isEmpty && !id.contains(where: \.isWhitespace) }
+    /// Whether a TREC run file can hold `id` as a column: not empty, no whitespace (Unicode's).
+    /// ASCII ids are checked byte by byte: `Character.isWhitespace` looks up Unicode properties,
+    /// and `plaid query` checks every id of an index before it searches.
+    public static func fitsTREC(_ id: String) -> Bool {
+        guard !id.isEmpty else { return false }
+        for byte in id.utf8 {
+            if byte >= 0x80 { return !id.contains(where: \.isWhitespace) }
+            if byte == 0x20 || (0x09...0x0D).contains(byte) { return false }
+        }
+        return true
+    }
 
     /// Refuses, before a search, what would make its TREC run unwritable: a query id or the tag
     /// that `fitsTREC` refuses, or a document id among `documentIDs` (every document the search

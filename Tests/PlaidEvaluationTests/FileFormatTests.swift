@@ -33,6 +33,14 @@ final class FileFormatTests: XCTestCase {
         }
     }
 
+    /// The ids a TREC run can hold: not empty, no Unicode whitespace, ASCII or not.
+    func testWhichIDsATRECRunCanHold() {
+        for id in ["doc1", "MED-10", "é", "日本", "a_b", "a\u{1C}b"] { XCTAssertTrue(Run.fitsTREC(id), id) }
+        for id in ["", "a b", "a\tb", "a\u{0B}b", "a\r\nb", "é b", "a\u{00A0}b", "a\u{2003}b", "\u{85}"] {
+            XCTAssertFalse(Run.fitsTREC(id), id.debugDescription)
+        }
+    }
+
     func testRunFileRoundTripKeepsScoresExactly() throws {
         let run = Run(["q2": ["b": 0.1, "a": 0.1, "c": 1e-7], "q1": ["x": -3.25, "y": 12345.678901234567]])
         let path = directory.appendingPathComponent("run.trec").path
