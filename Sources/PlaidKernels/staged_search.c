@@ -142,17 +142,19 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
 }
 
 LEVELS_VOID(plaid_centroid_interactions16, (const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
-                                            const plaid_lookup_document *documents, size_t count, float unit, float *scores),
-            (table, rowOf, queryTokens, documents, count, unit, scores)) {
+                                            const plaid_lookup_document *documents, size_t count, size_t farAhead, float unit,
+                                            float *scores),
+            (table, rowOf, queryTokens, documents, count, farAhead, unit, scores)) {
     // Each document's codes are fetched AHEAD documents ahead: the documents of a query lie far
-    // apart, and each one's codes are a miss to memory otherwise. Its first line is asked for
-    // FAR documents ahead, so that the page walk (each document is on a page of its own) is
-    // done by then rather than stalling the full fetch.
-    enum { AHEAD = 4, FAR = 32 };
-    for (size_t i = 0; i < count && i < FAR; i++) __builtin_prefetch(documents[i].codes, 0, 1);
+    // apart, and each one's codes are a miss to memory otherwise. On small pages its first line
+    // is asked for farAhead documents ahead, so that the page walk (each document is on a page of
+    // its own) is done by then rather than stalling the full fetch; on huge pages, where the
+    // walks are few, those early requests only crowded the misses in flight.
+    enum { AHEAD = 4 };
+    for (size_t i = 0; i < count && i < farAhead; i++) __builtin_prefetch(documents[i].codes, 0, 1);
     for (size_t i = 0; i < count && i < AHEAD; i++) plaid_prefetch(documents[i].codes, documents[i].tokens * (size_t)documents[i].codeWidth);
     for (size_t i = 0; i < count; i++) {
-        if (i + FAR < count) __builtin_prefetch(documents[i + FAR].codes, 0, 1);
+        if (farAhead && i + farAhead < count) __builtin_prefetch(documents[i + farAhead].codes, 0, 1);
         if (i + AHEAD < count) plaid_prefetch(documents[i + AHEAD].codes, documents[i + AHEAD].tokens * (size_t)documents[i + AHEAD].codeWidth);
         const plaid_lookup_document *d = &documents[i];
         const int32_t total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, d->codes, d->codeWidth, d->tokens)

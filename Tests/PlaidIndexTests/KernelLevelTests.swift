@@ -112,9 +112,12 @@ final class KernelLevelTests: XCTestCase {
                     var maxSims = [Float](repeating: 0, count: 2)
                     plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), documents, 2, &maxSims, &scratch)
                     var batch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, nq, documents, 2, unit, &batch)
+                    plaid_centroid_interactions16(kept, rowOf, nq, documents, 2, 32, unit, &batch)
                     let single = documents.map { plaid_centroid_interaction16(kept, rowOf, nq, $0.codes, 2, $0.tokens, unit) }
                     XCTAssertEqual(batch, single, "the batch scores each document as the one-document kernel does")
+                    var nearBatch = [Float](repeating: 0, count: 2)
+                    plaid_centroid_interactions16(kept, rowOf, nq, documents, 2, 0, unit, &nearBatch)
+                    XCTAssertEqual(nearBatch, single, "with no far prefetch too")
                     return [plaid_centroid_interaction16(full, nil, nq, c.baseAddress!, 2, docTokens, unit),
                             plaid_centroid_interaction16(kept, rowOf, nq, c.baseAddress!, 2, docTokens, unit)] + maxSims + batch
                 }

@@ -111,9 +111,12 @@ typedef struct {
 } plaid_lookup_document;
 
 /// plaid_centroid_interaction16 (rowOf given) of each of `count` documents (their codes; the
-/// residuals are not read) into scores[i].
+/// residuals are not read) into scores[i]. `farAhead`: how many documents ahead the first line of
+/// a document's codes is asked for (0: none), for codes on small pages, whose page walks then
+/// start early.
 void plaid_centroid_interactions16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
-                                   const plaid_lookup_document *documents, size_t count, float unit, float *scores);
+                                   const plaid_lookup_document *documents, size_t count, size_t farAhead, float unit,
+                                   float *scores);
 
 /// MaxSim of each of `count` documents from its codes and packed residuals, into scores[i]: a
 /// token's score against query token t is centroidScores[code][t] (q·c, [k, queryTokens]) plus
