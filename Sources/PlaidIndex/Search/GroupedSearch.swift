@@ -144,11 +144,7 @@ extension Searcher {
             for visit in visits {
                 for i in visit.tokens {
                     index.quantizer.scores(token: query + active[i] * dim, ranges: [visit.members], into: &own)
-                    for (j, c) in visit.members.enumerated() {
-                        let score = own[j]
-                        if score >= threshold { passing.append(c) }
-                        best[i].consider(centroid: c, score: score)
-                    }
+                    own.withUnsafeBufferPointer { best[i].consider(visit.members, scores: $0.baseAddress!, threshold: threshold, passing: &passing) }
                 }
             }
             scores.probes = best.map(\.chosen)
@@ -164,6 +160,21 @@ extension Searcher {
         var chosen: [(centroid: Int, score: Float)] = []
 
         init(count: Int) { self.count = count }
+
+        /// Considers centroids `members`, in order, scores[j] being the j-th one's, and appends
+        /// those scoring at or above `threshold` to `passing`. One call a group rather than one a
+        /// centroid, and a full choice's worst score kept at hand: this loop runs for every
+        /// centroid a token scores (2,048 each at 131,072 centroids).
+        mutating func consider(_ members: Range<Int>, scores: UnsafePointer<Float>, threshold: Float, passing: inout [Int]) {
+            var worst = chosen.count == count ? chosen[count - 1].score : -Float.infinity
+            for (j, c) in members.enumerated() {
+                let score = scores[j]
+                if score >= threshold { passing.append(c) }
+                if chosen.count == count && !(score > worst) { continue }
+                consider(centroid: c, score: score)
+                if chosen.count == count { worst = chosen[count - 1].score }
+            }
+        }
 
         mutating func consider(centroid: Int, score: Float) {
             if chosen.count == count {
