@@ -86,9 +86,7 @@ struct Query: ParsableCommand {
                 if let opened { try checkModel(queries: model, index: opened.codebook.model, strict: strict) }
             }
             try SearchParameters.checkQueryTokens(queryEmbeddings.tokensPerQuery, what: queries)
-            try Run.checkTRECColumns(queryIDs: queryEmbeddings.ids, tag: runTag,
-                                     documentIDs: opened.map(liveDocumentIDs) ?? [documents?.ids ?? []],
-                                     source: opened == nil ? "the document embeddings" : "the index")
+            try checkRunColumns(queryIDs: queryEmbeddings.ids, index: opened, documents: documents)
             if let opened { try checkDimensions(query: queryEmbeddings.dim, other: opened.dim, what: "the index") }
             let allowed = try opened.flatMap { try filter.documents(of: $0) }
             if let documents { try checkDimensions(query: queryEmbeddings.dim, other: documents.dim, what: "the document embeddings") }
@@ -113,6 +111,12 @@ struct Query: ParsableCommand {
 
     /// The run's last column.
     private var runTag: String { tag ?? (exhaustive ? "plaid-exhaustive" : "plaid") }
+
+    /// Refuses, before the search, ids its TREC run could not hold (`Run.checkTRECColumns`).
+    private func checkRunColumns(queryIDs: [String], index: CompressedIndex?, documents: DocumentEmbeddings?) throws {
+        try Run.checkTRECColumns(queryIDs: queryIDs, tag: runTag, documentIDs: index.map(liveDocumentIDs) ?? [documents?.ids ?? []],
+                                 source: index == nil ? "the document embeddings" : "the index")
+    }
 
     /// The ids of the documents a search of `index` can return, segment by segment.
     private func liveDocumentIDs(of index: CompressedIndex) -> [[String]] {
