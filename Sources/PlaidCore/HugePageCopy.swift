@@ -31,5 +31,12 @@ public final class HugePageCopy: @unchecked Sendable {
         count = source.count
     }
 
+    /// Whether the kernel gives huge pages to memory advised for them: transparent huge pages set
+    /// to `always` or `madvise` (read once). Where not, a copy lies on small pages like any memory.
+    public static let kernelGivesHugePages: Bool = {
+        guard let setting = try? String(contentsOfFile: "/sys/kernel/mm/transparent_hugepage/enabled", encoding: .utf8) else { return false }
+        return setting.contains("[always]") || setting.contains("[madvise]")
+    }()
+
     deinit { free(base) }
 }

@@ -28,6 +28,8 @@ public final class Segment: @unchecked Sendable {
     /// (docs/benchmarks.md, "Search and coding at 100M tokens on a Zen 2"). Nil: read in place
     /// through the map.
     let residentCodes: HugePageCopy?
+    /// Whether the codes lie on huge pages (their copy, where the kernel gives them).
+    var codesOnHugePages: Bool { residentCodes != nil && HugePageCopy.kernelGivesHugePages }
     private let codeBytes: UnsafeRawPointer
     /// Codes of fewer bytes stay in the map (32 MiB: 8.4M tokens of 4-byte codes, past 65,536 centroids).
     nonisolated(unsafe) static var residentCodesMinimumBytes = 32 << 20

@@ -321,7 +321,7 @@ extension Searcher {
             // independent there, where made one document at a time each one waited on memory.
             let documents = index.lookupDocuments(ordinals, residuals: false)
             var scores = [Float](repeating: 0, count: documents.count)
-            let farAhead = index.segments.allSatisfy { $0.residentCodes != nil } ? 0 : 32
+            let farAhead = index.segments.allSatisfy(\.codesOnHugePages) ? 0 : 32
             plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, farAhead, unit, &scores)
             return TopK.ranked(scores: scores, documents: ordinals)
         }
