@@ -583,7 +583,8 @@ static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict deco
 // each posting a miss to memory.
 enum { CREDIT_BLOCK = 1 << 13 };
 
-size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits) {
+size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, size_t room, int64_t *candidates,
+                          float *credits) {
     typedef struct { int32_t stamp; float credit; } slot;
     // First every list is decoded, one after the other, into the live ordinals it holds, so that
     // the lists' bytes are read as sequential streams and the blocks below walk plain ordinals.
@@ -599,6 +600,11 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
         n = decode_list(&lists[l], decoded, n);
         end[l] = n;
     }
+    // Every write below lands before the number of postings decoded (the n-th posting writes at
+    // most at n - 1), so a room of n suffices; a list holding more postings than its recorded
+    // length (a damaged index opened without its postings checked) must not write past a room
+    // sized by those lengths.
+    if (n > room) { free(block); free(decoded); free(cursor); free(end); return SIZE_MAX - 1; }
     size_t count = 0;
     for (size_t lo = 0; lo < ordinals; lo += CREDIT_BLOCK) {
         const size_t hi = ordinals - lo < CREDIT_BLOCK ? ordinals : lo + CREDIT_BLOCK, first = count;

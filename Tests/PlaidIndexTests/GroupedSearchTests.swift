@@ -257,7 +257,7 @@ final class GroupedSearchTests: XCTestCase {
                                               base: bases[spec.segment], deleted: spec.segment == 0 ? first.baseAddress! : second.baseAddress!,
                                               mark: Int32(spec.token + 1), score: spec.score)
                         }
-                        return plaid_credit_lists(lists, lists.count, ordinals, &candidates, &credits)
+                        return plaid_credit_lists(lists, lists.count, ordinals, room, &candidates, &credits)
                     }
                 }
             }
@@ -265,6 +265,29 @@ final class GroupedSearchTests: XCTestCase {
             let found = Dictionary(uniqueKeysWithValues: (0..<max(count, 0)).map { (Int(candidates[$0]), credits[$0]) })
             XCTAssertEqual(found, expected, "trial \(trial)")
         }
+    }
+
+    /// A list holding more postings than the room given (a damaged index whose recorded list
+    /// lengths are short, opened without its postings checked, as the server opens) is refused,
+    /// and nothing is written past the room: document 5 twice, in a room of one, had its second
+    /// posting write a second entry (found by review with AddressSanitizer).
+    func testCreditedListsNeverWritePastTheRoom() {
+        let bytes: [UInt8] = [0x05, 0x00]
+        var candidates: [Int64] = [-7, -7], credits: [Float] = [-7, -7]
+        let refused = bytes.withUnsafeBufferPointer { data in
+            let list = plaid_probed_list(data: data.baseAddress!, start: 0, end: 2, documentCount: 10, base: 0, deleted: nil, mark: 1, score: 0.5)
+            return plaid_credit_lists([list], 1, 10, 1, &candidates, &credits)
+        }
+        XCTAssertEqual(refused, -2, "SIZE_MAX - 1: more postings than room")
+        XCTAssertEqual(candidates, [-7, -7])
+        XCTAssertEqual(credits, [-7, -7])
+        let count = bytes.withUnsafeBufferPointer { data in
+            let list = plaid_probed_list(data: data.baseAddress!, start: 0, end: 2, documentCount: 10, base: 0, deleted: nil, mark: 1, score: 0.5)
+            return plaid_credit_lists([list], 1, 10, 2, &candidates, &credits)
+        }
+        XCTAssertEqual(count, 1)
+        XCTAssertEqual(candidates[0], 5)
+        XCTAssertEqual(credits[0], 0.5)
     }
 
     /// Stage 4's rewriting of codes as rows: each centroid gets one row, in the order first met

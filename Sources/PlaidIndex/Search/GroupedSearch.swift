@@ -207,18 +207,19 @@ extension Searcher {
                 for probe in tokenProbes {
                     let c = probe.centroid
                     for (s, segment) in index.segments.enumerated() where c < segment.info.listCount {
-                        room += segment.invertedLists.count(ofList: c)
-                        lists.append(segment.invertedLists.probed(list: c, base: index.segmentBases[s], deleted: deletionStart[s].map { bits.baseAddress! + $0 },
-                                                                  mark: Int32(i + 1), score: probe.score))
+                        let list = segment.invertedLists.probed(list: c, base: index.segmentBases[s], deleted: deletionStart[s].map { bits.baseAddress! + $0 },
+                                                                mark: Int32(i + 1), score: probe.score)
+                        room += list.end - list.start  // a posting a byte at most: the recorded lengths may lie where postings went unchecked
+                        lists.append(list)
                     }
                 }
             }
-            // Not cleared first: the kernel writes the first `count` of each (room: a posting each).
+            // Not cleared first: the kernel writes the first `count` of each.
             var count = 0
             credit = [Float](unsafeUninitializedCapacity: room) { credit, kept in
                 found = [Int](unsafeUninitializedCapacity: room) { found, made in
                     count = found.withMemoryRebound(to: Int64.self) {
-                        plaid_credit_lists(lists, lists.count, index.ordinalCount, $0.baseAddress, credit.baseAddress)
+                        plaid_credit_lists(lists, lists.count, index.ordinalCount, room, $0.baseAddress, credit.baseAddress)
                     }
                     made = max(count, 0)
                 }

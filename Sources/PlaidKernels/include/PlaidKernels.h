@@ -222,11 +222,14 @@ typedef struct {
 
 /// Grouped search's candidate lists: every document of the lists, each credited, once per query
 /// token, the score of the first of that token's lists that holds it (a token's lists must come
-/// best first, and the tokens in order). Writes each candidate's ordinal and credit (room: one
-/// per posting) and returns their count, or SIZE_MAX when out of memory. `ordinals`: the
-/// snapshot's ordinal count (every base + id is below it, and below 2^32). The candidates come in blocks of
-/// increasing ordinals, each block's in the order first credited.
-size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, int64_t *candidates, float *credits);
+/// best first, and the tokens in order). Writes each candidate's ordinal and credit and returns
+/// their count; SIZE_MAX when out of memory, SIZE_MAX - 1 when the lists hold more postings than
+/// `room`, the entries `candidates` and `credits` have (nothing is written then). A posting takes
+/// at least a byte, so the lists' bytes (end - start, summed) are always room enough. `ordinals`:
+/// the snapshot's ordinal count (every base + id is below it, and below 2^32). The candidates
+/// come in blocks of increasing ordinals, each block's in the order first credited.
+size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, size_t room, int64_t *candidates,
+                          float *credits);
 
 /// Grouped search's stage 4: the codes of `count` documents rewritten as rows of a table of
 /// centroid scores. slot[c] (for each of `centroids` centroids) is 1 + centroid c's row, or 0
