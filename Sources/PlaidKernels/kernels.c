@@ -205,11 +205,7 @@ uint64_t plaid_checksum64(const void *data, size_t length, uint64_t seed) {
     return plaid_checksum_final(&st);
 }
 
-void plaid_prefetch(const void *start, size_t bytes) {
-    const char *p = (const char *)start;
-    for (size_t i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
-    if (bytes) __builtin_prefetch(p + bytes - 1, 0, 3);
-}
+void plaid_prefetch(const void *start, size_t bytes) { prefetch_bytes(start, bytes); }
 
 // ---- Float16 to float32 ------------------------------------------------------------------------
 //

@@ -110,16 +110,26 @@ LEVELS(float, plaid_interaction_tables, (const float *scores, size_t k, size_t q
     return 1.0f / scale;
 }
 
+// The row of `code`: rowOf[code], or 0 where hasRow (given) has its bit clear. Without a branch:
+// a code without a row reads rowOf[0], one line that stays in L1, where rowOf itself (half a
+// megabyte at 131,072 centroids) is a miss to L3 for most codes.
+static inline uint32_t row_of(const uint32_t *restrict rowOf, const uint64_t *restrict hasRow, uint32_t code) {
+    if (!hasRow) return rowOf[code];
+    const uint32_t mask = 0u - (uint32_t)((hasRow[code >> 6] >> (code & 63)) & 1);
+    return rowOf[code & mask] & mask;
+}
+
 static inline __attribute__((always_inline))
-int32_t interaction16(const int16_t *restrict table, const uint32_t *restrict rowOf, const int mapped, size_t queryTokens,
-                      const size_t fixedTokens, const void *codes, int codeWidth, size_t docTokens) {
+int32_t interaction16(const int16_t *restrict table, const uint32_t *restrict rowOf, const uint64_t *restrict hasRow,
+                      const int mapped, size_t queryTokens, const size_t fixedTokens, const void *codes, int codeWidth,
+                      size_t docTokens) {
     const size_t nq = fixedTokens ? fixedTokens : queryTokens;
     int16_t local[64];
     int16_t *maxes = nq <= 64 ? local : malloc(nq * sizeof(int16_t));
     for (size_t t = 0; t < nq; t++) maxes[t] = INT16_MIN;
     for (size_t d = 0; d < docTokens; d++) {
         const uint32_t code = code_at(codes, codeWidth, d);
-        const int16_t *row = table + (size_t)(mapped ? rowOf[code] : code) * nq;
+        const int16_t *row = table + (size_t)(mapped ? row_of(rowOf, hasRow, code) : code) * nq;
         for (size_t t = 0; t < nq; t++) maxes[t] = row[t] > maxes[t] ? row[t] : maxes[t];
     }
     int32_t total = 0;
@@ -133,18 +143,18 @@ LEVELS(float, plaid_centroid_interaction16, (const int16_t *table, const uint32_
        (table, rowOf, queryTokens, codes, codeWidth, docTokens, unit)) {
     int32_t total;
     if (rowOf)
-        total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, codes, codeWidth, docTokens)
-                                  : interaction16(table, rowOf, 1, queryTokens, 0, codes, codeWidth, docTokens);
+        total = queryTokens == 32 ? interaction16(table, rowOf, NULL, 1, queryTokens, 32, codes, codeWidth, docTokens)
+                                  : interaction16(table, rowOf, NULL, 1, queryTokens, 0, codes, codeWidth, docTokens);
     else
-        total = queryTokens == 32 ? interaction16(table, NULL, 0, queryTokens, 32, codes, codeWidth, docTokens)
-                                  : interaction16(table, NULL, 0, queryTokens, 0, codes, codeWidth, docTokens);
+        total = queryTokens == 32 ? interaction16(table, NULL, NULL, 0, queryTokens, 32, codes, codeWidth, docTokens)
+                                  : interaction16(table, NULL, NULL, 0, queryTokens, 0, codes, codeWidth, docTokens);
     return (float)total * unit;
 }
 
-LEVELS_VOID(plaid_centroid_interactions16, (const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
-                                            const plaid_lookup_document *documents, size_t count, size_t farAhead, float unit,
-                                            float *scores),
-            (table, rowOf, queryTokens, documents, count, farAhead, unit, scores)) {
+LEVELS_VOID(plaid_centroid_interactions16, (const int16_t *table, const uint32_t *rowOf, const uint64_t *hasRow,
+                                            size_t queryTokens, const plaid_lookup_document *documents, size_t count,
+                                            size_t farAhead, float unit, float *scores),
+            (table, rowOf, hasRow, queryTokens, documents, count, farAhead, unit, scores)) {
     // Each document's codes are fetched AHEAD documents ahead: the documents of a query lie far
     // apart, and each one's codes are a miss to memory otherwise. On small pages its first line
     // is asked for farAhead documents ahead, so that the page walk (each document is on a page of
@@ -152,13 +162,17 @@ LEVELS_VOID(plaid_centroid_interactions16, (const int16_t *table, const uint32_t
     // walks are few, those early requests only crowded the misses in flight.
     enum { AHEAD = 4 };
     for (size_t i = 0; i < count && i < farAhead; i++) __builtin_prefetch(documents[i].codes, 0, 1);
-    for (size_t i = 0; i < count && i < AHEAD; i++) plaid_prefetch(documents[i].codes, documents[i].tokens * (size_t)documents[i].codeWidth);
+    for (size_t i = 0; i < count && i < AHEAD; i++) prefetch_bytes(documents[i].codes, documents[i].tokens * (size_t)documents[i].codeWidth);
     for (size_t i = 0; i < count; i++) {
         if (farAhead && i + farAhead < count) __builtin_prefetch(documents[i + farAhead].codes, 0, 1);
-        if (i + AHEAD < count) plaid_prefetch(documents[i + AHEAD].codes, documents[i + AHEAD].tokens * (size_t)documents[i + AHEAD].codeWidth);
+        if (i + AHEAD < count) prefetch_bytes(documents[i + AHEAD].codes, documents[i + AHEAD].tokens * (size_t)documents[i + AHEAD].codeWidth);
         const plaid_lookup_document *d = &documents[i];
-        const int32_t total = queryTokens == 32 ? interaction16(table, rowOf, 1, queryTokens, 32, d->codes, d->codeWidth, d->tokens)
-                                                : interaction16(table, rowOf, 1, queryTokens, 0, d->codes, d->codeWidth, d->tokens);
+        // The width known when compiled for the common cases, so that the loop over codes does
+        // not branch on it for every code.
+        int32_t total;
+        if (queryTokens == 32 && d->codeWidth == 4) total = interaction16(table, rowOf, hasRow, 1, 32, 32, d->codes, 4, d->tokens);
+        else if (queryTokens == 32 && d->codeWidth == 2) total = interaction16(table, rowOf, hasRow, 1, 32, 32, d->codes, 2, d->tokens);
+        else total = interaction16(table, rowOf, hasRow, 1, queryTokens, 0, d->codes, d->codeWidth, d->tokens);
         scores[i] = (float)total * unit;
     }
 }
@@ -416,8 +430,8 @@ void residual_sums(const int16_t *restrict lookup, size_t nq, size_t positions, 
 }
 
 static void prefetch_document(const plaid_lookup_document *document, size_t positions) {
-    plaid_prefetch(document->codes, document->tokens * (size_t)document->codeWidth);
-    plaid_prefetch(document->residuals, document->tokens * positions);
+    prefetch_bytes(document->codes, document->tokens * (size_t)document->codeWidth);
+    prefetch_bytes(document->residuals, document->tokens * positions);
 }
 
 static inline float sum_of(const float *maxes, size_t nq) {
@@ -446,7 +460,7 @@ static inline void gather_chunk(token_chunk *chunk, const plaid_lookup_document 
         const plaid_lookup_document *doc = &documents[*next];
         if (*nextToken == doc->tokens) {
             ++*next; *nextToken = 0;
-            if (*next + 2 < count) plaid_prefetch(documents[*next + 2].codes, documents[*next + 2].tokens * (size_t)documents[*next + 2].codeWidth);
+            if (*next + 2 < count) prefetch_bytes(documents[*next + 2].codes, documents[*next + 2].tokens * (size_t)documents[*next + 2].codeWidth);
             continue;
         }
         chunk->rows[n] = doc->residuals + *nextToken * positions;

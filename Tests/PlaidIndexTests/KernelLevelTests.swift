@@ -112,12 +112,27 @@ final class KernelLevelTests: XCTestCase {
                     var maxSims = [Float](repeating: 0, count: 2)
                     plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), documents, 2, &maxSims, &scratch)
                     var batch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, nq, documents, 2, 32, unit, &batch)
+                    plaid_centroid_interactions16(kept, rowOf, nil, nq, documents, 2, 32, unit, &batch)
                     let single = documents.map { plaid_centroid_interaction16(kept, rowOf, nq, $0.codes, 2, $0.tokens, unit) }
                     XCTAssertEqual(batch, single, "the batch scores each document as the one-document kernel does")
                     var nearBatch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, nq, documents, 2, 0, unit, &nearBatch)
+                    plaid_centroid_interactions16(kept, rowOf, nil, nq, documents, 2, 0, unit, &nearBatch)
                     XCTAssertEqual(nearBatch, single, "with no far prefetch too")
+                    var hasRow = [UInt64](repeating: 0, count: (k + 63) / 64)
+                    for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
+                    var bitsBatch = [Float](repeating: 0, count: 2)
+                    plaid_centroid_interactions16(kept, rowOf, hasRow, nq, documents, 2, 32, unit, &bitsBatch)
+                    XCTAssertEqual(bitsBatch, single, "with the bitmap of the centroids that have a row")
+                    let wide = codes.map(UInt32.init)
+                    let wideBatch = wide.withUnsafeBytes { w -> [Float] in
+                        let wideDocuments = documents.enumerated().map { i, d in
+                            plaid_lookup_document(codes: w.baseAddress! + 4 * 70 * i, residuals: d.residuals, tokens: d.tokens, codeWidth: 4)
+                        }
+                        var scores = [Float](repeating: 0, count: 2)
+                        plaid_centroid_interactions16(kept, rowOf, hasRow, nq, wideDocuments, 2, 0, unit, &scores)
+                        return scores
+                    }
+                    XCTAssertEqual(wideBatch, single, "with 4-byte codes")
                     return [plaid_centroid_interaction16(full, nil, nq, c.baseAddress!, 2, docTokens, unit),
                             plaid_centroid_interaction16(kept, rowOf, nq, c.baseAddress!, 2, docTokens, unit)] + maxSims + batch
                 }

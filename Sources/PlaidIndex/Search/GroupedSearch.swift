@@ -293,6 +293,8 @@ extension Searcher {
         let kept: [Int16]
         /// [centroid]: its row in `kept`.
         let rowOf: [UInt32]
+        /// Bit c set where rowOf[c] is not 0.
+        let hasRow: [UInt64]
         let unit: Float
 
         init(scores: PartialCentroidScores, threshold: Float, index: CompressedIndex) {
@@ -308,11 +310,16 @@ extension Searcher {
             }
             kept.removeLast((rows - keptCount) * nq)
             var rowOf = [UInt32](repeating: 0, count: index.quantizer.count)
-            for (r, id) in scores.ids.enumerated() { rowOf[Int(id)] = keptRowOf[r] }
+            var hasRow = [UInt64](repeating: 0, count: (index.quantizer.count + 63) / 64)
+            for (r, id) in scores.ids.enumerated() where keptRowOf[r] != 0 {
+                rowOf[Int(id)] = keptRowOf[r]
+                hasRow[Int(id) >> 6] |= 1 << UInt64(id & 63)
+            }
             self.index = index
             self.tokens = nq
             self.kept = kept
             self.rowOf = rowOf
+            self.hasRow = hasRow
             self.unit = unit
         }
 
@@ -323,7 +330,7 @@ extension Searcher {
             let documents = index.lookupDocuments(ordinals, residuals: false)
             var scores = [Float](repeating: 0, count: documents.count)
             let farAhead = index.segments.allSatisfy(\.codesOnHugePages) ? 0 : 32
-            plaid_centroid_interactions16(kept, rowOf, tokens, documents, documents.count, farAhead, unit, &scores)
+            plaid_centroid_interactions16(kept, rowOf, hasRow, tokens, documents, documents.count, farAhead, unit, &scores)
             return TopK.ranked(scores: scores, documents: ordinals)
         }
     }

@@ -111,10 +111,12 @@ typedef struct {
 } plaid_lookup_document;
 
 /// plaid_centroid_interaction16 (rowOf given) of each of `count` documents (their codes; the
-/// residuals are not read) into scores[i]. `farAhead`: how many documents ahead the first line of
-/// a document's codes is asked for (0: none), for codes on small pages, whose page walks then
-/// start early.
-void plaid_centroid_interactions16(const int16_t *table, const uint32_t *rowOf, size_t queryTokens,
+/// residuals are not read) into scores[i]. `hasRow`: a bit per centroid (bit c of word c / 64),
+/// set where rowOf[c] is not 0, so that the codes without a row, most of them, are told from a
+/// table that stays in the nearest cache; NULL to read rowOf for every code. `farAhead`: how
+/// many documents ahead the first line of a document's codes is asked for (0: none), for codes
+/// on small pages, whose page walks then start early.
+void plaid_centroid_interactions16(const int16_t *table, const uint32_t *rowOf, const uint64_t *hasRow, size_t queryTokens,
                                    const plaid_lookup_document *documents, size_t count, size_t farAhead, float unit,
                                    float *scores);
 
