@@ -267,6 +267,65 @@ final class GroupedSearchTests: XCTestCase {
         }
     }
 
+    /// Gaps of one to five bytes, lists cut inside a gap, and ids past the segment's documents:
+    /// the lists' kernel decodes each list as a plain byte-by-byte reading of its contract does
+    /// (a list ends at its end, at a gap running past it, or at an id past documentCount), so the
+    /// decoding of short gaps from whole words agrees with it on every length and every cut.
+    func testCreditedListsDecodeGapsOfEveryLength() {
+        var rng = SeededRandom(seed: 2121)
+        let documentCount = 40_000_000, ordinals = documentCount
+        let gapsOf: [ClosedRange<Int>] = [1...127, 128...16_383, 16_384...2_097_151, 2_097_152...9_000_000, 300_000_000...400_000_000]
+        for trial in 0..<40 {
+            var data: [UInt8] = []
+            var ranges: [(start: Int, end: Int)] = []
+            for _ in 0..<(1 + trial % 4) {
+                let start = data.count
+                for _ in 0..<Int(rng.next() % 30) {
+                    // Mostly short gaps, a long one now and then (five bytes only in some trials).
+                    let length = Int(rng.next() % (trial % 3 == 0 ? 5 : 4))
+                    let range = gapsOf[rng.next() % 3 == 0 ? length : min(length, 1)]
+                    var gap = range.lowerBound + Int(rng.next() % UInt64(range.count))
+                    if rng.next() % 17 == 0 { gap = 0 }  // a repeated id, as a damaged list may hold
+                    while gap >= 0x80 { data.append(UInt8(gap & 0x7F) | 0x80); gap >>= 7 }
+                    data.append(UInt8(gap))
+                }
+                // Some lists cut short, maybe inside a gap.
+                let end = trial % 2 == 1 && data.count > start ? start + Int(rng.next() % UInt64(data.count - start + 1)) : data.count
+                ranges.append((start, end))
+            }
+            var expected: [Int: Float] = [:]
+            for (l, range) in ranges.enumerated() {
+                var p = range.start, doc = 0, seen = Set<Int>()
+                decoding: while p < range.end {
+                    var gap = 0, shift = 0
+                    while true {
+                        if p >= range.end || shift >= 63 { break decoding }
+                        let byte = data[p]
+                        p += 1
+                        gap |= Int(byte & 0x7F) << shift
+                        if byte < 0x80 { break }
+                        shift += 7
+                    }
+                    doc += gap
+                    if doc >= documentCount { break }
+                    if seen.insert(doc).inserted { expected[doc, default: 0] += Float(l + 1) }
+                }
+            }
+            let room = max(data.count, 1)
+            var candidates = [Int64](repeating: -1, count: room), credits = [Float](repeating: 0, count: room)
+            let count = data.withUnsafeBufferPointer { bytes in
+                let lists = ranges.enumerated().map { l, range in
+                    plaid_probed_list(data: bytes.baseAddress!, start: range.start, end: range.end, documentCount: documentCount, base: 0,
+                                      deleted: nil, mark: Int32(l + 1), score: Float(l + 1))
+                }
+                return plaid_credit_lists(lists, lists.count, ordinals, room, &candidates, &credits)
+            }
+            XCTAssertEqual(count, expected.count, "trial \(trial)")
+            let found = Dictionary(uniqueKeysWithValues: (0..<max(count, 0)).map { (Int(candidates[$0]), credits[$0]) })
+            XCTAssertEqual(found, expected, "trial \(trial)")
+        }
+    }
+
     /// A list holding more postings than the room given (a damaged index whose recorded list
     /// lengths are short, opened without its postings checked, as the server opens) is refused,
     /// and nothing is written past the room: document 5 twice, in a room of one, had its second
