@@ -429,3 +429,191 @@ int plaid_int16_token_scores(const plaid_int16_centroids *q, const float *token,
     if (a != local) free(a);
     return 0;
 }
+
+// ---- Stage 1 screened: 8-bit rows bound the 16-bit products ---------------------------------
+//
+// A token's group scores read every row of its groups from memory (256 bytes a row at dimension
+// 128), and most of those scores decide nothing: they are neither at the threshold nor among the
+// token's best few. Each 16-bit row w is also kept as 8 bits, w = m·h + l with the integer
+// multiplier m = ⌈max|w|/127⌉, h = round(w/m) and |l| ≤ L = max|l| ≤ m/2, so that for the
+// token's 16-bit a, Σ a·w = m·Σ a·h + Σ a·l lies within m·Σ a·h ± L·‖a‖₁: exact integer bounds,
+// from half the bytes. Rounding to float and scaling by the same positive factor keeps their
+// order, so the bounds of the float the 16-bit product gives are those of the two integers, and a
+// row whose upper bound decides nothing need never be read in 16 bits.
+
+struct plaid_int8_screen {
+    size_t k, stride;  // stride: a row's bytes, 2 · pairs rounded up to 32 (zeros past dim)
+    int8_t *rows;      // [k][stride], 64-byte aligned
+    int32_t *multiplier, *slack;  // [k]: m and L
+};
+
+plaid_int8_screen *plaid_int8_screen_create(const plaid_int16_centroids *q) {
+    plaid_int8_screen *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->k = q->k;
+    s->stride = (2 * q->pairs + 31) / 32 * 32;
+    const size_t huge = (size_t)1 << 21;
+    size_t bytes = (q->k * s->stride + 63) / 64 * 64;
+    if (bytes >= huge) bytes = (bytes + huge - 1) / huge * huge;  // as the 16-bit rows, huge pages
+    s->rows = aligned_alloc(bytes >= huge ? huge : 64, bytes ? bytes : 64);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (s->rows && bytes >= huge) madvise(s->rows, bytes, MADV_HUGEPAGE);
+#endif
+    s->multiplier = malloc((q->k ? q->k : 1) * sizeof(int32_t));
+    s->slack = malloc((q->k ? q->k : 1) * sizeof(int32_t));
+    if (!s->rows || !s->multiplier || !s->slack) { plaid_int8_screen_destroy(s); return NULL; }
+    memset(s->rows, 0, bytes);
+    const size_t stride16 = 2 * q->pairs;
+    for (size_t c = 0; c < q->k; c++) {
+        const int16_t *w = q->rows + c * stride16;
+        int32_t largest = 0;
+        for (size_t i = 0; i < stride16; i++) largest = abs(w[i]) > largest ? abs(w[i]) : largest;
+        const int32_t m = largest > 0 ? (largest + 126) / 127 : 1;
+        int32_t slack = 0;
+        for (size_t i = 0; i < stride16; i++) {
+            // Rounded to nearest, half away from zero, in integers: |h| ≤ 127 since |w| ≤ 127·m.
+            const int32_t h = w[i] >= 0 ? (w[i] + m / 2) / m : -((-w[i] + m / 2) / m);
+            const int32_t l = w[i] - m * h;
+            slack = abs(l) > slack ? abs(l) : slack;
+            s->rows[c * s->stride + i] = (int8_t)h;
+        }
+        s->multiplier[c] = m;
+        s->slack[c] = slack;
+    }
+    return s;
+}
+
+void plaid_int8_screen_destroy(plaid_int8_screen *s) {
+    if (!s) return;
+    free(s->rows);
+    free(s->multiplier);
+    free(s->slack);
+    free(s);
+}
+
+static int32_t screen_dot_portable(const int16_t *a, const int8_t *h, size_t n) {
+    int32_t sum = 0;
+    for (size_t i = 0; i < n; i++) sum += (int32_t)a[i] * h[i];
+    return sum;
+}
+
+#if defined(__x86_64__)
+// Four consecutive 8-bit rows against one token (n a multiple of 32): each 16 bytes widened to
+// 16 bits and multiplied in pairs as token_dot4_avx2 does, the rows eight ahead prefetched.
+__attribute__((target("avx2"))) static void screen_dot4_avx2(const int16_t *a, const int8_t *h, size_t stride, size_t n,
+                                                             int32_t *sums) {
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+    for (size_t line = 0; line < stride * 4; line += 64) __builtin_prefetch(h + 8 * stride + line, 0, 1);
+    for (size_t i = 0; i < n; i += 16) {
+        const __m256i x = _mm256_loadu_si256((const __m256i *)(a + i));
+        acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(x, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(h + i)))));
+        acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(x, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(h + stride + i)))));
+        acc2 = _mm256_add_epi32(acc2, _mm256_madd_epi16(x, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(h + 2 * stride + i)))));
+        acc3 = _mm256_add_epi32(acc3, _mm256_madd_epi16(x, _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(h + 3 * stride + i)))));
+    }
+    const __m256i ab = _mm256_hadd_epi32(acc0, acc1), cd = _mm256_hadd_epi32(acc2, acc3);
+    const __m256i abcd = _mm256_hadd_epi32(ab, cd);
+    _mm_storeu_si128((__m128i *)sums, _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1)));
+}
+#endif
+
+// The exact 16-bit product of token a with centroid c, as plaid_int16_token_scores sums it.
+static int32_t exact_dot(const plaid_int16_centroids *q, const int16_t *a, size_t c, int kernel) {
+    const int16_t *w = q->rows + c * 2 * q->pairs;
+    switch (kernel) {
+#if defined(__x86_64__)
+    case PLAID_INT16_KERNEL_VNNI: return token_dot_vnni(a, w, q->pairs);
+    case PLAID_INT16_KERNEL_AVX2: return token_dot_avx2(a, w, q->pairs);
+#endif
+    default: return token_dot_portable(a, w, q->pairs);
+    }
+}
+
+// The keep-th largest of n values (keep ≤ n), by insertion into a small sorted buffer.
+static float keepth_largest(const float *v, size_t n, size_t keep, float *best) {
+    size_t filled = 0;
+    for (size_t j = 0; j < n; j++) {
+        const float x = v[j];
+        if (filled == keep && !(x > best[keep - 1])) continue;
+        size_t at = filled < keep ? filled++ : keep - 1;
+        while (at > 0 && best[at - 1] < x) { best[at] = best[at - 1]; at--; }
+        best[at] = x;
+    }
+    return best[keep - 1];
+}
+
+// The bounds of four consecutive rows' products, from their 8-bit sums: in doubles, where every
+// product and sum here is an exact integer (below 2^35), so that each float is the one rounding
+// of the integer bound, as (float) of an int64 gives.
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) static void bounds4_avx2(const plaid_int16_centroids *q, const plaid_int8_screen *screen, size_t c,
+                                                         const int32_t *sums, double norm1, float tokenScale, float *lower, float *upper) {
+    const __m256d sum = _mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)sums));
+    const __m256d centre = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(screen->multiplier + c))), sum);
+    const __m256d spread = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm_loadu_si128((const __m128i *)(screen->slack + c))), _mm256_set1_pd(norm1));
+    const __m128 unit = _mm_mul_ps(_mm_loadu_ps(q->scales + c), _mm_set1_ps(tokenScale));
+    _mm_storeu_ps(lower, _mm_mul_ps(_mm256_cvtpd_ps(_mm256_sub_pd(centre, spread)), unit));
+    _mm_storeu_ps(upper, _mm_mul_ps(_mm256_cvtpd_ps(_mm256_add_pd(centre, spread)), unit));
+}
+#endif
+
+int plaid_int16_token_screened_scores(const plaid_int16_centroids *q, const plaid_int8_screen *screen, const float *token,
+                                      int32_t start, int32_t count, float threshold, float worst, size_t keep, int32_t *which,
+                                      float *out, float *scratch, int kernel) {
+    kernel = available_kernel(kernel);
+    if (kernel < 0) return -1;
+    if (start < 0 || count < 0 || (size_t)start + (size_t)count > q->k || screen->k != q->k) return -3;
+    enum { STACK_VALUES = 1024 + 32 };
+    int16_t local[STACK_VALUES] __attribute__((aligned(64)));
+    int16_t *a = screen->stride <= STACK_VALUES ? local : aligned_alloc(64, (screen->stride * sizeof(int16_t) + 63) / 64 * 64);
+    if (!a) return -2;
+    memset(a, 0, screen->stride * sizeof(int16_t));
+    // The token quantized as plaid_int16_token_scores does it.
+    float largest = 0.0f;
+    for (size_t i = 0; i < q->dim; i++) largest = fabsf(token[i]) > largest ? fabsf(token[i]) : largest;
+    const float tokenScale = largest / QUERY_LIMIT, inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
+    int64_t norm1 = 0;
+    for (size_t i = 0; i < q->dim; i++) {
+        a[i] = round_to_int16(token[i] * inverse);
+        norm1 += a[i] < 0 ? -a[i] : a[i];
+    }
+    // The bounds of every product: lower ones in scratch, upper ones in scratch + n.
+    const size_t n = (size_t)count;
+    float *lower = scratch, *upper = scratch + n;
+    size_t j = 0;
+#if defined(__x86_64__)
+    if (kernel != PLAID_INT16_KERNEL_PORTABLE)
+        for (; j + 4 <= n; j += 4) {
+            int32_t sums[4];
+            const size_t c = (size_t)start + j;
+            screen_dot4_avx2(a, screen->rows + c * screen->stride, screen->stride, screen->stride, sums);
+            bounds4_avx2(q, screen, c, sums, (double)norm1, tokenScale, lower + j, upper + j);
+        }
+#endif
+    for (; j < n; j++) {
+        const size_t c = (size_t)start + j;
+        const int32_t sum = screen_dot_portable(a, screen->rows + c * screen->stride, screen->stride);
+        const int64_t centre = (int64_t)screen->multiplier[c] * sum, spread = (int64_t)screen->slack[c] * norm1;
+        const float unit = q->scales[c] * tokenScale;
+        lower[j] = (float)(centre - spread) * unit;
+        upper[j] = (float)(centre + spread) * unit;
+    }
+    // What a score must reach to matter: the threshold, or a place among the best `keep`, which
+    // needs more than `worst` and more than the keep-th largest lower bound of the range (that
+    // many centroids score at least their lower bounds).
+    float bar = worst;
+    if (keep > 0 && keep <= n) {
+        const float floor = keepth_largest(lower, n, keep, upper + n);
+        bar = floor > bar ? floor : bar;
+    }
+    if (threshold < bar) bar = threshold;
+    int exact = 0;
+    for (j = 0; j < n; j++) {
+        if (upper[j] < bar) continue;
+        const size_t c = (size_t)start + j;
+        which[exact] = (int32_t)j;
+        out[exact++] = (float)exact_dot(q, a, c, kernel) * (q->scales[c] * tokenScale);
+    }
+    if (a != local) free(a);
+    return exact;
+}

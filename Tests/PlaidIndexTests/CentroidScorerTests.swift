@@ -147,4 +147,51 @@ final class CentroidScorerTests: XCTestCase {
             }
         }
     }
+
+    /// Stage 1's screen by 8-bit rows gives, for the centroids it scores, the 16-bit floats
+    /// exactly, and every centroid it leaves out scores below the threshold and either below the
+    /// worst given or below `keep` others of the range: whatever the threshold, the worst and the
+    /// keep, at every CPU level, on dimensions 128 and 97 (odd: a last pair half zero) and ranges
+    /// whose length is off the kernel's four rows.
+    func testScreenedScoresKeepEveryScoreThatCanMatter() {
+        var rng = SeededRandom(seed: 77)
+        for (dim, k) in [(128, 300), (97, 45)] {
+            let scorer = CentroidScorer(centroids: randomUnitVectors(k, dim: dim, seed: 78), dim: dim)
+            let query = randomUnitVectors(6, dim: dim, seed: 79)
+            var left = 0, kept = 0
+            for trial in 0..<60 {
+                let t = trial % 6
+                let lower = Int(rng.next() % UInt64(k / 2)), range = lower..<(lower + 1 + Int(rng.next() % UInt64(k - lower - 1)))
+                var exact = [Float](repeating: .nan, count: range.count)
+                query.withUnsafeBufferPointer { scorer.scores(token: $0.baseAddress! + t * dim, ranges: [range], into: &exact, method: .int16Portable) }
+                // The threshold and the worst at scores of the range itself, where a bound off by
+                // the least rounding leaves out a centroid that matters; the threshold at one of
+                // the range's highest, as stage 1's is.
+                let threshold = exact.sorted(by: >)[Int(rng.next() % UInt64(min(3, range.count)))], keep = Int(rng.next() % 4)
+                let worst: Float = trial % 3 == 0 ? -.infinity : exact[Int(rng.next() % UInt64(range.count))]
+                var outputs: [[Float]] = []
+                for method in int16Methods {
+                    var offsets = [Int32](repeating: -1, count: range.count), scores = [Float](repeating: .nan, count: range.count)
+                    var scratch = [Float](repeating: .nan, count: 2 * range.count + keep)
+                    let n = query.withUnsafeBufferPointer {
+                        scorer.screenedScores(token: $0.baseAddress! + t * dim, range: range, threshold: threshold, worst: worst, keep: keep,
+                                              offsets: &offsets, scores: &scores, scratch: &scratch, method: method)
+                    }
+                    let chosen = Array(offsets.prefix(n).map(Int.init))
+                    XCTAssertEqual(chosen, chosen.sorted(), "\(method): increasing offsets")
+                    XCTAssertEqual(Array(scores.prefix(n)), chosen.map { exact[$0] }, "\(method): the 16-bit floats, trial \(trial)")
+                    for j in Set(0..<range.count).subtracting(chosen) {
+                        XCTAssertLessThan(exact[j], threshold, "\(method): a centroid left out reaches the threshold, trial \(trial)")
+                        let better = exact.filter { $0 > exact[j] }.count
+                        XCTAssertTrue(exact[j] < worst || better >= keep, "\(method): a centroid left out could be among the best \(keep), trial \(trial)")
+                    }
+                    outputs.append(Array(scores.prefix(n)) + chosen.map(Float.init))
+                    left += range.count - n
+                    kept += n
+                }
+                XCTAssertEqual(Set(outputs.map { $0.map(\.bitPattern) }).count, 1, "every level screens alike, trial \(trial)")
+            }
+            XCTAssertGreaterThan(left, kept, "the screen leaves most centroids out at dimension \(dim)")
+        }
+    }
 }

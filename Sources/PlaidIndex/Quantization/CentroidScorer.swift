@@ -37,6 +37,7 @@ public final class CentroidScorer: @unchecked Sendable {
 
     private let lock = NSLock()
     private var quantized: OpaquePointer?
+    private var screen: OpaquePointer?
 
     public init(centroids: [Float], dim: Int) {
         precondition(dim > 0 && centroids.count % dim == 0)
@@ -44,7 +45,10 @@ public final class CentroidScorer: @unchecked Sendable {
         self.dim = dim
     }
 
-    deinit { plaid_int16_centroids_destroy(quantized) }
+    deinit {
+        plaid_int8_screen_destroy(screen)
+        plaid_int16_centroids_destroy(quantized)
+    }
 
     /// The method `.automatic` stands for on this CPU.
     public static func resolved(_ method: Method) -> Method {
@@ -116,6 +120,41 @@ public final class CentroidScorer: @unchecked Sendable {
         let starts = ranges.map { Int32($0.lowerBound) }, counts = ranges.map { Int32($0.count) }
         let status = plaid_int16_token_scores(quantizedCentroids(), token, starts, counts, ranges.count, scores, kernel)
         precondition(status == 0, status == -1 ? "the AVX2 kernel needs AVX2" : status == -3 ? "a centroid range beyond \(count)" : "out of memory scoring centroids")
+    }
+
+    /// The scores of `token` [dim] against centroids `range` that could matter, screened by
+    /// their 8-bit rows (plaid_int16_token_screened_scores): those that could reach `threshold`,
+    /// or be among the range's best `keep` while above `worst`, in increasing order, offsets[i]
+    /// being the i-th one's offset in the range and scores[i] what `scores(token:ranges:into:)`
+    /// gives it. Every other centroid of the range scores below `threshold`, and either below
+    /// `worst` or below `keep` others of the range. offsets and scores: room for range.count;
+    /// scratch: 2 · range.count + keep floats. Returns how many were scored.
+    public func screenedScores(token: UnsafePointer<Float>, range: Range<Int>, threshold: Float, worst: Float, keep: Int,
+                               offsets: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>, method: Method = .int16) -> Int {
+        guard !range.isEmpty else { return 0 }
+        let kernel: Int32
+        switch method {
+        case .int16Portable: kernel = Int32(PLAID_INT16_KERNEL_PORTABLE)
+        case .int16AVX2: kernel = Int32(PLAID_INT16_KERNEL_AVX2)
+        default: kernel = Int32(PLAID_INT16_KERNEL_AUTOMATIC)
+        }
+        let (table, screen) = screenedCentroids()
+        let status = plaid_int16_token_screened_scores(table, screen, token, Int32(range.lowerBound), Int32(range.count), threshold, worst,
+                                                       max(keep, 0), offsets, scores, scratch, kernel)
+        precondition(status >= 0, status == -1 ? "the AVX2 kernel needs AVX2" : status == -3 ? "a centroid range beyond \(count)" : "out of memory scoring centroids")
+        return Int(status)
+    }
+
+    /// The 16-bit rows and their 8-bit screen, the screen made on first use (half the 16-bit
+    /// rows' bytes), only for the searches that screen.
+    private func screenedCentroids() -> (OpaquePointer, OpaquePointer) {
+        let table = quantizedCentroids()
+        lock.lock(); defer { lock.unlock() }
+        if let screen { return (table, screen) }
+        guard let made = plaid_int8_screen_create(table) else { preconditionFailure("out of memory screening \(count) centroids") }
+        screen = made
+        return (table, made)
     }
 
     /// The 16-bit rows, made on first use (6 MB for 8,192 centroids of dimension 384), so that

@@ -54,6 +54,15 @@ public struct CoarseQuantizer: Sendable {
         scorer.scores(token: token, ranges: ranges, into: scores)
     }
 
+    /// `scorer.screenedScores`: the 16-bit scores of `token` against the centroids of `range`
+    /// that could reach `threshold` or the range's best `keep` above `worst`, with their offsets.
+    public func screenedScores(token: UnsafePointer<Float>, range: Range<Int>, threshold: Float, worst: Float, keep: Int,
+                               offsets: UnsafeMutablePointer<Int32>, scores: UnsafeMutablePointer<Float>,
+                               scratch: UnsafeMutablePointer<Float>) -> Int {
+        scorer.screenedScores(token: token, range: range, threshold: threshold, worst: worst, keep: keep, offsets: offsets,
+                              scores: scores, scratch: scratch)
+    }
+
     /// Nearest centroid of each of `count` vectors ([count, dim]), on all cores.
     public func assign(_ vectors: UnsafePointer<Float>, count n: Int, into codes: UnsafeMutablePointer<Int32>) {
         if count >= Self.groupedAssignmentFrom {

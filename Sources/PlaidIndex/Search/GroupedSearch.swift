@@ -136,15 +136,28 @@ extension Searcher {
             let chosenGroups = (0..<g).filter { !choosers[$0].isEmpty }
             scores.scoredCentroids = chosenGroups.reduce(0) { $0 + groups.members(of: $1).count }
             var best = [ProbeChoice](repeating: ProbeChoice(count: max(1, ncells)), count: active.count)
-            var own = [Float](repeating: 0, count: max(groups.largestGroup, groups.tail.count))
+            let room = max(groups.largestGroup, groups.tail.count)
+            var own = [Float](repeating: 0, count: room), offsets = [Int32](repeating: 0, count: room)
+            var scratch = [Float](repeating: 0, count: 2 * room + max(1, ncells))
             // Groups in centroid order, then the tail (which every token probes among too), so
             // that each token meets its centroids in increasing order and ties go to the lower.
             let visits = chosenGroups.map { (members: groups.members(of: $0), tokens: choosers[$0]) }
                 + (groups.tail.isEmpty ? [] : [(members: groups.tail, tokens: Array(active.indices))])
             for visit in visits {
                 for i in visit.tokens {
-                    index.quantizer.scores(token: query + active[i] * dim, ranges: [visit.members], into: &own)
-                    own.withUnsafeBufferPointer { best[i].consider(visit.members, scores: $0.baseAddress!, threshold: threshold, passing: &passing) }
+                    // Only the centroids that can matter, at the threshold or among the best
+                    // ncells, are scored: each of the others scores below the threshold and
+                    // below ncells others or the chosen's worst, where `consider` would pass it
+                    // over or keep it only until those displace it.
+                    let worst = best[i].chosen.count == best[i].count ? best[i].chosen[best[i].count - 1].score : -Float.infinity
+                    let scored = index.quantizer.screenedScores(token: query + active[i] * dim, range: visit.members, threshold: threshold,
+                                                                worst: worst, keep: best[i].count, offsets: &offsets, scores: &own,
+                                                                scratch: &scratch)
+                    for j in 0..<scored {
+                        let score = own[j], c = visit.members.lowerBound + Int(offsets[j])
+                        if score >= threshold { passing.append(c) }
+                        best[i].consider(centroid: c, score: score)
+                    }
                 }
             }
             scores.probes = best.map(\.chosen)
@@ -160,21 +173,6 @@ extension Searcher {
         var chosen: [(centroid: Int, score: Float)] = []
 
         init(count: Int) { self.count = count }
-
-        /// Considers centroids `members`, in order, scores[j] being the j-th one's, and appends
-        /// those scoring at or above `threshold` to `passing`. One call a group rather than one a
-        /// centroid, and a full choice's worst score kept at hand: this loop runs for every
-        /// centroid a token scores (2,048 each at 131,072 centroids).
-        mutating func consider(_ members: Range<Int>, scores: UnsafePointer<Float>, threshold: Float, passing: inout [Int]) {
-            var worst = chosen.count == count ? chosen[count - 1].score : -Float.infinity
-            for (j, c) in members.enumerated() {
-                let score = scores[j]
-                if score >= threshold { passing.append(c) }
-                if chosen.count == count && !(score > worst) { continue }
-                consider(centroid: c, score: score)
-                if chosen.count == count { worst = chosen[count - 1].score }
-            }
-        }
 
         mutating func consider(centroid: Int, score: Float) {
             if chosen.count == count {

@@ -289,6 +289,24 @@ int plaid_int16_centroid_scores_of(const plaid_int16_centroids *quantized, const
 int plaid_int16_token_scores(const plaid_int16_centroids *quantized, const float *token, const int32_t *starts,
                              const int32_t *counts, size_t ranges, float *out, int kernel);
 
+/// The 16-bit centroids also held in 8 bits, which bound the 16-bit products from half the bytes
+/// (centroid_scores.c). Opaque; made from a plaid_int16_centroids (which it does not keep), freed
+/// by _destroy. NULL when out of memory.
+typedef struct plaid_int8_screen plaid_int8_screen;
+plaid_int8_screen *plaid_int8_screen_create(const plaid_int16_centroids *quantized);
+void plaid_int8_screen_destroy(plaid_int8_screen *screen);
+
+/// One query token [dim] against centroids start ..< start + count, screened: the centroids
+/// whose score could reach `threshold`, or be among the range's best `keep` while above `worst`
+/// (−∞: any score), in increasing order, which[i] being the i-th one's offset in the range and
+/// out[i] what plaid_int16_token_scores gives it. Every other centroid of the range scores below
+/// `threshold`, and either below `worst` or below `keep` others of the range. which and out have
+/// room for count; `scratch` holds 2 · count + keep floats. Returns how many were scored, or -1,
+/// -2, -3 as plaid_int16_token_scores (-3 also for a screen of another table).
+int plaid_int16_token_screened_scores(const plaid_int16_centroids *quantized, const plaid_int8_screen *screen,
+                                      const float *token, int32_t start, int32_t count, float threshold, float worst,
+                                      size_t keep, int32_t *which, float *out, float *scratch, int kernel);
+
 #ifdef __cplusplus
 }
 #endif
