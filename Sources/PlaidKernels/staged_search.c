@@ -748,27 +748,40 @@ size_t plaid_select_best(const int64_t *ordinals, const float *scores, size_t n,
     const float range = high - low;
     const float scale = range > 0 && isfinite(range) ? (float)(SELECT_BINS - 1) / range : 0.0f;
     uint16_t *binOf = malloc(n * sizeof(uint16_t));
-    uint32_t *bins = calloc(SELECT_BINS, sizeof(uint32_t));
+    uint32_t *bins = calloc(4 * SELECT_BINS, sizeof(uint32_t));
     if (!binOf || !bins) { free(binOf); free(bins); return SIZE_MAX; }
-    for (size_t i = 0; i < n; i++) binOf[i] = (uint16_t)score_bin(scores[i], low, scale);
-    for (size_t i = 0; i < n; i++) bins[binOf[i]]++;
+    // Four histograms, summed after: many candidates share a score (one token's credit), and in
+    // one histogram each of their counts waited on the store of the one before.
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (size_t h = 0; h < 4; h++) {
+            const uint16_t b = (uint16_t)score_bin(scores[i + h], low, scale);
+            binOf[i + h] = b;
+            bins[h * SELECT_BINS + b]++;
+        }
+    for (; i < n; i++) bins[binOf[i] = (uint16_t)score_bin(scores[i], low, scale)]++;
+    for (size_t b = 0; b < SELECT_BINS; b++) bins[b] += bins[SELECT_BINS + b] + bins[2 * SELECT_BINS + b] + bins[3 * SELECT_BINS + b];
     size_t bin = SELECT_BINS - 1, above = 0;
     while (above + bins[bin] < count) above += bins[bin--];
-    float *values = malloc(bins[bin] * sizeof(float));
+    const size_t inBin = bins[bin];
+    float *values = malloc(inBin * sizeof(float));
     if (!values) { free(binOf); free(bins); return SIZE_MAX; }
     size_t m = 0;
-    for (size_t i = 0; i < n; i++) if (binOf[i] == bin) values[m++] = scores[i];
+    for (i = 0; i < n; i++) if (binOf[i] == bin) values[m++] = scores[i];
     const float threshold = rth_largest(values, m, count - above);
     free(values); free(binOf); free(bins);
-    size_t kept = 0, tied = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (scores[i] > threshold) out[kept++] = ordinals[i];
-        else tied += scores[i] == threshold;
-    }
-    int64_t *ties = malloc(tied * sizeof(int64_t)), *scratch = malloc((tied > count ? tied : count) * sizeof(int64_t));
+    // One pass, without branches, into the kept (fewer than count score above the threshold, so
+    // out has room for each write) and the ties (all in the threshold's bin: room for inBin,
+    // plus the one write past the last tie).
+    int64_t *ties = malloc((inBin + 1) * sizeof(int64_t)), *scratch = malloc((inBin > count ? inBin : count) * sizeof(int64_t));
     if (!ties || !scratch) { free(ties); free(scratch); return SIZE_MAX; }
-    tied = 0;
-    for (size_t i = 0; i < n; i++) if (scores[i] == threshold) ties[tied++] = ordinals[i];
+    size_t kept = 0, tied = 0;
+    for (i = 0; i < n; i++) {
+        out[kept] = ordinals[i];
+        kept += scores[i] > threshold;
+        ties[tied] = ordinals[i];
+        tied += scores[i] == threshold;
+    }
     sort_ordinals(ties, tied, scratch);
     for (size_t i = 0; kept < count; i++) out[kept++] = ties[i];
     sort_ordinals(out, kept, scratch);
