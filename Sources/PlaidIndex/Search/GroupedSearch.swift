@@ -6,7 +6,8 @@ import PlaidKernels
 /// cost follows the candidates it keeps rather than every centroid and every candidate:
 ///
 /// 1. centroid scores — each query token is scored against the group centers, then against the
-///    centroids of its own best `groupProbes` groups and the tail only (one dot product per pair);
+///    centroids of its own best `groupProbes` groups and the tail only (bounded from 8-bit rows
+///    first, and scored in 16 bits where the bounds say the score could matter);
 ///    the centroids a token scores at or above the threshold, and the tail, are then scored by
 ///    every token (the rows stage 2 reads);
 ///    candidate lists — each token's best `ncells` (at least 2) of its scored centroids, and the
