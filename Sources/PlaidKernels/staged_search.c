@@ -770,9 +770,9 @@ size_t plaid_select_best(const int64_t *ordinals, const float *scores, size_t n,
     for (i = 0; i < n; i++) if (binOf[i] == bin) values[m++] = scores[i];
     const float threshold = rth_largest(values, m, count - above);
     free(values); free(binOf); free(bins);
-    // One pass, without branches, into the kept (fewer than count score above the threshold, so
-    // out has room for each write) and the ties (all in the threshold's bin: room for inBin,
-    // plus the one write past the last tie).
+    // One pass, without branches, into the kept (fewer than count scores lie above the
+    // threshold, so out has room for each write) and the ties (all in the threshold's bin: room
+    // for inBin, plus the one write past the last tie).
     int64_t *ties = malloc((inBin + 1) * sizeof(int64_t)), *scratch = malloc((inBin > count ? inBin : count) * sizeof(int64_t));
     if (!ties || !scratch) { free(ties); free(scratch); return SIZE_MAX; }
     size_t kept = 0, tied = 0;
