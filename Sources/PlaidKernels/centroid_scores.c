@@ -49,22 +49,30 @@ struct plaid_int16_centroids {
     float *scales;         // [k]: centroid c ≈ rows[c] · scales[c]
 };
 
+// A zeroed table of `bytes`, 64-byte aligned. From 2 MiB on it is asked for in huge pages:
+// stages 1 and 4 of the grouped search read rows scattered over it, each on a page of its own
+// with 4 KiB pages. NULL when out of memory.
+static void *table_alloc(size_t bytes) {
+    const size_t huge = (size_t)1 << 21;
+    bytes = (bytes + 63) / 64 * 64;
+    if (bytes >= huge) bytes = (bytes + huge - 1) / huge * huge;
+    void *table = aligned_alloc(bytes >= huge ? huge : 64, bytes ? bytes : 64);
+    if (!table) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (bytes >= huge) madvise(table, bytes, MADV_HUGEPAGE);
+#endif
+    memset(table, 0, bytes);
+    return table;
+}
+
 plaid_int16_centroids *plaid_int16_centroids_create(const float *centroids, size_t k, size_t dim) {
     plaid_int16_centroids *q = calloc(1, sizeof *q);
     if (!q) return NULL;
     q->k = k; q->dim = dim; q->pairs = (dim + 1) / 2;
-    const size_t stride = 2 * q->pairs, huge = (size_t)1 << 21;
-    size_t bytes = (k * stride * sizeof(int16_t) + 63) / 64 * 64;
-    // A table of 2 MiB or more is asked for in huge pages: stages 1 and 4 of the grouped search
-    // read rows scattered over it, each on a page of its own with 4 KiB pages.
-    if (bytes >= huge) bytes = (bytes + huge - 1) / huge * huge;
-    q->rows = aligned_alloc(bytes >= huge ? huge : 64, bytes ? bytes : 64);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (q->rows && bytes >= huge) madvise(q->rows, bytes, MADV_HUGEPAGE);
-#endif
+    const size_t stride = 2 * q->pairs;
+    q->rows = table_alloc(k * stride * sizeof(int16_t));
     q->scales = malloc((k ? k : 1) * sizeof(float));
     if (!q->rows || !q->scales) { plaid_int16_centroids_destroy(q); return NULL; }
-    memset(q->rows, 0, bytes);
     const float budget = CENTROID_L1_BUDGET - 0.5f * (float)dim > 1.0f ? CENTROID_L1_BUDGET - 0.5f * (float)dim : 1.0f;
     for (size_t c = 0; c < k; c++) {
         const float *row = centroids + c * dim;
@@ -452,17 +460,10 @@ plaid_int8_screen *plaid_int8_screen_create(const plaid_int16_centroids *q) {
     if (!s) return NULL;
     s->k = q->k;
     s->stride = (2 * q->pairs + 31) / 32 * 32;
-    const size_t huge = (size_t)1 << 21;
-    size_t bytes = (q->k * s->stride + 63) / 64 * 64;
-    if (bytes >= huge) bytes = (bytes + huge - 1) / huge * huge;  // as the 16-bit rows, huge pages
-    s->rows = aligned_alloc(bytes >= huge ? huge : 64, bytes ? bytes : 64);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (s->rows && bytes >= huge) madvise(s->rows, bytes, MADV_HUGEPAGE);
-#endif
+    s->rows = table_alloc(q->k * s->stride);
     s->multiplier = malloc((q->k ? q->k : 1) * sizeof(int32_t));
     s->slack = malloc((q->k ? q->k : 1) * sizeof(int32_t));
     if (!s->rows || !s->multiplier || !s->slack) { plaid_int8_screen_destroy(s); return NULL; }
-    memset(s->rows, 0, bytes);
     const size_t stride16 = 2 * q->pairs;
     for (size_t c = 0; c < q->k; c++) {
         const int16_t *w = q->rows + c * stride16;
