@@ -391,23 +391,41 @@ __attribute__((target("avx2"))) static void token_dot4_avx2(const int16_t *a, co
 }
 #endif
 
+// One token [dim] quantized as quantize_query does it, in natural order (pairs of dimensions),
+// into a (whose first dim values it writes); returns the token's unit.
+static float quantize_token(const float *token, size_t dim, int16_t *a) {
+    float largest = 0.0f;
+    for (size_t i = 0; i < dim; i++) largest = fabsf(token[i]) > largest ? fabsf(token[i]) : largest;
+    const float inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
+    for (size_t i = 0; i < dim; i++) a[i] = round_to_int16(token[i] * inverse);
+    return largest / QUERY_LIMIT;
+}
+
+// The exact 16-bit product of token a with centroid c, one row at a time.
+static int32_t exact_dot(const plaid_int16_centroids *q, const int16_t *a, size_t c, int kernel) {
+    const int16_t *w = q->rows + c * 2 * q->pairs;
+    switch (kernel) {
+#if defined(__x86_64__)
+    case PLAID_INT16_KERNEL_VNNI: return token_dot_vnni(a, w, q->pairs);
+    case PLAID_INT16_KERNEL_AVX2: return token_dot_avx2(a, w, q->pairs);
+#endif
+    default: return token_dot_portable(a, w, q->pairs);
+    }
+}
+
 int plaid_int16_token_scores(const plaid_int16_centroids *q, const float *token, const int32_t *starts, const int32_t *counts,
                              size_t ranges, float *out, int kernel) {
     kernel = available_kernel(kernel);
     if (kernel < 0) return -1;
     for (size_t g = 0; g < ranges; g++)
         if (starts[g] < 0 || counts[g] < 0 || (size_t)starts[g] + (size_t)counts[g] > q->k) return -3;
-    // The token quantized as quantize_query does it, in natural order (pairs of dimensions), on
-    // the stack up to dimension 1,024.
+    // The quantized token on the stack up to dimension 1,024.
     enum { STACK_PAIRS = 512 };
     int16_t local[2 * STACK_PAIRS + 32] __attribute__((aligned(64)));
     int16_t *a = q->pairs <= STACK_PAIRS ? local : aligned_alloc(64, (2 * q->pairs * sizeof(int16_t) + 63) / 64 * 64 + 64);
     if (!a) return -2;
     memset(a, 0, 2 * q->pairs * sizeof(int16_t));
-    float largest = 0.0f;
-    for (size_t i = 0; i < q->dim; i++) largest = fabsf(token[i]) > largest ? fabsf(token[i]) : largest;
-    const float tokenScale = largest / QUERY_LIMIT, inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
-    for (size_t i = 0; i < q->dim; i++) a[i] = round_to_int16(token[i] * inverse);
+    const float tokenScale = quantize_token(token, q->dim, a);
     const size_t stride = 2 * q->pairs;
     for (size_t g = 0; g < ranges; g++) {
         size_t c = (size_t)starts[g];
@@ -421,18 +439,7 @@ int plaid_int16_token_scores(const plaid_int16_centroids *q, const float *token,
                 for (size_t i = 0; i < 4; i++) *out++ = (float)sums[i] * (q->scales[c + i] * tokenScale);
             }
 #endif
-        for (; c < end; c++) {
-            const int16_t *w = q->rows + c * stride;
-            int32_t sum;
-            switch (kernel) {
-#if defined(__x86_64__)
-            case PLAID_INT16_KERNEL_VNNI: sum = token_dot_vnni(a, w, q->pairs); break;
-            case PLAID_INT16_KERNEL_AVX2: sum = token_dot_avx2(a, w, q->pairs); break;
-#endif
-            default: sum = token_dot_portable(a, w, q->pairs); break;
-            }
-            *out++ = (float)sum * (q->scales[c] * tokenScale);
-        }
+        for (; c < end; c++) *out++ = (float)exact_dot(q, a, c, kernel) * (q->scales[c] * tokenScale);
     }
     if (a != local) free(a);
     return 0;
@@ -518,18 +525,6 @@ __attribute__((target("avx2"))) static void screen_dot4_avx2(const int16_t *a, c
 }
 #endif
 
-// The exact 16-bit product of token a with centroid c, as plaid_int16_token_scores sums it.
-static int32_t exact_dot(const plaid_int16_centroids *q, const int16_t *a, size_t c, int kernel) {
-    const int16_t *w = q->rows + c * 2 * q->pairs;
-    switch (kernel) {
-#if defined(__x86_64__)
-    case PLAID_INT16_KERNEL_VNNI: return token_dot_vnni(a, w, q->pairs);
-    case PLAID_INT16_KERNEL_AVX2: return token_dot_avx2(a, w, q->pairs);
-#endif
-    default: return token_dot_portable(a, w, q->pairs);
-    }
-}
-
 // The keep-th largest of n values (keep ≤ n), by insertion into a small sorted buffer.
 static float keepth_largest(const float *v, size_t n, size_t keep, float *best) {
     size_t filled = 0;
@@ -569,15 +564,9 @@ int plaid_int16_token_screened_scores(const plaid_int16_centroids *q, const plai
     int16_t *a = screen->stride <= STACK_VALUES ? local : aligned_alloc(64, (screen->stride * sizeof(int16_t) + 63) / 64 * 64);
     if (!a) return -2;
     memset(a, 0, screen->stride * sizeof(int16_t));
-    // The token quantized as plaid_int16_token_scores does it.
-    float largest = 0.0f;
-    for (size_t i = 0; i < q->dim; i++) largest = fabsf(token[i]) > largest ? fabsf(token[i]) : largest;
-    const float tokenScale = largest / QUERY_LIMIT, inverse = largest > 1e-30f ? QUERY_LIMIT / largest : 0.0f;
+    const float tokenScale = quantize_token(token, q->dim, a);
     int64_t norm1 = 0;
-    for (size_t i = 0; i < q->dim; i++) {
-        a[i] = round_to_int16(token[i] * inverse);
-        norm1 += a[i] < 0 ? -a[i] : a[i];
-    }
+    for (size_t i = 0; i < q->dim; i++) norm1 += a[i] < 0 ? -a[i] : a[i];
     // The bounds of every product: lower ones in scratch, upper ones in scratch + n.
     const size_t n = (size_t)count;
     float *lower = scratch, *upper = scratch + n;
