@@ -112,16 +112,19 @@ final class KernelLevelTests: XCTestCase {
                     var maxSims = [Float](repeating: 0, count: 2)
                     plaid_maxsim_from_lookup(scores, lookup, units, nq, dim, Int32(nbits), documents, 2, &maxSims, &scratch)
                     var batch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, nil, nq, documents, 2, 32, unit, &batch)
+                    plaid_centroid_interactions16(kept, rowOf, nil, nil, nq, documents, 2, 32, unit, &batch)
                     let single = documents.map { plaid_centroid_interaction16(kept, rowOf, nq, $0.codes, 2, $0.tokens, unit) }
                     XCTAssertEqual(batch, single, "the batch scores each document as the one-document kernel does")
                     var nearBatch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, nil, nq, documents, 2, 0, unit, &nearBatch)
+                    plaid_centroid_interactions16(kept, rowOf, nil, nil, nq, documents, 2, 0, unit, &nearBatch)
                     XCTAssertEqual(nearBatch, single, "with no far prefetch too")
+                    // The kept rows are in centroid order, so the bitmap and the counts before each
+                    // word name them too (rowOf not read).
                     var hasRow = [UInt64](repeating: 0, count: (k + 63) / 64)
                     for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
+                    let rowsBefore = hasRow.indices.map { w in UInt32(hasRow[..<w].reduce(0) { $0 + $1.nonzeroBitCount }) }
                     var bitsBatch = [Float](repeating: 0, count: 2)
-                    plaid_centroid_interactions16(kept, rowOf, hasRow, nq, documents, 2, 32, unit, &bitsBatch)
+                    plaid_centroid_interactions16(kept, nil, hasRow, rowsBefore, nq, documents, 2, 32, unit, &bitsBatch)
                     XCTAssertEqual(bitsBatch, single, "with the bitmap of the centroids that have a row")
                     let wide = codes.map(UInt32.init)
                     let wideBatch = wide.withUnsafeBytes { w -> [Float] in
@@ -129,7 +132,7 @@ final class KernelLevelTests: XCTestCase {
                             plaid_lookup_document(codes: w.baseAddress! + 4 * 70 * i, residuals: d.residuals, tokens: d.tokens, codeWidth: 4)
                         }
                         var scores = [Float](repeating: 0, count: 2)
-                        plaid_centroid_interactions16(kept, rowOf, hasRow, nq, wideDocuments, 2, 0, unit, &scores)
+                        plaid_centroid_interactions16(kept, nil, hasRow, rowsBefore, nq, wideDocuments, 2, 0, unit, &scores)
                         return scores
                     }
                     XCTAssertEqual(wideBatch, single, "with 4-byte codes")
@@ -155,6 +158,57 @@ final class KernelLevelTests: XCTestCase {
         // A reduction that reassociates by design: equal up to rounding, not bit for bit.
         let norms = atEachLevel { plaid_squared_norm(queryT, queryT.count) }
         for run in norms { XCTAssertEqual(run.result, norms[0].result, accuracy: 1e-5 * norms[0].result, "level \(run.level)") }
+    }
+
+    /// The grouped stage 2's batch kernel, its rows named by a bitmap and the counts before each
+    /// word, scores as the one-document kernel with a row number per centroid: on documents longer
+    /// than the runs it gathers the codes with a row in, with codes whose rows lie in the first and
+    /// last bits of their words, on one without tokens, and for 32 query tokens and for fewer.
+    func testRankedRowsScoreAsRowNumbersAtEveryLevel() {
+        var rng = SeededRandom(seed: 3535)
+        let k = 1_000
+        for nq in [32, 7] {
+            // Every fourth word of the bitmap full, a bit now and then elsewhere (bits 0 and 63 included).
+            var rowOf = [UInt32](repeating: 0, count: k), kept = 0
+            for c in 0..<k where (c / 64) % 4 == 1 || c % 64 == 0 || c % 64 == 63 || rng.next() % 9 == 0 {
+                kept += 1
+                rowOf[c] = UInt32(kept)
+            }
+            let table = (0..<(kept + 1) * nq).map { $0 < nq ? Int16.min : Int16(truncatingIfNeeded: Int(rng.next() % 60_001) - 30_000) }
+            var hasRow = [UInt64](repeating: 0, count: (k + 63) / 64)
+            for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
+            let rowsBefore = hasRow.indices.map { w in UInt32(hasRow[..<w].reduce(0) { $0 + $1.nonzeroBitCount }) }
+            let lengths = [0, 1, 255, 256, 257, 700, 40]
+            let codes = (0..<lengths.reduce(0, +)).map { _ in UInt32(rng.next() % UInt64(k)) }
+            let narrow = codes.map { UInt16($0) }
+            let single: [Float] = codes.withUnsafeBytes { c in
+                var start = 0
+                return lengths.map { length in
+                    defer { start += length }
+                    return plaid_centroid_interaction16(table, rowOf, nq, c.baseAddress! + 4 * start, 4, length, 0.5)
+                }
+            }
+            let runs = atEachLevel { () -> [[Float]] in
+                [4, 2].map { width in
+                    let bytes = width == 4 ? codes.withUnsafeBytes { Array($0) } : narrow.withUnsafeBytes { Array($0) }
+                    return bytes.withUnsafeBytes { c in
+                        var start = 0
+                        let documents = lengths.map { length in
+                            defer { start += length }
+                            return plaid_lookup_document(codes: c.baseAddress! + width * start, residuals: nil, tokens: length, codeWidth: Int32(width))
+                        }
+                        var scores = [Float](repeating: -1, count: documents.count)
+                        plaid_centroid_interactions16(table, nil, hasRow, rowsBefore, nq, documents, documents.count, 0, 0.5, &scores)
+                        return scores
+                    }
+                }
+            }
+            for run in runs {
+                XCTAssertEqual(run.result[0], single, "4-byte codes, \(nq) tokens, level \(run.level)")
+                XCTAssertEqual(run.result[1], single, "2-byte codes, \(nq) tokens, level \(run.level)")
+            }
+            XCTAssertEqual(single[0], 0, "a document without tokens scores 0")
+        }
     }
 
     /// Residual coding in C gives the bytes of `ResidualCodec.encode` at every level and bit width,

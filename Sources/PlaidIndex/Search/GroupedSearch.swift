@@ -288,12 +288,13 @@ extension Searcher {
     struct PrunedInteraction {
         let index: CompressedIndex
         let tokens: Int
-        /// Row 0 all Int16.min (ignored), then the kept rows.
+        /// Row 0 all Int16.min (ignored), then the kept rows in centroid order.
         let kept: [Int16]
-        /// [centroid]: its row in `kept`.
-        let rowOf: [UInt32]
-        /// Bit c set where rowOf[c] is not 0.
+        /// Bit c set where centroid c has a row in `kept`.
         let hasRow: [UInt64]
+        /// [word w of hasRow]: the bits set in words 0..<w, so that centroid c's row is 1 + those
+        /// and the bits below c's in its word.
+        let rowsBefore: [UInt32]
         let unit: Float
 
         init(scores: PartialCentroidScores, threshold: Float, index: CompressedIndex) {
@@ -302,23 +303,31 @@ extension Searcher {
             var keptCount = 0, unit: Float = 0
             let active = scores.activeTokens.map(Int32.init)
             var full = [Int16](repeating: 0, count: rows * nq)
-            var kept = [Int16](repeating: 0, count: (rows + 1) * nq)
+            var table = [Int16](repeating: 0, count: (rows + 1) * nq)
             scores.values.withUnsafeBufferPointer { values in
                 unit = plaid_interaction_tables(values.baseAddress!, rows, nq, active, active.count, scores.bound, threshold,
-                                                &full, &keptRowOf, &kept, &keptCount)
+                                                &full, &keptRowOf, &table, &keptCount)
             }
-            kept.removeLast((rows - keptCount) * nq)
-            var rowOf = [UInt32](repeating: 0, count: index.quantizer.count)
+            // The kept rows in the order of their centroids (`scores` has them in the order added).
+            let order = scores.ids.indices.filter { keptRowOf[$0] != 0 }.sorted { scores.ids[$0] < scores.ids[$1] }
+            var kept = [Int16](repeating: Int16.min, count: (order.count + 1) * nq)
             var hasRow = [UInt64](repeating: 0, count: (index.quantizer.count + 63) / 64)
-            for (r, id) in scores.ids.enumerated() where keptRowOf[r] != 0 {
-                rowOf[Int(id)] = keptRowOf[r]
-                hasRow[Int(id) >> 6] |= 1 << UInt64(id & 63)
+            for (r, at) in order.enumerated() {
+                let from = Int(keptRowOf[at]) * nq
+                kept.replaceSubrange((r + 1) * nq..<(r + 2) * nq, with: table[from..<from + nq])
+                let id = Int(scores.ids[at])
+                hasRow[id >> 6] |= 1 << UInt64(id & 63)
+            }
+            var rowsBefore = [UInt32](repeating: 0, count: hasRow.count), before: UInt32 = 0
+            for (w, word) in hasRow.enumerated() {
+                rowsBefore[w] = before
+                before += UInt32(word.nonzeroBitCount)
             }
             self.index = index
             self.tokens = nq
             self.kept = kept
-            self.rowOf = rowOf
             self.hasRow = hasRow
+            self.rowsBefore = rowsBefore
             self.unit = unit
         }
 
@@ -329,7 +338,7 @@ extension Searcher {
             let documents = index.lookupDocuments(ordinals, residuals: false)
             var scores = [Float](repeating: 0, count: documents.count)
             let farAhead = index.segments.allSatisfy(\.codesOnHugePages) ? 0 : 32
-            plaid_centroid_interactions16(kept, rowOf, hasRow, tokens, documents, documents.count, farAhead, unit, &scores)
+            plaid_centroid_interactions16(kept, nil, hasRow, rowsBefore, tokens, documents, documents.count, farAhead, unit, &scores)
             return TopK.ranked(scores: scores, documents: ordinals)
         }
     }
