@@ -604,25 +604,33 @@ static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict deco
     const uint64_t *restrict deleted = list->deleted;
     const size_t end = list->end, documentCount = list->documentCount, base = list->base;
     size_t p = list->start, doc = 0;
-    // Gaps of up to three bytes (below 2^21, which are nearly all of them) decoded from one
-    // 4-byte load, their length taken from the continuation bits without a branch: the lengths
-    // of successive gaps follow no pattern a branch predictor could learn. A list's last three
-    // bytes, and longer gaps, go the byte-by-byte way below, which also ends a damaged list.
-    while (p + 4 <= end) {
-        uint32_t word;
-        memcpy(&word, data + p, 4);
-        const uint32_t more0 = (word >> 7) & 1, more1 = more0 & (word >> 15);
-        if (more1 & (word >> 23)) break;  // a gap of four bytes or more
-        const uint32_t keep = 0x7Fu | (0x7F00u & (0u - more0)) | (0x7F0000u & (0u - more1));
-        const uint32_t bits = word & keep;
-        const size_t gap = (bits & 0x7F) | ((bits >> 8) & 0x7F) << 7 | ((bits >> 16) & 0x7F) << 14;
-        p += 1 + more0 + more1;
-        doc += gap;
-        if (doc >= documentCount) return n;
-        decoded[n] = (uint32_t)(base + doc);
-        n += !(deleted && (deleted[doc >> 6] >> (doc & 63)) & 1);
-    }
-    while (p < end) {
+    for (;;) {
+        // Eight bytes at a time, and every gap of up to three bytes that ends in them decoded
+        // from the one load: the ends of the gaps are the bytes whose high bit is clear, and
+        // finding the next one (clear the lowest end, count trailing zeros) is all that waits on
+        // the gap before, where a load per gap made each wait on the load of the last.
+        while (p + 8 <= end) {
+            uint64_t word;
+            memcpy(&word, data + p, 8);
+            uint64_t ends = ~word & UINT64_C(0x8080808080808080);
+            unsigned at = 0;  // the bit where the next gap starts
+            while (ends) {
+                const unsigned stop = (unsigned)__builtin_ctzll(ends) + 1;  // just past the gap's last byte
+                if (stop - at > 24) break;  // four bytes or more: byte by byte below
+                const uint64_t bytes = (word >> at) & ((UINT64_C(1) << (stop - at)) - 1);
+                doc += (bytes & 0x7F) | ((bytes >> 1) & 0x3F80) | ((bytes >> 2) & 0x1FC000);
+                if (doc >= documentCount) return n;
+                decoded[n] = (uint32_t)(base + doc);
+                n += !(deleted && (deleted[doc >> 6] >> (doc & 63)) & 1);
+                at = stop;
+                ends &= ends - 1;
+            }
+            if (at == 0) break;
+            p += at / 8;
+        }
+        // One gap byte by byte: a gap of four bytes or more, or one among a list's last seven
+        // bytes; this is also where a damaged list ends.
+        if (p >= end) return n;
         size_t gap = 0;
         for (unsigned shift = 0;; shift += 7) {
             if (p >= end || shift >= 63) return n;
@@ -634,7 +642,6 @@ static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict deco
         if (doc >= documentCount) return n;
         if (!(deleted && (deleted[doc >> 6] >> (doc & 63)) & 1)) decoded[n++] = (uint32_t)(base + doc);
     }
-    return n;
 }
 
 // Ordinals whose credits are kept at once: 64 KB of (stamp, credit), which stays in L1 and L2
