@@ -644,10 +644,11 @@ static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict deco
     }
 }
 
-// Ordinals whose credits are kept at once: 64 KB of (stamp, credit), which stays in L1 and L2
-// while every list is walked through them, where one array over a million documents (8 MB) made
-// each posting a miss to memory.
-enum { CREDIT_BLOCK = 1 << 13 };
+// Ordinals whose credits are kept at once: 128 KB of (stamp, credit), which stays in L2 while
+// every list is walked through them, where one array over a million documents (8 MB) made each
+// posting a miss to memory. Each block walks a run of every list, so smaller blocks pay that
+// walk more often (docs/benchmarks.md has the sizes measured).
+enum { CREDIT_BLOCK = 1 << 14 };
 
 size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size_t ordinals, size_t room, int64_t *candidates,
                           float *credits) {
