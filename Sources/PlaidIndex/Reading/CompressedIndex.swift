@@ -168,9 +168,12 @@ public final class CompressedIndex: @unchecked Sendable {
     /// The documents at `ordinals` as the kernels read them (their packed residuals too, with
     /// `residuals`). The segment is looked up again only where an ordinal leaves the previous
     /// one's: stage 2 lays out thousands of documents a query, and a lookup and a segment
-    /// reference per document cost more than its kernel's work on some of them.
+    /// reference per document cost more than its kernel's work on some of them. The offsets of
+    /// the document `lookupAhead` ordinals on are asked for meanwhile: the documents lie far
+    /// apart in a large index, and each offset was otherwise a miss that the loop waited on.
     func lookupDocuments(_ ordinals: [Int], residuals: Bool) -> [plaid_lookup_document] {
         guard !segments.isEmpty else { return [] }
+        let lookupAhead = 16
         return [plaid_lookup_document](unsafeUninitializedCapacity: ordinals.count) { documents, count in
             var s = 0, low = 0, high = segmentBases[1]  // the ordinals of segment s
             for (i, ordinal) in ordinals.enumerated() {
@@ -178,6 +181,10 @@ public final class CompressedIndex: @unchecked Sendable {
                     s = locate(ordinal).segment
                     low = segmentBases[s]
                     high = segmentBases[s + 1]
+                }
+                if i + lookupAhead < ordinals.count {
+                    let later = ordinals[i + lookupAhead]
+                    if later >= low && later < high { segments[s].prefetchLookup(ofDocument: later - low) }
                 }
                 (documents.baseAddress! + i).initialize(to: segments[s].lookupDocument(ordinal - low, residuals: residuals))
             }

@@ -180,6 +180,13 @@ public final class Segment: @unchecked Sendable {
         }
     }
 
+    /// Asks for the line holding local document d's offset (`lookupDocument` reads it), without
+    /// waiting for it.
+    @inline(__always)
+    func prefetchLookup(ofDocument d: Int) {
+        documentOffsets.withUnsafeBufferPointer { plaid_prefetch_line($0.baseAddress! + d) }
+    }
+
     /// Pointer to local document d's packed residuals.
     @inline(__always)
     func residuals(ofDocument d: Int) -> UnsafePointer<UInt8> {

@@ -61,6 +61,10 @@ float plaid_maxsim_from_scores(const float *scores, size_t docTokens, size_t que
 /// otherwise arrived from memory as the kernel first read it.
 void plaid_prefetch(const void *start, size_t bytes);
 
+/// plaid_prefetch of the one cache line holding `address`, inline, for loops that ask once per
+/// item (a call per item would cost as much as the lookup it speeds up).
+static inline void plaid_prefetch_line(const void *address) { __builtin_prefetch(address); }
+
 /// Stage 1's probes: for each of `tokenCount` query tokens (`tokens`, columns of `scores`
 /// [k, queryTokens]), the `n` centroids of highest score, ties to the lower centroid, written
 /// unordered to out[i·n ..< (i+1)·n]. `heapScores` holds tokenCount·n floats of scratch. n ≤ k.
