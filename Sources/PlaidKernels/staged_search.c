@@ -126,9 +126,9 @@ void maxima_of_rows(const int16_t *restrict table, const uint32_t *restrict rowO
 // after row 0: centroid c's row is 1 + rowsBefore[c / 64] + the bits set below c's in its word.
 // Most codes have none (their centroids scored below the threshold for every token), so the codes
 // with one are gathered first, a run at a time and without a branch, and only their rows are read,
-// where reading row 0 for every other code cost most of the stage. The two tables are small
-// enough to stay in L1 (16 KB and 8 KB at 131,072 centroids), where a row number per centroid
-// (512 KB) was a miss to L3 for every code with a row.
+// where every code read a row (row 0 for those without). The two tables are small enough to stay
+// in L1 (16 KB and 8 KB at 131,072 centroids), where a row number per centroid (512 KB) was a
+// miss to L3 for every code with a row (docs/benchmarks.md measures each half alone).
 static inline __attribute__((always_inline))
 void maxima_of_ranked_rows(const int16_t *restrict table, const uint64_t *restrict hasRow, const uint32_t *restrict rowsBefore,
                            size_t nq, const void *codes, int codeWidth, size_t docTokens, int16_t *restrict maxes) {
