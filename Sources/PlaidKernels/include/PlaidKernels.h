@@ -115,10 +115,11 @@ typedef struct {
 } plaid_lookup_document;
 
 /// plaid_centroid_interaction16 of each of `count` documents (their codes; the residuals are not
-/// read) into scores[i]. With `hasRow` NULL, centroid c's row is rowOf[c]. Otherwise the rows are
-/// those of the centroids whose bit is set in `hasRow` (bit c of word c / 64), in centroid order
-/// after row 0, and `rowsBefore[w]` is the number of bits set in words 0..<w (rowOf is not read):
-/// the codes without a row, most of them, are told from tables that stay in the nearest cache.
+/// read) into scores[i]. With `hasRow` NULL, centroid c's row is rowOf[c] (c where rowOf is NULL
+/// too). Otherwise the rows are those of the centroids whose bit is set in `hasRow` (bit c of
+/// word c / 64), in centroid order after row 0, and `rowsBefore[w]` is the number of bits set in
+/// words 0..<w (rowOf is not read): the codes without a row, most of them, are told from tables
+/// that stay in the nearest cache.
 /// `farAhead`: how many documents ahead the first line of a document's codes is asked for (0:
 /// none), for codes on small pages, whose page walks then start early.
 void plaid_centroid_interactions16(const int16_t *table, const uint32_t *rowOf, const uint64_t *hasRow,
