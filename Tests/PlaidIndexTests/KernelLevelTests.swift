@@ -25,6 +25,14 @@ final class KernelLevelTests: XCTestCase {
         }
     }
 
+    /// The batch interaction's names for the rows of `rowOf` (rows in centroid order): a bit per
+    /// centroid with a row, and the bits set before each 64-bit word.
+    private func rankedRows(_ rowOf: [UInt32]) -> (hasRow: [UInt64], rowsBefore: [UInt32]) {
+        var hasRow = [UInt64](repeating: 0, count: (rowOf.count + 63) / 64)
+        for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
+        return (hasRow, hasRow.indices.map { w in UInt32(hasRow[..<w].reduce(0) { $0 + $1.nonzeroBitCount }) })
+    }
+
     func testTheLevelCanBeLoweredAndRestored() {
         let best = plaid_cpu_kernel_level()
         print("CPU kernel level: \(best); levels tested: \(levels)")
@@ -120,9 +128,7 @@ final class KernelLevelTests: XCTestCase {
                     XCTAssertEqual(nearBatch, single, "with no far prefetch too")
                     // The kept rows are in centroid order, so the bitmap and the counts before each
                     // word name them too (rowOf not read).
-                    var hasRow = [UInt64](repeating: 0, count: (k + 63) / 64)
-                    for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
-                    let rowsBefore = hasRow.indices.map { w in UInt32(hasRow[..<w].reduce(0) { $0 + $1.nonzeroBitCount }) }
+                    let (hasRow, rowsBefore) = rankedRows(rowOf)
                     var bitsBatch = [Float](repeating: 0, count: 2)
                     plaid_centroid_interactions16(kept, nil, hasRow, rowsBefore, nq, documents, 2, 32, unit, &bitsBatch)
                     XCTAssertEqual(bitsBatch, single, "with the bitmap of the centroids that have a row")
@@ -175,9 +181,7 @@ final class KernelLevelTests: XCTestCase {
                 rowOf[c] = UInt32(kept)
             }
             let table = (0..<(kept + 1) * nq).map { $0 < nq ? Int16.min : Int16(truncatingIfNeeded: Int(rng.next() % 60_001) - 30_000) }
-            var hasRow = [UInt64](repeating: 0, count: (k + 63) / 64)
-            for (c, row) in rowOf.enumerated() where row != 0 { hasRow[c >> 6] |= 1 << UInt64(c & 63) }
-            let rowsBefore = hasRow.indices.map { w in UInt32(hasRow[..<w].reduce(0) { $0 + $1.nonzeroBitCount }) }
+            let (hasRow, rowsBefore) = rankedRows(rowOf)
             let lengths = [0, 1, 255, 256, 257, 700, 40]
             let codes = (0..<lengths.reduce(0, +)).map { _ in UInt32(rng.next() % UInt64(k)) }
             let narrow = codes.map { UInt16($0) }
