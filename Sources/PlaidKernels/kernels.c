@@ -280,3 +280,64 @@ void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch) {
     }
     if (from != keys) memcpy(keys, from, count * sizeof *keys);
 }
+
+// Narrowing a range that holds the m-th smallest key: a histogram of 2,048 bins over the range
+// finds the bin where the counts from below reach m; one pass sends the keys below that bin to
+// `out` and keeps the bin's own (in scratch), whose range, 2^11 times narrower, is narrowed next
+// (at most six rounds for 64-bit keys; after the first only the bin's keys are read). When the
+// range is one value, that value fills the rest of out, and out is sorted.
+void plaid_smallest_keys(const uint64_t *keys, size_t n, size_t m, uint64_t *out, uint64_t *scratch) {
+    enum { BITS = 11, BINS = 1 << BITS };
+    if (m > n) m = n;
+    if (m == 0) return;
+    if (m == n) {  // all of them: one sort
+        memcpy(out, keys, n * sizeof *keys);
+        plaid_sort_keys(out, n, scratch);
+        return;
+    }
+    // Four chains of comparisons (64-bit minima have no vector instruction before AVX-512).
+    uint64_t low[4] = {keys[0], keys[0], keys[0], keys[0]}, high[4] = {keys[0], keys[0], keys[0], keys[0]};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int c = 0; c < 4; c++) {
+            low[c] = keys[i + c] < low[c] ? keys[i + c] : low[c];
+            high[c] = keys[i + c] > high[c] ? keys[i + c] : high[c];
+        }
+    for (; i < n; i++) {
+        low[0] = keys[i] < low[0] ? keys[i] : low[0];
+        high[0] = keys[i] > high[0] ? keys[i] : high[0];
+    }
+    uint64_t lo = low[0], hi = high[0];
+    for (int c = 1; c < 4; c++) {
+        lo = low[c] < lo ? low[c] : lo;
+        hi = high[c] > hi ? high[c] : hi;
+    }
+    const uint64_t *from = keys;
+    size_t count = n, taken = 0;  // keys of `from`, all within [lo, hi]; keys sent to out, all below lo
+    size_t bins[BINS];
+    while (lo < hi) {
+        const int width = 64 - __builtin_clzll(hi - lo), shift = width > BITS ? width - BITS : 0;
+        memset(bins, 0, sizeof bins);
+        for (i = 0; i < count; i++) bins[(from[i] - lo) >> shift]++;
+        size_t bin = 0, below = taken;
+        while (below + bins[bin] < m) below += bins[bin++];
+        // The bin's keys: binLo ... binHi, clipped to hi (binLo + 2^shift − 1 may pass 2^64 − 1).
+        const uint64_t binLo = lo + ((uint64_t)bin << shift), step = ((uint64_t)1 << shift) - 1;
+        const uint64_t binHi = hi - binLo < step ? hi : binLo + step;
+        // Without branches: each key is written to both places and the one it belongs to
+        // advances. out's place stays below m (fewer than m keys lie below the bin), scratch's
+        // at or before the key read (the bin's keys are compacted in place after the first round).
+        size_t kept = 0;
+        for (i = 0; i < count; i++) {
+            const uint64_t key = from[i];
+            out[taken] = key;
+            scratch[kept] = key;
+            taken += key < binLo;
+            kept += key >= binLo && key <= binHi;
+        }
+        from = scratch; count = kept;
+        lo = binLo; hi = binHi;
+    }
+    for (i = taken; i < m; i++) out[i] = lo;  // lo is the m-th smallest; the keys left all equal it
+    plaid_sort_keys(out, m, scratch);
+}

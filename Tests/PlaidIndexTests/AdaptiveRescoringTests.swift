@@ -19,8 +19,7 @@ final class AdaptiveRescoringTests: XCTestCase {
     }
 
     func testTheQueueTakesBestFirst() {
-        var queue = Searcher.ApproximateQueue([(score: 9, document: 4), (score: 8, document: 6), (score: 7, document: 1),
-                                               (score: 7, document: 2), (score: 5, document: 8)])
+        var queue = Searcher.ApproximateQueue(Ranking(scores: [7, 5, 8, 7, 9], documents: [2, 8, 6, 1, 4]))
         XCTAssertEqual(queue.take(1).map(\.document), [4])
         XCTAssertEqual(queue.count, 4)
         XCTAssertEqual(queue.take(while: { $0.score >= 7 }).map(\.document), [6, 1, 2])

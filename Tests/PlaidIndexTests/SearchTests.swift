@@ -52,6 +52,53 @@ final class SearchTests: XCTestCase {
         }
     }
 
+    func testSmallestKeysAreTheHeadOfTheSortedKeys() {
+        // The shapes of the sort's test, and keys at the top of the range (where a bin's end would
+        // pass 2^64 − 1), with heads from none to all and past all.
+        var rng = SeededRandom(seed: 13)
+        let shapes: [(String, () -> UInt64)] = [("random", { rng.next() }),
+                                                ("high and low bits", { (rng.next() % 5) << 60 | rng.next() % 3 }),
+                                                ("one digit", { (rng.next() % 2048) << 22 }),
+                                                ("top of the range", { UInt64.max - rng.next() % 5000 }),
+                                                ("extremes", { [0, UInt64.max, rng.next()][Int(rng.next() % 3)] }),
+                                                ("equal", { 0xDEAD_BEEF })]
+        for (shape, key) in shapes {
+            for size in [0, 1, 2, 3, 300, 20_000] {
+                let keys = (0..<size).map { _ in key() }, expected = keys.sorted()
+                for m in Set([0, 1, 2, size / 3, size - 1, size, size + 5]) where m >= 0 {
+                    var head = [UInt64](repeating: 0, count: min(m, size) + 1), scratch = [UInt64](repeating: 0, count: size + 1)
+                    head[min(m, size)] = 42  // past the head: left alone
+                    plaid_smallest_keys(keys, size, m, &head, &scratch)
+                    let wrong = (0..<min(m, size)).first { head[$0] != expected[$0] }
+                    XCTAssertNil(wrong, "\(shape), \(size) keys, head \(m): the first wrong place")
+                    XCTAssertEqual(head[min(m, size)], 42, "\(shape), \(size) keys, head \(m)")
+                }
+            }
+        }
+    }
+
+    func testRankingReadsInTheComparisonsOrderHoweverFarItIsRead() {
+        // Ties, zeros of both signs and extremes; read one place at a time (the sorted head grows
+        // as the reader passes its end), or the best n at once.
+        var rng = SeededRandom(seed: 17)
+        let pool: [Float] = [0, -0.0, 1, -1, 0.5, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude]
+        for size in [0, 1, 255, 256, 257, 3000] {
+            let scores = (0..<size).map { _ in rng.next() % 2 == 0 ? Float(Int(rng.next() % 4001) - 2000) / 64 : pool[Int(rng.next() % UInt64(pool.count))] }
+            let documents = (0..<size).map { $0 * 7919 % max(size, 1) }
+            let expected = zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: TopK.better)
+            var oneByOne = Ranking(scores: scores, documents: documents)
+            XCTAssertEqual(oneByOne.count, size)
+            for i in 0..<size {
+                let item = oneByOne.item(i)
+                XCTAssertTrue(item.document == expected[i].document && item.score == expected[i].score, "size \(size), place \(i)")
+            }
+            for n in [0, 1, size / 2, size + 1] {
+                var atOnce = Ranking(scores: scores, documents: documents)
+                XCTAssertEqual(atOnce.best(n).map(\.document), expected.prefix(n).map(\.document), "size \(size), best \(n)")
+            }
+        }
+    }
+
     func testStagedSearchRecoversTheExhaustiveTopTen() throws {
         let (corpus, embeddings) = try smallCorpus(documents: 1500, tokens: 30...60, dim: 64, seed: 12, in: directory)
         let path = (directory as NSString).appendingPathComponent("index")

@@ -32,7 +32,7 @@ extension Searcher {
                         trace: inout SearchTrace, clock: inout UInt64) -> [SearchResult] {
         let ndocs = max(p.ndocs, p.k)
         let interaction = CentroidInteraction(index: index, scores: scores, threshold: p.centroidScoreThreshold)
-        let ranked: [CentroidInteraction.Scored]
+        let ranked: Ranking
         if p.budgetsFromScores {
             // Every candidate gets its full interaction score: a document whose codes all name
             // centroids below the threshold has no pruned score to rank it by, yet may be the
@@ -40,9 +40,9 @@ extension Searcher {
             // far from its tokens), and the full score costs about what the pruned one does here.
             ranked = interaction.rankedFull(candidates)
         } else {
-            let byPruned = interaction.rankedPruned(candidates)
+            var byPruned = interaction.rankedPruned(candidates)
             trace.record(.prunedInteraction, since: &clock, in: candidates.count, out: min(ndocs, byPruned.count))
-            ranked = interaction.rankedFull(byPruned.prefix(ndocs).map(\.document))
+            ranked = interaction.rankedFull(byPruned.best(ndocs).map(\.document))
         }
         let stageThree = Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9
         let lookup = ResidualLookup(index: index, query: query, tokens: scores.tokens)
@@ -56,15 +56,16 @@ extension Searcher {
     /// ranking, best first) scored exactly by `exactScores`, and with `budgetsFromScores` as many
     /// more down the ranking, round after round, as the errors seen say could still reach the
     /// first `exactHead` results.
-    func rescore(_ ranked: [CentroidInteraction.Scored], parameters p: SearchParameters,
+    /// Its time is stage 4's: the exact scores, and the sorting of as much of `ranked` as it reads.
+    func rescore(_ ranked: Ranking, parameters p: SearchParameters,
                  exactScores: ([Int]) -> [Float]) -> Rescored {
+        let started = DispatchTime.now().uptimeNanoseconds
         var queue = ApproximateQueue(ranked)
         var errors = ErrorEstimate()
         var head = TopK(k: min(p.k, Self.exactHead))
         var rescored = Rescored(best: TopK(k: p.returnedResults))
         var batch = queue.take(min(max(max(p.ndocs, p.k) / 4, p.k), queue.count))
         while !batch.isEmpty {
-            let started = DispatchTime.now().uptimeNanoseconds
             let exact = exactScores(batch.map(\.document))
             for (item, score) in zip(batch, exact) {
                 errors.add(Double(score - item.score))
@@ -72,13 +73,13 @@ extension Searcher {
                 rescored.best.insert(score: score, document: item.document)
             }
             rescored.scored += batch.count
-            rescored.seconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             guard p.budgetsFromScores else { break }
             // A document can still enter the head if its approximation plus the margin reaches
             // the head's worst exact score (or any score, while the head is not full).
             let bar = Double(head.threshold?.score ?? -.infinity), margin = errors.margin(over: queue.count)
             batch = queue.take(while: { Double($0.score) + margin >= bar })
         }
+        rescored.seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         return rescored
     }
 
@@ -119,22 +120,27 @@ extension Searcher {
 
     /// Documents with their approximate scores, best first, taken from the front.
     struct ApproximateQueue {
-        private var items: [CentroidInteraction.Scored]
+        private var ranking: Ranking
         private var front = 0
 
-        init(_ items: [CentroidInteraction.Scored]) { self.items = items }
+        init(_ ranking: Ranking) { self.ranking = ranking }
 
-        var count: Int { items.count - front }
+        var count: Int { ranking.count - front }
 
         mutating func take(_ n: Int) -> [CentroidInteraction.Scored] {
             defer { front += n }
-            return Array(items[front..<front + n])
+            return (front..<front + n).map { ranking.item($0) }
         }
 
         mutating func take(while condition: (CentroidInteraction.Scored) -> Bool) -> [CentroidInteraction.Scored] {
-            var end = front
-            while end < items.count && condition(items[end]) { end += 1 }
-            return take(end - front)
+            var taken: [CentroidInteraction.Scored] = []
+            while front < ranking.count {
+                let item = ranking.item(front)
+                guard condition(item) else { break }
+                taken.append(item)
+                front += 1
+            }
+            return taken
         }
     }
 }

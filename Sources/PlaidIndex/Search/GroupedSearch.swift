@@ -331,15 +331,15 @@ extension Searcher {
             self.unit = unit
         }
 
-        /// Every one of `ordinals` with its score, best first.
-        func ranked(_ ordinals: [Int]) -> [(score: Float, document: Int)] {
+        /// Every one of `ordinals` with its score, to be read best first.
+        func ranked(_ ordinals: [Int]) -> Ranking {
             // Where each document's codes lie, found first in one pass: the lookups are
             // independent there, where made one document at a time each one waited on memory.
             let documents = index.lookupDocuments(ordinals, residuals: false)
             var scores = [Float](repeating: 0, count: documents.count)
             let farAhead = index.segments.allSatisfy(\.codesOnHugePages) ? 0 : 32
             plaid_centroid_interactions16(kept, nil, hasRow, rowsBefore, tokens, documents, documents.count, farAhead, unit, &scores)
-            return TopK.ranked(scores: scores, documents: ordinals)
+            return Ranking(scores: scores, documents: ordinals)
         }
     }
 }

@@ -269,14 +269,14 @@ public struct Searcher: Sendable {
         /// A document and its interaction score.
         typealias Scored = (score: Float, document: Int)
 
-        /// Every one of `ordinals` with its pruned interaction score (P), best first.
-        func rankedPruned(_ ordinals: [Int]) -> [Scored] {
-            TopK.ranked(scores: scored(ordinals, pruned: true), documents: ordinals)
+        /// Every one of `ordinals` with its pruned interaction score (P), to be read best first.
+        func rankedPruned(_ ordinals: [Int]) -> Ranking {
+            Ranking(scores: scored(ordinals, pruned: true), documents: ordinals)
         }
 
-        /// Every one of `ordinals` with its full interaction score (A), best first.
-        func rankedFull(_ ordinals: [Int]) -> [Scored] {
-            TopK.ranked(scores: scored(ordinals, pruned: false), documents: ordinals)
+        /// Every one of `ordinals` with its full interaction score (A), to be read best first.
+        func rankedFull(_ ordinals: [Int]) -> Ranking {
+            Ranking(scores: scored(ordinals, pruned: false), documents: ordinals)
         }
 
         /// The interaction score of each of `ordinals`, codes of pruned centroids ignored when `pruned`.

@@ -56,29 +56,78 @@ struct TopK {
     func sorted() -> [(score: Float, document: Int)] { items.sorted(by: TopK.better) }
 
     /// `documents[i]` with `scores[i]` (finite), every one, best first as `better` orders them.
-    /// With every document below 2^32 each pair is packed into one integer whose order is that
-    /// order, so the sort compares integers rather than calling a comparison per pair.
     static func ranked(scores: [Float], documents: [Int]) -> [(score: Float, document: Int)] {
+        var ranking = Ranking(scores: scores, documents: documents)
+        return ranking.best(ranking.count)
+    }
+
+    /// A document below 2^32 and its score packed into one integer whose increasing order is
+    /// `better`'s, so that a ranking sorts integers rather than calling a comparison per pair.
+    static func packed(score: Float, document: Int) -> UInt64 {
+        // Order-preserving bits of the score (+0 for −0, which compares equal to it), inverted so
+        // that the best comes first, above the document number.
+        let bits = (score + 0).bitPattern
+        let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+        return UInt64(~ascending) << 32 | UInt64(document)
+    }
+
+    static func unpacked(_ key: UInt64) -> (score: Float, document: Int) {
+        let ascending = ~UInt32(truncatingIfNeeded: key >> 32)
+        let bits = ascending & 0x8000_0000 != 0 ? ascending & 0x7FFF_FFFF : ~ascending
+        return (score: Float(bitPattern: bits), document: Int(key & 0xFFFF_FFFF))
+    }
+}
+
+/// Documents with their scores, read best first (`TopK.better`'s order) but sorted only as far as
+/// they are read: stage 4 reads the head of stage 2's or 3's ranking of thousands of candidates
+/// (the best ndocs/4 and the few more the errors ask for), and sorting every candidate cost more
+/// than the head (docs/benchmarks.md, "A ranking sorted as far as it is read").
+struct Ranking {
+    typealias Scored = (score: Float, document: Int)
+    /// Every pair packed (`TopK.packed`), in the order given; empty where a document is 2^32 or
+    /// more, and `head` holds every pair sorted.
+    private let keys: [UInt64]
+    /// The best `head.count` pairs, best first.
+    private var head: [Scored] = []
+    let count: Int
+
+    /// `documents[i]` with `scores[i]` (finite).
+    init(scores: [Float], documents: [Int]) {
         precondition(scores.count == documents.count)
-        guard documents.allSatisfy({ $0 >= 0 && $0 < 1 << 32 }) else {
-            return zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: better)
+        count = scores.count
+        if documents.allSatisfy({ $0 >= 0 && $0 < 1 << 32 }) {
+            keys = zip(scores, documents).map { TopK.packed(score: $0, document: $1) }
+        } else {
+            keys = []
+            head = zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: TopK.better)
         }
-        var keys = [UInt64](repeating: 0, count: scores.count)
-        for i in scores.indices {
-            // Order-preserving bits of the score (+0 for −0, which compares equal to it), inverted
-            // so that the best comes first, above the document number.
-            let bits = (scores[i] + 0).bitPattern
-            let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
-            keys[i] = UInt64(~ascending) << 32 | UInt64(documents[i])
+    }
+
+    /// The pair in place `i` (below `count`) of the ranking.
+    mutating func item(_ i: Int) -> Scored {
+        if i >= head.count { sortHead(through: i) }
+        return head[i]
+    }
+
+    /// The best `n` pairs (at most `count`), best first.
+    mutating func best(_ n: Int) -> [Scored] {
+        let n = min(n, count)
+        if n > head.count { sortHead(through: n - 1) }
+        return Array(head.prefix(n))
+    }
+
+    /// Extends the sorted head past place `i`, to twice as far (and at least 256 places and twice
+    /// its length): stage 4 reads its first batch and then the place after it, which would
+    /// otherwise select a second time, and a reader going down the ranking one place at a time
+    /// has it selected a few times only.
+    private mutating func sortHead(through i: Int) {
+        let length = min(count, max(2 * (i + 1), 2 * head.count, 256))
+        let best = [UInt64](unsafeUninitializedCapacity: length) { best, written in
+            let scratch = UnsafeMutablePointer<UInt64>.allocate(capacity: count)
+            defer { scratch.deallocate() }
+            plaid_smallest_keys(keys, count, length, best.baseAddress!, scratch)
+            written = length
         }
-        // A radix sort: the standard library's comparison sort was, after stage 2's kernel, the
-        // largest cost of ranking 16,384 candidates (docs/benchmarks.md, "Scale").
-        var scratch = [UInt64](repeating: 0, count: keys.count)
-        plaid_sort_keys(&keys, keys.count, &scratch)
-        return keys.map { key in
-            let ascending = ~UInt32(truncatingIfNeeded: key >> 32)
-            let bits = ascending & 0x8000_0000 != 0 ? ascending & 0x7FFF_FFFF : ~ascending
-            return (score: Float(bitPattern: bits), document: Int(key & 0xFFFF_FFFF))
-        }
+        head = best.map(TopK.unpacked)
     }
 }

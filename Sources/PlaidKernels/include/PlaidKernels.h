@@ -251,6 +251,10 @@ size_t plaid_rows_of_codes(const plaid_lookup_document *documents, size_t count,
 /// Sorts `count` keys into increasing order; `scratch` has room for `count` keys.
 void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch);
 
+/// The min(m, n) smallest of `n` keys, in increasing order, written to `out`: the head of a
+/// ranking without sorting the rest. `keys` is not changed; `scratch` has room for `n` keys.
+void plaid_smallest_keys(const uint64_t *keys, size_t n, size_t m, uint64_t *out, uint64_t *scratch);
+
 /// The `count` of `n` candidates (non-negative ordinals, distinct, with finite scores) whose
 /// scores are largest, ties to the lower ordinal, written to `out` (room for min(count, n)) in
 /// increasing ordinal order. Returns how many, or SIZE_MAX when out of memory.
