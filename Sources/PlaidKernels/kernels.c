@@ -258,24 +258,27 @@ void plaid_float16_to_float32(const void *source, float *destination, size_t cou
 
 // ---- Sorting 64-bit keys ----------------------------------------------------------------------
 
-// Least significant digit first, 11 bits a pass, each pass stable. The counts of every digit
-// come from one sweep over the keys (six tables of 2,048 counts, 96 KB per thread); a pass whose
-// digit is the same in every key moves nothing and is skipped: keys made of a score above a
-// document number share most of the number's high bits, and small ordinals have high digits of zero.
+// Least significant digit first, 11 bits a pass, each pass stable. Only the digits in which some
+// keys differ are counted and passed over, their counts from one sweep over the keys (up to six
+// tables of 2,048 counts, 96 KB per thread): keys made of a score above a document number share
+// most of the number's high bits, and small ordinals have high digits of zero.
 void plaid_sort_keys(uint64_t *keys, size_t count, uint64_t *scratch) {
     enum { BITS = 11, BUCKETS = 1 << BITS, DIGITS = (64 + BITS - 1) / BITS };
     if (count < 2) return;
+    uint64_t varying = 0;
+    for (size_t i = 1; i < count; i++) varying |= keys[i] ^ keys[0];
+    int shifts[DIGITS], digits = 0;
+    for (int d = 0; d < DIGITS; d++)
+        if ((varying >> (d * BITS)) & (BUCKETS - 1)) shifts[digits++] = d * BITS;
     static _Thread_local size_t counts[DIGITS][BUCKETS];
-    memset(counts, 0, sizeof counts);
+    memset(counts, 0, (size_t)digits * sizeof counts[0]);
     for (size_t i = 0; i < count; i++)
-        for (int d = 0; d < DIGITS; d++) counts[d][(keys[i] >> (d * BITS)) & (BUCKETS - 1)]++;
+        for (int d = 0; d < digits; d++) counts[d][(keys[i] >> shifts[d]) & (BUCKETS - 1)]++;
     uint64_t *from = keys, *to = scratch;
-    for (int d = 0; d < DIGITS; d++) {
-        const int shift = d * BITS;
-        if (counts[d][(keys[0] >> shift) & (BUCKETS - 1)] == count) continue;
+    for (int d = 0; d < digits; d++) {
         size_t start = 0;
         for (size_t b = 0; b < BUCKETS; b++) { const size_t n = counts[d][b]; counts[d][b] = start; start += n; }
-        for (size_t i = 0; i < count; i++) to[counts[d][(from[i] >> shift) & (BUCKETS - 1)]++] = from[i];
+        for (size_t i = 0; i < count; i++) to[counts[d][(from[i] >> shifts[d]) & (BUCKETS - 1)]++] = from[i];
         uint64_t *swap = from; from = to; to = swap;
     }
     if (from != keys) memcpy(keys, from, count * sizeof *keys);
