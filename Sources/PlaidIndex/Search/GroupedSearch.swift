@@ -78,10 +78,13 @@ extension Searcher {
         private mutating func scoreRows(_ more: [Int32], index: CompressedIndex, query: UnsafePointer<Float>,
                                         method: CentroidScorer.Method) {
             guard !more.isEmpty else { return }
-            let first = values.count
-            values += repeatElement(0, count: more.count * tokens)
-            values.withUnsafeMutableBufferPointer {
-                index.quantizer.scores(query: query, tokens: tokens, of: more, into: $0.baseAddress! + first, method: method)
+            // A new array the rows are scored into, where growing `values` by zeros wrote every
+            // new row twice (stage 4 adds thousands).
+            let first = values.count, count = first + more.count * tokens
+            values = [Float](unsafeUninitializedCapacity: count) { grown, written in
+                _ = grown.initialize(from: values)
+                index.quantizer.scores(query: query, tokens: tokens, of: more, into: grown.baseAddress! + first, method: method)
+                written = count
             }
             ids += more
         }
