@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // No a·b + c fused into one FMA, so that every CPU level computes the same floats (the tests
 // compare the levels exactly).
@@ -595,21 +598,96 @@ LEVELS_VOID(plaid_matches_from_lookup, (const float *centroidScores, const int16
 
 // ---- Grouped search: candidates scored from their postings ----------------------------------
 
+// ---- Eight bytes of short gaps at once (x86-64-v3) ----
+//
+// A list's gaps are one or two bytes where it holds more than one document in 16,384, as the
+// long lists a query probes do. For each pattern of high bits over eight bytes in which no gap
+// takes three bytes or more (no two adjacent bits set): the byte shuffle that spreads each gap
+// ending in them into a 16-bit lane (its low byte, then its high byte or zero), how many gaps
+// end there, and how many bytes they take.
+typedef struct {
+    uint8_t shuffle[16];
+    uint8_t gaps, bytes;  // gaps 0: the pattern holds a longer gap
+} short_gaps;
+
+static void short_gaps_table(short_gaps table[256]) {
+    for (unsigned pattern = 0; pattern < 256; pattern++) {
+        short_gaps *entry = &table[pattern];
+        memset(entry->shuffle, 0x80, sizeof entry->shuffle);  // 0x80: a zero byte
+        entry->gaps = entry->bytes = 0;
+        if (pattern & (pattern >> 1)) continue;
+        unsigned at = 0;
+        while (at < 8) {
+            const unsigned length = (pattern >> at) & 1 ? 2 : 1;
+            if (at + length > 8) break;  // a gap the next eight bytes hold
+            entry->shuffle[2 * entry->gaps] = (uint8_t)at;
+            if (length == 2) entry->shuffle[2 * entry->gaps + 1] = (uint8_t)(at + 1);
+            at += length;
+            entry->gaps++;
+            entry->bytes = (uint8_t)at;
+        }
+    }
+}
+
+#if defined(__x86_64__)
+// Decodes gaps from data[*p] eight bytes at a time while they are short and the list's ids stay
+// below documentCount, appending base + id for each to decoded[n...] (eight slots written each
+// time, those past the gaps decoded overwritten later: the caller's room is a slot per byte of
+// the lists, and eight bytes remain); returns the new count, with *p and *doc moved past them.
+// Where eight bytes hold a longer gap or the last id, it stops, for decode_list to read them.
+__attribute__((target("avx2"))) static size_t decode_short_gaps_avx2(const uint8_t *data, size_t *p, size_t end, size_t *doc,
+                                                                     size_t documentCount, size_t base, const short_gaps *table,
+                                                                     uint32_t *decoded, size_t n) {
+    const __m128i low = _mm_set1_epi16(0x007F), high = _mm_set1_epi16(0x3F80);
+    const __m256i third = _mm256_set1_epi32(3);
+    while (*p + 8 <= end) {
+        const __m128i bytes = _mm_loadl_epi64((const __m128i *)(data + *p));
+        const short_gaps *entry = &table[(unsigned)_mm_movemask_epi8(bytes) & 0xFF];
+        if (entry->gaps == 0) break;
+        const __m128i lanes = _mm_shuffle_epi8(bytes, _mm_loadu_si128((const __m128i *)entry->shuffle));
+        const __m128i gaps = _mm_or_si128(_mm_and_si128(lanes, low), _mm_and_si128(_mm_srli_epi16(lanes, 1), high));
+        // Running sums of the eight gaps (lanes past the gaps hold zeros): within each half,
+        // then the low half's total added to the high half.
+        __m256i sums = _mm256_cvtepu16_epi32(gaps);
+        sums = _mm256_add_epi32(sums, _mm256_slli_si256(sums, 4));
+        sums = _mm256_add_epi32(sums, _mm256_slli_si256(sums, 8));
+        sums = _mm256_add_epi32(sums, _mm256_blend_epi32(_mm256_setzero_si256(), _mm256_permutevar8x32_epi32(sums, third), 0xF0));
+        const size_t total = (uint32_t)_mm256_extract_epi32(sums, 7);
+        if (*doc + total >= documentCount) break;
+        // base + id < base + documentCount, at most the snapshot's ordinals (below 2^32).
+        _mm256_storeu_si256((__m256i *)(decoded + n), _mm256_add_epi32(sums, _mm256_set1_epi32((int32_t)(uint32_t)(base + *doc))));
+        n += entry->gaps;
+        *doc += total;
+        *p += entry->bytes;
+    }
+    return n;
+}
+#endif
+
 // Appends the live ordinals of `list` to decoded[n...] and returns the new count. The list ends
 // at its end, or where it breaks its contract (a varint running past the end or longer than 9
 // bytes, an id past documentCount). Its fields are read into locals first: read through the
 // list each time, the compiler reloaded its end from memory for every byte (decoded might alias it).
-static size_t decode_list(const plaid_probed_list *list, uint32_t *restrict decoded, size_t n) {
+// With `shortGaps` (x86-64-v3, and a list without deletions), runs of short gaps are decoded
+// eight bytes at a time by decode_short_gaps_avx2.
+static size_t decode_list(const plaid_probed_list *list, const short_gaps *shortGaps, uint32_t *restrict decoded, size_t n) {
     const uint8_t *restrict data = list->data;
     const uint64_t *restrict deleted = list->deleted;
     const size_t end = list->end, documentCount = list->documentCount, base = list->base;
     size_t p = list->start, doc = 0;
+    if (deleted) shortGaps = NULL;
     for (;;) {
         // Eight bytes at a time, and every gap of up to three bytes that ends in them decoded
         // from the one load: the ends of the gaps are the bytes whose high bit is clear, and
         // finding the next one (clear the lowest end, count trailing zeros) is all that waits on
         // the gap before, where a load per gap made each wait on the load of the last.
         while (p + 8 <= end) {
+#if defined(__x86_64__)
+            if (shortGaps) {
+                n = decode_short_gaps_avx2(data, &p, end, &doc, documentCount, base, shortGaps, decoded, n);
+                if (p + 8 > end) break;
+            }
+#endif
             uint64_t word;
             memcpy(&word, data + p, 8);
             uint64_t ends = ~word & UINT64_C(0x8080808080808080);
@@ -661,10 +739,16 @@ size_t plaid_credit_lists(const plaid_probed_list *lists, size_t listCount, size
     uint32_t *decoded = malloc((bytes ? bytes : 1) * sizeof(uint32_t));
     size_t *cursor = malloc((listCount + 1) * sizeof(size_t)), *end = malloc((listCount + 1) * sizeof(size_t));
     if (!block || !decoded || !cursor || !end) { free(block); free(decoded); free(cursor); free(end); return SIZE_MAX; }
+    short_gaps table[256];
+    const short_gaps *shortGaps = NULL;
+    if (plaid_kernel_level() >= 3) {
+        short_gaps_table(table);
+        shortGaps = table;
+    }
     size_t n = 0;
     for (size_t l = 0; l < listCount; l++) {
         cursor[l] = n;
-        n = decode_list(&lists[l], decoded, n);
+        n = decode_list(&lists[l], shortGaps, decoded, n);
         end[l] = n;
     }
     // Every write below lands before the number of postings decoded (the n-th posting writes at

@@ -236,4 +236,54 @@ final class KernelLevelTests: XCTestCase {
             }
         }
     }
+
+    /// Lists of one- and two-byte gaps (which x86-64-v3 decodes eight bytes at a time), with
+    /// zero gaps, a longer gap now and then, and ids running to documentCount and past it at
+    /// every offset: each list ends at its first id past its segment's documents, as a plain
+    /// reading of its contract says, at every level. A second segment's ordinals follow the
+    /// first's, so that an id read past the end would be credited to one of them.
+    func testCreditedListsOfShortGapsEndWhereTheirIdsDoAtEveryLevel() {
+        var rng = SeededRandom(seed: 77)
+        for trial in 0..<300 {
+            var data: [UInt8] = [], ranges: [(start: Int, end: Int)] = [], documents: [[Int]] = []
+            for _ in 0..<(1 + trial % 3) {
+                let start = data.count
+                var doc = 0, ids: [Int] = []
+                for _ in 0..<Int(8 + rng.next() % 40) {
+                    let roll = rng.next() % 20
+                    var gap = roll == 0 ? 0 : roll == 1 ? 16_384 + Int(rng.next() % 50_000) : roll < 10 ? Int(rng.next() % 128) : 128 + Int(rng.next() % 16_256)
+                    doc += gap
+                    ids.append(doc)
+                    while gap >= 0x80 { data.append(UInt8(gap & 0x7F) | 0x80); gap >>= 7 }
+                    data.append(UInt8(gap))
+                }
+                ranges.append((start, data.count))
+                documents.append(ids)
+            }
+            // The documents end at one of the ids (so that id is the first past them), or just after one.
+            let all = documents.flatMap { $0 }
+            let documentCount = max(1, all[Int(rng.next() % UInt64(all.count))] + Int(rng.next() % 2))
+            var expected: [Int: Float] = [:]
+            for (l, ids) in documents.enumerated() {
+                var seen = Set<Int>()
+                for id in ids {
+                    if id >= documentCount { break }
+                    if seen.insert(id).inserted { expected[id, default: 0] += Float(l + 1) }
+                }
+            }
+            for (level, found) in atEachLevel({ () -> [Int: Float] in
+                var candidates = [Int64](repeating: -1, count: data.count), credits = [Float](repeating: 0, count: data.count)
+                let count = data.withUnsafeBufferPointer { bytes in
+                    let lists = ranges.enumerated().map { l, range in
+                        plaid_probed_list(data: bytes.baseAddress!, start: range.start, end: range.end, documentCount: documentCount,
+                                          base: 0, deleted: nil, mark: Int32(l + 1), score: Float(l + 1))
+                    }
+                    return plaid_credit_lists(lists, lists.count, documentCount + 100_000, data.count, &candidates, &credits)
+                }
+                return Dictionary(uniqueKeysWithValues: (0..<max(count, 0)).map { (Int(candidates[$0]), credits[$0]) })
+            }) {
+                XCTAssertEqual(found, expected, "trial \(trial), documentCount \(documentCount), level \(level)")
+            }
+        }
+    }
 }
