@@ -85,8 +85,8 @@ struct TopK {
 /// the ranking's head").
 struct Ranking {
     typealias Scored = (score: Float, document: Int)
-    /// Every pair packed (`TopK.packed`), in the order given; empty where a document is 2^32 or
-    /// more, and `head` holds every pair sorted.
+    /// Every pair packed (`TopK.packed`), in the order given; empty where a document is negative
+    /// or 2^32 or more, and `head` holds every pair sorted.
     private let keys: [UInt64]
     /// The best `head.count` pairs, best first.
     private var head: [Scored] = []
@@ -106,6 +106,7 @@ struct Ranking {
 
     /// The pair in place `i` (below `count`) of the ranking.
     mutating func item(_ i: Int) -> Scored {
+        precondition(i >= 0 && i < count, "place \(i) of a ranking of \(count)")
         if i >= head.count { sortHead(through: i) }
         return head[i]
     }
