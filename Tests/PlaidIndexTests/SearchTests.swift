@@ -25,12 +25,14 @@ final class SearchTests: XCTestCase {
             var documents = Array(0..<size).map { $0 * 7919 % max(size, 1) }
             if size == 1000 { documents[3] = (1 << 32) - 1 }
             let expected = zip(scores, documents).map { (score: $0, document: $1) }.sorted(by: TopK.better)
-            let ranked = TopK.ranked(scores: scores, documents: documents)
+            var ranking = Ranking(scores: scores, documents: documents)
+            let ranked = ranking.best(size)
             XCTAssertEqual(ranked.map(\.document), expected.map(\.document), "size \(size)")
             XCTAssertEqual(ranked.map(\.score), expected.map(\.score), "size \(size)")
         }
         // A document past 2^32 takes the comparison sort, with the same order.
-        let far = TopK.ranked(scores: [1, 2, 1], documents: [1 << 33, 5, 4])
+        var farRanking = Ranking(scores: [1, 2, 1], documents: [1 << 33, 5, 4])
+        let far = farRanking.best(3)
         XCTAssertEqual(far.map(\.document), [5, 4, 1 << 33])
     }
 

@@ -55,12 +55,6 @@ struct TopK {
     /// The kept items, best first.
     func sorted() -> [(score: Float, document: Int)] { items.sorted(by: TopK.better) }
 
-    /// `documents[i]` with `scores[i]` (finite), every one, best first as `better` orders them.
-    static func ranked(scores: [Float], documents: [Int]) -> [(score: Float, document: Int)] {
-        var ranking = Ranking(scores: scores, documents: documents)
-        return ranking.best(ranking.count)
-    }
-
     /// A document below 2^32 and its score packed into one integer whose increasing order is
     /// `better`'s, so that a ranking sorts integers rather than calling a comparison per pair.
     static func packed(score: Float, document: Int) -> UInt64 {
